@@ -1,0 +1,1 @@
+//! HTTP transport: retries, Retry-After, paging. PLACEHOLDER.

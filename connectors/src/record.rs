@@ -1,0 +1,1 @@
+//! Record/replay of source responses. PLACEHOLDER.

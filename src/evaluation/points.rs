@@ -1,0 +1,1 @@
+//! PLACEHOLDER (points): evaluation work item.

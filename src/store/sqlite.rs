@@ -1,0 +1,1 @@
+//! SQLite store. PLACEHOLDER: store work item.
