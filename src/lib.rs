@@ -2,8 +2,17 @@
 //!
 //! Data flow (see ARCHITECTURE.md):
 //! `config -> scheduler -> connector.poll() -> observations -> signals -> evaluation -> store`
-//! `-> metrics / reports`.
+//! `-> metrics / reports / API`.
 
+pub mod app;
+pub mod cli;
+pub mod config;
 pub mod evaluation;
+pub mod metrics;
+pub mod report;
+pub mod scheduler;
+pub mod server;
 pub mod signals;
+pub mod sources;
 pub mod store;
+pub mod telemetry;

@@ -1,0 +1,315 @@
+//! The poll pipeline of one (tenant, connector):
+//! `connector.poll() -> signals -> evaluation -> store (one transaction) -> metrics`.
+//!
+//! [`App`] owns the shared pieces (store, evaluator, metrics, connectors) and each tenant's
+//! in-memory state (latest signals, gaps, last stored action states, last evaluation), loaded
+//! from the store on first use so that a restart resumes where it stopped. Polls of one tenant
+//! are serialised by that tenant's lock; different tenants never wait for each other. A store
+//! failure is logged and counted, never fatal: the action states it could not persist stay
+//! "unwritten", so the next successful poll writes the transitions again and no history is lost.
+//! This module decides nothing about timing: the scheduler calls [`App::poll`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use postured_connectors::{CollectionError, Connector, ErrorKind};
+use tokio::sync::Mutex;
+
+use crate::config::{Config, ConnectorConfig};
+use crate::evaluation::{ActionState, EvaluationInput, Evaluator, TenantEvaluation, transitions};
+use crate::metrics::Metrics;
+use crate::signals::{self, Signal, SignalBatch, SignalGap};
+use crate::store::{PollOutcome, PollRecord, Store};
+
+/// One configured connector of one tenant, ready to poll.
+pub struct ConnectorSlot {
+    /// The connector's configuration (schedule, timeout, kind).
+    pub config: ConnectorConfig,
+    /// The connector itself.
+    pub connector: Arc<dyn Connector>,
+}
+
+/// A tenant's connectors and in-memory state.
+pub struct TenantRuntime {
+    /// Tenant id.
+    pub id: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// Connectors in configuration order.
+    pub connectors: Vec<ConnectorSlot>,
+    state: Mutex<TenantMemory>,
+}
+
+#[derive(Default)]
+struct TenantMemory {
+    loaded: bool,
+    signals: BTreeMap<String, Signal>,
+    /// Gaps per connector kind.
+    gaps: HashMap<String, Vec<SignalGap>>,
+    /// Last *stored* state per action.
+    stored: HashMap<String, ActionState>,
+    last: Option<TenantEvaluation>,
+}
+
+/// What one poll produced.
+#[derive(Debug, Clone)]
+pub struct PollReport {
+    /// How the poll ended.
+    pub outcome: PollOutcome,
+    /// Endpoint errors (empty on success).
+    pub errors: Vec<CollectionError>,
+    /// The tenant's evaluation after the poll.
+    pub evaluation: TenantEvaluation,
+    /// Whether the store accepted the write.
+    pub stored: bool,
+    /// Longest `Retry-After` any endpoint asked for.
+    pub retry_after: Option<Duration>,
+}
+
+/// Shared application state.
+pub struct App {
+    /// The loaded configuration.
+    pub config: Arc<Config>,
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The compiled catalog.
+    pub evaluator: Arc<Evaluator>,
+    /// The metrics registry.
+    pub metrics: Arc<Metrics>,
+    tenants: Vec<Arc<TenantRuntime>>,
+}
+
+impl App {
+    /// Assemble the app from already-built parts. `tenants` pairs each configured tenant with its
+    /// connectors (see `crate::sources::build_connectors`).
+    pub fn new(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        evaluator: Arc<Evaluator>,
+        metrics: Arc<Metrics>,
+        connectors: HashMap<String, Vec<ConnectorSlot>>,
+    ) -> Self {
+        let mut connectors = connectors;
+        let tenants = config
+            .tenants
+            .iter()
+            .map(|t| {
+                Arc::new(TenantRuntime {
+                    id: t.id.clone(),
+                    name: t.name.clone(),
+                    connectors: connectors.remove(&t.id).unwrap_or_default(),
+                    state: Mutex::new(TenantMemory::default()),
+                })
+            })
+            .collect();
+        Self {
+            config,
+            store,
+            evaluator,
+            metrics,
+            tenants,
+        }
+    }
+
+    /// Every tenant, in configuration order.
+    pub fn tenants(&self) -> &[Arc<TenantRuntime>] {
+        &self.tenants
+    }
+
+    /// The tenant with this id.
+    pub fn tenant(&self, id: &str) -> Option<&Arc<TenantRuntime>> {
+        self.tenants.iter().find(|t| t.id == id)
+    }
+
+    /// The latest evaluation of every tenant that has been evaluated.
+    pub async fn evaluations(&self) -> Vec<TenantEvaluation> {
+        let mut out = Vec::new();
+        for t in &self.tenants {
+            if let Some(e) = &t.state.lock().await.last {
+                out.push(e.clone());
+            }
+        }
+        out
+    }
+
+    /// Signal lifetime for a connector: `signal_ttl_polls` × the schedule's interval (the gap
+    /// between its next two fire times), at least one poll timeout.
+    pub fn signal_ttl(&self, slot: &ConnectorSlot, now: DateTime<Utc>) -> Duration {
+        let mut next = slot.config.schedule.after(&now);
+        let interval = match (next.next(), next.next()) {
+            (Some(a), Some(b)) => (b - a).to_std().unwrap_or(Duration::from_secs(3600)),
+            _ => Duration::from_secs(3600),
+        };
+        let polls = self.config.scheduler.signal_ttl_polls.max(1);
+        (interval * polls).max(self.poll_timeout(slot))
+    }
+
+    /// The deadline of one poll of this connector.
+    pub fn poll_timeout(&self, slot: &ConnectorSlot) -> Duration {
+        slot.config
+            .poll_timeout
+            .unwrap_or(self.config.scheduler.poll_timeout)
+    }
+
+    /// Poll connector `index` of `tenant` once and carry the result through evaluation, the
+    /// store and metrics. Never fails: collection problems become gaps, store problems are
+    /// counted and retried with the next poll.
+    pub async fn poll(&self, tenant: &TenantRuntime, index: usize) -> PollReport {
+        let slot = &tenant.connectors[index];
+        let kind = slot.connector.kind();
+        let _in_flight = self.metrics.poll_started();
+        let started_at = Utc::now();
+        let clock = Instant::now();
+        let ttl = chrono::Duration::from_std(self.signal_ttl(slot, started_at))
+            .unwrap_or(chrono::Duration::hours(1));
+        let timeout = self.poll_timeout(slot);
+
+        let (batch, errors, timed_out) =
+            match tokio::time::timeout(timeout, slot.connector.poll()).await {
+                Ok(obs) => {
+                    let errors: Vec<CollectionError> =
+                        obs.errors().into_iter().cloned().collect();
+                    let batch = signals::from_observations(&obs, started_at, started_at + ttl);
+                    (batch, errors, false)
+                }
+                Err(_) => {
+                    let err = CollectionError::new(
+                        ErrorKind::Timeout,
+                        kind,
+                        format!("poll exceeded its {}s deadline", timeout.as_secs_f64()),
+                    );
+                    (timeout_batch(kind, &err), vec![err], true)
+                }
+            };
+        let outcome = if timed_out {
+            PollOutcome::Timeout
+        } else if errors.is_empty() {
+            PollOutcome::Success
+        } else if batch.signals.is_empty() {
+            PollOutcome::Failure
+        } else {
+            PollOutcome::Partial
+        };
+        for e in &errors {
+            tracing::warn!(
+                tenant = %tenant.id, connector = kind, kind = e.kind.as_str(),
+                endpoint = %e.endpoint, status = e.status, code = e.code.as_deref(),
+                "could not collect: {}", e.message
+            );
+        }
+
+        let mut state = tenant.state.lock().await;
+        if !state.loaded {
+            match self.store.load_tenant_state(&tenant.id).await {
+                Ok(stored) => {
+                    state.signals = stored
+                        .signals
+                        .into_iter()
+                        .map(|s| (s.key.clone(), s))
+                        .collect();
+                    state.stored = stored.actions;
+                    // A gap's prefix starts with its connector kind (`msgraph.`).
+                    for gap in stored.gaps {
+                        let owner = gap.prefix.split('.').next().unwrap_or_default().to_owned();
+                        state.gaps.entry(owner).or_default().push(gap);
+                    }
+                    state.loaded = true;
+                }
+                Err(e) => {
+                    self.metrics.observe_store_error(e.kind());
+                    tracing::error!(tenant = %tenant.id, error = %e, "loading tenant state failed; evaluating from this poll only");
+                }
+            }
+        }
+        for s in &batch.signals {
+            state.signals.insert(s.key.clone(), s.clone());
+        }
+        state.gaps.insert(kind.to_owned(), batch.gaps.clone());
+
+        let now = Utc::now();
+        let signals: Vec<Signal> = state.signals.values().cloned().collect();
+        let gaps: Vec<SignalGap> = state.gaps.values().flatten().cloned().collect();
+        let evaluation = self.evaluator.evaluate(&EvaluationInput {
+            tenant: &tenant.id,
+            now,
+            signals: &signals,
+            gaps: &gaps,
+        });
+        let changes = transitions(&state.stored, &evaluation);
+        let record = PollRecord {
+            tenant: &tenant.id,
+            connector: kind,
+            started_at,
+            finished_at: now,
+            outcome,
+            signals: &batch.signals,
+            gaps: &batch.gaps,
+            evaluation: &evaluation,
+            transitions: &changes,
+        };
+        let stored = match self.store.record_poll(&record).await {
+            Ok(()) => {
+                for t in &changes {
+                    state.stored.insert(
+                        t.action_id.clone(),
+                        ActionState {
+                            test_status: t.to_status,
+                            credit: t.to_credit,
+                            points_achieved: t.points_achieved,
+                            points_possible: t.points_possible,
+                            since: t.at,
+                        },
+                    );
+                }
+                true
+            }
+            Err(e) => {
+                self.metrics.observe_store_error(e.kind());
+                tracing::error!(tenant = %tenant.id, connector = kind, error = %e, "writing the poll failed; it will be written with the next poll");
+                false
+            }
+        };
+        for t in &changes {
+            tracing::info!(
+                tenant = %tenant.id, action = %t.action_id,
+                from = t.from_status.map(|s| s.as_str()), to = t.to_status.as_str(),
+                reason = t.reason.as_deref(), "test status changed"
+            );
+        }
+        state.last = Some(evaluation.clone());
+        drop(state);
+
+        self.metrics.observe_evaluation(&evaluation);
+        let kinds: Vec<&str> = errors.iter().map(|e| e.kind.as_str()).collect();
+        self.metrics.observe_poll(
+            &tenant.id,
+            kind,
+            outcome,
+            &kinds,
+            clock.elapsed().as_secs_f64(),
+            now.timestamp_millis() as f64 / 1000.0,
+        );
+        let retry_after = errors.iter().filter_map(|e| e.retry_after).max();
+        PollReport {
+            outcome,
+            errors,
+            evaluation,
+            stored,
+            retry_after,
+        }
+    }
+}
+
+/// A poll that timed out collected nothing: the whole connector namespace is a gap.
+fn timeout_batch(kind: &str, err: &CollectionError) -> SignalBatch {
+    SignalBatch {
+        signals: Vec::new(),
+        gaps: vec![SignalGap {
+            prefix: format!("{kind}."),
+            kind: err.kind.as_str().to_owned(),
+            reason: err.message.clone(),
+        }],
+    }
+}

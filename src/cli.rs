@@ -1,0 +1,306 @@
+//! Command line: `run`, `once`, `check-config`, `print-config`, `migrate`, `record`, `history`.
+//!
+//! Exit codes: 0 success, 64 invalid configuration (every problem printed, with its key path),
+//! 1 any other error, 130 when a second signal forces an immediate exit.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::app::App;
+use crate::config::{Config, ConfigError};
+use crate::{report, scheduler, server, sources, telemetry};
+
+/// Exit code for an invalid configuration.
+pub const EXIT_CONFIG: u8 = 64;
+
+/// postured: continuous compliance assessment daemon.
+#[derive(Debug, Parser)]
+#[command(name = "postured", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: poll every tenant on its schedule and serve /metrics and the API.
+    Run {
+        /// Configuration file.
+        #[arg(long, short, env = "POSTURED_CONFIG")]
+        config: PathBuf,
+    },
+    /// Poll every tenant once, store the results, print the scores and exit.
+    Once {
+        /// Configuration file.
+        #[arg(long, short, env = "POSTURED_CONFIG")]
+        config: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Validate a configuration file; prints every problem with its key path (exit 64).
+    CheckConfig {
+        /// Configuration file.
+        file: PathBuf,
+    },
+    /// Print a fully commented example configuration.
+    PrintConfig,
+    /// Apply database migrations and exit.
+    Migrate {
+        /// Configuration file (its [store] section is used).
+        #[arg(long, short, env = "POSTURED_CONFIG")]
+        config: PathBuf,
+    },
+    /// Record a tenant's live responses to a directory for replay (secrets and tokens are
+    /// never written).
+    Record {
+        /// Configuration file.
+        #[arg(long, short, env = "POSTURED_CONFIG")]
+        config: PathBuf,
+        /// Tenant id to record.
+        #[arg(long)]
+        tenant: String,
+        /// Directory to write the recording to (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print a tenant's stored status transitions, oldest first.
+    History {
+        /// Configuration file.
+        #[arg(long, short, env = "POSTURED_CONFIG")]
+        config: PathBuf,
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// Only this improvement action.
+        #[arg(long)]
+        action: Option<String>,
+        /// Only transitions at or after this RFC 3339 instant.
+        #[arg(long)]
+        since: Option<DateTime<Utc>>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+}
+
+/// Output format of `once` and `history`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Output {
+    /// Human-readable tables.
+    Table,
+    /// JSON (see README.md for the report shape).
+    Json,
+}
+
+/// Run the parsed command line and return the process exit code.
+pub fn main(cli: Cli) -> ExitCode {
+    match &cli.command {
+        Command::PrintConfig => {
+            print!("{}", crate::config::EXAMPLE);
+            return ExitCode::SUCCESS;
+        }
+        Command::CheckConfig { file } => {
+            return match Config::load(file) {
+                Ok(cfg) => {
+                    println!(
+                        "{}: ok ({} tenant(s), {} connector(s))",
+                        file.display(),
+                        cfg.tenants.len(),
+                        cfg.tenants.iter().map(|t| t.connectors.len()).sum::<usize>()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => config_failure(&e),
+            };
+        }
+        _ => {}
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        match dispatch(cli.command).await {
+            Ok(code) => code,
+            Err(Failure::Config(e)) => config_failure(&e),
+            Err(Failure::Other(e)) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+fn config_failure(e: &ConfigError) -> ExitCode {
+    eprint!("{e}");
+    ExitCode::from(EXIT_CONFIG)
+}
+
+enum Failure {
+    Config(ConfigError),
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Other(e)
+    }
+}
+
+fn load(path: &std::path::Path) -> Result<Config, Failure> {
+    let cfg = Config::load(path).map_err(Failure::Config)?;
+    telemetry::init(&cfg.log);
+    Ok(cfg)
+}
+
+async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
+    match command {
+        Command::Run { config } => run(load(&config)?).await,
+        Command::Once { config, output } => once(load(&config)?, output).await,
+        Command::Migrate { config } => {
+            let cfg = load(&config)?;
+            sources::open_store(&cfg).await?;
+            println!("migrations applied to {}", redact_url(&cfg.store.url));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Record {
+            config,
+            tenant,
+            out,
+        } => {
+            let cfg = load(&config)?;
+            let written = sources::record(&cfg, &tenant, &out).await?;
+            println!("recorded {written} response(s) of tenant {tenant} to {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::History {
+            config,
+            tenant,
+            action,
+            since,
+            output,
+        } => {
+            let cfg = load(&config)?;
+            let store = sources::open_store(&cfg).await?;
+            let rows = store
+                .transitions(&tenant, action.as_deref(), since)
+                .await
+                .map_err(anyhow::Error::from)?;
+            match output {
+                Output::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&rows).map_err(anyhow::Error::from)?
+                ),
+                Output::Table => print!("{}", report::render_history(&rows)),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::PrintConfig | Command::CheckConfig { .. } => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// Hide a password in a database URL before printing it.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn once(cfg: Config, output: Output) -> Result<ExitCode, Failure> {
+    let app = Arc::new(sources::build_app(cfg).await?);
+    let permits = Arc::new(tokio::sync::Semaphore::new(
+        app.config.scheduler.max_concurrent_polls,
+    ));
+    let mut polls = tokio::task::JoinSet::new();
+    for tenant in app.tenants().iter().cloned() {
+        for index in 0..tenant.connectors.len() {
+            let (app, tenant, permits) = (app.clone(), tenant.clone(), permits.clone());
+            polls.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                app.poll(&tenant, index).await
+            });
+        }
+    }
+    while polls.join_next().await.is_some() {}
+    let evaluations = app.evaluations().await;
+    let r = report::build(Utc::now(), &evaluations, |t| {
+        app.tenant(t).and_then(|t| t.name.clone())
+    });
+    match output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&r).map_err(anyhow::Error::from)?
+        ),
+        Output::Table => print!("{}", report::render_table(&r)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run(cfg: Config) -> Result<ExitCode, Failure> {
+    let grace = cfg.scheduler.shutdown_grace;
+    let listen = cfg.server.listen.clone();
+    let app = Arc::new(sources::build_app(cfg).await?);
+    let cancel = CancellationToken::new();
+    let (addr, serve) = server::bind(app.clone(), &listen, cancel.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    tracing::info!(%addr, tenants = app.tenants().len(), "postured started");
+    println!("postured is serving metrics on http://{addr}/metrics");
+    let server_task = tokio::spawn(serve);
+
+    let tracker = TaskTracker::new();
+    scheduler::spawn_all(app.clone(), cancel.clone(), &tracker);
+    tracker.close();
+
+    shutdown_signal().await;
+    tracing::info!(grace_seconds = grace.as_secs_f64(), "shutting down: draining in-flight polls");
+    cancel.cancel();
+    tokio::select! {
+        _ = tracker.wait() => tracing::info!("all polls drained"),
+        _ = tokio::time::sleep(grace) => tracing::warn!("grace deadline passed; abandoning in-flight polls"),
+        _ = shutdown_signal() => {
+            tracing::warn!("second signal: exiting now");
+            return Ok(ExitCode::from(130));
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), server_task).await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

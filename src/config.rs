@@ -1,0 +1,962 @@
+//! Configuration: a TOML file, then environment overrides, then validation.
+//!
+//! Loading never stops at the first problem: syntax aside, every section, tenant and connector
+//! is decoded on its own and then validated, and every problem is returned at once with its key
+//! path (`tenants[1].connectors[0].schedule: ...`). Secrets are references (`{ env = "VAR" }` or
+//! `{ file = "/run/secrets/x" }`) resolved at load into [`SecretString`]s; they never appear in
+//! `Debug` output, errors or logs. This module does no network IO.
+//!
+//! Environment overrides: `POSTURED__SECTION__KEY=value` sets `section.key` (segments are
+//! lower-cased; a numeric segment indexes an array, e.g.
+//! `POSTURED__TENANTS__0__CONNECTORS__0__SCHEDULE`). The value is read as a TOML value when it
+//! parses as one (`42`, `true`, `"x"`), otherwise as a string.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+/// Prefix of environment overrides.
+pub const ENV_PREFIX: &str = "POSTURED__";
+
+/// One configuration problem, with the key path it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// Dotted key path, e.g. `tenants[0].connectors[0].schedule`; empty for the whole file.
+    pub path: String,
+    /// What is wrong, secret-free.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Every problem found in a configuration, reported together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    /// The source file (or `<string>`).
+    pub source_name: String,
+    /// All problems, in file order where possible.
+    pub problems: Vec<ConfigProblem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{} problem(s) in {}:",
+            self.problems.len(),
+            self.source_name
+        )?;
+        for p in &self.problems {
+            writeln!(f, "  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A reference to a secret held outside the configuration file.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum SecretRef {
+    /// Read from an environment variable.
+    Env {
+        /// Variable name.
+        env: String,
+    },
+    /// Read from a file (trailing newline trimmed), e.g. a Kubernetes or systemd credential.
+    File {
+        /// File path.
+        file: PathBuf,
+    },
+}
+
+impl SecretRef {
+    /// Resolve the secret, reading the environment through `env`.
+    pub fn resolve(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<SecretString, String> {
+        match self {
+            SecretRef::Env { env: name } => env(name)
+                .filter(|v| !v.is_empty())
+                .map(SecretString::from)
+                .ok_or_else(|| format!("environment variable {name} is not set")),
+            SecretRef::File { file } => std::fs::read_to_string(file)
+                .map(|s| SecretString::from(s.trim_end_matches(['\r', '\n']).to_owned()))
+                .map_err(|e| format!("cannot read secret file {}: {e}", file.display())),
+        }
+    }
+}
+
+/// `[server]`: the HTTP listener for `/metrics`, `/healthz` and the API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Listen address, e.g. `127.0.0.1:9898`; port 0 picks a free port.
+    pub listen: String,
+    /// Serve `/metrics` without authentication (Prometheus scrapes usually are).
+    pub metrics_public: bool,
+    /// Bearer token for the API routes; when unset the API routes answer 401.
+    pub api_token: Option<SecretRef>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9898".into(),
+            metrics_public: true,
+            api_token: None,
+        }
+    }
+}
+
+/// `[store]`: where history is kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sqlite://PATH` (default `sqlite://postured.db`), a bare path, or `postgres://...`.
+    pub url: String,
+    /// Connection pool size.
+    pub max_connections: u32,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://postured.db".into(),
+            max_connections: 4,
+        }
+    }
+}
+
+/// `[scheduler]`: when and how polls run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulerConfig {
+    /// Global cap on polls running at once, across all tenants.
+    pub max_concurrent_polls: usize,
+    /// Deadline of one poll of one (tenant, connector); past it the poll is abandoned and its
+    /// signals are marked not collected (`timeout`).
+    #[serde(with = "humantime_serde")]
+    pub poll_timeout: Duration,
+    /// Each (tenant, connector) delays its first poll by a random amount up to this, so that a
+    /// restart does not poll every tenant at the same instant.
+    #[serde(with = "humantime_serde")]
+    pub startup_jitter: Duration,
+    /// Poll once right after start (after the jitter) instead of waiting for the first cron
+    /// fire time.
+    pub poll_on_start: bool,
+    /// Signals expire after this many schedule intervals (SCORING.md default: 3).
+    pub signal_ttl_polls: u32,
+    /// First retry delay after a failed poll; doubles per consecutive failure.
+    #[serde(with = "humantime_serde")]
+    pub backoff_initial: Duration,
+    /// Cap of the retry delay (the next cron fire time is used when it comes sooner).
+    #[serde(with = "humantime_serde")]
+    pub backoff_max: Duration,
+    /// On SIGINT/SIGTERM, in-flight polls get this long to finish; a second signal exits at
+    /// once.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrent_polls: 16,
+            poll_timeout: Duration::from_secs(120),
+            startup_jitter: Duration::from_secs(30),
+            poll_on_start: true,
+            signal_ttl_polls: 3,
+            backoff_initial: Duration::from_secs(10),
+            backoff_max: Duration::from_secs(15 * 60),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `[metrics]`: what `/metrics` exports.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Export `postured_action_points_*{tenant,action}` (tenants × actions series). Turn off
+    /// for very large fleets.
+    pub per_action_series: bool,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            per_action_series: true,
+        }
+    }
+}
+
+/// `[log]`: tracing output.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// An `EnvFilter` directive, e.g. `info` or `postured=debug,info`; `RUST_LOG` wins.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[catalog]`: the improvement-action catalog.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogConfig {
+    /// A catalog TOML file replacing the built-in `config/catalog/actions.toml`.
+    pub path: Option<PathBuf>,
+}
+
+/// `[[tenants]]`: one organisation whose configuration is polled.
+#[derive(Debug, Clone)]
+pub struct TenantConfig {
+    /// Stable id, used in metric labels and the store (`[a-z0-9_.-]`, at most 64 chars).
+    pub id: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// The tenant's connectors.
+    pub connectors: Vec<ConnectorConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTenant {
+    id: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    connectors: Vec<toml::Value>,
+}
+
+/// One connector of one tenant.
+#[derive(Debug, Clone)]
+pub struct ConnectorConfig {
+    /// Cron expression (seconds field first, as the `cron` crate reads it:
+    /// `sec min hour day-of-month month day-of-week [year]`), e.g. `0 */15 * * * *`.
+    pub schedule: cron::Schedule,
+    /// The schedule as written.
+    pub schedule_text: String,
+    /// Per-connector poll deadline overriding `[scheduler] poll_timeout`.
+    pub poll_timeout: Option<Duration>,
+    /// Kind-specific settings.
+    pub kind: ConnectorKind,
+}
+
+impl ConnectorConfig {
+    /// Connector kind name (`msgraph`).
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            ConnectorKind::MsGraph(_) => "msgraph",
+        }
+    }
+}
+
+/// Kind-specific connector settings.
+#[derive(Debug, Clone)]
+pub enum ConnectorKind {
+    /// Microsoft Graph.
+    MsGraph(MsGraphSettings),
+}
+
+/// Where a Microsoft Graph connector's responses come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceMode {
+    /// Live Graph and Entra token endpoint.
+    Live,
+    /// Serve recorded responses from a directory (see `connectors/README.md`).
+    Replay(PathBuf),
+}
+
+/// `kind = "msgraph"` settings, secrets resolved.
+#[derive(Clone)]
+pub struct MsGraphSettings {
+    /// Entra tenant id (GUID) or primary domain.
+    pub tenant_id: String,
+    /// Application (client) id of the app registration.
+    pub client_id: String,
+    /// Client secret; `None` in replay mode.
+    pub client_secret: Option<SecretString>,
+    /// Entra authority, default `https://login.microsoftonline.com`.
+    pub authority: String,
+    /// Full token URL overriding `{authority}/{tenant_id}/oauth2/v2.0/token`.
+    pub token_url: Option<String>,
+    /// Graph base URL, default `https://graph.microsoft.com/v1.0`.
+    pub graph_base: String,
+    /// Per-request timeout.
+    pub request_timeout: Duration,
+    /// Retries of one request on 429/5xx/network errors.
+    pub max_retries: u32,
+    /// Longest honoured `Retry-After`.
+    pub max_retry_wait: Duration,
+    /// Live or replay.
+    pub mode: SourceMode,
+}
+
+impl fmt::Debug for MsGraphSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MsGraphSettings")
+            .field("tenant_id", &self.tenant_id)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("authority", &self.authority)
+            .field("token_url", &self.token_url)
+            .field("graph_base", &self.graph_base)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_retries", &self.max_retries)
+            .field("max_retry_wait", &self.max_retry_wait)
+            .field("mode", &self.mode)
+            .finish()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMsGraph {
+    kind: String,
+    schedule: String,
+    #[serde(default, with = "humantime_serde")]
+    poll_timeout: Option<Duration>,
+    #[serde(default)]
+    tenant_id: Option<String>,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    client_secret: Option<SecretRef>,
+    #[serde(default = "default_authority")]
+    authority: String,
+    #[serde(default)]
+    token_url: Option<String>,
+    #[serde(default = "default_graph_base")]
+    graph_base: String,
+    #[serde(default = "default_request_timeout", with = "humantime_serde")]
+    request_timeout: Duration,
+    #[serde(default = "default_max_retries")]
+    max_retries: u32,
+    #[serde(default = "default_max_retry_wait", with = "humantime_serde")]
+    max_retry_wait: Duration,
+    #[serde(default)]
+    replay_dir: Option<PathBuf>,
+}
+
+fn default_authority() -> String {
+    "https://login.microsoftonline.com".into()
+}
+fn default_graph_base() -> String {
+    "https://graph.microsoft.com/v1.0".into()
+}
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_max_retries() -> u32 {
+    4
+}
+fn default_max_retry_wait() -> Duration {
+    Duration::from_secs(120)
+}
+
+/// The whole, validated configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub scheduler: SchedulerConfig,
+    pub metrics: MetricsConfig,
+    pub log: LogConfig,
+    pub catalog: CatalogConfig,
+    pub tenants: Vec<TenantConfig>,
+    /// Resolved `[server] api_token`.
+    pub api_token: Option<SecretString>,
+}
+
+impl Config {
+    /// Load `path`, apply `POSTURED__*` overrides from the process environment and validate.
+    /// Relative paths inside the file (replay dirs, catalog, SQLite file) are resolved against
+    /// the file's directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            source_name: path.display().to_string(),
+            problems: vec![ConfigProblem {
+                path: String::new(),
+                message: format!("cannot read file: {e}"),
+            }],
+        })?;
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        let lookup = |k: &str| std::env::var(k).ok();
+        let mut cfg = Self::parse(&text, &env, &lookup)
+            .map_err(|problems| ConfigError {
+                source_name: path.display().to_string(),
+                problems,
+            })?;
+        cfg.resolve_relative_paths(path.parent().unwrap_or(Path::new(".")));
+        Ok(cfg)
+    }
+
+    /// Parse and validate TOML text. `overrides` are `(name, value)` environment pairs (only
+    /// those starting with [`ENV_PREFIX`] are used); `env` resolves secret references.
+    pub fn parse(
+        text: &str,
+        overrides: &[(String, String)],
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, Vec<ConfigProblem>> {
+        let mut root: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            vec![ConfigProblem {
+                path: String::new(),
+                message: format!("invalid TOML: {}", e.message().trim()),
+            }]
+        })?;
+        let mut problems = Vec::new();
+        apply_overrides(&mut root, overrides, &mut problems);
+
+        let mut cfg = Config::default();
+        let known = [
+            "server",
+            "store",
+            "scheduler",
+            "metrics",
+            "log",
+            "catalog",
+            "tenants",
+        ];
+        for key in root.keys() {
+            if !known.contains(&key.as_str()) {
+                problems.push(problem(key, "unknown section or key"));
+            }
+        }
+        section(&root, "server", &mut cfg.server, &mut problems);
+        section(&root, "store", &mut cfg.store, &mut problems);
+        section(&root, "scheduler", &mut cfg.scheduler, &mut problems);
+        section(&root, "metrics", &mut cfg.metrics, &mut problems);
+        section(&root, "log", &mut cfg.log, &mut problems);
+        section(&root, "catalog", &mut cfg.catalog, &mut problems);
+
+        if let Some(r) = &cfg.server.api_token {
+            match r.resolve(env) {
+                Ok(s) => cfg.api_token = Some(s),
+                Err(m) => problems.push(problem("server.api_token", m)),
+            }
+        }
+        cfg.validate_sections(&mut problems);
+
+        match root.get("tenants") {
+            None => {}
+            Some(toml::Value::Array(tenants)) => {
+                for (i, t) in tenants.iter().enumerate() {
+                    let path = format!("tenants[{i}]");
+                    if let Some(t) = parse_tenant(&path, t, env, &mut problems) {
+                        cfg.tenants.push(t);
+                    }
+                }
+            }
+            Some(_) => problems.push(problem("tenants", "must be an array of tables ([[tenants]])")),
+        }
+        let mut seen = BTreeSet::new();
+        for (i, t) in cfg.tenants.iter().enumerate() {
+            if !seen.insert(t.id.clone()) {
+                problems.push(problem(
+                    format!("tenants[{i}].id"),
+                    format!("duplicate tenant id {:?}", t.id),
+                ));
+            }
+        }
+        if problems.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(problems)
+        }
+    }
+
+    fn validate_sections(&self, problems: &mut Vec<ConfigProblem>) {
+        if SocketAddr::from_str(&self.server.listen).is_err() {
+            problems.push(problem(
+                "server.listen",
+                format!("{:?} is not an IP:port address", self.server.listen),
+            ));
+        }
+        let url = &self.store.url;
+        if url.trim().is_empty() {
+            problems.push(problem("store.url", "must not be empty"));
+        } else if url.contains("://")
+            && !["sqlite:", "postgres:", "postgresql:"]
+                .iter()
+                .any(|s| url.starts_with(s))
+        {
+            problems.push(problem(
+                "store.url",
+                "unsupported scheme (use sqlite://PATH or postgres://...)",
+            ));
+        }
+        if self.store.max_connections == 0 {
+            problems.push(problem("store.max_connections", "must be at least 1"));
+        }
+        let s = &self.scheduler;
+        if s.max_concurrent_polls == 0 {
+            problems.push(problem("scheduler.max_concurrent_polls", "must be at least 1"));
+        }
+        if s.poll_timeout.is_zero() {
+            problems.push(problem("scheduler.poll_timeout", "must be positive"));
+        }
+        if s.signal_ttl_polls == 0 {
+            problems.push(problem("scheduler.signal_ttl_polls", "must be at least 1"));
+        }
+        if s.backoff_initial.is_zero() || s.backoff_initial > s.backoff_max {
+            problems.push(problem(
+                "scheduler.backoff_initial",
+                "must be positive and not above scheduler.backoff_max",
+            ));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            problems.push(problem(
+                "log.level",
+                format!("{:?} is not a valid filter directive", self.log.level),
+            ));
+        }
+    }
+
+    fn resolve_relative_paths(&mut self, base: &Path) {
+        let join = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        if let Some(p) = self.catalog.path.as_mut() {
+            join(p);
+        }
+        for t in &mut self.tenants {
+            for c in &mut t.connectors {
+                let ConnectorKind::MsGraph(g) = &mut c.kind;
+                if let SourceMode::Replay(p) = &mut g.mode {
+                    join(p);
+                }
+            }
+        }
+        let url = &self.store.url;
+        let (prefix, rest) = match url.strip_prefix("sqlite://") {
+            Some(rest) => ("sqlite://", rest),
+            None if !url.contains("://") && !url.starts_with("sqlite:") => ("", url.as_str()),
+            None => return,
+        };
+        let rest = rest.to_owned();
+        let (file, query) = rest.split_once('?').unwrap_or((&rest, ""));
+        if file.is_empty() || file == ":memory:" || Path::new(file).is_absolute() {
+            return;
+        }
+        let joined = base.join(file);
+        self.store.url = if query.is_empty() {
+            format!("{prefix}{}", joined.display())
+        } else {
+            format!("{prefix}{}?{query}", joined.display())
+        };
+    }
+
+    /// The configured tenant with this id.
+    pub fn tenant(&self, id: &str) -> Option<&TenantConfig> {
+        self.tenants.iter().find(|t| t.id == id)
+    }
+}
+
+fn problem(path: impl Into<String>, message: impl Into<String>) -> ConfigProblem {
+    ConfigProblem {
+        path: path.into(),
+        message: message.into(),
+    }
+}
+
+/// Decode `root[name]` into `out` (keeping defaults when absent), recording problems.
+fn section<T: DeserializeOwned>(
+    root: &toml::Table,
+    name: &str,
+    out: &mut T,
+    problems: &mut Vec<ConfigProblem>,
+) {
+    if let Some(v) = root.get(name) {
+        match decode::<T>(name, v.clone()) {
+            Ok(t) => *out = t,
+            Err(p) => problems.push(p),
+        }
+    }
+}
+
+/// Decode one value, turning the serde error into a problem with the full key path.
+fn decode<T: DeserializeOwned>(base: &str, value: toml::Value) -> Result<T, ConfigProblem> {
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
+        let inner = e.path().to_string();
+        let path = if inner == "." || inner.is_empty() {
+            base.to_owned()
+        } else if inner.starts_with('[') {
+            format!("{base}{inner}")
+        } else {
+            format!("{base}.{inner}")
+        };
+        let message = e.into_inner().to_string();
+        problem(path, message.lines().next().unwrap_or_default().to_owned())
+    })
+}
+
+fn parse_tenant(
+    path: &str,
+    value: &toml::Value,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<TenantConfig> {
+    let raw: RawTenant = match decode(path, value.clone()) {
+        Ok(r) => r,
+        Err(p) => {
+            problems.push(p);
+            return None;
+        }
+    };
+    let id_ok = !raw.id.is_empty()
+        && raw.id.len() <= 64
+        && raw
+            .id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c));
+    if !id_ok {
+        problems.push(problem(
+            format!("{path}.id"),
+            format!(
+                "{:?} must be 1-64 characters of a-z, 0-9, '_', '.', '-'",
+                raw.id
+            ),
+        ));
+    }
+    if raw.connectors.is_empty() {
+        problems.push(problem(
+            format!("{path}.connectors"),
+            "a tenant needs at least one connector",
+        ));
+    }
+    let mut connectors = Vec::new();
+    for (j, c) in raw.connectors.into_iter().enumerate() {
+        let cpath = format!("{path}.connectors[{j}]");
+        if let Some(c) = parse_connector(&cpath, c, env, problems) {
+            connectors.push(c);
+        }
+    }
+    Some(TenantConfig {
+        id: raw.id,
+        name: raw.name,
+        connectors,
+    })
+}
+
+fn parse_connector(
+    path: &str,
+    value: toml::Value,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<ConnectorConfig> {
+    let kind = value.get("kind").and_then(|k| k.as_str()).map(str::to_owned);
+    match kind.as_deref() {
+        Some("msgraph") => {}
+        Some(other) => {
+            problems.push(problem(
+                format!("{path}.kind"),
+                format!("unknown connector kind {other:?} (known: msgraph)"),
+            ));
+            return None;
+        }
+        None => {
+            problems.push(problem(format!("{path}.kind"), "missing connector kind"));
+            return None;
+        }
+    }
+    let raw: RawMsGraph = match decode(path, value) {
+        Ok(r) => r,
+        Err(p) => {
+            problems.push(p);
+            return None;
+        }
+    };
+    debug_assert_eq!(raw.kind, "msgraph");
+    let before = problems.len();
+    let schedule = match cron::Schedule::from_str(&raw.schedule) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            problems.push(problem(
+                format!("{path}.schedule"),
+                format!(
+                    "{:?} is not a cron expression (sec min hour dom month dow): {e}",
+                    raw.schedule
+                ),
+            ));
+            None
+        }
+    };
+    for (key, url) in [("authority", &raw.authority), ("graph_base", &raw.graph_base)] {
+        if url::Url::parse(url).is_err() {
+            problems.push(problem(format!("{path}.{key}"), format!("{url:?} is not a URL")));
+        }
+    }
+    if let Some(t) = &raw.token_url
+        && url::Url::parse(t).is_err()
+    {
+        problems.push(problem(format!("{path}.token_url"), format!("{t:?} is not a URL")));
+    }
+    if raw.request_timeout.is_zero() {
+        problems.push(problem(format!("{path}.request_timeout"), "must be positive"));
+    }
+    let mode = match &raw.replay_dir {
+        Some(d) => SourceMode::Replay(d.clone()),
+        None => SourceMode::Live,
+    };
+    let mut secret = None;
+    if mode == SourceMode::Live {
+        for (key, v) in [("tenant_id", &raw.tenant_id), ("client_id", &raw.client_id)] {
+            if v.as_deref().is_none_or(str::is_empty) {
+                problems.push(problem(
+                    format!("{path}.{key}"),
+                    "required for a live connector",
+                ));
+            }
+        }
+        match &raw.client_secret {
+            None => problems.push(problem(
+                format!("{path}.client_secret"),
+                "required for a live connector ({ env = \"VAR\" } or { file = \"PATH\" })",
+            )),
+            Some(r) => match r.resolve(env) {
+                Ok(s) => secret = Some(s),
+                Err(m) => problems.push(problem(format!("{path}.client_secret"), m)),
+            },
+        }
+    }
+    if problems.len() > before {
+        return None;
+    }
+    Some(ConnectorConfig {
+        schedule: schedule?,
+        schedule_text: raw.schedule,
+        poll_timeout: raw.poll_timeout,
+        kind: ConnectorKind::MsGraph(MsGraphSettings {
+            tenant_id: raw.tenant_id.unwrap_or_default(),
+            client_id: raw.client_id.unwrap_or_default(),
+            client_secret: secret,
+            authority: raw.authority,
+            token_url: raw.token_url,
+            graph_base: raw.graph_base,
+            request_timeout: raw.request_timeout,
+            max_retries: raw.max_retries,
+            max_retry_wait: raw.max_retry_wait,
+            mode,
+        }),
+    })
+}
+
+/// Apply `POSTURED__A__B=value` overrides to the parsed table.
+fn apply_overrides(
+    root: &mut toml::Table,
+    overrides: &[(String, String)],
+    problems: &mut Vec<ConfigProblem>,
+) {
+    for (name, raw) in overrides {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        let segments: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+        if segments.iter().any(String::is_empty) {
+            problems.push(problem(name.as_str(), "malformed override name"));
+            continue;
+        }
+        let value = parse_override_value(raw);
+        if let Err(m) = set_path(root, &segments, value) {
+            problems.push(problem(format!("{name} ({})", segments.join(".")), m));
+        }
+    }
+}
+
+fn parse_override_value(raw: &str) -> toml::Value {
+    format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
+}
+
+fn set_path(table: &mut toml::Table, segments: &[String], value: toml::Value) -> Result<(), String> {
+    let (first, rest) = segments.split_first().ok_or("empty key")?;
+    if rest.is_empty() {
+        table.insert(first.clone(), value);
+        return Ok(());
+    }
+    let slot = table
+        .entry(first.clone())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    set_in_value(slot, rest, value)
+}
+
+fn set_in_value(slot: &mut toml::Value, segments: &[String], value: toml::Value) -> Result<(), String> {
+    match slot {
+        toml::Value::Table(t) => set_path(t, segments, value),
+        toml::Value::Array(items) => {
+            let (idx, rest) = segments.split_first().ok_or("empty key")?;
+            let i: usize = idx
+                .parse()
+                .map_err(|_| format!("{idx:?} is not an array index"))?;
+            let item = items
+                .get_mut(i)
+                .ok_or_else(|| format!("index {i} is out of range (array has {})", items.len()))?;
+            if rest.is_empty() {
+                *item = value;
+                Ok(())
+            } else {
+                set_in_value(item, rest, value)
+            }
+        }
+        _ => Err("cannot set a key inside a plain value".into()),
+    }
+}
+
+/// A fully commented example configuration (`postured print-config`); the same text as
+/// `config/example.toml`.
+pub const EXAMPLE: &str = include_str!("../config/example.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn example_config_parses() {
+        let env = |k: &str| (k == "POSTURED_CONTOSO_CLIENT_SECRET").then(|| "s3cret".to_owned());
+        let cfg = Config::parse(EXAMPLE, &[], &env).expect("example.toml is valid");
+        assert_eq!(cfg.tenants.len(), 2);
+        assert_eq!(cfg.tenants[0].connectors[0].kind_name(), "msgraph");
+        let dbg = format!("{cfg:?}");
+        assert!(!dbg.contains("s3cret"), "secret leaked into Debug: {dbg}");
+    }
+
+    #[test]
+    fn demo_config_parses() {
+        let text = include_str!("../config/demo.toml");
+        let cfg = Config::parse(text, &[], &no_env).expect("demo.toml is valid");
+        assert!(matches!(
+            &cfg.tenants[0].connectors[0].kind,
+            ConnectorKind::MsGraph(g) if matches!(g.mode, SourceMode::Replay(_))
+        ));
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_path() {
+        let text = r#"
+            bogus = 1
+            [server]
+            listen = "not an address"
+            [scheduler]
+            max_concurrent_polls = 0
+            poll_timeout = "soon"
+            [[tenants]]
+            id = "Bad Id"
+            [[tenants.connectors]]
+            kind = "msgraph"
+            schedule = "every minute"
+            client_id = "x"
+            client_secret = { env = "MISSING_SECRET" }
+            [[tenants]]
+            id = "ok"
+            [[tenants.connectors]]
+            kind = "okta2"
+            schedule = "0 * * * * *"
+        "#;
+        let problems = Config::parse(text, &[], &no_env).unwrap_err();
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        for want in [
+            "bogus",
+            "server.listen",
+            "scheduler.poll_timeout",
+            "tenants[0].id",
+            "tenants[0].connectors[0].schedule",
+            "tenants[0].connectors[0].tenant_id",
+            "tenants[0].connectors[0].client_secret",
+            "tenants[1].connectors[0].kind",
+        ] {
+            assert!(paths.contains(&want), "missing {want} in {paths:?}");
+        }
+        let secret_problem = problems
+            .iter()
+            .find(|p| p.path == "tenants[0].connectors[0].client_secret")
+            .unwrap();
+        assert!(secret_problem.message.contains("MISSING_SECRET"));
+    }
+
+    #[test]
+    fn env_overrides_apply_by_path() {
+        let text = r#"
+            [[tenants]]
+            id = "a"
+            [[tenants.connectors]]
+            kind = "msgraph"
+            schedule = "0 * * * * *"
+            replay_dir = "x"
+        "#;
+        let overrides = vec![
+            ("POSTURED__SERVER__LISTEN".to_owned(), "0.0.0.0:1234".to_owned()),
+            ("POSTURED__SCHEDULER__MAX_CONCURRENT_POLLS".to_owned(), "3".to_owned()),
+            (
+                "POSTURED__TENANTS__0__CONNECTORS__0__SCHEDULE".to_owned(),
+                "0 */5 * * * *".to_owned(),
+            ),
+            ("UNRELATED".to_owned(), "1".to_owned()),
+        ];
+        let cfg = Config::parse(text, &overrides, &no_env).unwrap();
+        assert_eq!(cfg.server.listen, "0.0.0.0:1234");
+        assert_eq!(cfg.scheduler.max_concurrent_polls, 3);
+        assert_eq!(cfg.tenants[0].connectors[0].schedule_text, "0 */5 * * * *");
+    }
+
+    #[test]
+    fn secret_from_file_is_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("s");
+        std::fs::write(&f, "abc\n").unwrap();
+        let r = SecretRef::File { file: f };
+        use secrecy::ExposeSecret;
+        assert_eq!(r.resolve(&no_env).unwrap().expose_secret(), "abc");
+    }
+
+    #[test]
+    fn syntax_error_is_one_problem() {
+        let problems = Config::parse("[server\nlisten=", &[], &no_env).unwrap_err();
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].message.starts_with("invalid TOML"));
+    }
+}

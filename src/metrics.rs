@@ -1,0 +1,395 @@
+//! Prometheus metrics: one registry, typed families, bounded label sets.
+//!
+//! Labels come only from configuration (tenant ids, connector kinds), the catalog (action ids,
+//! categories) and fixed enums (outcomes, error kinds, statuses); never from payload text.
+//! Per-action series can be switched off (`[metrics] per_action_series = false`). Series of
+//! actions or categories that disappear from a tenant's evaluation are removed. This module
+//! only records; it never polls or reads the store.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+
+use prometheus::{
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+use crate::evaluation::{TenantEvaluation, TestStatus};
+use crate::store::PollOutcome;
+
+/// Every metric family postured exports.
+pub struct Metrics {
+    registry: Registry,
+    per_action_series: bool,
+    score_ratio: GaugeVec,
+    points_achieved: GaugeVec,
+    points_possible: GaugeVec,
+    category_achieved: GaugeVec,
+    category_possible: GaugeVec,
+    action_achieved: GaugeVec,
+    action_possible: GaugeVec,
+    actions_by_status: IntGaugeVec,
+    polls_total: IntCounterVec,
+    poll_errors_total: IntCounterVec,
+    poll_duration: HistogramVec,
+    last_success: GaugeVec,
+    polls_in_flight: IntGauge,
+    store_errors_total: IntCounterVec,
+    /// Label values last exported per tenant, to remove series that disappeared.
+    exported: Mutex<HashMap<String, Exported>>,
+}
+
+#[derive(Default)]
+struct Exported {
+    categories: BTreeSet<String>,
+    actions: BTreeSet<String>,
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    let g = GaugeVec::new(Opts::new(name, help), labels).expect("valid metric definition");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("metric registered once");
+    g
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric definition");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("metric registered once");
+    c
+}
+
+impl Metrics {
+    /// Create the registry and every family. Panics only on a programming error (a duplicate or
+    /// malformed metric definition), which the unit tests exercise.
+    pub fn new(per_action_series: bool) -> Self {
+        let registry = Registry::new();
+        let r = &registry;
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "postured_build_info",
+                "Build information; the value is always 1.",
+            ),
+            &["version"],
+        )
+        .expect("valid metric definition");
+        registry
+            .register(Box::new(build_info.clone()))
+            .expect("metric registered once");
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        let actions_by_status = IntGaugeVec::new(
+            Opts::new(
+                "postured_actions",
+                "Improvement actions of a tenant per test status.",
+            ),
+            &["tenant", "test_status"],
+        )
+        .expect("valid metric definition");
+        registry
+            .register(Box::new(actions_by_status.clone()))
+            .expect("metric registered once");
+        let poll_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "postured_connector_poll_duration_seconds",
+                "Duration of one connector poll, in seconds.",
+            )
+            .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0]),
+            &["connector"],
+        )
+        .expect("valid metric definition");
+        registry
+            .register(Box::new(poll_duration.clone()))
+            .expect("metric registered once");
+        let polls_in_flight = IntGauge::new(
+            "postured_connector_polls_in_flight",
+            "Connector polls running now.",
+        )
+        .expect("valid metric definition");
+        registry
+            .register(Box::new(polls_in_flight.clone()))
+            .expect("metric registered once");
+        Self {
+            per_action_series,
+            score_ratio: gauge(
+                r,
+                "postured_compliance_score_ratio",
+                "Compliance score of a tenant: points achieved / points possible, in [0, 1].",
+                &["tenant"],
+            ),
+            points_achieved: gauge(
+                r,
+                "postured_compliance_points_achieved",
+                "Points achieved by a tenant over its de-duplicated improvement actions.",
+                &["tenant"],
+            ),
+            points_possible: gauge(
+                r,
+                "postured_compliance_points_possible",
+                "Points possible for a tenant (out-of-scope actions excluded).",
+                &["tenant"],
+            ),
+            category_achieved: gauge(
+                r,
+                "postured_category_points_achieved",
+                "Points achieved by a tenant in one action category.",
+                &["tenant", "category"],
+            ),
+            category_possible: gauge(
+                r,
+                "postured_category_points_possible",
+                "Points possible for a tenant in one action category.",
+                &["tenant", "category"],
+            ),
+            action_achieved: gauge(
+                r,
+                "postured_action_points_achieved",
+                "Points achieved by one improvement action of a tenant.",
+                &["tenant", "action"],
+            ),
+            action_possible: gauge(
+                r,
+                "postured_action_points_possible",
+                "Points possible for one improvement action of a tenant (0 when out of scope).",
+                &["tenant", "action"],
+            ),
+            actions_by_status,
+            polls_total: counter(
+                r,
+                "postured_connector_polls_total",
+                "Connector polls by outcome (success, partial, failure, timeout).",
+                &["tenant", "connector", "outcome"],
+            ),
+            poll_errors_total: counter(
+                r,
+                "postured_connector_errors_total",
+                "Endpoint collection errors by kind (forbidden, throttled, timeout, ...).",
+                &["tenant", "connector", "kind"],
+            ),
+            poll_duration,
+            last_success: gauge(
+                r,
+                "postured_connector_last_success_timestamp_seconds",
+                "Unix time of the last poll that collected at least one endpoint.",
+                &["tenant", "connector"],
+            ),
+            polls_in_flight,
+            store_errors_total: counter(
+                r,
+                "postured_store_errors_total",
+                "Failed store operations by kind; the poll's result is retried with the next poll.",
+                &["kind"],
+            ),
+            registry,
+            exported: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The underlying registry (for tests and extra collectors).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Record the end of one poll.
+    pub fn observe_poll(
+        &self,
+        tenant: &str,
+        connector: &str,
+        outcome: PollOutcome,
+        error_kinds: &[&str],
+        duration_seconds: f64,
+        finished_unix_seconds: f64,
+    ) {
+        self.polls_total
+            .with_label_values(&[tenant, connector, outcome.as_str()])
+            .inc();
+        for kind in error_kinds {
+            self.poll_errors_total
+                .with_label_values(&[tenant, connector, kind])
+                .inc();
+        }
+        self.poll_duration
+            .with_label_values(&[connector])
+            .observe(duration_seconds);
+        if matches!(outcome, PollOutcome::Success | PollOutcome::Partial) {
+            self.last_success
+                .with_label_values(&[tenant, connector])
+                .set(finished_unix_seconds);
+        }
+    }
+
+    /// Guard counting one running poll; the gauge drops when the guard is dropped.
+    pub fn poll_started(&self) -> InFlight<'_> {
+        self.polls_in_flight.inc();
+        InFlight(&self.polls_in_flight)
+    }
+
+    /// Record a store failure.
+    pub fn observe_store_error(&self, kind: &str) {
+        self.store_errors_total.with_label_values(&[kind]).inc();
+    }
+
+    /// Export a tenant's score, categories, actions and status counts, removing series that are
+    /// no longer part of the evaluation.
+    pub fn observe_evaluation(&self, eval: &TenantEvaluation) {
+        let t = eval.tenant.as_str();
+        self.score_ratio.with_label_values(&[t]).set(eval.score.ratio);
+        self.points_achieved
+            .with_label_values(&[t])
+            .set(eval.score.points_achieved);
+        self.points_possible
+            .with_label_values(&[t])
+            .set(eval.score.points_possible);
+
+        let mut now = Exported::default();
+        for (category, s) in &eval.categories {
+            let l = [t, category.as_str()];
+            self.category_achieved
+                .with_label_values(&l)
+                .set(s.points_achieved);
+            self.category_possible
+                .with_label_values(&l)
+                .set(s.points_possible);
+            now.categories.insert(category.clone());
+        }
+        let mut counts: HashMap<TestStatus, i64> = HashMap::new();
+        for a in &eval.actions {
+            *counts.entry(a.test_status).or_default() += 1;
+            if self.per_action_series {
+                let l = [t, a.action_id.as_str()];
+                self.action_achieved
+                    .with_label_values(&l)
+                    .set(a.points_achieved);
+                self.action_possible
+                    .with_label_values(&l)
+                    .set(a.points_possible);
+                now.actions.insert(a.action_id.clone());
+            }
+        }
+        for status in TestStatus::ALL {
+            self.actions_by_status
+                .with_label_values(&[t, status.as_str()])
+                .set(counts.get(&status).copied().unwrap_or(0));
+        }
+
+        let mut exported = self
+            .exported
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(before) = exported.get(t) {
+            for gone in before.categories.difference(&now.categories) {
+                let _ = self.category_achieved.remove_label_values(&[t, gone]);
+                let _ = self.category_possible.remove_label_values(&[t, gone]);
+            }
+            for gone in before.actions.difference(&now.actions) {
+                let _ = self.action_achieved.remove_label_values(&[t, gone]);
+                let _ = self.action_possible.remove_label_values(&[t, gone]);
+            }
+        }
+        exported.insert(t.to_owned(), now);
+    }
+
+    /// Text exposition format (what `/metrics` serves).
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let encoder = TextEncoder::new();
+        if let Err(e) = encoder.encode(&self.registry.gather(), &mut buf) {
+            tracing::error!(error = %e, "encoding metrics failed");
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+/// Decrements the in-flight gauge on drop.
+pub struct InFlight<'a>(&'a IntGauge);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evaluation::{ActionResult, ImplementationStatus, ScoreSummary};
+
+    fn action(id: &str, achieved: f64) -> ActionResult {
+        ActionResult {
+            action_id: id.into(),
+            title: id.into(),
+            category: "Identity".into(),
+            solution: "Microsoft Entra ID".into(),
+            implementation_status: ImplementationStatus::Implemented,
+            test_status: TestStatus::Passed,
+            credit: 1.0,
+            points: 27,
+            points_achieved: achieved,
+            points_possible: 27.0,
+            testing_logic: "true".into(),
+            reason: None,
+            signals: vec![],
+        }
+    }
+
+    fn eval(actions: Vec<ActionResult>) -> TenantEvaluation {
+        TenantEvaluation {
+            tenant: "t1".into(),
+            evaluated_at: chrono::Utc::now(),
+            actions,
+            score: ScoreSummary {
+                points_achieved: 27.0,
+                points_possible: 54.0,
+                ratio: 0.5,
+            },
+            categories: vec![(
+                "Identity".into(),
+                ScoreSummary {
+                    points_achieved: 27.0,
+                    points_possible: 54.0,
+                    ratio: 0.5,
+                },
+            )],
+        }
+    }
+
+    #[test]
+    fn exports_score_and_removes_vanished_actions() {
+        let m = Metrics::new(true);
+        m.observe_evaluation(&eval(vec![action("a", 27.0), action("b", 0.0)]));
+        let text = m.render();
+        assert!(text.contains("postured_compliance_score_ratio{tenant=\"t1\"} 0.5"));
+        assert!(text.contains("postured_action_points_achieved{action=\"b\",tenant=\"t1\"} 0"));
+        assert!(text.contains("postured_build_info{version="));
+        m.observe_evaluation(&eval(vec![action("a", 27.0)]));
+        let text = m.render();
+        assert!(!text.contains("action=\"b\""), "{text}");
+    }
+
+    #[test]
+    fn per_action_series_can_be_switched_off() {
+        let m = Metrics::new(false);
+        m.observe_evaluation(&eval(vec![action("a", 27.0)]));
+        assert!(!m.render().contains("postured_action_points_achieved{"));
+    }
+
+    #[test]
+    fn poll_outcomes_and_in_flight() {
+        let m = Metrics::new(true);
+        {
+            let _g = m.poll_started();
+            assert!(m.render().contains("postured_connector_polls_in_flight 1"));
+        }
+        m.observe_poll("t1", "msgraph", PollOutcome::Partial, &["forbidden"], 0.2, 1.0e9);
+        let text = m.render();
+        assert!(text.contains("postured_connector_polls_in_flight 0"));
+        assert!(text.contains(
+            "postured_connector_polls_total{connector=\"msgraph\",outcome=\"partial\",tenant=\"t1\"} 1"
+        ));
+        assert!(text.contains("postured_connector_errors_total{connector=\"msgraph\",kind=\"forbidden\",tenant=\"t1\"} 1"));
+        assert!(text.contains("postured_connector_last_success_timestamp_seconds"));
+    }
+}

@@ -1,0 +1,201 @@
+//! Reports of the latest evaluations: the JSON document of `once --output json` and
+//! `GET /api/v1/report`, and the terminal table of `once`.
+//!
+//! JSON shape (stable, documented in README.md):
+//! `{"generated_at", "tenants": [{"tenant", "name", "score": {"points_achieved",
+//! "points_possible", "ratio"}, "categories": [{"category", "points_achieved",
+//! "points_possible", "ratio"}], "actions": [{"id", "title", "category", "solution",
+//! "implementation_status", "test_status", "points_achieved", "points_possible",
+//! "testing_logic", "reason"}]}]}`. Ratios are in [0, 1]. Pure formatting: no IO.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use serde::Serialize;
+
+use crate::evaluation::{ImplementationStatus, ScoreSummary, TenantEvaluation, TestStatus};
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// RFC 3339 UTC time the report was built.
+    pub generated_at: String,
+    /// One entry per evaluated tenant, in configuration order.
+    pub tenants: Vec<TenantReport>,
+}
+
+/// One tenant's score, categories and actions.
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantReport {
+    /// Tenant id.
+    pub tenant: String,
+    /// Display name, if configured.
+    pub name: Option<String>,
+    /// RFC 3339 UTC time of the evaluation.
+    pub evaluated_at: String,
+    /// Overall compliance score.
+    pub score: ScoreSummary,
+    /// Per-category scores, sorted by category.
+    pub categories: Vec<CategoryReport>,
+    /// Every improvement action, sorted by id.
+    pub actions: Vec<ActionReport>,
+}
+
+/// A category's points.
+#[derive(Debug, Clone, Serialize)]
+pub struct CategoryReport {
+    /// Category name, e.g. `Identity`.
+    pub category: String,
+    /// Points and ratio.
+    #[serde(flatten)]
+    pub score: ScoreSummary,
+}
+
+/// One improvement action's state.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionReport {
+    pub id: String,
+    pub title: String,
+    pub category: String,
+    pub solution: String,
+    pub implementation_status: ImplementationStatus,
+    pub test_status: TestStatus,
+    pub points_achieved: f64,
+    pub points_possible: f64,
+    /// The rule, as shown to users.
+    pub testing_logic: String,
+    /// Why the status is what it is, when not plainly passed.
+    pub reason: Option<String>,
+}
+
+/// Build the report from evaluations and the tenants' display names.
+pub fn build(
+    now: DateTime<Utc>,
+    evaluations: &[TenantEvaluation],
+    name_of: impl Fn(&str) -> Option<String>,
+) -> Report {
+    Report {
+        generated_at: now.to_rfc3339_opts(SecondsFormat::Secs, true),
+        tenants: evaluations
+            .iter()
+            .map(|e| TenantReport {
+                tenant: e.tenant.clone(),
+                name: name_of(&e.tenant),
+                evaluated_at: e.evaluated_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                score: e.score,
+                categories: e
+                    .categories
+                    .iter()
+                    .map(|(c, s)| CategoryReport {
+                        category: c.clone(),
+                        score: *s,
+                    })
+                    .collect(),
+                actions: e
+                    .actions
+                    .iter()
+                    .map(|a| ActionReport {
+                        id: a.action_id.clone(),
+                        title: a.title.clone(),
+                        category: a.category.clone(),
+                        solution: a.solution.clone(),
+                        implementation_status: a.implementation_status,
+                        test_status: a.test_status,
+                        points_achieved: round2(a.points_achieved),
+                        points_possible: a.points_possible,
+                        testing_logic: a.testing_logic.clone(),
+                        reason: a.reason.clone(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+fn pct(s: &ScoreSummary) -> String {
+    format!(
+        "{:.2} / {:.0} ({:.1}%)",
+        s.points_achieved,
+        s.points_possible,
+        s.ratio * 100.0
+    )
+}
+
+/// Render the report as terminal tables: per tenant, the score line, categories and actions.
+pub fn render_table(report: &Report) -> String {
+    let mut out = String::new();
+    for t in &report.tenants {
+        out.push_str(&format!(
+            "Tenant {}{}  compliance score {}\n",
+            t.tenant,
+            t.name
+                .as_ref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default(),
+            pct(&t.score)
+        ));
+        let mut cats = Table::new();
+        cats.load_preset(UTF8_FULL_CONDENSED)
+            .set_content_arrangement(ContentArrangement::Dynamic)
+            .set_header(vec!["category", "points", "score"]);
+        for c in &t.categories {
+            cats.add_row(vec![
+                Cell::new(&c.category),
+                Cell::new(format!(
+                    "{:.2} / {:.0}",
+                    c.score.points_achieved, c.score.points_possible
+                ))
+                .set_alignment(CellAlignment::Right),
+                Cell::new(format!("{:.1}%", c.score.ratio * 100.0))
+                    .set_alignment(CellAlignment::Right),
+            ]);
+        }
+        out.push_str(&cats.to_string());
+        out.push('\n');
+        let mut actions = Table::new();
+        actions
+            .load_preset(UTF8_FULL_CONDENSED)
+            .set_content_arrangement(ContentArrangement::Dynamic)
+            .set_width(160)
+            .set_header(vec!["action", "category", "test status", "points", "reason"]);
+        for a in &t.actions {
+            actions.add_row(vec![
+                Cell::new(&a.id),
+                Cell::new(&a.category),
+                Cell::new(a.test_status.as_str()),
+                Cell::new(format!("{:.2} / {:.0}", a.points_achieved, a.points_possible))
+                    .set_alignment(CellAlignment::Right),
+                Cell::new(a.reason.as_deref().unwrap_or("")),
+            ]);
+        }
+        out.push_str(&actions.to_string());
+        out.push_str("\n\n");
+    }
+    out
+}
+
+/// Render stored transitions as a table: when, action, from -> to, points, reason.
+pub fn render_history(rows: &[crate::store::TransitionRow]) -> String {
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(160)
+        .set_header(vec!["at", "action", "from", "to", "points", "reason"]);
+    for r in rows {
+        let t = &r.transition;
+        table.add_row(vec![
+            Cell::new(t.at.to_rfc3339_opts(SecondsFormat::Secs, true)),
+            Cell::new(&t.action_id),
+            Cell::new(t.from_status.map(|s| s.as_str()).unwrap_or("-")),
+            Cell::new(t.to_status.as_str()),
+            Cell::new(format!("{:.2} / {:.0}", t.points_achieved, t.points_possible))
+                .set_alignment(CellAlignment::Right),
+            Cell::new(t.reason.as_deref().unwrap_or("")),
+        ]);
+    }
+    format!("{table}\n")
+}

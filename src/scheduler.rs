@@ -1,0 +1,212 @@
+//! Scheduler: one task per (tenant, connector), each on its own cron schedule.
+//!
+//! Start-up jitter spreads the first polls; a global semaphore caps concurrent polls; each
+//! poll has a deadline (enforced in [`crate::app::App::poll`]). After a poll that collected
+//! nothing the next attempt comes after a capped exponential backoff with jitter, never sooner
+//! than a `Retry-After` the source asked for, and never later than the next cron fire time.
+//! One tenant's failure or slowness never delays another: tasks share nothing but the
+//! semaphore. Shutdown: the cancellation token stops new polls at once; in-flight polls are
+//! drained by the caller within the grace deadline. This module does no IO of its own.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::app::{App, TenantRuntime};
+use crate::store::PollOutcome;
+
+/// Backoff policy after failed polls.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    /// Delay after the first failure.
+    pub initial: Duration,
+    /// Upper bound of the delay.
+    pub max: Duration,
+}
+
+impl Backoff {
+    /// Delay before retry number `failures` (1 = first failure): `initial × 2^(failures-1)`,
+    /// capped at `max`, scaled by a random factor in [0.5, 1.0] ("equal jitter"), and raised to
+    /// `retry_after` when the source asked for longer.
+    pub fn delay(&self, failures: u32, retry_after: Option<Duration>, rng: &mut impl Rng) -> Duration {
+        let exp = failures.saturating_sub(1).min(30);
+        let base = self
+            .initial
+            .saturating_mul(1u32 << exp.min(31))
+            .min(self.max);
+        let jittered = base.mul_f64(rng.random_range(0.5..=1.0));
+        match retry_after {
+            Some(r) if r > jittered => r,
+            _ => jittered,
+        }
+    }
+}
+
+/// The instant of the next poll of a connector.
+///
+/// `failures` counts consecutive polls that collected nothing (0 after a success); after a
+/// failure the retry comes at `now + backoff`, unless the next cron fire time is sooner.
+pub fn next_poll_at(
+    schedule: &cron::Schedule,
+    now: DateTime<Utc>,
+    failures: u32,
+    retry_after: Option<Duration>,
+    backoff: &Backoff,
+    rng: &mut impl Rng,
+) -> DateTime<Utc> {
+    let fire = schedule
+        .after(&now)
+        .next()
+        .unwrap_or(now + chrono::Duration::hours(1));
+    if failures == 0 {
+        return fire;
+    }
+    let delay = backoff.delay(failures, retry_after, rng);
+    let retry = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1));
+    retry.min(fire).max(now)
+}
+
+/// Spawn one polling task per (tenant, connector) on `tracker`. Tasks stop starting polls once
+/// `cancel` fires; a poll in flight finishes (the caller bounds that with its grace deadline).
+pub fn spawn_all(app: Arc<App>, cancel: CancellationToken, tracker: &TaskTracker) {
+    let permits = Arc::new(Semaphore::new(app.config.scheduler.max_concurrent_polls));
+    for tenant in app.tenants().iter().cloned() {
+        for index in 0..tenant.connectors.len() {
+            tracker.spawn(poll_loop(
+                app.clone(),
+                tenant.clone(),
+                index,
+                permits.clone(),
+                cancel.clone(),
+            ));
+        }
+    }
+}
+
+async fn poll_loop(
+    app: Arc<App>,
+    tenant: Arc<TenantRuntime>,
+    index: usize,
+    permits: Arc<Semaphore>,
+    cancel: CancellationToken,
+) {
+    let cfg = &app.config.scheduler;
+    let slot = &tenant.connectors[index];
+    let backoff = Backoff {
+        initial: cfg.backoff_initial,
+        max: cfg.backoff_max,
+    };
+    let jitter = if cfg.startup_jitter.is_zero() {
+        Duration::ZERO
+    } else {
+        cfg.startup_jitter.mul_f64(rand::rng().random_range(0.0..1.0))
+    };
+    let first = if cfg.poll_on_start {
+        Utc::now()
+    } else {
+        slot.config
+            .schedule
+            .after(&Utc::now())
+            .next()
+            .unwrap_or_else(Utc::now)
+    };
+    let mut next = first + chrono::Duration::from_std(jitter).unwrap_or_default();
+    let mut failures: u32 = 0;
+    loop {
+        let wait = (next - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        let permit = tokio::select! {
+            _ = cancel.cancelled() => return,
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
+        let span = tracing::info_span!("poll", tenant = %tenant.id, connector = slot.connector.kind());
+        let report = tracing::Instrument::instrument(app.poll(&tenant, index), span).await;
+        drop(permit);
+        failures = match report.outcome {
+            PollOutcome::Success | PollOutcome::Partial => 0,
+            PollOutcome::Failure | PollOutcome::Timeout => failures.saturating_add(1),
+        };
+        next = next_poll_at(
+            &slot.config.schedule,
+            Utc::now(),
+            failures,
+            report.retry_after,
+            &backoff,
+            &mut rand::rng(),
+        );
+        tracing::debug!(tenant = %tenant.id, connector = slot.connector.kind(), outcome = report.outcome.as_str(), %next, "next poll");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use std::str::FromStr;
+
+    fn rng() -> rand::rngs::StdRng {
+        rand::rngs::StdRng::seed_from_u64(7)
+    }
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let b = Backoff {
+            initial: Duration::from_secs(10),
+            max: Duration::from_secs(60),
+        };
+        let mut r = rng();
+        for (failures, lo, hi) in [(1, 5.0, 10.0), (2, 10.0, 20.0), (3, 20.0, 40.0), (9, 30.0, 60.0)] {
+            for _ in 0..50 {
+                let d = b.delay(failures, None, &mut r).as_secs_f64();
+                assert!((lo..=hi).contains(&d), "failures={failures} delay={d}");
+            }
+        }
+    }
+
+    #[test]
+    fn retry_after_is_honoured_even_when_fractional() {
+        let b = Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+        };
+        let d = b.delay(1, Some(Duration::from_secs_f64(2.128)), &mut rng());
+        assert_eq!(d, Duration::from_secs_f64(2.128));
+    }
+
+    #[test]
+    fn next_poll_is_cron_after_success_and_backoff_after_failure() {
+        let schedule = cron::Schedule::from_str("0 0 * * * *").unwrap(); // hourly
+        let now = DateTime::parse_from_rfc3339("2026-11-21T10:15:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let b = Backoff {
+            initial: Duration::from_secs(10),
+            max: Duration::from_secs(15 * 60),
+        };
+        let next = next_poll_at(&schedule, now, 0, None, &b, &mut rng());
+        assert_eq!(next.to_rfc3339(), "2026-11-21T11:00:00+00:00");
+        let retry = next_poll_at(&schedule, now, 1, None, &b, &mut rng());
+        assert!(retry > now && retry <= now + chrono::Duration::seconds(10));
+        // A Retry-After past the next fire time loses to the schedule.
+        let capped = next_poll_at(
+            &schedule,
+            now,
+            1,
+            Some(Duration::from_secs(7200)),
+            &b,
+            &mut rng(),
+        );
+        assert_eq!(capped.to_rfc3339(), "2026-11-21T11:00:00+00:00");
+    }
+}

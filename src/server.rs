@@ -1,0 +1,150 @@
+//! HTTP server (axum): `/healthz`, `/metrics` and the read-only API.
+//!
+//! Every route but `/healthz` (and `/metrics` when `[server] metrics_public = true`) requires
+//! `Authorization: Bearer <api_token>`; without a configured token those routes answer 401.
+//! The API never polls: it reads the app's latest evaluations and the store.
+//!
+//! Routes:
+//! - `GET /healthz` -> `200 ok` (liveness; the store is checked by `/readyz`)
+//! - `GET /readyz` -> `200 ready` when the store answers, else 503
+//! - `GET /metrics` -> Prometheus text exposition
+//! - `GET /api/v1/report` -> the JSON report (see [`crate::report`])
+//! - `GET /api/v1/tenants/{tenant}/transitions?action=ID&since=RFC3339` -> status history
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::report;
+
+/// Build the router for `app`.
+pub fn router(app: Arc<App>) -> Router {
+    let api = Router::new()
+        .route("/api/v1/report", get(report_json))
+        .route("/api/v1/tenants/{tenant}/transitions", get(transitions));
+    let metrics = Router::new().route("/metrics", get(metrics));
+    let (public, private) = if app.config.server.metrics_public {
+        (metrics, api)
+    } else {
+        (Router::new(), api.merge(metrics))
+    };
+    let private = private.route_layer(middleware::from_fn_with_state(app.clone(), require_token));
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .merge(public)
+        .merge(private)
+        .with_state(app)
+}
+
+/// Bind `listen` (port 0 picks one) and return the bound address and the serving future, which
+/// ends when `cancel` fires.
+pub async fn bind(
+    app: Arc<App>,
+    listen: &str,
+    cancel: CancellationToken,
+) -> std::io::Result<(SocketAddr, impl Future<Output = std::io::Result<()>>)> {
+    let listener = TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let serve = axum::serve(listener, router(app))
+        .with_graceful_shutdown(async move { cancel.cancelled().await });
+    Ok((addr, async move { serve.await }))
+}
+
+async fn require_token(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let ok = match (&app.config.api_token, presented) {
+        (Some(expected), Some(given)) => bool::from(
+            expected
+                .expose_secret()
+                .as_bytes()
+                .ct_eq(given.trim().as_bytes()),
+        ),
+        _ => false,
+    };
+    if ok {
+        next.run(req).await
+    } else {
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "missing or invalid bearer token\n",
+        )
+            .into_response()
+    }
+}
+
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    match app.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("store unavailable: {}\n", e.kind()),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        app.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn report_json(State(app): State<Arc<App>>) -> Response {
+    let evaluations = app.evaluations().await;
+    let r = report::build(Utc::now(), &evaluations, |t| {
+        app.tenant(t).and_then(|t| t.name.clone())
+    });
+    axum::Json(r).into_response()
+}
+
+#[derive(Deserialize)]
+struct HistoryQuery {
+    action: Option<String>,
+    since: Option<DateTime<Utc>>,
+}
+
+async fn transitions(
+    State(app): State<Arc<App>>,
+    Path(tenant): Path<String>,
+    Query(q): Query<HistoryQuery>,
+) -> Response {
+    if app.tenant(&tenant).is_none() {
+        return (StatusCode::NOT_FOUND, "unknown tenant\n").into_response();
+    }
+    match app
+        .store
+        .transitions(&tenant, q.action.as_deref(), q.since)
+        .await
+    {
+        Ok(rows) => axum::Json(rows).into_response(),
+        Err(e) => {
+            app.metrics.observe_store_error(e.kind());
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("store unavailable: {}\n", e.kind()),
+            )
+                .into_response()
+        }
+    }
+}

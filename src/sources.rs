@@ -1,0 +1,156 @@
+//! Assembly: configuration -> store, catalog/evaluator, metrics, connectors -> [`App`].
+//!
+//! The only place that knows how a configured connector kind becomes a
+//! [`postured_connectors::Connector`]. Also hosts `postured record`. Performs IO only while
+//! building (opening the store, reading the catalog); never during polls.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Once};
+
+use anyhow::Context;
+use postured_connectors::Connector;
+use postured_connectors::msgraph::{MsGraphConfig, MsGraphConnector};
+use postured_connectors::record::Mode;
+
+use crate::app::{App, ConnectorSlot};
+use crate::config::{Config, ConnectorConfig, ConnectorKind, MsGraphSettings, SourceMode};
+use crate::evaluation::Evaluator;
+use crate::evaluation::catalog::Catalog;
+use crate::metrics::Metrics;
+use crate::store::{self, Store};
+
+/// Install the process-wide rustls crypto provider (ring) once; reqwest is built without one.
+pub fn install_crypto_provider() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// The shared HTTP client every connector uses (connection pooling across tenants).
+pub fn http_client() -> anyhow::Result<reqwest::Client> {
+    install_crypto_provider();
+    reqwest::Client::builder()
+        .user_agent(concat!("postured/", env!("CARGO_PKG_VERSION")))
+        .pool_idle_timeout(std::time::Duration::from_secs(90))
+        .build()
+        .context("building the HTTP client")
+}
+
+/// Open the configured store and apply its migrations.
+pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let store = store::open_store(&cfg.store.url, cfg.store.max_connections)
+        .await
+        .context("opening the store")?;
+    store.migrate().await.context("applying migrations")?;
+    Ok(store)
+}
+
+/// Compile the configured catalog (a file, or the built-in one).
+pub fn evaluator(cfg: &Config) -> anyhow::Result<Evaluator> {
+    let catalog = match &cfg.catalog.path {
+        Some(p) => Catalog::load(p).map_err(|errs| {
+            anyhow::anyhow!(
+                "catalog {} is invalid:\n{}",
+                p.display(),
+                errs.iter()
+                    .map(|e| format!("  - {e}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        })?,
+        None => Catalog::builtin(),
+    };
+    Evaluator::new(catalog).map_err(|errs| {
+        anyhow::anyhow!(
+            "catalog rules are invalid:\n{}",
+            errs.iter()
+                .map(|e| format!("  - {e}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    })
+}
+
+/// Translate daemon settings into the connector crate's configuration.
+pub fn msgraph_config(s: &MsGraphSettings, mode: Mode) -> MsGraphConfig {
+    MsGraphConfig {
+        tenant_id: s.tenant_id.clone(),
+        client_id: s.client_id.clone(),
+        client_secret: s.client_secret.clone().unwrap_or_default(),
+        authority: s.authority.clone(),
+        token_url: s.token_url.clone(),
+        graph_base: s.graph_base.clone(),
+        request_timeout: s.request_timeout,
+        max_retries: s.max_retries,
+        max_retry_wait: s.max_retry_wait,
+        mode,
+    }
+}
+
+fn mode_of(s: &MsGraphSettings) -> Mode {
+    match &s.mode {
+        SourceMode::Live => Mode::Live,
+        SourceMode::Replay(dir) => Mode::Replay(dir.clone()),
+    }
+}
+
+/// Build one connector from its configuration.
+pub fn build_connector(
+    c: &ConnectorConfig,
+    http: &reqwest::Client,
+) -> anyhow::Result<Arc<dyn Connector>> {
+    match &c.kind {
+        ConnectorKind::MsGraph(s) => {
+            let conn = MsGraphConnector::new(msgraph_config(s, mode_of(s)), http.clone())
+                .context("building the msgraph connector")?;
+            Ok(Arc::new(conn))
+        }
+    }
+}
+
+/// Build the whole app: store (migrated), evaluator, metrics and every tenant's connectors.
+pub async fn build_app(cfg: Config) -> anyhow::Result<App> {
+    let evaluator = Arc::new(evaluator(&cfg)?);
+    let store = open_store(&cfg).await?;
+    let metrics = Arc::new(Metrics::new(cfg.metrics.per_action_series));
+    let http = http_client()?;
+    let mut connectors = HashMap::new();
+    for t in &cfg.tenants {
+        let mut slots = Vec::new();
+        for c in &t.connectors {
+            slots.push(ConnectorSlot {
+                config: c.clone(),
+                connector: build_connector(c, &http)
+                    .with_context(|| format!("tenant {}", t.id))?,
+            });
+        }
+        connectors.insert(t.id.clone(), slots);
+    }
+    Ok(App::new(Arc::new(cfg), store, evaluator, metrics, connectors))
+}
+
+/// `postured record`: poll the tenant's connectors live once, writing every response to `out`.
+/// Returns the number of files in `out` afterwards.
+pub async fn record(cfg: &Config, tenant: &str, out: &Path) -> anyhow::Result<usize> {
+    let t = cfg
+        .tenant(tenant)
+        .with_context(|| format!("no tenant {tenant:?} in the configuration"))?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let http = http_client()?;
+    for c in &t.connectors {
+        let ConnectorKind::MsGraph(s) = &c.kind;
+        anyhow::ensure!(
+            s.mode == SourceMode::Live,
+            "tenant {tenant} replays recordings already; recording needs a live connector"
+        );
+        let conn = MsGraphConnector::new(msgraph_config(s, Mode::Record(out.to_path_buf())), http.clone())
+            .context("building the msgraph connector")?;
+        let obs = conn.poll().await;
+        for e in obs.errors() {
+            eprintln!("warning: not recorded: {e}");
+        }
+    }
+    Ok(std::fs::read_dir(out)?.count())
+}
