@@ -829,9 +829,10 @@ fn set_in_value(slot: &mut toml::Value, segments: &[String], value: toml::Value)
             let i: usize = idx
                 .parse()
                 .map_err(|_| format!("{idx:?} is not an array index"))?;
+            let len = items.len();
             let item = items
                 .get_mut(i)
-                .ok_or_else(|| format!("index {i} is out of range (array has {})", items.len()))?;
+                .ok_or_else(|| format!("index {i} is out of range (array has {len})"))?;
             if rest.is_empty() {
                 *item = value;
                 Ok(())
