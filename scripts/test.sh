@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine or a developer's: installs and starts the real
+# components the tests use, then runs `cargo test --workspace`.
+#
+#   - promtool (Debian package `prometheus`): `promtool check metrics` on the daemon's /metrics
+#   - oauth2-mock-server (npm, pinned in tests/support/oauth2): a real OAuth2 server on
+#     loopback for the client-credentials test (POSTURED_TEST_OAUTH2_URL)
+#   - PostgreSQL 15 (`pg_virtualenv`): a throw-away cluster for the store conformance suite
+#     (POSTURED_TEST_POSTGRES_URL)
+#
+# Extra arguments are passed to `cargo test` (e.g. `scripts/test.sh -- --nocapture`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v pg_virtualenv >/dev/null 2>&1 || need_apt+=(postgresql-common postgresql)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "== installing ${need_apt[*]} (Debian)"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+command -v promtool >/dev/null && promtool --version 2>&1 | head -1
+
+echo "== installing the OAuth2 test server (npm)"
+(cd tests/support/oauth2 && npm ci --no-audit --no-fund --loglevel=error)
+
+workdir=$(mktemp -d)
+cleanup() {
+  [ -n "${oauth2_pid:-}" ] && kill "$oauth2_pid" 2>/dev/null || true
+  rm -rf "$workdir"
+}
+trap cleanup EXIT
+
+node tests/support/oauth2/server.mjs 0 >"$workdir/oauth2.url" 2>"$workdir/oauth2.log" &
+oauth2_pid=$!
+for _ in $(seq 1 100); do
+  [ -s "$workdir/oauth2.url" ] && break
+  sleep 0.1
+done
+if ! [ -s "$workdir/oauth2.url" ]; then
+  echo "OAuth2 test server did not start:"; cat "$workdir/oauth2.log"; exit 1
+fi
+POSTURED_TEST_OAUTH2_URL=$(head -1 "$workdir/oauth2.url")
+export POSTURED_TEST_OAUTH2_URL
+echo "== OAuth2 test server at $POSTURED_TEST_OAUTH2_URL"
+
+export POSTURED_REQUIRE_TEST_SERVERS=1
+echo "== cargo test --workspace (inside a throw-away PostgreSQL cluster)"
+# pg_virtualenv exports PGHOST/PGPORT/PGUSER/PGPASSWORD for the throw-away cluster.
+pg_virtualenv sh -c '
+  export POSTURED_TEST_POSTGRES_URL="postgres://${PGUSER}:${PGPASSWORD}@localhost:${PGPORT}/postgres"
+  exec cargo test --workspace "$@"
+' postured-tests "$@"

@@ -1,0 +1,52 @@
+// A real OAuth2 authorization server (oauth2-mock-server) on loopback for postured's
+// client-credentials integration test. Started by scripts/test.sh; prints its base URL.
+//
+// Behaviour on top of the package's defaults:
+// - access tokens carry aud=https://graph.microsoft.com and sub=<client_id>, like Entra's;
+// - the client id "revoked-client" is refused with 401 invalid_client and an Entra-shaped
+//   AADSTS7000222 (expired secret) body, as Entra answers for an expired client secret.
+//
+// Usage: node server.mjs [port]   (port 0 or absent: a free port)
+import { OAuth2Server } from 'oauth2-mock-server';
+import basicAuth from 'basic-auth';
+
+const port = Number(process.argv[2] ?? 0);
+const server = new OAuth2Server();
+await server.issuer.keys.generate('RS256');
+
+function clientOf(req) {
+  const basic = basicAuth(req);
+  return basic ? basic.name : req.body?.client_id;
+}
+
+server.service.on('beforeTokenSigning', (token, req) => {
+  token.payload.aud = 'https://graph.microsoft.com';
+  token.payload.sub = clientOf(req);
+});
+
+server.service.on('beforeResponse', (response, req) => {
+  if (clientOf(req) === 'revoked-client') {
+    response.statusCode = 401;
+    response.body = {
+      error: 'invalid_client',
+      error_description:
+        'AADSTS7000222: The provided client secret keys for app are expired.\r\nTrace ID: 00000000-0000-0000-0000-000000000000\r\nCorrelation ID: 00000000-0000-0000-0000-000000000000\r\nTimestamp: 2026-11-21 10:00:00Z',
+      error_codes: [7000222],
+      timestamp: '2026-11-21 10:00:00Z',
+      trace_id: '00000000-0000-0000-0000-000000000000',
+      correlation_id: '00000000-0000-0000-0000-000000000000',
+      error_uri: 'https://login.microsoftonline.com/error?code=7000222',
+    };
+  }
+});
+
+await server.start(port, '127.0.0.1');
+const address = server.address();
+console.log(`http://127.0.0.1:${address.port}`);
+
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, async () => {
+    await server.stop();
+    process.exit(0);
+  });
+}
