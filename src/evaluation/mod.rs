@@ -9,9 +9,14 @@ pub mod points;
 pub mod rules;
 pub mod score;
 pub mod status;
+#[cfg(test)]
+mod testutil;
 
+pub use catalog::{ActionDef, Catalog, CatalogError, ControlRefs};
+pub use points::{Enforcement, Purpose};
+pub use rules::Outcome;
 pub use score::{
     ActionResult, ActionState, EvaluationInput, Evaluator, ScoreSummary, TenantEvaluation,
     Transition, transitions,
 };
-pub use status::{ImplementationStatus, TestStatus};
+pub use status::{ImplementationStatus, Risk, TestStatus};

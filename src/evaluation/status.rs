@@ -1,4 +1,5 @@
-//! Implementation and test statuses (SCORING.md "Statuses") and the credit they earn.
+//! Implementation and test statuses (SCORING.md "Statuses"), the risk of a failure, and the
+//! credit each status earns. Pure data: no IO.
 
 use serde::{Deserialize, Serialize};
 
@@ -100,5 +101,96 @@ impl ImplementationStatus {
         ]
         .into_iter()
         .find(|t| t.as_str() == s)
+    }
+}
+
+/// Risk of a failed test: which `failed_<risk>_risk` status a failing rule yields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Risk {
+    /// `failed_low_risk`.
+    Low,
+    /// `failed_medium_risk` (the default when a catalog entry names no risk).
+    #[default]
+    Medium,
+    /// `failed_high_risk`.
+    High,
+}
+
+impl Risk {
+    /// Every risk level.
+    pub const ALL: [Risk; 3] = [Risk::Low, Risk::Medium, Risk::High];
+
+    /// Stable snake_case name (`"high"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Risk::Low => "low",
+            Risk::Medium => "medium",
+            Risk::High => "high",
+        }
+    }
+
+    /// Parse a name; `None` when unknown.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// The failed test status of this risk.
+    pub fn failed_status(self) -> TestStatus {
+        match self {
+            Risk::Low => TestStatus::FailedLowRisk,
+            Risk::Medium => TestStatus::FailedMediumRisk,
+            Risk::High => TestStatus::FailedHighRisk,
+        }
+    }
+}
+
+impl TestStatus {
+    /// Credit a status earns (SCORING.md): `passed` 1, `partially_tested` the rule's fraction
+    /// (clamped to [0, 1]), every other status 0.
+    pub fn credit(self, fraction: f64) -> f64 {
+        match self {
+            TestStatus::Passed => 1.0,
+            TestStatus::PartiallyTested if fraction.is_finite() => fraction.clamp(0.0, 1.0),
+            _ => 0.0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for s in TestStatus::ALL {
+            assert_eq!(TestStatus::parse(s.as_str()), Some(s));
+        }
+        for r in Risk::ALL {
+            assert_eq!(Risk::parse(r.as_str()), Some(r));
+        }
+        for i in [
+            ImplementationStatus::NotImplemented,
+            ImplementationStatus::Planned,
+            ImplementationStatus::Implemented,
+            ImplementationStatus::AlternativeImplementation,
+            ImplementationStatus::OutOfScope,
+        ] {
+            assert_eq!(ImplementationStatus::parse(i.as_str()), Some(i));
+        }
+    }
+
+    #[test]
+    fn credit_per_status() {
+        for s in TestStatus::ALL {
+            let expected = match s {
+                TestStatus::Passed => 1.0,
+                TestStatus::PartiallyTested => 0.8,
+                _ => 0.0,
+            };
+            assert_eq!(s.credit(0.8), expected, "{}", s.as_str());
+        }
+        assert_eq!(Risk::High.failed_status(), TestStatus::FailedHighRisk);
+        assert_eq!(Risk::Low.failed_status(), TestStatus::FailedLowRisk);
     }
 }
