@@ -1,1 +1,517 @@
-//! HTTP transport: retries, Retry-After, paging. PLACEHOLDER.
+//! HTTP transport shared by connectors: per-request timeout, retries with `Retry-After` or
+//! capped exponential backoff with full jitter, OData paging, error classification, and the
+//! switch between live, record and replay ([`crate::record::Mode`]).
+//!
+//! Role: turn one logical GET into either a typed value or a classified [`CollectionError`].
+//! It knows nothing about a source's endpoints or models, obtains no tokens itself (callers
+//! pass a bearer token) and never logs or returns a token or a header value.
+
+use std::time::{Duration, SystemTime};
+
+use rand::Rng;
+use reqwest::StatusCode;
+use reqwest::header::RETRY_AFTER;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use crate::record::{self, Mode};
+use crate::{CollectionError, ErrorKind};
+
+/// Retry, timeout and paging limits of an [`HttpClient`].
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Deadline of one HTTP attempt (connect + headers + body).
+    pub request_timeout: Duration,
+    /// Retries after the first attempt for 429, 500/502/503/504, timeouts and network errors.
+    pub max_retries: u32,
+    /// Upper bound of any single wait between attempts (also caps `Retry-After`).
+    pub max_retry_wait: Duration,
+    /// First backoff step when the source sent no `Retry-After` (doubles per attempt).
+    pub base_backoff: Duration,
+    /// Most pages followed through `@odata.nextLink` before giving up with an error.
+    pub max_pages: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(30),
+            max_retries: 3,
+            max_retry_wait: Duration::from_secs(60),
+            base_backoff: Duration::from_millis(500),
+            max_pages: 200,
+        }
+    }
+}
+
+/// An OData collection page: `{"value": [...], "@odata.nextLink"?: "..."}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ODataPage<T> {
+    /// Items of this page.
+    pub value: Vec<T>,
+    /// Full URL of the next page, when there is one (followed verbatim).
+    #[serde(rename = "@odata.nextLink", default)]
+    pub next_link: Option<String>,
+}
+
+/// The Graph error envelope `{"error": {"code", "message", "innerError"?}}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GraphErrorEnvelope {
+    /// The error object.
+    pub error: GraphError,
+}
+
+/// Graph `error` object. Classify on `code`, never on `message`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GraphError {
+    /// Machine-readable code, e.g. `Authorization_RequestDenied`, `TooManyRequests`.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// Human-readable message (diagnostics only).
+    #[serde(default)]
+    pub message: Option<String>,
+    /// Nested detail; may itself carry a `code` and further `innerError`s.
+    #[serde(rename = "innerError", default)]
+    pub inner_error: Option<Box<GraphError>>,
+}
+
+impl GraphError {
+    /// Codes of the nested inner errors, outermost first (the top-level code excluded).
+    pub fn inner_codes(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        let mut cur = self.inner_error.as_deref();
+        while let Some(e) = cur {
+            if let Some(c) = e.code.as_deref() {
+                out.push(c);
+            }
+            cur = e.inner_error.as_deref();
+        }
+        out
+    }
+}
+
+/// A raw response: status, parsed `Retry-After` and the body bytes.
+#[derive(Debug, Clone)]
+struct RawResponse {
+    status: u16,
+    retry_after: Option<Duration>,
+    body: Vec<u8>,
+}
+
+/// GET client over a shared [`reqwest::Client`], honouring the [`Mode`].
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    mode: Mode,
+    settings: HttpSettings,
+}
+
+impl HttpClient {
+    /// Wrap a shared client. In [`Mode::Replay`] the client is never used.
+    pub fn new(client: reqwest::Client, mode: Mode, settings: HttpSettings) -> Self {
+        Self {
+            client,
+            mode,
+            settings,
+        }
+    }
+
+    /// The record/replay mode.
+    pub fn mode(&self) -> &Mode {
+        &self.mode
+    }
+
+    /// The limits in force.
+    pub fn settings(&self) -> &HttpSettings {
+        &self.settings
+    }
+
+    /// GET `url` and parse the body once, straight into `T`.
+    ///
+    /// `endpoint` is the path label used in errors and logs (never a full URL). Errors are
+    /// classified as described on [`classify_status`]; an undecodable body is
+    /// [`ErrorKind::Malformed`].
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        url: &Url,
+        bearer: Option<&SecretString>,
+    ) -> Result<T, CollectionError> {
+        let body = self.get_bytes(endpoint, url, bearer).await?;
+        parse_body(endpoint, &body)
+    }
+
+    /// GET an OData collection, appending each page's `value` to the result. With
+    /// `follow_next`, `@odata.nextLink` is followed verbatim until absent (at most
+    /// [`HttpSettings::max_pages`] pages; a nextLink to another origin is refused so the bearer
+    /// token never leaves the source's host). Without it only the first page is read.
+    pub async fn get_collection<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        url: &Url,
+        bearer: Option<&SecretString>,
+        follow_next: bool,
+    ) -> Result<Vec<T>, CollectionError> {
+        let mut items = Vec::new();
+        let mut next = Some(url.clone());
+        let mut pages = 0usize;
+        while let Some(page_url) = next.take() {
+            if pages >= self.settings.max_pages {
+                return Err(CollectionError::new(
+                    ErrorKind::Other,
+                    endpoint,
+                    format!("more than {} pages; giving up", self.settings.max_pages),
+                ));
+            }
+            pages += 1;
+            let page: ODataPage<T> = self.get_json(endpoint, &page_url, bearer).await?;
+            items.extend(page.value);
+            if !follow_next {
+                break;
+            }
+            if let Some(link) = page.next_link {
+                next = Some(next_page_url(endpoint, url, &link)?);
+            }
+        }
+        tracing::debug!(endpoint, pages, items = items.len(), "collection read");
+        Ok(items)
+    }
+
+    /// GET with retries; returns the 2xx body.
+    async fn get_bytes(
+        &self,
+        endpoint: &str,
+        url: &Url,
+        bearer: Option<&SecretString>,
+    ) -> Result<Vec<u8>, CollectionError> {
+        let mut attempt: u32 = 0;
+        loop {
+            let err = match self.attempt(endpoint, url, bearer).await {
+                Ok(resp) if (200..300).contains(&resp.status) => {
+                    tracing::debug!(endpoint, status = resp.status, attempt, "response");
+                    if let Mode::Record(dir) = &self.mode {
+                        match record::write(dir, "GET", url, resp.status, &resp.body) {
+                            Ok(path) => {
+                                tracing::info!(endpoint, file = %path.display(), "recorded")
+                            }
+                            Err(e) => tracing::warn!(endpoint, error = %e, "recording failed"),
+                        }
+                    }
+                    return Ok(resp.body);
+                }
+                Ok(resp) => error_from_response(endpoint, &resp),
+                Err(e) => e,
+            };
+            let replay = matches!(self.mode, Mode::Replay(_));
+            if replay || !is_retryable(&err) || attempt >= self.settings.max_retries {
+                tracing::warn!(endpoint, kind = %err.kind, status = err.status, code = err.code.as_deref(), attempt, "request failed");
+                return Err(err);
+            }
+            let wait = retry_wait(err.retry_after, attempt, &self.settings);
+            tracing::info!(endpoint, kind = %err.kind, status = err.status, attempt, wait_ms = wait.as_millis() as u64, "retrying");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    /// One attempt (live or replay), no retries.
+    async fn attempt(
+        &self,
+        endpoint: &str,
+        url: &Url,
+        bearer: Option<&SecretString>,
+    ) -> Result<RawResponse, CollectionError> {
+        if let Mode::Replay(dir) = &self.mode {
+            let rec = record::read(dir, "GET", url, endpoint)?;
+            let body = serde_json::to_vec(&rec.body).map_err(|e| {
+                CollectionError::new(ErrorKind::Malformed, endpoint, format!("recording: {e}"))
+            })?;
+            return Ok(RawResponse {
+                status: rec.status,
+                retry_after: None,
+                body,
+            });
+        }
+        let mut req = self
+            .client
+            .get(url.clone())
+            .timeout(self.settings.request_timeout)
+            .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token.expose_secret());
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| transport_error(endpoint, &e))?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| transport_error(endpoint, &e))?;
+        Ok(RawResponse {
+            status,
+            retry_after,
+            body: body.to_vec(),
+        })
+    }
+}
+
+/// Parse a body once into `T`; failure is [`ErrorKind::Malformed`] with the serde position.
+pub fn parse_body<T: DeserializeOwned>(endpoint: &str, body: &[u8]) -> Result<T, CollectionError> {
+    serde_json::from_slice(body).map_err(|e| {
+        CollectionError::new(
+            ErrorKind::Malformed,
+            endpoint,
+            format!("response body does not match the documented shape: {e}"),
+        )
+    })
+}
+
+/// Resolve and check a nextLink: it must parse and share the first page's origin.
+fn next_page_url(endpoint: &str, first: &Url, link: &str) -> Result<Url, CollectionError> {
+    let next = first.join(link).map_err(|e| {
+        CollectionError::new(
+            ErrorKind::Malformed,
+            endpoint,
+            format!("bad @odata.nextLink: {e}"),
+        )
+    })?;
+    if next.origin() != first.origin() {
+        return Err(CollectionError::new(
+            ErrorKind::Malformed,
+            endpoint,
+            "@odata.nextLink points to a different origin; not followed",
+        ));
+    }
+    Ok(next)
+}
+
+/// Map an HTTP status to an [`ErrorKind`]: 429 → Throttled, 401 → Unauthorized,
+/// 403 → Forbidden, 404 → NotFound, 5xx → Server, anything else → Other.
+pub fn classify_status(status: u16) -> ErrorKind {
+    match status {
+        429 => ErrorKind::Throttled,
+        401 => ErrorKind::Unauthorized,
+        403 => ErrorKind::Forbidden,
+        404 => ErrorKind::NotFound,
+        500..=599 => ErrorKind::Server,
+        _ => ErrorKind::Other,
+    }
+}
+
+/// Build the error for a non-2xx response, reading the Graph error envelope for `code`.
+/// A 503 carrying `Retry-After` counts as throttling.
+fn error_from_response(endpoint: &str, resp: &RawResponse) -> CollectionError {
+    let mut kind = classify_status(resp.status);
+    if resp.status == 503 && resp.retry_after.is_some() {
+        kind = ErrorKind::Throttled;
+    }
+    let graph = serde_json::from_slice::<GraphErrorEnvelope>(&resp.body).ok();
+    let code = graph.as_ref().and_then(|g| g.error.code.clone());
+    let reason = StatusCode::from_u16(resp.status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("unexpected status");
+    let mut message = format!("HTTP {} {reason}", resp.status);
+    if let Some(g) = &graph {
+        if let Some(c) = &g.error.code {
+            message.push_str(&format!(" ({c}"));
+            for inner in g.error.inner_codes() {
+                message.push_str(&format!(" / {inner}"));
+            }
+            message.push(')');
+        }
+        if let Some(m) = &g.error.message {
+            message.push_str(": ");
+            message.extend(m.chars().take(300));
+        }
+    }
+    CollectionError {
+        kind,
+        endpoint: endpoint.to_owned(),
+        status: Some(resp.status),
+        code,
+        message,
+        retry_after: resp.retry_after,
+    }
+}
+
+/// Classify a reqwest transport error (timeout or network); the URL is not included.
+fn transport_error(endpoint: &str, e: &reqwest::Error) -> CollectionError {
+    let kind = if e.is_timeout() {
+        ErrorKind::Timeout
+    } else {
+        ErrorKind::Network
+    };
+    let msg = format!("{}", DisplayChain(e));
+    CollectionError::new(kind, endpoint, msg)
+}
+
+/// Display an error with its sources, `a: b: c`, without the request URL.
+struct DisplayChain<'a>(&'a reqwest::Error);
+
+impl std::fmt::Display for DisplayChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut first = true;
+        let mut cur: Option<&dyn std::error::Error> = Some(self.0);
+        while let Some(e) = cur {
+            let text = e.to_string();
+            // reqwest's top-level message contains the URL ("error sending request for url (...)")
+            let text = match text.find(" for url (") {
+                Some(i) => text[..i].to_owned(),
+                None => text,
+            };
+            if !first {
+                f.write_str(": ")?;
+            }
+            f.write_str(&text)?;
+            first = false;
+            cur = e.source();
+        }
+        Ok(())
+    }
+}
+
+/// Whether a failed attempt may be retried: 429, 500, 502, 503, 504, timeouts and network
+/// errors.
+pub fn is_retryable(err: &CollectionError) -> bool {
+    match err.status {
+        Some(s) => matches!(s, 429 | 500 | 502 | 503 | 504),
+        None => matches!(err.kind, ErrorKind::Timeout | ErrorKind::Network),
+    }
+}
+
+/// Wait before retry number `attempt + 1`: the server's `Retry-After` when given, else
+/// [`backoff_with_jitter`]; always capped by `max_retry_wait`.
+pub fn retry_wait(retry_after: Option<Duration>, attempt: u32, s: &HttpSettings) -> Duration {
+    match retry_after {
+        Some(ra) => ra.min(s.max_retry_wait),
+        None => backoff_with_jitter(attempt, s.base_backoff, s.max_retry_wait),
+    }
+}
+
+/// Capped exponential backoff with full jitter: uniform in `[0, min(cap, base * 2^attempt)]`.
+pub fn backoff_with_jitter(attempt: u32, base: Duration, cap: Duration) -> Duration {
+    let exp = base.saturating_mul(2u32.saturating_pow(attempt.min(20)));
+    let ceiling = exp.min(cap);
+    let millis = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
+    Duration::from_millis(rand::rng().random_range(0..=millis))
+}
+
+/// Parse a `Retry-After` value: delta-seconds, possibly fractional (`2.128`), or an HTTP-date
+/// (a date in the past gives zero). Unparseable or negative values give `None`.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs).ok();
+    }
+    let when = httpdate::parse_http_date(v).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+        assert_eq!(
+            parse_retry_after("2.128", now),
+            Some(Duration::from_millis(2128))
+        );
+        assert_eq!(parse_retry_after(" 7 ", now), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after("-1", now), None);
+        assert_eq!(parse_retry_after("soon", now), None);
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        assert_eq!(
+            parse_retry_after(&later, now),
+            Some(Duration::from_secs(30))
+        );
+        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(30));
+        assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn backoff_is_capped_and_jittered() {
+        let cap = Duration::from_secs(2);
+        for attempt in 0..40 {
+            let d = backoff_with_jitter(attempt, Duration::from_millis(100), cap);
+            assert!(d <= cap);
+            assert!(d <= Duration::from_millis(100) * 2u32.saturating_pow(attempt.min(20)));
+        }
+        let s = HttpSettings {
+            max_retry_wait: Duration::from_secs(5),
+            ..HttpSettings::default()
+        };
+        assert_eq!(
+            retry_wait(Some(Duration::from_secs(100)), 0, &s),
+            Duration::from_secs(5)
+        );
+    }
+
+    #[test]
+    fn graph_error_envelope_and_classification() {
+        let body = include_bytes!("../fixtures/msgraph/error-429-throttled.json");
+        let resp = RawResponse {
+            status: 429,
+            retry_after: Some(Duration::from_millis(2128)),
+            body: body.to_vec(),
+        };
+        let e = error_from_response("/x", &resp);
+        assert_eq!(e.kind, ErrorKind::Throttled);
+        assert_eq!(e.code.as_deref(), Some("TooManyRequests"));
+        assert_eq!(e.retry_after, Some(Duration::from_millis(2128)));
+        assert!(e.message.contains("TooManyRequests / 429"), "{}", e.message);
+
+        let generic = include_bytes!("../fixtures/msgraph/error-generic.json");
+        let e = error_from_response(
+            "/x",
+            &RawResponse {
+                status: 403,
+                retry_after: None,
+                body: generic.to_vec(),
+            },
+        );
+        assert_eq!(e.kind, ErrorKind::Forbidden);
+        assert_eq!(e.code.as_deref(), Some("invalidRange"));
+
+        let e = error_from_response(
+            "/x",
+            &RawResponse {
+                status: 502,
+                retry_after: None,
+                body: b"<html>bad gateway</html>".to_vec(),
+            },
+        );
+        assert_eq!(e.kind, ErrorKind::Server);
+        assert_eq!(e.code, None);
+        assert!(is_retryable(&e));
+        assert_eq!(classify_status(404), ErrorKind::NotFound);
+        assert_eq!(classify_status(401), ErrorKind::Unauthorized);
+        assert_eq!(classify_status(418), ErrorKind::Other);
+    }
+
+    #[test]
+    fn next_link_must_keep_origin() {
+        let first = Url::parse("https://graph.microsoft.com/v1.0/users").unwrap();
+        assert!(
+            next_page_url(
+                "/u",
+                &first,
+                "https://graph.microsoft.com/v1.0/users?$skiptoken=a"
+            )
+            .is_ok()
+        );
+        let e = next_page_url("/u", &first, "https://evil.example/v1.0/users").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Malformed);
+    }
+}

@@ -1,19 +1,383 @@
 //! Microsoft Graph connector (application permissions, client-credentials flow).
 //!
-//! PLACEHOLDER: filled in by the connectors work item.
+//! Role: for one tenant, get a token once, read six Graph v1.0 endpoints concurrently and
+//! return each one's typed payload or its own [`CollectionError`] in an [`MsGraphSnapshot`].
+//! It does not interpret the payloads into signals (the daemon's `signals` module does), does
+//! not schedule, store or export metrics, and never logs the client secret or a token.
+//!
+//! | field of [`MsGraphSnapshot`] | endpoint | application permission |
+//! |---|---|---|
+//! | `secure_score` | `GET /security/secureScores?$top=1` | SecurityEvents.Read.All |
+//! | `control_profiles` | `GET /security/secureScoreControlProfiles` | SecurityEvents.Read.All |
+//! | `registration_details` | `GET /reports/authenticationMethods/userRegistrationDetails` | AuditLog.Read.All (Entra ID P1/P2) |
+//! | `conditional_access` | `GET /identity/conditionalAccess/policies` | Policy.Read.All |
+//! | `security_defaults` | `GET /policies/identitySecurityDefaultsEnforcementPolicy` | Policy.Read.All |
+//! | `sensitivity_labels` | `GET /security/dataSecurityAndGovernance/sensitivityLabels` | SensitivityLabels.Read.All |
 
-use crate::CollectionError;
+pub mod auth;
+pub mod model;
+#[cfg(test)]
+mod model_tests;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use secrecy::SecretString;
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+use url::Url;
+
+use crate::http::{HttpClient, HttpSettings};
+use crate::record::Mode;
+use crate::{CollectionError, Connector, ErrorKind, Observations};
+use auth::TokenSource;
+use model::{
+    ConditionalAccessPolicy, SecureScore, SecureScoreControlProfile, SecurityDefaultsPolicy,
+    SensitivityLabel, UserRegistrationDetails,
+};
 
 /// Connector kind and signal namespace.
 pub const KIND: &str = "msgraph";
 
+/// Default Entra authority.
+pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
+
+/// Default Graph base URL (v1.0).
+pub const DEFAULT_GRAPH_BASE: &str = "https://graph.microsoft.com/v1.0";
+
+/// Endpoint paths (relative to the Graph base), used as error/log labels.
+pub mod endpoints {
+    /// Secure Score snapshots (SecurityEvents.Read.All); read with `$top=1`.
+    pub const SECURE_SCORES: &str = "/security/secureScores";
+    /// Secure Score control profiles (SecurityEvents.Read.All).
+    pub const CONTROL_PROFILES: &str = "/security/secureScoreControlProfiles";
+    /// MFA registration report (AuditLog.Read.All; Entra ID P1/P2).
+    pub const REGISTRATION_DETAILS: &str = "/reports/authenticationMethods/userRegistrationDetails";
+    /// Conditional access policies (Policy.Read.All).
+    pub const CONDITIONAL_ACCESS: &str = "/identity/conditionalAccess/policies";
+    /// Security defaults policy (Policy.Read.All).
+    pub const SECURITY_DEFAULTS: &str = "/policies/identitySecurityDefaultsEnforcementPolicy";
+    /// Tenant sensitivity labels (SensitivityLabels.Read.All).
+    pub const SENSITIVITY_LABELS: &str = "/security/dataSecurityAndGovernance/sensitivityLabels";
+}
+
+/// Configuration of one tenant's Graph connector.
+#[derive(Clone)]
+pub struct MsGraphConfig {
+    /// Entra tenant id (GUID or verified domain; not `common`).
+    pub tenant_id: String,
+    /// App registration (client) id.
+    pub client_id: String,
+    /// Client secret value (not its id). Redacted in `Debug`; unused in replay mode.
+    pub client_secret: SecretString,
+    /// Entra authority, default `https://login.microsoftonline.com`.
+    pub authority: String,
+    /// Full token URL override (e.g. a local OAuth2 server's `/token`); default
+    /// `{authority}/{tenant_id}/oauth2/v2.0/token`.
+    pub token_url: Option<String>,
+    /// Graph base URL, default `https://graph.microsoft.com/v1.0`.
+    pub graph_base: String,
+    /// Deadline of one HTTP attempt.
+    pub request_timeout: Duration,
+    /// Retries per request for 429/5xx/timeouts/network errors.
+    pub max_retries: u32,
+    /// Cap of one wait between retries (also caps `Retry-After`).
+    pub max_retry_wait: Duration,
+    /// Live, record into a directory, or replay from one.
+    pub mode: Mode,
+}
+
+impl MsGraphConfig {
+    /// Config with the defaults: public authority and Graph v1.0, 30 s timeout, 3 retries,
+    /// 60 s max wait, live mode.
+    pub fn new(
+        tenant_id: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: SecretString,
+    ) -> Self {
+        Self {
+            tenant_id: tenant_id.into(),
+            client_id: client_id.into(),
+            client_secret,
+            authority: DEFAULT_AUTHORITY.to_owned(),
+            token_url: None,
+            graph_base: DEFAULT_GRAPH_BASE.to_owned(),
+            request_timeout: Duration::from_secs(30),
+            max_retries: 3,
+            max_retry_wait: Duration::from_secs(60),
+            mode: Mode::Live,
+        }
+    }
+
+    /// A replay-only config (no credentials needed): serves every request from `dir`.
+    pub fn replay(tenant_id: impl Into<String>, dir: impl Into<PathBuf>) -> Self {
+        Self {
+            mode: Mode::Replay(dir.into()),
+            ..Self::new(tenant_id, "", SecretString::from(String::new()))
+        }
+    }
+
+    /// The token URL in force: the override, or `{authority}/{tenant_id}/oauth2/v2.0/token`.
+    pub fn resolved_token_url(&self) -> String {
+        match &self.token_url {
+            Some(u) => u.clone(),
+            None => format!(
+                "{}/{}/oauth2/v2.0/token",
+                self.authority.trim_end_matches('/'),
+                self.tenant_id
+            ),
+        }
+    }
+}
+
+impl std::fmt::Debug for MsGraphConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MsGraphConfig")
+            .field("tenant_id", &self.tenant_id)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("authority", &self.authority)
+            .field("token_url", &self.token_url)
+            .field("graph_base", &self.graph_base)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_retries", &self.max_retries)
+            .field("max_retry_wait", &self.max_retry_wait)
+            .field("mode", &self.mode)
+            .finish()
+    }
+}
+
+/// An invalid [`MsGraphConfig`] (bad URL, empty tenant id ...).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("invalid msgraph config: {0}")]
+pub struct ConfigError(pub String);
+
 /// One poll of a Microsoft Graph tenant: each endpoint's parsed payload or its error.
-#[derive(Debug, Clone, Default)]
-pub struct MsGraphSnapshot {}
+#[derive(Debug, Clone)]
+pub struct MsGraphSnapshot {
+    /// Latest Secure Score snapshot; `Ok(None)` when the tenant has none yet.
+    /// `GET /security/secureScores?$top=1` (SecurityEvents.Read.All).
+    pub secure_score: Result<Option<SecureScore>, CollectionError>,
+    /// `GET /security/secureScoreControlProfiles` (SecurityEvents.Read.All), all pages.
+    pub control_profiles: Result<Vec<SecureScoreControlProfile>, CollectionError>,
+    /// `GET /reports/authenticationMethods/userRegistrationDetails` (AuditLog.Read.All,
+    /// Entra ID P1/P2), all pages.
+    pub registration_details: Result<Vec<UserRegistrationDetails>, CollectionError>,
+    /// `GET /identity/conditionalAccess/policies` (Policy.Read.All), all pages.
+    pub conditional_access: Result<Vec<ConditionalAccessPolicy>, CollectionError>,
+    /// `GET /policies/identitySecurityDefaultsEnforcementPolicy` (Policy.Read.All).
+    pub security_defaults: Result<SecurityDefaultsPolicy, CollectionError>,
+    /// `GET /security/dataSecurityAndGovernance/sensitivityLabels` (SensitivityLabels.Read.All),
+    /// top-level labels with their sublabels nested, all pages.
+    pub sensitivity_labels: Result<Vec<SensitivityLabel>, CollectionError>,
+}
 
 impl MsGraphSnapshot {
-    /// Every endpoint error in this snapshot.
-    pub fn errors(&self) -> Vec<&CollectionError> {
-        Vec::new()
+    /// A snapshot where every endpoint failed with the same error (token failure).
+    pub fn all_failed(e: CollectionError) -> Self {
+        Self {
+            secure_score: Err(e.clone()),
+            control_profiles: Err(e.clone()),
+            registration_details: Err(e.clone()),
+            conditional_access: Err(e.clone()),
+            security_defaults: Err(e.clone()),
+            sensitivity_labels: Err(e),
+        }
     }
+
+    /// Every endpoint error in this snapshot (a token failure appears once per endpoint).
+    pub fn errors(&self) -> Vec<&CollectionError> {
+        [
+            self.secure_score.as_ref().err(),
+            self.control_profiles.as_ref().err(),
+            self.registration_details.as_ref().err(),
+            self.conditional_access.as_ref().err(),
+            self.security_defaults.as_ref().err(),
+            self.sensitivity_labels.as_ref().err(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    /// The token failure, when no endpoint could be read because no token was obtained
+    /// (every error's endpoint is [`auth::TOKEN_ENDPOINT`]).
+    pub fn token_error(&self) -> Option<&CollectionError> {
+        let errs = self.errors();
+        if errs.len() == 6 && errs.iter().all(|e| e.endpoint == auth::TOKEN_ENDPOINT) {
+            errs.first().copied()
+        } else {
+            None
+        }
+    }
+}
+
+/// The Microsoft Graph connector for one tenant.
+#[derive(Debug)]
+pub struct MsGraphConnector {
+    tenant_id: String,
+    graph_base: Url,
+    http: HttpClient,
+    /// `None` in replay mode (no token is ever requested).
+    auth: Option<TokenSource>,
+}
+
+impl MsGraphConnector {
+    /// Build the connector around a shared reqwest client (the daemon installs the rustls
+    /// crypto provider). Errors: empty tenant id, unparseable `graph_base` or token URL.
+    pub fn new(cfg: MsGraphConfig, client: reqwest::Client) -> Result<Self, ConfigError> {
+        if cfg.tenant_id.trim().is_empty() {
+            return Err(ConfigError("tenant_id is empty".into()));
+        }
+        let graph_base = Url::parse(cfg.graph_base.trim_end_matches('/'))
+            .map_err(|e| ConfigError(format!("graph_base `{}`: {e}", cfg.graph_base)))?;
+        let settings = HttpSettings {
+            request_timeout: cfg.request_timeout,
+            max_retries: cfg.max_retries,
+            max_retry_wait: cfg.max_retry_wait,
+            ..HttpSettings::default()
+        };
+        let auth = match cfg.mode {
+            Mode::Replay(_) => None,
+            Mode::Live | Mode::Record(_) => {
+                let token_url = cfg.resolved_token_url();
+                Url::parse(&token_url)
+                    .map_err(|e| ConfigError(format!("token URL `{token_url}`: {e}")))?;
+                Some(
+                    TokenSource::new(
+                        &token_url,
+                        &cfg.client_id,
+                        cfg.client_secret.clone(),
+                        client.clone(),
+                        settings.clone(),
+                    )
+                    .map_err(|e| ConfigError(e.message))?,
+                )
+            }
+        };
+        Ok(Self {
+            tenant_id: cfg.tenant_id,
+            graph_base,
+            http: HttpClient::new(client, cfg.mode, settings),
+            auth,
+        })
+    }
+
+    /// Tenant this connector polls.
+    pub fn tenant_id(&self) -> &str {
+        &self.tenant_id
+    }
+
+    /// Read all six endpoints once (see the module table). Never fails as a whole: a token
+    /// failure gives every endpoint that same error and makes no Graph call.
+    pub async fn snapshot(&self) -> MsGraphSnapshot {
+        let span = tracing::info_span!("msgraph_poll", tenant_id = %self.tenant_id);
+        async {
+            let token = match &self.auth {
+                None => None,
+                Some(a) => match a.token().await {
+                    Ok(t) => Some(t),
+                    Err(e) => return MsGraphSnapshot::all_failed(e),
+                },
+            };
+            use endpoints::*;
+            let (
+                secure_score,
+                control_profiles,
+                registration_details,
+                conditional_access,
+                security_defaults,
+                sensitivity_labels,
+            ) = tokio::join!(
+                self.latest_secure_score(token.clone()),
+                self.list(CONTROL_PROFILES, "", token.clone(), true),
+                self.list(REGISTRATION_DETAILS, "", token.clone(), true),
+                self.list(CONDITIONAL_ACCESS, "", token.clone(), true),
+                self.single(SECURITY_DEFAULTS, token.clone()),
+                self.list(SENSITIVITY_LABELS, "", token.clone(), true),
+            );
+            let snap = MsGraphSnapshot {
+                secure_score,
+                control_profiles,
+                registration_details,
+                conditional_access,
+                security_defaults,
+                sensitivity_labels,
+            };
+            tracing::info!(failed = snap.errors().len(), "msgraph poll done");
+            snap
+        }
+        .instrument(span)
+        .await
+    }
+
+    fn url(&self, path: &str, query: &str) -> Result<Url, CollectionError> {
+        let s = format!(
+            "{}{path}{query}",
+            self.graph_base.as_str().trim_end_matches('/')
+        );
+        Url::parse(&s)
+            .map_err(|e| CollectionError::new(ErrorKind::Other, path, format!("bad URL: {e}")))
+    }
+
+    /// Latest snapshot only: `$top=1`, nextLink deliberately not followed.
+    async fn latest_secure_score(
+        &self,
+        token: Option<SecretString>,
+    ) -> Result<Option<SecureScore>, CollectionError> {
+        let v: Vec<SecureScore> = self
+            .list(endpoints::SECURE_SCORES, "?$top=1", token, false)
+            .await?;
+        Ok(v.into_iter().next())
+    }
+
+    async fn list<T: DeserializeOwned>(
+        &self,
+        path: &'static str,
+        query: &'static str,
+        token: Option<SecretString>,
+        follow_next: bool,
+    ) -> Result<Vec<T>, CollectionError> {
+        let url = self.url(path, query)?;
+        self.http
+            .get_collection(path, &url, token.as_ref(), follow_next)
+            .instrument(tracing::debug_span!("msgraph_endpoint", endpoint = path))
+            .await
+    }
+
+    async fn single<T: DeserializeOwned>(
+        &self,
+        path: &'static str,
+        token: Option<SecretString>,
+    ) -> Result<T, CollectionError> {
+        let url = self.url(path, "")?;
+        self.http
+            .get_json(path, &url, token.as_ref())
+            .instrument(tracing::debug_span!("msgraph_endpoint", endpoint = path))
+            .await
+    }
+}
+
+#[async_trait]
+impl Connector for MsGraphConnector {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    async fn poll(&self) -> Observations {
+        Observations::MsGraph(Box::new(self.snapshot().await))
+    }
+}
+
+/// `postured record`: poll the tenant live once and write every successful response into
+/// `dir` (see [`crate::record`] for the file format; no credentials are written). Returns the
+/// snapshot so the caller can report which endpoints failed.
+pub async fn record_tenant(
+    mut cfg: MsGraphConfig,
+    client: reqwest::Client,
+    dir: impl Into<PathBuf>,
+) -> Result<MsGraphSnapshot, ConfigError> {
+    cfg.mode = Mode::Record(dir.into());
+    Ok(MsGraphConnector::new(cfg, client)?.snapshot().await)
 }
