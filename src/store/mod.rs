@@ -1,20 +1,36 @@
 //! Persistence: the only module with SQL.
 //!
-//! One [`Store`] trait, implemented for SQLite (default: a file in WAL mode) and, later,
-//! PostgreSQL, with per-backend migrations under `migrations/<backend>/` embedded at build time
-//! and applied at start. Each poll is written in one transaction: the poll row, the signals,
-//! the changed action statuses and the status transitions.
+//! One [`Store`] trait, implemented for SQLite ([`sqlite::SqliteStore`], default: a file in WAL
+//! mode) and PostgreSQL ([`postgres::PostgresStore`]), with per-backend migrations under
+//! `migrations/<backend>/` embedded at build time and applied by [`Store::migrate`]. Each poll is
+//! written in one transaction: the poll row, the signals, the gaps, the changed action states,
+//! the status transitions and a score snapshot when the score changed.
+//!
+//! Layout: the SQL of each backend lives in its own file (`sqlite.rs`, `postgres.rs`); the
+//! Rust-side row mapping (`rows.rs`) and the "what changed" computation of a poll (`plan.rs`) are
+//! shared. [`conformance`] holds the behavioural checks every backend must pass.
+//!
+//! Storage conventions (both backends): instants are epoch milliseconds (UTC) in integer
+//! columns, so sub-millisecond precision is dropped; signal values are JSON text.
+//!
+//! Must not: evaluate rules, compute transitions (the caller passes them in), or log secrets
+//! (database URLs never appear in errors).
 
+pub mod conformance;
+mod plan;
+pub mod postgres;
+mod rows;
 pub mod sqlite;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::evaluation::{ActionState, TenantEvaluation, Transition};
-use crate::signals::{Signal, SignalGap};
+use crate::evaluation::{ActionState, ScoreSummary, TenantEvaluation, Transition};
+use crate::signals::{Signal, SignalGap, SignalValue};
 
 /// Store failures. `kind()` is a bounded metric label.
 #[derive(Debug, thiserror::Error)]
@@ -28,15 +44,21 @@ pub enum StoreError {
     /// A stored row could not be decoded (unknown status name, bad JSON ...).
     #[error("corrupt row in {table}: {detail}")]
     Corrupt { table: &'static str, detail: String },
+    /// The caller passed something the store cannot represent faithfully (a non-finite signal
+    /// number, an evaluation of another tenant, an unsupported URL scheme ...). Nothing was
+    /// written.
+    #[error("invalid input: {0}")]
+    Invalid(String),
 }
 
 impl StoreError {
-    /// Bounded label: `database`, `migration` or `corrupt`.
+    /// Bounded label: `database`, `migration`, `corrupt` or `invalid`.
     pub fn kind(&self) -> &'static str {
         match self {
             StoreError::Database(_) => "database",
             StoreError::Migration(_) => "migration",
             StoreError::Corrupt { .. } => "corrupt",
+            StoreError::Invalid(_) => "invalid",
         }
     }
 }
@@ -65,15 +87,36 @@ impl PollOutcome {
             PollOutcome::Timeout => "timeout",
         }
     }
+
+    /// Parse a stored name; `None` for an unknown name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            PollOutcome::Success,
+            PollOutcome::Partial,
+            PollOutcome::Failure,
+            PollOutcome::Timeout,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == s)
+    }
 }
 
 /// Everything one poll of one (tenant, connector) produced, written in one transaction.
+///
+/// Duplicate signal keys or gap prefixes inside one record are tolerated: the last one wins.
+/// Signal numbers must be finite and action credits in [0, 1]; otherwise the whole record is
+/// rejected and nothing is written.
 #[derive(Debug, Clone, Copy)]
 pub struct PollRecord<'a> {
+    /// Tenant polled; must equal `evaluation.tenant`.
     pub tenant: &'a str,
+    /// Connector that polled.
     pub connector: &'a str,
+    /// When the poll started.
     pub started_at: DateTime<Utc>,
+    /// When the poll ended.
     pub finished_at: DateTime<Utc>,
+    /// How the poll ended.
     pub outcome: PollOutcome,
     /// Signals observed by this poll (upserted as the latest value per key; the value history
     /// gains a row only when a value changed).
@@ -82,8 +125,11 @@ pub struct PollRecord<'a> {
     /// previous gaps.
     pub gaps: &'a [SignalGap],
     /// The tenant's evaluation after this poll; only actions whose state changed are written.
+    /// Actions absent from the evaluation keep their stored state.
     pub evaluation: &'a TenantEvaluation,
-    /// Status transitions caused by this poll.
+    /// Status transitions caused by this poll, stored as given (the store does not derive
+    /// them). When a transition of an action changes its status, its `at` becomes the action's
+    /// `since`.
     pub transitions: &'a [Transition],
 }
 
@@ -101,9 +147,50 @@ pub struct TenantState {
 /// One stored transition, for history listings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TransitionRow {
+    /// Tenant the transition belongs to.
     pub tenant: String,
+    /// The transition as recorded.
     #[serde(flatten)]
     pub transition: Transition,
+}
+
+/// One stored poll, for status listings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PollRow {
+    /// Store-assigned id, increasing with insertion order.
+    pub id: i64,
+    /// Tenant polled.
+    pub tenant: String,
+    /// Connector that polled.
+    pub connector: String,
+    /// When the poll started.
+    pub started_at: DateTime<Utc>,
+    /// When the poll ended.
+    pub finished_at: DateTime<Utc>,
+    /// How the poll ended.
+    pub outcome: PollOutcome,
+    /// The namespaces the poll could not collect (its error summary).
+    pub gaps: Vec<SignalGap>,
+}
+
+/// A recorded change of one signal's value (its first observation included).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignalChange {
+    /// Signal key.
+    pub key: String,
+    /// The new value.
+    pub value: SignalValue,
+    /// When the new value was first observed.
+    pub observed_at: DateTime<Utc>,
+}
+
+/// The tenant's overall score from one instant on (stored only when it changed).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ScoreSnapshot {
+    /// Evaluation instant at which the score took this value.
+    pub at: DateTime<Utc>,
+    /// Points and ratio.
+    pub score: ScoreSummary,
 }
 
 /// Persistence of signals, action statuses and history. Implementations must make
@@ -121,11 +208,115 @@ pub trait Store: Send + Sync {
     /// Write one poll atomically: poll row, signals, gaps, changed action states, transitions,
     /// and a score snapshot when the tenant's score changed.
     async fn record_poll(&self, poll: &PollRecord<'_>) -> Result<(), StoreError>;
-    /// Transitions of a tenant, oldest first, optionally for one action and since an instant.
+    /// Transitions of a tenant, oldest first, optionally for one action and since an instant
+    /// (inclusive).
     async fn transitions(
         &self,
         tenant: &str,
         action: Option<&str>,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<TransitionRow>, StoreError>;
+    /// Value changes of a tenant's signals, oldest first, optionally for one key and since an
+    /// instant (inclusive).
+    async fn signal_history(
+        &self,
+        tenant: &str,
+        key: Option<&str>,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<SignalChange>, StoreError>;
+    /// Score snapshots of a tenant, oldest first, since an instant (inclusive).
+    async fn score_history(
+        &self,
+        tenant: &str,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<ScoreSnapshot>, StoreError>;
+    /// The tenant's latest `limit` polls, newest first.
+    async fn recent_polls(&self, tenant: &str, limit: u32) -> Result<Vec<PollRow>, StoreError>;
+}
+
+/// Open the store a URL names, without migrating (call [`Store::migrate`] next).
+///
+/// `postgres://` and `postgresql://` select PostgreSQL; `sqlite:` URLs and bare paths select
+/// SQLite (the file is created when missing). Any other `scheme://` is rejected as
+/// [`StoreError::Invalid`]. The URL never appears in errors (it may hold a password).
+pub async fn open_store(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
+    match Backend::of_url(url)? {
+        Backend::Postgres => Ok(Arc::new(
+            postgres::PostgresStore::connect(url, max_connections).await?,
+        )),
+        Backend::Sqlite => Ok(Arc::new(
+            sqlite::SqliteStore::open(url, max_connections).await?,
+        )),
+    }
+}
+
+/// Which backend a URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    fn of_url(url: &str) -> Result<Self, StoreError> {
+        let lower = url.trim_start().to_ascii_lowercase();
+        if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else if lower.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if let Some((scheme, _)) = lower.split_once("://") {
+            let scheme: String = scheme.chars().take(32).collect();
+            Err(StoreError::Invalid(format!(
+                "unsupported database URL scheme {scheme:?} (use sqlite: or postgres://)"
+            )))
+        } else {
+            Ok(Backend::Sqlite)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_scheme_selects_backend() {
+        assert_eq!(
+            Backend::of_url("postgres://u:p@h/db").ok(),
+            Some(Backend::Postgres)
+        );
+        assert_eq!(
+            Backend::of_url("postgresql:///db?host=/tmp").ok(),
+            Some(Backend::Postgres)
+        );
+        assert_eq!(
+            Backend::of_url("sqlite:data.db").ok(),
+            Some(Backend::Sqlite)
+        );
+        assert_eq!(
+            Backend::of_url("sqlite://data.db").ok(),
+            Some(Backend::Sqlite)
+        );
+        assert_eq!(
+            Backend::of_url("/var/lib/postured/db.sqlite").ok(),
+            Some(Backend::Sqlite)
+        );
+        assert_eq!(Backend::of_url("data.db").ok(), Some(Backend::Sqlite));
+        let err = Backend::of_url("mysql://u:secret@h/db").unwrap_err();
+        assert_eq!(err.kind(), "invalid");
+        assert!(!err.to_string().contains("secret"));
+    }
+
+    #[test]
+    fn poll_outcome_names_round_trip() {
+        for o in [
+            PollOutcome::Success,
+            PollOutcome::Partial,
+            PollOutcome::Failure,
+            PollOutcome::Timeout,
+        ] {
+            assert_eq!(PollOutcome::parse(o.as_str()), Some(o));
+        }
+        assert_eq!(PollOutcome::parse("nope"), None);
+    }
 }
