@@ -1,0 +1,483 @@
+//! End-to-end tests of the daemon: real HTTP over loopback, a real SQLite file, wiremock for
+//! Microsoft Graph and the Entra token endpoint, a real OAuth2 server (oauth2-mock-server) and
+//! a real `promtool` where scripts/test.sh provides them.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use postured::evaluation::TestStatus;
+use postured::store::PollOutcome;
+use support::*;
+use wiremock::matchers::{header_regex, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const GUID: &str = "00000001-0001-0001-0001-000000000001c";
+
+async fn graph_with_examples() -> MockServer {
+    let graph = MockServer::start().await;
+    mount_token_ok(&graph, GUID).await;
+    mount_graph_examples(&graph).await;
+    graph
+}
+
+fn action<'a>(
+    eval: &'a postured::evaluation::TenantEvaluation,
+    id: &str,
+) -> &'a postured::evaluation::ActionResult {
+    eval.actions
+        .iter()
+        .find(|a| a.action_id == id)
+        .unwrap_or_else(|| panic!("action {id} missing"))
+}
+
+#[tokio::test]
+async fn first_poll_scores_the_official_examples_and_serves_metrics() {
+    let graph = graph_with_examples().await;
+    let app = TestApp::spawn("", &tenant_block("contoso", GUID, "client-1", &graph.uri(), "0 0 * * * *")).await;
+
+    let report = app.poll("contoso").await;
+    assert_eq!(report.outcome, PollOutcome::Success, "errors: {:?}", report.errors);
+    assert!(report.stored);
+    let eval = &report.evaluation;
+
+    // 2 of the 3 users in the official example are registered for MFA: partial credit 2/3.
+    let mfa = action(eval, "msgraph.mfa.all_users");
+    assert_eq!(mfa.test_status, TestStatus::PartiallyTested);
+    assert!((mfa.points_achieved - 27.0 * 2.0 / 3.0).abs() < 1e-9, "{mfa:?}");
+    // Nobody in the example is an admin: not applicable, out of both sums.
+    let admins = action(eval, "msgraph.mfa.admins");
+    assert_eq!(admins.test_status, TestStatus::OutOfScope);
+    assert_eq!(admins.points_possible, 0.0);
+    // Security defaults are on in the example.
+    assert_eq!(
+        action(eval, "msgraph.security_defaults.baseline").test_status,
+        TestStatus::Passed
+    );
+    // Secure Score control profiles become actions (DLPEnabled: 20 of 20).
+    assert!(eval.actions.iter().any(|a| a.action_id.starts_with("securescore.") || a.action_id == "msgraph.securescore.dlp"));
+
+    // The overall score is the sum over actions, never a mean.
+    let achieved: f64 = eval.actions.iter().map(|a| a.points_achieved).sum();
+    let possible: f64 = eval.actions.iter().map(|a| a.points_possible).sum();
+    assert!((eval.score.points_achieved - achieved).abs() < 1e-9);
+    assert!((eval.score.points_possible - possible).abs() < 1e-9);
+    assert!((eval.score.ratio - achieved / possible).abs() < 1e-12);
+    assert!(eval.actions.len() >= 15);
+
+    let m = app.metrics().await;
+    let ratio = sample(&m, "postured_compliance_score_ratio{tenant=\"contoso\"}").unwrap();
+    assert!((ratio - eval.score.ratio).abs() < 1e-9, "{ratio} vs {}", eval.score.ratio);
+    assert_eq!(
+        sample(&m, "postured_compliance_points_possible{tenant=\"contoso\"}").unwrap(),
+        possible
+    );
+    let mfa_metric = sample(
+        &m,
+        "postured_action_points_achieved{action=\"msgraph.mfa.all_users\",tenant=\"contoso\"}",
+    )
+    .unwrap();
+    assert!((mfa_metric - 18.0).abs() < 1e-9);
+    assert_eq!(
+        sample(
+            &m,
+            "postured_connector_polls_total{connector=\"msgraph\",outcome=\"success\",tenant=\"contoso\"}"
+        ),
+        Some(1.0)
+    );
+    assert!(sample(&m, "postured_connector_last_success_timestamp_seconds{connector=\"msgraph\",tenant=\"contoso\"}").unwrap() > 1.7e9);
+    assert!(m.contains("postured_category_points_achieved{category="));
+    assert!(m.contains("postured_connector_poll_duration_seconds_bucket{connector=\"msgraph\""));
+    assert!(m.contains("postured_build_info{version="));
+}
+
+#[tokio::test]
+async fn mfa_registration_drop_changes_status_and_stores_the_transition() {
+    let graph = graph_with_examples().await;
+    let app = TestApp::spawn("", &tenant_block("contoso", GUID, "client-1", &graph.uri(), "0 0 * * * *")).await;
+    let first = app.poll("contoso").await;
+    assert_eq!(
+        action(&first.evaluation, "msgraph.mfa.all_users").test_status,
+        TestStatus::PartiallyTested
+    );
+
+    // Everyone loses their MFA registration.
+    let body = fixture("msgraph/userRegistrationDetails-list.json")
+        .replace("\"isMfaRegistered\": true", "\"isMfaRegistered\": false");
+    Mock::given(method("GET"))
+        .and(path("/v1.0/reports/authenticationMethods/userRegistrationDetails"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(body, "application/json"))
+        .with_priority(1)
+        .mount(&graph)
+        .await;
+    let second = app.poll("contoso").await;
+    let mfa = action(&second.evaluation, "msgraph.mfa.all_users");
+    assert_eq!(mfa.test_status, TestStatus::FailedHighRisk);
+    assert_eq!(mfa.points_achieved, 0.0);
+    assert!(second.evaluation.score.points_achieved < first.evaluation.score.points_achieved);
+
+    let history = app
+        .app
+        .store
+        .transitions("contoso", Some("msgraph.mfa.all_users"), None)
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert_eq!(history[0].transition.from_status, None);
+    assert_eq!(history[1].transition.from_status, Some(TestStatus::PartiallyTested));
+    assert_eq!(history[1].transition.to_status, TestStatus::FailedHighRisk);
+    assert!(history[1]
+        .transition
+        .signals
+        .iter()
+        .any(|(k, _)| k.starts_with("msgraph.mfa.")));
+
+    // The API serves the same history, behind the bearer token.
+    let unauth = app.get("/api/v1/tenants/contoso/transitions", None).await;
+    assert_eq!(unauth.status(), 401);
+    let rows: serde_json::Value = app
+        .get(
+            "/api/v1/tenants/contoso/transitions?action=msgraph.mfa.all_users",
+            Some(API_TOKEN),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 2);
+
+    // A third identical poll writes no new transition.
+    app.poll("contoso").await;
+    let again = app.app.store.transitions("contoso", None, None).await.unwrap();
+    let before = app.app.store.transitions("contoso", None, Some(second.evaluation.evaluated_at)).await.unwrap();
+    assert!(again.len() >= before.len());
+    assert_eq!(
+        app.app
+            .store
+            .transitions("contoso", Some("msgraph.mfa.all_users"), None)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn throttling_retry_after_is_honoured() {
+    let graph = graph_with_examples().await;
+    // The documented 429 shape, with a short fractional Retry-After, then success.
+    Mock::given(method("GET"))
+        .and(path("/v1.0/security/secureScores"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("Retry-After", "0.6")
+                .set_body_raw(fixture("msgraph/error-429-throttled.json"), "application/json"),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&graph)
+        .await;
+    let app = TestApp::spawn("", &tenant_block("contoso", GUID, "client-1", &graph.uri(), "0 0 * * * *")).await;
+    let started = Instant::now();
+    let report = app.poll("contoso").await;
+    assert!(started.elapsed() >= Duration::from_millis(600), "retried too early");
+    assert_eq!(report.outcome, PollOutcome::Success, "{:?}", report.errors);
+    let calls = graph
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.url.path() == "/v1.0/security/secureScores")
+        .count();
+    assert_eq!(calls, 2);
+}
+
+#[tokio::test]
+async fn token_401_is_could_not_be_detected_and_other_tenants_keep_polling() {
+    let graph = graph_with_examples().await;
+    // Fabrikam's secret is rejected (the documented AADSTS7000215 body).
+    Mock::given(method("POST"))
+        .and(path("/fabrikam-guid/oauth2/v2.0/token"))
+        .respond_with(ResponseTemplate::new(401).set_body_raw(
+            fixture("entra-oauth/token-error-invalid_client-7000215-supportdoc.json"),
+            "application/json",
+        ))
+        .mount(&graph)
+        .await;
+    let tenants = format!(
+        "{}{}",
+        tenant_block("contoso", GUID, "client-1", &graph.uri(), "* * * * * *"),
+        tenant_block("fabrikam", "fabrikam-guid", "client-2", &graph.uri(), "* * * * * *"),
+    );
+    let app = TestApp::spawn("", &tenants).await;
+
+    let report = app.poll("fabrikam").await;
+    assert_eq!(report.outcome, PollOutcome::Failure);
+    assert!(report.errors.iter().all(|e| e.kind.as_str() == "unauthorized"), "{:?}", report.errors);
+    for a in &report.evaluation.actions {
+        assert!(
+            !a.test_status.is_failed(),
+            "{} failed on a collection error",
+            a.action_id
+        );
+        assert!(matches!(
+            a.test_status,
+            TestStatus::CouldNotBeDetected | TestStatus::OutOfScope
+        ));
+    }
+    assert_eq!(report.evaluation.score.points_achieved, 0.0);
+
+    // Under the scheduler, contoso keeps being polled every second while fabrikam fails.
+    let tracker = tokio_util::task::TaskTracker::new();
+    postured::scheduler::spawn_all(app.app.clone(), app.cancel.clone(), &tracker);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let m = app.metrics().await;
+        let ok = sample(&m, "postured_connector_polls_total{connector=\"msgraph\",outcome=\"success\",tenant=\"contoso\"}").unwrap_or(0.0);
+        let failed = sample(&m, "postured_connector_polls_total{connector=\"msgraph\",outcome=\"failure\",tenant=\"fabrikam\"}").unwrap_or(0.0);
+        if ok >= 2.0 && failed >= 2.0 {
+            assert!(m.contains("postured_connector_errors_total{connector=\"msgraph\",kind=\"unauthorized\",tenant=\"fabrikam\"}"));
+            break;
+        }
+        assert!(Instant::now() < deadline, "scheduler stalled: contoso ok={ok} fabrikam failed={failed}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    app.cancel.cancel();
+    tracker.close();
+    tokio::time::timeout(Duration::from_secs(10), tracker.wait())
+        .await
+        .expect("polls drain after cancel");
+}
+
+#[tokio::test]
+async fn client_credentials_against_a_real_oauth2_server() {
+    let Some(oauth) = std::env::var("POSTURED_TEST_OAUTH2_URL").ok() else {
+        assert!(!servers_required(), "POSTURED_TEST_OAUTH2_URL is required (scripts/test.sh starts it)");
+        eprintln!("skipped: POSTURED_TEST_OAUTH2_URL not set (run scripts/test.sh)");
+        return;
+    };
+    let graph = MockServer::start().await;
+    // Graph accepts only a signed JWT (header.payload.signature) as bearer.
+    for (p, f) in GRAPH_ENDPOINTS {
+        Mock::given(method("GET"))
+            .and(path(p))
+            .and(header_regex("authorization", r"^Bearer [\w-]+\.[\w-]+\.[\w-]+$"))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(fixture(f), "application/json"))
+            .mount(&graph)
+            .await;
+    }
+    let block = |id: &str, client: &str| {
+        tenant_block(id, GUID, client, &graph.uri(), "0 0 * * * *").replace(
+            "  request_timeout",
+            &format!("  token_url = \"{oauth}/token\"\n  request_timeout"),
+        )
+    };
+    let app = TestApp::spawn("", &format!("{}{}", block("contoso", "client-1"), block("revoked", "revoked-client"))).await;
+
+    let ok = app.poll("contoso").await;
+    assert_eq!(ok.outcome, PollOutcome::Success, "{:?}", ok.errors);
+    let revoked = app.poll("revoked").await;
+    assert_eq!(revoked.outcome, PollOutcome::Failure);
+    let e = &revoked.errors[0];
+    assert_eq!(e.kind.as_str(), "unauthorized");
+    assert!(e.code.as_deref().unwrap_or("").contains("7000222"), "{e:?}");
+    assert!(!e.message.contains("not-a-real-secret"));
+    assert!(revoked
+        .evaluation
+        .actions
+        .iter()
+        .all(|a| !a.test_status.is_failed()));
+}
+
+#[tokio::test]
+async fn metrics_exposition_passes_promtool() {
+    let graph = graph_with_examples().await;
+    let app = TestApp::spawn("", &tenant_block("contoso", GUID, "client-1", &graph.uri(), "0 0 * * * *")).await;
+    app.poll("contoso").await;
+    let text = app.metrics().await;
+    let promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match promtool {
+        Ok(c) => c,
+        Err(e) => {
+            assert!(!servers_required(), "promtool is required (scripts/test.sh installs it): {e}");
+            eprintln!("skipped: promtool not installed");
+            return;
+        }
+    };
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn health_is_public_and_the_api_needs_the_token() {
+    let graph = graph_with_examples().await;
+    let app = TestApp::spawn("", &tenant_block("contoso", GUID, "client-1", &graph.uri(), "0 0 * * * *")).await;
+    app.poll("contoso").await;
+    assert_eq!(app.get("/healthz", None).await.status(), 200);
+    assert_eq!(app.get("/readyz", None).await.status(), 200);
+    assert_eq!(app.get("/api/v1/report", None).await.status(), 401);
+    assert_eq!(app.get("/api/v1/report", Some("wrong")).await.status(), 401);
+    let report: serde_json::Value = app
+        .get("/api/v1/report", Some(API_TOKEN))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let t = &report["tenants"][0];
+    assert_eq!(t["tenant"], "contoso");
+    for key in ["points_achieved", "points_possible", "ratio"] {
+        assert!(t["score"][key].is_number(), "{key}");
+    }
+    let a = &t["actions"][0];
+    for key in ["id", "title", "test_status", "points_achieved", "points_possible", "testing_logic", "reason"] {
+        assert!(a.get(key).is_some(), "action lacks {key}");
+    }
+}
+
+// ---- the binary ------------------------------------------------------------------------
+
+fn postured() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_postured"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c.env_remove("RUST_LOG");
+    c
+}
+
+#[test]
+fn check_config_reports_every_problem_with_exit_64() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bad.toml");
+    std::fs::write(
+        &f,
+        r#"
+[server]
+listen = "nowhere"
+[scheduler]
+signal_ttl_polls = 0
+[[tenants]]
+id = "a"
+  [[tenants.connectors]]
+  kind = "msgraph"
+  schedule = "every day"
+  client_secret = { env = "POSTURED_TEST_UNSET_SECRET" }
+"#,
+    )
+    .unwrap();
+    let out = postured().arg("check-config").arg(&f).output().unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for path in [
+        "server.listen",
+        "scheduler.signal_ttl_polls",
+        "tenants[0].connectors[0].schedule",
+        "tenants[0].connectors[0].tenant_id",
+        "tenants[0].connectors[0].client_secret",
+    ] {
+        assert!(err.contains(path), "missing {path} in:\n{err}");
+    }
+
+    let ok = postured()
+        .args(["check-config", "config/demo.toml"])
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+}
+
+#[test]
+fn print_config_is_the_documented_example() {
+    let out = postured().arg("print-config").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text, std::fs::read_to_string("config/example.toml").unwrap());
+}
+
+#[test]
+fn once_on_the_demo_prints_the_json_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = postured()
+        .args(["once", "--config", "config/demo.toml", "--output", "json"])
+        .env(
+            "POSTURED__STORE__URL",
+            format!("sqlite://{}", dir.path().join("demo.db").display()),
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["generated_at"].is_string());
+    let t = &report["tenants"][0];
+    assert_eq!(t["tenant"], "contoso-demo");
+    let ratio = t["score"]["ratio"].as_f64().unwrap();
+    assert!(ratio > 0.0 && ratio < 1.0, "{ratio}");
+    assert!(t["actions"].as_array().unwrap().len() >= 15);
+    assert!(t["categories"].as_array().unwrap().len() >= 2);
+    // Nothing in the demo fails to be collected.
+    assert!(t["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["test_status"] != "could_not_be_detected"), "{t}");
+}
+
+#[test]
+fn run_serves_the_demo_score_and_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = postured()
+        .args(["run", "--config", "config/demo.toml"])
+        .env("POSTURED__SERVER__LISTEN", "127.0.0.1:0")
+        .env(
+            "POSTURED__STORE__URL",
+            format!("sqlite://{}", dir.path().join("demo.db").display()),
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_owned();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let score = loop {
+        postured::sources::install_crypto_provider();
+        let text = rt
+            .block_on(async { reqwest::get(&url).await?.text().await })
+            .unwrap_or_default();
+        if let Some(v) = sample(&text, "postured_compliance_score_ratio{tenant=\"contoso-demo\"}") {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "no score on {url}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(score > 0.0 && score < 1.0);
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "daemon did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
