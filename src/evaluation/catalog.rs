@@ -550,3 +550,281 @@ impl fmt::Display for ActionDef {
         write!(f, "{} ({})", self.id, self.title)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::evaluation::rules::CompiledRule;
+
+    const SIGNALS_MD: &str = include_str!("../../docs/signals.md");
+
+    fn one_action(extra: &str) -> String {
+        format!(
+            r#"
+[[actions]]
+id = "test.action"
+title = "T"
+category = "Identity"
+solution = "S"
+description = "D"
+purpose = "preventative"
+enforcement = "mandatory"
+rule = "true"
+{extra}
+"#
+        )
+    }
+
+    #[test]
+    fn builtin_catalog_loads_and_compiles() {
+        let catalog = Catalog::builtin().unwrap_or_else(|e| panic!("{e:#?}"));
+        assert!(catalog.actions.len() >= 15, "{}", catalog.actions.len());
+        for a in &catalog.actions {
+            if !a.rule.trim().is_empty() {
+                CompiledRule::compile(&a.rule).unwrap_or_else(|e| panic!("{}: {e}", a.id));
+            }
+            assert!(
+                !a.controls.iso27001.is_empty()
+                    && !a.controls.nist_800_53.is_empty()
+                    && !a.controls.gdpr.is_empty(),
+                "{} maps no control of some framework",
+                a.id
+            );
+        }
+        let referenced: Vec<_> = catalog
+            .actions
+            .iter()
+            .filter_map(|a| a.secure_score_control.as_deref())
+            .collect();
+        assert!(referenced.contains(&"AdminMFAV2"));
+    }
+
+    /// Key patterns from the docs/signals.md table: `msgraph.securescore.controls.<id>.score`
+    /// becomes `["msgraph", "securescore", "controls", "*", "score"]`.
+    fn documented_keys() -> Vec<Vec<String>> {
+        let mut keys = Vec::new();
+        for line in SIGNALS_MD.lines().filter(|l| l.starts_with("| `")) {
+            let first_cell = line.split('|').nth(1).unwrap_or_default();
+            for part in first_cell.split('`').skip(1).step_by(2) {
+                keys.push(
+                    part.split('.')
+                        .map(|s| {
+                            if s.starts_with('<') {
+                                "*".to_string()
+                            } else {
+                                s.to_string()
+                            }
+                        })
+                        .collect(),
+                );
+            }
+        }
+        keys
+    }
+
+    #[test]
+    fn builtin_rules_only_read_documented_signals() {
+        let documented = documented_keys();
+        assert!(documented.len() > 30, "parsed {} keys", documented.len());
+        let matches = |path: &str| {
+            let segs: Vec<&str> = path.split('.').collect();
+            documented.iter().any(|k| {
+                k.len() == segs.len() && k.iter().zip(&segs).all(|(p, s)| p == "*" || p == s)
+            })
+        };
+        let catalog = Catalog::builtin().unwrap_or_else(|e| panic!("{e:#?}"));
+        let mut undocumented = BTreeSet::new();
+        for a in &catalog.actions {
+            let rule = CompiledRule::compile(&a.rule).ok();
+            for path in rule.iter().flat_map(|r| r.paths()) {
+                if path.starts_with("msgraph.") && !matches(path) {
+                    undocumented.insert(format!("{}: {path}", a.id));
+                }
+                assert!(
+                    path.starts_with("msgraph."),
+                    "{}: unexpected path {path}",
+                    a.id
+                );
+            }
+        }
+        assert!(undocumented.is_empty(), "{undocumented:#?}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_path() {
+        let text = r#"
+[[actions]]
+id = "a.one"
+title = "One"
+category = "Identity"
+solution = "S"
+description = "D"
+purpose = "preventive"
+enforcement = "mandatory"
+points = 120
+rule = "true"
+
+[[actions]]
+id = "a.one"
+title = ""
+category = "Identity"
+solution = "S"
+description = "D"
+purpose = "detective"
+enforcement = "sometimes"
+rule = ""
+colour = "red"
+
+[[actions]]
+id = "Bad Id"
+title = "T"
+category = "C"
+solution = "S"
+description = "D"
+purpose = "corrective"
+enforcement = "discretionary"
+risk = "extreme"
+rule = "msgraph.mfa. >"
+controls = { iso27001 = ["A.9.1", "A.8.5"], nist_800_53 = ["IA-2(1)", "XX-1"], gdpr = ["Article 32"] }
+
+[[actions]]
+id = "securescore.admin_mfa"
+title = "T"
+category = "C"
+solution = "S"
+description = "D"
+enforcement = "discretionary"
+points = "ten"
+rule = "true"
+"#;
+        let errors = Catalog::from_toml_str(text).expect_err("invalid catalog");
+        let got: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        let expected = [
+            "actions[0].purpose: unknown purpose \"preventive\" (expected preventative, detective or corrective)",
+            "actions[0].points: 120 is not in 1..=99",
+            "actions[1].colour: unknown field",
+            "actions[1].enforcement: unknown enforcement \"sometimes\" (expected mandatory or discretionary)",
+            "actions[2].risk: unknown risk \"extreme\" (expected low, medium or high)",
+            "actions[3].purpose: missing",
+            "actions[3].points: expected a whole number, found string",
+            "actions[1].id: duplicate id \"a.one\" (first at actions[0])",
+            "actions[1].title: must not be empty",
+            "actions[1].rule: must not be empty (unless secure_score_control is set)",
+            "actions[2].id: \"Bad Id\" is not a namespaced id (lower-case [a-z0-9_] segments joined by '.', at least two)",
+            "actions[2].controls.iso27001[0]: \"A.9.1\" is not a valid ISO/IEC 27001:2022 Annex A id",
+            "actions[2].controls.nist_800_53[1]: \"XX-1\" is not a valid NIST SP 800-53 rev 5 id",
+            "actions[2].controls.gdpr[0]: \"Article 32\" is not a valid GDPR article id",
+            "actions[3].id: \"securescore.admin_mfa\": the prefix \"securescore.\" is reserved for generated Secure Score actions",
+        ];
+        for e in expected {
+            assert!(
+                got.iter().any(|g| g == e),
+                "missing error {e:?} in {got:#?}"
+            );
+        }
+        let rule_error = got
+            .iter()
+            .find(|g| g.starts_with("actions[2].rule: does not compile: "));
+        assert!(rule_error.is_some(), "{got:#?}");
+        assert_eq!(got.len(), expected.len() + 1, "{got:#?}");
+    }
+
+    #[test]
+    fn documents_that_do_not_parse() {
+        let table = [
+            ("actions = 3", "actions: expected an array of tables"),
+            ("", "actions: missing"),
+            ("[[actions]]\nid = ", "invalid TOML: "),
+            ("actions = [1]", "actions[0]: expected a table"),
+        ];
+        for (text, expected) in table {
+            let errors = Catalog::from_toml_str(text).expect_err(text);
+            assert!(
+                errors[0].to_string().starts_with(expected),
+                "{text:?}: {errors:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn points_default_and_override() {
+        let catalog = Catalog::from_toml_str(&one_action("")).expect("valid");
+        assert_eq!(catalog.actions[0].points(), 27);
+        assert_eq!(catalog.actions[0].risk, Risk::Medium);
+        let catalog =
+            Catalog::from_toml_str(&one_action("points = 5\nrisk = \"high\"")).expect("valid");
+        assert_eq!(catalog.actions[0].points(), 5);
+        assert_eq!(catalog.actions[0].risk, Risk::High);
+        let errors = Catalog::from_toml_str(&one_action("points = 0")).expect_err("0");
+        assert_eq!(
+            errors[0].to_string(),
+            "actions[0].points: 0 is not in 1..=99"
+        );
+    }
+
+    #[test]
+    fn secure_score_reference_allows_an_empty_rule_once() {
+        let ok = one_action("secure_score_control = \"AdminMFAV2\"").replace("rule = \"true\"", "");
+        assert!(Catalog::from_toml_str(&ok).is_ok());
+        let twice = format!("{ok}\n{}", ok.replace("test.action", "test.other"));
+        let errors = Catalog::from_toml_str(&twice).expect_err("twice");
+        assert_eq!(
+            errors[0].to_string(),
+            "actions[1].secure_score_control: \"AdminMFAV2\" is already taken by actions[0]"
+        );
+    }
+
+    #[test]
+    fn load_reads_a_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("actions.toml");
+        std::fs::write(&path, one_action("")).expect("write");
+        assert_eq!(Catalog::load(&path).expect("load").actions.len(), 1);
+        let missing = Catalog::load(&dir.path().join("nope.toml")).expect_err("missing");
+        assert!(
+            missing[0].message.starts_with("cannot read "),
+            "{missing:?}"
+        );
+    }
+
+    #[test]
+    fn control_id_formats() {
+        for (id, ok) in [
+            ("A.5.1", true),
+            ("A.5.37", true),
+            ("A.5.38", false),
+            ("A.6.8", true),
+            ("A.7.14", true),
+            ("A.8.34", true),
+            ("A.8.35", false),
+            ("A.9.1", false),
+            ("A.8.05", false),
+        ] {
+            assert_eq!(check_iso27001(id), ok, "{id}");
+        }
+        for (id, ok) in [
+            ("IA-2", true),
+            ("IA-2(1)", true),
+            ("AC-6(5)", true),
+            ("ia-2", false),
+            ("IA-2(1", false),
+            ("XX-1", false),
+            ("IA-", false),
+        ] {
+            assert_eq!(check_nist(id), ok, "{id}");
+        }
+        for (id, ok) in [
+            ("Art. 32", true),
+            ("Art. 32(1)", true),
+            ("Art. 5(1)(f)", true),
+            ("Art 32", false),
+            ("Art. 0", false),
+            ("Art. 5(1", false),
+            ("Art. 5(F)", false),
+        ] {
+            assert_eq!(check_gdpr(id), ok, "{id}");
+        }
+    }
+}

@@ -6,8 +6,9 @@
 //! `msgraph.mfa.registered_ratio` and `msgraph.securescore.controls.AdminMFAV2.score` (or
 //! `msgraph.securescore.controls["AdminMFAV2"].score`) a Secure Score control. Numbers are CEL
 //! doubles (compare with `0.0`), flags are bools, labels are strings. Expired signals are not
-//! exposed; their namespaces exist as (possibly empty) maps, so `has(msgraph.mfa.admins_total)`
-//! is `false` rather than an error once the value is stale.
+//! exposed. Every namespace above a path some rule mentions exists as a (possibly empty) map,
+//! as do the namespaces of expired signals and gaps, so `has(msgraph.ca.legacy_auth_blocked)`
+//! is `false` rather than an error when the value is stale or was never collected.
 //!
 //! # Rule result contract
 //!
@@ -535,11 +536,12 @@ impl<'a> SignalView<'a> {
         }
     }
 
-    /// The CEL variables of this view: one nested map per root segment. Namespaces of expired
-    /// signals and of gaps exist as maps too (without the expired values), so `has()` works on
-    /// them.
-    pub fn cel_roots(&self) -> Vec<(String, Value)> {
-        let mut root: HashMap<&'a str, Node<'a>> = HashMap::new();
+    /// The CEL variables of this view: one nested map per root segment. Besides the fresh
+    /// values, these namespaces exist as (possibly empty) maps so that `has()` answers `false`
+    /// instead of failing: those of expired signals, of gaps, and the given `namespaces` (the
+    /// parents of every path the rules mention, see [`rule_namespaces`]).
+    pub fn cel_roots<'b>(&'b self, namespaces: &'b [String]) -> Vec<(String, Value)> {
+        let mut root: HashMap<&'b str, Node<'b>> = HashMap::new();
         for (&key, &signal) in &self.fresh {
             insert(&mut root, key, Some(to_cel(&signal.value)));
         }
@@ -549,14 +551,30 @@ impl<'a> SignalView<'a> {
         for gap in self.gaps {
             let prefix = gap.prefix.trim_end_matches('.');
             if !prefix.is_empty() {
-                // The gap namespace itself is a map: insert a virtual child's parents.
                 insert_namespace(&mut root, prefix);
             }
+        }
+        for namespace in namespaces {
+            insert_namespace(&mut root, namespace);
         }
         root.into_iter()
             .map(|(k, v)| (k.to_string(), v.into_value()))
             .collect()
     }
+}
+
+/// The namespaces (`msgraph`, `msgraph.mfa`) above every path the given rules mention, sorted
+/// and without duplicates: they always exist as CEL maps, so `has(msgraph.ca.x)` is `false`,
+/// not an error, when nothing under `msgraph.ca` was ever collected.
+pub fn rule_namespaces<'r>(rules: impl IntoIterator<Item = &'r CompiledRule>) -> Vec<String> {
+    let mut out: Vec<String> = rules
+        .into_iter()
+        .flat_map(|r| r.paths())
+        .filter_map(|p| p.rsplit_once('.').map(|(parent, _)| parent.to_string()))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// `true` when a gap prefix (ending in `.`) covers `key`: the key lies under it, or the key is
@@ -657,10 +675,11 @@ pub struct RuleEnv<'a> {
 }
 
 impl<'a> RuleEnv<'a> {
-    /// Build the environment over `base` (usually `Context::default()`, kept by the evaluator).
-    pub fn new(base: &'a Context<'a>, view: &'a SignalView<'a>) -> Self {
+    /// Build the environment over `base` (usually `Context::default()`, kept by the
+    /// evaluator); `namespaces` are made to exist as maps (see [`rule_namespaces`]).
+    pub fn new(base: &'a Context<'a>, view: &'a SignalView<'a>, namespaces: &[String]) -> Self {
         let mut ctx = base.new_inner_scope();
-        for (name, value) in view.cel_roots() {
+        for (name, value) in view.cel_roots(namespaces) {
             ctx.add_variable_from_value(name, value);
         }
         RuleEnv { view, ctx }
@@ -681,7 +700,8 @@ mod tests {
         let rule = CompiledRule::compile(rule).expect("rule compiles");
         let base = Context::default();
         let view = SignalView::new(now(), signals, gaps);
-        let env = RuleEnv::new(&base, &view);
+        let namespaces = rule_namespaces([&rule]);
+        let env = RuleEnv::new(&base, &view, &namespaces);
         rule.evaluate(&env, Risk::Medium)
     }
 

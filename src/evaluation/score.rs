@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::catalog::{ActionDef, Catalog, CatalogError, SECURE_SCORE_ID_PREFIX};
 use super::points::{MAX_POINTS, MIN_POINTS};
-use super::rules::{CompiledRule, Outcome, RuleEnv, SignalView};
+use super::rules::{CompiledRule, Outcome, RuleEnv, SignalView, rule_namespaces};
 use super::status::Risk;
 use super::{ImplementationStatus, TestStatus};
 use crate::signals::{Signal, SignalGap, SignalValue};
@@ -120,6 +120,8 @@ pub struct Evaluator {
     referenced_controls: HashSet<String>,
     /// CEL standard functions; each evaluation runs in a child scope of it.
     base: Context<'static>,
+    /// Namespaces above every path the rules mention (always present as CEL maps).
+    namespaces: Vec<String>,
 }
 
 impl fmt::Debug for Evaluator {
@@ -192,10 +194,12 @@ impl Evaluator {
             return Err(errors);
         }
         actions.sort_by(|a, b| a.def.id.cmp(&b.def.id));
+        let namespaces = rule_namespaces(actions.iter().filter_map(|a| a.rule.as_ref()));
         Ok(Evaluator {
             actions,
             referenced_controls,
             base: Context::default(),
+            namespaces,
         })
     }
 
@@ -221,7 +225,7 @@ impl Evaluator {
     /// the signals, for one tenant.
     pub fn evaluate(&self, input: &EvaluationInput<'_>) -> TenantEvaluation {
         let view = SignalView::new(input.now, input.signals, input.gaps);
-        let env = RuleEnv::new(&self.base, &view);
+        let env = RuleEnv::new(&self.base, &view, &self.namespaces);
         let controls = secure_score_control_ids(&view);
         let mut actions = Vec::with_capacity(self.actions.len() + controls.len());
 
@@ -504,6 +508,595 @@ impl ActionResult {
             points_achieved: self.points_achieved,
             points_possible: self.points_possible,
             since,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evaluation::testutil::{expired, fresh, gap, now};
+
+    const EPS: f64 = 1e-9;
+
+    fn evaluator(toml: &str) -> Evaluator {
+        Evaluator::new(Catalog::from_toml_str(toml).unwrap_or_else(|e| panic!("{e:#?}")))
+            .unwrap_or_else(|e| panic!("{e:#?}"))
+    }
+
+    fn action_toml(id: &str, purpose: &str, enforcement: &str, rule: &str) -> String {
+        format!(
+            "[[actions]]\nid = \"{id}\"\ntitle = \"{id}\"\ncategory = \"Test\"\nsolution = \"S\"\n\
+             description = \"D\"\npurpose = \"{purpose}\"\nenforcement = \"{enforcement}\"\n\
+             rule = '''{rule}'''\n"
+        )
+    }
+
+    fn evaluate(ev: &Evaluator, signals: &[Signal], gaps: &[SignalGap]) -> TenantEvaluation {
+        ev.evaluate(&EvaluationInput {
+            tenant: "contoso",
+            now: now(),
+            signals,
+            gaps,
+        })
+    }
+
+    fn find<'a>(e: &'a TenantEvaluation, id: &str) -> &'a ActionResult {
+        e.actions
+            .iter()
+            .find(|a| a.action_id == id)
+            .unwrap_or_else(|| panic!("no action {id} in {:?}", e.actions))
+    }
+
+    #[test]
+    fn evaluator_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Evaluator>();
+        assert_send_sync::<std::sync::Arc<Evaluator>>();
+    }
+
+    /// SCORING.md golden vector 3: MFA action (27), 40 of 50 users registered -> 21.6/27.
+    #[test]
+    fn golden_vector_3_partial_mfa() {
+        let ev = Evaluator::builtin().unwrap_or_else(|e| panic!("{e:#?}"));
+        let signals = [
+            fresh("msgraph.mfa.users_total", 50.0),
+            fresh("msgraph.mfa.registered_users", 40.0),
+            fresh("msgraph.mfa.registered_ratio", 0.8),
+        ];
+        let e = evaluate(&ev, &signals, &[]);
+        let a = find(&e, "msgraph.mfa.all_users");
+        assert_eq!(a.points, 27);
+        assert_eq!(a.test_status, TestStatus::PartiallyTested);
+        assert_eq!(
+            a.implementation_status,
+            ImplementationStatus::NotImplemented
+        );
+        assert!((a.credit - 0.8).abs() < EPS);
+        assert!(
+            (a.points_achieved - 21.6).abs() < EPS,
+            "{}",
+            a.points_achieved
+        );
+        assert_eq!(a.points_possible, 27.0);
+        assert_eq!(
+            a.signals,
+            vec![
+                (
+                    "msgraph.mfa.registered_ratio".to_string(),
+                    SignalValue::Number(0.8)
+                ),
+                (
+                    "msgraph.mfa.users_total".to_string(),
+                    SignalValue::Number(50.0)
+                ),
+            ]
+        );
+    }
+
+    /// SCORING.md golden vector 4: an out-of-scope action (9) beside a failed action (27)
+    /// -> 0/27, not 0/36.
+    #[test]
+    fn golden_vector_4_out_of_scope_leaves_denominator() {
+        let toml = format!(
+            "{}{}",
+            action_toml("t.failed", "preventative", "mandatory", "false"),
+            action_toml("t.oos", "preventative", "discretionary", "'not_applicable'")
+        );
+        let e = evaluate(&evaluator(&toml), &[], &[]);
+        let oos = find(&e, "t.oos");
+        assert_eq!(oos.points, 9);
+        assert_eq!(oos.test_status, TestStatus::OutOfScope);
+        assert_eq!(oos.implementation_status, ImplementationStatus::OutOfScope);
+        assert_eq!((oos.points_achieved, oos.points_possible), (0.0, 0.0));
+        let failed = find(&e, "t.failed");
+        assert_eq!(failed.test_status, TestStatus::FailedMediumRisk);
+        assert_eq!(
+            e.score,
+            ScoreSummary {
+                points_achieved: 0.0,
+                points_possible: 27.0,
+                ratio: 0.0
+            }
+        );
+        assert_eq!(e.categories, vec![("Test".to_string(), e.score)]);
+    }
+
+    /// SCORING.md golden vector 5 (status and points): a passed action whose signal expired ->
+    /// could_not_be_detected, 0 points achieved, still counted as possible.
+    #[test]
+    fn golden_vector_5_stale_pass_is_not_a_pass() {
+        let ev = Evaluator::builtin().unwrap_or_else(|e| panic!("{e:#?}"));
+        let before = evaluate(&ev, &[fresh("msgraph.ca.mfa_all_users", true)], &[]);
+        let a = find(&before, "msgraph.ca.mfa_all_users");
+        assert_eq!(a.test_status, TestStatus::Passed);
+        assert_eq!(a.points_achieved, 27.0);
+
+        let after = evaluate(&ev, &[expired("msgraph.ca.mfa_all_users", true)], &[]);
+        let a = find(&after, "msgraph.ca.mfa_all_users");
+        assert_eq!(a.test_status, TestStatus::CouldNotBeDetected);
+        assert_eq!(a.credit, 0.0);
+        assert_eq!((a.points_achieved, a.points_possible), (0.0, 27.0));
+        assert_eq!(
+            a.reason.as_deref(),
+            Some("stale: msgraph.ca.mfa_all_users expired at 2026-03-01T11:00:00Z")
+        );
+        assert!(a.signals.is_empty());
+        let t = transitions(
+            &before
+                .actions
+                .iter()
+                .map(|a| (a.action_id.clone(), a.state(before.evaluated_at)))
+                .collect(),
+            &after,
+        );
+        let t: Vec<_> = t
+            .iter()
+            .filter(|t| t.action_id == "msgraph.ca.mfa_all_users")
+            .collect();
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].from_status, Some(TestStatus::Passed));
+        assert_eq!(t[0].to_status, TestStatus::CouldNotBeDetected);
+    }
+
+    #[test]
+    fn collection_gap_is_never_a_failure() {
+        let ev = Evaluator::builtin().unwrap_or_else(|e| panic!("{e:#?}"));
+        let gaps = [gap(
+            "msgraph.mfa.",
+            "forbidden",
+            "403 Authorization_RequestDenied",
+        )];
+        let e = evaluate(&ev, &[], &gaps);
+        let a = find(&e, "msgraph.mfa.admins");
+        assert_eq!(a.test_status, TestStatus::CouldNotBeDetected);
+        assert_eq!(
+            a.reason.as_deref(),
+            Some("could not collect msgraph.mfa.*: forbidden (403 Authorization_RequestDenied)")
+        );
+    }
+
+    #[test]
+    fn no_admins_is_not_applicable() {
+        let ev = Evaluator::builtin().unwrap_or_else(|e| panic!("{e:#?}"));
+        let e = evaluate(&ev, &[fresh("msgraph.mfa.admins_total", 0.0)], &[]);
+        let a = find(&e, "msgraph.mfa.admins");
+        assert_eq!(a.test_status, TestStatus::OutOfScope);
+        assert_eq!(a.points_possible, 0.0);
+    }
+
+    #[test]
+    fn legacy_auth_rule_needs_both_sources_to_fail() {
+        let ev = Evaluator::builtin().unwrap_or_else(|e| panic!("{e:#?}"));
+        let id = "msgraph.ca.legacy_auth_blocked";
+        let ca = "msgraph.ca.legacy_auth_blocked";
+        let sd = "msgraph.security_defaults.enabled";
+        let table: Vec<(Vec<Signal>, TestStatus)> = vec![
+            (vec![fresh(ca, true)], TestStatus::Passed),
+            (vec![fresh(sd, true)], TestStatus::Passed),
+            (vec![fresh(ca, false), fresh(sd, true)], TestStatus::Passed),
+            (
+                vec![fresh(ca, false), fresh(sd, false)],
+                TestStatus::FailedHighRisk,
+            ),
+            (vec![fresh(ca, false)], TestStatus::CouldNotBeDetected),
+            (vec![fresh(sd, false)], TestStatus::CouldNotBeDetected),
+            (vec![], TestStatus::CouldNotBeDetected),
+        ];
+        for (signals, status) in table {
+            let e = evaluate(&ev, &signals, &[]);
+            assert_eq!(find(&e, id).test_status, status, "{signals:?}");
+        }
+    }
+
+    fn control(id: &str, score: f64, max: f64, state: &str) -> Vec<Signal> {
+        let k = |f: &str| format!("msgraph.securescore.controls.{id}.{f}");
+        vec![
+            fresh(&k("score"), score),
+            fresh(&k("max_score"), max),
+            fresh(&k("title"), format!("Title of {id}").as_str()),
+            fresh(&k("category"), "Identity"),
+            fresh(&k("state"), state),
+            fresh(&k("deprecated"), false),
+        ]
+    }
+
+    #[test]
+    fn secure_score_generated_actions_and_states() {
+        let ev = Evaluator::builtin().unwrap_or_else(|e| panic!("{e:#?}"));
+        let mut signals = Vec::new();
+        signals.extend(control("PartlyDone", 5.0, 10.0, "default"));
+        signals.extend(control("Ignored", 0.0, 8.0, "ignored"));
+        signals.extend(control("ThirdParty", 3.0, 3.0, "thirdParty"));
+        signals.extend(control("Reviewed", 0.0, 2.0, "reviewed"));
+        signals.extend(control("Huge", 150.0, 150.0, "default"));
+        signals.extend(control("Tiny", 0.0, 0.4, "default"));
+        signals.extend(control("Over", 12.0, 10.0, "default"));
+        signals.extend(control("Old", 1.0, 5.0, "default"));
+        signals.push(fresh("msgraph.securescore.controls.Old.deprecated", true));
+        signals.retain(|s| {
+            !(s.key == "msgraph.securescore.controls.Old.deprecated"
+                && s.value == SignalValue::Bool(false))
+        });
+        signals.extend(control("AdminMFAV2", 2.5, 10.0, "default"));
+        let e = evaluate(&ev, &signals, &[]);
+
+        // (id, points, test status, implementation status, credit, possible)
+        let table = [
+            (
+                "securescore.PartlyDone",
+                10,
+                TestStatus::PartiallyTested,
+                ImplementationStatus::NotImplemented,
+                0.5,
+                10.0,
+            ),
+            (
+                "securescore.Ignored",
+                8,
+                TestStatus::OutOfScope,
+                ImplementationStatus::OutOfScope,
+                0.0,
+                0.0,
+            ),
+            (
+                "securescore.ThirdParty",
+                3,
+                TestStatus::Passed,
+                ImplementationStatus::AlternativeImplementation,
+                1.0,
+                3.0,
+            ),
+            (
+                "securescore.Reviewed",
+                2,
+                TestStatus::FailedMediumRisk,
+                ImplementationStatus::AlternativeImplementation,
+                0.0,
+                2.0,
+            ),
+            (
+                "securescore.Huge",
+                99,
+                TestStatus::Passed,
+                ImplementationStatus::Implemented,
+                1.0,
+                99.0,
+            ),
+            (
+                "securescore.Tiny",
+                1,
+                TestStatus::FailedMediumRisk,
+                ImplementationStatus::NotImplemented,
+                0.0,
+                1.0,
+            ),
+            (
+                "securescore.Over",
+                10,
+                TestStatus::Passed,
+                ImplementationStatus::Implemented,
+                1.0,
+                10.0,
+            ),
+            // the catalog action referencing AdminMFAV2 takes its credit, with its own points
+            (
+                "msgraph.securescore.admin_mfa",
+                10,
+                TestStatus::PartiallyTested,
+                ImplementationStatus::NotImplemented,
+                0.25,
+                10.0,
+            ),
+        ];
+        for (id, points, test, implementation, credit, possible) in table {
+            let a = find(&e, id);
+            assert_eq!(a.points, points, "{id}");
+            assert_eq!(a.test_status, test, "{id}");
+            assert_eq!(a.implementation_status, implementation, "{id}");
+            assert!((a.credit - credit).abs() < EPS, "{id}: {}", a.credit);
+            assert_eq!(a.points_possible, possible, "{id}");
+        }
+        let generated = find(&e, "securescore.PartlyDone");
+        assert_eq!(generated.title, "Title of PartlyDone");
+        assert_eq!(generated.category, "Identity");
+        assert_eq!(generated.solution, "Microsoft Secure Score");
+        assert_eq!(
+            generated.testing_logic,
+            "msgraph.securescore.controls.PartlyDone.score / msgraph.securescore.controls.PartlyDone.max_score"
+        );
+        assert!(
+            generated
+                .signals
+                .iter()
+                .any(|(k, _)| k.ends_with("PartlyDone.score"))
+        );
+        // deprecated and referenced controls generate nothing
+        assert!(e.actions.iter().all(|a| a.action_id != "securescore.Old"));
+        assert!(
+            e.actions
+                .iter()
+                .all(|a| a.action_id != "securescore.AdminMFAV2")
+        );
+    }
+
+    #[test]
+    fn stale_secure_score_control_is_not_detected() {
+        let ev = Evaluator::builtin().unwrap_or_else(|e| panic!("{e:#?}"));
+        let signals = [
+            expired("msgraph.securescore.controls.MFARegistrationV2.score", 9.0),
+            expired(
+                "msgraph.securescore.controls.MFARegistrationV2.max_score",
+                9.0,
+            ),
+            expired(
+                "msgraph.securescore.controls.MFARegistrationV2.title",
+                "Ensure MFA",
+            ),
+        ];
+        let e = evaluate(&ev, &signals, &[]);
+        let a = find(&e, "securescore.MFARegistrationV2");
+        assert_eq!(a.test_status, TestStatus::CouldNotBeDetected);
+        assert_eq!(a.points, 9);
+        assert_eq!((a.points_achieved, a.points_possible), (0.0, 9.0));
+        assert_eq!(a.title, "Ensure MFA");
+        assert_eq!(
+            a.reason.as_deref(),
+            Some(
+                "stale: msgraph.securescore.controls.MFARegistrationV2.score expired at 2026-03-01T11:00:00Z"
+            )
+        );
+        // a catalog action referencing a control that was never seen
+        let dlp = find(&e, "msgraph.securescore.dlp");
+        assert_eq!(dlp.test_status, TestStatus::CouldNotBeDetected);
+        assert_eq!(
+            dlp.reason.as_deref(),
+            Some("signal msgraph.securescore.controls.DLPEnabled.score not available")
+        );
+    }
+
+    #[test]
+    fn evaluation_is_deterministic_and_sorted() {
+        let ev = Evaluator::builtin().unwrap_or_else(|e| panic!("{e:#?}"));
+        let mut signals = full_signals();
+        let a = evaluate(&ev, &signals, &[]);
+        signals.reverse();
+        let b = evaluate(&ev, &signals, &[]);
+        assert_eq!(a, b);
+        let ids: Vec<_> = a.actions.iter().map(|a| a.action_id.clone()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
+        let cats: Vec<_> = a.categories.iter().map(|c| c.0.clone()).collect();
+        let mut sorted = cats.clone();
+        sorted.sort();
+        assert_eq!(cats, sorted);
+        // overall = Σ achieved / Σ possible, and category sums add up to it
+        let achieved: f64 = a.actions.iter().map(|x| x.points_achieved).sum();
+        let possible: f64 = a.actions.iter().map(|x| x.points_possible).sum();
+        assert!((a.score.points_achieved - achieved).abs() < EPS);
+        assert!((a.score.ratio - achieved / possible).abs() < EPS);
+        let cat_possible: f64 = a.categories.iter().map(|c| c.1.points_possible).sum();
+        assert!((cat_possible - possible).abs() < EPS);
+    }
+
+    /// A healthy tenant: every built-in rule decides.
+    fn full_signals() -> Vec<Signal> {
+        let mut s = vec![
+            fresh("msgraph.mfa.users_total", 50.0),
+            fresh("msgraph.mfa.registered_users", 40.0),
+            fresh("msgraph.mfa.registered_ratio", 0.8),
+            fresh("msgraph.mfa.capable_ratio", 0.7),
+            fresh("msgraph.mfa.members_total", 45.0),
+            fresh("msgraph.mfa.members_registered_ratio", 0.8),
+            fresh("msgraph.mfa.admins_total", 2.0),
+            fresh("msgraph.mfa.admins_registered_ratio", 1.0),
+            fresh("msgraph.mfa.sspr_registered_ratio", 0.5),
+            fresh("msgraph.mfa.passwordless_capable_ratio", 0.1),
+            fresh("msgraph.ca.policies_total", 4.0),
+            fresh("msgraph.ca.enabled_total", 3.0),
+            fresh("msgraph.ca.report_only_total", 1.0),
+            fresh("msgraph.ca.mfa_policies_total", 2.0),
+            fresh("msgraph.ca.mfa_all_users", true),
+            fresh("msgraph.ca.mfa_admins", true),
+            fresh("msgraph.ca.legacy_auth_blocked", false),
+            fresh("msgraph.ca.risk_policies_total", 0.0),
+            fresh("msgraph.ca.compliant_device_required", false),
+            fresh("msgraph.security_defaults.enabled", false),
+            fresh("msgraph.labels.total", 3.0),
+            fresh("msgraph.labels.protected_total", 0.0),
+            fresh("msgraph.labels.protection_enabled", false),
+            fresh("msgraph.securescore.current_score", 40.0),
+            fresh("msgraph.securescore.max_score", 100.0),
+            fresh("msgraph.securescore.ratio", 0.4),
+        ];
+        s.extend(control("AdminMFAV2", 10.0, 10.0, "default"));
+        s.extend(control("DLPEnabled", 0.0, 10.0, "default"));
+        s.extend(control("MFARegistrationV2", 4.5, 9.0, "default"));
+        s
+    }
+
+    #[test]
+    fn builtin_catalog_on_a_healthy_tenant() {
+        let ev = Evaluator::builtin().unwrap_or_else(|e| panic!("{e:#?}"));
+        let e = evaluate(&ev, &full_signals(), &[]);
+        let undecided: Vec<_> = e
+            .actions
+            .iter()
+            .filter(|a| a.test_status == TestStatus::CouldNotBeDetected)
+            .map(|a| (&a.action_id, &a.reason))
+            .collect();
+        assert!(undecided.is_empty(), "{undecided:#?}");
+        let table = [
+            ("msgraph.mfa.admins", TestStatus::Passed),
+            ("msgraph.ca.legacy_auth_blocked", TestStatus::FailedHighRisk),
+            ("msgraph.security_defaults.baseline", TestStatus::OutOfScope),
+            ("msgraph.labels.protection", TestStatus::FailedMediumRisk),
+            ("msgraph.securescore.overall", TestStatus::PartiallyTested),
+            ("msgraph.securescore.admin_mfa", TestStatus::Passed),
+            ("msgraph.securescore.dlp", TestStatus::FailedMediumRisk),
+            ("securescore.MFARegistrationV2", TestStatus::PartiallyTested),
+        ];
+        for (id, status) in table {
+            assert_eq!(find(&e, id).test_status, status, "{id}");
+        }
+        let sd = find(&e, "msgraph.security_defaults.baseline");
+        assert_eq!(
+            sd.reason.as_deref(),
+            Some("conditional access policies enforce MFA instead")
+        );
+        let overall = find(&e, "msgraph.securescore.overall");
+        assert!((overall.credit - 0.4 / 0.7).abs() < EPS);
+    }
+
+    #[test]
+    fn empty_catalog_scores_zero() {
+        let ev = Evaluator::new(Catalog::default()).expect("empty catalog");
+        let e = evaluate(&ev, &[], &[]);
+        assert!(e.actions.is_empty());
+        assert_eq!(e.score, ScoreSummary::default());
+        assert_eq!(e.tenant, "contoso");
+        assert_eq!(e.evaluated_at, now());
+    }
+
+    #[test]
+    fn invalid_catalog_is_rejected_by_new() {
+        let mut catalog =
+            Catalog::from_toml_str(&action_toml("t.a", "detective", "mandatory", "true"))
+                .expect("valid");
+        catalog.actions[0].points = Some(120);
+        catalog.actions[0].rule = "(".to_string();
+        let errors = Evaluator::new(catalog).expect_err("invalid");
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(
+            errors[0].to_string(),
+            "actions[0].points: 120 is not in 1..=99"
+        );
+    }
+
+    fn state(status: TestStatus, credit: f64) -> ActionState {
+        ActionState {
+            test_status: status,
+            credit,
+            points_achieved: 27.0 * credit,
+            points_possible: 27.0,
+            since: now() - chrono::Duration::hours(1),
+        }
+    }
+
+    #[test]
+    fn transitions_on_new_status_and_credit_changes() {
+        let toml = action_toml(
+            "t.mfa",
+            "preventative",
+            "mandatory",
+            "msgraph.mfa.registered_ratio",
+        );
+        let ev = evaluator(&toml);
+        let e = evaluate(&ev, &[fresh("msgraph.mfa.registered_ratio", 0.8)], &[]);
+        let id = "t.mfa".to_string();
+        // (previous state, expected transition from)
+        let table: Vec<(Option<ActionState>, Option<Option<TestStatus>>)> = vec![
+            (None, Some(None)),
+            (Some(state(TestStatus::PartiallyTested, 0.8)), None),
+            (Some(state(TestStatus::PartiallyTested, 0.8 + 1e-12)), None),
+            (
+                Some(state(TestStatus::PartiallyTested, 0.9)),
+                Some(Some(TestStatus::PartiallyTested)),
+            ),
+            (
+                Some(state(TestStatus::Passed, 1.0)),
+                Some(Some(TestStatus::Passed)),
+            ),
+            (
+                Some(state(TestStatus::CouldNotBeDetected, 0.0)),
+                Some(Some(TestStatus::CouldNotBeDetected)),
+            ),
+        ];
+        for (prev, expected) in table {
+            let previous: HashMap<String, ActionState> =
+                prev.clone().map(|p| (id.clone(), p)).into_iter().collect();
+            let t = transitions(&previous, &e);
+            match expected {
+                None => assert!(t.is_empty(), "{prev:?}: {t:?}"),
+                Some(from) => {
+                    assert_eq!(t.len(), 1, "{prev:?}");
+                    let t = &t[0];
+                    assert_eq!(t.action_id, id);
+                    assert_eq!(t.from_status, from);
+                    assert_eq!(t.from_credit, prev.as_ref().map(|p| p.credit));
+                    assert_eq!(t.to_status, TestStatus::PartiallyTested);
+                    assert!((t.to_credit - 0.8).abs() < EPS);
+                    assert!((t.points_achieved - 21.6).abs() < EPS);
+                    assert_eq!(t.points_possible, 27.0);
+                    assert_eq!(t.at, now());
+                    assert_eq!(
+                        t.signals,
+                        vec![(
+                            "msgraph.mfa.registered_ratio".to_string(),
+                            SignalValue::Number(0.8)
+                        )]
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn transition_carries_the_reason() {
+        let toml = action_toml(
+            "t.mfa",
+            "preventative",
+            "mandatory",
+            "msgraph.mfa.registered_ratio",
+        );
+        let ev = evaluator(&toml);
+        let gaps = [gap("msgraph.mfa.", "throttled", "429 retries exhausted")];
+        let e = evaluate(&ev, &[], &gaps);
+        let previous = HashMap::from([("t.mfa".to_string(), state(TestStatus::Passed, 1.0))]);
+        let t = transitions(&previous, &e);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].to_status, TestStatus::CouldNotBeDetected);
+        assert_eq!(
+            t[0].reason.as_deref(),
+            Some("could not collect msgraph.mfa.*: throttled (429 retries exhausted)")
+        );
+    }
+
+    #[test]
+    fn secure_score_points_rule() {
+        let table = [
+            (None, 1),
+            (Some(f64::NAN), 1),
+            (Some(0.0), 1),
+            (Some(0.4), 1),
+            (Some(2.5), 3),
+            (Some(10.0), 10),
+            (Some(99.4), 99),
+            (Some(150.0), 99),
+        ];
+        for (max, points) in table {
+            assert_eq!(secure_score_points(max), points, "{max:?}");
         }
     }
 }
