@@ -4,6 +4,8 @@
 //! (a rule that errors yields `could_not_be_detected` with a reason). The contract is
 //! `../shared/design/SCORING.md`, restated in `docs/scoring.md`.
 
+#![warn(missing_docs)]
+
 pub mod catalog;
 pub mod points;
 pub mod rules;

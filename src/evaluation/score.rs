@@ -20,9 +20,13 @@ use crate::signals::{Signal, SignalGap, SignalValue};
 /// collect.
 #[derive(Debug, Clone, Copy)]
 pub struct EvaluationInput<'a> {
+    /// Tenant id.
     pub tenant: &'a str,
+    /// The evaluation instant: signals with `expires_at <= now` are stale.
     pub now: DateTime<Utc>,
+    /// Latest value per key, fresh or expired.
     pub signals: &'a [Signal],
+    /// Current collection gaps of the tenant's connectors.
     pub gaps: &'a [SignalGap],
 }
 
@@ -31,10 +35,15 @@ pub struct EvaluationInput<'a> {
 pub struct ActionResult {
     /// Stable action id (`msgraph.mfa.all_users`, or `securescore.<controlName>`).
     pub action_id: String,
+    /// Action title.
     pub title: String,
+    /// Category for per-category scores.
     pub category: String,
+    /// Product that implements the action.
     pub solution: String,
+    /// Derived implementation status (see `docs/scoring.md`).
     pub implementation_status: ImplementationStatus,
+    /// Test status of the rule's outcome.
     pub test_status: TestStatus,
     /// Credit in [0, 1] (SCORING.md): 1 passed, f partial, 0 otherwise.
     pub credit: f64,
@@ -56,7 +65,9 @@ pub struct ActionResult {
 /// Points and ratio over a set of action instances.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct ScoreSummary {
+    /// Σ points achieved.
     pub points_achieved: f64,
+    /// Σ points possible (out-of-scope actions add 0).
     pub points_possible: f64,
     /// points_achieved / points_possible in [0, 1]; 0 when nothing is possible.
     pub ratio: f64,
@@ -65,10 +76,13 @@ pub struct ScoreSummary {
 /// A tenant's evaluation at one instant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TenantEvaluation {
+    /// Tenant id.
     pub tenant: String,
+    /// The `now` of the evaluation.
     pub evaluated_at: DateTime<Utc>,
     /// Sorted by action id.
     pub actions: Vec<ActionResult>,
+    /// Overall score: Σ achieved / Σ possible over every action.
     pub score: ScoreSummary,
     /// Sorted by category name.
     pub categories: Vec<(String, ScoreSummary)>,
@@ -77,9 +91,13 @@ pub struct TenantEvaluation {
 /// The last stored state of one action instance (what transitions are computed against).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActionState {
+    /// Last test status.
     pub test_status: TestStatus,
+    /// Last credit in [0, 1].
     pub credit: f64,
+    /// Last points achieved.
     pub points_achieved: f64,
+    /// Last points possible.
     pub points_possible: f64,
     /// When the current status began.
     pub since: DateTime<Utc>,
@@ -88,16 +106,25 @@ pub struct ActionState {
 /// A change of an action instance's test status or credit between two evaluations.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Transition {
+    /// The action.
     pub action_id: String,
     /// `None` the first time the action is evaluated for the tenant.
     pub from_status: Option<TestStatus>,
+    /// New test status.
     pub to_status: TestStatus,
+    /// Previous credit; `None` the first time.
     pub from_credit: Option<f64>,
+    /// New credit.
     pub to_credit: f64,
+    /// New points achieved.
     pub points_achieved: f64,
+    /// New points possible.
     pub points_possible: f64,
+    /// The new result's reason.
     pub reason: Option<String>,
+    /// Signals the new result read, with their values.
     pub signals: Vec<(String, SignalValue)>,
+    /// The evaluation instant.
     pub at: DateTime<Utc>,
 }
 
@@ -1098,5 +1125,54 @@ mod tests {
         for (max, points) in table {
             assert_eq!(secure_score_points(max), points, "{max:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod perf {
+    use super::*;
+    use crate::evaluation::testutil::fresh;
+
+    /// Rough throughput check: `cargo test -p postured --lib evaluation::score::perf -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "timing, run by hand"]
+    fn evaluate_2000_tenants() {
+        let ev = Evaluator::builtin().unwrap_or_else(|e| panic!("{e:#?}"));
+        let mut signals = vec![
+            fresh("msgraph.mfa.users_total", 500.0),
+            fresh("msgraph.mfa.registered_ratio", 0.8),
+            fresh("msgraph.mfa.admins_total", 0.0),
+            fresh("msgraph.ca.mfa_all_users", true),
+            fresh("msgraph.security_defaults.enabled", false),
+        ];
+        for i in 0..80 {
+            for (f, v) in [("score", 1.0), ("max_score", 5.0)] {
+                signals.push(fresh(&format!("msgraph.securescore.controls.C{i}.{f}"), v));
+            }
+            signals.push(fresh(
+                &format!("msgraph.securescore.controls.C{i}.title"),
+                "t",
+            ));
+            signals.push(fresh(
+                &format!("msgraph.securescore.controls.C{i}.state"),
+                "default",
+            ));
+        }
+        let start = std::time::Instant::now();
+        let mut total = 0.0;
+        for _ in 0..2000 {
+            let e = ev.evaluate(&EvaluationInput {
+                tenant: "t",
+                now: crate::evaluation::testutil::now(),
+                signals: &signals,
+                gaps: &[],
+            });
+            total += e.score.ratio;
+        }
+        println!(
+            "2000 evaluations of {} signals: {:?} ({total})",
+            signals.len(),
+            start.elapsed()
+        );
     }
 }

@@ -7,10 +7,15 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ImplementationStatus {
+    /// Not in place (or not shown to be: an automatic test that did not pass).
     NotImplemented,
+    /// Someone intends to put it in place.
     Planned,
+    /// In place (an automatic test passed).
     Implemented,
+    /// Covered another way (e.g. a Secure Score `thirdparty` or `reviewed` state).
     AlternativeImplementation,
+    /// Does not apply to this tenant; leaves the score.
     OutOfScope,
 }
 
@@ -18,16 +23,27 @@ pub enum ImplementationStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TestStatus {
+    /// Never tested.
     None,
+    /// Deliberately not assessed.
     NotAssessed,
+    /// A manual test is under way.
     InProgress,
+    /// Automatic testing is set up but has not run yet.
     ToBeDetected,
+    /// An automatic test could not decide (missing, stale or uncollected signal, rule error).
     CouldNotBeDetected,
+    /// Partly in place; the credit is the rule's fraction.
     PartiallyTested,
+    /// In place.
     Passed,
+    /// Not in place; low risk.
     FailedLowRisk,
+    /// Not in place; medium risk.
     FailedMediumRisk,
+    /// Not in place; high risk.
     FailedHighRisk,
+    /// Does not apply to this tenant (not applicable, or ignored); leaves the score.
     OutOfScope,
 }
 
