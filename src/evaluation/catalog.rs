@@ -111,8 +111,22 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// The built-in catalog (`config/catalog/actions.toml`).
-    pub fn builtin() -> Result<Catalog, Vec<CatalogError>> {
+    /// The built-in catalog (`config/catalog/actions.toml`, embedded at build time).
+    ///
+    /// # Panics
+    ///
+    /// Never in a released build: the embedded catalog's validity is a build invariant held by
+    /// the test `builtin_catalog_loads_and_compiles`. Use [`Catalog::try_builtin`] to get the
+    /// errors instead.
+    pub fn builtin() -> Catalog {
+        match Catalog::try_builtin() {
+            Ok(catalog) => catalog,
+            Err(errors) => panic!("the built-in catalog is invalid: {errors:?}"),
+        }
+    }
+
+    /// The built-in catalog, or its problems.
+    pub fn try_builtin() -> Result<Catalog, Vec<CatalogError>> {
         Catalog::from_toml_str(BUILTIN_TOML)
     }
 
@@ -579,7 +593,7 @@ rule = "true"
 
     #[test]
     fn builtin_catalog_loads_and_compiles() {
-        let catalog = Catalog::builtin().unwrap_or_else(|e| panic!("{e:#?}"));
+        let catalog = Catalog::try_builtin().unwrap_or_else(|e| panic!("{e:#?}"));
         assert!(catalog.actions.len() >= 15, "{}", catalog.actions.len());
         for a in &catalog.actions {
             if !a.rule.trim().is_empty() {
@@ -634,7 +648,7 @@ rule = "true"
                 k.len() == segs.len() && k.iter().zip(&segs).all(|(p, s)| p == "*" || p == s)
             })
         };
-        let catalog = Catalog::builtin().unwrap_or_else(|e| panic!("{e:#?}"));
+        let catalog = Catalog::try_builtin().unwrap_or_else(|e| panic!("{e:#?}"));
         let mut undocumented = BTreeSet::new();
         for a in &catalog.actions {
             let rule = CompiledRule::compile(&a.rule).ok();

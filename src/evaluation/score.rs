@@ -232,7 +232,7 @@ impl Evaluator {
 
     /// The evaluator of the built-in catalog.
     pub fn builtin() -> Result<Evaluator, Vec<CatalogError>> {
-        Evaluator::new(Catalog::builtin()?)
+        Evaluator::new(Catalog::try_builtin()?)
     }
 
     /// The catalog actions, sorted by id (generated Secure Score actions are not included).
