@@ -9,6 +9,8 @@
 //! licence or permission) does not hide the others. A failure is a classified
 //! [`CollectionError`], never a failed control.
 
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod http;
 pub mod msgraph;
