@@ -13,7 +13,6 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::app::App;
 use crate::config::{Config, ConfigError};
 use crate::{report, scheduler, server, sources, telemetry};
 

@@ -1,2 +1,7 @@
-//! The `postured` binary (wired to the CLI once the library is complete).
-fn main() {}
+//! The `postured` binary: parse the command line and hand over to [`postured::cli`].
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    postured::cli::main(postured::cli::Cli::parse())
+}

@@ -56,7 +56,7 @@ pub async fn bind(
     app: Arc<App>,
     listen: &str,
     cancel: CancellationToken,
-) -> std::io::Result<(SocketAddr, impl Future<Output = std::io::Result<()>>)> {
+) -> std::io::Result<(SocketAddr, impl Future<Output = std::io::Result<()>> + use<>)> {
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let serve = axum::serve(listener, router(app))

@@ -73,10 +73,16 @@ pub fn evaluator(cfg: &Config) -> anyhow::Result<Evaluator> {
     })
 }
 
-/// Translate daemon settings into the connector crate's configuration.
-pub fn msgraph_config(s: &MsGraphSettings, mode: Mode) -> MsGraphConfig {
+/// Translate daemon settings into the connector crate's configuration. A replayed connector
+/// may omit the Entra tenant id; the postured tenant id stands in for it.
+pub fn msgraph_config(tenant: &str, s: &MsGraphSettings, mode: Mode) -> MsGraphConfig {
+    let tenant_id = if s.tenant_id.is_empty() {
+        tenant.to_owned()
+    } else {
+        s.tenant_id.clone()
+    };
     MsGraphConfig {
-        tenant_id: s.tenant_id.clone(),
+        tenant_id,
         client_id: s.client_id.clone(),
         client_secret: s.client_secret.clone().unwrap_or_default(),
         authority: s.authority.clone(),
@@ -98,12 +104,13 @@ fn mode_of(s: &MsGraphSettings) -> Mode {
 
 /// Build one connector from its configuration.
 pub fn build_connector(
+    tenant: &str,
     c: &ConnectorConfig,
     http: &reqwest::Client,
 ) -> anyhow::Result<Arc<dyn Connector>> {
     match &c.kind {
         ConnectorKind::MsGraph(s) => {
-            let conn = MsGraphConnector::new(msgraph_config(s, mode_of(s)), http.clone())
+            let conn = MsGraphConnector::new(msgraph_config(tenant, s, mode_of(s)), http.clone())
                 .context("building the msgraph connector")?;
             Ok(Arc::new(conn))
         }
@@ -122,7 +129,7 @@ pub async fn build_app(cfg: Config) -> anyhow::Result<App> {
         for c in &t.connectors {
             slots.push(ConnectorSlot {
                 config: c.clone(),
-                connector: build_connector(c, &http)
+                connector: build_connector(&t.id, c, &http)
                     .with_context(|| format!("tenant {}", t.id))?,
             });
         }
@@ -145,7 +152,10 @@ pub async fn record(cfg: &Config, tenant: &str, out: &Path) -> anyhow::Result<us
             s.mode == SourceMode::Live,
             "tenant {tenant} replays recordings already; recording needs a live connector"
         );
-        let conn = MsGraphConnector::new(msgraph_config(s, Mode::Record(out.to_path_buf())), http.clone())
+        let conn = MsGraphConnector::new(
+            msgraph_config(tenant, s, Mode::Record(out.to_path_buf())),
+            http.clone(),
+        )
             .context("building the msgraph connector")?;
         let obs = conn.poll().await;
         for e in obs.errors() {
