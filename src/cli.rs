@@ -114,7 +114,10 @@ pub fn main(cli: Cli) -> ExitCode {
                         "{}: ok ({} tenant(s), {} connector(s))",
                         file.display(),
                         cfg.tenants.len(),
-                        cfg.tenants.iter().map(|t| t.connectors.len()).sum::<usize>()
+                        cfg.tenants
+                            .iter()
+                            .map(|t| t.connectors.len())
+                            .sum::<usize>()
                     );
                     ExitCode::SUCCESS
                 }
@@ -123,7 +126,10 @@ pub fn main(cli: Cli) -> ExitCode {
         }
         _ => {}
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -181,7 +187,10 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
         } => {
             let cfg = load(&config)?;
             let written = sources::record(&cfg, &tenant, &out).await?;
-            println!("recorded {written} response(s) of tenant {tenant} to {}", out.display());
+            println!(
+                "recorded {written} response(s) of tenant {tenant} to {}",
+                out.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::History {
@@ -268,7 +277,10 @@ async fn run(cfg: Config) -> Result<ExitCode, Failure> {
     tracker.close();
 
     shutdown_signal().await;
-    tracing::info!(grace_seconds = grace.as_secs_f64(), "shutting down: draining in-flight polls");
+    tracing::info!(
+        grace_seconds = grace.as_secs_f64(),
+        "shutting down: draining in-flight polls"
+    );
     cancel.cancel();
     tokio::select! {
         _ = tracker.wait() => tracing::info!("all polls drained"),

@@ -418,11 +418,10 @@ impl Config {
         })?;
         let env: Vec<(String, String)> = std::env::vars().collect();
         let lookup = |k: &str| std::env::var(k).ok();
-        let mut cfg = Self::parse(&text, &env, &lookup)
-            .map_err(|problems| ConfigError {
-                source_name: path.display().to_string(),
-                problems,
-            })?;
+        let mut cfg = Self::parse(&text, &env, &lookup).map_err(|problems| ConfigError {
+            source_name: path.display().to_string(),
+            problems,
+        })?;
         cfg.resolve_relative_paths(path.parent().unwrap_or(Path::new(".")));
         Ok(cfg)
     }
@@ -483,7 +482,10 @@ impl Config {
                     }
                 }
             }
-            Some(_) => problems.push(problem("tenants", "must be an array of tables ([[tenants]])")),
+            Some(_) => problems.push(problem(
+                "tenants",
+                "must be an array of tables ([[tenants]])",
+            )),
         }
         let mut seen = BTreeSet::new();
         for (i, t) in cfg.tenants.iter().enumerate() {
@@ -526,7 +528,10 @@ impl Config {
         }
         let s = &self.scheduler;
         if s.max_concurrent_polls == 0 {
-            problems.push(problem("scheduler.max_concurrent_polls", "must be at least 1"));
+            problems.push(problem(
+                "scheduler.max_concurrent_polls",
+                "must be at least 1",
+            ));
         }
         if s.poll_timeout.is_zero() {
             problems.push(problem("scheduler.poll_timeout", "must be positive"));
@@ -682,7 +687,10 @@ fn parse_connector(
     env: &dyn Fn(&str) -> Option<String>,
     problems: &mut Vec<ConfigProblem>,
 ) -> Option<ConnectorConfig> {
-    let kind = value.get("kind").and_then(|k| k.as_str()).map(str::to_owned);
+    let kind = value
+        .get("kind")
+        .and_then(|k| k.as_str())
+        .map(str::to_owned);
     match kind.as_deref() {
         Some("msgraph") => {}
         Some(other) => {
@@ -719,18 +727,30 @@ fn parse_connector(
             None
         }
     };
-    for (key, url) in [("authority", &raw.authority), ("graph_base", &raw.graph_base)] {
+    for (key, url) in [
+        ("authority", &raw.authority),
+        ("graph_base", &raw.graph_base),
+    ] {
         if url::Url::parse(url).is_err() {
-            problems.push(problem(format!("{path}.{key}"), format!("{url:?} is not a URL")));
+            problems.push(problem(
+                format!("{path}.{key}"),
+                format!("{url:?} is not a URL"),
+            ));
         }
     }
     if let Some(t) = &raw.token_url
         && url::Url::parse(t).is_err()
     {
-        problems.push(problem(format!("{path}.token_url"), format!("{t:?} is not a URL")));
+        problems.push(problem(
+            format!("{path}.token_url"),
+            format!("{t:?} is not a URL"),
+        ));
     }
     if raw.request_timeout.is_zero() {
-        problems.push(problem(format!("{path}.request_timeout"), "must be positive"));
+        problems.push(problem(
+            format!("{path}.request_timeout"),
+            "must be positive",
+        ));
     }
     let mode = match &raw.replay_dir {
         Some(d) => SourceMode::Replay(d.clone()),
@@ -809,7 +829,11 @@ fn parse_override_value(raw: &str) -> toml::Value {
         .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
 }
 
-fn set_path(table: &mut toml::Table, segments: &[String], value: toml::Value) -> Result<(), String> {
+fn set_path(
+    table: &mut toml::Table,
+    segments: &[String],
+    value: toml::Value,
+) -> Result<(), String> {
     let (first, rest) = segments.split_first().ok_or("empty key")?;
     if rest.is_empty() {
         table.insert(first.clone(), value);
@@ -821,7 +845,11 @@ fn set_path(table: &mut toml::Table, segments: &[String], value: toml::Value) ->
     set_in_value(slot, rest, value)
 }
 
-fn set_in_value(slot: &mut toml::Value, segments: &[String], value: toml::Value) -> Result<(), String> {
+fn set_in_value(
+    slot: &mut toml::Value,
+    segments: &[String],
+    value: toml::Value,
+) -> Result<(), String> {
     match slot {
         toml::Value::Table(t) => set_path(t, segments, value),
         toml::Value::Array(items) => {
@@ -930,8 +958,14 @@ mod tests {
             replay_dir = "x"
         "#;
         let overrides = vec![
-            ("POSTURED__SERVER__LISTEN".to_owned(), "0.0.0.0:1234".to_owned()),
-            ("POSTURED__SCHEDULER__MAX_CONCURRENT_POLLS".to_owned(), "3".to_owned()),
+            (
+                "POSTURED__SERVER__LISTEN".to_owned(),
+                "0.0.0.0:1234".to_owned(),
+            ),
+            (
+                "POSTURED__SCHEDULER__MAX_CONCURRENT_POLLS".to_owned(),
+                "3".to_owned(),
+            ),
             (
                 "POSTURED__TENANTS__0__CONNECTORS__0__SCHEDULE".to_owned(),
                 "0 */5 * * * *".to_owned(),

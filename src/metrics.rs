@@ -97,7 +97,9 @@ impl Metrics {
                 "postured_connector_poll_duration_seconds",
                 "Duration of one connector poll, in seconds.",
             )
-            .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0]),
+            .buckets(vec![
+                0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+            ]),
             &["connector"],
         )
         .expect("valid metric definition");
@@ -236,7 +238,9 @@ impl Metrics {
     /// no longer part of the evaluation.
     pub fn observe_evaluation(&self, eval: &TenantEvaluation) {
         let t = eval.tenant.as_str();
-        self.score_ratio.with_label_values(&[t]).set(eval.score.ratio);
+        self.score_ratio
+            .with_label_values(&[t])
+            .set(eval.score.ratio);
         self.points_achieved
             .with_label_values(&[t])
             .set(eval.score.points_achieved);
@@ -383,7 +387,14 @@ mod tests {
             let _g = m.poll_started();
             assert!(m.render().contains("postured_connector_polls_in_flight 1"));
         }
-        m.observe_poll("t1", "msgraph", PollOutcome::Partial, &["forbidden"], 0.2, 1.0e9);
+        m.observe_poll(
+            "t1",
+            "msgraph",
+            PollOutcome::Partial,
+            &["forbidden"],
+            0.2,
+            1.0e9,
+        );
         let text = m.render();
         assert!(text.contains("postured_connector_polls_in_flight 0"));
         assert!(text.contains(

@@ -160,14 +160,23 @@ pub fn render_table(report: &Report) -> String {
             .load_preset(UTF8_FULL_CONDENSED)
             .set_content_arrangement(ContentArrangement::Dynamic)
             .set_width(160)
-            .set_header(vec!["action", "category", "test status", "points", "reason"]);
+            .set_header(vec![
+                "action",
+                "category",
+                "test status",
+                "points",
+                "reason",
+            ]);
         for a in &t.actions {
             actions.add_row(vec![
                 Cell::new(&a.id),
                 Cell::new(&a.category),
                 Cell::new(a.test_status.as_str()),
-                Cell::new(format!("{:.2} / {:.0}", a.points_achieved, a.points_possible))
-                    .set_alignment(CellAlignment::Right),
+                Cell::new(format!(
+                    "{:.2} / {:.0}",
+                    a.points_achieved, a.points_possible
+                ))
+                .set_alignment(CellAlignment::Right),
                 Cell::new(a.reason.as_deref().unwrap_or("")),
             ]);
         }
@@ -192,8 +201,11 @@ pub fn render_history(rows: &[crate::store::TransitionRow]) -> String {
             Cell::new(&t.action_id),
             Cell::new(t.from_status.map(|s| s.as_str()).unwrap_or("-")),
             Cell::new(t.to_status.as_str()),
-            Cell::new(format!("{:.2} / {:.0}", t.points_achieved, t.points_possible))
-                .set_alignment(CellAlignment::Right),
+            Cell::new(format!(
+                "{:.2} / {:.0}",
+                t.points_achieved, t.points_possible
+            ))
+            .set_alignment(CellAlignment::Right),
             Cell::new(t.reason.as_deref().unwrap_or("")),
         ]);
     }

@@ -56,7 +56,10 @@ pub async fn bind(
     app: Arc<App>,
     listen: &str,
     cancel: CancellationToken,
-) -> std::io::Result<(SocketAddr, impl Future<Output = std::io::Result<()>> + use<>)> {
+) -> std::io::Result<(
+    SocketAddr,
+    impl Future<Output = std::io::Result<()>> + use<>,
+)> {
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let serve = axum::serve(listener, router(app))
@@ -104,7 +107,10 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         app.metrics.render(),
     )
         .into_response()

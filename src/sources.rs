@@ -135,7 +135,13 @@ pub async fn build_app(cfg: Config) -> anyhow::Result<App> {
         }
         connectors.insert(t.id.clone(), slots);
     }
-    Ok(App::new(Arc::new(cfg), store, evaluator, metrics, connectors))
+    Ok(App::new(
+        Arc::new(cfg),
+        store,
+        evaluator,
+        metrics,
+        connectors,
+    ))
 }
 
 /// `postured record`: poll the tenant's connectors live once, writing every response to `out`.
@@ -156,7 +162,7 @@ pub async fn record(cfg: &Config, tenant: &str, out: &Path) -> anyhow::Result<us
             msgraph_config(tenant, s, Mode::Record(out.to_path_buf())),
             http.clone(),
         )
-            .context("building the msgraph connector")?;
+        .context("building the msgraph connector")?;
         let obs = conn.poll().await;
         for e in obs.errors() {
             eprintln!("warning: not recorded: {e}");

@@ -546,9 +546,10 @@ fn once_on_the_demo_prints_the_json_report() {
     // Every endpoint of the demo is collected: no action lacks a signal for a collection error.
     let actions = t["actions"].as_array().unwrap();
     assert!(
-        actions
-            .iter()
-            .all(|a| !a["reason"].as_str().unwrap_or("").contains("could not collect")),
+        actions.iter().all(|a| !a["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("could not collect")),
         "{t}"
     );
 }

@@ -15,13 +15,18 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// The official Microsoft Graph example payloads used as fixtures.
 pub fn fixture(name: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("connectors/fixtures").join(name);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("connectors/fixtures")
+        .join(name);
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("fixture {}: {e}", p.display()))
 }
 
 /// The Graph endpoints the msgraph connector reads, with the official example answering each.
 pub const GRAPH_ENDPOINTS: [(&str, &str); 6] = [
-    ("/v1.0/security/secureScores", "msgraph/secureScores-list.json"),
+    (
+        "/v1.0/security/secureScores",
+        "msgraph/secureScores-list.json",
+    ),
     (
         "/v1.0/security/secureScoreControlProfiles",
         "msgraph/secureScoreControlProfiles-list.json",
@@ -70,7 +75,13 @@ pub async fn mount_token_ok(server: &MockServer, tenant_guid: &str) {
 }
 
 /// One tenant's `[[tenants]]` block pointing at `mock` (authority and Graph base).
-pub fn tenant_block(id: &str, tenant_guid: &str, client_id: &str, mock: &str, schedule: &str) -> String {
+pub fn tenant_block(
+    id: &str,
+    tenant_guid: &str,
+    client_id: &str,
+    mock: &str,
+    schedule: &str,
+) -> String {
     format!(
         r#"
 [[tenants]]
