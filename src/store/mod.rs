@@ -43,7 +43,12 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
     /// A stored row could not be decoded (unknown status name, bad JSON ...).
     #[error("corrupt row in {table}: {detail}")]
-    Corrupt { table: &'static str, detail: String },
+    Corrupt {
+        /// Table the row came from.
+        table: &'static str,
+        /// What could not be decoded (never a secret: stored values only).
+        detail: String,
+    },
     /// The caller passed something the store cannot represent faithfully (a non-finite signal
     /// number, an evaluation of another tenant, an unsupported URL scheme ...). Nothing was
     /// written.
