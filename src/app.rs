@@ -169,8 +169,7 @@ impl App {
         let (batch, errors, timed_out) =
             match tokio::time::timeout(timeout, slot.connector.poll()).await {
                 Ok(obs) => {
-                    let errors: Vec<CollectionError> =
-                        obs.errors().into_iter().cloned().collect();
+                    let errors: Vec<CollectionError> = obs.errors().into_iter().cloned().collect();
                     let batch = signals::from_observations(&obs, started_at, started_at + ttl);
                     (batch, errors, false)
                 }
@@ -204,16 +203,22 @@ impl App {
         if !state.loaded {
             match self.store.load_tenant_state(&tenant.id).await {
                 Ok(stored) => {
-                    state.signals = stored
-                        .signals
-                        .into_iter()
-                        .map(|s| (s.key.clone(), s))
-                        .collect();
-                    state.stored = stored.actions;
-                    // A gap's prefix starts with its connector kind (`msgraph.`).
+                    // Signals gathered in memory while the store was away are newer: keep them.
+                    for s in stored.signals {
+                        state.signals.entry(s.key.clone()).or_insert(s);
+                    }
+                    for (id, a) in stored.actions {
+                        state.stored.entry(id).or_insert(a);
+                    }
+                    // A gap's prefix starts with its connector kind (`msgraph.`); gaps seen in
+                    // memory since are newer than the stored ones.
+                    let mut stored_gaps: HashMap<String, Vec<SignalGap>> = HashMap::new();
                     for gap in stored.gaps {
                         let owner = gap.prefix.split('.').next().unwrap_or_default().to_owned();
-                        state.gaps.entry(owner).or_default().push(gap);
+                        stored_gaps.entry(owner).or_default().push(gap);
+                    }
+                    for (owner, gaps) in stored_gaps {
+                        state.gaps.entry(owner).or_insert(gaps);
                     }
                     state.loaded = true;
                 }
