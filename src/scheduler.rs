@@ -33,7 +33,12 @@ impl Backoff {
     /// Delay before retry number `failures` (1 = first failure): `initial × 2^(failures-1)`,
     /// capped at `max`, scaled by a random factor in [0.5, 1.0] ("equal jitter"), and raised to
     /// `retry_after` when the source asked for longer.
-    pub fn delay(&self, failures: u32, retry_after: Option<Duration>, rng: &mut impl Rng) -> Duration {
+    pub fn delay(
+        &self,
+        failures: u32,
+        retry_after: Option<Duration>,
+        rng: &mut impl Rng,
+    ) -> Duration {
         let exp = failures.saturating_sub(1).min(30);
         let base = self
             .initial
@@ -104,7 +109,8 @@ async fn poll_loop(
     let jitter = if cfg.startup_jitter.is_zero() {
         Duration::ZERO
     } else {
-        cfg.startup_jitter.mul_f64(rand::rng().random_range(0.0..1.0))
+        cfg.startup_jitter
+            .mul_f64(rand::rng().random_range(0.0..1.0))
     };
     let first = if cfg.poll_on_start {
         Utc::now()
@@ -130,7 +136,8 @@ async fn poll_loop(
                 Err(_) => return,
             },
         };
-        let span = tracing::info_span!("poll", tenant = %tenant.id, connector = slot.connector.kind());
+        let span =
+            tracing::info_span!("poll", tenant = %tenant.id, connector = slot.connector.kind());
         let report = tracing::Instrument::instrument(app.poll(&tenant, index), span).await;
         drop(permit);
         failures = match report.outcome {
@@ -166,7 +173,12 @@ mod tests {
             max: Duration::from_secs(60),
         };
         let mut r = rng();
-        for (failures, lo, hi) in [(1, 5.0, 10.0), (2, 10.0, 20.0), (3, 20.0, 40.0), (9, 30.0, 60.0)] {
+        for (failures, lo, hi) in [
+            (1, 5.0, 10.0),
+            (2, 10.0, 20.0),
+            (3, 20.0, 40.0),
+            (9, 30.0, 60.0),
+        ] {
             for _ in 0..50 {
                 let d = b.delay(failures, None, &mut r).as_secs_f64();
                 assert!((lo..=hi).contains(&d), "failures={failures} delay={d}");
