@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod evaluation;
 pub mod metrics;
+pub mod model;
 pub mod report;
 pub mod scheduler;
 pub mod server;
