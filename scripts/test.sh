@@ -48,8 +48,9 @@ echo "== OAuth2 test server at $POSTURED_TEST_OAUTH2_URL"
 
 export POSTURED_REQUIRE_TEST_SERVERS=1
 echo "== cargo test --workspace (inside a throw-away PostgreSQL cluster)"
-# pg_virtualenv exports PGHOST/PGPORT/PGUSER/PGPASSWORD for the throw-away cluster.
-pg_virtualenv sh -c '
+# pg_virtualenv exports PGHOST/PGPORT/PGUSER/PGPASSWORD for the throw-away cluster; -t keeps
+# it in a temporary directory even as root, so concurrent runs do not collide.
+pg_virtualenv -t sh -c '
   export POSTURED_TEST_POSTGRES_URL="postgres://${PGUSER}:${PGPASSWORD}@localhost:${PGPORT}/postgres"
   exec cargo test --workspace "$@"
 ' postured-tests "$@"
