@@ -35,6 +35,11 @@ pub struct Metrics {
     last_success: GaugeVec,
     polls_in_flight: IntGauge,
     store_errors_total: IntCounterVec,
+    action_regressions_total: IntCounterVec,
+    action_recoveries_total: IntCounterVec,
+    alerts_delivered_total: IntCounterVec,
+    alert_outbox_pending: IntGauge,
+    signal_stale: IntGaugeVec,
     /// Label values last exported per tenant, to remove series that disappeared.
     exported: Mutex<HashMap<String, Exported>>,
 }
@@ -114,6 +119,25 @@ impl Metrics {
         registry
             .register(Box::new(polls_in_flight.clone()))
             .expect("metric registered once");
+        let alert_outbox_pending = IntGauge::new(
+            "postured_alert_outbox_pending",
+            "Alert notifications written to the outbox and not yet delivered.",
+        )
+        .expect("valid metric definition");
+        registry
+            .register(Box::new(alert_outbox_pending.clone()))
+            .expect("metric registered once");
+        let signal_stale = IntGaugeVec::new(
+            Opts::new(
+                "postured_signal_stale",
+                "1 when at least one signal of a tenant's connector is past its expiry, else 0.",
+            ),
+            &["tenant", "connector"],
+        )
+        .expect("valid metric definition");
+        registry
+            .register(Box::new(signal_stale.clone()))
+            .expect("metric registered once");
         Self {
             per_action_series,
             score_ratio: gauge(
@@ -185,6 +209,26 @@ impl Metrics {
                 "Failed store operations by kind; the poll's result is retried with the next poll.",
                 &["kind"],
             ),
+            action_regressions_total: counter(
+                r,
+                "postured_action_regressions_total",
+                "Debounced regressions of an improvement action (credit dropped and stayed down).",
+                &["tenant", "action"],
+            ),
+            action_recoveries_total: counter(
+                r,
+                "postured_action_recoveries_total",
+                "Recoveries of an improvement action after a regression.",
+                &["tenant", "action"],
+            ),
+            alerts_delivered_total: counter(
+                r,
+                "postured_alerts_delivered_total",
+                "Alert delivery attempts per notifier by outcome (success, retry, failed).",
+                &["notifier", "outcome"],
+            ),
+            alert_outbox_pending,
+            signal_stale,
             registry,
             exported: Mutex::new(HashMap::new()),
         }
@@ -234,6 +278,39 @@ impl Metrics {
         self.store_errors_total.with_label_values(&[kind]).inc();
     }
 
+    /// Count one debounced regression of an action.
+    pub fn observe_regression(&self, tenant: &str, action: &str) {
+        self.action_regressions_total
+            .with_label_values(&[tenant, action])
+            .inc();
+    }
+
+    /// Count one recovery of an action.
+    pub fn observe_recovery(&self, tenant: &str, action: &str) {
+        self.action_recoveries_total
+            .with_label_values(&[tenant, action])
+            .inc();
+    }
+
+    /// Count one alert delivery attempt; `outcome` is `success`, `retry` or `failed`.
+    pub fn observe_alert_delivery(&self, notifier: &str, outcome: &str) {
+        self.alerts_delivered_total
+            .with_label_values(&[notifier, outcome])
+            .inc();
+    }
+
+    /// Set the number of undelivered outbox rows.
+    pub fn set_outbox_pending(&self, pending: i64) {
+        self.alert_outbox_pending.set(pending);
+    }
+
+    /// Set whether a tenant's connector has at least one expired signal (0/1).
+    pub fn set_signal_stale(&self, tenant: &str, connector: &str, stale: bool) {
+        self.signal_stale
+            .with_label_values(&[tenant, connector])
+            .set(i64::from(stale));
+    }
+
     /// Export a tenant's score, categories, actions and status counts, removing series that are
     /// no longer part of the evaluation.
     pub fn observe_evaluation(&self, eval: &TenantEvaluation) {
@@ -270,6 +347,9 @@ impl Metrics {
                 self.action_possible
                     .with_label_values(&l)
                     .set(a.points_possible);
+                // Initialise the counters at 0 so `increase()` sees the first regression.
+                let _ = self.action_regressions_total.with_label_values(&l);
+                let _ = self.action_recoveries_total.with_label_values(&l);
                 now.actions.insert(a.action_id.clone());
             }
         }
@@ -291,6 +371,10 @@ impl Metrics {
             for gone in before.actions.difference(&now.actions) {
                 let _ = self.action_achieved.remove_label_values(&[t, gone]);
                 let _ = self.action_possible.remove_label_values(&[t, gone]);
+                let _ = self
+                    .action_regressions_total
+                    .remove_label_values(&[t, gone]);
+                let _ = self.action_recoveries_total.remove_label_values(&[t, gone]);
             }
         }
         exported.insert(t.to_owned(), now);
@@ -402,5 +486,23 @@ mod tests {
         ));
         assert!(text.contains("postured_connector_errors_total{connector=\"msgraph\",kind=\"forbidden\",tenant=\"t1\"} 1"));
         assert!(text.contains("postured_connector_last_success_timestamp_seconds"));
+    }
+
+    #[test]
+    fn alert_families_are_exported() {
+        let m = Metrics::new(true);
+        m.observe_regression("t1", "a");
+        m.observe_recovery("t1", "a");
+        m.observe_alert_delivery("am", "success");
+        m.set_outbox_pending(3);
+        m.set_signal_stale("t1", "msgraph", true);
+        let text = m.render();
+        assert!(text.contains("postured_action_regressions_total{action=\"a\",tenant=\"t1\"} 1"));
+        assert!(text.contains("postured_action_recoveries_total{action=\"a\",tenant=\"t1\"} 1"));
+        assert!(
+            text.contains("postured_alerts_delivered_total{notifier=\"am\",outcome=\"success\"} 1")
+        );
+        assert!(text.contains("postured_alert_outbox_pending 3"));
+        assert!(text.contains("postured_signal_stale{connector=\"msgraph\",tenant=\"t1\"} 1"));
     }
 }
