@@ -8,6 +8,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod evaluation;
+pub mod interchange;
 pub mod metrics;
 pub mod model;
 pub mod report;
