@@ -4,6 +4,7 @@
 //! `config -> scheduler -> connector.poll() -> observations -> signals -> evaluation -> store`
 //! `-> metrics / reports / API`.
 
+pub mod alerts;
 pub mod app;
 pub mod cli;
 pub mod config;
