@@ -10,12 +10,14 @@
 //! Must not: touch the store, the metrics or the clock (exporters take the report's
 //! `generated_at`); file IO lives only in the CLI handlers ([`cli`]).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use crate::evaluation::Catalog;
-use crate::model::template::{Template, TemplateAction};
+use crate::model::report::{AssessmentReport, ControlReport};
+use crate::model::template::{ImplementationType, Responsibility, Template};
 
+pub mod excel;
 pub mod oscal;
 
 /// One problem found while importing, with where it was found.
@@ -54,6 +56,210 @@ impl fmt::Display for ImportError {
 }
 
 impl std::error::Error for ImportError {}
+
+/// Why an export failed (IO is the caller's: exporters return bytes or strings).
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The Excel writer failed.
+    #[error("cannot write the workbook: {0}")]
+    Xlsx(#[from] rust_xlsxwriter::XlsxError),
+    /// The CSV writer failed.
+    #[error("cannot write CSV: {0}")]
+    Csv(#[from] ::csv::Error),
+    /// JSON serialisation failed.
+    #[error("cannot write JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// A table read from a worksheet or a CSV file: a header row and data rows, every cell as
+/// trimmed text, with the 1-based row numbers a spreadsheet shows.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Table {
+    /// Sheet (or file) name used in error locations.
+    pub sheet: String,
+    /// Row number of the header.
+    pub header_row: usize,
+    /// Header names as written.
+    pub headers: Vec<String>,
+    /// (row number, cells); rows whose cells are all empty are dropped.
+    pub rows: Vec<(usize, Vec<String>)>,
+}
+
+impl Table {
+    /// Index of the column named `name` (case-insensitive, surrounding spaces ignored).
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.headers
+            .iter()
+            .position(|h| h.trim().eq_ignore_ascii_case(name))
+    }
+
+    /// Check that every `required` column exists: one error per missing column, located at
+    /// the header row.
+    pub fn require_columns(&self, required: &[&str], errors: &mut Vec<ImportError>) {
+        for name in required {
+            if self.column(name).is_none() {
+                errors.push(ImportError::cell(
+                    &self.sheet,
+                    self.header_row,
+                    name,
+                    "missing required column",
+                ));
+            }
+        }
+    }
+
+    /// The trimmed text of column `name` in `cells` ("" when the column or cell is absent).
+    pub fn get<'a>(&self, cells: &'a [String], name: &str) -> &'a str {
+        self.column(name)
+            .and_then(|i| cells.get(i))
+            .map(|s| s.trim())
+            .unwrap_or("")
+    }
+
+    /// Like [`Table::get`], but an empty value is an error (`required value is empty`); `None`
+    /// without an error when the column itself is missing (reported once by
+    /// [`Table::require_columns`]).
+    pub fn required<'a>(
+        &self,
+        row: usize,
+        cells: &'a [String],
+        name: &str,
+        errors: &mut Vec<ImportError>,
+    ) -> Option<&'a str> {
+        self.column(name)?;
+        let v = self.get(cells, name);
+        if v.is_empty() {
+            errors.push(ImportError::cell(
+                &self.sheet,
+                row,
+                name,
+                "required value is empty",
+            ));
+            None
+        } else {
+            Some(v)
+        }
+    }
+}
+
+/// The id of an action read from a table row: the explicit id when given; else, for a
+/// technical action whose title matches a catalog action's id or title, that catalog id; else
+/// the slug rule of [`derive_action_id`] (which never maps a non-technical action to the
+/// catalog).
+pub fn resolve_action_id(
+    explicit: &str,
+    title: &str,
+    implementation_type: Option<ImplementationType>,
+    catalog: &Catalog,
+) -> String {
+    let explicit = explicit.trim();
+    if !explicit.is_empty() {
+        return explicit.to_owned();
+    }
+    if implementation_type == Some(ImplementationType::Technical)
+        && let Some(id) = catalog_match(title, catalog)
+    {
+        return id;
+    }
+    derive_action_id(title, &Catalog::default())
+}
+
+/// Parse `actionScore`: an integer (a whole-number float from a spreadsheet is accepted)
+/// in 1..=99.
+pub fn parse_points(text: &str) -> Result<u32, String> {
+    let t = text.trim();
+    let n = t
+        .parse::<i64>()
+        .ok()
+        .or_else(|| {
+            t.parse::<f64>()
+                .ok()
+                .filter(|f| f.fract() == 0.0 && f.is_finite() && f.abs() < 1e9)
+                .map(|f| f as i64)
+        })
+        .ok_or_else(|| format!("`{t}` is not an integer in 1..=99"))?;
+    if (1..=99).contains(&n) {
+        Ok(n as u32)
+    } else {
+        Err(format!("`{t}` is not an integer in 1..=99"))
+    }
+}
+
+/// Parse `responsibility` (`Customer` / `Provider`, also `Microsoft`; empty = customer).
+pub fn parse_responsibility(text: &str) -> Option<Responsibility> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "" | "customer" => Some(Responsibility::Customer),
+        "provider" | "microsoft" | "microsoft managed" => Some(Responsibility::Provider),
+        _ => None,
+    }
+}
+
+/// Compliance Manager's spelling of an implementation type (`Technical` ...).
+pub fn implementation_type_label(t: ImplementationType) -> &'static str {
+    match t {
+        ImplementationType::Technical => "Technical",
+        ImplementationType::Operational => "Operational",
+        ImplementationType::Documentation => "Documentation",
+    }
+}
+
+/// Compliance Manager's spelling of a responsibility (`Customer`, `Provider`).
+pub fn responsibility_label(r: Responsibility) -> &'static str {
+    match r {
+        Responsibility::Customer => "Customer",
+        Responsibility::Provider => "Provider",
+    }
+}
+
+/// A template id from a title: lower-cased, runs of other characters than ASCII letters and
+/// digits become `-` (`"ACME Baseline v2"` → `acme-baseline-v2`; `template` when nothing is
+/// left).
+pub fn template_id_from_title(title: &str) -> String {
+    let mut slug = String::new();
+    for c in title.trim().chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    let slug = slug.trim_matches('-');
+    if slug.is_empty() {
+        "template".to_owned()
+    } else {
+        slug.to_owned()
+    }
+}
+
+/// Control ids per action id, in report order.
+pub(crate) fn controls_by_action(report: &AssessmentReport) -> HashMap<&str, Vec<String>> {
+    let mut out: HashMap<&str, Vec<String>> = HashMap::new();
+    for c in &report.controls {
+        for a in &c.actions {
+            out.entry(a.as_str()).or_default().push(c.id.clone());
+        }
+    }
+    out
+}
+
+/// Σ points achieved and possible over a control's actions.
+pub(crate) fn control_points(report: &AssessmentReport, control: &ControlReport) -> (f64, f64) {
+    report
+        .actions
+        .iter()
+        .filter(|a| control.actions.contains(&a.id))
+        .fold((0.0, 0.0), |(x, y), a| {
+            (x + a.points_achieved, y + a.points_possible)
+        })
+}
+
+/// The snake_case name of a unit enum, as serde writes it (`in_progress`).
+pub(crate) fn snake<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
 
 /// Render a list of import errors one per line (what the CLI prints).
 pub fn render_errors(errors: &[ImportError]) -> String {
@@ -106,25 +312,6 @@ pub fn split_list(text: &str) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect()
-}
-
-/// Checks shared by every template importer that cannot be tied to one cell: duplicate action
-/// ids. Returns the located errors (`location` names the source of the second occurrence).
-#[allow(dead_code)] // used by the Excel and CSV importers
-pub(crate) fn duplicate_action_ids(actions: &[(String, TemplateAction)]) -> Vec<ImportError> {
-    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
-    let mut errors = Vec::new();
-    for (location, a) in actions {
-        if let Some(first) = seen.get(a.id.as_str()) {
-            errors.push(ImportError::new(
-                location.clone(),
-                format!("action id `{}` is already used at {first}", a.id),
-            ));
-        } else {
-            seen.insert(&a.id, location);
-        }
-    }
-    errors
 }
 
 /// The template's action ids that no control references (for warnings; not an error).
