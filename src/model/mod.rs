@@ -1,5 +1,24 @@
 //! The Compliance Manager model: templates, assessments, groups, controls, rollups and scores
-//! with filters. Pure: no IO, no clock.
+//! with filters. Pure: no IO, no clock (`now` is passed in); the one exception is
+//! [`registry::TemplateRegistry::load_dir`], which reads template files.
+//!
+//! - [`template`]: a framework's controls and the actions mapped to them (shared with the
+//!   importers and exporters of `crate::interchange`).
+//! - [`registry`]: built-in templates (`config/templates/`) and extra ones.
+//! - [`assessment`]: assessments, groups, manual status records.
+//! - [`scoring`]: the de-duplicated instance set, scores with filters, assessment reports.
+//! - [`rollup`]: control and assessment rollups.
+//! - [`report`]: the point-in-time report shapes.
 
+pub mod assessment;
+pub mod registry;
 pub mod report;
+pub mod rollup;
+pub mod scoring;
 pub mod template;
+
+pub use assessment::{
+    Assessment, DEFAULT_GROUP, DEFAULT_TEMPLATE, Group, InstanceScope, ManualStatus, ManualUpdate,
+};
+pub use registry::{TemplateError, TemplateRegistry};
+pub use scoring::{ComplianceModel, Dimension, Instance, InstanceKey, ModelInput, ScoreFilter};

@@ -1,0 +1,719 @@
+//! The template registry: built-in templates (`config/templates/*.toml`, embedded at build
+//! time), templates from extra directories (`[templates] dirs`) and imported ones.
+//!
+//! A template file is TOML:
+//!
+//! ```toml
+//! id = "iso-27001-2022"
+//! title = "ISO/IEC 27001:2022 Annex A"
+//! certification = "ISO/IEC 27001:2022"
+//! product = "Microsoft 365"                 # optional
+//! in_scope_services = ["Microsoft Entra ID"] # optional
+//! catalog_refs = "iso27001"   # optional: map every catalog action to the controls its
+//!                             # `controls.<field>` names (iso27001 | nist_800_53 | gdpr)
+//! oscal_catalog = "../frameworks/NIST_SP-800-53_rev5_catalog-min.json"  # optional
+//!
+//! [[controls]]
+//! id = "A.5.1"
+//! family = "Organizational controls"
+//! title = "..."
+//! actions = ["doc.isms.policy", "msgraph.mfa.all_users", "securescore.*"]
+//!
+//! [[actions]]                 # the non-technical (and provider-managed) actions
+//! id = "doc.isms.policy"
+//! title = "Maintain an information security policy"
+//! implementation_type = "documentation"
+//! points = 3
+//! ```
+//!
+//! A control may name catalog actions by id without listing them under `[[actions]]`: they are
+//! completed from the catalog (title, points, description; technical). An id ending in `*` is a
+//! wildcard kept as is and expanded per tenant (see `scoring`). When `oscal_catalog` is set and
+//! an OSCAL importer is given, the catalog's controls are added (id, family, title,
+//! description); controls listed in the file are merged into them by id.
+//!
+//! Loading reports every problem at once with its path (`iso-27001-2022.toml: controls[3].id:
+//! duplicate id "A.5.1"`). IO only in [`TemplateRegistry::load_dir`].
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::template::{
+    ImplementationType, Responsibility, Template, TemplateAction, TemplateControl,
+};
+use crate::evaluation::ActionDef;
+
+/// Built-in template files: (file name, TOML text).
+pub const BUILTIN_TEMPLATES: &[(&str, &str)] = &[
+    (
+        "data-protection-baseline.toml",
+        include_str!("../../config/templates/data-protection-baseline.toml"),
+    ),
+    (
+        "nist-800-53-r5.toml",
+        include_str!("../../config/templates/nist-800-53-r5.toml"),
+    ),
+    (
+        "nist-csf-2.0.toml",
+        include_str!("../../config/templates/nist-csf-2.0.toml"),
+    ),
+    (
+        "iso-27001-2022.toml",
+        include_str!("../../config/templates/iso-27001-2022.toml"),
+    ),
+    (
+        "gdpr.toml",
+        include_str!("../../config/templates/gdpr.toml"),
+    ),
+    (
+        "hipaa-security-rule.toml",
+        include_str!("../../config/templates/hipaa-security-rule.toml"),
+    ),
+];
+
+/// Turns an OSCAL catalog file (JSON or XML bytes; the file name tells which) into controls.
+/// The OSCAL importer of `crate::interchange` provides one; without it, `oscal_catalog` is
+/// ignored and the controls listed in the template file are used alone.
+pub type OscalImporter<'a> = &'a dyn Fn(&str, &[u8]) -> Result<Vec<TemplateControl>, String>;
+
+/// One template problem, with the file and key path it concerns.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {path}: {message}")]
+pub struct TemplateError {
+    /// Template file name (or template id for imported templates).
+    pub file: String,
+    /// Key path, e.g. `controls[3].actions[0]`; empty for the whole file.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl TemplateError {
+    fn new(file: &str, path: impl Into<String>, message: impl Into<String>) -> Self {
+        TemplateError {
+            file: file.to_string(),
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Which catalog control list a template maps technical actions by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CatalogRefs {
+    /// `controls.iso27001`.
+    Iso27001,
+    /// `controls.nist_800_53`.
+    #[serde(rename = "nist_800_53")]
+    Nist80053,
+    /// `controls.gdpr`.
+    Gdpr,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileControl {
+    id: String,
+    #[serde(default)]
+    family: String,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    actions: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAction {
+    id: String,
+    title: String,
+    implementation_type: ImplementationType,
+    points: u32,
+    #[serde(default)]
+    responsibility: Responsibility,
+    #[serde(default)]
+    description_title: String,
+    #[serde(default)]
+    description: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TemplateFile {
+    id: String,
+    title: String,
+    certification: String,
+    #[serde(default)]
+    product: String,
+    #[serde(default)]
+    in_scope_services: Vec<String>,
+    #[serde(default)]
+    catalog_refs: Option<CatalogRefs>,
+    #[serde(default)]
+    oscal_catalog: Option<String>,
+    #[serde(default)]
+    controls: Vec<FileControl>,
+    #[serde(default)]
+    actions: Vec<FileAction>,
+}
+
+/// Normalised control id for matching catalog references with template controls:
+/// lower case, no spaces, enhancements `(n)` as `.n` (`IA-2(1)` ~ `ia-2.1`, `Art. 32` ~
+/// `art.32`).
+pub fn normalise_control_id(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for c in id.trim().chars() {
+        match c {
+            '(' => out.push('.'),
+            ')' | ' ' => {}
+            c => out.extend(c.to_lowercase()),
+        }
+    }
+    out
+}
+
+/// The parent of a control id (`IA-2(1)` -> `IA-2`, `Art. 5(1)(f)` -> `Art. 5(1)`), if any.
+fn parent_control_id(id: &str) -> Option<&str> {
+    let id = id.trim();
+    if id.ends_with(')') {
+        id.rfind('(').map(|i| &id[..i])
+    } else {
+        None
+    }
+}
+
+/// Templates by id.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TemplateRegistry {
+    templates: BTreeMap<String, Template>,
+}
+
+impl TemplateRegistry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The built-in templates resolved against `catalog` (the catalog's actions), with an
+    /// optional OSCAL importer for templates that name an `oscal_catalog`. OSCAL files of
+    /// built-in templates are looked up in the embedded `config/frameworks/` set
+    /// ([`builtin_framework`]).
+    pub fn builtin(
+        catalog: &[ActionDef],
+        oscal: Option<OscalImporter<'_>>,
+    ) -> Result<Self, Vec<TemplateError>> {
+        let mut registry = Self::new();
+        let mut errors = Vec::new();
+        for (file, text) in BUILTIN_TEMPLATES {
+            match parse_template(file, text, catalog, oscal, &|name| {
+                builtin_framework(name).map(|b| b.to_vec())
+            }) {
+                Ok(t) => registry.insert_checked(file, t, &mut errors),
+                Err(e) => errors.extend(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(registry)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Add every `*.toml` template of a directory (sorted by file name); `oscal_catalog` paths
+    /// are relative to the directory.
+    pub fn load_dir(
+        &mut self,
+        dir: &Path,
+        catalog: &[ActionDef],
+        oscal: Option<OscalImporter<'_>>,
+    ) -> Result<(), Vec<TemplateError>> {
+        let shown = dir.display().to_string();
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| vec![TemplateError::new(&shown, "", format!("cannot read: {e}"))])?;
+        let mut files: Vec<_> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        files.sort();
+        let mut errors = Vec::new();
+        for path in files {
+            let file = path.display().to_string();
+            let text = match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) => {
+                    errors.push(TemplateError::new(&file, "", format!("cannot read: {e}")));
+                    continue;
+                }
+            };
+            let read = |name: &str| std::fs::read(dir.join(name)).ok();
+            match parse_template(&file, &text, catalog, oscal, &read) {
+                Ok(t) => self.insert_checked(&file, t, &mut errors),
+                Err(e) => errors.extend(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    fn insert_checked(&mut self, file: &str, t: Template, errors: &mut Vec<TemplateError>) {
+        if self.templates.contains_key(&t.id) {
+            errors.push(TemplateError::new(
+                file,
+                "id",
+                format!("duplicate template id \"{}\"", t.id),
+            ));
+        } else {
+            self.templates.insert(t.id.clone(), t);
+        }
+    }
+
+    /// Add or replace a template (e.g. an imported one) after validating it.
+    pub fn insert(&mut self, template: Template) -> Result<(), Vec<TemplateError>> {
+        let errors = validate(&template.id, &template);
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        self.templates.insert(template.id.clone(), template);
+        Ok(())
+    }
+
+    /// A template by id.
+    pub fn get(&self, id: &str) -> Option<&Template> {
+        self.templates.get(id)
+    }
+
+    /// Every template, sorted by id.
+    pub fn iter(&self) -> impl Iterator<Item = &Template> {
+        self.templates.values()
+    }
+
+    /// Template ids, sorted.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.templates.keys().map(String::as_str)
+    }
+
+    /// Number of templates.
+    pub fn len(&self) -> usize {
+        self.templates.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.templates.is_empty()
+    }
+}
+
+/// The embedded OSCAL source files of `config/frameworks/` by file name (as a template's
+/// `oscal_catalog` names them, with or without a leading `../frameworks/`).
+pub fn builtin_framework(name: &str) -> Option<&'static [u8]> {
+    let name = name.rsplit('/').next().unwrap_or(name);
+    match name {
+        "NIST_SP-800-53_rev5_MODERATE-baseline-resolved-profile_catalog-min.json" => {
+            Some(include_bytes!(
+                "../../config/frameworks/NIST_SP-800-53_rev5_MODERATE-baseline-resolved-profile_catalog-min.json"
+            ))
+        }
+        "NIST_CSF_v2.0_catalog.xml" => Some(include_bytes!(
+            "../../config/frameworks/NIST_CSF_v2.0_catalog.xml"
+        )),
+        _ => None,
+    }
+}
+
+/// Parse, complete and validate one template file.
+fn parse_template(
+    file: &str,
+    text: &str,
+    catalog: &[ActionDef],
+    oscal: Option<OscalImporter<'_>>,
+    read: &dyn Fn(&str) -> Option<Vec<u8>>,
+) -> Result<Template, Vec<TemplateError>> {
+    let parsed: TemplateFile = toml::from_str(text).map_err(|e| {
+        vec![TemplateError::new(
+            file,
+            "",
+            format!("invalid template: {}", e.to_string().trim()),
+        )]
+    })?;
+    let mut errors = Vec::new();
+    let mut controls: Vec<TemplateControl> = Vec::new();
+    if let (Some(source), Some(import)) = (&parsed.oscal_catalog, oscal) {
+        match read(source) {
+            None => errors.push(TemplateError::new(
+                file,
+                "oscal_catalog",
+                format!("cannot read {source}"),
+            )),
+            Some(bytes) => match import(source, &bytes) {
+                Ok(list) => controls = list,
+                Err(m) => errors.push(TemplateError::new(file, "oscal_catalog", m)),
+            },
+        }
+    }
+    let mut index: HashMap<String, usize> = controls
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (normalise_control_id(&c.id), i))
+        .collect();
+    let mut in_file = HashSet::new();
+    for (i, c) in parsed.controls.into_iter().enumerate() {
+        if !in_file.insert(normalise_control_id(&c.id)) {
+            errors.push(TemplateError::new(
+                file,
+                format!("controls[{i}].id"),
+                format!("duplicate id \"{}\"", c.id),
+            ));
+            continue;
+        }
+        match index.get(&normalise_control_id(&c.id)) {
+            Some(&at) => {
+                let existing = &mut controls[at];
+                if !c.family.is_empty() {
+                    existing.family = c.family;
+                }
+                if !c.title.is_empty() {
+                    existing.title = c.title;
+                }
+                if !c.description.is_empty() {
+                    existing.description = c.description;
+                }
+                existing.actions.extend(c.actions);
+            }
+            None => {
+                if c.title.trim().is_empty() {
+                    errors.push(TemplateError::new(
+                        file,
+                        format!("controls[{i}].title"),
+                        "empty",
+                    ));
+                }
+                index.insert(normalise_control_id(&c.id), controls.len());
+                controls.push(TemplateControl {
+                    id: c.id,
+                    family: c.family,
+                    title: c.title,
+                    description: c.description,
+                    actions: c.actions,
+                });
+            }
+        }
+    }
+    let mut actions: Vec<TemplateAction> = parsed
+        .actions
+        .into_iter()
+        .map(|a| TemplateAction {
+            id: a.id,
+            title: a.title,
+            implementation_type: a.implementation_type,
+            points: a.points,
+            responsibility: a.responsibility,
+            description_title: a.description_title,
+            description: a.description,
+        })
+        .collect();
+
+    // Map catalog actions by their control references.
+    if let Some(refs) = parsed.catalog_refs {
+        for def in catalog {
+            let list = match refs {
+                CatalogRefs::Iso27001 => &def.controls.iso27001,
+                CatalogRefs::Nist80053 => &def.controls.nist_800_53,
+                CatalogRefs::Gdpr => &def.controls.gdpr,
+            };
+            for r in list {
+                let mut id = Some(r.as_str());
+                let mut found = None;
+                while let Some(candidate) = id {
+                    if let Some(&at) = index.get(&normalise_control_id(candidate)) {
+                        found = Some(at);
+                        break;
+                    }
+                    id = parent_control_id(candidate);
+                }
+                match found {
+                    Some(at) => {
+                        if !controls[at].actions.contains(&def.id) {
+                            controls[at].actions.push(def.id.clone());
+                        }
+                    }
+                    None => errors.push(TemplateError::new(
+                        file,
+                        "catalog_refs",
+                        format!(
+                            "catalog action {} names control {r}, which the template does not have",
+                            def.id
+                        ),
+                    )),
+                }
+            }
+        }
+    }
+
+    // Complete catalog actions the controls name.
+    let by_id: HashMap<&str, &ActionDef> = catalog.iter().map(|d| (d.id.as_str(), d)).collect();
+    let mut defined: HashSet<String> = actions.iter().map(|a| a.id.clone()).collect();
+    for c in &controls {
+        for id in &c.actions {
+            if defined.contains(id) || super::scoring::is_pattern(id) {
+                continue;
+            }
+            if let Some(def) = by_id.get(id.as_str()) {
+                actions.push(TemplateAction {
+                    id: def.id.clone(),
+                    title: def.title.clone(),
+                    implementation_type: ImplementationType::Technical,
+                    points: def.points(),
+                    responsibility: Responsibility::Customer,
+                    description_title: def.title.clone(),
+                    description: def.description.trim().to_string(),
+                });
+                defined.insert(id.clone());
+            }
+        }
+    }
+    let template = Template {
+        id: parsed.id,
+        title: parsed.title,
+        product: parsed.product,
+        certification: parsed.certification,
+        in_scope_services: parsed.in_scope_services,
+        controls,
+        actions,
+    };
+    errors.extend(validate(file, &template));
+    if errors.is_empty() {
+        Ok(template)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Every structural problem of a template: empty id/title/certification, duplicate control or
+/// action ids, points outside 1..=99, controls naming undefined actions (wildcards `x.*`
+/// excepted), actions no control names.
+pub fn validate(file: &str, t: &Template) -> Vec<TemplateError> {
+    let mut errors = Vec::new();
+    for (field, value) in [
+        ("id", &t.id),
+        ("title", &t.title),
+        ("certification", &t.certification),
+    ] {
+        if value.trim().is_empty() {
+            errors.push(TemplateError::new(file, field, "empty"));
+        }
+    }
+    let mut controls = HashSet::new();
+    for (i, c) in t.controls.iter().enumerate() {
+        if !controls.insert(normalise_control_id(&c.id)) {
+            errors.push(TemplateError::new(
+                file,
+                format!("controls[{i}].id"),
+                format!("duplicate id \"{}\"", c.id),
+            ));
+        }
+    }
+    let mut actions = HashSet::new();
+    for (i, a) in t.actions.iter().enumerate() {
+        if !actions.insert(a.id.as_str()) {
+            errors.push(TemplateError::new(
+                file,
+                format!("actions[{i}].id"),
+                format!("duplicate id \"{}\"", a.id),
+            ));
+        }
+        if !(1..=99).contains(&a.points) {
+            errors.push(TemplateError::new(
+                file,
+                format!("actions[{i}].points"),
+                format!("{} is not in 1..=99", a.points),
+            ));
+        }
+        if a.title.trim().is_empty() {
+            errors.push(TemplateError::new(
+                file,
+                format!("actions[{i}].title"),
+                "empty",
+            ));
+        }
+    }
+    let mut used = HashSet::new();
+    for (i, c) in t.controls.iter().enumerate() {
+        for (j, id) in c.actions.iter().enumerate() {
+            used.insert(id.as_str());
+            if !actions.contains(id.as_str()) && !super::scoring::is_pattern(id) {
+                errors.push(TemplateError::new(
+                    file,
+                    format!("controls[{i}].actions[{j}]"),
+                    format!(
+                        "unknown action \"{id}\" (neither a template action nor a catalog action)"
+                    ),
+                ));
+            }
+        }
+    }
+    for (i, a) in t.actions.iter().enumerate() {
+        if !used.contains(a.id.as_str()) {
+            errors.push(TemplateError::new(
+                file,
+                format!("actions[{i}]"),
+                format!("action \"{}\" is not mapped to any control", a.id),
+            ));
+        }
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evaluation::Catalog;
+
+    #[test]
+    fn control_ids_normalise() {
+        assert_eq!(normalise_control_id("IA-2(1)"), "ia-2.1");
+        assert_eq!(normalise_control_id("ia-2.1"), "ia-2.1");
+        assert_eq!(normalise_control_id("Art. 5(1)(f)"), "art.5.1.f");
+        assert_eq!(parent_control_id("Art. 5(1)(f)"), Some("Art. 5(1)"));
+        assert_eq!(parent_control_id("IA-2"), None);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_path() {
+        let text = r#"
+id = "t"
+title = "T"
+certification = "C"
+[[controls]]
+id = "C-1"
+title = "one"
+actions = ["a", "missing"]
+[[controls]]
+id = "c-1"
+title = "dup"
+[[actions]]
+id = "a"
+title = "A"
+implementation_type = "documentation"
+points = 120
+[[actions]]
+id = "b"
+title = "B"
+implementation_type = "operational"
+points = 3
+"#;
+        let errors = parse_template("t.toml", text, &[], None, &|_| None).unwrap_err();
+        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        for want in [
+            "t.toml: controls[1].id: duplicate id \"c-1\"",
+            "t.toml: actions[0].points: 120 is not in 1..=99",
+            "t.toml: controls[0].actions[1]: unknown action \"missing\"",
+            "t.toml: actions[1]: action \"b\" is not mapped to any control",
+        ] {
+            assert!(
+                shown.iter().any(|s| s.starts_with(want)),
+                "{want} not in {shown:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn catalog_refs_map_technical_actions_to_controls_or_their_parent() {
+        let catalog = Catalog::builtin();
+        let text = r#"
+id = "t"
+title = "T"
+certification = "C"
+catalog_refs = "nist_800_53"
+[[controls]]
+id = "IA-2"
+title = "Identification and authentication"
+[[controls]]
+id = "IA-5"
+title = "Authenticator management"
+[[controls]]
+id = "AC-6"
+title = "Least privilege"
+[[controls]]
+id = "AC-17"
+title = "Remote access"
+[[controls]]
+id = "AC-3"
+title = "Access enforcement"
+[[controls]]
+id = "AC-4"
+title = "Information flow enforcement"
+[[controls]]
+id = "AC-2"
+title = "Account management"
+[[controls]]
+id = "CM-6"
+title = "Configuration settings"
+[[controls]]
+id = "CM-7"
+title = "Least functionality"
+[[controls]]
+id = "SI-4"
+title = "System monitoring"
+[[controls]]
+id = "IA-10"
+title = "Adaptive authentication"
+[[controls]]
+id = "AC-19"
+title = "Access control for mobile devices"
+[[controls]]
+id = "IA-3"
+title = "Device identification and authentication"
+[[controls]]
+id = "AC-16"
+title = "Security and privacy attributes"
+[[controls]]
+id = "MP-3"
+title = "Media marking"
+[[controls]]
+id = "SC-28"
+title = "Protection of information at rest"
+[[controls]]
+id = "SC-13"
+title = "Cryptographic protection"
+[[controls]]
+id = "CA-7"
+title = "Continuous monitoring"
+[[controls]]
+id = "RA-5"
+title = "Vulnerability monitoring and scanning"
+"#;
+        let t = parse_template("t.toml", text, &catalog.actions, None, &|_| None)
+            .unwrap_or_else(|e| panic!("{e:#?}"));
+        let ia2 = t.controls.iter().find(|c| c.id == "IA-2").expect("IA-2");
+        // `IA-2(1)` is not a control of the template: the action maps to its parent.
+        assert!(ia2.actions.contains(&"msgraph.mfa.all_users".to_string()));
+        let a = t
+            .actions
+            .iter()
+            .find(|a| a.id == "msgraph.mfa.all_users")
+            .expect("action");
+        assert_eq!(a.points, 27);
+        assert_eq!(a.implementation_type, ImplementationType::Technical);
+        // Every catalog action is in the template once.
+        assert_eq!(t.actions.len(), catalog.actions.len());
+        // A reference to a control the template lacks is reported.
+        let short = text.replace("id = \"RA-5\"", "id = \"RA-9\"");
+        let errors = parse_template("t.toml", &short, &catalog.actions, None, &|_| None)
+            .expect_err("RA-5 missing");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.message.contains("names control RA-5")),
+            "{errors:#?}"
+        );
+    }
+}
