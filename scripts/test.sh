@@ -7,6 +7,9 @@
 #     loopback for the client-credentials test (POSTURED_TEST_OAUTH2_URL)
 #   - PostgreSQL 15 (`pg_virtualenv`): a throw-away cluster for the store conformance suite
 #     (POSTURED_TEST_POSTGRES_URL)
+#   - @grafana/grafana-foundation-sdk + TypeScript (npm, pinned in deploy/grafana/check): the
+#     dashboard in deploy/grafana is type-checked before the Rust tests; promtool also runs the
+#     alerting-rule unit tests (tests/deploy_assets.rs)
 #
 # Extra arguments are passed to `cargo test` (e.g. `scripts/test.sh -- --nocapture`).
 set -euo pipefail
@@ -25,6 +28,9 @@ command -v promtool >/dev/null && promtool --version 2>&1 | head -1
 
 echo "== installing the OAuth2 test server (npm)"
 (cd tests/support/oauth2 && npm ci --no-audit --no-fund --loglevel=error)
+
+echo "== Grafana dashboard: type check against @grafana/grafana-foundation-sdk (npm, tsc --strict)"
+(cd deploy/grafana/check && npm ci --no-audit --no-fund --loglevel=error && npm run -s check)
 
 workdir=$(mktemp -d)
 cleanup() {
