@@ -17,7 +17,9 @@ use crate::evaluation::Catalog;
 use crate::model::report::{AssessmentReport, ControlReport};
 use crate::model::template::{ImplementationType, Responsibility, Template};
 
+pub mod csv;
 pub mod excel;
+pub mod json;
 pub mod oscal;
 
 /// One problem found while importing, with where it was found.
