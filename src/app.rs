@@ -253,6 +253,7 @@ impl App {
             gaps: &batch.gaps,
             evaluation: &evaluation,
             transitions: &changes,
+            alerts: Default::default(),
         };
         let stored = match self.store.record_poll(&record).await {
             Ok(()) => {

@@ -282,6 +282,7 @@ impl<'a> Poll<'a> {
             gaps: &self.gaps,
             evaluation: eval,
             transitions,
+            alerts: Default::default(),
         };
         store.record_poll(&record).await
     }

@@ -16,11 +16,15 @@
 //! Must not: evaluate rules, compute transitions (the caller passes them in), or log secrets
 //! (database URLs never appear in errors).
 
+pub mod alerts;
 pub mod conformance;
+pub mod conformance_alerts;
 mod plan;
 pub mod postgres;
+mod postgres_alerts;
 mod rows;
 pub mod sqlite;
+mod sqlite_alerts;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,6 +35,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::evaluation::{ActionState, ScoreSummary, TenantEvaluation, Transition};
 use crate::signals::{Signal, SignalGap, SignalValue};
+pub use alerts::{
+    AlertStore, AlertWrites, CategorySnapshot, OutboxEntry, PruneReport, RoutedEvent, StoredEvent,
+};
 
 /// Store failures. `kind()` is a bounded metric label.
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +143,9 @@ pub struct PollRecord<'a> {
     /// them). When a transition of an action changes its status, its `at` becomes the action's
     /// `since`.
     pub transitions: &'a [Transition],
+    /// Regression events (with their outbox rows) and detector states, written in the same
+    /// transaction; category snapshots are derived from `evaluation`.
+    pub alerts: AlertWrites<'a>,
 }
 
 /// What a store needs to resume a tenant after a restart.
@@ -199,9 +209,9 @@ pub struct ScoreSnapshot {
 }
 
 /// Persistence of signals, action statuses and history. Implementations must make
-/// [`Store::record_poll`] atomic.
+/// [`Store::record_poll`] atomic. Alert persistence is the [`AlertStore`] supertrait.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: AlertStore + Send + Sync {
     /// Backend name: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Apply pending migrations (idempotent).
@@ -211,7 +221,8 @@ pub trait Store: Send + Sync {
     /// Load what is needed to resume evaluating `tenant`.
     async fn load_tenant_state(&self, tenant: &str) -> Result<TenantState, StoreError>;
     /// Write one poll atomically: poll row, signals, gaps, changed action states, transitions,
-    /// and a score snapshot when the tenant's score changed.
+    /// a score snapshot when the tenant's score changed, a snapshot of every category whose
+    /// score changed, alert events with their outbox rows, and detector states.
     async fn record_poll(&self, poll: &PollRecord<'_>) -> Result<(), StoreError>;
     /// Transitions of a tenant, oldest first, optionally for one action and since an instant
     /// (inclusive).

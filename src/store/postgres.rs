@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
+use super::alerts::EncodedAlerts;
 use super::plan::{EncodedPoll, Plan, Stored};
 use super::rows::{
     self, ActionStateRow, GapRow, PollDbRow, SignalChangeRow, SignalRow, SignalValueRow,
@@ -121,6 +122,11 @@ impl PostgresStore {
             .connect_with(options)
             .await?;
         Ok(PostgresStore { pool })
+    }
+
+    /// The connection pool (for the alert queries in `postgres_alerts.rs`).
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
     }
 
     /// Read the tenant's stored state that `record_poll` compares against.
@@ -295,6 +301,7 @@ impl Store for PostgresStore {
 
     async fn record_poll(&self, poll: &PollRecord<'_>) -> Result<(), StoreError> {
         let encoded = EncodedPoll::new(poll)?;
+        let alerts = EncodedAlerts::new(poll.tenant, &poll.alerts)?;
         let p = &encoded.poll;
         let mut tx = self.pool.begin().await?;
         sqlx::query(LOCK_TENANT)
@@ -313,6 +320,7 @@ impl Store for PostgresStore {
         let stored = Self::stored(&mut tx, p.tenant).await?;
         let plan = encoded.plan(&stored);
         Self::write(&mut tx, &encoded, &plan, poll_id).await?;
+        Self::write_alerts(&mut tx, p.tenant, p.finished_at, &alerts, poll.evaluation).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -18,6 +18,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
+use super::alerts::EncodedAlerts;
 use super::plan::{EncodedPoll, Plan, Stored};
 use super::rows::{
     self, ActionStateRow, GapRow, PollDbRow, SignalChangeRow, SignalRow, SignalValueRow,
@@ -122,6 +123,11 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool: pool.connect_with(options).await?,
         })
+    }
+
+    /// The connection pool (for the alert queries in `sqlite_alerts.rs`).
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 
     /// Read the tenant's stored state that `record_poll` compares against.
@@ -284,6 +290,7 @@ impl Store for SqliteStore {
 
     async fn record_poll(&self, poll: &PollRecord<'_>) -> Result<(), StoreError> {
         let encoded = EncodedPoll::new(poll)?;
+        let alerts = EncodedAlerts::new(poll.tenant, &poll.alerts)?;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let p = &encoded.poll;
         let poll_id: i64 = sqlx::query_scalar(INSERT_POLL)
@@ -298,6 +305,7 @@ impl Store for SqliteStore {
         let stored = Self::stored(&mut tx, p.tenant).await?;
         let plan = encoded.plan(&stored);
         Self::write(&mut tx, &encoded, &plan, poll_id).await?;
+        Self::write_alerts(&mut tx, p.tenant, p.finished_at, &alerts, poll.evaluation).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -549,6 +557,7 @@ mod tests {
             gaps: &[],
             evaluation: &evaluation,
             transitions: &[],
+            alerts: Default::default(),
         };
         store.record_poll(&record).await.unwrap();
         let state = store.load_tenant_state(tenant).await.unwrap();

@@ -1,0 +1,69 @@
+-- Regressions, alerts and per-category history (SQLite flavour; keep in step with
+-- migrations/postgres/0003_alerts.sql). Conventions as in 0001_init.sql: instants are INTEGER
+-- epoch milliseconds (UTC), structured values are JSON text.
+
+-- The regression detector's state per action instance (JSON of alerts::InstanceState: baseline,
+-- pending debounce count, open regression, open staleness / collection-error condition), written
+-- in the poll's transaction so a restart resumes the debounce window.
+CREATE TABLE alert_state (
+    tenant     TEXT    NOT NULL,
+    action_id  TEXT    NOT NULL,
+    state      TEXT    NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant, action_id)
+) WITHOUT ROWID;
+
+-- Every detected event (regression, recovery, stale, stale_cleared, collection_error,
+-- collection_recovered): the regression ledger. `dedup_key` is stable
+-- (tenant/action/kind/episode-start) so a re-written poll never duplicates an event.
+CREATE TABLE alert_events (
+    id                 INTEGER PRIMARY KEY,
+    dedup_key          TEXT    NOT NULL UNIQUE,
+    tenant             TEXT    NOT NULL,
+    action_id          TEXT    NOT NULL,
+    kind               TEXT    NOT NULL,
+    severity           TEXT    NOT NULL,
+    at                 INTEGER NOT NULL,
+    episode_started_at INTEGER NOT NULL,
+    -- JSON of alerts::AlertEvent (statuses, credits, points lost, score delta, signals, controls).
+    event              TEXT    NOT NULL
+);
+CREATE INDEX alert_events_tenant_action_at ON alert_events (tenant, action_id, at);
+CREATE INDEX alert_events_tenant_at ON alert_events (tenant, at);
+
+-- Transactional outbox: one row per (event, notifier), written with the event; the delivery
+-- task marks it delivered (or retries it with backoff, or marks it failed after max_attempts).
+CREATE TABLE alert_outbox (
+    id              INTEGER PRIMARY KEY,
+    event_id        INTEGER NOT NULL REFERENCES alert_events (id) ON DELETE CASCADE,
+    notifier        TEXT    NOT NULL,
+    -- tenant/action/family: the alert a firing event and its resolution share.
+    alert_key       TEXT    NOT NULL,
+    resolves        INTEGER NOT NULL CHECK (resolves IN (0, 1)),
+    created_at      INTEGER NOT NULL,
+    state           TEXT    NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    delivered_at    INTEGER,
+    last_error      TEXT,
+    UNIQUE (event_id, notifier)
+);
+CREATE INDEX alert_outbox_due ON alert_outbox (state, next_attempt_at);
+CREATE INDEX alert_outbox_alert ON alert_outbox (notifier, alert_key, id);
+
+-- A tenant's score per action category, a row only when it changed.
+CREATE TABLE category_snapshots (
+    id              INTEGER PRIMARY KEY,
+    tenant          TEXT    NOT NULL,
+    category        TEXT    NOT NULL,
+    at              INTEGER NOT NULL,
+    points_achieved REAL    NOT NULL,
+    points_possible REAL    NOT NULL,
+    ratio           REAL    NOT NULL
+);
+CREATE INDEX category_snapshots_tenant_category_at ON category_snapshots (tenant, category, at);
+CREATE INDEX category_snapshots_tenant_at ON category_snapshots (tenant, at);
+
+-- The rule (testing logic) that decided each transition, for the audit trail; NULL on rows
+-- written before this migration.
+ALTER TABLE action_transitions ADD COLUMN testing_logic TEXT;

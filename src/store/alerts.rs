@@ -1,0 +1,354 @@
+//! Store side of regressions and alerts: the [`AlertStore`] trait (detector state, the alert
+//! ledger, the transactional outbox, category history, retention) and its types.
+//!
+//! The writes that must be atomic with a poll (events, outbox rows, detector state, category
+//! snapshots) are part of [`super::Store::record_poll`] through [`AlertWrites`]; everything here
+//! is what the delivery task, the ledger and the prune task read and update afterwards. SQL lives
+//! in `sqlite_alerts.rs` and `postgres_alerts.rs`; the shared encoding is below.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::StoreError;
+use super::rows;
+use crate::alerts::{AlertEvent, InstanceState};
+use crate::evaluation::ScoreSummary;
+
+/// An event and the notifiers routing chose for it (possibly none: the event is still kept in
+/// the ledger).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoutedEvent {
+    /// The event.
+    pub event: AlertEvent,
+    /// Notifier names; one outbox row each.
+    pub notifiers: Vec<String>,
+}
+
+/// The alert writes of one poll, made in the poll's transaction.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AlertWrites<'a> {
+    /// Detected events with their routes.
+    pub events: &'a [RoutedEvent],
+    /// Detector states that changed, by action id.
+    pub states: &'a [(String, InstanceState)],
+}
+
+/// One notification of the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEntry {
+    /// Row id (increases with insertion order).
+    pub id: i64,
+    /// Notifier name.
+    pub notifier: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When the row was written (with its poll).
+    pub created_at: DateTime<Utc>,
+    /// The event to deliver.
+    pub event: AlertEvent,
+}
+
+/// Delivery state of a notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxState {
+    /// Not delivered yet.
+    Pending,
+    /// Delivered.
+    Delivered,
+    /// Gave up after `max_attempts`.
+    Failed,
+}
+
+impl OutboxState {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Pending => "pending",
+            OutboxState::Delivered => "delivered",
+            OutboxState::Failed => "failed",
+        }
+    }
+}
+
+/// A stored alert event, for the ledger and history listings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    /// Row id.
+    pub id: i64,
+    /// The stable de-duplication key.
+    pub dedup_key: String,
+    /// The event.
+    #[serde(flatten)]
+    pub event: AlertEvent,
+}
+
+/// A category's score from one instant on (stored only when it changed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CategorySnapshot {
+    /// Category name.
+    pub category: String,
+    /// Evaluation instant at which the score took this value.
+    pub at: DateTime<Utc>,
+    /// Points and ratio.
+    pub score: ScoreSummary,
+}
+
+/// Rows removed by one prune.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PruneReport {
+    /// Poll rows.
+    pub polls: u64,
+    /// Signal history rows.
+    pub signal_history: u64,
+    /// Transitions.
+    pub transitions: u64,
+    /// Score and category snapshots.
+    pub snapshots: u64,
+    /// Alert events (with their outbox rows).
+    pub events: u64,
+    /// Delivered or failed outbox rows.
+    pub notifications: u64,
+}
+
+impl PruneReport {
+    /// Total rows removed.
+    pub fn total(&self) -> u64 {
+        self.polls
+            + self.signal_history
+            + self.transitions
+            + self.snapshots
+            + self.events
+            + self.notifications
+    }
+}
+
+/// Persistence of the regression detector, the alert ledger and the outbox.
+#[async_trait]
+pub trait AlertStore: Send + Sync {
+    /// The detector state of every action instance of `tenant`.
+    async fn load_alert_state(
+        &self,
+        tenant: &str,
+    ) -> Result<HashMap<String, InstanceState>, StoreError>;
+    /// Pending notifications due at `now` (`next_attempt_at <= now`), oldest first.
+    async fn due_notifications(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// Mark a notification delivered.
+    async fn mark_delivered(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Record a failed attempt: retry at `retry_at`, or give up (state `failed`) when `None`.
+    /// `error` must be secret-free.
+    async fn mark_attempt_failed(
+        &self,
+        id: i64,
+        attempts: u32,
+        retry_at: Option<DateTime<Utc>>,
+        error: &str,
+    ) -> Result<(), StoreError>;
+    /// Number of pending notifications.
+    async fn pending_notifications(&self) -> Result<i64, StoreError>;
+    /// Alerts of `notifier` that are firing: the newest row of each alert key is a delivered,
+    /// non-resolving event (Alertmanager re-posts them).
+    async fn firing_alerts(&self, notifier: &str) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// Alert events of a tenant, oldest first, optionally for one action and since an instant.
+    async fn alert_events(
+        &self,
+        tenant: &str,
+        action: Option<&str>,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Category snapshots of a tenant, oldest first, since an instant.
+    async fn category_history(
+        &self,
+        tenant: &str,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<CategorySnapshot>, StoreError>;
+    /// Delete history older than `before`: polls, signal history, transitions, snapshots, alert
+    /// events and delivered or failed notifications. Current state (signals, gaps, action
+    /// states, detector state), pending notifications and the newest row per alert key of the
+    /// outbox (an alert still firing) are kept, as is the newest snapshot of every series.
+    async fn prune_history(&self, before: DateTime<Utc>) -> Result<PruneReport, StoreError>;
+}
+
+/// One event encoded for insertion.
+#[derive(Debug)]
+pub(crate) struct EncodedEvent<'a> {
+    pub dedup_key: String,
+    pub alert_key: String,
+    pub action_id: &'a str,
+    pub kind: &'static str,
+    pub severity: &'static str,
+    pub resolves: i64,
+    pub at: i64,
+    pub episode_started_at: i64,
+    pub json: String,
+    pub notifiers: &'a [String],
+}
+
+/// One detector state encoded for upsert.
+#[derive(Debug)]
+pub(crate) struct EncodedState<'a> {
+    pub action_id: &'a str,
+    pub json: String,
+}
+
+/// The alert writes of a poll, validated and encoded before the transaction opens.
+#[derive(Debug, Default)]
+pub(crate) struct EncodedAlerts<'a> {
+    pub events: Vec<EncodedEvent<'a>>,
+    pub states: Vec<EncodedState<'a>>,
+}
+
+impl<'a> EncodedAlerts<'a> {
+    /// Encode; events of another tenant are rejected ([`StoreError::Invalid`]).
+    pub fn new(tenant: &str, writes: &AlertWrites<'a>) -> Result<Self, StoreError> {
+        let mut events = Vec::with_capacity(writes.events.len());
+        for r in writes.events {
+            let e = &r.event;
+            if e.tenant != tenant {
+                return Err(StoreError::Invalid(format!(
+                    "poll of tenant {tenant:?} carries an alert event of tenant {:?}",
+                    e.tenant
+                )));
+            }
+            let json = serde_json::to_string(e)
+                .map_err(|err| StoreError::Invalid(format!("alert event: {err}")))?;
+            events.push(EncodedEvent {
+                dedup_key: e.dedup_key(),
+                alert_key: e.alert_key(),
+                action_id: &e.action_id,
+                kind: e.kind.as_str(),
+                severity: e.severity.as_str(),
+                resolves: i64::from(e.kind.is_resolution()),
+                at: rows::to_millis(e.at),
+                episode_started_at: rows::to_millis(e.episode_started_at),
+                json,
+                notifiers: &r.notifiers,
+            });
+        }
+        let states = writes
+            .states
+            .iter()
+            .map(|(id, s)| {
+                Ok(EncodedState {
+                    action_id: id,
+                    json: serde_json::to_string(s)
+                        .map_err(|err| StoreError::Invalid(format!("alert state: {err}")))?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(Self { events, states })
+    }
+}
+
+/// Table names for [`StoreError::Corrupt`].
+pub(crate) mod table {
+    pub const ALERT_STATE: &str = "alert_state";
+    pub const ALERT_EVENTS: &str = "alert_events";
+    pub const ALERT_OUTBOX: &str = "alert_outbox";
+    pub const CATEGORY_SNAPSHOTS: &str = "category_snapshots";
+}
+
+/// Decode a detector state.
+pub(crate) fn decode_state(raw: &str) -> Result<InstanceState, StoreError> {
+    serde_json::from_str(raw).map_err(|e| StoreError::Corrupt {
+        table: table::ALERT_STATE,
+        detail: format!("state: {e}"),
+    })
+}
+
+/// Decode an event.
+pub(crate) fn decode_event(table: &'static str, raw: &str) -> Result<AlertEvent, StoreError> {
+    serde_json::from_str(raw).map_err(|e| StoreError::Corrupt {
+        table,
+        detail: format!("event: {e}"),
+    })
+}
+
+/// An outbox row joined with its event.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct OutboxDbRow {
+    pub id: i64,
+    pub notifier: String,
+    pub attempts: i64,
+    pub created_at: i64,
+    pub event: String,
+}
+
+impl OutboxDbRow {
+    pub fn into_entry(self) -> Result<OutboxEntry, StoreError> {
+        Ok(OutboxEntry {
+            id: self.id,
+            notifier: self.notifier,
+            attempts: u32::try_from(self.attempts).unwrap_or(u32::MAX),
+            created_at: rows::from_millis(table::ALERT_OUTBOX, self.created_at)?,
+            event: decode_event(table::ALERT_OUTBOX, &self.event)?,
+        })
+    }
+}
+
+/// An alert event row.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct EventDbRow {
+    pub id: i64,
+    pub dedup_key: String,
+    pub event: String,
+}
+
+impl EventDbRow {
+    pub fn into_event(self) -> Result<StoredEvent, StoreError> {
+        Ok(StoredEvent {
+            id: self.id,
+            dedup_key: self.dedup_key,
+            event: decode_event(table::ALERT_EVENTS, &self.event)?,
+        })
+    }
+}
+
+/// A category snapshot row.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct CategoryDbRow {
+    pub category: String,
+    pub at: i64,
+    pub points_achieved: f64,
+    pub points_possible: f64,
+    pub ratio: f64,
+}
+
+impl CategoryDbRow {
+    pub fn into_snapshot(self) -> Result<CategorySnapshot, StoreError> {
+        Ok(CategorySnapshot {
+            category: self.category,
+            at: rows::from_millis(table::CATEGORY_SNAPSHOTS, self.at)?,
+            score: ScoreSummary {
+                points_achieved: self.points_achieved,
+                points_possible: self.points_possible,
+                ratio: self.ratio,
+            },
+        })
+    }
+}
+
+/// Categories whose score differs from the latest stored snapshot (`latest`: category ->
+/// (achieved, possible)).
+pub(crate) fn changed_categories<'e>(
+    categories: &'e [(String, ScoreSummary)],
+    latest: &HashMap<String, (f64, f64)>,
+) -> Vec<&'e (String, ScoreSummary)> {
+    const EPS: f64 = 1e-9;
+    categories
+        .iter()
+        .filter(|(c, s)| match latest.get(c) {
+            None => true,
+            Some((a, p)) => {
+                (a - s.points_achieved).abs() > EPS || (p - s.points_possible).abs() > EPS
+            }
+        })
+        .collect()
+}
