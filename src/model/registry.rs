@@ -28,9 +28,10 @@
 //!
 //! A control may name catalog actions by id without listing them under `[[actions]]`: they are
 //! completed from the catalog (title, points, description; technical). An id ending in `*` is a
-//! wildcard kept as is and expanded per tenant (see `scoring`). When `oscal_catalog` is set and
-//! an OSCAL importer is given, the catalog's controls are added (id, family, title,
-//! description); controls listed in the file are merged into them by id.
+//! wildcard kept as is and expanded per tenant (see `scoring`). When `oscal_catalog` is set,
+//! the OSCAL catalog's controls come first (id, family, title, description, through
+//! `crate::interchange::oscal`); controls listed in the file are merged into them by id (their
+//! non-empty fields win, their actions are added) or appended.
 //!
 //! Loading reports every problem at once with its path (`iso-27001-2022.toml: controls[3].id:
 //! duplicate id "A.5.1"`). IO only in [`TemplateRegistry::load_dir`].
@@ -73,10 +74,24 @@ pub const BUILTIN_TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Turns an OSCAL catalog file (JSON or XML bytes; the file name tells which) into controls.
-/// The OSCAL importer of `crate::interchange` provides one; without it, `oscal_catalog` is
-/// ignored and the controls listed in the template file are used alone.
-pub type OscalImporter<'a> = &'a dyn Fn(&str, &[u8]) -> Result<Vec<TemplateControl>, String>;
+/// Controls of an OSCAL catalog file (JSON, or XML when the name ends in `.xml`), through the
+/// OSCAL importer of `crate::interchange::oscal`: every control and enhancement that is not
+/// withdrawn, with its id as templates write it (`AC-2(1)`, `GV.OC-01`), family, title and
+/// statement.
+pub fn oscal_controls(name: &str, bytes: &[u8]) -> Result<Vec<TemplateControl>, String> {
+    use crate::interchange::oscal;
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("{name} is not UTF-8: {e}"))?;
+    let catalog = if name.to_ascii_lowercase().ends_with(".xml") {
+        oscal::catalog_from_xml(text)
+    } else {
+        oscal::catalog_from_json(text)
+    }
+    .map_err(|errors| {
+        let shown: Vec<String> = errors.iter().take(5).map(ToString::to_string).collect();
+        format!("{name}: {}", shown.join("; "))
+    })?;
+    Ok(oscal::template_from_catalog(&catalog, "", "", "", None).controls)
+}
 
 /// One template problem, with the file and key path it concerns.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -199,18 +214,13 @@ impl TemplateRegistry {
         Self::default()
     }
 
-    /// The built-in templates resolved against `catalog` (the catalog's actions), with an
-    /// optional OSCAL importer for templates that name an `oscal_catalog`. OSCAL files of
-    /// built-in templates are looked up in the embedded `config/frameworks/` set
-    /// ([`builtin_framework`]).
-    pub fn builtin(
-        catalog: &[ActionDef],
-        oscal: Option<OscalImporter<'_>>,
-    ) -> Result<Self, Vec<TemplateError>> {
+    /// The built-in templates resolved against `catalog` (the catalog's actions). OSCAL files
+    /// of built-in templates are the embedded `config/frameworks/` set ([`builtin_framework`]).
+    pub fn builtin(catalog: &[ActionDef]) -> Result<Self, Vec<TemplateError>> {
         let mut registry = Self::new();
         let mut errors = Vec::new();
         for (file, text) in BUILTIN_TEMPLATES {
-            match parse_template(file, text, catalog, oscal, &|name| {
+            match parse_template(file, text, catalog, &|name| {
                 builtin_framework(name).map(|b| b.to_vec())
             }) {
                 Ok(t) => registry.insert_checked(file, t, &mut errors),
@@ -230,7 +240,6 @@ impl TemplateRegistry {
         &mut self,
         dir: &Path,
         catalog: &[ActionDef],
-        oscal: Option<OscalImporter<'_>>,
     ) -> Result<(), Vec<TemplateError>> {
         let shown = dir.display().to_string();
         let entries = std::fs::read_dir(dir)
@@ -252,7 +261,7 @@ impl TemplateRegistry {
                 }
             };
             let read = |name: &str| std::fs::read(dir.join(name)).ok();
-            match parse_template(&file, &text, catalog, oscal, &read) {
+            match parse_template(&file, &text, catalog, &read) {
                 Ok(t) => self.insert_checked(&file, t, &mut errors),
                 Err(e) => errors.extend(e),
             }
@@ -334,7 +343,6 @@ fn parse_template(
     file: &str,
     text: &str,
     catalog: &[ActionDef],
-    oscal: Option<OscalImporter<'_>>,
     read: &dyn Fn(&str) -> Option<Vec<u8>>,
 ) -> Result<Template, Vec<TemplateError>> {
     let parsed: TemplateFile = toml::from_str(text).map_err(|e| {
@@ -346,14 +354,14 @@ fn parse_template(
     })?;
     let mut errors = Vec::new();
     let mut controls: Vec<TemplateControl> = Vec::new();
-    if let (Some(source), Some(import)) = (&parsed.oscal_catalog, oscal) {
+    if let Some(source) = &parsed.oscal_catalog {
         match read(source) {
             None => errors.push(TemplateError::new(
                 file,
                 "oscal_catalog",
                 format!("cannot read {source}"),
             )),
-            Some(bytes) => match import(source, &bytes) {
+            Some(bytes) => match oscal_controls(source, &bytes) {
                 Ok(list) => controls = list,
                 Err(m) => errors.push(TemplateError::new(file, "oscal_catalog", m)),
             },
@@ -610,7 +618,7 @@ title = "B"
 implementation_type = "operational"
 points = 3
 "#;
-        let errors = parse_template("t.toml", text, &[], None, &|_| None).unwrap_err();
+        let errors = parse_template("t.toml", text, &[], &|_| None).unwrap_err();
         let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
         for want in [
             "t.toml: controls[1].id: duplicate id \"c-1\"",
@@ -691,7 +699,7 @@ title = "Continuous monitoring"
 id = "RA-5"
 title = "Vulnerability monitoring and scanning"
 "#;
-        let t = parse_template("t.toml", text, &catalog.actions, None, &|_| None)
+        let t = parse_template("t.toml", text, &catalog.actions, &|_| None)
             .unwrap_or_else(|e| panic!("{e:#?}"));
         let ia2 = t.controls.iter().find(|c| c.id == "IA-2").expect("IA-2");
         // `IA-2(1)` is not a control of the template: the action maps to its parent.
@@ -707,7 +715,7 @@ title = "Vulnerability monitoring and scanning"
         assert_eq!(t.actions.len(), catalog.actions.len());
         // A reference to a control the template lacks is reported.
         let short = text.replace("id = \"RA-5\"", "id = \"RA-9\"");
-        let errors = parse_template("t.toml", &short, &catalog.actions, None, &|_| None)
+        let errors = parse_template("t.toml", &short, &catalog.actions, &|_| None)
             .expect_err("RA-5 missing");
         assert!(
             errors
@@ -715,5 +723,98 @@ title = "Vulnerability monitoring and scanning"
                 .any(|e| e.message.contains("names control RA-5")),
             "{errors:#?}"
         );
+    }
+}
+
+#[cfg(test)]
+mod builtin_tests {
+    use super::*;
+    use crate::evaluation::Catalog;
+
+    fn builtin() -> TemplateRegistry {
+        TemplateRegistry::builtin(&Catalog::builtin().actions).unwrap_or_else(|e| {
+            panic!(
+                "{}",
+                e.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        })
+    }
+
+    #[test]
+    fn builtin_templates_load() {
+        let r = builtin();
+        let ids: Vec<&str> = r.ids().collect();
+        assert_eq!(
+            ids,
+            [
+                "data-protection-baseline",
+                "gdpr",
+                "hipaa-security-rule",
+                "iso-27001-2022",
+                "nist-800-53-r5",
+                "nist-csf-2.0"
+            ]
+        );
+    }
+
+    #[test]
+    fn nist_800_53_structure_comes_from_oscal() {
+        let r = builtin();
+        let t = r.get("nist-800-53-r5").expect("template");
+        // 287 controls and enhancements of the moderate baseline, plus IA-10 and AC-16.
+        assert_eq!(t.controls.len(), 289);
+        let control = |id: &str| {
+            t.controls
+                .iter()
+                .find(|c| c.id == id)
+                .unwrap_or_else(|| panic!("{id}"))
+        };
+        assert_eq!(control("IA-2").family, "Identification and Authentication");
+        assert!(!control("IA-2").description.is_empty());
+        let ia28 = control("IA-2(8)");
+        assert!(
+            ia28.actions
+                .contains(&"msgraph.mfa.passwordless".to_string())
+        );
+        // AC-2(12) is not in the moderate baseline: its action maps to AC-2.
+        assert!(t.controls.iter().all(|c| c.id != "AC-2(12)"));
+        assert!(
+            control("AC-2")
+                .actions
+                .contains(&"msgraph.ca.risk_policies".to_string())
+        );
+        assert!(
+            control("AC-2")
+                .actions
+                .contains(&"nist.ac.account_reviews".to_string())
+        );
+        // The title written in the file wins.
+        assert_eq!(control("IA-10").title, "Adaptive Authentication");
+    }
+
+    #[test]
+    fn csf_structure_comes_from_the_oscal_xml() {
+        let r = builtin();
+        let t = r.get("nist-csf-2.0").expect("template");
+        let control = |id: &str| {
+            t.controls
+                .iter()
+                .find(|c| c.id == id)
+                .unwrap_or_else(|| panic!("{id}"))
+        };
+        // Every control of NIST's OSCAL CSF 2.0 catalog as published: the 2.0 categories and
+        // subcategories plus the CSF 1.1 ids it still carries (e.g. ID.BE, PR.AC), 219 in all;
+        // the catalog does not mark those as withdrawn. Functions are families.
+        assert_eq!(t.controls.len(), 219);
+        assert_eq!(control("GV.PO").title, "Policy");
+        assert!(
+            control("PR.AA-03")
+                .actions
+                .contains(&"msgraph.mfa.all_users".to_string())
+        );
+        assert!(!control("PR.AA-03").family.is_empty());
     }
 }
