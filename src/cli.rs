@@ -1,7 +1,9 @@
-//! Command line: `run`, `once`, `check-config`, `print-config`, `migrate`, `record`, `history`.
+//! Command line: `run`, `once`, `check-config`, `print-config`, `migrate`, `record`, `history`,
+//! `template import|list`, `export`.
 //!
 //! Exit codes: 0 success, 64 invalid configuration (every problem printed, with its key path),
-//! 1 any other error, 130 when a second signal forces an immediate exit.
+//! 65 invalid template import file (every problem printed, located), 1 any other error, 130
+//! when a second signal forces an immediate exit.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -88,6 +90,34 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
+    },
+    /// Import or list compliance templates (see `postured template --help`).
+    Template {
+        /// Configuration file: imported templates are saved to its store (without it, `import`
+        /// only validates).
+        #[arg(long, short, global = true, env = "POSTURED_CONFIG")]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: crate::interchange::cli::TemplateCommand,
+    },
+    /// Export an assessment as a point-in-time report (xlsx, csv, json or OSCAL
+    /// assessment-results).
+    Export {
+        /// Configuration file.
+        #[arg(long, short, env = "POSTURED_CONFIG")]
+        config: PathBuf,
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// Assessment id: `<tenant>-<template id>`, e.g. `contoso-data-protection-baseline`.
+        #[arg(long)]
+        assessment: String,
+        /// Output format.
+        #[arg(long, value_enum)]
+        format: crate::interchange::cli::ExportFormat,
+        /// File to write.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -214,6 +244,23 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
                 Output::Table => print!("{}", report::render_history(&rows)),
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Template { config, command } => {
+            let cfg = match config {
+                Some(path) => Some(load(&path)?),
+                None => None,
+            };
+            Ok(crate::interchange::cli::template(cfg, command).await?)
+        }
+        Command::Export {
+            config,
+            tenant,
+            assessment,
+            format,
+            out,
+        } => {
+            let cfg = load(&config)?;
+            Ok(crate::interchange::cli::export(cfg, &tenant, &assessment, format, &out).await?)
         }
         Command::PrintConfig | Command::CheckConfig { .. } => Ok(ExitCode::SUCCESS),
     }

@@ -444,7 +444,9 @@ pub fn report_to_csv(report: &AssessmentReport) -> Result<String, ExportError> {
     let mut w = ::csv::Writer::from_writer(Vec::new());
     w.write_record(REPORT_COLUMNS)?;
     let by_id: HashMap<&str, _> = report.actions.iter().map(|a| (a.id.as_str(), a)).collect();
-    let generated = report.generated_at.to_rfc3339();
+    let generated = report
+        .generated_at
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     for c in &report.controls {
         let mut ids: Vec<Option<&str>> = c.actions.iter().map(|a| Some(a.as_str())).collect();
         if ids.is_empty() {
@@ -475,7 +477,9 @@ pub fn report_to_csv(report: &AssessmentReport) -> Result<String, ExportError> {
                     a.points.to_string(),
                     a.points_achieved.to_string(),
                     a.points_possible.to_string(),
-                    a.status_since.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                    a.status_since
+                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                        .unwrap_or_default(),
                     a.testing_logic.clone(),
                     a.reason.clone().unwrap_or_default(),
                     a.evidence.join(";;"),

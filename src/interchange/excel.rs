@@ -519,7 +519,9 @@ pub fn report_to_xlsx(report: &AssessmentReport) -> Result<Vec<u8>, ExportError>
         let ws = wb.add_worksheet();
         ws.set_name("Summary")?;
         header(ws, &["field", "value"])?;
-        let generated = report.generated_at.to_rfc3339();
+        let generated = report
+            .generated_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let rows: Vec<(&str, Cell<'_>)> = vec![
             ("assessment", Cell::Text(&report.id)),
             ("tenant", Cell::Text(&report.tenant)),
@@ -622,7 +624,11 @@ pub fn report_to_xlsx(report: &AssessmentReport) -> Result<Vec<u8>, ExportError>
                     Cell::Number(f64::from(a.points)),
                     Cell::Number(a.points_achieved),
                     Cell::Number(a.points_possible),
-                    Cell::Owned(a.status_since.map(|t| t.to_rfc3339()).unwrap_or_default()),
+                    Cell::Owned(
+                        a.status_since
+                            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                            .unwrap_or_default(),
+                    ),
                     Cell::Text(&a.testing_logic),
                     Cell::Text(a.reason.as_deref().unwrap_or_default()),
                     Cell::Text(a.assigned_to.as_deref().unwrap_or_default()),

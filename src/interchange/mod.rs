@@ -17,6 +17,7 @@ use crate::evaluation::Catalog;
 use crate::model::report::{AssessmentReport, ControlReport};
 use crate::model::template::{ImplementationType, Responsibility, Template};
 
+pub mod cli;
 pub mod csv;
 pub mod excel;
 pub mod json;

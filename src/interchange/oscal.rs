@@ -857,6 +857,12 @@ fn prop(name: &str, value: impl AsRef<str>) -> Option<Value> {
     (!v.is_empty()).then(|| json!({ "name": name, "ns": POSTURED_NS, "value": v }))
 }
 
+/// A number as an OSCAL prop value: at most 4 decimals, no trailing zeros (`21.6`, `27`).
+fn num(x: f64) -> String {
+    let r = (x * 10_000.0).round() / 10_000.0;
+    format!("{r}")
+}
+
 fn props(items: impl IntoIterator<Item = Option<Value>>) -> Vec<Value> {
     items.into_iter().flatten().collect()
 }
@@ -950,8 +956,8 @@ pub fn assessment_results(report: &AssessmentReport) -> Value {
                     prop("implementation-status", a.implementation_status.as_str()),
                     prop("test-status", a.test_status.as_str()),
                     prop("points", a.points.to_string()),
-                    prop("points-achieved", a.points_achieved.to_string()),
-                    prop("points-possible", a.points_possible.to_string()),
+                    prop("points-achieved", num(a.points_achieved)),
+                    prop("points-possible", num(a.points_possible)),
                     a.assigned_to.as_deref().and_then(|p| prop("assigned-to", p)),
                 ]),
                 "methods": [if automatic { "TEST" } else { "EXAMINE" }],
@@ -993,8 +999,8 @@ pub fn assessment_results(report: &AssessmentReport) -> Value {
             "description": if c.description.trim().is_empty() { line(&c.title, &c.id) } else { c.description.trim().to_owned() },
             "props": props([
                 prop("control-status", super::snake(&c.status)),
-                prop("points-achieved", achieved.to_string()),
-                prop("points-possible", possible.to_string()),
+                prop("points-achieved", num(achieved)),
+                prop("points-possible", num(possible)),
             ]),
             "target": {
                 "type": "objective-id",
@@ -1056,10 +1062,10 @@ pub fn assessment_results(report: &AssessmentReport) -> Value {
             prop("template-id", &report.template_id),
             prop("certification", &report.certification),
             prop("assessment-status", super::snake(&report.status)),
-            prop("progress", report.progress.to_string()),
-            prop("points-achieved", report.score.points_achieved.to_string()),
-            prop("points-possible", report.score.points_possible.to_string()),
-            prop("score-ratio", report.score.ratio.to_string()),
+            prop("progress", num(report.progress)),
+            prop("points-achieved", num(report.score.points_achieved)),
+            prop("points-possible", num(report.score.points_possible)),
+            prop("score-ratio", num(report.score.ratio)),
         ]),
         "local-definitions": {
             "components": [{

@@ -1,0 +1,437 @@
+//! Command-line handlers of `postured template import|list` and `postured export` (the clap
+//! definitions are here; `crate::cli` dispatches to them). The only place in this module that
+//! does IO: reading the imported file, the store, writing the export.
+//!
+//! Exit codes: 0 success; [`EXIT_INVALID_INPUT`] when the imported file has problems (every
+//! one printed to stderr, nothing saved); 1 any other error.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow, bail};
+use chrono::Utc;
+use clap::{Subcommand, ValueEnum};
+
+use super::{ImportError, oscal, render_errors, template_id_from_title};
+use crate::config::Config;
+use crate::evaluation::{Catalog, EvaluationInput, Evaluator};
+use crate::model::registry::validate;
+use crate::model::report::AssessmentReport;
+use crate::model::template::Template;
+use crate::model::{Assessment, ComplianceModel, DEFAULT_GROUP, ModelInput, TemplateRegistry};
+use crate::sources;
+use crate::store::Store;
+
+/// Exit code of an import whose file has problems (`EX_DATAERR`).
+pub const EXIT_INVALID_INPUT: u8 = 65;
+
+/// `postured template ...` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TemplateCommand {
+    /// Import a template: Compliance Manager workbook (.xlsx, .xls, .xlsb, .ods), flat CSV
+    /// (.csv), OSCAL catalog (.json, .xml; with --profile, only the profile's controls).
+    /// Every problem is printed as `Sheet!Row:Column: message` and nothing is saved (exit 65).
+    /// With a configuration the template is saved to its store, else only validated.
+    Import {
+        /// File to import.
+        file: PathBuf,
+        /// OSCAL profile (JSON) selecting controls of the OSCAL catalog FILE.
+        #[arg(long)]
+        profile: Option<PathBuf>,
+        /// Template id (default: the file's, else derived from the title).
+        #[arg(long)]
+        id: Option<String>,
+        /// Template title (default: the file's; for OSCAL the catalog title).
+        #[arg(long)]
+        title: Option<String>,
+        /// Certification / regulation (OSCAL only; default: the catalog title).
+        #[arg(long)]
+        certification: Option<String>,
+    },
+    /// List the templates: built-in ones and, with a configuration, imported ones.
+    List,
+}
+
+/// Format of `postured export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// Excel workbook: Summary, Controls, Actions, Evidence sheets.
+    Xlsx,
+    /// CSV, one row per (control, action).
+    Csv,
+    /// The JSON assessment report.
+    Json,
+    /// OSCAL assessment-results (JSON).
+    Oscal,
+}
+
+/// Options of [`import_file`].
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// OSCAL profile text selecting the catalog's controls.
+    pub profile: Option<String>,
+    /// Template id override.
+    pub id: Option<String>,
+    /// Template title override.
+    pub title: Option<String>,
+    /// Certification override (OSCAL).
+    pub certification: Option<String>,
+}
+
+/// Import a template file by its extension (`xlsx`/`xlsm`/`xls`/`xlsb`/`ods`, `csv`, `json`
+/// = OSCAL catalog, `xml` = OSCAL catalog), apply the overrides and check it with the
+/// model's template validation.
+///
+/// # Errors
+///
+/// Every problem, located (model validation errors are located `template.<path>`); an
+/// unreadable file or unknown extension as a single error.
+pub fn import_file(
+    path: &Path,
+    options: &ImportOptions,
+    catalog: &Catalog,
+) -> Result<Template, Vec<ImportError>> {
+    let shown = path.display().to_string();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| shown.clone());
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let unreadable =
+        |e: std::io::Error| vec![ImportError::new(&shown, format!("cannot read: {e}"))];
+    let mut template = match ext.as_str() {
+        "xlsx" | "xlsm" | "xls" | "xlsb" | "ods" => {
+            let bytes = std::fs::read(path).map_err(unreadable)?;
+            super::excel::template_from_xlsx(&bytes, catalog)?
+        }
+        "csv" => {
+            let text = std::fs::read_to_string(path).map_err(unreadable)?;
+            super::csv::template_from_csv(&text, &name, catalog)?
+        }
+        "json" | "xml" => {
+            let text = std::fs::read_to_string(path).map_err(unreadable)?;
+            let cat = if ext == "json" {
+                oscal::catalog_from_json(&text)
+            } else {
+                oscal::catalog_from_xml(&text)
+            }
+            .map_err(|errs| prefix(&name, errs))?;
+            let select = match &options.profile {
+                Some(p) => Some(oscal::profile_control_ids(p).map_err(|e| prefix("profile", e))?),
+                None => None,
+            };
+            let title = options.title.clone().unwrap_or_else(|| cat.title.clone());
+            let certification = options
+                .certification
+                .clone()
+                .unwrap_or_else(|| cat.title.clone());
+            let t = oscal::template_from_catalog(
+                &cat,
+                &template_id_from_title(&title),
+                &title,
+                &certification,
+                select.as_deref(),
+            );
+            if t.controls.is_empty() {
+                return Err(vec![ImportError::new(
+                    &name,
+                    "no control selected (check the profile's ids against the catalog)",
+                )]);
+            }
+            t
+        }
+        other => {
+            return Err(vec![ImportError::new(
+                &shown,
+                format!(
+                    "unknown file type `.{other}` (expected .xlsx, .xls, .xlsb, .ods, .csv, \
+                     .json or .xml)"
+                ),
+            )]);
+        }
+    };
+    if let Some(id) = &options.id {
+        template.id.clone_from(id);
+    }
+    if let Some(title) = &options.title {
+        template.title.clone_from(title);
+    }
+    if let Some(c) = &options.certification {
+        template.certification.clone_from(c);
+    }
+    let problems = validate(&template.id, &template);
+    if problems.is_empty() {
+        Ok(template)
+    } else {
+        Err(problems
+            .into_iter()
+            .map(|p| {
+                let at = if p.path.is_empty() {
+                    "template".to_owned()
+                } else {
+                    format!("template.{}", p.path)
+                };
+                ImportError::new(at, p.message)
+            })
+            .collect())
+    }
+}
+
+fn prefix(name: &str, errors: Vec<ImportError>) -> Vec<ImportError> {
+    errors
+        .into_iter()
+        .map(|e| ImportError::new(format!("{name}:{}", e.location), e.message))
+        .collect()
+}
+
+/// The catalog of a configuration (its file, else the built-in one).
+fn catalog_of(cfg: Option<&Config>) -> anyhow::Result<(Catalog, Option<Evaluator>)> {
+    match cfg {
+        Some(cfg) => {
+            let evaluator = sources::evaluator(cfg)?;
+            let catalog = Catalog {
+                actions: evaluator.actions().cloned().collect(),
+            };
+            Ok((catalog, Some(evaluator)))
+        }
+        None => Ok((Catalog::builtin(), None)),
+    }
+}
+
+/// The built-in templates plus those saved in the store (built-in ones win on an id clash,
+/// as at start-up).
+async fn registry(
+    catalog: &Catalog,
+    store: Option<&Arc<dyn Store>>,
+) -> anyhow::Result<(TemplateRegistry, Vec<String>)> {
+    let mut registry = TemplateRegistry::builtin(&catalog.actions).map_err(|errs| {
+        anyhow!(
+            "the built-in templates are invalid:\n{}",
+            errs.iter()
+                .map(|e| format!("  - {}: {}: {}", e.file, e.path, e.message))
+                .collect::<String>()
+        )
+    })?;
+    let mut imported = Vec::new();
+    if let Some(store) = store {
+        for t in store
+            .list_templates()
+            .await
+            .context("listing stored templates")?
+        {
+            if registry.get(&t.id).is_some() {
+                continue;
+            }
+            imported.push(t.id.clone());
+            if let Err(errs) = registry.insert(t) {
+                tracing::warn!(
+                    problems = errs.len(),
+                    "a stored template is invalid; skipped"
+                );
+            }
+        }
+    }
+    Ok((registry, imported))
+}
+
+/// Run `postured template ...`.
+///
+/// # Errors
+///
+/// Store, catalog or output errors (an invalid import file is an exit code, not an error).
+pub async fn template(cfg: Option<Config>, command: TemplateCommand) -> anyhow::Result<ExitCode> {
+    let (catalog, _) = catalog_of(cfg.as_ref())?;
+    let store = match &cfg {
+        Some(cfg) => Some(sources::open_store(cfg).await?),
+        None => None,
+    };
+    match command {
+        TemplateCommand::Import {
+            file,
+            profile,
+            id,
+            title,
+            certification,
+        } => {
+            let profile = match profile {
+                Some(p) => Some(
+                    std::fs::read_to_string(&p)
+                        .with_context(|| format!("cannot read {}", p.display()))?,
+                ),
+                None => None,
+            };
+            let options = ImportOptions {
+                profile,
+                id,
+                title,
+                certification,
+            };
+            let template = match import_file(&file, &options, &catalog) {
+                Ok(t) => t,
+                Err(errors) => {
+                    eprint!("{}", render_errors(&errors));
+                    eprintln!(
+                        "{}: {} problem(s); nothing was imported",
+                        file.display(),
+                        errors.len()
+                    );
+                    return Ok(ExitCode::from(EXIT_INVALID_INPUT));
+                }
+            };
+            let (builtin, _) = registry(&catalog, None).await?;
+            if builtin.get(&template.id).is_some() {
+                eprintln!(
+                    "{}: template id `{}` is a built-in template's; choose another with --id",
+                    file.display(),
+                    template.id
+                );
+                return Ok(ExitCode::from(EXIT_INVALID_INPUT));
+            }
+            let summary = format!(
+                "template {} \"{}\" ({} controls, {} actions)",
+                template.id,
+                template.title,
+                template.controls.len(),
+                template.actions.len()
+            );
+            match &store {
+                Some(store) => {
+                    store
+                        .save_template(&template, Utc::now())
+                        .await
+                        .context("saving the template")?;
+                    println!("imported {summary}");
+                }
+                None => println!("valid {summary}; not saved (no --config)"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TemplateCommand::List => {
+            let (registry, imported) = registry(&catalog, store.as_ref()).await?;
+            println!(
+                "{:<32} {:<9} {:>8} {:>7}  TITLE (CERTIFICATION)",
+                "ID", "SOURCE", "CONTROLS", "ACTIONS"
+            );
+            for t in registry.iter() {
+                let source = if imported.contains(&t.id) {
+                    "imported"
+                } else {
+                    "built-in"
+                };
+                println!(
+                    "{:<32} {:<9} {:>8} {:>7}  {} ({})",
+                    t.id,
+                    source,
+                    t.controls.len(),
+                    t.actions.len(),
+                    t.title,
+                    t.certification
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Build the current report of one assessment of `tenant`: the tenant's stored signals
+/// evaluated now, the stored manual statuses, the built-in and imported templates.
+///
+/// Assessment ids: `<tenant>-<template id>` (the template applied to the tenant in group
+/// `default`; `<tenant>-data-protection-baseline` is every tenant's default assessment).
+///
+/// # Errors
+///
+/// Unknown tenant or assessment, store errors.
+pub async fn assessment_report(
+    cfg: &Config,
+    store: &Arc<dyn Store>,
+    tenant: &str,
+    assessment: &str,
+) -> anyhow::Result<AssessmentReport> {
+    if !cfg.tenants.iter().any(|t| t.id == tenant) {
+        bail!("unknown tenant `{tenant}` (not in the configuration)");
+    }
+    let (catalog, evaluator) = catalog_of(Some(cfg))?;
+    let evaluator = evaluator.ok_or_else(|| anyhow!("no evaluator"))?;
+    let (registry, _) = registry(&catalog, Some(store)).await?;
+    let template_id = assessment
+        .strip_prefix(tenant)
+        .and_then(|s| s.strip_prefix('-'))
+        .filter(|id| registry.get(id).is_some())
+        .ok_or_else(|| {
+            anyhow!(
+                "unknown assessment `{assessment}`: expected `{tenant}-<template id>`, one of: {}",
+                registry
+                    .ids()
+                    .map(|id| format!("{tenant}-{id}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?;
+    let assessments = [Assessment {
+        id: assessment.to_owned(),
+        tenant: tenant.to_owned(),
+        template: template_id.to_owned(),
+        group: DEFAULT_GROUP.to_owned(),
+    }];
+    let now = Utc::now();
+    let state = store
+        .load_tenant_state(tenant)
+        .await
+        .context("loading the tenant's signals")?;
+    let evaluation = evaluator.evaluate(&EvaluationInput {
+        tenant,
+        now,
+        signals: &state.signals,
+        gaps: &state.gaps,
+    });
+    let manual = store
+        .manual_statuses()
+        .await
+        .context("loading manual statuses")?;
+    let model = ComplianceModel::build(&ModelInput {
+        templates: &registry,
+        assessments: &assessments,
+        evaluations: &[evaluation],
+        manual: &manual,
+        now,
+    });
+    model
+        .report(assessment)
+        .ok_or_else(|| anyhow!("assessment `{assessment}` could not be built"))
+}
+
+/// Run `postured export`: write the assessment's report in `format` to `out`.
+///
+/// # Errors
+///
+/// See [`assessment_report`]; export and write errors.
+pub async fn export(
+    cfg: Config,
+    tenant: &str,
+    assessment: &str,
+    format: ExportFormat,
+    out: &Path,
+) -> anyhow::Result<ExitCode> {
+    let store = sources::open_store(&cfg).await?;
+    let report = assessment_report(&cfg, &store, tenant, assessment).await?;
+    let bytes = match format {
+        ExportFormat::Xlsx => super::excel::report_to_xlsx(&report)?,
+        ExportFormat::Csv => super::csv::report_to_csv(&report)?.into_bytes(),
+        ExportFormat::Json => super::json::report_to_json(&report)?.into_bytes(),
+        ExportFormat::Oscal => oscal::assessment_results_json(&report)?.into_bytes(),
+    };
+    std::fs::write(out, bytes).with_context(|| format!("cannot write {}", out.display()))?;
+    println!(
+        "exported assessment {assessment} of tenant {tenant} ({} controls, {} actions, score {:.1} %) to {}",
+        report.controls.len(),
+        report.actions.len(),
+        report.score.ratio * 100.0,
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
