@@ -395,3 +395,109 @@ fn an_invalid_workbook_yields_every_error_and_no_template() {
         ]
     );
 }
+
+/// The commands end to end on a temporary SQLite store and the demo tenant's recordings:
+/// `template import` (valid and invalid workbooks), `template list`, `once`, `export` in every
+/// format (the OSCAL document validated against the schema).
+#[test]
+fn cli_imports_lists_and_exports() {
+    use std::process::Command;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let replay = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo/msgraph");
+    let config = dir.path().join("postured.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\nurl = \"sqlite://{}?mode=rwc\"\n\n[[tenants]]\nid = \"contoso\"\n\n  \
+             [[tenants.connectors]]\n  kind = \"msgraph\"\n  schedule = \"0 * * * * *\"\n  \
+             replay_dir = \"{}\"\n",
+            dir.path().join("store.db").display(),
+            replay.display()
+        ),
+    )
+    .expect("config");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_postured"))
+            .args(args)
+            .env_remove("POSTURED_CONFIG")
+            .output()
+            .expect("runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let cfg = config.to_str().expect("utf-8 path");
+
+    let good = dir.path().join("acme.xlsx");
+    std::fs::write(&good, compliance_manager_workbook()).expect("workbook");
+    let mut wb = Workbook::new();
+    wb.add_worksheet().set_name("Template").expect("name");
+    let bad = dir.path().join("bad.xlsx");
+    std::fs::write(&bad, wb.save_to_buffer().expect("saved")).expect("workbook");
+
+    let (code, _, stderr) = run(&["template", "import", bad.to_str().unwrap(), "--config", cfg]);
+    assert_eq!(code, Some(65), "{stderr}");
+    assert!(stderr.contains("ControlFamily: missing sheet"), "{stderr}");
+
+    let (code, stdout, stderr) = run(&[
+        "template",
+        "import",
+        good.to_str().unwrap(),
+        "--config",
+        cfg,
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains("imported template acme-security-baseline"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = run(&["template", "list", "--config", cfg]);
+    assert_eq!(code, Some(0));
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("acme-security-baseline"))
+        .expect("listed");
+    assert!(line.contains("imported"), "{line}");
+
+    let (code, _, stderr) = run(&["once", "--config", cfg, "--output", "json"]);
+    assert_eq!(code, Some(0), "{stderr}");
+
+    let export = |format: &str| {
+        let out = dir.path().join(format!("report.{format}"));
+        let (code, _, stderr) = run(&[
+            "export",
+            "--config",
+            cfg,
+            "--tenant",
+            "contoso",
+            "--assessment",
+            "contoso-acme-security-baseline",
+            "--format",
+            format,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(code, Some(0), "{format}: {stderr}");
+        std::fs::read(out).expect("written")
+    };
+    let doc: Value = serde_json::from_slice(&export("oscal")).expect("OSCAL JSON");
+    assert_eq!(errors(&validator(), &doc), Vec::<String>::new());
+    let report: AssessmentReport = serde_json::from_slice(&export("json")).expect("report");
+    assert_eq!(report.template_id, "acme-security-baseline");
+    assert_eq!(report.actions.len(), 3);
+    let mfa = report
+        .actions
+        .iter()
+        .find(|a| a.id == "msgraph.mfa.all_users")
+        .expect("mfa");
+    assert_eq!(mfa.testing_source, TestingSource::Automatic);
+    assert_ne!(mfa.test_status, TestStatus::None);
+    let csv_text = String::from_utf8(export("csv")).expect("utf-8");
+    assert_eq!(csv_text.lines().count(), 5);
+    let xlsx = export("xlsx");
+    let wb = calamine::open_workbook_auto_from_rs(Cursor::new(xlsx)).expect("readable");
+    assert_eq!(wb.sheet_names().len(), 4);
+}
