@@ -817,4 +817,66 @@ mod builtin_tests {
         );
         assert!(!control("PR.AA-03").family.is_empty());
     }
+
+    #[test]
+    fn iso_has_all_93_annex_a_controls_and_others_map_the_catalog() {
+        let r = builtin();
+        let catalog = Catalog::builtin();
+        let iso = r.get("iso-27001-2022").expect("iso");
+        assert_eq!(iso.controls.len(), 93);
+        let per_theme = |p: &str| iso.controls.iter().filter(|c| c.id.starts_with(p)).count();
+        assert_eq!(
+            [
+                per_theme("A.5."),
+                per_theme("A.6."),
+                per_theme("A.7."),
+                per_theme("A.8.")
+            ],
+            [37, 8, 14, 34]
+        );
+        // Every catalog action is mapped in ISO (by its refs) and in the baseline.
+        for id in [
+            "iso-27001-2022",
+            "data-protection-baseline",
+            "nist-800-53-r5",
+            "gdpr",
+        ] {
+            let t = r.get(id).expect("template");
+            for def in &catalog.actions {
+                assert!(
+                    t.controls.iter().any(|c| c.actions.contains(&def.id)),
+                    "{id}: {} not mapped",
+                    def.id
+                );
+            }
+        }
+        let dpb = r.get("data-protection-baseline").expect("baseline");
+        assert!(
+            dpb.actions
+                .iter()
+                .all(|a| a.implementation_type == ImplementationType::Technical)
+        );
+        assert!(dpb.controls.iter().any(|c| c.actions == ["securescore.*"]));
+        // Non-technical and provider-managed actions exist in the framework templates.
+        let hipaa = r.get("hipaa-security-rule").expect("hipaa");
+        assert!(
+            hipaa
+                .actions
+                .iter()
+                .any(|a| a.responsibility == Responsibility::Provider)
+        );
+        assert!(
+            hipaa
+                .actions
+                .iter()
+                .any(|a| a.implementation_type == ImplementationType::Technical)
+        );
+        let gdpr = r.get("gdpr").expect("gdpr");
+        let art32 = gdpr
+            .controls
+            .iter()
+            .find(|c| c.id == "Art. 32")
+            .expect("Art. 32");
+        assert!(art32.actions.contains(&"msgraph.mfa.all_users".to_string()));
+    }
 }
