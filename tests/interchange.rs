@@ -501,3 +501,85 @@ fn cli_imports_lists_and_exports() {
     let wb = calamine::open_workbook_auto_from_rs(Cursor::new(xlsx)).expect("readable");
     assert_eq!(wb.sheet_names().len(), 4);
 }
+
+/// Edge cases of the OSCAL export stay valid: no controls at all, an out-of-scope control,
+/// evidence that is not a URL, multi-line testing logic, a control id that is no OSCAL token.
+#[test]
+fn oscal_export_edge_cases_validate() {
+    use postured::evaluation::ScoreSummary;
+    use postured::model::report::{
+        ActionInstanceReport, AssessmentStatus, ControlReport, ControlStatus,
+    };
+    use postured::model::template::{ImplementationType, Responsibility};
+
+    let at = Utc.with_ymd_and_hms(2026, 11, 21, 10, 0, 0).unwrap();
+    let empty = AssessmentReport {
+        id: "a".into(),
+        tenant: "t".into(),
+        group: "default".into(),
+        template_id: "x".into(),
+        template_title: "".into(),
+        certification: " ".into(),
+        generated_at: at,
+        score: ScoreSummary::default(),
+        status: AssessmentStatus::None,
+        progress: 0.0,
+        controls: Vec::new(),
+        actions: Vec::new(),
+    };
+    let v = validator();
+    let doc = oscal::assessment_results(&empty);
+    assert_eq!(errors(&v, &doc), Vec::<String>::new());
+
+    let mut report = empty.clone();
+    report.controls = vec![
+        ControlReport {
+            id: "5.1 (a)".into(),
+            family: "".into(),
+            title: "Odd id".into(),
+            description: "".into(),
+            status: ControlStatus::InProgress,
+            actions: vec!["custom.a".into()],
+        },
+        ControlReport {
+            id: "OOS-1".into(),
+            family: "F".into(),
+            title: "Out".into(),
+            description: "Line one\nline two".into(),
+            status: ControlStatus::OutOfScope,
+            actions: Vec::new(),
+        },
+    ];
+    report.actions = vec![ActionInstanceReport {
+        id: "custom.a".into(),
+        title: " Multi\nline title ".into(),
+        implementation_type: ImplementationType::Operational,
+        responsibility: Responsibility::Provider,
+        testing_source: TestingSource::Parent,
+        implementation_status: ImplementationStatus::Planned,
+        test_status: TestStatus::InProgress,
+        points: 3,
+        points_achieved: 0.0,
+        points_possible: 3.0,
+        testing_logic: "a &&\n  b".into(),
+        reason: Some(" ".into()),
+        assigned_to: Some("".into()),
+        notes: Some("see\nbinder".into()),
+        evidence: vec![
+            "Binder 4, shelf 2".into(),
+            "https://example.org/e?x=1".into(),
+        ],
+        status_since: None,
+    }];
+    let doc = oscal::assessment_results(&report);
+    assert_eq!(errors(&v, &doc), Vec::<String>::new());
+    let result = &doc["assessment-results"]["results"][0];
+    assert_eq!(
+        result["reviewed-controls"]["control-selections"][0]["exclude-controls"][0]["control-id"],
+        "oos-1"
+    );
+    assert_eq!(result["findings"][0]["target"]["target-id"], "_5.1.a_obj");
+    let evidence = &result["observations"][0]["relevant-evidence"];
+    assert!(evidence[0].get("href").is_none());
+    assert_eq!(evidence[1]["href"], "https://example.org/e?x=1");
+}
