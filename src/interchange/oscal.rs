@@ -649,9 +649,35 @@ fn element_of(
 ///
 /// # Errors
 ///
-/// Malformed XML (`byte N`), a root element other than `catalog`, or controls without an
-/// `id` or `title` (`byte N: control #k ...`, N being the start tag's offset).
+/// Malformed XML, a root element other than `catalog`, or controls without an `id` or
+/// `title`; each located `line:column` (1-based) of the offending start tag or XML error.
 pub fn catalog_from_xml(text: &str) -> Result<OscalCatalog, Vec<ImportError>> {
+    catalog_from_xml_inner(text).map_err(|errors| {
+        errors
+            .into_iter()
+            .map(
+                |e| match e.location.strip_prefix("byte ").map(str::parse::<usize>) {
+                    Some(Ok(offset)) => ImportError::new(line_column(text, offset), e.message),
+                    _ => e,
+                },
+            )
+            .collect()
+    })
+}
+
+/// `line:column` (1-based, column in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> String {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("{line}:{column}")
+}
+
+fn catalog_from_xml_inner(text: &str) -> Result<OscalCatalog, Vec<ImportError>> {
     let root = parse_xml(text).map_err(|e| vec![e])?;
     if root.name != "catalog" {
         return Err(vec![ImportError::new(
@@ -1246,8 +1272,14 @@ mod tests {
         );
         let e = catalog_from_xml("<catalog><group><control id='a'></group></catalog>").unwrap_err();
         assert!(e[0].message.contains("malformed XML"), "{e:?}");
-        let e = catalog_from_xml("<profile/>").unwrap_err();
+        let e = catalog_from_xml("<?xml version=\"1.0\"?>\n  <profile/>").unwrap_err();
         assert!(e[0].message.contains("root element is `profile`"), "{e:?}");
+        assert_eq!(e[0].location, "2:3");
+        let e = catalog_from_xml(
+            "<catalog>\n<group><title>G</title>\n  <control id=\"x\"/></group></catalog>",
+        )
+        .unwrap_err();
+        assert_eq!(e[0].to_string(), "3:3: control `x` has no title");
         let e =
             profile_control_ids(r#"{"profile": {"imports": [{"include-all": {}}]}}"#).unwrap_err();
         assert_eq!(e[0].location, "profile.imports[0].include-all");
