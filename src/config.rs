@@ -400,6 +400,14 @@ pub struct Config {
     pub log: LogConfig,
     pub catalog: CatalogConfig,
     pub tenants: Vec<TenantConfig>,
+    /// `[model]`: the default assessment.
+    pub model: crate::model::settings::ModelSettings,
+    /// `[templates]`: extra template directories.
+    pub templates: crate::model::settings::TemplatesConfig,
+    /// `[[groups]]`.
+    pub groups: Vec<crate::model::settings::GroupConfig>,
+    /// `[[assessments]]`.
+    pub assessments: Vec<crate::model::settings::AssessmentConfig>,
     /// Resolved `[server] api_token`.
     pub api_token: Option<SecretString>,
 }
@@ -423,6 +431,29 @@ impl Config {
             problems,
         })?;
         cfg.resolve_relative_paths(path.parent().unwrap_or(Path::new(".")));
+        if !cfg.templates.dirs.is_empty() {
+            // Template existence with the ids of the extra template files.
+            let mut known = crate::model::settings::builtin_template_ids();
+            for dir in &cfg.templates.dirs {
+                let files = std::fs::read_dir(dir).into_iter().flatten().flatten();
+                for f in files.filter(|f| f.path().extension().is_some_and(|x| x == "toml")) {
+                    if let Some(id) = std::fs::read_to_string(f.path())
+                        .ok()
+                        .and_then(|t| crate::model::settings::template_id_of(&t))
+                    {
+                        known.insert(id);
+                    }
+                }
+            }
+            let mut problems = Vec::new();
+            cfg.validate_model(Some(&known), &mut problems);
+            if !problems.is_empty() {
+                return Err(ConfigError {
+                    source_name: path.display().to_string(),
+                    problems,
+                });
+            }
+        }
         Ok(cfg)
     }
 
@@ -451,6 +482,10 @@ impl Config {
             "log",
             "catalog",
             "tenants",
+            "model",
+            "templates",
+            "groups",
+            "assessments",
         ];
         for key in root.keys() {
             if !known.contains(&key.as_str()) {
@@ -463,6 +498,10 @@ impl Config {
         section(&root, "metrics", &mut cfg.metrics, &mut problems);
         section(&root, "log", &mut cfg.log, &mut problems);
         section(&root, "catalog", &mut cfg.catalog, &mut problems);
+        section(&root, "model", &mut cfg.model, &mut problems);
+        section(&root, "templates", &mut cfg.templates, &mut problems);
+        section(&root, "groups", &mut cfg.groups, &mut problems);
+        section(&root, "assessments", &mut cfg.assessments, &mut problems);
 
         if let Some(r) = &cfg.server.api_token {
             match r.resolve(env) {
@@ -496,11 +535,35 @@ impl Config {
                 ));
             }
         }
+        // Template ids are known here only without extra dirs; with them, `load` checks.
+        let builtin = crate::model::settings::builtin_template_ids();
+        let known = cfg.templates.dirs.is_empty().then_some(&builtin);
+        cfg.validate_model(known, &mut problems);
         if problems.is_empty() {
             Ok(cfg)
         } else {
             Err(problems)
         }
+    }
+
+    /// Problems of `[[groups]]` and `[[assessments]]` (see `crate::model::settings::validate`).
+    fn validate_model(
+        &self,
+        templates: Option<&std::collections::BTreeSet<String>>,
+        problems: &mut Vec<ConfigProblem>,
+    ) {
+        let tenants: Vec<&str> = self.tenants.iter().map(|t| t.id.as_str()).collect();
+        for (path, message) in
+            crate::model::settings::validate(&tenants, &self.groups, &self.assessments, templates)
+        {
+            problems.push(problem(path, message));
+        }
+    }
+
+    /// The active assessments: `[[assessments]]` plus the default one per tenant.
+    pub fn active_assessments(&self) -> Vec<crate::model::Assessment> {
+        let tenants: Vec<&str> = self.tenants.iter().map(|t| t.id.as_str()).collect();
+        crate::model::settings::assessments(&self.model, &tenants, &self.assessments)
     }
 
     fn validate_sections(&self, problems: &mut Vec<ConfigProblem>) {
@@ -560,6 +623,9 @@ impl Config {
             }
         };
         if let Some(p) = self.catalog.path.as_mut() {
+            join(p);
+        }
+        for p in &mut self.templates.dirs {
             join(p);
         }
         for t in &mut self.tenants {
@@ -890,6 +956,10 @@ mod tests {
         let cfg = Config::parse(EXAMPLE, &[], &env).expect("example.toml is valid");
         assert_eq!(cfg.tenants.len(), 2);
         assert_eq!(cfg.tenants[0].connectors[0].kind_name(), "msgraph");
+        assert_eq!(cfg.assessments.len(), 2);
+        assert_eq!(cfg.groups[0].id, "eu");
+        // Two configured assessments plus one default assessment per tenant.
+        assert_eq!(cfg.active_assessments().len(), 4);
         let dbg = format!("{cfg:?}");
         assert!(!dbg.contains("s3cret"), "secret leaked into Debug: {dbg}");
     }
@@ -945,6 +1015,55 @@ mod tests {
             .find(|p| p.path == "tenants[0].connectors[0].client_secret")
             .unwrap();
         assert!(secret_problem.message.contains("MISSING_SECRET"));
+    }
+
+    #[test]
+    fn model_problems_are_reported_with_their_paths() {
+        let text = r#"
+            [model]
+            default_assessment = "yes"
+            [[tenants]]
+            id = "t"
+            [[groups]]
+            id = "g"
+            [[assessments]]
+            id = "a"
+            tenant = "t"
+            template = "gdpr"
+            group = "g"
+            [[assessments]]
+            id = "b"
+            tenant = "nobody"
+            template = "gdpr"
+            group = "g"
+            [[assessments]]
+            id = "c"
+            tenant = "t"
+            template = "gdpr"
+            group = "g"
+            [[assessments]]
+            id = "d"
+            tenant = "t"
+            template = "no-such-template"
+            group = "nope"
+        "#;
+        let problems = Config::parse(text, &[], &no_env).unwrap_err();
+        let paths: Vec<&str> = problems
+            .iter()
+            .map(|p| p.path.as_str())
+            .filter(|p| !p.starts_with("tenants"))
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "model.default_assessment",
+                "assessments[1].tenant",
+                "assessments[2].template",
+                "assessments[3].group",
+                "assessments[3].template",
+            ],
+            "{problems:#?}"
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod registry;
 pub mod report;
 pub mod rollup;
 pub mod scoring;
+pub mod settings;
 pub mod template;
 
 pub use assessment::{
