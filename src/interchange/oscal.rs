@@ -1171,22 +1171,30 @@ pub fn assessment_results_json(report: &AssessmentReport) -> Result<String, Expo
 mod tests {
     use super::*;
 
-    const LOW: &str = include_str!(
-        "../../tests/fixtures/oscal/NIST_SP-800-53_rev5_LOW-baseline-resolved-profile_catalog-min.json"
+    /// NIST's MODERATE resolved-profile catalog and CSF 2.0 catalog, as embedded for the
+    /// built-in templates (config/frameworks/SOURCES.md); the LOW profile is a test fixture.
+    const MODERATE: &str = include_str!(
+        "../../config/frameworks/NIST_SP-800-53_rev5_MODERATE-baseline-resolved-profile_catalog-min.json"
     );
     const LOW_PROFILE: &str =
         include_str!("../../tests/fixtures/oscal/NIST_SP-800-53_rev5_LOW-baseline_profile.json");
-    const CSF: &str = include_str!("../../tests/fixtures/oscal/NIST_CSF_v2.0_catalog.xml");
+    const CSF: &str = include_str!("../../config/frameworks/NIST_CSF_v2.0_catalog.xml");
 
     #[test]
-    fn low_baseline_catalog_becomes_a_template() {
-        let cat = catalog_from_json(LOW).expect("LOW catalog parses");
+    fn moderate_baseline_catalog_becomes_a_template() {
+        let cat = catalog_from_json(MODERATE).expect("MODERATE catalog parses");
         assert!(cat.title.contains("800-53"), "{}", cat.title);
         let ia21 = cat.find("ia-2.1").expect("ia-2.1");
         assert_eq!(ia21.template_id(), "IA-2(1)");
         assert_eq!(ia21.parent.as_deref(), Some("ia-2"));
         assert_eq!(ia21.family, "Identification and Authentication");
-        let t = template_from_catalog(&cat, "nist-low", "NIST LOW", "NIST SP 800-53 Rev. 5", None);
+        let t = template_from_catalog(
+            &cat,
+            "nist-moderate",
+            "NIST MODERATE",
+            "NIST SP 800-53 Rev. 5",
+            None,
+        );
         let ac2 = t.controls.iter().find(|c| c.id == "AC-2").expect("AC-2");
         assert_eq!(ac2.family, "Access Control");
         assert_eq!(ac2.title, "Account Management");
@@ -1210,7 +1218,7 @@ mod tests {
         let ids = profile_control_ids(LOW_PROFILE).expect("profile parses");
         assert_eq!(ids.len(), 149);
         assert!(ids.contains(&"ia-2.1".to_owned()));
-        let cat = catalog_from_json(LOW).expect("LOW catalog parses");
+        let cat = catalog_from_json(MODERATE).expect("MODERATE catalog parses");
         let t = template_from_catalog(&cat, "low", "LOW", "NIST", Some(&ids));
         assert_eq!(t.controls.len(), 149);
         assert!(t.controls.iter().any(|c| c.id == "IA-2(1)"));
