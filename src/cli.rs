@@ -109,7 +109,8 @@ pub enum Command {
         /// Tenant id.
         #[arg(long)]
         tenant: String,
-        /// Assessment id: `<tenant>-<template id>`, e.g. `contoso-data-protection-baseline`.
+        /// Assessment id: a configured one, or `<tenant>-<template id>` (e.g.
+        /// `contoso-data-protection-baseline`).
         #[arg(long)]
         assessment: String,
         /// Output format.

@@ -5,6 +5,7 @@
 //! Exit codes: 0 success; [`EXIT_INVALID_INPUT`] when the imported file has problems (every
 //! one printed to stderr, nothing saved); 1 any other error.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -202,21 +203,54 @@ fn catalog_of(cfg: Option<&Config>) -> anyhow::Result<(Catalog, Option<Evaluator
     }
 }
 
-/// The built-in templates plus those saved in the store (built-in ones win on an id clash,
-/// as at start-up).
+/// Where a template of the registry comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Builtin,
+    Directory,
+    Imported,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Source::Builtin => "built-in",
+            Source::Directory => "dir",
+            Source::Imported => "imported",
+        }
+    }
+}
+
+/// The templates as the daemon sees them: built-in, then `[templates] dirs`, then those saved
+/// in the store (built-in and directory ones win on an id clash, as at start-up), with the
+/// source of each id.
 async fn registry(
     catalog: &Catalog,
+    cfg: Option<&Config>,
     store: Option<&Arc<dyn Store>>,
-) -> anyhow::Result<(TemplateRegistry, Vec<String>)> {
-    let mut registry = TemplateRegistry::builtin(&catalog.actions).map_err(|errs| {
+) -> anyhow::Result<(TemplateRegistry, HashMap<String, Source>)> {
+    let describe = |what: String, errs: Vec<crate::model::TemplateError>| {
         anyhow!(
-            "the built-in templates are invalid:\n{}",
+            "{what} are invalid:\n{}",
             errs.iter()
-                .map(|e| format!("  - {}: {}: {}", e.file, e.path, e.message))
+                .map(|e| format!("  - {}: {}: {}\n", e.file, e.path, e.message))
                 .collect::<String>()
         )
-    })?;
-    let mut imported = Vec::new();
+    };
+    let mut registry = TemplateRegistry::builtin(&catalog.actions)
+        .map_err(|errs| describe("the built-in templates".into(), errs))?;
+    let mut sources: HashMap<String, Source> = registry
+        .ids()
+        .map(|id| (id.to_owned(), Source::Builtin))
+        .collect();
+    for dir in cfg.map(|c| c.templates.dirs.as_slice()).unwrap_or_default() {
+        registry
+            .load_dir(dir, &catalog.actions)
+            .map_err(|errs| describe(format!("the templates of {}", dir.display()), errs))?;
+    }
+    for id in registry.ids() {
+        sources.entry(id.to_owned()).or_insert(Source::Directory);
+    }
     if let Some(store) = store {
         for t in store
             .list_templates()
@@ -226,16 +260,20 @@ async fn registry(
             if registry.get(&t.id).is_some() {
                 continue;
             }
-            imported.push(t.id.clone());
-            if let Err(errs) = registry.insert(t) {
-                tracing::warn!(
+            let id = t.id.clone();
+            match registry.insert(t) {
+                Ok(()) => {
+                    sources.insert(id, Source::Imported);
+                }
+                Err(errs) => tracing::warn!(
+                    template = %id,
                     problems = errs.len(),
                     "a stored template is invalid; skipped"
-                );
+                ),
             }
         }
     }
-    Ok((registry, imported))
+    Ok((registry, sources))
 }
 
 /// Run `postured template ...`.
@@ -282,10 +320,11 @@ pub async fn template(cfg: Option<Config>, command: TemplateCommand) -> anyhow::
                     return Ok(ExitCode::from(EXIT_INVALID_INPUT));
                 }
             };
-            let (builtin, _) = registry(&catalog, None).await?;
-            if builtin.get(&template.id).is_some() {
+            let (existing, _) = registry(&catalog, cfg.as_ref(), None).await?;
+            if existing.get(&template.id).is_some() {
                 eprintln!(
-                    "{}: template id `{}` is a built-in template's; choose another with --id",
+                    "{}: template id `{}` is taken by a built-in or `[templates] dirs` \
+                     template (which would win); choose another with --id",
                     file.display(),
                     template.id
                 );
@@ -311,17 +350,13 @@ pub async fn template(cfg: Option<Config>, command: TemplateCommand) -> anyhow::
             Ok(ExitCode::SUCCESS)
         }
         TemplateCommand::List => {
-            let (registry, imported) = registry(&catalog, store.as_ref()).await?;
+            let (registry, sources) = registry(&catalog, cfg.as_ref(), store.as_ref()).await?;
             println!(
                 "{:<32} {:<9} {:>8} {:>7}  TITLE (CERTIFICATION)",
                 "ID", "SOURCE", "CONTROLS", "ACTIONS"
             );
             for t in registry.iter() {
-                let source = if imported.contains(&t.id) {
-                    "imported"
-                } else {
-                    "built-in"
-                };
+                let source = sources.get(&t.id).map_or("", |s| s.as_str());
                 println!(
                     "{:<32} {:<9} {:>8} {:>7}  {} ({})",
                     t.id,
@@ -340,8 +375,9 @@ pub async fn template(cfg: Option<Config>, command: TemplateCommand) -> anyhow::
 /// Build the current report of one assessment of `tenant`: the tenant's stored signals
 /// evaluated now, the stored manual statuses, the built-in and imported templates.
 ///
-/// Assessment ids: `<tenant>-<template id>` (the template applied to the tenant in group
-/// `default`; `<tenant>-data-protection-baseline` is every tenant's default assessment).
+/// Assessment ids: an active assessment of the configuration (`[[assessments]]` and the
+/// default one per tenant) — or, for any known template, `<tenant>-<template id>`: that
+/// template applied to the tenant in group `default`.
 ///
 /// # Errors
 ///
@@ -357,27 +393,42 @@ pub async fn assessment_report(
     }
     let (catalog, evaluator) = catalog_of(Some(cfg))?;
     let evaluator = evaluator.ok_or_else(|| anyhow!("no evaluator"))?;
-    let (registry, _) = registry(&catalog, Some(store)).await?;
-    let template_id = assessment
-        .strip_prefix(tenant)
-        .and_then(|s| s.strip_prefix('-'))
-        .filter(|id| registry.get(id).is_some())
-        .ok_or_else(|| {
-            anyhow!(
-                "unknown assessment `{assessment}`: expected `{tenant}-<template id>`, one of: {}",
-                registry
-                    .ids()
-                    .map(|id| format!("{tenant}-{id}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+    let (registry, _) = registry(&catalog, Some(cfg), Some(store)).await?;
+    let configured = cfg.active_assessments();
+    let found = match configured.iter().find(|a| a.id == assessment) {
+        Some(a) if a.tenant != tenant => {
+            bail!(
+                "assessment `{assessment}` belongs to tenant `{}`, not `{tenant}`",
+                a.tenant
             )
-        })?;
-    let assessments = [Assessment {
-        id: assessment.to_owned(),
-        tenant: tenant.to_owned(),
-        template: template_id.to_owned(),
-        group: DEFAULT_GROUP.to_owned(),
-    }];
+        }
+        Some(a) => Some(a.clone()),
+        None => assessment
+            .strip_prefix(tenant)
+            .and_then(|s| s.strip_prefix('-'))
+            .filter(|id| registry.get(id).is_some())
+            .map(|template| Assessment {
+                id: assessment.to_owned(),
+                tenant: tenant.to_owned(),
+                template: template.to_owned(),
+                group: DEFAULT_GROUP.to_owned(),
+            }),
+    };
+    let Some(found) = found else {
+        let mut known: Vec<String> = configured
+            .iter()
+            .filter(|a| a.tenant == tenant)
+            .map(|a| a.id.clone())
+            .collect();
+        known.extend(registry.ids().map(|id| format!("{tenant}-{id}")));
+        known.sort();
+        known.dedup();
+        bail!(
+            "unknown assessment `{assessment}` of tenant `{tenant}`; one of: {}",
+            known.join(", ")
+        );
+    };
+    let assessments = [found];
     let now = Utc::now();
     let state = store
         .load_tenant_state(tenant)
