@@ -51,6 +51,8 @@ struct TenantMemory {
     /// Last *stored* state per action.
     stored: HashMap<String, ActionState>,
     last: Option<TenantEvaluation>,
+    /// Reports of the tenant's assessments at `last`.
+    assessments: Vec<crate::model::report::AssessmentReport>,
 }
 
 /// What one poll produced.
@@ -78,6 +80,8 @@ pub struct App {
     pub evaluator: Arc<Evaluator>,
     /// The metrics registry.
     pub metrics: Arc<Metrics>,
+    /// Templates, assessments, groups and manual statuses (see `crate::assessments`).
+    pub model: Arc<crate::assessments::ModelRuntime>,
     tenants: Vec<Arc<TenantRuntime>>,
 }
 
@@ -104,11 +108,16 @@ impl App {
                 })
             })
             .collect();
+        let (model, problems) = crate::assessments::ModelRuntime::new(&config, &evaluator);
+        for p in problems {
+            tracing::error!("template problem (template skipped): {p}");
+        }
         Self {
             config,
             store,
             evaluator,
             metrics,
+            model: Arc::new(model),
             tenants,
         }
     }
@@ -132,6 +141,24 @@ impl App {
             }
         }
         out
+    }
+
+    /// The latest assessment reports of every evaluated tenant, tenants in configuration
+    /// order, each tenant's assessments in configuration order (defaults last).
+    pub async fn assessment_reports(&self) -> Vec<crate::model::report::AssessmentReport> {
+        let mut out = Vec::new();
+        for t in &self.tenants {
+            out.extend(t.state.lock().await.assessments.iter().cloned());
+        }
+        out
+    }
+
+    /// The model over every active assessment and the latest evaluations, for scores across
+    /// tenants and groups with filters (`ComplianceModel::score`).
+    pub async fn compliance_model(&self) -> crate::model::ComplianceModel {
+        let evaluations = self.evaluations().await;
+        self.model
+            .model(&self.model.assessments, &evaluations, Utc::now())
     }
 
     /// Signal lifetime for a connector: `signal_ttl_polls` × the schedule's interval (the gap
@@ -285,6 +312,13 @@ impl App {
             );
         }
         state.last = Some(evaluation.clone());
+        if let Err(e) = self.model.refresh(self.store.as_ref()).await {
+            self.metrics.observe_store_error(e.kind());
+            tracing::warn!(tenant = %tenant.id, error = %e, "loading manual statuses failed; using the last ones read");
+        }
+        state.assessments = self.model.tenant_reports(&evaluation);
+        self.metrics
+            .observe_assessments(&tenant.id, &state.assessments);
         drop(state);
 
         self.metrics.observe_evaluation(&evaluation);

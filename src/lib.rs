@@ -6,6 +6,7 @@
 
 pub mod alerts;
 pub mod app;
+pub mod assessments;
 pub mod cli;
 pub mod config;
 pub mod evaluation;

@@ -15,6 +15,7 @@ use prometheus::{
 };
 
 use crate::evaluation::{TenantEvaluation, TestStatus};
+use crate::model::report::{AssessmentReport, ControlStatus};
 use crate::store::PollOutcome;
 
 /// Every metric family postured exports.
@@ -40,8 +41,34 @@ pub struct Metrics {
     alerts_delivered_total: IntCounterVec,
     alert_outbox_pending: IntGauge,
     signal_stale: IntGaugeVec,
+    assessment_achieved: GaugeVec,
+    assessment_possible: GaugeVec,
+    assessment_progress: GaugeVec,
+    control_status: IntGaugeVec,
     /// Label values last exported per tenant, to remove series that disappeared.
     exported: Mutex<HashMap<String, Exported>>,
+    /// Assessment ids last exported per tenant.
+    exported_assessments: Mutex<HashMap<String, BTreeSet<String>>>,
+}
+
+/// Every control rollup status, in the order of SCORING.md.
+const CONTROL_STATUSES: [ControlStatus; 5] = [
+    ControlStatus::Passed,
+    ControlStatus::Failed,
+    ControlStatus::None,
+    ControlStatus::OutOfScope,
+    ControlStatus::InProgress,
+];
+
+/// The `status` label of a control rollup status.
+fn control_status_name(s: ControlStatus) -> &'static str {
+    match s {
+        ControlStatus::Passed => "passed",
+        ControlStatus::Failed => "failed",
+        ControlStatus::None => "none",
+        ControlStatus::OutOfScope => "out_of_scope",
+        ControlStatus::InProgress => "in_progress",
+    }
 }
 
 #[derive(Default)]
@@ -138,8 +165,38 @@ impl Metrics {
         registry
             .register(Box::new(signal_stale.clone()))
             .expect("metric registered once");
+        let control_status = IntGaugeVec::new(
+            Opts::new(
+                "postured_control_status",
+                "Controls of an assessment per rollup status (passed, failed, none, out_of_scope, in_progress).",
+            ),
+            &["tenant", "assessment", "status"],
+        )
+        .expect("valid metric definition");
+        registry
+            .register(Box::new(control_status.clone()))
+            .expect("metric registered once");
         Self {
             per_action_series,
+            assessment_achieved: gauge(
+                r,
+                "postured_assessment_points_achieved",
+                "Points achieved over an assessment's de-duplicated action instances.",
+                &["tenant", "assessment"],
+            ),
+            assessment_possible: gauge(
+                r,
+                "postured_assessment_points_possible",
+                "Points possible over an assessment's action instances (out of scope excluded).",
+                &["tenant", "assessment"],
+            ),
+            assessment_progress: gauge(
+                r,
+                "postured_assessment_progress_ratio",
+                "Share of an assessment's in-scope controls that passed, in [0, 1].",
+                &["tenant", "assessment"],
+            ),
+            control_status,
             score_ratio: gauge(
                 r,
                 "postured_compliance_score_ratio",
@@ -231,7 +288,53 @@ impl Metrics {
             signal_stale,
             registry,
             exported: Mutex::new(HashMap::new()),
+            exported_assessments: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Export a tenant's assessments: points, progress and control counts per rollup status
+    /// (one series per status, no per-control series), removing assessments that are gone.
+    pub fn observe_assessments(&self, tenant: &str, reports: &[AssessmentReport]) {
+        let mut now = BTreeSet::new();
+        for r in reports.iter().filter(|r| r.tenant == tenant) {
+            let l = [tenant, r.id.as_str()];
+            self.assessment_achieved
+                .with_label_values(&l)
+                .set(r.score.points_achieved);
+            self.assessment_possible
+                .with_label_values(&l)
+                .set(r.score.points_possible);
+            self.assessment_progress
+                .with_label_values(&l)
+                .set(r.progress);
+            for status in CONTROL_STATUSES {
+                let n = r.controls.iter().filter(|c| c.status == status).count();
+                self.control_status
+                    .with_label_values(&[tenant, r.id.as_str(), control_status_name(status)])
+                    .set(i64::try_from(n).unwrap_or(i64::MAX));
+            }
+            now.insert(r.id.clone());
+        }
+        let mut exported = self
+            .exported_assessments
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(before) = exported.get(tenant) {
+            for gone in before.difference(&now) {
+                let l = [tenant, gone.as_str()];
+                let _ = self.assessment_achieved.remove_label_values(&l);
+                let _ = self.assessment_possible.remove_label_values(&l);
+                let _ = self.assessment_progress.remove_label_values(&l);
+                for status in CONTROL_STATUSES {
+                    let _ = self.control_status.remove_label_values(&[
+                        tenant,
+                        gone.as_str(),
+                        control_status_name(status),
+                    ]);
+                }
+            }
+        }
+        exported.insert(tenant.to_owned(), now);
     }
 
     /// The underlying registry (for tests and extra collectors).

@@ -13,6 +13,7 @@ use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets::UTF8_
 use serde::Serialize;
 
 use crate::evaluation::{ImplementationStatus, ScoreSummary, TenantEvaluation, TestStatus};
+use crate::model::report::{AssessmentReport, AssessmentStatus, ControlStatus};
 
 /// The whole report.
 #[derive(Debug, Clone, Serialize)]
@@ -38,6 +39,83 @@ pub struct TenantReport {
     pub categories: Vec<CategoryReport>,
     /// Every improvement action, sorted by id.
     pub actions: Vec<ActionReport>,
+    /// The tenant's assessments (configured ones, then the default Data Protection
+    /// Baseline), filled by [`with_assessments`].
+    pub assessments: Vec<AssessmentSummary>,
+}
+
+/// One assessment of a tenant: its score over its de-duplicated instances, rollup status and
+/// progress.
+#[derive(Debug, Clone, Serialize)]
+pub struct AssessmentSummary {
+    /// Assessment id.
+    pub id: String,
+    /// Template id.
+    pub template: String,
+    /// Regulation or standard of the template.
+    pub certification: String,
+    /// Group id.
+    pub group: String,
+    /// Points and ratio over the assessment's instances, each once.
+    pub score: ScoreSummary,
+    /// `complete`, `incomplete`, `none` or `in_progress`.
+    pub status: AssessmentStatus,
+    /// Share of in-scope controls passed, in [0, 1].
+    pub progress: f64,
+    /// Number of controls per rollup status.
+    pub controls: ControlCounts,
+}
+
+/// Controls of an assessment per rollup status.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct ControlCounts {
+    /// `passed`.
+    pub passed: usize,
+    /// `failed`.
+    pub failed: usize,
+    /// `none`.
+    pub none: usize,
+    /// `out_of_scope`.
+    pub out_of_scope: usize,
+    /// `in_progress`.
+    pub in_progress: usize,
+}
+
+/// Attach assessment reports to the tenants of a report (each to its tenant, in the given
+/// order).
+pub fn with_assessments(mut report: Report, assessments: &[AssessmentReport]) -> Report {
+    for t in &mut report.tenants {
+        t.assessments = assessments
+            .iter()
+            .filter(|a| a.tenant == t.tenant)
+            .map(|a| {
+                let mut controls = ControlCounts::default();
+                for c in &a.controls {
+                    match c.status {
+                        ControlStatus::Passed => controls.passed += 1,
+                        ControlStatus::Failed => controls.failed += 1,
+                        ControlStatus::None => controls.none += 1,
+                        ControlStatus::OutOfScope => controls.out_of_scope += 1,
+                        ControlStatus::InProgress => controls.in_progress += 1,
+                    }
+                }
+                AssessmentSummary {
+                    id: a.id.clone(),
+                    template: a.template_id.clone(),
+                    certification: a.certification.clone(),
+                    group: a.group.clone(),
+                    score: ScoreSummary {
+                        points_achieved: round2(a.score.points_achieved),
+                        ..a.score
+                    },
+                    status: a.status,
+                    progress: a.progress,
+                    controls,
+                }
+            })
+            .collect();
+    }
+    report
 }
 
 /// A category's points.
@@ -106,6 +184,7 @@ pub fn build(
                         reason: a.reason.clone(),
                     })
                     .collect(),
+                assessments: Vec::new(),
             })
             .collect(),
     }
@@ -155,6 +234,10 @@ pub fn render_table(report: &Report) -> String {
         }
         out.push_str(&cats.to_string());
         out.push('\n');
+        if !t.assessments.is_empty() {
+            out.push_str(&assessment_table(&t.assessments));
+            out.push('\n');
+        }
         let mut actions = Table::new();
         actions
             .load_preset(UTF8_FULL_CONDENSED)
@@ -184,6 +267,58 @@ pub fn render_table(report: &Report) -> String {
         out.push_str("\n\n");
     }
     out
+}
+
+/// The per-assessment table of `once`: id, template, group, points, score, status, progress
+/// and controls passed / in scope.
+fn assessment_table(assessments: &[AssessmentSummary]) -> String {
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(160)
+        .set_header(vec![
+            "assessment",
+            "certification",
+            "group",
+            "points",
+            "score",
+            "status",
+            "controls passed",
+        ]);
+    for a in assessments {
+        let c = a.controls;
+        let in_scope = c.passed + c.failed + c.none + c.in_progress;
+        table.add_row(vec![
+            Cell::new(&a.id),
+            Cell::new(&a.certification),
+            Cell::new(&a.group),
+            Cell::new(format!(
+                "{:.2} / {:.0}",
+                a.score.points_achieved, a.score.points_possible
+            ))
+            .set_alignment(CellAlignment::Right),
+            Cell::new(format!("{:.1}%", a.score.ratio * 100.0)).set_alignment(CellAlignment::Right),
+            Cell::new(assessment_status_name(a.status)),
+            Cell::new(format!(
+                "{} / {} ({:.0}%)",
+                c.passed,
+                in_scope,
+                a.progress * 100.0
+            ))
+            .set_alignment(CellAlignment::Right),
+        ]);
+    }
+    format!("{table}\n")
+}
+
+fn assessment_status_name(s: AssessmentStatus) -> &'static str {
+    match s {
+        AssessmentStatus::Complete => "complete",
+        AssessmentStatus::Incomplete => "incomplete",
+        AssessmentStatus::None => "none",
+        AssessmentStatus::InProgress => "in_progress",
+    }
 }
 
 /// Render stored transitions as a table: when, action, from -> to, points, reason.

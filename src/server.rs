@@ -118,9 +118,12 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
 
 async fn report_json(State(app): State<Arc<App>>) -> Response {
     let evaluations = app.evaluations().await;
-    let r = report::build(Utc::now(), &evaluations, |t| {
-        app.tenant(t).and_then(|t| t.name.clone())
-    });
+    let r = report::with_assessments(
+        report::build(Utc::now(), &evaluations, |t| {
+            app.tenant(t).and_then(|t| t.name.clone())
+        }),
+        &app.assessment_reports().await,
+    );
     axum::Json(r).into_response()
 }
 

@@ -12,7 +12,6 @@ use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use postured::store::conformance::CHECKS;
-use postured::store::conformance_alerts::ALERT_CHECKS;
 use postured::store::postgres::PostgresStore;
 use postured::store::{Store, open_store};
 use sqlx::Executor;
@@ -50,7 +49,12 @@ async fn conformance_suite_on_postgres() {
         .await
         .expect("connect to POSTURED_TEST_POSTGRES_URL");
     let mut failures = Vec::new();
-    for (index, check) in CHECKS.iter().chain(ALERT_CHECKS).enumerate() {
+    for (index, check) in CHECKS
+        .iter()
+        .chain(postured::store::conformance_model::MODEL_CHECKS)
+        .chain(postured::store::conformance_alerts::ALERT_CHECKS)
+        .enumerate()
+    {
         let schema = schema_name(index);
         admin
             .execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))

@@ -19,12 +19,16 @@
 pub mod alerts;
 pub mod conformance;
 pub mod conformance_alerts;
+pub mod conformance_model;
+pub mod model;
 mod plan;
 pub mod postgres;
 mod postgres_alerts;
+mod postgres_model;
 mod rows;
 pub mod sqlite;
 mod sqlite_alerts;
+mod sqlite_model;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -38,6 +42,7 @@ use crate::signals::{Signal, SignalGap, SignalValue};
 pub use alerts::{
     AlertStore, AlertWrites, CategorySnapshot, OutboxEntry, PruneReport, RoutedEvent, StoredEvent,
 };
+pub use model::ModelStore;
 
 /// Store failures. `kind()` is a bounded metric label.
 #[derive(Debug, thiserror::Error)]
@@ -209,9 +214,10 @@ pub struct ScoreSnapshot {
 }
 
 /// Persistence of signals, action statuses and history. Implementations must make
-/// [`Store::record_poll`] atomic. Alert persistence is the [`AlertStore`] supertrait.
+/// [`Store::record_poll`] atomic. Alert persistence is the [`AlertStore`] supertrait;
+/// templates and manual statuses are the [`ModelStore`] supertrait.
 #[async_trait]
-pub trait Store: AlertStore + Send + Sync {
+pub trait Store: AlertStore + ModelStore + Send + Sync {
     /// Backend name: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Apply pending migrations (idempotent).

@@ -383,7 +383,10 @@ mod tests {
     async fn conformance_suite() {
         let dir = tempfile::tempdir().unwrap();
         let mut failures = Vec::new();
-        for check in CHECKS {
+        for check in CHECKS
+            .iter()
+            .chain(crate::store::conformance_model::MODEL_CHECKS)
+        {
             let store = fresh(&dir, check.name).await;
             if let Err(e) = (check.run)(&store).await {
                 failures.push(format!("{}: {e}", check.name));

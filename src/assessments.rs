@@ -1,0 +1,421 @@
+//! The Compliance Manager model at run time: templates, assessments and manual statuses of a
+//! running daemon, the per-tenant assessment reports of each poll, and `postured action set`.
+//!
+//! [`ModelRuntime`] is built once from the configuration (built-in templates, `[templates]
+//! dirs`, `[[groups]]`, `[[assessments]]` plus the default assessment per tenant); templates
+//! imported into the store and the manual statuses are (re)loaded from the store by
+//! [`ModelRuntime::refresh`], which the poll pipeline calls before building a tenant's reports,
+//! so a status set with `postured action set` shows from the next poll on. The computation is
+//! the pure [`crate::model`]; this module only gathers its inputs.
+//!
+//! Must not: decide statuses or scores (the model does); write anything but manual statuses.
+
+use std::process::ExitCode;
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Config;
+use crate::evaluation::{ActionDef, Evaluator, ImplementationStatus, TenantEvaluation, TestStatus};
+use crate::model::report::{AssessmentReport, TestingSource};
+use crate::model::template::{ImplementationType, Responsibility};
+use crate::model::{
+    Assessment, ComplianceModel, Group, InstanceScope, ManualStatus, ManualUpdate, ModelInput,
+    TemplateRegistry,
+};
+use crate::store::{Store, StoreError};
+
+/// Templates, assessments, groups and the cached manual statuses of a running daemon.
+#[derive(Debug)]
+pub struct ModelRuntime {
+    /// Built-in and `[templates] dirs` templates (and, after [`ModelRuntime::refresh`], the
+    /// store's imported ones).
+    registry: RwLock<Arc<TemplateRegistry>>,
+    /// Active assessments, in configuration order (defaults last).
+    pub assessments: Vec<Assessment>,
+    /// Groups (`default` first).
+    pub groups: Vec<Group>,
+    /// Manual statuses as last read from the store.
+    manual: RwLock<Arc<Vec<ManualStatus>>>,
+    /// Whether the store's templates have been merged into the registry.
+    imported_loaded: std::sync::atomic::AtomicBool,
+}
+
+/// Problems met building the runtime (invalid extra templates), as display lines.
+pub type RuntimeProblems = Vec<String>;
+
+impl ModelRuntime {
+    /// Build from the configuration and the compiled catalog. Invalid extra template files are
+    /// skipped and returned as problems (the built-in templates' validity is a tested build
+    /// invariant; should they fail, the registry starts empty and the problems say why).
+    pub fn new(config: &Config, evaluator: &Evaluator) -> (ModelRuntime, RuntimeProblems) {
+        let catalog: Vec<ActionDef> = evaluator.actions().cloned().collect();
+        let mut problems = Vec::new();
+        let mut registry = TemplateRegistry::builtin(&catalog).unwrap_or_else(|errors| {
+            problems.extend(errors.iter().map(ToString::to_string));
+            TemplateRegistry::new()
+        });
+        for dir in &config.templates.dirs {
+            if let Err(errors) = registry.load_dir(dir, &catalog) {
+                problems.extend(errors.iter().map(ToString::to_string));
+            }
+        }
+        let runtime = ModelRuntime {
+            registry: RwLock::new(Arc::new(registry)),
+            assessments: config.active_assessments(),
+            groups: crate::model::settings::groups(&config.groups),
+            manual: RwLock::new(Arc::new(Vec::new())),
+            imported_loaded: std::sync::atomic::AtomicBool::new(false),
+        };
+        (runtime, problems)
+    }
+
+    /// The current template registry.
+    pub fn registry(&self) -> Arc<TemplateRegistry> {
+        match self.registry.read() {
+            Ok(r) => r.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The cached manual statuses.
+    pub fn manual(&self) -> Arc<Vec<ManualStatus>> {
+        match self.manual.read() {
+            Ok(m) => m.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Reload the manual statuses from the store and, the first time, merge the store's
+    /// imported templates into the registry (built-in and directory templates win on an id
+    /// clash; invalid stored templates are skipped with a warning). On error the cache is kept.
+    pub async fn refresh(&self, store: &dyn Store) -> Result<(), StoreError> {
+        use std::sync::atomic::Ordering;
+        if !self.imported_loaded.load(Ordering::Acquire) {
+            let stored = store.list_templates().await?;
+            let mut registry = (*self.registry()).clone();
+            for t in stored {
+                if registry.get(&t.id).is_some() {
+                    continue;
+                }
+                let id = t.id.clone();
+                if let Err(errors) = registry.insert(t) {
+                    tracing::warn!(template = %id, problems = errors.len(), "a stored template is invalid; skipped");
+                }
+            }
+            if let Ok(mut r) = self.registry.write() {
+                *r = Arc::new(registry);
+            }
+            self.imported_loaded.store(true, Ordering::Release);
+        }
+        let manual = store.manual_statuses().await?;
+        if let Ok(mut m) = self.manual.write() {
+            *m = Arc::new(manual);
+        }
+        Ok(())
+    }
+
+    /// The assessments of one tenant.
+    pub fn assessments_of<'a>(&'a self, tenant: &'a str) -> impl Iterator<Item = &'a Assessment> {
+        self.assessments.iter().filter(move |a| a.tenant == tenant)
+    }
+
+    /// Build the model over some evaluations (the tenants without one are "not evaluated yet")
+    /// and the given assessments.
+    pub fn model(
+        &self,
+        assessments: &[Assessment],
+        evaluations: &[TenantEvaluation],
+        now: DateTime<Utc>,
+    ) -> ComplianceModel {
+        let registry = self.registry();
+        let manual = self.manual();
+        let model = ComplianceModel::build(&ModelInput {
+            templates: &registry,
+            assessments,
+            evaluations,
+            manual: &manual,
+            now,
+        });
+        for p in model.problems() {
+            tracing::warn!(assessment = %p.assessment, "assessment skipped: {}", p.message);
+        }
+        model
+    }
+
+    /// The reports of one tenant's assessments after an evaluation.
+    pub fn tenant_reports(&self, evaluation: &TenantEvaluation) -> Vec<AssessmentReport> {
+        let assessments: Vec<Assessment> =
+            self.assessments_of(&evaluation.tenant).cloned().collect();
+        self.model(
+            &assessments,
+            std::slice::from_ref(evaluation),
+            evaluation.evaluated_at,
+        )
+        .reports()
+    }
+}
+
+/// What `postured action set` changes.
+#[derive(Debug, Clone)]
+pub struct ActionSet {
+    /// The tenant (technical and provider-managed actions).
+    pub tenant: Option<String>,
+    /// The group (operational and documentation actions).
+    pub group: Option<String>,
+    /// Action id.
+    pub action: String,
+    /// The update.
+    pub update: ManualUpdate,
+}
+
+/// The scope an action's manual status lives in, given `--tenant`/`--group`: technical and
+/// provider-managed actions by tenant, others by group. Looks the action up in the templates
+/// of the configured assessments (any action not found there is treated as technical when a
+/// tenant is given, non-technical when a group is given).
+///
+/// # Errors
+///
+/// A message for the user: unknown tenant/group, the wrong one of the two for the action.
+pub fn scope_for(
+    runtime: &ModelRuntime,
+    config: &Config,
+    set: &ActionSet,
+) -> Result<InstanceScope, String> {
+    let registry = runtime.registry();
+    let def = registry
+        .iter()
+        .flat_map(|t| t.actions.iter())
+        .find(|a| a.id == set.action);
+    let per_tenant = def.map(|a| {
+        a.implementation_type == ImplementationType::Technical
+            || a.responsibility == Responsibility::Provider
+    });
+    match (&set.tenant, &set.group, per_tenant) {
+        (Some(t), None, Some(true) | None) => {
+            if config.tenant(t).is_none() {
+                return Err(format!("unknown tenant {t:?}"));
+            }
+            Ok(InstanceScope::Tenant(t.clone()))
+        }
+        (None, Some(g), Some(false) | None) => {
+            if !runtime.groups.iter().any(|x| &x.id == g) {
+                return Err(format!("unknown group {g:?}"));
+            }
+            Ok(InstanceScope::Group(g.clone()))
+        }
+        (Some(_), None, Some(false)) => Err(format!(
+            "{} is a non-technical action, counted once per group: use --group",
+            set.action
+        )),
+        (None, Some(_), Some(true)) => Err(format!(
+            "{} is a technical or provider-managed action, counted once per tenant: use --tenant",
+            set.action
+        )),
+        _ => Err("give exactly one of --tenant and --group".to_string()),
+    }
+}
+
+/// Apply `postured action set` to the store: read the record, apply the update at `now`,
+/// write it back. Returns the saved record.
+///
+/// # Errors
+///
+/// Store errors.
+pub async fn apply_action_set(
+    store: &dyn Store,
+    scope: InstanceScope,
+    action: &str,
+    update: ManualUpdate,
+    now: DateTime<Utc>,
+) -> Result<ManualStatus, StoreError> {
+    let mut record = store
+        .manual_status(&scope, action)
+        .await?
+        .unwrap_or_else(|| ManualStatus::new(scope, action, TestingSource::Manual, now));
+    record.apply(update, now);
+    store.save_manual_status(&record).await?;
+    Ok(record)
+}
+
+/// Run `postured action set`: validate, save, print the record. Exit code 64 for a usage
+/// problem (unknown tenant, group or action scope).
+///
+/// # Errors
+///
+/// Store and catalog errors.
+pub async fn action_set(cfg: Config, set: ActionSet) -> anyhow::Result<ExitCode> {
+    let evaluator = crate::sources::evaluator(&cfg)?;
+    let store = crate::sources::open_store(&cfg).await?;
+    let (runtime, problems) = ModelRuntime::new(&cfg, &evaluator);
+    for p in problems {
+        tracing::warn!("template problem: {p}");
+    }
+    runtime.refresh(store.as_ref()).await?;
+    let scope = match scope_for(&runtime, &cfg, &set) {
+        Ok(s) => s,
+        Err(m) => {
+            eprintln!("postured action set: {m}");
+            return Ok(ExitCode::from(crate::cli::EXIT_CONFIG));
+        }
+    };
+    let record =
+        apply_action_set(store.as_ref(), scope, &set.action, set.update, Utc::now()).await?;
+    println!("{}", serde_json::to_string_pretty(&record)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Parse an implementation status name for the CLI.
+///
+/// # Errors
+///
+/// The list of valid names.
+pub fn parse_implementation_status(s: &str) -> Result<ImplementationStatus, String> {
+    ImplementationStatus::parse(s).ok_or_else(|| {
+        "expected one of not_implemented, planned, implemented, alternative_implementation, out_of_scope".to_string()
+    })
+}
+
+/// Parse a test status name for the CLI.
+///
+/// # Errors
+///
+/// The list of valid names.
+pub fn parse_test_status(s: &str) -> Result<TestStatus, String> {
+    TestStatus::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = TestStatus::ALL.iter().map(|t| t.as_str()).collect();
+        format!("expected one of {}", names.join(", "))
+    })
+}
+
+/// Parse a testing source name for the CLI (`manual`, `automatic` or `parent`).
+///
+/// # Errors
+///
+/// The list of valid names.
+pub fn parse_testing_source(s: &str) -> Result<TestingSource, String> {
+    match s {
+        "manual" => Ok(TestingSource::Manual),
+        "automatic" => Ok(TestingSource::Automatic),
+        "parent" => Ok(TestingSource::Parent),
+        _ => Err("expected one of manual, automatic, parent".to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+
+    fn config(text: &str) -> Config {
+        Config::parse(text, &[], &|_| None).unwrap_or_else(|e| panic!("{e:#?}"))
+    }
+
+    const TEXT: &str = r#"
+        [[tenants]]
+        id = "t"
+          [[tenants.connectors]]
+          kind = "msgraph"
+          schedule = "0 * * * * *"
+          replay_dir = "demo/msgraph"
+        [[groups]]
+        id = "eu"
+        [[assessments]]
+        id = "t-iso"
+        tenant = "t"
+        template = "iso-27001-2022"
+        group = "eu"
+    "#;
+
+    #[tokio::test]
+    async fn action_set_scopes_and_persists() {
+        let cfg = config(TEXT);
+        let evaluator = Evaluator::builtin().expect("catalog");
+        let (runtime, problems) = ModelRuntime::new(&cfg, &evaluator);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(runtime.assessments.len(), 2);
+        let set = |tenant: Option<&str>, group: Option<&str>, action: &str| ActionSet {
+            tenant: tenant.map(str::to_string),
+            group: group.map(str::to_string),
+            action: action.to_string(),
+            update: ManualUpdate::default(),
+        };
+        assert_eq!(
+            scope_for(
+                &runtime,
+                &cfg,
+                &set(Some("t"), None, "msgraph.mfa.all_users")
+            ),
+            Ok(InstanceScope::Tenant("t".into()))
+        );
+        assert_eq!(
+            scope_for(&runtime, &cfg, &set(None, Some("eu"), "iso.isms.policy")),
+            Ok(InstanceScope::Group("eu".into()))
+        );
+        assert!(scope_for(&runtime, &cfg, &set(Some("t"), None, "iso.isms.policy")).is_err());
+        assert!(
+            scope_for(
+                &runtime,
+                &cfg,
+                &set(None, Some("eu"), "msgraph.mfa.all_users")
+            )
+            .is_err()
+        );
+        assert!(scope_for(&runtime, &cfg, &set(None, Some("nope"), "iso.isms.policy")).is_err());
+        assert!(
+            scope_for(
+                &runtime,
+                &cfg,
+                &set(Some("x"), None, "msgraph.mfa.all_users")
+            )
+            .is_err()
+        );
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("m.db").to_string_lossy(), 2)
+            .await
+            .expect("open");
+        store.migrate().await.expect("migrate");
+        let now = Utc::now();
+        let update = ManualUpdate {
+            test_status: Some(TestStatus::Passed),
+            evidence: vec!["https://intranet/policy.pdf".into()],
+            ..ManualUpdate::default()
+        };
+        let scope = InstanceScope::Group("eu".into());
+        apply_action_set(&store, scope.clone(), "iso.isms.policy", update, now)
+            .await
+            .expect("save");
+        runtime.refresh(&store).await.expect("refresh");
+        assert_eq!(runtime.manual().len(), 1);
+
+        // The policy counts in the ISO assessment (group eu), not in the baseline.
+        let evaluation = evaluator.evaluate(&crate::evaluation::EvaluationInput {
+            tenant: "t",
+            now,
+            signals: &[],
+            gaps: &[],
+        });
+        let reports = runtime.tenant_reports(&evaluation);
+        let iso = reports
+            .iter()
+            .find(|r| r.id == "t-iso")
+            .expect("iso report");
+        let policy = iso
+            .actions
+            .iter()
+            .find(|a| a.id == "iso.isms.policy")
+            .expect("policy");
+        assert_eq!(policy.test_status, TestStatus::Passed);
+        assert_eq!(policy.testing_source, TestingSource::Manual);
+        assert_eq!(
+            policy.evidence,
+            vec!["https://intranet/policy.pdf".to_string()]
+        );
+        let baseline = reports
+            .iter()
+            .find(|r| r.id == "t-data-protection-baseline")
+            .expect("baseline");
+        assert_eq!(baseline.score, evaluation.score);
+    }
+}
