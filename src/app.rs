@@ -53,6 +53,8 @@ struct TenantMemory {
     last: Option<TenantEvaluation>,
     /// Reports of the tenant's assessments at `last`.
     assessments: Vec<crate::model::report::AssessmentReport>,
+    /// Regression detector state per action as last stored; `None` until loaded.
+    alert_state: Option<HashMap<String, crate::alerts::InstanceState>>,
 }
 
 /// What one poll produced.
@@ -255,6 +257,15 @@ impl App {
                 }
             }
         }
+        if state.alert_state.is_none() {
+            match self.store.load_alert_state(&tenant.id).await {
+                Ok(s) => state.alert_state = Some(s),
+                Err(e) => {
+                    self.metrics.observe_store_error(e.kind());
+                    tracing::error!(tenant = %tenant.id, error = %e, "loading regression state failed; regressions are not detected in this poll");
+                }
+            }
+        }
         for s in &batch.signals {
             state.signals.insert(s.key.clone(), s.clone());
         }
@@ -270,6 +281,12 @@ impl App {
             gaps: &gaps,
         });
         let changes = transitions(&state.stored, &evaluation);
+        let alert_plan = crate::alerts::pipeline::plan(
+            &self.config.alerts,
+            &self.evaluator,
+            state.alert_state.as_ref(),
+            &evaluation,
+        );
         let record = PollRecord {
             tenant: &tenant.id,
             connector: kind,
@@ -280,7 +297,7 @@ impl App {
             gaps: &batch.gaps,
             evaluation: &evaluation,
             transitions: &changes,
-            alerts: Default::default(),
+            alerts: alert_plan.writes(),
         };
         let stored = match self.store.record_poll(&record).await {
             Ok(()) => {
@@ -296,6 +313,11 @@ impl App {
                         },
                     );
                 }
+                crate::alerts::pipeline::applied(
+                    state.alert_state.as_mut(),
+                    &alert_plan,
+                    &self.metrics,
+                );
                 true
             }
             Err(e) => {
@@ -322,6 +344,11 @@ impl App {
         drop(state);
 
         self.metrics.observe_evaluation(&evaluation);
+        self.metrics.set_signal_stale(
+            &tenant.id,
+            kind,
+            crate::alerts::pipeline::has_expired(&signals, kind, now),
+        );
         let kinds: Vec<&str> = errors.iter().map(|e| e.kind.as_str()).collect();
         self.metrics.observe_poll(
             &tenant.id,

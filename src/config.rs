@@ -408,6 +408,10 @@ pub struct Config {
     pub groups: Vec<crate::model::settings::GroupConfig>,
     /// `[[assessments]]`.
     pub assessments: Vec<crate::model::settings::AssessmentConfig>,
+    /// `[alerts]`: regression debounce, notifiers, routes, delivery (secrets resolved).
+    pub alerts: crate::alerts::config::AlertsConfig,
+    /// `[history]`: retention of history rows.
+    pub history: crate::alerts::config::HistoryConfig,
     /// Resolved `[server] api_token`.
     pub api_token: Option<SecretString>,
 }
@@ -486,6 +490,8 @@ impl Config {
             "templates",
             "groups",
             "assessments",
+            "alerts",
+            "history",
         ];
         for key in root.keys() {
             if !known.contains(&key.as_str()) {
@@ -502,6 +508,10 @@ impl Config {
         section(&root, "templates", &mut cfg.templates, &mut problems);
         section(&root, "groups", &mut cfg.groups, &mut problems);
         section(&root, "assessments", &mut cfg.assessments, &mut problems);
+        section(&root, "alerts", &mut cfg.alerts, &mut problems);
+        section(&root, "history", &mut cfg.history, &mut problems);
+        cfg.alerts.resolve_and_validate(env, &mut problems);
+        cfg.history.validate(&mut problems);
 
         if let Some(r) = &cfg.server.api_token {
             match r.resolve(env) {

@@ -85,7 +85,7 @@ pub enum NotifierKind {
     Webhook,
     /// Slack incoming webhook.
     Slack,
-    /// Microsoft Teams incoming webhook (MessageCard).
+    /// Microsoft Teams incoming webhook or Workflows URL (a message with an Adaptive Card).
     Teams,
 }
 

@@ -28,6 +28,10 @@ pub const ALERT_CHECKS: &[Check] = &[
         run: |s| Box::pin(outbox_delivery_lifecycle(s)),
     },
     Check {
+        name: "rows_of_one_alert_are_due_in_order",
+        run: |s| Box::pin(rows_of_one_alert_are_due_in_order(s)),
+    },
+    Check {
         name: "duplicate_events_are_stored_once",
         run: |s| Box::pin(duplicate_events_are_stored_once(s)),
     },
@@ -296,6 +300,37 @@ pub async fn outbox_delivery_lifecycle(store: &dyn Store) -> CheckResult {
     ensure(store.firing_alerts("am").await?.is_empty(), || {
         "a resolved alert is not firing".into()
     })
+}
+
+/// A later notification of the same alert and notifier (a resolution) is not due while an
+/// earlier one is pending, so a retried firing post never lands after its resolution.
+pub async fn rows_of_one_alert_are_due_in_order(store: &dyn Store) -> CheckResult {
+    let t = "conformance-order";
+    let fire = [routed(event(t, EventKind::Regression, 2, 1), &["am"])];
+    record(store, &evaluation(t, 2, 0.0, &[]), &fire, &[]).await?;
+    let resolve = [routed(event(t, EventKind::Recovery, 3, 1), &["am"])];
+    record(store, &evaluation(t, 3, 1.0, &[]), &resolve, &[]).await?;
+    let due = store.due_notifications(at(3), 10).await?;
+    ensure(
+        due.len() == 1 && due[0].event.kind == EventKind::Regression,
+        || format!("only the firing row is due first: {due:?}"),
+    )?;
+    store
+        .mark_attempt_failed(due[0].id, 1, Some(at(6)), "503")
+        .await?;
+    ensure(store.due_notifications(at(4), 10).await?.is_empty(), || {
+        "the resolution waits for the firing row's retry".into()
+    })?;
+    let retry = store.due_notifications(at(6), 10).await?;
+    ensure(retry.len() == 1 && retry[0].id == due[0].id, || {
+        format!("{retry:?}")
+    })?;
+    store.mark_delivered(retry[0].id, at(6)).await?;
+    let next = store.due_notifications(at(6), 10).await?;
+    ensure(
+        next.len() == 1 && next[0].event.kind == EventKind::Recovery,
+        || format!("then the resolution: {next:?}"),
+    )
 }
 
 /// The same event written twice (same dedup key) is stored and queued once.

@@ -35,7 +35,10 @@ const INSERT_CATEGORY: &str = "INSERT INTO category_snapshots \
     (tenant, category, at, points_achieved, points_possible, ratio) VALUES ($1, $2, $3, $4, $5, $6)";
 const SELECT_DUE: &str = "SELECT o.id, o.notifier, o.attempts, o.created_at, e.event \
     FROM alert_outbox o JOIN alert_events e ON e.id = o.event_id \
-    WHERE o.state = 'pending' AND o.next_attempt_at <= $1 ORDER BY o.id LIMIT $2";
+    WHERE o.state = 'pending' AND o.next_attempt_at <= $1 \
+    AND NOT EXISTS (SELECT 1 FROM alert_outbox p WHERE p.notifier = o.notifier \
+    AND p.alert_key = o.alert_key AND p.state = 'pending' AND p.id < o.id) \
+    ORDER BY o.id LIMIT $2";
 const SELECT_FIRING: &str = "SELECT o.id, o.notifier, o.attempts, o.created_at, e.event \
     FROM alert_outbox o JOIN alert_events e ON e.id = o.event_id \
     WHERE o.notifier = $1 AND o.resolves = 0 AND o.state = 'delivered' \
