@@ -583,3 +583,27 @@ fn oscal_export_edge_cases_validate() {
     assert!(evidence[0].get("href").is_none());
     assert_eq!(evidence[1]["href"], "https://example.org/e?x=1");
 }
+
+/// Every built-in template survives export and re-import in both template layouts.
+#[test]
+fn builtin_templates_round_trip_through_workbook_and_csv() {
+    let catalog = Catalog::builtin();
+    let registry = TemplateRegistry::builtin(&catalog.actions).expect("built-in templates");
+    assert!(registry.iter().count() >= 5);
+    for template in registry.iter() {
+        let xlsx = excel::template_to_xlsx(template).expect("workbook");
+        assert_eq!(
+            excel::template_from_xlsx(&xlsx, &catalog).as_ref(),
+            Ok(template),
+            "{} via xlsx",
+            template.id
+        );
+        let text = csv::template_to_csv(template).expect("csv");
+        assert_eq!(
+            csv::template_from_csv(&text, "t.csv", &catalog).as_ref(),
+            Ok(template),
+            "{} via csv",
+            template.id
+        );
+    }
+}

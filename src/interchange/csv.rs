@@ -14,8 +14,8 @@
 //! | `controlName`, `controlFamily`, `controlTitle`, `controlDescription` | the control of this row; empty `controlName` = an action no control references | column `controlName`; on a control's first row `controlFamily`*, `controlTitle`* |
 //! | `actionId`, `actionTitle`, `implementationType`, `actionScore`, `responsibility`, `actionDescriptionTitle`, `actionDescription` | the action of this row; empty `actionTitle` = a control without actions | columns `actionTitle`, `implementationType`, `actionScore`; with a title, `implementationType`* and `actionScore`* |
 //!
-//! A control or an action that appears on several rows must repeat the same values (or leave
-//! them empty). Action ids follow [`super::resolve_action_id`]. Controls and actions keep the
+//! A row without `controlName` defines an action without mapping it. A control or an action
+//! that appears on several rows must repeat the same values (or leave them empty). Action ids follow [`super::resolve_action_id`]. Controls and actions keep the
 //! order of their first row. Errors are located `NAME!Row:column` where Row is the record's
 //! row as a spreadsheet shows it (header = 1).
 //!
@@ -32,6 +32,7 @@ use super::{
 };
 use crate::evaluation::Catalog;
 use crate::model::report::AssessmentReport;
+use crate::model::scoring::is_pattern;
 use crate::model::template::{ImplementationType, Template, TemplateAction, TemplateControl};
 
 /// Header of the template CSV written by [`template_to_csv`].
@@ -188,7 +189,11 @@ pub fn template_from_csv(
         // The action of this row.
         let mut action_id = None;
         let title = t.get(cells, "actionTitle");
-        if !title.is_empty() {
+        let explicit = t.get(cells, "actionId");
+        if title.is_empty() && is_pattern(explicit) {
+            // A wildcard reference (`securescore.*`), not an action of its own.
+            action_id = Some(explicit.to_owned());
+        } else if !title.is_empty() {
             let itype = t
                 .required(row, cells, "implementationType", &mut errors)
                 .and_then(|v| {
@@ -353,8 +358,10 @@ pub fn template_from_csv(
     })
 }
 
-/// Write a template in the flat CSV layout ([`TEMPLATE_COLUMNS`]); [`template_from_csv`] reads
-/// it back to the same template.
+/// Write a template in the flat CSV layout ([`TEMPLATE_COLUMNS`]): one row per action (no
+/// control columns, template order), then one row per (control, action) — a control without
+/// actions on a row with empty action columns. [`template_from_csv`] reads it back to the same
+/// template.
 ///
 /// # Errors
 ///
@@ -390,6 +397,15 @@ pub fn template_to_csv(template: &Template) -> Result<String, ExportError> {
         }
     };
     let mut rows = 0;
+    // One definition row per action first (no control), so that a re-import keeps the
+    // template's action order; then one row per (control, action).
+    for a in &template.actions {
+        let mut record: Vec<String> = head.iter().map(|s| (*s).to_owned()).collect();
+        record.extend(vec![String::new(); 4]);
+        record.extend(action_cells(Some(a)));
+        w.write_record(&record)?;
+        rows += 1;
+    }
     for c in &template.controls {
         let control = [
             c.id.as_str(),
@@ -397,30 +413,29 @@ pub fn template_to_csv(template: &Template) -> Result<String, ExportError> {
             c.title.as_str(),
             c.description.as_str(),
         ];
-        let mapped: Vec<&TemplateAction> = c
+        let mut list: Vec<Vec<String>> = c
             .actions
             .iter()
-            .filter_map(|id| by_id.get(id.as_str()).copied())
+            .map(|id| match by_id.get(id.as_str()) {
+                Some(a) => action_cells(Some(a)),
+                // A wildcard (or dangling) reference: the id alone.
+                None => {
+                    let mut cells = action_cells(None);
+                    cells[0].clone_from(id);
+                    cells
+                }
+            })
             .collect();
-        let list: Vec<Option<&TemplateAction>> = if mapped.is_empty() {
-            vec![None]
-        } else {
-            mapped.into_iter().map(Some).collect()
-        };
-        for a in list {
+        if list.is_empty() {
+            list.push(action_cells(None));
+        }
+        for cells in list {
             let mut record: Vec<String> = head.iter().map(|s| (*s).to_owned()).collect();
             record.extend(control.iter().map(|s| (*s).to_owned()));
-            record.extend(action_cells(a));
+            record.extend(cells);
             w.write_record(&record)?;
             rows += 1;
         }
-    }
-    for a in super::unreferenced_actions(template) {
-        let mut record: Vec<String> = head.iter().map(|s| (*s).to_owned()).collect();
-        record.extend(vec![String::new(); 4]);
-        record.extend(action_cells(by_id.get(a.as_str()).copied()));
-        w.write_record(&record)?;
-        rows += 1;
     }
     if rows == 0 {
         let mut record: Vec<String> = head.iter().map(|s| (*s).to_owned()).collect();

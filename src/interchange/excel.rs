@@ -10,7 +10,7 @@
 //! | sheet | one row per | required columns (`*` = value required) | optional columns |
 //! |---|---|---|---|
 //! | `Template` | the template (exactly one row) | `title`*, `product`, `certification`* | `inScopeServices` (`;;`-separated), `id` (postured extension) |
-//! | `ControlFamily` | control | `controlName`*, `controlFamily`*, `controlTitle`*, `controlActionTitle` (`;;`-separated action titles or ids) | `controlDescription` |
+//! | `ControlFamily` | control | `controlName`*, `controlFamily`*, `controlTitle`*, `controlActionTitle` (`;;`-separated action titles or ids; a wildcard id such as `securescore.*` stands for every evaluated action with that prefix) | `controlDescription` |
 //! | `Actions` | action | `actionTitle`*, `implementationType`* (`Operational`, `Technical`, `Documentation`), `actionScore`* (integer 1..=99) | `actionDescriptionTitle`, `actionDescription`, `actionId`, `responsibility` (`Customer`/`Provider`; postured extensions) |
 //! | `Dimensions` | (optional) | — | tolerated and ignored: postured templates carry no dimensions |
 //!
@@ -34,6 +34,7 @@ use super::{
 };
 use crate::evaluation::Catalog;
 use crate::model::report::AssessmentReport;
+use crate::model::scoring::is_pattern;
 use crate::model::template::{ImplementationType, Template, TemplateAction, TemplateControl};
 
 /// Sheet with the template-level row.
@@ -319,6 +320,12 @@ pub(crate) fn template_from_tables(
                     }
                     // An action whose row had errors: already reported there.
                     None if known_titles.contains(&key) => {}
+                    // A wildcard (`securescore.*`): every evaluated action with that prefix.
+                    None if is_pattern(&name) => {
+                        if !actions.contains(&name) {
+                            actions.push(name);
+                        }
+                    }
                     None => errors.push(ImportError::cell(
                         &ct.sheet,
                         *row,
