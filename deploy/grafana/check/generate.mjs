@@ -1,5 +1,7 @@
 // Writes dashboard.ts from ../postured-dashboard.json (the single source) so that tsc can check
-// the JSON against the Grafana Foundation SDK's types, and checks what types cannot express.
+// the JSON against the Grafana Foundation SDK's types, and checks what types cannot express
+// (unique panel ids, no overlapping panels, every panel and query on the ${datasource}
+// variable, the tenant variable).
 // The JSON text is embedded unchanged after a one-line prefix: line N of dashboard.ts is line N
 // of the JSON file.
 import { readFileSync, writeFileSync } from "node:fs";
@@ -33,6 +35,19 @@ for (const p of dash.panels ?? []) {
   }
   const g = p.gridPos;
   if (!g || g.x + g.w > 24) problems.push(`${where}: gridPos wider than 24 columns`);
+}
+// Panels must not overlap (Grafana would move them on load).
+const taken = new Map();
+for (const p of dash.panels ?? []) {
+  const g = p.gridPos ?? { x: 0, y: 0, w: 0, h: 0 };
+  const overlapped = new Set();
+  for (let x = g.x; x < g.x + g.w; x++)
+    for (let y = g.y; y < g.y + g.h; y++) {
+      const other = taken.get(`${x},${y}`);
+      if (other !== undefined) overlapped.add(other);
+      taken.set(`${x},${y}`, p.title);
+    }
+  for (const other of overlapped) problems.push(`panel ${p.id} "${p.title}": overlaps panel "${other}"`);
 }
 const vars = new Map((dash.templating?.list ?? []).map((v) => [v.name, v]));
 if (vars.get("datasource")?.type !== "datasource" || vars.get("datasource")?.query !== "prometheus")
