@@ -560,6 +560,70 @@ mod tests {
         assert!(!text.contains("action=\"b\""), "{text}");
     }
 
+    fn assessment(id: &str, statuses: &[ControlStatus]) -> AssessmentReport {
+        AssessmentReport {
+            id: id.into(),
+            tenant: "t1".into(),
+            group: "default".into(),
+            template_id: "tpl".into(),
+            template_title: "Template".into(),
+            certification: "Cert".into(),
+            generated_at: chrono::DateTime::UNIX_EPOCH,
+            score: ScoreSummary {
+                points_achieved: 3.0,
+                points_possible: 12.0,
+                ratio: 0.25,
+            },
+            status: crate::model::report::AssessmentStatus::InProgress,
+            progress: 0.5,
+            controls: statuses
+                .iter()
+                .enumerate()
+                .map(|(i, s)| crate::model::report::ControlReport {
+                    id: format!("C-{i}"),
+                    family: "F".into(),
+                    title: "T".into(),
+                    description: String::new(),
+                    status: *s,
+                    actions: Vec::new(),
+                })
+                .collect(),
+            actions: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn exports_assessments_and_removes_vanished_ones() {
+        let m = Metrics::new(true);
+        let a = assessment(
+            "a1",
+            &[
+                ControlStatus::Passed,
+                ControlStatus::Passed,
+                ControlStatus::Failed,
+            ],
+        );
+        m.observe_assessments("t1", &[a.clone(), assessment("a2", &[])]);
+        let text = m.render();
+        for want in [
+            "postured_assessment_points_achieved{assessment=\"a1\",tenant=\"t1\"} 3",
+            "postured_assessment_points_possible{assessment=\"a1\",tenant=\"t1\"} 12",
+            "postured_assessment_progress_ratio{assessment=\"a1\",tenant=\"t1\"} 0.5",
+            "postured_control_status{assessment=\"a1\",status=\"passed\",tenant=\"t1\"} 2",
+            "postured_control_status{assessment=\"a1\",status=\"failed\",tenant=\"t1\"} 1",
+            "postured_control_status{assessment=\"a1\",status=\"out_of_scope\",tenant=\"t1\"} 0",
+            "postured_control_status{assessment=\"a2\",status=\"none\",tenant=\"t1\"} 0",
+        ] {
+            assert!(text.contains(want), "{want} missing in {text}");
+        }
+        // One series per status, never per control.
+        assert!(!text.contains("C-0"));
+        m.observe_assessments("t1", &[a]);
+        let text = m.render();
+        assert!(!text.contains("assessment=\"a2\""), "{text}");
+        assert!(text.contains("assessment=\"a1\""));
+    }
+
     #[test]
     fn per_action_series_can_be_switched_off() {
         let m = Metrics::new(false);

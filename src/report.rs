@@ -346,3 +346,75 @@ pub fn render_history(rows: &[crate::store::TransitionRow]) -> String {
     }
     format!("{table}\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::model::report::ControlReport;
+
+    #[test]
+    fn assessments_attach_to_their_tenant_with_counts_and_a_table() {
+        let now = Utc
+            .with_ymd_and_hms(2026, 3, 1, 12, 0, 0)
+            .single()
+            .expect("valid");
+        let eval = |tenant: &str| TenantEvaluation {
+            tenant: tenant.into(),
+            evaluated_at: now,
+            actions: Vec::new(),
+            score: ScoreSummary::default(),
+            categories: Vec::new(),
+        };
+        let control = |status| ControlReport {
+            id: "C".into(),
+            family: "F".into(),
+            title: "T".into(),
+            description: String::new(),
+            status,
+            actions: Vec::new(),
+        };
+        let a = AssessmentReport {
+            id: "t2-gdpr".into(),
+            tenant: "t2".into(),
+            group: "eu".into(),
+            template_id: "gdpr".into(),
+            template_title: "GDPR".into(),
+            certification: "GDPR".into(),
+            generated_at: now,
+            score: ScoreSummary {
+                points_achieved: 1.0 / 3.0,
+                points_possible: 3.0,
+                ratio: 1.0 / 9.0,
+            },
+            status: AssessmentStatus::Incomplete,
+            progress: 0.5,
+            controls: vec![
+                control(ControlStatus::Passed),
+                control(ControlStatus::Failed),
+                control(ControlStatus::OutOfScope),
+            ],
+            actions: Vec::new(),
+        };
+        let r = with_assessments(build(now, &[eval("t1"), eval("t2")], |_| None), &[a]);
+        assert!(r.tenants[0].assessments.is_empty());
+        let s = &r.tenants[1].assessments[0];
+        assert_eq!(s.id, "t2-gdpr");
+        assert_eq!(s.score.points_achieved, 0.33);
+        assert_eq!(
+            (
+                s.controls.passed,
+                s.controls.failed,
+                s.controls.out_of_scope
+            ),
+            (1, 1, 1)
+        );
+        let json = serde_json::to_value(&r).expect("json");
+        assert_eq!(json["tenants"][1]["assessments"][0]["status"], "incomplete");
+        assert_eq!(json["tenants"][1]["assessments"][0]["progress"], 0.5);
+        let table = render_table(&r);
+        assert!(table.contains("t2-gdpr"), "{table}");
+        assert!(table.contains("1 / 2 (50%)"), "{table}");
+    }
+}
