@@ -358,6 +358,50 @@ mod tests {
     }
 
     #[test]
+    fn only_technical_actions_map_to_the_catalog() {
+        let catalog = Catalog::builtin();
+        let title = "Register every user for multifactor authentication";
+        let technical = Some(ImplementationType::Technical);
+        let documentation = Some(ImplementationType::Documentation);
+        assert_eq!(
+            resolve_action_id("", title, technical, &catalog),
+            "msgraph.mfa.all_users"
+        );
+        assert_eq!(
+            resolve_action_id("", title, documentation, &catalog),
+            "custom.register_every_user_for_multifactor_authentication"
+        );
+        assert_eq!(
+            resolve_action_id(" my.id ", title, technical, &catalog),
+            "my.id"
+        );
+        assert_eq!(
+            resolve_action_id("", "msgraph.mfa.admins", technical, &catalog),
+            "msgraph.mfa.admins"
+        );
+    }
+
+    #[test]
+    fn points_templates_ids_and_responsibilities_parse() {
+        assert_eq!(parse_points("27"), Ok(27));
+        assert_eq!(parse_points(" 27.0 "), Ok(27));
+        for bad in ["0", "100", "2.5", "x", "", "-3"] {
+            assert!(parse_points(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            template_id_from_title("ACME Baseline v2!"),
+            "acme-baseline-v2"
+        );
+        assert_eq!(template_id_from_title("  ??  "), "template");
+        assert_eq!(parse_responsibility(""), Some(Responsibility::Customer));
+        assert_eq!(
+            parse_responsibility("Microsoft"),
+            Some(Responsibility::Provider)
+        );
+        assert_eq!(parse_responsibility("them"), None);
+    }
+
+    #[test]
     fn lists_split_on_double_semicolons_and_trim() {
         assert_eq!(
             split_list(" a ;; b;c ;;;; ;;d "),

@@ -167,9 +167,14 @@ pub fn catalog_from_json(text: &str) -> Result<OscalCatalog, Vec<ImportError>> {
         )]
     })?;
     let Some(cat) = root.get("catalog").filter(|c| c.is_object()) else {
+        let hint = if root.get("profile").is_some() {
+            " (this is a profile: import its catalog and pass the profile with --profile)"
+        } else {
+            ""
+        };
         return Err(vec![ImportError::new(
             "$",
-            "not an OSCAL catalog: no top-level `catalog` object",
+            format!("not an OSCAL catalog: no top-level `catalog` object{hint}"),
         )]);
     };
     let meta = cat.get("metadata");
@@ -1264,7 +1269,8 @@ mod tests {
         let e = catalog_from_json(r#"{"profile": {}}"#).unwrap_err();
         assert_eq!(
             e[0].to_string(),
-            "$: not an OSCAL catalog: no top-level `catalog` object"
+            "$: not an OSCAL catalog: no top-level `catalog` object (this is a profile: import \
+             its catalog and pass the profile with --profile)"
         );
         let e = catalog_from_json(
             r#"{"catalog": {"groups": [{"title": "G", "controls": [{"id": "x-1"}, {"title": "T"}]}]}}"#,
