@@ -114,6 +114,103 @@ async fn first_poll_scores_the_official_examples_and_serves_metrics() {
 }
 
 #[tokio::test]
+async fn assessments_share_technical_instances_and_take_manual_statuses_from_the_next_poll() {
+    use postured::model::report::{AssessmentStatus, TestingSource};
+    use postured::model::{InstanceScope, ManualUpdate};
+
+    let graph = graph_with_examples().await;
+    let extra = r#"
+[[groups]]
+id = "eu"
+[[assessments]]
+id = "contoso-iso"
+tenant = "contoso"
+template = "iso-27001-2022"
+group = "eu"
+[[assessments]]
+id = "contoso-gdpr"
+tenant = "contoso"
+template = "gdpr"
+group = "eu"
+"#;
+    let app = TestApp::spawn(
+        extra,
+        &tenant_block("contoso", GUID, "client-1", &graph.uri(), "0 0 * * * *"),
+    )
+    .await;
+    let report = app.poll("contoso").await;
+    let reports = app.app.assessment_reports().await;
+    let ids: Vec<&str> = reports.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "contoso-iso",
+            "contoso-gdpr",
+            "contoso-data-protection-baseline"
+        ]
+    );
+    // The default assessment reproduces the tenant's evaluation score.
+    assert_eq!(reports[2].score, report.evaluation.score);
+    // ISO adds non-technical actions (none yet): a larger denominator, not a mean.
+    assert!(reports[0].score.points_possible > 0.0);
+    let policy = |r: &postured::model::report::AssessmentReport| {
+        r.actions
+            .iter()
+            .find(|a| a.id == "iso.isms.policy")
+            .cloned()
+            .expect("policy action")
+    };
+    assert_eq!(policy(&reports[0]).test_status, TestStatus::None);
+    assert_ne!(reports[0].status, AssessmentStatus::Complete);
+    // Technical instances are shared: the same status in every assessment of the tenant.
+    let mfa = |r: &postured::model::report::AssessmentReport| {
+        r.actions
+            .iter()
+            .find(|a| a.id == "msgraph.mfa.all_users")
+            .map(|a| (a.test_status, a.points_achieved))
+    };
+    assert_eq!(mfa(&reports[0]), mfa(&reports[1]));
+    assert_eq!(mfa(&reports[0]), mfa(&reports[2]));
+
+    // A person sets the policy (group scope); the next poll shows it.
+    let before = reports[0].score;
+    postured::assessments::apply_action_set(
+        app.app.store.as_ref(),
+        InstanceScope::Group("eu".into()),
+        "iso.isms.policy",
+        ManualUpdate {
+            test_status: Some(TestStatus::Passed),
+            assigned_to: Some("ciso@contoso.example".into()),
+            ..ManualUpdate::default()
+        },
+        chrono::Utc::now(),
+    )
+    .await
+    .expect("saved");
+    app.poll("contoso").await;
+    let reports = app.app.assessment_reports().await;
+    let p = policy(&reports[0]);
+    assert_eq!(p.test_status, TestStatus::Passed);
+    assert_eq!(p.testing_source, TestingSource::Manual);
+    assert_eq!(p.assigned_to.as_deref(), Some("ciso@contoso.example"));
+    assert!((reports[0].score.points_achieved - before.points_achieved - 3.0).abs() < 1e-9);
+
+    let m = app.metrics().await;
+    let possible = sample(
+        &m,
+        "postured_assessment_points_possible{assessment=\"contoso-iso\",tenant=\"contoso\"}",
+    )
+    .expect("assessment metric");
+    assert!((possible - reports[0].score.points_possible).abs() < 1e-9);
+    assert!(m.contains(
+        "postured_control_status{assessment=\"contoso-gdpr\",status=\"passed\",tenant=\"contoso\"}"
+    ));
+    assert!(m.contains(
+        "postured_assessment_progress_ratio{assessment=\"contoso-data-protection-baseline\""
+    ));
+}
+
+#[tokio::test]
 async fn mfa_registration_drop_changes_status_and_stores_the_transition() {
     let graph = graph_with_examples().await;
     let app = TestApp::spawn(
@@ -543,6 +640,13 @@ fn once_on_the_demo_prints_the_json_report() {
     assert!(ratio > 0.0 && ratio < 1.0, "{ratio}");
     assert!(t["actions"].as_array().unwrap().len() >= 15);
     assert!(t["categories"].as_array().unwrap().len() >= 2);
+    // The default assessment: the tenant's score, with rollup status and progress.
+    let a = &t["assessments"][0];
+    assert_eq!(a["id"], "contoso-demo-data-protection-baseline");
+    assert_eq!(a["score"]["ratio"], t["score"]["ratio"]);
+    assert!(a["status"].is_string());
+    let progress = a["progress"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&progress), "{progress}");
     // Every endpoint of the demo is collected: no action lacks a signal for a collection error.
     let actions = t["actions"].as_array().unwrap();
     assert!(
