@@ -1,14 +1,22 @@
 //! Import and export: templates from Compliance Manager Excel workbooks, a flat CSV layout and
 //! OSCAL catalogs/profiles; assessment reports to Excel, CSV, JSON and OSCAL
-//! `assessment-results`.
+//! `assessment-results`. User documentation: `docs/interchange.md`.
+//!
+//! - [`excel`]: Compliance Manager workbook import/export, report workbook;
+//! - [`csv`]: flat template CSV import/export, report CSV;
+//! - [`json`]: report JSON;
+//! - [`oscal`]: catalogs (JSON, XML) and profiles in, `assessment-results` out;
+//! - [`cli`]: `postured template import|list` and `postured export`.
 //!
 //! Every importer is pure (text or bytes in, [`Template`] out) and collects **every** problem
 //! it finds as an [`ImportError`] located in the source (`Actions!5:actionScore: ...` for a
-//! workbook, `actions.csv!3:points: ...` for CSV, a JSON path for OSCAL). An import that found
-//! any error returns no template at all, so nothing half-imported is ever persisted.
+//! workbook, `template.csv!3:actionScore: ...` for CSV, a JSON path or `line:column` for
+//! OSCAL). An import that found any error returns no template at all, so nothing
+//! half-imported is ever persisted.
 //!
-//! Must not: touch the store, the metrics or the clock (exporters take the report's
-//! `generated_at`); file IO lives only in the CLI handlers ([`cli`]).
+//! Must not: touch the store, the metrics or the clock outside [`cli`] (exporters stamp
+//! documents with the report's `generated_at`; OSCAL UUIDs are random v4), which alone does
+//! the file and store IO.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
