@@ -280,6 +280,13 @@ impl App {
             signals: &signals,
             gaps: &gaps,
         });
+        // The tenant's assessments: the overall score becomes the score over their
+        // de-duplicated instances (manual statuses reloaded, so `postured action set` shows).
+        if let Err(e) = self.model.refresh(self.store.as_ref()).await {
+            self.metrics.observe_store_error(e.kind());
+            tracing::warn!(tenant = %tenant.id, error = %e, "loading manual statuses failed; using the last ones read");
+        }
+        let (evaluation, assessments) = self.model.assess(evaluation);
         let changes = transitions(&state.stored, &evaluation);
         let alert_plan = crate::alerts::pipeline::plan(
             &self.config.alerts,
@@ -334,11 +341,7 @@ impl App {
             );
         }
         state.last = Some(evaluation.clone());
-        if let Err(e) = self.model.refresh(self.store.as_ref()).await {
-            self.metrics.observe_store_error(e.kind());
-            tracing::warn!(tenant = %tenant.id, error = %e, "loading manual statuses failed; using the last ones read");
-        }
-        state.assessments = self.model.tenant_reports(&evaluation);
+        state.assessments = assessments;
         self.metrics
             .observe_assessments(&tenant.id, &state.assessments);
         drop(state);

@@ -20,8 +20,8 @@ use crate::evaluation::{ActionDef, Evaluator, ImplementationStatus, TenantEvalua
 use crate::model::report::{AssessmentReport, TestingSource};
 use crate::model::template::{ImplementationType, Responsibility};
 use crate::model::{
-    Assessment, ComplianceModel, Group, InstanceScope, ManualStatus, ManualUpdate, ModelInput,
-    TemplateRegistry,
+    Assessment, ComplianceModel, Dimension, Group, InstanceScope, ManualStatus, ManualUpdate,
+    ModelInput, ScoreFilter, TemplateRegistry,
 };
 use crate::store::{Store, StoreError};
 
@@ -141,6 +141,34 @@ impl ModelRuntime {
             tracing::warn!(assessment = %p.assessment, "assessment skipped: {}", p.message);
         }
         model
+    }
+
+    /// The tenant's view after an evaluation: its assessment reports, and the evaluation with
+    /// `score` and `categories` replaced by the overall score over the de-duplicated instances
+    /// of all the tenant's assessments (SCORING.md "Overall tenant score") and its per-category
+    /// breakdown. The actions are left as evaluated. A tenant without assessments keeps the
+    /// evaluation's own score. With only the default assessment the two are equal.
+    pub fn assess(
+        &self,
+        mut evaluation: TenantEvaluation,
+    ) -> (TenantEvaluation, Vec<AssessmentReport>) {
+        let assessments: Vec<Assessment> =
+            self.assessments_of(&evaluation.tenant).cloned().collect();
+        if assessments.is_empty() {
+            return (evaluation, Vec::new());
+        }
+        let model = self.model(
+            &assessments,
+            std::slice::from_ref(&evaluation),
+            evaluation.evaluated_at,
+        );
+        let filter = ScoreFilter {
+            tenant: Some(evaluation.tenant.clone()),
+            ..ScoreFilter::default()
+        };
+        evaluation.score = model.score(&filter);
+        evaluation.categories = model.scores_by(Dimension::Category, &filter);
+        (evaluation, model.reports())
     }
 
     /// The reports of one tenant's assessments after an evaluation.
@@ -417,5 +445,31 @@ mod tests {
             .find(|r| r.id == "t-data-protection-baseline")
             .expect("baseline");
         assert_eq!(baseline.score, evaluation.score);
+
+        // The tenant's overall score covers every instance of its assessments, once: the ISO
+        // assessment's non-technical actions grow the denominator; categories follow.
+        let (overall, reports2) = runtime.assess(evaluation.clone());
+        assert_eq!(reports2, reports);
+        let (mut extra_achieved, mut extra_possible) = (0.0, 0.0);
+        for a in iso
+            .actions
+            .iter()
+            .filter(|a| a.implementation_type != ImplementationType::Technical)
+        {
+            extra_achieved += a.points_achieved;
+            extra_possible += a.points_possible;
+        }
+        assert!(extra_possible > 0.0);
+        let s = overall.score;
+        assert!(
+            (s.points_possible - evaluation.score.points_possible - extra_possible).abs() < 1e-9,
+            "{s:?} vs {:?}",
+            evaluation.score
+        );
+        assert!(
+            (s.points_achieved - evaluation.score.points_achieved - extra_achieved).abs() < 1e-9
+        );
+        assert!(overall.categories.iter().any(|(c, _)| c == "Documentation"));
+        assert_eq!(overall.actions, evaluation.actions);
     }
 }

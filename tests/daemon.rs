@@ -149,8 +149,16 @@ group = "eu"
             "contoso-data-protection-baseline"
         ]
     );
-    // The default assessment reproduces the tenant's evaluation score.
-    assert_eq!(reports[2].score, report.evaluation.score);
+    // The default assessment scores exactly the evaluated actions; the tenant's overall score
+    // covers every instance of its three assessments, once (a larger denominator).
+    let eval = &report.evaluation;
+    let possible: f64 = eval.actions.iter().map(|a| a.points_possible).sum();
+    assert!((reports[2].score.points_possible - possible).abs() < 1e-9);
+    let achieved: f64 = eval.actions.iter().map(|a| a.points_achieved).sum();
+    assert!((reports[2].score.points_achieved - achieved).abs() < 1e-9);
+    assert!(eval.score.points_possible > possible);
+    assert!(eval.score.points_possible >= reports[0].score.points_possible);
+    assert!(eval.categories.iter().any(|(c, _)| c == "Documentation"));
     // ISO adds non-technical actions (none yet): a larger denominator, not a mean.
     assert!(reports[0].score.points_possible > 0.0);
     let policy = |r: &postured::model::report::AssessmentReport| {
