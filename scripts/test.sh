@@ -5,6 +5,8 @@
 #   - promtool (Debian package `prometheus`): `promtool check metrics` on the daemon's /metrics
 #   - oauth2-mock-server (npm, pinned in tests/support/oauth2): a real OAuth2 server on
 #     loopback for the client-credentials test (POSTURED_TEST_OAUTH2_URL)
+#   - Prometheus Alertmanager (Debian package `prometheus-alertmanager`): a real Alertmanager on
+#     loopback for the alert delivery tests (POSTURED_TEST_ALERTMANAGER_URL, tests/alerts.rs)
 #   - PostgreSQL 15 (`pg_virtualenv`): a throw-away cluster for the store conformance suite
 #     (POSTURED_TEST_POSTGRES_URL)
 #   - @grafana/grafana-foundation-sdk + TypeScript (npm, pinned in deploy/grafana/check): the
@@ -18,6 +20,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v pg_virtualenv >/dev/null 2>&1 || need_apt+=(postgresql-common postgresql)
+command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]} (Debian)"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -35,6 +38,7 @@ echo "== Grafana dashboard: type check against @grafana/grafana-foundation-sdk (
 workdir=$(mktemp -d)
 cleanup() {
   [ -n "${oauth2_pid:-}" ] && kill "$oauth2_pid" 2>/dev/null || true
+  [ -n "${alertmanager_pid:-}" ] && kill "$alertmanager_pid" 2>/dev/null || true
   rm -rf "$workdir"
 }
 trap cleanup EXIT
@@ -51,6 +55,30 @@ fi
 POSTURED_TEST_OAUTH2_URL=$(head -1 "$workdir/oauth2.url")
 export POSTURED_TEST_OAUTH2_URL
 echo "== OAuth2 test server at $POSTURED_TEST_OAUTH2_URL"
+
+# Prometheus Alertmanager on a free loopback port (no gossip cluster), storage in the temp dir.
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+am_ready() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'GET /-/ready HTTP/1.0\r\n\r\n' >&3 && head -1 <&3 | grep -q ' 200') 2>/dev/null
+}
+for _ in $(seq 1 50); do
+  am_port=$((20000 + RANDOM % 40000))
+  port_in_use "$am_port" || break
+done
+mkdir -p "$workdir/alertmanager"
+prometheus-alertmanager --config.file=tests/support/alertmanager.yml \
+  --storage.path="$workdir/alertmanager" --web.listen-address="127.0.0.1:$am_port" \
+  --cluster.listen-address= >"$workdir/alertmanager.log" 2>&1 &
+alertmanager_pid=$!
+for _ in $(seq 1 100); do
+  am_ready "$am_port" && break
+  sleep 0.1
+done
+if ! am_ready "$am_port"; then
+  echo "Alertmanager did not start:"; cat "$workdir/alertmanager.log"; exit 1
+fi
+export POSTURED_TEST_ALERTMANAGER_URL="http://127.0.0.1:$am_port"
+echo "== Alertmanager at $POSTURED_TEST_ALERTMANAGER_URL"
 
 export POSTURED_REQUIRE_TEST_SERVERS=1
 echo "== cargo test --workspace (inside a throw-away PostgreSQL cluster)"

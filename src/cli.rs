@@ -73,7 +73,8 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Print a tenant's stored status transitions, oldest first.
+    /// Print a tenant's stored status transitions (oldest first), its per-action ledger
+    /// (first failed, time in state, regressions, time to recover) and its alert events.
     History {
         /// Configuration file.
         #[arg(long, short, env = "POSTURED_CONFIG")]
@@ -233,16 +234,25 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
         } => {
             let cfg = load(&config)?;
             let store = sources::open_store(&cfg).await?;
-            let rows = store
-                .transitions(&tenant, action.as_deref(), since)
-                .await
-                .map_err(anyhow::Error::from)?;
+            let history = crate::alerts::ledger::load(
+                store.as_ref(),
+                &tenant,
+                action.as_deref(),
+                since,
+                Utc::now(),
+            )
+            .await
+            .map_err(anyhow::Error::from)?;
             match output {
                 Output::Json => println!(
                     "{}",
-                    serde_json::to_string_pretty(&rows).map_err(anyhow::Error::from)?
+                    serde_json::to_string_pretty(&history).map_err(anyhow::Error::from)?
                 ),
-                Output::Table => print!("{}", report::render_history(&rows)),
+                Output::Table => {
+                    println!("Transitions");
+                    print!("{}", report::render_history(&history.transitions));
+                    print!("{}", crate::alerts::ledger::render(&history));
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -322,6 +332,7 @@ async fn run(cfg: Config) -> Result<ExitCode, Failure> {
 
     let tracker = TaskTracker::new();
     scheduler::spawn_all(app.clone(), cancel.clone(), &tracker);
+    crate::alerts::tasks::spawn(&app, &cancel, &tracker)?;
     tracker.close();
 
     shutdown_signal().await;

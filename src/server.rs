@@ -1,8 +1,9 @@
-//! HTTP server (axum): `/healthz`, `/metrics` and the read-only API.
+//! HTTP server (axum): `/healthz`, `/metrics` and the API.
 //!
 //! Every route but `/healthz` (and `/metrics` when `[server] metrics_public = true`) requires
 //! `Authorization: Bearer <api_token>`; without a configured token those routes answer 401.
-//! The API never polls: it reads the app's latest evaluations and the store.
+//! The API never polls: it reads the app's latest evaluations and the store; its one write is a
+//! person's manual action status (`PUT /api/v1/actions/{action}/status`, into the store).
 //!
 //! Routes:
 //! - `GET /healthz` -> `200 ok` (liveness; the store is checked by `/readyz`)
@@ -10,6 +11,8 @@
 //! - `GET /metrics` -> Prometheus text exposition
 //! - `GET /api/v1/report` -> the JSON report (see [`crate::report`])
 //! - `GET /api/v1/tenants/{tenant}/transitions?action=ID&since=RFC3339` -> status history
+//! - `GET /api/v1/assessments`, `GET /api/v1/scores?...`, `PUT /api/v1/actions/{action}/status`
+//!   -> the model's reports, filtered scores and manual statuses (see [`crate::assessments::api`])
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,7 +22,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, put};
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
@@ -28,13 +31,19 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
-use crate::report;
+use crate::{assessments, report};
 
 /// Build the router for `app`.
 pub fn router(app: Arc<App>) -> Router {
     let api = Router::new()
         .route("/api/v1/report", get(report_json))
-        .route("/api/v1/tenants/{tenant}/transitions", get(transitions));
+        .route("/api/v1/tenants/{tenant}/transitions", get(transitions))
+        .route("/api/v1/assessments", get(assessments::api::assessments))
+        .route("/api/v1/scores", get(assessments::api::scores))
+        .route(
+            "/api/v1/actions/{action}/status",
+            put(assessments::api::set_status),
+        );
     let metrics = Router::new().route("/metrics", get(metrics));
     let (public, private) = if app.config.server.metrics_public {
         (metrics, api)

@@ -219,6 +219,101 @@ group = "eu"
 }
 
 #[tokio::test]
+async fn api_serves_assessments_filtered_scores_and_takes_manual_statuses() {
+    let graph = graph_with_examples().await;
+    let extra = r#"
+[[assessments]]
+id = "contoso-gdpr"
+tenant = "contoso"
+template = "gdpr"
+"#;
+    let app = TestApp::spawn(
+        extra,
+        &tenant_block("contoso", GUID, "client-1", &graph.uri(), "0 0 * * * *"),
+    )
+    .await;
+    app.poll("contoso").await;
+    assert_eq!(
+        app.get("/api/v1/assessments", None).await.status(),
+        reqwest::StatusCode::UNAUTHORIZED
+    );
+    let list: serde_json::Value = app
+        .get("/api/v1/assessments", Some(API_TOKEN))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list[0]["id"], "contoso-gdpr");
+    assert!(list[0]["controls"].as_array().unwrap().len() >= 10);
+
+    let all: serde_json::Value = app
+        .get("/api/v1/scores?tenant=contoso", Some(API_TOKEN))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let gdpr: serde_json::Value = app
+        .get(
+            "/api/v1/scores?regulation=GDPR&testing_source=manual&by=category",
+            Some(API_TOKEN),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let possible = |v: &serde_json::Value| v["score"]["points_possible"].as_f64().unwrap();
+    assert!(
+        possible(&gdpr) > 0.0 && possible(&gdpr) < possible(&all),
+        "{gdpr} {all}"
+    );
+    let categories: Vec<&str> = gdpr["breakdown"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b[0].as_str().unwrap())
+        .collect();
+    assert_eq!(categories, ["Documentation", "Operational"]);
+
+    postured::sources::install_crypto_provider();
+    let put = |body: serde_json::Value| {
+        reqwest::Client::new()
+            .put(format!(
+                "http://{}/api/v1/actions/gdpr.records.ropa/status",
+                app.addr
+            ))
+            .bearer_auth(API_TOKEN)
+            .json(&body)
+            .send()
+    };
+    let wrong = put(serde_json::json!({"tenant": "contoso", "test_status": "passed"}))
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), reqwest::StatusCode::BAD_REQUEST);
+    let ok = put(serde_json::json!({
+        "group": "default",
+        "test_status": "passed",
+        "evidence": ["https://intranet.example/ropa.xlsx"]
+    }))
+    .await
+    .unwrap();
+    assert_eq!(ok.status(), reqwest::StatusCode::OK);
+    let saved: serde_json::Value = ok.json().await.unwrap();
+    assert_eq!(saved["testing_source"], "manual");
+    app.poll("contoso").await;
+    let after: serde_json::Value = app
+        .get("/api/v1/scores?tenant=contoso", Some(API_TOKEN))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let achieved = |v: &serde_json::Value| v["score"]["points_achieved"].as_f64().unwrap();
+    assert!(
+        (achieved(&after) - achieved(&all) - 3.0).abs() < 1e-6,
+        "{after} {all}"
+    );
+}
+
+#[tokio::test]
 async fn mfa_registration_drop_changes_status_and_stores_the_transition() {
     let graph = graph_with_examples().await;
     let app = TestApp::spawn(

@@ -18,8 +18,8 @@
 //!   window: the pending count and an open regression are frozen while it lasts. It opens a
 //!   condition instead: [`EventKind::Stale`] when the reason says a signal expired
 //!   (`stale: <key> expired at ...`, or a collection gap whose last value expired), otherwise
-//!   [`EventKind::CollectionError`] (a gap with no value, a missing signal, a rule error). The
-//!   condition ends with [`EventKind::StaleCleared`] / [`EventKind::CollectionRecovered`] when the
+//!   [`EventKind::CollectionError`] for a collection gap with no value. Other reasons (a signal
+//!   that was never produced, a rule error) raise nothing. The condition ends with [`EventKind::StaleCleared`] / [`EventKind::CollectionRecovered`] when the
 //!   action is scored again.
 //! - `out_of_scope` leaves the score: it clears a pending drop and the baseline, and ends an
 //!   open regression with a recovery (no points are lost any more).
@@ -50,8 +50,8 @@ pub enum EventKind {
     Stale,
     /// A stale action is scored again.
     StaleCleared,
-    /// The action became `could_not_be_detected` for another reason (collection gap with no
-    /// value, missing signal, rule error).
+    /// The action became `could_not_be_detected` because its signals could not be collected
+    /// (a collection gap, no value to fall back on).
     CollectionError,
     /// An action with a collection error is scored again.
     CollectionRecovered,
@@ -165,17 +165,22 @@ impl Severity {
 pub enum Condition {
     /// A signal the rule needs expired.
     Stale,
-    /// Collection gap, missing signal or rule error.
+    /// Collection gap.
     CollectionError,
 }
 
 impl Condition {
     /// Classify the reason of a `could_not_be_detected` result (see `evaluation::rules`
-    /// `missing_reason`): `stale: ...` or any reason naming an expired value is staleness.
-    pub fn classify(reason: Option<&str>) -> Condition {
+    /// `missing_reason`): `stale: ...` or any reason naming an expired value is staleness; a
+    /// collection gap (`could not collect ...`) is a collection error; anything else (a signal
+    /// that was never produced, a rule error) is neither and raises no event.
+    pub fn classify(reason: Option<&str>) -> Option<Condition> {
         match reason {
-            Some(r) if r.starts_with("stale:") || r.contains(" expired at ") => Condition::Stale,
-            _ => Condition::CollectionError,
+            Some(r) if r.starts_with("stale:") || r.contains(" expired at ") => {
+                Some(Condition::Stale)
+            }
+            Some(r) if r.starts_with("could not collect") => Some(Condition::CollectionError),
+            _ => None,
         }
     }
 
@@ -481,8 +486,12 @@ fn observe(state: &InstanceState, ctx: &Ctx<'_>, window: u32) -> (InstanceState,
 
     if a.test_status == TestStatus::CouldNotBeDetected {
         // Not a score observation: the debounce window and an open regression are frozen.
-        let condition = Condition::classify(a.reason.as_deref());
         let current = s.condition.as_ref().map(|c| c.condition);
+        let Some(condition) = Condition::classify(a.reason.as_deref()) else {
+            // Undetectable for another reason (missing signal, rule error): no event, the open
+            // condition (if any) stands.
+            return (s, events);
+        };
         if current != Some(condition) {
             if let Some(open) = s.condition.take() {
                 events.push(close_condition(ctx, &open));
@@ -865,6 +874,17 @@ mod tests {
                     (F, 0.0, None),
                 ],
                 vec![vec![], vec![Regression], vec![Recovery], vec![]],
+            ),
+            (
+                "a missing signal or rule error is undetectable but raises nothing",
+                2,
+                vec![
+                    (P, 1.0, None),
+                    (F, 0.0, None),
+                    (C, 0.0, Some("signal msgraph.x not available")),
+                    (F, 0.0, None),
+                ],
+                vec![vec![], vec![], vec![], vec![Regression]],
             ),
             (
                 "first observation undetectable opens a condition",
