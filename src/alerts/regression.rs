@@ -638,6 +638,9 @@ mod tests {
     /// One observation: status, credit, reason.
     type Obs = (TestStatus, f64, Option<&'static str>);
 
+    /// A table row: name, window, observations, expected event kinds per observation.
+    type Case = (&'static str, u32, Vec<Obs>, Vec<Vec<EventKind>>);
+
     fn eval(i: i64, (status, credit, reason): Obs) -> TenantEvaluation {
         let possible = if status == O { 0.0 } else { 27.0 };
         TenantEvaluation {
@@ -702,7 +705,7 @@ mod tests {
     #[test]
     fn table() {
         use EventKind::*;
-        let cases: Vec<(&str, u32, Vec<Obs>, Vec<Vec<EventKind>>)> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "golden 6: flap inside the window produces nothing",
                 2,
