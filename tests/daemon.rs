@@ -743,13 +743,27 @@ fn once_on_the_demo_prints_the_json_report() {
     assert!(ratio > 0.0 && ratio < 1.0, "{ratio}");
     assert!(t["actions"].as_array().unwrap().len() >= 15);
     assert!(t["categories"].as_array().unwrap().len() >= 2);
-    // The default assessment: the tenant's score, with rollup status and progress.
-    let a = &t["assessments"][0];
-    assert_eq!(a["id"], "contoso-demo-data-protection-baseline");
-    assert_eq!(a["score"]["ratio"], t["score"]["ratio"]);
-    assert!(a["status"].is_string());
-    let progress = a["progress"].as_f64().unwrap();
-    assert!((0.0..=1.0).contains(&progress), "{progress}");
+    // Five framework assessments and the default one, each with score, rollup and progress.
+    let assessments = t["assessments"].as_array().unwrap();
+    assert_eq!(assessments.len(), 6, "{assessments:?}");
+    for a in assessments {
+        assert!(a["status"].is_string(), "{a}");
+        let progress = a["progress"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&progress), "{progress}");
+    }
+    // The baseline scores exactly the evaluated actions; the tenant's score covers the
+    // instances of all six assessments, each once, so its denominator is larger.
+    let baseline = &assessments[5];
+    assert_eq!(baseline["id"], "contoso-demo-data-protection-baseline");
+    let actions_possible: f64 = t["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["points_possible"].as_f64().unwrap())
+        .sum();
+    let base_possible = baseline["score"]["points_possible"].as_f64().unwrap();
+    assert!((base_possible - actions_possible).abs() < 1e-6);
+    assert!(t["score"]["points_possible"].as_f64().unwrap() > base_possible);
     // Every endpoint of the demo is collected: no action lacks a signal for a collection error.
     let actions = t["actions"].as_array().unwrap();
     assert!(
