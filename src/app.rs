@@ -293,7 +293,8 @@ impl App {
             &self.evaluator,
             state.alert_state.as_ref(),
             &evaluation,
-        );
+        )
+        .with_assessments(assessments.iter().map(|a| (a.id.clone(), a.score)));
         let record = PollRecord {
             tenant: &tenant.id,
             connector: kind,

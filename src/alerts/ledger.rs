@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::regression::EventKind;
 use crate::evaluation::TestStatus;
-use crate::store::{CategorySnapshot, StoredEvent, TransitionRow};
+use crate::store::{AssessmentSnapshot, CategorySnapshot, StoredEvent, TransitionRow};
 
 /// Statistics of one action instance of a tenant.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -61,6 +61,8 @@ pub struct History {
     pub events: Vec<StoredEvent>,
     /// Category score snapshots (stored when they changed), oldest first.
     pub categories: Vec<CategorySnapshot>,
+    /// Assessment score snapshots (stored when they changed), oldest first.
+    pub assessments: Vec<AssessmentSnapshot>,
 }
 
 /// Per-action statistics from a tenant's transitions and events (both oldest first).
@@ -153,12 +155,14 @@ pub async fn load(
     let transitions = store.transitions(tenant, action, since).await?;
     let events = store.alert_events(tenant, action, since).await?;
     let categories = store.category_history(tenant, since).await?;
+    let assessments = store.assessment_history(tenant, since).await?;
     Ok(History {
         tenant: tenant.to_owned(),
         ledger: ledger(&transitions, &events, now),
         transitions,
         events,
         categories,
+        assessments,
     })
 }
 
@@ -349,6 +353,7 @@ mod tests {
             transitions: vec![],
             events: events.to_vec(),
             categories: vec![],
+            assessments: vec![],
         });
         assert!(text.contains("┆ 2026-03-01T12:40:00Z ┆"), "{text}");
         assert!(text.contains("20m 0s / 20m 0s"), "{text}");

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::config::AlertsConfig;
 use super::regression::{ActionMeta, EventKind, InstanceState, detect};
-use crate::evaluation::{Evaluator, TenantEvaluation};
+use crate::evaluation::{Evaluator, ScoreSummary, TenantEvaluation};
 use crate::metrics::Metrics;
 use crate::signals::Signal;
 use crate::store::{AlertWrites, RoutedEvent};
@@ -20,6 +20,8 @@ pub struct AlertPlan {
     pub routed: Vec<RoutedEvent>,
     /// Detector states that changed.
     pub states: Vec<(String, InstanceState)>,
+    /// The tenant's assessment scores (snapshots are stored when they change).
+    pub assessments: Vec<(String, ScoreSummary)>,
 }
 
 impl AlertPlan {
@@ -28,7 +30,17 @@ impl AlertPlan {
         AlertWrites {
             events: &self.routed,
             states: &self.states,
+            assessments: &self.assessments,
         }
+    }
+
+    /// Add the tenant's assessment scores (by assessment id) to the writes.
+    pub fn with_assessments(
+        mut self,
+        assessments: impl IntoIterator<Item = (String, ScoreSummary)>,
+    ) -> Self {
+        self.assessments = assessments.into_iter().collect();
+        self
     }
 }
 
@@ -80,6 +92,7 @@ pub fn plan(
     AlertPlan {
         routed,
         states: detection.states,
+        assessments: Vec::new(),
     }
 }
 

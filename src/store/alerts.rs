@@ -27,13 +27,16 @@ pub struct RoutedEvent {
     pub notifiers: Vec<String>,
 }
 
-/// The alert writes of one poll, made in the poll's transaction.
+/// The ledger writes of one poll, made in the poll's transaction.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AlertWrites<'a> {
     /// Detected events with their routes.
     pub events: &'a [RoutedEvent],
     /// Detector states that changed, by action id.
     pub states: &'a [(String, InstanceState)],
+    /// The tenant's assessment scores after the poll, by assessment id (a snapshot is stored
+    /// for each one that changed).
+    pub assessments: &'a [(String, ScoreSummary)],
 }
 
 /// One notification of the outbox.
@@ -97,6 +100,17 @@ pub struct CategorySnapshot {
     pub score: ScoreSummary,
 }
 
+/// An assessment's score from one instant on (stored only when it changed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssessmentSnapshot {
+    /// Assessment id.
+    pub assessment: String,
+    /// Evaluation instant at which the score took this value.
+    pub at: DateTime<Utc>,
+    /// Points and ratio.
+    pub score: ScoreSummary,
+}
+
 /// Rows removed by one prune.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct PruneReport {
@@ -106,7 +120,7 @@ pub struct PruneReport {
     pub signal_history: u64,
     /// Transitions.
     pub transitions: u64,
-    /// Score and category snapshots.
+    /// Score, category and assessment snapshots.
     pub snapshots: u64,
     /// Alert events (with their outbox rows).
     pub events: u64,
@@ -169,6 +183,12 @@ pub trait AlertStore: Send + Sync {
         tenant: &str,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<CategorySnapshot>, StoreError>;
+    /// Assessment snapshots of a tenant, oldest first, since an instant.
+    async fn assessment_history(
+        &self,
+        tenant: &str,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<AssessmentSnapshot>, StoreError>;
     /// Delete history older than `before`: polls, signal history, transitions, snapshots, alert
     /// events and delivered or failed notifications. Current state (signals, gaps, action
     /// states, detector state), pending notifications and the newest row per alert key of the
@@ -203,6 +223,7 @@ pub(crate) struct EncodedState<'a> {
 pub(crate) struct EncodedAlerts<'a> {
     pub events: Vec<EncodedEvent<'a>>,
     pub states: Vec<EncodedState<'a>>,
+    pub assessments: &'a [(String, ScoreSummary)],
 }
 
 impl<'a> EncodedAlerts<'a> {
@@ -243,7 +264,11 @@ impl<'a> EncodedAlerts<'a> {
                 })
             })
             .collect::<Result<_, StoreError>>()?;
-        Ok(Self { events, states })
+        Ok(Self {
+            events,
+            states,
+            assessments: writes.assessments,
+        })
     }
 }
 
@@ -253,6 +278,7 @@ pub(crate) mod table {
     pub const ALERT_EVENTS: &str = "alert_events";
     pub const ALERT_OUTBOX: &str = "alert_outbox";
     pub const CATEGORY_SNAPSHOTS: &str = "category_snapshots";
+    pub const ASSESSMENT_SNAPSHOTS: &str = "assessment_snapshots";
 }
 
 /// Decode a detector state.
@@ -335,7 +361,31 @@ impl CategoryDbRow {
     }
 }
 
-/// Categories whose score differs from the latest stored snapshot (`latest`: category ->
+/// An assessment snapshot row.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct AssessmentDbRow {
+    pub assessment: String,
+    pub at: i64,
+    pub points_achieved: f64,
+    pub points_possible: f64,
+    pub ratio: f64,
+}
+
+impl AssessmentDbRow {
+    pub fn into_snapshot(self) -> Result<AssessmentSnapshot, StoreError> {
+        Ok(AssessmentSnapshot {
+            assessment: self.assessment,
+            at: rows::from_millis(table::ASSESSMENT_SNAPSHOTS, self.at)?,
+            score: ScoreSummary {
+                points_achieved: self.points_achieved,
+                points_possible: self.points_possible,
+                ratio: self.ratio,
+            },
+        })
+    }
+}
+
+/// Series (categories, assessments) whose score differs from the latest stored snapshot (`latest`: category ->
 /// (achieved, possible)).
 pub(crate) fn changed_categories<'e>(
     categories: &'e [(String, ScoreSummary)],

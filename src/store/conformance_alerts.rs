@@ -40,6 +40,10 @@ pub const ALERT_CHECKS: &[Check] = &[
         run: |s| Box::pin(category_snapshots_only_on_change(s)),
     },
     Check {
+        name: "assessment_snapshots_only_on_change",
+        run: |s| Box::pin(assessment_snapshots_only_on_change(s)),
+    },
+    Check {
         name: "prune_keeps_current_and_firing_rows",
         run: |s| Box::pin(prune_keeps_current_and_firing_rows(s)),
     },
@@ -144,7 +148,11 @@ async fn record(
         gaps: &[],
         evaluation: eval,
         transitions: &[],
-        alerts: AlertWrites { events, states },
+        alerts: AlertWrites {
+            events,
+            states,
+            assessments: &[],
+        },
     };
     store.record_poll(&record).await
 }
@@ -376,6 +384,64 @@ pub async fn category_snapshots_only_on_change(store: &dyn Store) -> CheckResult
     })?;
     let since = store.category_history(t, Some(at(3))).await?;
     ensure(since.len() == 2, || "since filter".into())
+}
+
+/// An assessment gains a snapshot only when its points change.
+pub async fn assessment_snapshots_only_on_change(store: &dyn Store) -> CheckResult {
+    let t = "conformance-assessments";
+    let score = |achieved: f64| ScoreSummary {
+        points_achieved: achieved,
+        points_possible: 54.0,
+        ratio: achieved / 54.0,
+    };
+    for (minute, iso, gdpr) in [(1, 27.0, 54.0), (2, 27.0, 54.0), (3, 0.0, 54.0)] {
+        let eval = evaluation(t, minute, 1.0, &[]);
+        let assessments = [
+            ("t-gdpr".to_string(), score(gdpr)),
+            ("t-iso".to_string(), score(iso)),
+        ];
+        let record = PollRecord {
+            tenant: t,
+            connector: "msgraph",
+            started_at: eval.evaluated_at,
+            finished_at: eval.evaluated_at,
+            outcome: PollOutcome::Success,
+            signals: &[],
+            gaps: &[],
+            evaluation: &eval,
+            transitions: &[],
+            alerts: AlertWrites {
+                events: &[],
+                states: &[],
+                assessments: &assessments,
+            },
+        };
+        store.record_poll(&record).await?;
+    }
+    let got: Vec<(String, i64, f64)> = store
+        .assessment_history(t, None)
+        .await?
+        .into_iter()
+        .map(|s| {
+            (
+                s.assessment,
+                (s.at - at(0)).num_minutes(),
+                s.score.points_achieved,
+            )
+        })
+        .collect();
+    let want = vec![
+        ("t-gdpr".to_string(), 1, 54.0),
+        ("t-iso".to_string(), 1, 27.0),
+        ("t-iso".to_string(), 3, 0.0),
+    ];
+    ensure(got == want, || {
+        format!("assessment history {got:?}, want {want:?}")
+    })?;
+    ensure(
+        store.assessment_history(t, Some(at(2))).await?.len() == 1,
+        || "since filter".into(),
+    )
 }
 
 /// Pruning removes old history but keeps current state, pending notifications, the newest

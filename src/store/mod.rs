@@ -40,7 +40,8 @@ use serde::{Deserialize, Serialize};
 use crate::evaluation::{ActionState, ScoreSummary, TenantEvaluation, Transition};
 use crate::signals::{Signal, SignalGap, SignalValue};
 pub use alerts::{
-    AlertStore, AlertWrites, CategorySnapshot, OutboxEntry, PruneReport, RoutedEvent, StoredEvent,
+    AlertStore, AlertWrites, AssessmentSnapshot, CategorySnapshot, OutboxEntry, PruneReport,
+    RoutedEvent, StoredEvent,
 };
 pub use model::ModelStore;
 

@@ -9,8 +9,9 @@ use sqlx::sqlite::SqliteConnection;
 
 use super::StoreError;
 use super::alerts::{
-    AlertStore, CategoryDbRow, CategorySnapshot, EncodedAlerts, EventDbRow, OutboxDbRow,
-    OutboxEntry, OutboxState, PruneReport, StoredEvent, changed_categories, decode_state,
+    AlertStore, AssessmentDbRow, AssessmentSnapshot, CategoryDbRow, CategorySnapshot,
+    EncodedAlerts, EventDbRow, OutboxDbRow, OutboxEntry, OutboxState, PruneReport, StoredEvent,
+    changed_categories, decode_state,
 };
 use super::rows;
 use super::sqlite::SqliteStore;
@@ -31,6 +32,16 @@ const SELECT_LATEST_CATEGORIES: &str = "SELECT c.category, c.points_achieved, \
     c.points_possible FROM category_snapshots c WHERE c.tenant = ? AND c.id = \
     (SELECT MAX(l.id) FROM category_snapshots l WHERE l.tenant = c.tenant \
     AND l.category = c.category)";
+const SELECT_LATEST_ASSESSMENTS: &str = "SELECT a.assessment, a.points_achieved, \
+    a.points_possible FROM assessment_snapshots a WHERE a.tenant = ? AND a.id = \
+    (SELECT MAX(l.id) FROM assessment_snapshots l WHERE l.tenant = a.tenant \
+    AND l.assessment = a.assessment)";
+const INSERT_ASSESSMENT: &str = "INSERT INTO assessment_snapshots \
+    (tenant, assessment, at, points_achieved, points_possible, ratio) \
+    VALUES (?, ?, ?, ?, ?, ?)";
+const SELECT_ASSESSMENTS: &str = "SELECT assessment, at, points_achieved, points_possible, \
+    ratio FROM assessment_snapshots WHERE tenant = ? AND at >= ? \
+    ORDER BY at, assessment, id";
 const INSERT_CATEGORY: &str = "INSERT INTO category_snapshots \
     (tenant, category, at, points_achieved, points_possible, ratio) VALUES (?, ?, ?, ?, ?, ?)";
 const SELECT_DUE: &str = "SELECT o.id, o.notifier, o.attempts, o.created_at, e.event \
@@ -55,7 +66,7 @@ const SELECT_EVENTS_FOR_ACTION: &str = "SELECT id, dedup_key, event FROM alert_e
     WHERE tenant = ? AND action_id = ? AND at >= ? ORDER BY at, id";
 const SELECT_CATEGORIES: &str = "SELECT category, at, points_achieved, points_possible, ratio \
     FROM category_snapshots WHERE tenant = ? AND at >= ? ORDER BY at, category, id";
-const PRUNE: [(&str, &str); 7] = [
+const PRUNE: [(&str, &str); 8] = [
     ("polls", "DELETE FROM polls WHERE started_at < ?"),
     (
         "signal_history",
@@ -71,6 +82,11 @@ const PRUNE: [(&str, &str); 7] = [
         "snapshots",
         "DELETE FROM category_snapshots WHERE at < ? AND id NOT IN \
         (SELECT MAX(id) FROM category_snapshots GROUP BY tenant, category)",
+    ),
+    (
+        "snapshots",
+        "DELETE FROM assessment_snapshots WHERE at < ? AND id NOT IN \
+        (SELECT MAX(id) FROM assessment_snapshots GROUP BY tenant, assessment)",
     ),
     (
         "notifications",
@@ -142,6 +158,25 @@ impl SqliteStore {
             sqlx::query(INSERT_CATEGORY)
                 .bind(tenant)
                 .bind(category)
+                .bind(at)
+                .bind(s.points_achieved)
+                .bind(s.points_possible)
+                .bind(s.ratio)
+                .execute(&mut *conn)
+                .await?;
+        }
+        let latest: HashMap<String, (f64, f64)> =
+            sqlx::query_as::<_, (String, f64, f64)>(SELECT_LATEST_ASSESSMENTS)
+                .bind(tenant)
+                .fetch_all(&mut *conn)
+                .await?
+                .into_iter()
+                .map(|(c, a, p)| (c, (a, p)))
+                .collect();
+        for (assessment, s) in changed_categories(alerts.assessments, &latest) {
+            sqlx::query(INSERT_ASSESSMENT)
+                .bind(tenant)
+                .bind(assessment)
                 .bind(at)
                 .bind(s.points_achieved)
                 .bind(s.points_possible)
@@ -257,6 +292,19 @@ impl AlertStore for SqliteStore {
             .fetch_all(self.pool())
             .await?;
         rows::decode_all(rows, CategoryDbRow::into_snapshot)
+    }
+
+    async fn assessment_history(
+        &self,
+        tenant: &str,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<AssessmentSnapshot>, StoreError> {
+        let rows = sqlx::query_as::<_, AssessmentDbRow>(SELECT_ASSESSMENTS)
+            .bind(tenant)
+            .bind(rows::since_millis(since))
+            .fetch_all(self.pool())
+            .await?;
+        rows::decode_all(rows, AssessmentDbRow::into_snapshot)
     }
 
     async fn prune_history(&self, before: DateTime<Utc>) -> Result<PruneReport, StoreError> {
