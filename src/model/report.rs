@@ -23,10 +23,15 @@ pub enum TestingSource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ControlStatus {
+    /// Every action passed, or at least one passed and the rest are out of scope.
     Passed,
+    /// At least one action failed.
     Failed,
+    /// No action has been tested (or the control has no actions).
     None,
+    /// Every action is out of scope.
     OutOfScope,
+    /// Testing under way or inconclusive (partial, could not be detected, some untested).
     InProgress,
 }
 
@@ -34,44 +39,66 @@ pub enum ControlStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AssessmentStatus {
+    /// Every control passed or is out of scope.
     Complete,
+    /// At least one control failed.
     Incomplete,
+    /// No control tested (or none in scope).
     None,
+    /// Otherwise.
     InProgress,
 }
 
 /// One action instance as it stands in an assessment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActionInstanceReport {
+    /// Action id.
     pub id: String,
+    /// Action title.
     pub title: String,
+    /// Technical, operational or documentation.
     pub implementation_type: ImplementationType,
+    /// Customer or provider managed.
     pub responsibility: Responsibility,
+    /// Who set the test status.
     pub testing_source: TestingSource,
+    /// Implementation status.
     pub implementation_status: ImplementationStatus,
+    /// Test status.
     pub test_status: TestStatus,
     /// The action's points (1..=99).
     pub points: u32,
+    /// points × credit; 0 when out of scope.
     pub points_achieved: f64,
+    /// points; 0 when out of scope.
     pub points_possible: f64,
     /// Rule text for automatic actions; empty for manual ones.
     pub testing_logic: String,
+    /// Why the status is what it is (failure detail, missing signal, "set manually" ...).
     pub reason: Option<String>,
+    /// Owner, from the manual status record.
     pub assigned_to: Option<String>,
+    /// Notes, from the manual status record.
     pub notes: Option<String>,
     /// Evidence links (URLs or document references).
     pub evidence: Vec<String>,
-    /// When the current test status was set.
+    /// When the current test status was set (the manual record's time for manual and parent
+    /// sources; `None` for automatic ones).
     pub status_since: Option<DateTime<Utc>>,
 }
 
 /// One control with its rollup.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ControlReport {
+    /// Control id.
     pub id: String,
+    /// Control family.
     pub family: String,
+    /// Control title.
     pub title: String,
+    /// Control description.
     pub description: String,
+    /// Rollup of its actions' statuses.
     pub status: ControlStatus,
     /// Ids of the actions mapped to this control (details in [`AssessmentReport::actions`]).
     pub actions: Vec<String>,
@@ -82,18 +109,25 @@ pub struct ControlReport {
 pub struct AssessmentReport {
     /// Assessment id.
     pub id: String,
+    /// Tenant id.
     pub tenant: String,
+    /// Group id.
     pub group: String,
+    /// Template id.
     pub template_id: String,
+    /// Template title.
     pub template_title: String,
     /// Regulation / standard (template `certification`).
     pub certification: String,
+    /// The instant the report describes (the evaluation's `now`).
     pub generated_at: DateTime<Utc>,
     /// Score over this assessment's instances, each once.
     pub score: ScoreSummary,
+    /// Rollup of its controls' statuses.
     pub status: AssessmentStatus,
-    /// Share of controls passed, in [0, 1].
+    /// Share of controls passed (out-of-scope controls excluded), in [0, 1].
     pub progress: f64,
+    /// Controls in template order.
     pub controls: Vec<ControlReport>,
     /// Every action instance of the assessment, each once, sorted by id.
     pub actions: Vec<ActionInstanceReport>,
