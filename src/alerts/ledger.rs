@@ -273,6 +273,7 @@ mod tests {
     fn tr(min: i64, from: Option<TestStatus>, to: TestStatus) -> TransitionRow {
         TransitionRow {
             tenant: "t1".into(),
+            testing_logic: None,
             transition: Transition {
                 action_id: "a".into(),
                 from_status: from,

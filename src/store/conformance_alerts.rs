@@ -44,6 +44,10 @@ pub const ALERT_CHECKS: &[Check] = &[
         run: |s| Box::pin(assessment_snapshots_only_on_change(s)),
     },
     Check {
+        name: "transitions_keep_the_rule_that_decided_them",
+        run: |s| Box::pin(transitions_keep_the_rule_that_decided_them(s)),
+    },
+    Check {
         name: "prune_keeps_current_and_firing_rows",
         run: |s| Box::pin(prune_keeps_current_and_firing_rows(s)),
     },
@@ -441,6 +445,31 @@ pub async fn assessment_snapshots_only_on_change(store: &dyn Store) -> CheckResu
     ensure(
         store.assessment_history(t, Some(at(2))).await?.len() == 1,
         || "since filter".into(),
+    )
+}
+
+/// A stored transition carries the testing logic of its action at that evaluation.
+pub async fn transitions_keep_the_rule_that_decided_them(store: &dyn Store) -> CheckResult {
+    let t = "conformance-rule";
+    let eval = evaluation(t, 1, 0.0, &[]);
+    let transitions = crate::evaluation::transitions(&Default::default(), &eval);
+    let record = PollRecord {
+        tenant: t,
+        connector: "msgraph",
+        started_at: eval.evaluated_at,
+        finished_at: eval.evaluated_at,
+        outcome: PollOutcome::Success,
+        signals: &[],
+        gaps: &[],
+        evaluation: &eval,
+        transitions: &transitions,
+        alerts: AlertWrites::default(),
+    };
+    store.record_poll(&record).await?;
+    let rows = store.transitions(t, None, None).await?;
+    ensure(
+        rows.len() == 1 && rows[0].testing_logic.as_deref() == Some("x"),
+        || format!("transition rule not stored: {rows:?}"),
     )
 }
 

@@ -170,6 +170,10 @@ pub struct TenantState {
 pub struct TransitionRow {
     /// Tenant the transition belongs to.
     pub tenant: String,
+    /// The rule (testing logic) that decided the new status; `None` for rows written before it
+    /// was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub testing_logic: Option<String>,
     /// The transition as recorded.
     #[serde(flatten)]
     pub transition: Transition,

@@ -71,6 +71,8 @@ pub(crate) struct EncodedTransition<'a> {
     pub reason: Option<&'a str>,
     pub signals: String,
     pub at: i64,
+    /// The rule of the action at this evaluation (audit trail).
+    pub testing_logic: Option<&'a str>,
 }
 
 /// One score snapshot, ready to bind.
@@ -193,6 +195,11 @@ impl<'a> EncodedPoll<'a> {
                     reason: t.reason.as_deref(),
                     signals: rows::encode_signal_list(&t.signals)?,
                     at: rows::to_millis(t.at),
+                    testing_logic: evaluation
+                        .actions
+                        .iter()
+                        .find(|a| a.action_id == t.action_id)
+                        .map(|a| a.testing_logic.as_str()),
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;

@@ -76,19 +76,19 @@ const UPSERT_ACTIONS: &str = "INSERT INTO action_state \
     testing_logic = EXCLUDED.testing_logic";
 const INSERT_TRANSITIONS: &str = "INSERT INTO action_transitions \
     (tenant, action_id, from_status, to_status, from_credit, to_credit, points_achieved, \
-    points_possible, reason, signals, at, poll_id) \
+    points_possible, reason, signals, at, poll_id, testing_logic) \
     SELECT $1, u.action_id, u.from_status, u.to_status, u.from_credit, u.to_credit, \
-    u.points_achieved, u.points_possible, u.reason, u.signals, u.at, $12 \
+    u.points_achieved, u.points_possible, u.reason, u.signals, u.at, $12, u.testing_logic \
     FROM UNNEST($2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[], \
-    $7::float8[], $8::float8[], $9::text[], $10::text[], $11::bigint[]) \
+    $7::float8[], $8::float8[], $9::text[], $10::text[], $11::bigint[], $13::text[]) \
     WITH ORDINALITY AS u (action_id, from_status, to_status, from_credit, to_credit, \
-    points_achieved, points_possible, reason, signals, at, n) ORDER BY u.n";
+    points_achieved, points_possible, reason, signals, at, testing_logic, n) ORDER BY u.n";
 const SELECT_TRANSITIONS: &str = "SELECT tenant, action_id, from_status, to_status, \
-    from_credit, to_credit, points_achieved, points_possible, reason, signals, at \
-    FROM action_transitions WHERE tenant = $1 AND at >= $2 ORDER BY at, id";
+    from_credit, to_credit, points_achieved, points_possible, reason, signals, at, \
+    testing_logic FROM action_transitions WHERE tenant = $1 AND at >= $2 ORDER BY at, id";
 const SELECT_TRANSITIONS_FOR_ACTION: &str = "SELECT tenant, action_id, from_status, to_status, \
-    from_credit, to_credit, points_achieved, points_possible, reason, signals, at \
-    FROM action_transitions WHERE tenant = $1 AND action_id = $3 AND at >= $2 ORDER BY at, id";
+    from_credit, to_credit, points_achieved, points_possible, reason, signals, at, \
+    testing_logic FROM action_transitions WHERE tenant = $1 AND action_id = $3 AND at >= $2 ORDER BY at, id";
 const SELECT_LATEST_SCORE: &str = "SELECT points_achieved, points_possible \
     FROM score_snapshots WHERE tenant = $1 ORDER BY at DESC, id DESC LIMIT 1";
 const INSERT_SNAPSHOT: &str = "INSERT INTO score_snapshots \
@@ -238,6 +238,7 @@ impl PostgresStore {
                 .bind(t.iter().map(|t| t.signals.as_str()).collect::<Vec<_>>())
                 .bind(t.iter().map(|t| t.at).collect::<Vec<_>>())
                 .bind(poll_id)
+                .bind(t.iter().map(|t| t.testing_logic).collect::<Vec<_>>())
                 .execute(&mut *conn)
                 .await?;
         }

@@ -202,6 +202,7 @@ pub(crate) struct TransitionDbRow {
     pub reason: Option<String>,
     pub signals: String,
     pub at: i64,
+    pub testing_logic: Option<String>,
 }
 
 impl TransitionDbRow {
@@ -214,6 +215,7 @@ impl TransitionDbRow {
         };
         Ok(TransitionRow {
             tenant: self.tenant,
+            testing_logic: self.testing_logic,
             transition: Transition {
                 from_status,
                 to_status: decode_status(t, &self.to_status)?,

@@ -70,13 +70,14 @@ const UPSERT_ACTION: &str = "INSERT INTO action_state \
     testing_logic = excluded.testing_logic";
 const INSERT_TRANSITION: &str = "INSERT INTO action_transitions \
     (tenant, action_id, from_status, to_status, from_credit, to_credit, points_achieved, \
-    points_possible, reason, signals, at, poll_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    points_possible, reason, signals, at, poll_id, testing_logic) \
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 const SELECT_TRANSITIONS: &str = "SELECT tenant, action_id, from_status, to_status, \
-    from_credit, to_credit, points_achieved, points_possible, reason, signals, at \
-    FROM action_transitions WHERE tenant = ? AND at >= ? ORDER BY at, id";
+    from_credit, to_credit, points_achieved, points_possible, reason, signals, at, \
+    testing_logic FROM action_transitions WHERE tenant = ? AND at >= ? ORDER BY at, id";
 const SELECT_TRANSITIONS_FOR_ACTION: &str = "SELECT tenant, action_id, from_status, to_status, \
-    from_credit, to_credit, points_achieved, points_possible, reason, signals, at \
-    FROM action_transitions WHERE tenant = ? AND action_id = ? AND at >= ? ORDER BY at, id";
+    from_credit, to_credit, points_achieved, points_possible, reason, signals, at, \
+    testing_logic FROM action_transitions WHERE tenant = ? AND action_id = ? AND at >= ? ORDER BY at, id";
 const SELECT_LATEST_SCORE: &str = "SELECT points_achieved, points_possible \
     FROM score_snapshots WHERE tenant = ? ORDER BY at DESC, id DESC LIMIT 1";
 const INSERT_SNAPSHOT: &str = "INSERT INTO score_snapshots \
@@ -230,6 +231,7 @@ impl SqliteStore {
                 .bind(&t.signals)
                 .bind(t.at)
                 .bind(poll_id)
+                .bind(t.testing_logic)
                 .execute(&mut *conn)
                 .await?;
         }
