@@ -286,7 +286,7 @@ impl App {
             self.metrics.observe_store_error(e.kind());
             tracing::warn!(tenant = %tenant.id, error = %e, "loading manual statuses failed; using the last ones read");
         }
-        let (evaluation, assessments) = self.model.assess(evaluation);
+        let (evaluation, assessments) = self.model.assess(evaluation, &state.stored);
         let changes = transitions(&state.stored, &evaluation);
         let alert_plan = crate::alerts::pipeline::plan(
             &self.config.alerts,

@@ -10,13 +10,16 @@
 //!
 //! Must not: decide statuses or scores (the model does); write anything but manual statuses.
 
+use std::collections::HashMap;
 use std::process::ExitCode;
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
-use crate::evaluation::{ActionDef, Evaluator, ImplementationStatus, TenantEvaluation, TestStatus};
+use crate::evaluation::{
+    ActionDef, ActionState, Evaluator, ImplementationStatus, TenantEvaluation, TestStatus,
+};
 use crate::model::report::{AssessmentReport, TestingSource};
 use crate::model::template::{ImplementationType, Responsibility};
 use crate::model::{
@@ -148,9 +151,14 @@ impl ModelRuntime {
     /// of all the tenant's assessments (SCORING.md "Overall tenant score") and its per-category
     /// breakdown. The actions are left as evaluated. A tenant without assessments keeps the
     /// evaluation's own score. With only the default assessment the two are equal.
+    ///
+    /// `stored` (the last stored state per action) dates the automatic instances: an action
+    /// whose stored status is the one just evaluated keeps its stored `since`; any other gets
+    /// the evaluation's instant.
     pub fn assess(
         &self,
         mut evaluation: TenantEvaluation,
+        stored: &HashMap<String, ActionState>,
     ) -> (TenantEvaluation, Vec<AssessmentReport>) {
         let assessments: Vec<Assessment> =
             self.assessments_of(&evaluation.tenant).cloned().collect();
@@ -168,7 +176,18 @@ impl ModelRuntime {
         };
         evaluation.score = model.score(&filter);
         evaluation.categories = model.scores_by(Dimension::Category, &filter);
-        (evaluation, model.reports())
+        let mut reports = model.reports();
+        for a in reports.iter_mut().flat_map(|r| r.actions.iter_mut()) {
+            if a.testing_source == TestingSource::Automatic && a.status_since.is_none() {
+                a.status_since = Some(
+                    stored
+                        .get(&a.id)
+                        .filter(|s| s.test_status == a.test_status)
+                        .map_or(evaluation.evaluated_at, |s| s.since),
+                );
+            }
+        }
+        (evaluation, reports)
     }
 
     /// The reports of one tenant's assessments after an evaluation.
@@ -588,8 +607,33 @@ mod tests {
 
         // The tenant's overall score covers every instance of its assessments, once: the ISO
         // assessment's non-technical actions grow the denominator; categories follow.
-        let (overall, reports2) = runtime.assess(evaluation.clone());
-        assert_eq!(reports2, reports);
+        let mfa = "msgraph.mfa.all_users";
+        let earlier = now - chrono::Duration::hours(1);
+        let stored = HashMap::from([(
+            mfa.to_string(),
+            ActionState {
+                test_status: TestStatus::CouldNotBeDetected,
+                credit: 0.0,
+                points_achieved: 0.0,
+                points_possible: 27.0,
+                since: earlier,
+            },
+        )]);
+        let (overall, reports2) = runtime.assess(evaluation.clone(), &stored);
+        let since = |id: &str| {
+            reports2[0]
+                .actions
+                .iter()
+                .find(|a| a.id == id)
+                .and_then(|a| a.status_since)
+        };
+        // Unchanged status: the stored `since`; no stored state: the evaluation instant.
+        assert_eq!(since(mfa), Some(earlier));
+        assert_eq!(since("msgraph.labels.published"), Some(now));
+        // Manual: when the record was last changed (stored to the millisecond).
+        let manual_since = since("iso.isms.policy").expect("manual since");
+        assert!((manual_since - now).num_milliseconds().abs() <= 1);
+        assert_eq!(reports2.len(), reports.len());
         let (mut extra_achieved, mut extra_possible) = (0.0, 0.0);
         for a in iso
             .actions
