@@ -82,8 +82,9 @@ pub struct ActionInstanceReport {
     pub notes: Option<String>,
     /// Evidence links (URLs or document references).
     pub evidence: Vec<String>,
-    /// When the current test status was set (the manual record's time for manual and parent
-    /// sources; `None` for automatic ones).
+    /// When the current test status was set: the manual record's time for manual and parent
+    /// sources; for automatic ones, when the daemon knows it, since the stored status began
+    /// (`None` from the pure model alone).
     pub status_since: Option<DateTime<Utc>>,
 }
 
