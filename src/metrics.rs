@@ -402,6 +402,16 @@ impl Metrics {
             .inc();
     }
 
+    /// Create a notifier's delivery series at 0 (every outcome), so rates and `increase()` see
+    /// the first failure.
+    pub fn init_alert_notifier(&self, notifier: &str) {
+        for outcome in ["success", "retry", "failed"] {
+            let _ = self
+                .alerts_delivered_total
+                .with_label_values(&[notifier, outcome]);
+        }
+    }
+
     /// Set the number of undelivered outbox rows.
     pub fn set_outbox_pending(&self, pending: i64) {
         self.alert_outbox_pending.set(pending);
@@ -663,7 +673,13 @@ mod tests {
         m.observe_alert_delivery("am", "success");
         m.set_outbox_pending(3);
         m.set_signal_stale("t1", "msgraph", true);
+        m.init_alert_notifier("hook");
         let text = m.render();
+        assert!(
+            text.contains(
+                "postured_alerts_delivered_total{notifier=\"hook\",outcome=\"failed\"} 0"
+            )
+        );
         assert!(text.contains("postured_action_regressions_total{action=\"a\",tenant=\"t1\"} 1"));
         assert!(text.contains("postured_action_recoveries_total{action=\"a\",tenant=\"t1\"} 1"));
         assert!(

@@ -58,6 +58,9 @@ impl Delivery {
         client: reqwest::Client,
         metrics: Arc<Metrics>,
     ) -> Self {
+        for n in &config.notifiers {
+            metrics.init_alert_notifier(&n.name);
+        }
         Self {
             store,
             config,
