@@ -776,6 +776,80 @@ fn once_on_the_demo_prints_the_json_report() {
 }
 
 #[test]
+fn action_set_on_the_demo_counts_from_the_next_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let once = || {
+        let out = postured()
+            .args(["once", "--config", "config/demo.toml", "--output", "json"])
+            .env("POSTURED__STORE__URL", &store)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let gdpr = report["tenants"][0]["assessments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == "contoso-demo-gdpr")
+            .cloned()
+            .unwrap();
+        gdpr["score"]["points_achieved"].as_f64().unwrap()
+    };
+    let before = once();
+    let set = |args: &[&str]| {
+        postured()
+            .args(["action", "set", "--config", "config/demo.toml"])
+            .args(args)
+            .env("POSTURED__STORE__URL", &store)
+            .output()
+            .unwrap()
+    };
+    // A documentation action is set per group, not per tenant (exit 64, nothing saved).
+    let wrong = set(&[
+        "--tenant",
+        "contoso-demo",
+        "--action",
+        "gdpr.records.ropa",
+        "--test-status",
+        "passed",
+    ]);
+    assert_eq!(wrong.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("--group"));
+    let bad_status = set(&[
+        "--group",
+        "default",
+        "--action",
+        "gdpr.records.ropa",
+        "--test-status",
+        "done",
+    ]);
+    assert!(!bad_status.status.success());
+    let ok = set(&[
+        "--group",
+        "default",
+        "--action",
+        "gdpr.records.ropa",
+        "--test-status",
+        "passed",
+        "--evidence",
+        "https://intranet.example/ropa.xlsx",
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let record: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(record["testing_source"], "manual");
+    assert!((once() - before - 3.0).abs() < 1e-6);
+}
+
+#[test]
 fn run_serves_the_demo_score_and_stops_on_sigterm() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
