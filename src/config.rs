@@ -1028,6 +1028,43 @@ mod tests {
     }
 
     #[test]
+    fn template_dirs_are_read_to_check_assessment_templates() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("tpl")).unwrap();
+        std::fs::write(
+            dir.path().join("tpl/acme.toml"),
+            "id = \"acme\"\ntitle = \"ACME\"\ncertification = \"ACME\"\n",
+        )
+        .unwrap();
+        let text = r#"
+            [templates]
+            dirs = ["tpl"]
+            [[tenants]]
+            id = "t"
+              [[tenants.connectors]]
+              kind = "msgraph"
+              schedule = "0 * * * * *"
+              replay_dir = "demo"
+            [[assessments]]
+            id = "t-acme"
+            tenant = "t"
+            template = "acme"
+            [[assessments]]
+            id = "t-missing"
+            tenant = "t"
+            template = "missing"
+        "#;
+        let path = dir.path().join("postured.toml");
+        std::fs::write(&path, text).unwrap();
+        let err = Config::load(&path).unwrap_err();
+        let paths: Vec<&str> = err.problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(paths, ["assessments[1].template"], "{err}");
+        std::fs::write(&path, text.replace("\"missing\"", "\"gdpr\"")).unwrap();
+        let cfg = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cfg.templates.dirs, [dir.path().join("tpl")]);
+    }
+
+    #[test]
     fn model_problems_are_reported_with_their_paths() {
         let text = r#"
             [model]

@@ -649,6 +649,54 @@ points = 3
     }
 
     #[test]
+    fn load_dir_adds_templates_and_reports_bad_files_and_clashes() {
+        let catalog = Catalog::builtin();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let good = r#"
+id = "acme-policy"
+title = "ACME internal policy"
+certification = "ACME"
+[[controls]]
+id = "ACME-1"
+title = "Strong sign-in"
+actions = ["msgraph.mfa.all_users", "acme.review"]
+[[actions]]
+id = "acme.review"
+title = "Review sign-in policy yearly"
+implementation_type = "operational"
+points = 3
+"#;
+        std::fs::write(dir.path().join("a.toml"), good).expect("write");
+        std::fs::write(dir.path().join("ignored.txt"), "not a template").expect("write");
+        let mut r = TemplateRegistry::builtin(&catalog.actions).expect("builtin");
+        r.load_dir(dir.path(), &catalog.actions).expect("loads");
+        let t = r.get("acme-policy").expect("loaded");
+        assert_eq!(t.actions.len(), 2, "the catalog action is completed");
+        // A clash with a built-in id and a broken file are both reported, with the file.
+        std::fs::write(
+            dir.path().join("b.toml"),
+            good.replace("acme-policy", "gdpr"),
+        )
+        .expect("write");
+        std::fs::write(dir.path().join("c.toml"), "id = ").expect("write");
+        let mut r = TemplateRegistry::builtin(&catalog.actions).expect("builtin");
+        let errors = r
+            .load_dir(dir.path(), &catalog.actions)
+            .expect_err("problems");
+        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(errors.len(), 2, "{shown:#?}");
+        assert!(
+            shown[0].contains("b.toml: id: duplicate template id \"gdpr\""),
+            "{shown:#?}"
+        );
+        assert!(
+            shown[1].contains("c.toml: : invalid template"),
+            "{shown:#?}"
+        );
+        assert!(r.get("acme-policy").is_some(), "good files still load");
+    }
+
+    #[test]
     fn catalog_refs_map_technical_actions_to_controls_or_their_parent() {
         let catalog = Catalog::builtin();
         let text = r#"
