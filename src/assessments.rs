@@ -357,7 +357,7 @@ pub fn parse_testing_source(s: &str) -> Result<TestingSource, String> {
 ///   -> `{"filter", "score", "breakdown"}`: the score over the de-duplicated instances matching
 ///   every given criterion, broken down `by` tenant, assessment, regulation, solution, group or
 ///   category when asked.
-/// - `PUT /api/v1/actions/{action}/status` with a JSON [`StatusBody`] -> the saved manual
+/// - `PUT /api/v1/actions/{action}/status` with a JSON [`api::StatusBody`] -> the saved manual
 ///   status (400 with a message for a wrong scope, 503 when the store fails). Shown from the
 ///   tenant's next poll, like `postured action set`.
 pub mod api {
