@@ -308,6 +308,21 @@ async fn once(cfg: Config, output: Output) -> Result<ExitCode, Failure> {
     let r = report::build(Utc::now(), &evaluations, |t| {
         app.tenant(t).and_then(|t| t.name.clone())
     });
+    let r = match output {
+        Output::Json => {
+            let ledgers = crate::alerts::ledger::for_report(
+                app.store.as_ref(),
+                &evaluations
+                    .iter()
+                    .map(|e| e.tenant.clone())
+                    .collect::<Vec<_>>(),
+                Utc::now(),
+            )
+            .await;
+            report::with_ledger(r, &ledgers)
+        }
+        Output::Table => r,
+    };
     match output {
         Output::Json => println!(
             "{}",

@@ -118,6 +118,22 @@ pub fn with_assessments(mut report: Report, assessments: &[AssessmentReport]) ->
     report
 }
 
+/// Attach each action's ledger (by tenant, then action id) to the report's actions.
+pub fn with_ledger(
+    mut report: Report,
+    ledgers: &std::collections::HashMap<String, Vec<crate::alerts::ledger::ActionLedger>>,
+) -> Report {
+    for t in &mut report.tenants {
+        let Some(list) = ledgers.get(&t.tenant) else {
+            continue;
+        };
+        for a in &mut t.actions {
+            a.ledger = list.iter().find(|l| l.action_id == a.id).cloned();
+        }
+    }
+    report
+}
+
 /// A category's points.
 #[derive(Debug, Clone, Serialize)]
 pub struct CategoryReport {
@@ -143,6 +159,10 @@ pub struct ActionReport {
     pub testing_logic: String,
     /// Why the status is what it is, when not plainly passed.
     pub reason: Option<String>,
+    /// The action's regression ledger (time in state, first failed, regressions, time to
+    /// recover), when the report was built with the store's history (see [`with_ledger`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<crate::alerts::ledger::ActionLedger>,
 }
 
 /// Build the report from evaluations and the tenants' display names.
@@ -182,6 +202,7 @@ pub fn build(
                         points_possible: a.points_possible,
                         testing_logic: a.testing_logic.clone(),
                         reason: a.reason.clone(),
+                        ledger: None,
                     })
                     .collect(),
                 assessments: Vec::new(),

@@ -133,6 +133,16 @@ async fn report_json(State(app): State<Arc<App>>) -> Response {
         }),
         &app.assessment_reports().await,
     );
+    let ledgers = crate::alerts::ledger::for_report(
+        app.store.as_ref(),
+        &evaluations
+            .iter()
+            .map(|e| e.tenant.clone())
+            .collect::<Vec<_>>(),
+        Utc::now(),
+    )
+    .await;
+    let r = report::with_ledger(r, &ledgers);
     axum::Json(r).into_response()
 }
 

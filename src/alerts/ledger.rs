@@ -166,6 +166,33 @@ pub async fn load(
     })
 }
 
+/// The ledgers of several tenants for the JSON report; a tenant whose history cannot be read
+/// is logged and left out (the report is still served).
+pub async fn for_report(
+    store: &dyn crate::store::Store,
+    tenants: &[String],
+    now: DateTime<Utc>,
+) -> std::collections::HashMap<String, Vec<ActionLedger>> {
+    let mut out = std::collections::HashMap::new();
+    for tenant in tenants {
+        let tenant = tenant.as_str();
+        let read = async {
+            let transitions = store.transitions(tenant, None, None).await?;
+            let events = store.alert_events(tenant, None, None).await?;
+            Ok::<_, crate::store::StoreError>(ledger(&transitions, &events, now))
+        };
+        match read.await {
+            Ok(l) => {
+                out.insert(tenant.to_owned(), l);
+            }
+            Err(e) => {
+                tracing::warn!(tenant, error = %e, "reading the ledger failed; report without it");
+            }
+        }
+    }
+    out
+}
+
 fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
