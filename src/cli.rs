@@ -1,5 +1,5 @@
 //! Command line: `run`, `once`, `check-config`, `print-config`, `migrate`, `record`, `history`,
-//! `template import|list`, `export`.
+//! `template import|list`, `export`, `action set`.
 //!
 //! Exit codes: 0 success, 64 invalid configuration (every problem printed, with its key path),
 //! 65 invalid template import file (every problem printed, located), 1 any other error, 130
@@ -101,6 +101,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::interchange::cli::TemplateCommand,
     },
+    /// Set manual statuses of improvement actions (see `postured action set --help`).
+    Action {
+        #[command(subcommand)]
+        command: ActionCommand,
+    },
     /// Export an assessment as a point-in-time report (xlsx, csv, json or OSCAL
     /// assessment-results).
     Export {
@@ -120,6 +125,51 @@ pub enum Command {
         /// File to write.
         #[arg(long)]
         out: PathBuf,
+    },
+}
+
+/// `postured action ...`.
+#[derive(Debug, Subcommand)]
+pub enum ActionCommand {
+    /// Record a person's status, owner, notes or evidence for one action instance: a
+    /// technical or provider-managed action of a tenant (`--tenant`), or a non-technical action
+    /// of a group (`--group`). Setting a status makes the testing source `manual` (automation
+    /// no longer overwrites it) unless `--testing-source` says otherwise; `--testing-source
+    /// automatic` hands it back to the rule. Shown from the next poll on.
+    Set {
+        /// Configuration file.
+        #[arg(long, short, env = "POSTURED_CONFIG")]
+        config: PathBuf,
+        /// Tenant (technical and provider-managed actions).
+        #[arg(long, conflicts_with = "group", required_unless_present = "group")]
+        tenant: Option<String>,
+        /// Group (operational and documentation actions).
+        #[arg(long)]
+        group: Option<String>,
+        /// Action id.
+        #[arg(long)]
+        action: String,
+        /// not_implemented, planned, implemented, alternative_implementation, out_of_scope.
+        #[arg(long, value_parser = crate::assessments::parse_implementation_status)]
+        implementation_status: Option<crate::evaluation::ImplementationStatus>,
+        /// A test status: none, not_assessed, in_progress, passed, failed_high_risk, ...
+        #[arg(long, value_parser = crate::assessments::parse_test_status)]
+        test_status: Option<crate::evaluation::TestStatus>,
+        /// manual, automatic or parent.
+        #[arg(long, value_parser = crate::assessments::parse_testing_source)]
+        testing_source: Option<crate::model::report::TestingSource>,
+        /// Action whose status is copied (with `--testing-source parent`).
+        #[arg(long)]
+        parent: Option<String>,
+        /// Owner.
+        #[arg(long)]
+        assigned_to: Option<String>,
+        /// Notes.
+        #[arg(long)]
+        notes: Option<String>,
+        /// Evidence link to add (repeatable).
+        #[arg(long)]
+        evidence: Vec<String>,
     },
 }
 
@@ -273,6 +323,40 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
             let cfg = load(&config)?;
             Ok(crate::interchange::cli::export(cfg, &tenant, &assessment, format, &out).await?)
         }
+        Command::Action {
+            command:
+                ActionCommand::Set {
+                    config,
+                    tenant,
+                    group,
+                    action,
+                    implementation_status,
+                    test_status,
+                    testing_source,
+                    parent,
+                    assigned_to,
+                    notes,
+                    evidence,
+                },
+        } => {
+            let cfg = load(&config)?;
+            let update = crate::model::ManualUpdate {
+                testing_source,
+                implementation_status,
+                test_status,
+                parent,
+                assigned_to,
+                notes,
+                evidence,
+            };
+            let set = crate::assessments::ActionSet {
+                tenant,
+                group,
+                action,
+                update,
+            };
+            Ok(crate::assessments::action_set(cfg, set).await?)
+        }
         Command::PrintConfig | Command::CheckConfig { .. } => Ok(ExitCode::SUCCESS),
     }
 }
@@ -305,9 +389,12 @@ async fn once(cfg: Config, output: Output) -> Result<ExitCode, Failure> {
     }
     while polls.join_next().await.is_some() {}
     let evaluations = app.evaluations().await;
-    let r = report::build(Utc::now(), &evaluations, |t| {
-        app.tenant(t).and_then(|t| t.name.clone())
-    });
+    let r = report::with_assessments(
+        report::build(Utc::now(), &evaluations, |t| {
+            app.tenant(t).and_then(|t| t.name.clone())
+        }),
+        &app.assessment_reports().await,
+    );
     let r = match output {
         Output::Json => {
             let ledgers = crate::alerts::ledger::for_report(
