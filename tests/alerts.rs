@@ -557,3 +557,74 @@ id = "stale"
         Some(1.0)
     );
 }
+
+/// Golden vector 6 end to end: pass, fail, pass inside the debounce window (2 observations)
+/// goes through the daemon's polls, the detector, the outbox and the delivery task, and no
+/// notification of any kind reaches the receiver.
+#[tokio::test]
+async fn golden_6_a_flap_inside_the_debounce_window_notifies_nobody() {
+    postured::sources::install_crypto_provider();
+    let graph = MockServer::start().await;
+    mount_graph(&graph, true).await;
+    let hook = hook_server(204).await;
+    let keydir = tempfile::tempdir().unwrap();
+    let key_file = keydir.path().join("hook.key");
+    std::fs::write(&key_file, "flap-secret\n").unwrap();
+    let app = TestApp::spawn(
+        &webhook_alerts(&hook.uri(), &key_file, ""),
+        &tenant_block("flappy", GUID, "client-1", &graph.uri(), "0 0 * * * *"),
+    )
+    .await;
+    let delivery = delivery(&app.app);
+
+    assert_eq!(
+        status_of(&app.poll("flappy").await, MFA_ACTION),
+        TestStatus::Passed
+    );
+    mount_graph(&graph, false).await;
+    assert!(status_of(&app.poll("flappy").await, MFA_ACTION).is_failed());
+    mount_graph(&graph, true).await;
+    assert_eq!(
+        status_of(&app.poll("flappy").await, MFA_ACTION),
+        TestStatus::Passed
+    );
+
+    let d = delivery
+        .round(Utc::now() + chrono::Duration::seconds(10), None)
+        .await
+        .unwrap();
+    assert_eq!(d, Default::default(), "nothing to deliver: {d:?}");
+    assert_eq!(app.app.store.pending_notifications().await.unwrap(), 0);
+    assert!(hook.received_requests().await.unwrap().is_empty());
+    // The flap is still in the ledger: both transitions are stored.
+    let history = app
+        .app
+        .store
+        .transitions("flappy", Some(MFA_ACTION), None)
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 3, "{history:?}");
+    let m = app.metrics().await;
+    assert_eq!(
+        sample(
+            &m,
+            &format!(
+                "postured_action_regressions_total{{action=\"{MFA_ACTION}\",tenant=\"flappy\"}}"
+            )
+        ),
+        Some(0.0)
+    );
+
+    // The same route does deliver once the failure persists for the window.
+    mount_graph(&graph, false).await;
+    app.poll("flappy").await;
+    app.poll("flappy").await;
+    let d = delivery
+        .round(Utc::now() + chrono::Duration::seconds(20), None)
+        .await
+        .unwrap();
+    assert_eq!(d.delivered, 1, "{d:?}");
+    let body: Value =
+        serde_json::from_slice(&hook.received_requests().await.unwrap()[0].body).unwrap();
+    assert_eq!(body["event"]["kind"], "regression");
+}
