@@ -379,7 +379,10 @@ mod tests {
         );
         assert!(problems.is_empty(), "{problems:?}");
         assert!(cfg.notifiers[1].secret_value.is_some());
-        assert!(!format!("{cfg:?}").contains("s3cret"), "secret leaked into Debug");
+        assert!(
+            !format!("{cfg:?}").contains("s3cret"),
+            "secret leaked into Debug"
+        );
         assert_eq!(
             cfg.route("t1", EventKind::Regression, Severity::Critical),
             ["am", "hook"]
