@@ -189,23 +189,7 @@ pub fn main(cli: Cli) -> ExitCode {
             print!("{}", crate::config::EXAMPLE);
             return ExitCode::SUCCESS;
         }
-        Command::CheckConfig { file } => {
-            return match Config::load(file) {
-                Ok(cfg) => {
-                    println!(
-                        "{}: ok ({} tenant(s), {} connector(s))",
-                        file.display(),
-                        cfg.tenants.len(),
-                        cfg.tenants
-                            .iter()
-                            .map(|t| t.connectors.len())
-                            .sum::<usize>()
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => config_failure(&e),
-            };
-        }
+        Command::CheckConfig { file } => return check_config(file),
         _ => {}
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -230,6 +214,43 @@ pub fn main(cli: Cli) -> ExitCode {
     })
 }
 
+/// `postured check-config`: the file's own problems, then assessments naming a template that
+/// exists nowhere (built in, `[templates] dirs`, or imported into the store).
+fn check_config(file: &std::path::Path) -> ExitCode {
+    let cfg = match Config::load(file) {
+        Ok(cfg) => cfg,
+        Err(e) => return config_failure(&e),
+    };
+    let unknown = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(sources::unknown_templates(&cfg)));
+    match unknown {
+        Ok(problems) if problems.is_empty() => {
+            println!(
+                "{}: ok ({} tenant(s), {} connector(s), {} assessment(s))",
+                file.display(),
+                cfg.tenants.len(),
+                cfg.tenants
+                    .iter()
+                    .map(|t| t.connectors.len())
+                    .sum::<usize>(),
+                cfg.active_assessments().len()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(problems) => config_failure(&ConfigError {
+            source_name: file.display().to_string(),
+            problems,
+        }),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn config_failure(e: &ConfigError) -> ExitCode {
     eprint!("{e}");
     ExitCode::from(EXIT_CONFIG)
@@ -242,7 +263,10 @@ enum Failure {
 
 impl From<anyhow::Error> for Failure {
     fn from(e: anyhow::Error) -> Self {
-        Failure::Other(e)
+        match e.downcast::<ConfigError>() {
+            Ok(config) => Failure::Config(config),
+            Err(other) => Failure::Other(other),
+        }
     }
 }
 

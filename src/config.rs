@@ -435,29 +435,6 @@ impl Config {
             problems,
         })?;
         cfg.resolve_relative_paths(path.parent().unwrap_or(Path::new(".")));
-        if !cfg.templates.dirs.is_empty() {
-            // Template existence with the ids of the extra template files.
-            let mut known = crate::model::settings::builtin_template_ids();
-            for dir in &cfg.templates.dirs {
-                let files = std::fs::read_dir(dir).into_iter().flatten().flatten();
-                for f in files.filter(|f| f.path().extension().is_some_and(|x| x == "toml")) {
-                    if let Some(id) = std::fs::read_to_string(f.path())
-                        .ok()
-                        .and_then(|t| crate::model::settings::template_id_of(&t))
-                    {
-                        known.insert(id);
-                    }
-                }
-            }
-            let mut problems = Vec::new();
-            cfg.validate_model(Some(&known), &mut problems);
-            if !problems.is_empty() {
-                return Err(ConfigError {
-                    source_name: path.display().to_string(),
-                    problems,
-                });
-            }
-        }
         Ok(cfg)
     }
 
@@ -545,15 +522,27 @@ impl Config {
                 ));
             }
         }
-        // Template ids are known here only without extra dirs; with them, `load` checks.
-        let builtin = crate::model::settings::builtin_template_ids();
-        let known = cfg.templates.dirs.is_empty().then_some(&builtin);
-        cfg.validate_model(known, &mut problems);
+        // Template ids are checked once every source of templates is known (built-ins,
+        // `[templates] dirs` and templates imported into the store): see
+        // `Config::unknown_templates` and `crate::sources::unknown_templates`.
+        cfg.validate_model(None, &mut problems);
         if problems.is_empty() {
             Ok(cfg)
         } else {
             Err(problems)
         }
+    }
+
+    /// `[[assessments]]` entries whose template is not among `known` template ids, each with its
+    /// key path (`assessments[2].template`). Meant for a configuration that parsed, whose other
+    /// model problems are therefore already empty.
+    pub fn unknown_templates(
+        &self,
+        known: &std::collections::BTreeSet<String>,
+    ) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        self.validate_model(Some(known), &mut problems);
+        problems
     }
 
     /// Problems of `[[groups]]` and `[[assessments]]` (see `crate::model::settings::validate`).
@@ -1027,16 +1016,27 @@ mod tests {
         assert!(secret_problem.message.contains("MISSING_SECRET"));
     }
 
-    #[test]
-    fn template_dirs_are_read_to_check_assessment_templates() {
+    #[tokio::test]
+    async fn template_dirs_are_read_to_check_assessment_templates() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("tpl")).unwrap();
         std::fs::write(
             dir.path().join("tpl/acme.toml"),
-            "id = \"acme\"\ntitle = \"ACME\"\ncertification = \"ACME\"\n",
+            r#"
+id = "acme"
+title = "ACME"
+certification = "ACME"
+[[controls]]
+id = "AC-1"
+family = "Access"
+title = "Multifactor everywhere"
+actions = ["msgraph.mfa.all_users"]
+"#,
         )
         .unwrap();
         let text = r#"
+            [store]
+            url = "sqlite://never-created.db"
             [templates]
             dirs = ["tpl"]
             [[tenants]]
@@ -1056,12 +1056,23 @@ mod tests {
         "#;
         let path = dir.path().join("postured.toml");
         std::fs::write(&path, text).unwrap();
-        let err = Config::load(&path).unwrap_err();
-        let paths: Vec<&str> = err.problems.iter().map(|p| p.path.as_str()).collect();
-        assert_eq!(paths, ["assessments[1].template"], "{err}");
-        std::fs::write(&path, text.replace("\"missing\"", "\"gdpr\"")).unwrap();
+        // Parsing leaves template ids alone: they may live in the store.
         let cfg = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(cfg.templates.dirs, [dir.path().join("tpl")]);
+        // Built-ins and directory templates are known; the store does not exist, so it is not
+        // created just to look for imported templates.
+        let problems = crate::sources::unknown_templates(&cfg).await.unwrap();
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(paths, ["assessments[1].template"], "{problems:?}");
+        assert!(!dir.path().join("never-created.db").exists());
+        std::fs::write(&path, text.replace("\"missing\"", "\"gdpr\"")).unwrap();
+        let cfg = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            crate::sources::unknown_templates(&cfg)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -1107,7 +1118,6 @@ mod tests {
                 "assessments[1].tenant",
                 "assessments[2].template",
                 "assessments[3].group",
-                "assessments[3].template",
             ],
             "{problems:#?}"
         );

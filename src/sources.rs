@@ -4,7 +4,7 @@
 //! [`postured_connectors::Connector`]. Also hosts `postured record`. Performs IO only while
 //! building (opening the store, reading the catalog); never during polls.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Once};
 
@@ -14,7 +14,9 @@ use postured_connectors::msgraph::{MsGraphConfig, MsGraphConnector};
 use postured_connectors::record::Mode;
 
 use crate::app::{App, ConnectorSlot};
-use crate::config::{Config, ConnectorConfig, ConnectorKind, MsGraphSettings, SourceMode};
+use crate::config::{
+    Config, ConfigError, ConfigProblem, ConnectorConfig, ConnectorKind, MsGraphSettings, SourceMode,
+};
 use crate::evaluation::Evaluator;
 use crate::evaluation::catalog::Catalog;
 use crate::metrics::Metrics;
@@ -135,13 +137,74 @@ pub async fn build_app(cfg: Config) -> anyhow::Result<App> {
         }
         connectors.insert(t.id.clone(), slots);
     }
-    Ok(App::new(
-        Arc::new(cfg),
-        store,
-        evaluator,
-        metrics,
-        connectors,
-    ))
+    let app = App::new(Arc::new(cfg), store, evaluator, metrics, connectors);
+    // Every assessment must name a template that exists somewhere: built in, in a
+    // `[templates] dirs` file, or imported into the store.
+    app.model
+        .refresh(app.store.as_ref())
+        .await
+        .context("loading imported templates and manual statuses")?;
+    let known: BTreeSet<String> = app.model.registry().ids().map(str::to_owned).collect();
+    let problems = app.config.unknown_templates(&known);
+    if !problems.is_empty() {
+        return Err(ConfigError {
+            source_name: "configuration".into(),
+            problems,
+        }
+        .into());
+    }
+    Ok(app)
+}
+
+/// `[[assessments]]` whose template is neither built in, nor in `[templates] dirs`, nor imported
+/// into the configured store, with their key paths (what `postured check-config` reports).
+///
+/// The store is read only when some template is not found without it, and never created or
+/// migrated: a SQLite file that does not exist yet holds no imported templates. A store that
+/// cannot be read is reported in the problem's message.
+pub async fn unknown_templates(cfg: &Config) -> anyhow::Result<Vec<ConfigProblem>> {
+    let evaluator = evaluator(cfg)?;
+    let (model, _) = crate::assessments::ModelRuntime::new(cfg, &evaluator);
+    let mut known: BTreeSet<String> = model.registry().ids().map(str::to_owned).collect();
+    let problems = cfg.unknown_templates(&known);
+    if problems.is_empty() {
+        return Ok(problems);
+    }
+    let sqlite_missing = sqlite_file(&cfg.store.url).is_some_and(|f| !f.exists());
+    let imported = if sqlite_missing {
+        Ok(Vec::new())
+    } else {
+        match store::open_store(&cfg.store.url, 1).await {
+            Ok(s) => s.list_templates().await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    match imported {
+        Ok(templates) => {
+            known.extend(templates.into_iter().map(|t| t.id));
+            Ok(cfg.unknown_templates(&known))
+        }
+        Err(e) => Ok(problems
+            .into_iter()
+            .map(|mut p| {
+                p.message = format!(
+                    "{} (imported templates could not be read from the store: {e})",
+                    p.message
+                );
+                p
+            })
+            .collect()),
+    }
+}
+
+/// The file behind a SQLite store URL (`sqlite://PATH`, `sqlite:PATH` or a bare path).
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .or_else(|| (!url.contains("://")).then_some(url))?;
+    let file = rest.split('?').next().unwrap_or_default();
+    (!file.is_empty() && file != ":memory:").then(|| std::path::PathBuf::from(file))
 }
 
 /// `postured record`: poll the tenant's connectors live once, writing every response to `out`.

@@ -908,3 +908,108 @@ fn run_serves_the_demo_score_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn an_assessment_may_use_a_template_imported_into_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("postured.db");
+    let csv = dir.path().join("acme.csv");
+    std::fs::write(
+        &csv,
+        "templateId,title,certification,controlName,controlFamily,controlTitle,actionId,actionTitle,implementationType,actionScore\n\
+         acme-policy,ACME security policy,ACME 2026,AC-1,Access,Multifactor everywhere,msgraph.mfa.all_users,Register every user for multifactor authentication,Technical,27\n\
+         acme-policy,ACME security policy,ACME 2026,AC-2,Access,A written policy,,Keep an access policy,Documentation,3\n",
+    )
+    .unwrap();
+    let config = dir.path().join("postured.toml");
+    let demo = std::fs::read_to_string("config/demo.toml").unwrap();
+    let recordings = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo/msgraph");
+    let text = format!(
+        "{}\n[[assessments]]\nid = \"acme\"\ntenant = \"contoso-demo\"\ntemplate = \"acme-policy\"\ngroup = \"default\"\n",
+        demo.replace(
+            "sqlite://postured-demo.db",
+            &format!("sqlite://{}", db.display())
+        )
+        .replace(
+            "replay_dir = \"demo/msgraph\"",
+            &format!("replay_dir = \"{}\"", recordings.display())
+        )
+    );
+    std::fs::write(&config, text).unwrap();
+
+    // Before the import the template exists nowhere: exit 64 with the key path.
+    let before = postured()
+        .arg("check-config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(before.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&before.stderr);
+    assert!(
+        err.contains("template") && err.contains("acme-policy"),
+        "{err}"
+    );
+    let once_before = postured()
+        .args(["once", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(
+        once_before.status.code(),
+        Some(64),
+        "{}",
+        String::from_utf8_lossy(&once_before.stderr)
+    );
+
+    let import = postured()
+        .args(["template", "import"])
+        .arg(&csv)
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+
+    let after = postured()
+        .arg("check-config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        after.status.success(),
+        "{}",
+        String::from_utf8_lossy(&after.stderr)
+    );
+    let once = postured()
+        .args(["once", "--output", "json", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        once.status.success(),
+        "{}",
+        String::from_utf8_lossy(&once.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&once.stdout).unwrap();
+    let acme = report["tenants"][0]["assessments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == "acme")
+        .cloned()
+        .unwrap_or_else(|| panic!("no acme assessment in {report}"));
+    // MFA (27 points, 2 of 3 users registered) plus an untested documentation action (3).
+    assert_eq!(
+        acme["score"]["points_possible"].as_f64(),
+        Some(30.0),
+        "{acme}"
+    );
+    assert!(
+        (acme["score"]["points_achieved"].as_f64().unwrap() - 18.0).abs() < 1e-9,
+        "{acme}"
+    );
+}
