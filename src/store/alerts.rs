@@ -4,7 +4,8 @@
 //! The writes that must be atomic with a poll (events, outbox rows, detector state, category
 //! snapshots) are part of [`super::Store::record_poll`] through [`AlertWrites`]; everything here
 //! is what the delivery task, the ledger and the prune task read and update afterwards. SQL lives
-//! in `sqlite_alerts.rs` and `postgres_alerts.rs`; the shared encoding is below.
+//! in `sqlite_alerts.rs` and `postgres_alerts.rs`; the shared encoding and the Rust body of both
+//! implementations ([`alert_store_impl`]) are below.
 
 use std::collections::HashMap;
 
@@ -402,3 +403,250 @@ pub(crate) fn changed_categories<'e>(
         })
         .collect()
 }
+
+/// The Rust side of the alert queries, shared by both backends: each backend module defines
+/// its own SQL constants (`INSERT_EVENT`, `SELECT_DUE`, `PRUNE`, ...; placeholders differ)
+/// and invokes this with its store type, connection type and how a write transaction begins.
+/// The constants are resolved at the invocation site.
+macro_rules! alert_store_impl {
+    (store = $store:ty, conn = $conn:ty, begin = |$s:ident| $begin:expr) => {
+        impl $store {
+            /// The alert writes of one poll, inside its transaction: events (skipping any already
+            /// stored under the same dedup key, with their outbox rows), detector states, and the
+            /// category snapshots that changed.
+            pub(crate) async fn write_alerts(
+                conn: &mut $conn,
+                tenant: &str,
+                written_at: i64,
+                alerts: &EncodedAlerts<'_>,
+                evaluation: &TenantEvaluation,
+            ) -> Result<(), StoreError> {
+                for e in &alerts.events {
+                    let id: Option<i64> = sqlx::query_scalar(INSERT_EVENT)
+                        .bind(&e.dedup_key)
+                        .bind(tenant)
+                        .bind(e.action_id)
+                        .bind(e.kind)
+                        .bind(e.severity)
+                        .bind(e.at)
+                        .bind(e.episode_started_at)
+                        .bind(&e.json)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                    let Some(id) = id else { continue };
+                    for n in e.notifiers {
+                        sqlx::query(INSERT_OUTBOX)
+                            .bind(id)
+                            .bind(n)
+                            .bind(&e.alert_key)
+                            .bind(e.resolves)
+                            .bind(written_at)
+                            .bind(written_at)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                }
+                for s in &alerts.states {
+                    sqlx::query(UPSERT_STATE)
+                        .bind(tenant)
+                        .bind(s.action_id)
+                        .bind(&s.json)
+                        .bind(written_at)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                let latest: HashMap<String, (f64, f64)> =
+                    sqlx::query_as::<_, (String, f64, f64)>(SELECT_LATEST_CATEGORIES)
+                        .bind(tenant)
+                        .fetch_all(&mut *conn)
+                        .await?
+                        .into_iter()
+                        .map(|(c, a, p)| (c, (a, p)))
+                        .collect();
+                let at = rows::to_millis(evaluation.evaluated_at);
+                for (category, s) in changed_categories(&evaluation.categories, &latest) {
+                    sqlx::query(INSERT_CATEGORY)
+                        .bind(tenant)
+                        .bind(category)
+                        .bind(at)
+                        .bind(s.points_achieved)
+                        .bind(s.points_possible)
+                        .bind(s.ratio)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                let latest: HashMap<String, (f64, f64)> =
+                    sqlx::query_as::<_, (String, f64, f64)>(SELECT_LATEST_ASSESSMENTS)
+                        .bind(tenant)
+                        .fetch_all(&mut *conn)
+                        .await?
+                        .into_iter()
+                        .map(|(c, a, p)| (c, (a, p)))
+                        .collect();
+                for (assessment, s) in changed_categories(alerts.assessments, &latest) {
+                    sqlx::query(INSERT_ASSESSMENT)
+                        .bind(tenant)
+                        .bind(assessment)
+                        .bind(at)
+                        .bind(s.points_achieved)
+                        .bind(s.points_possible)
+                        .bind(s.ratio)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl AlertStore for $store {
+            async fn load_alert_state(
+                &self,
+                tenant: &str,
+            ) -> Result<HashMap<String, InstanceState>, StoreError> {
+                let rows = sqlx::query_as::<_, (String, String)>(SELECT_STATES)
+                    .bind(tenant)
+                    .fetch_all(self.pool())
+                    .await?;
+                rows.into_iter()
+                    .map(|(id, raw)| Ok((id, decode_state(&raw)?)))
+                    .collect()
+            }
+
+            async fn due_notifications(
+                &self,
+                now: DateTime<Utc>,
+                limit: u32,
+            ) -> Result<Vec<OutboxEntry>, StoreError> {
+                let rows = sqlx::query_as::<_, OutboxDbRow>(SELECT_DUE)
+                    .bind(rows::to_millis(now))
+                    .bind(i64::from(limit))
+                    .fetch_all(self.pool())
+                    .await?;
+                rows::decode_all(rows, OutboxDbRow::into_entry)
+            }
+
+            async fn mark_delivered(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
+                sqlx::query(MARK_DELIVERED)
+                    .bind(rows::to_millis(at))
+                    .bind(id)
+                    .execute(self.pool())
+                    .await?;
+                Ok(())
+            }
+
+            async fn mark_attempt_failed(
+                &self,
+                id: i64,
+                attempts: u32,
+                retry_at: Option<DateTime<Utc>>,
+                error: &str,
+            ) -> Result<(), StoreError> {
+                let state = if retry_at.is_some() {
+                    OutboxState::Pending
+                } else {
+                    OutboxState::Failed
+                };
+                sqlx::query(MARK_FAILED)
+                    .bind(i64::from(attempts))
+                    .bind(retry_at.map(rows::to_millis))
+                    .bind(error)
+                    .bind(state.as_str())
+                    .bind(id)
+                    .execute(self.pool())
+                    .await?;
+                Ok(())
+            }
+
+            async fn pending_notifications(&self) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar(COUNT_PENDING)
+                    .fetch_one(self.pool())
+                    .await?)
+            }
+
+            async fn firing_alerts(&self, notifier: &str) -> Result<Vec<OutboxEntry>, StoreError> {
+                let rows = sqlx::query_as::<_, OutboxDbRow>(SELECT_FIRING)
+                    .bind(notifier)
+                    .fetch_all(self.pool())
+                    .await?;
+                rows::decode_all(rows, OutboxDbRow::into_entry)
+            }
+
+            async fn alert_events(
+                &self,
+                tenant: &str,
+                action: Option<&str>,
+                since: Option<DateTime<Utc>>,
+            ) -> Result<Vec<StoredEvent>, StoreError> {
+                let query = match action {
+                    Some(a) => sqlx::query_as::<_, EventDbRow>(SELECT_EVENTS_FOR_ACTION)
+                        .bind(tenant)
+                        .bind(a),
+                    None => sqlx::query_as::<_, EventDbRow>(SELECT_EVENTS).bind(tenant),
+                };
+                let rows = query
+                    .bind(rows::since_millis(since))
+                    .fetch_all(self.pool())
+                    .await?;
+                rows::decode_all(rows, EventDbRow::into_event)
+            }
+
+            async fn category_history(
+                &self,
+                tenant: &str,
+                since: Option<DateTime<Utc>>,
+            ) -> Result<Vec<CategorySnapshot>, StoreError> {
+                let rows = sqlx::query_as::<_, CategoryDbRow>(SELECT_CATEGORIES)
+                    .bind(tenant)
+                    .bind(rows::since_millis(since))
+                    .fetch_all(self.pool())
+                    .await?;
+                rows::decode_all(rows, CategoryDbRow::into_snapshot)
+            }
+
+            async fn assessment_history(
+                &self,
+                tenant: &str,
+                since: Option<DateTime<Utc>>,
+            ) -> Result<Vec<AssessmentSnapshot>, StoreError> {
+                let rows = sqlx::query_as::<_, AssessmentDbRow>(SELECT_ASSESSMENTS)
+                    .bind(tenant)
+                    .bind(rows::since_millis(since))
+                    .fetch_all(self.pool())
+                    .await?;
+                rows::decode_all(rows, AssessmentDbRow::into_snapshot)
+            }
+
+            async fn prune_history(
+                &self,
+                before: DateTime<Utc>,
+            ) -> Result<PruneReport, StoreError> {
+                let before = rows::to_millis(before);
+                let mut report = PruneReport::default();
+                let mut tx = {
+                    let $s = self;
+                    $begin
+                }
+                .await?;
+                for (what, sql) in PRUNE {
+                    let n = sqlx::query(sql)
+                        .bind(before)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    match what {
+                        "polls" => report.polls += n,
+                        "signal_history" => report.signal_history += n,
+                        "transitions" => report.transitions += n,
+                        "snapshots" => report.snapshots += n,
+                        "notifications" => report.notifications += n,
+                        _ => report.events += n,
+                    }
+                }
+                tx.commit().await?;
+                Ok(report)
+            }
+        }
+    };
+}
+pub(crate) use alert_store_impl;
