@@ -14,13 +14,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use postured_connectors::{CollectionError, Connector, ErrorKind};
+use postured_connectors::{CollectionError, Connector, ErrorKind, PollContext};
 use tokio::sync::Mutex;
 
 use crate::config::{Config, ConnectorConfig};
 use crate::evaluation::{ActionState, EvaluationInput, Evaluator, TenantEvaluation, transitions};
 use crate::metrics::Metrics;
-use crate::signals::{self, Signal, SignalBatch, SignalGap};
+use crate::signals::{Signal, SignalBatch, SignalGap};
 use crate::store::{PollOutcome, PollRecord, Store};
 
 /// One configured connector of one tenant, ready to poll.
@@ -195,11 +195,14 @@ impl App {
             .unwrap_or(chrono::Duration::hours(1));
         let timeout = self.poll_timeout(slot);
 
+        let cx = PollContext {
+            observed_at: started_at,
+        };
         let (batch, errors, timed_out) =
-            match tokio::time::timeout(timeout, slot.connector.poll()).await {
-                Ok(obs) => {
-                    let errors: Vec<CollectionError> = obs.errors().into_iter().cloned().collect();
-                    let batch = signals::from_observations(&obs, started_at, started_at + ttl);
+            match tokio::time::timeout(timeout, slot.connector.poll(&cx)).await {
+                Ok(mut snapshot) => {
+                    let errors = std::mem::take(&mut snapshot.errors);
+                    let batch = SignalBatch::from_snapshot(snapshot, started_at + ttl);
                     (batch, errors, false)
                 }
                 Err(_) => {
@@ -208,7 +211,7 @@ impl App {
                         kind,
                         format!("poll exceeded its {}s deadline", timeout.as_secs_f64()),
                     );
-                    (timeout_batch(kind, &err), vec![err], true)
+                    (SignalBatch::nothing_collected(kind, &err), vec![err], true)
                 }
             };
         let outcome = if timed_out {
@@ -370,17 +373,5 @@ impl App {
             stored,
             retry_after,
         }
-    }
-}
-
-/// A poll that timed out collected nothing: the whole connector namespace is a gap.
-fn timeout_batch(kind: &str, err: &CollectionError) -> SignalBatch {
-    SignalBatch {
-        signals: Vec::new(),
-        gaps: vec![SignalGap {
-            prefix: format!("{kind}."),
-            kind: err.kind.as_str().to_owned(),
-            reason: err.message.clone(),
-        }],
     }
 }

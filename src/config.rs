@@ -18,31 +18,20 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use postured_connectors::ConnectorSettings;
+use postured_connectors::settings::{SettingsContext, decode};
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use crate::registry::Registry;
+
 /// Prefix of environment overrides.
 pub const ENV_PREFIX: &str = "POSTURED__";
 
-/// One configuration problem, with the key path it concerns.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigProblem {
-    /// Dotted key path, e.g. `tenants[0].connectors[0].schedule`; empty for the whole file.
-    pub path: String,
-    /// What is wrong, secret-free.
-    pub message: String,
-}
-
-impl fmt::Display for ConfigProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            f.write_str(&self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
-        }
-    }
-}
+pub use postured_connectors::settings::{ConfigProblem, SecretRef};
 
 /// Every problem found in a configuration, reported together.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,37 +54,6 @@ impl fmt::Display for ConfigError {
             writeln!(f, "  - {p}")?;
         }
         Ok(())
-    }
-}
-
-/// A reference to a secret held outside the configuration file.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(untagged, deny_unknown_fields)]
-pub enum SecretRef {
-    /// Read from an environment variable.
-    Env {
-        /// Variable name.
-        env: String,
-    },
-    /// Read from a file (trailing newline trimmed), e.g. a Kubernetes or systemd credential.
-    File {
-        /// File path.
-        file: PathBuf,
-    },
-}
-
-impl SecretRef {
-    /// Resolve the secret, reading the environment through `env`.
-    pub fn resolve(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<SecretString, String> {
-        match self {
-            SecretRef::Env { env: name } => env(name)
-                .filter(|v| !v.is_empty())
-                .map(SecretString::from)
-                .ok_or_else(|| format!("environment variable {name} is not set")),
-            SecretRef::File { file } => std::fs::read_to_string(file)
-                .map(|s| SecretString::from(s.trim_end_matches(['\r', '\n']).to_owned()))
-                .map_err(|e| format!("cannot read secret file {}: {e}", file.display())),
-        }
     }
 }
 
@@ -236,7 +194,7 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CatalogConfig {
-    /// A catalog TOML file replacing the built-in `config/catalog/actions.toml`.
+    /// A catalog TOML file replacing the built-in `config/catalog/msgraph.toml`.
     pub path: Option<PathBuf>,
 }
 
@@ -271,123 +229,26 @@ pub struct ConnectorConfig {
     pub schedule_text: String,
     /// Per-connector poll deadline overriding `[scheduler] poll_timeout`.
     pub poll_timeout: Option<Duration>,
-    /// Kind-specific settings.
-    pub kind: ConnectorKind,
+    /// The registered connector kind (`msgraph`).
+    pub kind: &'static str,
+    /// Kind-specific settings, typed and validated by the kind (secrets resolved).
+    pub settings: Arc<dyn ConnectorSettings>,
 }
 
 impl ConnectorConfig {
     /// Connector kind name (`msgraph`).
     pub fn kind_name(&self) -> &'static str {
-        match self.kind {
-            ConnectorKind::MsGraph(_) => "msgraph",
-        }
+        self.kind
     }
 }
 
-/// Kind-specific connector settings.
-#[derive(Debug, Clone)]
-pub enum ConnectorKind {
-    /// Microsoft Graph.
-    MsGraph(MsGraphSettings),
-}
-
-/// Where a Microsoft Graph connector's responses come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SourceMode {
-    /// Live Graph and Entra token endpoint.
-    Live,
-    /// Serve recorded responses from a directory (see `connectors/README.md`).
-    Replay(PathBuf),
-}
-
-/// `kind = "msgraph"` settings, secrets resolved.
-#[derive(Clone)]
-pub struct MsGraphSettings {
-    /// Entra tenant id (GUID) or primary domain.
-    pub tenant_id: String,
-    /// Application (client) id of the app registration.
-    pub client_id: String,
-    /// Client secret; `None` in replay mode.
-    pub client_secret: Option<SecretString>,
-    /// Entra authority, default `https://login.microsoftonline.com`.
-    pub authority: String,
-    /// Full token URL overriding `{authority}/{tenant_id}/oauth2/v2.0/token`.
-    pub token_url: Option<String>,
-    /// Graph base URL, default `https://graph.microsoft.com/v1.0`.
-    pub graph_base: String,
-    /// Per-request timeout.
-    pub request_timeout: Duration,
-    /// Retries of one request on 429/5xx/network errors.
-    pub max_retries: u32,
-    /// Longest honoured `Retry-After`.
-    pub max_retry_wait: Duration,
-    /// Live or replay.
-    pub mode: SourceMode,
-}
-
-impl fmt::Debug for MsGraphSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MsGraphSettings")
-            .field("tenant_id", &self.tenant_id)
-            .field("client_id", &self.client_id)
-            .field(
-                "client_secret",
-                &self.client_secret.as_ref().map(|_| "[redacted]"),
-            )
-            .field("authority", &self.authority)
-            .field("token_url", &self.token_url)
-            .field("graph_base", &self.graph_base)
-            .field("request_timeout", &self.request_timeout)
-            .field("max_retries", &self.max_retries)
-            .field("max_retry_wait", &self.max_retry_wait)
-            .field("mode", &self.mode)
-            .finish()
-    }
-}
-
+/// The keys every connector table has; the rest belongs to its kind.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawMsGraph {
-    kind: String,
+struct CommonConnectorKeys {
     schedule: String,
     #[serde(default, with = "humantime_serde")]
     poll_timeout: Option<Duration>,
-    #[serde(default)]
-    tenant_id: Option<String>,
-    #[serde(default)]
-    client_id: Option<String>,
-    #[serde(default)]
-    client_secret: Option<SecretRef>,
-    #[serde(default = "default_authority")]
-    authority: String,
-    #[serde(default)]
-    token_url: Option<String>,
-    #[serde(default = "default_graph_base")]
-    graph_base: String,
-    #[serde(default = "default_request_timeout", with = "humantime_serde")]
-    request_timeout: Duration,
-    #[serde(default = "default_max_retries")]
-    max_retries: u32,
-    #[serde(default = "default_max_retry_wait", with = "humantime_serde")]
-    max_retry_wait: Duration,
-    #[serde(default)]
-    replay_dir: Option<PathBuf>,
-}
-
-fn default_authority() -> String {
-    "https://login.microsoftonline.com".into()
-}
-fn default_graph_base() -> String {
-    "https://graph.microsoft.com/v1.0".into()
-}
-fn default_request_timeout() -> Duration {
-    Duration::from_secs(30)
-}
-fn default_max_retries() -> u32 {
-    4
-}
-fn default_max_retry_wait() -> Duration {
-    Duration::from_secs(120)
 }
 
 /// The whole, validated configuration.
@@ -414,6 +275,9 @@ pub struct Config {
     pub history: crate::alerts::config::HistoryConfig,
     /// Resolved `[server] api_token`.
     pub api_token: Option<SecretString>,
+    /// The connector kinds this configuration was parsed against (their catalogs make the
+    /// built-in catalog).
+    pub registry: Registry,
 }
 
 impl Config {
@@ -430,11 +294,13 @@ impl Config {
         })?;
         let env: Vec<(String, String)> = std::env::vars().collect();
         let lookup = |k: &str| std::env::var(k).ok();
-        let mut cfg = Self::parse(&text, &env, &lookup).map_err(|problems| ConfigError {
-            source_name: path.display().to_string(),
-            problems,
-        })?;
-        cfg.resolve_relative_paths(path.parent().unwrap_or(Path::new(".")));
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut cfg = Self::parse_with(&text, &env, &lookup, &Registry::builtin(), Some(base))
+            .map_err(|problems| ConfigError {
+                source_name: path.display().to_string(),
+                problems,
+            })?;
+        cfg.resolve_relative_paths(base);
         Ok(cfg)
     }
 
@@ -445,6 +311,18 @@ impl Config {
         overrides: &[(String, String)],
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, Vec<ConfigProblem>> {
+        Self::parse_with(text, overrides, env, &Registry::builtin(), None)
+    }
+
+    /// [`Config::parse`] against the connector kinds of `registry`; relative paths inside
+    /// connector tables (replay directories) are resolved against `base_dir` when given.
+    pub fn parse_with(
+        text: &str,
+        overrides: &[(String, String)],
+        env: &dyn Fn(&str) -> Option<String>,
+        registry: &Registry,
+        base_dir: Option<&Path>,
+    ) -> Result<Config, Vec<ConfigProblem>> {
         let mut root: toml::Table = text.parse().map_err(|e: toml::de::Error| {
             vec![ConfigProblem {
                 path: String::new(),
@@ -454,7 +332,10 @@ impl Config {
         let mut problems = Vec::new();
         apply_overrides(&mut root, overrides, &mut problems);
 
-        let mut cfg = Config::default();
+        let mut cfg = Config {
+            registry: registry.clone(),
+            ..Config::default()
+        };
         let known = [
             "server",
             "store",
@@ -503,7 +384,8 @@ impl Config {
             Some(toml::Value::Array(tenants)) => {
                 for (i, t) in tenants.iter().enumerate() {
                     let path = format!("tenants[{i}]");
-                    if let Some(t) = parse_tenant(&path, t, env, &mut problems) {
+                    let cx = (env, registry, base_dir);
+                    if let Some(t) = parse_tenant(&path, t, cx, &mut problems) {
                         cfg.tenants.push(t);
                     }
                 }
@@ -627,14 +509,6 @@ impl Config {
         for p in &mut self.templates.dirs {
             join(p);
         }
-        for t in &mut self.tenants {
-            for c in &mut t.connectors {
-                let ConnectorKind::MsGraph(g) = &mut c.kind;
-                if let SourceMode::Replay(p) = &mut g.mode {
-                    join(p);
-                }
-            }
-        }
         let url = &self.store.url;
         let (prefix, rest) = match url.strip_prefix("sqlite://") {
             Some(rest) => ("sqlite://", rest),
@@ -682,26 +556,18 @@ fn section<T: DeserializeOwned>(
     }
 }
 
-/// Decode one value, turning the serde error into a problem with the full key path.
-fn decode<T: DeserializeOwned>(base: &str, value: toml::Value) -> Result<T, ConfigProblem> {
-    serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
-        let inner = e.path().to_string();
-        let path = if inner == "." || inner.is_empty() {
-            base.to_owned()
-        } else if inner.starts_with('[') {
-            format!("{base}{inner}")
-        } else {
-            format!("{base}.{inner}")
-        };
-        let message = e.into_inner().to_string();
-        problem(path, message.lines().next().unwrap_or_default().to_owned())
-    })
-}
+/// What parsing a connector table needs besides the table: secret lookup, the registered
+/// kinds and the directory relative paths are resolved against.
+type ConnectorContext<'a> = (
+    &'a dyn Fn(&str) -> Option<String>,
+    &'a Registry,
+    Option<&'a Path>,
+);
 
 fn parse_tenant(
     path: &str,
     value: &toml::Value,
-    env: &dyn Fn(&str) -> Option<String>,
+    cx: ConnectorContext<'_>,
     problems: &mut Vec<ConfigProblem>,
 ) -> Option<TenantConfig> {
     let raw: RawTenant = match decode(path, value.clone()) {
@@ -735,7 +601,7 @@ fn parse_tenant(
     let mut connectors = Vec::new();
     for (j, c) in raw.connectors.into_iter().enumerate() {
         let cpath = format!("{path}.connectors[{j}]");
-        if let Some(c) = parse_connector(&cpath, c, env, problems) {
+        if let Some(c) = parse_connector(&cpath, &raw.id, c, cx, problems) {
             connectors.push(c);
         }
     }
@@ -746,121 +612,85 @@ fn parse_tenant(
     })
 }
 
+/// One `[[tenants.connectors]]` table: the common keys here, the rest by its registered kind.
 fn parse_connector(
     path: &str,
+    tenant: &str,
     value: toml::Value,
-    env: &dyn Fn(&str) -> Option<String>,
+    (env, registry, base_dir): ConnectorContext<'_>,
     problems: &mut Vec<ConfigProblem>,
 ) -> Option<ConnectorConfig> {
-    let kind = value
-        .get("kind")
-        .and_then(|k| k.as_str())
-        .map(str::to_owned);
-    match kind.as_deref() {
-        Some("msgraph") => {}
-        Some(other) => {
-            problems.push(problem(
-                format!("{path}.kind"),
-                format!("unknown connector kind {other:?} (known: msgraph)"),
-            ));
-            return None;
-        }
-        None => {
+    let toml::Value::Table(mut table) = value else {
+        problems.push(problem(path, "must be a table"));
+        return None;
+    };
+    let kind = match table.remove("kind") {
+        Some(toml::Value::String(k)) => match registry.get(&k) {
+            Some(kind) => kind.clone(),
+            None => {
+                problems.push(problem(
+                    format!("{path}.kind"),
+                    format!(
+                        "unknown connector kind {k:?} (known: {})",
+                        registry.names().join(", ")
+                    ),
+                ));
+                return None;
+            }
+        },
+        Some(_) | None => {
             problems.push(problem(format!("{path}.kind"), "missing connector kind"));
             return None;
         }
+    };
+    let mut common = toml::Table::new();
+    for key in ["schedule", "poll_timeout"] {
+        if let Some(v) = table.remove(key) {
+            common.insert(key.to_owned(), v);
+        }
     }
-    let raw: RawMsGraph = match decode(path, value) {
-        Ok(r) => r,
+    let common: Option<CommonConnectorKeys> = match decode(path, toml::Value::Table(common)) {
+        Ok(c) => Some(c),
         Err(p) => {
             problems.push(p);
-            return None;
-        }
-    };
-    debug_assert_eq!(raw.kind, "msgraph");
-    let before = problems.len();
-    let schedule = match cron::Schedule::from_str(&raw.schedule) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            problems.push(problem(
-                format!("{path}.schedule"),
-                format!(
-                    "{:?} is not a cron expression (sec min hour dom month dow): {e}",
-                    raw.schedule
-                ),
-            ));
             None
         }
     };
-    for (key, url) in [
-        ("authority", &raw.authority),
-        ("graph_base", &raw.graph_base),
-    ] {
-        if url::Url::parse(url).is_err() {
-            problems.push(problem(
-                format!("{path}.{key}"),
-                format!("{url:?} is not a URL"),
-            ));
-        }
-    }
-    if let Some(t) = &raw.token_url
-        && url::Url::parse(t).is_err()
-    {
-        problems.push(problem(
-            format!("{path}.token_url"),
-            format!("{t:?} is not a URL"),
-        ));
-    }
-    if raw.request_timeout.is_zero() {
-        problems.push(problem(
-            format!("{path}.request_timeout"),
-            "must be positive",
-        ));
-    }
-    let mode = match &raw.replay_dir {
-        Some(d) => SourceMode::Replay(d.clone()),
-        None => SourceMode::Live,
-    };
-    let mut secret = None;
-    if mode == SourceMode::Live {
-        for (key, v) in [("tenant_id", &raw.tenant_id), ("client_id", &raw.client_id)] {
-            if v.as_deref().is_none_or(str::is_empty) {
+    let schedule = common
+        .as_ref()
+        .and_then(|c| match cron::Schedule::from_str(&c.schedule) {
+            Ok(s) => Some(s),
+            Err(e) => {
                 problems.push(problem(
-                    format!("{path}.{key}"),
-                    "required for a live connector",
+                    format!("{path}.schedule"),
+                    format!(
+                        "{:?} is not a cron expression (sec min hour dom month dow): {e}",
+                        c.schedule
+                    ),
                 ));
+                None
             }
+        });
+    let cx = SettingsContext {
+        path,
+        tenant,
+        env,
+        base_dir,
+    };
+    let settings = match kind.settings(table, &cx) {
+        Ok(s) => Some(s),
+        Err(mut p) => {
+            problems.append(&mut p);
+            None
         }
-        match &raw.client_secret {
-            None => problems.push(problem(
-                format!("{path}.client_secret"),
-                "required for a live connector ({ env = \"VAR\" } or { file = \"PATH\" })",
-            )),
-            Some(r) => match r.resolve(env) {
-                Ok(s) => secret = Some(s),
-                Err(m) => problems.push(problem(format!("{path}.client_secret"), m)),
-            },
-        }
-    }
-    if problems.len() > before {
-        return None;
-    }
+    };
+    let common = common?;
     Some(ConnectorConfig {
         schedule: schedule?,
-        schedule_text: raw.schedule,
-        poll_timeout: raw.poll_timeout,
-        kind: ConnectorKind::MsGraph(MsGraphSettings {
-            tenant_id: raw.tenant_id.unwrap_or_default(),
-            client_id: raw.client_id.unwrap_or_default(),
-            client_secret: secret,
-            authority: raw.authority,
-            token_url: raw.token_url,
-            graph_base: raw.graph_base,
-            request_timeout: raw.request_timeout,
-            max_retries: raw.max_retries,
-            max_retry_wait: raw.max_retry_wait,
-            mode,
-        }),
+        schedule_text: common.schedule,
+        poll_timeout: common.poll_timeout,
+        kind: kind.name(),
+        settings: settings?,
     })
 }
 
@@ -944,6 +774,7 @@ pub const EXAMPLE: &str = include_str!("../config/example.toml");
 #[cfg(test)]
 mod tests {
     use super::*;
+    use postured_connectors::msgraph::{MsGraphSettings, SourceMode};
 
     fn no_env(_: &str) -> Option<String> {
         None
@@ -967,9 +798,10 @@ mod tests {
     fn demo_config_parses() {
         let text = include_str!("../config/demo.toml");
         let cfg = Config::parse(text, &[], &no_env).expect("demo.toml is valid");
+        let settings = cfg.tenants[0].connectors[0].settings.as_any();
         assert!(matches!(
-            &cfg.tenants[0].connectors[0].kind,
-            ConnectorKind::MsGraph(g) if matches!(g.mode, SourceMode::Replay(_))
+            settings.downcast_ref::<MsGraphSettings>(),
+            Some(g) if matches!(g.mode, SourceMode::Replay(_))
         ));
     }
 

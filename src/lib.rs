@@ -13,6 +13,7 @@ pub mod evaluation;
 pub mod interchange;
 pub mod metrics;
 pub mod model;
+pub mod registry;
 pub mod report;
 pub mod scheduler;
 pub mod server;

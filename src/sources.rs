@@ -9,14 +9,11 @@ use std::path::Path;
 use std::sync::{Arc, Once};
 
 use anyhow::Context;
-use postured_connectors::Connector;
-use postured_connectors::msgraph::{MsGraphConfig, MsGraphConnector};
-use postured_connectors::record::Mode;
+use postured_connectors::settings::BuildContext;
+use postured_connectors::{Connector, PollContext};
 
 use crate::app::{App, ConnectorSlot};
-use crate::config::{
-    Config, ConfigError, ConfigProblem, ConnectorConfig, ConnectorKind, MsGraphSettings, SourceMode,
-};
+use crate::config::{Config, ConfigError, ConfigProblem, ConnectorConfig};
 use crate::evaluation::Evaluator;
 use crate::evaluation::catalog::Catalog;
 use crate::metrics::Metrics;
@@ -62,7 +59,15 @@ pub fn evaluator(cfg: &Config) -> anyhow::Result<Evaluator> {
                     .join("\n")
             )
         })?,
-        None => Catalog::builtin(),
+        None => Catalog::from_sources(&cfg.registry.catalogs()).map_err(|errs| {
+            anyhow::anyhow!(
+                "the connector catalogs are invalid:\n{}",
+                errs.iter()
+                    .map(|e| format!("  - {e}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        })?,
     };
     Evaluator::new(catalog).map_err(|errs| {
         anyhow::anyhow!(
@@ -75,48 +80,19 @@ pub fn evaluator(cfg: &Config) -> anyhow::Result<Evaluator> {
     })
 }
 
-/// Translate daemon settings into the connector crate's configuration. A replayed connector
-/// may omit the Entra tenant id; the postured tenant id stands in for it.
-pub fn msgraph_config(tenant: &str, s: &MsGraphSettings, mode: Mode) -> MsGraphConfig {
-    let tenant_id = if s.tenant_id.is_empty() {
-        tenant.to_owned()
-    } else {
-        s.tenant_id.clone()
-    };
-    MsGraphConfig {
-        tenant_id,
-        client_id: s.client_id.clone(),
-        client_secret: s.client_secret.clone().unwrap_or_default(),
-        authority: s.authority.clone(),
-        token_url: s.token_url.clone(),
-        graph_base: s.graph_base.clone(),
-        request_timeout: s.request_timeout,
-        max_retries: s.max_retries,
-        max_retry_wait: s.max_retry_wait,
-        mode,
-    }
-}
-
-fn mode_of(s: &MsGraphSettings) -> Mode {
-    match &s.mode {
-        SourceMode::Live => Mode::Live,
-        SourceMode::Replay(dir) => Mode::Replay(dir.clone()),
-    }
-}
-
-/// Build one connector from its configuration.
+/// Build one connector of tenant `tenant` from its configuration (through its kind's
+/// settings).
 pub fn build_connector(
     tenant: &str,
     c: &ConnectorConfig,
     http: &reqwest::Client,
 ) -> anyhow::Result<Arc<dyn Connector>> {
-    match &c.kind {
-        ConnectorKind::MsGraph(s) => {
-            let conn = MsGraphConnector::new(msgraph_config(tenant, s, mode_of(s)), http.clone())
-                .context("building the msgraph connector")?;
-            Ok(Arc::new(conn))
-        }
-    }
+    let cx = BuildContext {
+        tenant,
+        http,
+        record_to: None,
+    };
+    c.settings.build(&cx).map_err(anyhow::Error::msg)
 }
 
 /// Build the whole app: store (migrated), evaluator, metrics and every tenant's connectors.
@@ -216,18 +192,22 @@ pub async fn record(cfg: &Config, tenant: &str, out: &Path) -> anyhow::Result<us
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let http = http_client()?;
     for c in &t.connectors {
-        let ConnectorKind::MsGraph(s) = &c.kind;
         anyhow::ensure!(
-            s.mode == SourceMode::Live,
+            !c.settings.replays(),
             "tenant {tenant} replays recordings already; recording needs a live connector"
         );
-        let conn = MsGraphConnector::new(
-            msgraph_config(tenant, s, Mode::Record(out.to_path_buf())),
-            http.clone(),
-        )
-        .context("building the msgraph connector")?;
-        let obs = conn.poll().await;
-        for e in obs.errors() {
+        let cx = BuildContext {
+            tenant,
+            http: &http,
+            record_to: Some(out),
+        };
+        let conn = c.settings.build(&cx).map_err(anyhow::Error::msg)?;
+        let snapshot = conn
+            .poll(&PollContext {
+                observed_at: chrono::Utc::now(),
+            })
+            .await;
+        for e in &snapshot.errors {
             eprintln!("warning: not recorded: {e}");
         }
     }

@@ -1,13 +1,16 @@
-//! Connectors: fetch a tenant's configuration from a source API and parse it into typed
-//! observations.
+//! Connectors: fetch a tenant's configuration from a source API, parse it and normalise it into
+//! the daemon's one signal vocabulary.
 //!
-//! This crate only fetches and parses. It never touches the database, the metrics registry or
-//! scheduling (its Cargo.toml has no sqlx, axum or prometheus); the daemon turns
-//! [`Observations`] into signals and scores them.
+//! A connector kind is one folder (`msgraph/`): it fetches, parses and normalises into a
+//! connector-agnostic [`Snapshot`] of typed signals and gaps; it owns its typed settings
+//! ([`settings::ConnectorKind`]), its signal vocabulary (documented in its module and in
+//! `docs/signals.md`) and its catalog file `config/catalog/<kind>.toml`. [`builtin_kinds`] is
+//! the one registry entry per kind.
 //!
-//! Every endpoint a connector reads succeeds or fails on its own: a 403 on one report (missing
-//! licence or permission) does not hide the others. A failure is a classified
-//! [`CollectionError`], never a failed control.
+//! This crate never touches the database, the metrics registry or scheduling (its Cargo.toml
+//! has no sqlx, axum or prometheus). Every endpoint a connector reads succeeds or fails on its
+//! own: a 403 on one report (missing licence or permission) does not hide the others. A failure
+//! is a classified [`CollectionError`] and a signal gap, never a failed control.
 
 #![warn(missing_docs)]
 
@@ -15,44 +18,39 @@ pub mod error;
 pub mod http;
 pub mod msgraph;
 pub mod record;
+pub mod settings;
+pub mod signal;
+
+use std::sync::Arc;
 
 pub use error::{CollectionError, ErrorKind};
+pub use settings::{ConnectorKind, ConnectorSettings};
+pub use signal::{ObservedSignal, SignalGap, SignalValue, Snapshot, SnapshotBuilder};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
-/// What one poll of one connector returned for one tenant.
-#[derive(Debug, Clone)]
-pub enum Observations {
-    /// Microsoft Graph: Secure Score, MFA registration, conditional access, security defaults,
-    /// sensitivity labels.
-    MsGraph(Box<msgraph::MsGraphSnapshot>),
-}
-
-impl Observations {
-    /// Connector kind that produced these observations (`"msgraph"`, ...).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Observations::MsGraph(_) => msgraph::KIND,
-        }
-    }
-
-    /// Every collection error in this poll, one per failed endpoint.
-    pub fn errors(&self) -> Vec<&CollectionError> {
-        match self {
-            Observations::MsGraph(s) => s.errors(),
-        }
-    }
+/// What a poll is told by the daemon.
+#[derive(Debug, Clone, Copy)]
+pub struct PollContext {
+    /// The poll's start: every signal of the poll is observed at this instant.
+    pub observed_at: DateTime<Utc>,
 }
 
 /// A source adapter polled by the daemon's scheduler for one tenant.
 ///
 /// `poll` must not panic and must not return early on the first failed endpoint: it returns
-/// what it could collect and a [`CollectionError`] for each endpoint it could not. The caller
-/// applies its own overall timeout.
+/// what it could collect, a gap for each namespace it could not, and every endpoint error. The
+/// caller applies its own overall timeout.
 #[async_trait]
 pub trait Connector: Send + Sync {
     /// Stable connector kind, used as a metric label and signal namespace (`"msgraph"`).
     fn kind(&self) -> &'static str;
-    /// Collect one snapshot of the tenant's configuration.
-    async fn poll(&self) -> Observations;
+    /// Collect and normalise one snapshot of the tenant's configuration.
+    async fn poll(&self, cx: &PollContext) -> Snapshot;
+}
+
+/// Every connector kind built into postured: the one registry entry per kind.
+pub fn builtin_kinds() -> Vec<Arc<dyn ConnectorKind>> {
+    vec![Arc::new(msgraph::MsGraphKind)]
 }

@@ -7,7 +7,7 @@ use postured_connectors::msgraph::{
     MsGraphConfig, MsGraphConnector, MsGraphSnapshot, record_tenant,
 };
 use postured_connectors::record::Mode;
-use postured_connectors::{Connector, ErrorKind, Observations};
+use postured_connectors::{Connector, ErrorKind, PollContext};
 use secrecy::SecretString;
 use wiremock::matchers::{body_string_contains, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -127,8 +127,15 @@ async fn happy_path_all_six_endpoints() {
     mount_token(&server, 1).await;
     mount_graph_ok(&server, &[]).await;
     let c = connector(config(&server));
-    let Observations::MsGraph(s) = c.poll().await;
+    let s = c.snapshot().await;
     assert_all_ok(&s);
+    // through the connector contract: normalised signals, no gaps
+    let snap = c
+        .poll(&PollContext {
+            observed_at: chrono::Utc::now(),
+        })
+        .await;
+    assert!(snap.gaps.is_empty() && snap.errors.is_empty() && !snap.signals.is_empty());
     let reqs = server.received_requests().await.unwrap();
     let ss = reqs
         .iter()
@@ -441,6 +448,7 @@ async fn replay_serves_edited_status() {
 
 #[tokio::test]
 async fn demo_recordings_replay_all_six_endpoints() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = format!("{}/../config/demo/msgraph", env!("CARGO_MANIFEST_DIR"));
     let c =
         MsGraphConnector::new(MsGraphConfig::replay("demo", dir), reqwest::Client::new()).unwrap();

@@ -1,7 +1,8 @@
 //! The improvement-action catalog: what can be tested, how many points it earns, which
 //! framework controls it satisfies, and the CEL rule that tests it.
 //!
-//! The built-in catalog is data (`config/catalog/actions.toml`, embedded at build time);
+//! The built-in catalog is data: each connector kind's `config/catalog/<kind>.toml`, embedded
+//! in the connectors crate and merged here;
 //! [`Catalog::load`] reads another file. Loading validates everything and reports **every**
 //! problem at once, each with its key path (`actions[3].points: 120 is not in 1..=99`).
 //! No IO except [`Catalog::load`] reading its file.
@@ -15,9 +16,6 @@ use serde::{Deserialize, Serialize};
 use super::points::{Enforcement, Purpose, default_points, validate_points};
 use super::rules::CompiledRule;
 use super::status::Risk;
-
-/// The built-in catalog's TOML source.
-pub const BUILTIN_TOML: &str = include_str!("../../config/catalog/actions.toml");
 
 /// Prefix of the ids of actions generated from Secure Score control profiles; catalog ids may
 /// not use it.
@@ -111,7 +109,8 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// The built-in catalog (`config/catalog/actions.toml`, embedded at build time).
+    /// The built-in catalog: the catalogs of every built-in connector kind
+    /// (`config/catalog/<kind>.toml`, embedded at build time), merged.
     ///
     /// # Panics
     ///
@@ -127,7 +126,40 @@ impl Catalog {
 
     /// The built-in catalog, or its problems.
     pub fn try_builtin() -> Result<Catalog, Vec<CatalogError>> {
-        Catalog::from_toml_str(BUILTIN_TOML)
+        let kinds = postured_connectors::builtin_kinds();
+        let sources: Vec<(&str, &str)> = kinds.iter().map(|k| (k.name(), k.catalog())).collect();
+        Catalog::from_sources(&sources)
+    }
+
+    /// Merge catalog documents, e.g. every registered connector kind's `(kind, TOML text)`.
+    /// A document's problems are prefixed with its name (`msgraph: actions[3].rule`); an id
+    /// defined by two documents is a problem of the merged catalog.
+    pub fn from_sources(sources: &[(&str, &str)]) -> Result<Catalog, Vec<CatalogError>> {
+        let mut errors = Vec::new();
+        let mut actions = Vec::new();
+        for (name, text) in sources {
+            match Catalog::from_toml_str(text) {
+                Ok(c) => actions.extend(c.actions),
+                Err(errs) => errors.extend(errs.into_iter().map(|e| CatalogError {
+                    path: if e.path.is_empty() {
+                        (*name).to_owned()
+                    } else {
+                        format!("{name}: {}", e.path)
+                    },
+                    message: e.message,
+                })),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let catalog = Catalog { actions };
+        let errors = catalog.validate();
+        if errors.is_empty() {
+            Ok(catalog)
+        } else {
+            Err(errors)
+        }
     }
 
     /// Read and validate a catalog file.

@@ -114,6 +114,15 @@ pub const API_TOKEN: &str = "test-api-token";
 impl TestApp {
     /// Build and start the app from `[[tenants]]` blocks (and optional extra sections).
     pub async fn spawn(extra: &str, tenants: &str) -> TestApp {
+        Self::spawn_with(extra, tenants, &postured::registry::Registry::builtin()).await
+    }
+
+    /// [`TestApp::spawn`] with the connector kinds of `registry`.
+    pub async fn spawn_with(
+        extra: &str,
+        tenants: &str,
+        registry: &postured::registry::Registry,
+    ) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
             r#"
@@ -138,7 +147,8 @@ backoff_max = "1s"
             "TEST_API_TOKEN" => Some(API_TOKEN.to_owned()),
             _ => None,
         };
-        let cfg = Config::parse(&text, &[], &env).unwrap_or_else(|p| panic!("config: {p:?}"));
+        let cfg = Config::parse_with(&text, &[], &env, registry, None)
+            .unwrap_or_else(|p| panic!("config: {p:?}"));
         let app = Arc::new(postured::sources::build_app(cfg).await.expect("app builds"));
         let cancel = CancellationToken::new();
         let (addr, serve) = postured::server::bind(app.clone(), "127.0.0.1:0", cancel.clone())

@@ -1,9 +1,11 @@
 //! Microsoft Graph connector (application permissions, client-credentials flow).
 //!
 //! Role: for one tenant, get a token once, read six Graph v1.0 endpoints concurrently and
-//! return each one's typed payload or its own [`CollectionError`] in an [`MsGraphSnapshot`].
-//! It does not interpret the payloads into signals (the daemon's `signals` module does), does
-//! not schedule, store or export metrics, and never logs the client secret or a token.
+//! return each one's typed payload or its own [`CollectionError`] in an [`MsGraphSnapshot`];
+//! [`signals`] normalises that into the `msgraph.*` signals, [`settings`] owns the connector
+//! table's keys and [`MsGraphKind`] is the kind's registry entry (catalog
+//! `config/catalog/msgraph.toml`). It does not schedule, store or export metrics, and never
+//! logs the client secret or a token.
 //!
 //! | field of [`MsGraphSnapshot`] | endpoint | application permission |
 //! |---|---|---|
@@ -18,6 +20,8 @@ pub mod auth;
 pub mod model;
 #[cfg(test)]
 mod model_tests;
+pub mod settings;
+pub mod signals;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,12 +34,13 @@ use url::Url;
 
 use crate::http::{HttpClient, HttpSettings};
 use crate::record::Mode;
-use crate::{CollectionError, Connector, ErrorKind, Observations};
+use crate::{CollectionError, Connector, ErrorKind, PollContext, Snapshot};
 use auth::TokenSource;
 use model::{
     ConditionalAccessPolicy, SecureScore, SecureScoreControlProfile, SecurityDefaultsPolicy,
     SensitivityLabel, UserRegistrationDetails,
 };
+pub use settings::{MsGraphKind, MsGraphSettings, SourceMode};
 
 /// Connector kind and signal namespace.
 pub const KIND: &str = "msgraph";
@@ -365,8 +370,8 @@ impl Connector for MsGraphConnector {
         KIND
     }
 
-    async fn poll(&self) -> Observations {
-        Observations::MsGraph(Box::new(self.snapshot().await))
+    async fn poll(&self, cx: &PollContext) -> Snapshot {
+        signals::normalise(&self.snapshot().await, cx.observed_at)
     }
 }
 

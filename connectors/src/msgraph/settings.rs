@@ -1,0 +1,268 @@
+//! `kind = "msgraph"`: the connector table's keys, their validation, and the kind's registry
+//! entry ([`MsGraphKind`]).
+//!
+//! Keys (besides `kind`, `schedule` and `poll_timeout`, which every connector has):
+//! `tenant_id`, `client_id`, `client_secret` (a [`SecretRef`]), `authority`, `token_url`,
+//! `graph_base`, `request_timeout`, `max_retries`, `max_retry_wait`, `replay_dir`. Documented
+//! with their defaults in `config/example.toml`.
+//!
+//! Must not: do network IO or reveal the client secret (it is redacted in `Debug`).
+
+use std::any::Any;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::{DEFAULT_AUTHORITY, DEFAULT_GRAPH_BASE, KIND, MsGraphConfig, MsGraphConnector};
+use crate::Connector;
+use crate::record::Mode;
+use crate::settings::{
+    BuildContext, ConfigProblem, ConnectorKind, ConnectorSettings, SecretRef, SettingsContext,
+    decode,
+};
+
+/// The catalog of Microsoft Graph improvement actions (`config/catalog/msgraph.toml`).
+pub const CATALOG: &str = include_str!("../../../config/catalog/msgraph.toml");
+
+/// The registry entry of the Microsoft Graph connector kind.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MsGraphKind;
+
+impl ConnectorKind for MsGraphKind {
+    fn name(&self) -> &'static str {
+        KIND
+    }
+
+    fn catalog(&self) -> &'static str {
+        CATALOG
+    }
+
+    fn settings(
+        &self,
+        table: toml::Table,
+        cx: &SettingsContext<'_>,
+    ) -> Result<Arc<dyn ConnectorSettings>, Vec<ConfigProblem>> {
+        Ok(Arc::new(MsGraphSettings::parse(table, cx)?))
+    }
+}
+
+/// Where a Microsoft Graph connector's responses come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceMode {
+    /// Live Graph and Entra token endpoint.
+    Live,
+    /// Serve recorded responses from a directory (see `connectors/README.md`).
+    Replay(PathBuf),
+}
+
+/// `kind = "msgraph"` settings, secrets resolved.
+#[derive(Clone)]
+pub struct MsGraphSettings {
+    /// Entra tenant id (GUID) or primary domain; empty when replaying (the postured tenant id
+    /// stands in for it).
+    pub tenant_id: String,
+    /// Application (client) id of the app registration.
+    pub client_id: String,
+    /// Client secret; `None` in replay mode.
+    pub client_secret: Option<SecretString>,
+    /// Entra authority, default `https://login.microsoftonline.com`.
+    pub authority: String,
+    /// Full token URL overriding `{authority}/{tenant_id}/oauth2/v2.0/token`.
+    pub token_url: Option<String>,
+    /// Graph base URL, default `https://graph.microsoft.com/v1.0`.
+    pub graph_base: String,
+    /// Per-request timeout (default 30 s).
+    pub request_timeout: Duration,
+    /// Retries of one request on 429/5xx/network errors (default 4).
+    pub max_retries: u32,
+    /// Longest honoured `Retry-After` (default 120 s).
+    pub max_retry_wait: Duration,
+    /// Live or replay (`replay_dir`, resolved against the configuration file's directory).
+    pub mode: SourceMode,
+}
+
+impl fmt::Debug for MsGraphSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MsGraphSettings")
+            .field("tenant_id", &self.tenant_id)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("authority", &self.authority)
+            .field("token_url", &self.token_url)
+            .field("graph_base", &self.graph_base)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_retries", &self.max_retries)
+            .field("max_retry_wait", &self.max_retry_wait)
+            .field("mode", &self.mode)
+            .finish()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMsGraph {
+    #[serde(default)]
+    tenant_id: Option<String>,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    client_secret: Option<SecretRef>,
+    #[serde(default = "default_authority")]
+    authority: String,
+    #[serde(default)]
+    token_url: Option<String>,
+    #[serde(default = "default_graph_base")]
+    graph_base: String,
+    #[serde(default = "default_request_timeout", with = "humantime_serde")]
+    request_timeout: Duration,
+    #[serde(default = "default_max_retries")]
+    max_retries: u32,
+    #[serde(default = "default_max_retry_wait", with = "humantime_serde")]
+    max_retry_wait: Duration,
+    #[serde(default)]
+    replay_dir: Option<PathBuf>,
+}
+
+fn default_authority() -> String {
+    DEFAULT_AUTHORITY.into()
+}
+fn default_graph_base() -> String {
+    DEFAULT_GRAPH_BASE.into()
+}
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_max_retries() -> u32 {
+    4
+}
+fn default_max_retry_wait() -> Duration {
+    Duration::from_secs(120)
+}
+
+impl MsGraphSettings {
+    /// Decode and validate a connector table (common keys removed): URLs parse, the request
+    /// timeout is positive, and a live connector has a tenant id, a client id and a client
+    /// secret that resolves. Every problem is returned at once.
+    pub fn parse(
+        table: toml::Table,
+        cx: &SettingsContext<'_>,
+    ) -> Result<MsGraphSettings, Vec<ConfigProblem>> {
+        let raw: RawMsGraph = decode(cx.path, toml::Value::Table(table)).map_err(|p| vec![p])?;
+        let mut problems = Vec::new();
+        for (key, url) in [
+            ("authority", &raw.authority),
+            ("graph_base", &raw.graph_base),
+        ] {
+            if url::Url::parse(url).is_err() {
+                problems.push(ConfigProblem::new(
+                    cx.key(key),
+                    format!("{url:?} is not a URL"),
+                ));
+            }
+        }
+        if let Some(t) = &raw.token_url
+            && url::Url::parse(t).is_err()
+        {
+            problems.push(ConfigProblem::new(
+                cx.key("token_url"),
+                format!("{t:?} is not a URL"),
+            ));
+        }
+        if raw.request_timeout.is_zero() {
+            problems.push(ConfigProblem::new(
+                cx.key("request_timeout"),
+                "must be positive",
+            ));
+        }
+        let mode = match raw.replay_dir {
+            Some(d) => SourceMode::Replay(cx.resolve_path(d)),
+            None => SourceMode::Live,
+        };
+        let mut secret = None;
+        if mode == SourceMode::Live {
+            for (key, v) in [("tenant_id", &raw.tenant_id), ("client_id", &raw.client_id)] {
+                if v.as_deref().is_none_or(str::is_empty) {
+                    problems.push(ConfigProblem::new(
+                        cx.key(key),
+                        "required for a live connector",
+                    ));
+                }
+            }
+            match &raw.client_secret {
+                None => problems.push(ConfigProblem::new(
+                    cx.key("client_secret"),
+                    "required for a live connector ({ env = \"VAR\" } or { file = \"PATH\" })",
+                )),
+                Some(r) => match r.resolve(cx.env) {
+                    Ok(s) => secret = Some(s),
+                    Err(m) => problems.push(ConfigProblem::new(cx.key("client_secret"), m)),
+                },
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(MsGraphSettings {
+            tenant_id: raw.tenant_id.unwrap_or_default(),
+            client_id: raw.client_id.unwrap_or_default(),
+            client_secret: secret,
+            authority: raw.authority,
+            token_url: raw.token_url,
+            graph_base: raw.graph_base,
+            request_timeout: raw.request_timeout,
+            max_retries: raw.max_retries,
+            max_retry_wait: raw.max_retry_wait,
+            mode,
+        })
+    }
+
+    /// The connector configuration for postured tenant `tenant` in `mode`. A replayed
+    /// connector may omit the Entra tenant id; the postured tenant id stands in for it.
+    pub fn connector_config(&self, tenant: &str, mode: Mode) -> MsGraphConfig {
+        let tenant_id = if self.tenant_id.is_empty() {
+            tenant.to_owned()
+        } else {
+            self.tenant_id.clone()
+        };
+        MsGraphConfig {
+            tenant_id,
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone().unwrap_or_default(),
+            authority: self.authority.clone(),
+            token_url: self.token_url.clone(),
+            graph_base: self.graph_base.clone(),
+            request_timeout: self.request_timeout,
+            max_retries: self.max_retries,
+            max_retry_wait: self.max_retry_wait,
+            mode,
+        }
+    }
+}
+
+impl ConnectorSettings for MsGraphSettings {
+    fn build(&self, cx: &BuildContext<'_>) -> Result<Arc<dyn Connector>, String> {
+        let mode = match (&self.mode, cx.record_to) {
+            (_, Some(dir)) => Mode::Record(dir.to_path_buf()),
+            (SourceMode::Live, None) => Mode::Live,
+            (SourceMode::Replay(dir), None) => Mode::Replay(dir.clone()),
+        };
+        let conn = MsGraphConnector::new(self.connector_config(cx.tenant, mode), cx.http.clone())
+            .map_err(|e| format!("building the msgraph connector: {e}"))?;
+        Ok(Arc::new(conn))
+    }
+
+    fn replays(&self) -> bool {
+        matches!(self.mode, SourceMode::Replay(_))
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}

@@ -1,0 +1,644 @@
+//! Microsoft Graph payloads -> signals: the `msgraph.*` vocabulary.
+//!
+//! Pure: no IO, no clock (the observation time is passed in), cannot fail. Every key produced
+//! here is listed in `docs/signals.md`; a failed endpoint becomes a gap on its namespace, a
+//! token failure one gap on `msgraph.`; a ratio whose denominator is 0 is omitted.
+//!
+//! | namespace (gap prefix) | from |
+//! |---|---|
+//! | `msgraph.securescore.` | `secureScores` (latest) and `secureScoreControlProfiles`: overall score, per-control `score`, `max_score`, `title`, `category`, `state`, `deprecated` |
+//! | `msgraph.mfa.` | `userRegistrationDetails`: users, members and admins registered for MFA, MFA capable, SSPR registered, passwordless capable |
+//! | `msgraph.ca.` | conditional access policies: enabled / report-only counts, MFA for all users and admins, legacy authentication blocked, risk policies, compliant device |
+//! | `msgraph.security_defaults.` | `identitySecurityDefaultsEnforcementPolicy`: enabled |
+//! | `msgraph.labels.` | sensitivity labels: total, with protection (rights management) |
+
+use chrono::{DateTime, Utc};
+
+use super::MsGraphSnapshot;
+use super::model::{
+    BuiltInControl, ClientAppType, ConditionalAccessPolicy, PolicyState, SecureScore,
+    SecureScoreControlProfile, SecurityDefaultsPolicy, SensitivityLabel, UserRegistrationDetails,
+    UserType,
+};
+use crate::signal::{Snapshot, SnapshotBuilder};
+
+/// Normalise one poll's payloads into a [`Snapshot`] observed at `observed_at` (keys and gap
+/// prefixes exactly as in `docs/signals.md`).
+pub fn normalise(s: &MsGraphSnapshot, observed_at: DateTime<Utc>) -> Snapshot {
+    let mut b = SnapshotBuilder::new(observed_at);
+    msgraph(&mut b, s);
+    b.finish()
+}
+
+const SECURESCORE: &str = "msgraph.securescore.";
+const MFA: &str = "msgraph.mfa.";
+const CA: &str = "msgraph.ca.";
+const SECURITY_DEFAULTS: &str = "msgraph.security_defaults.";
+const LABELS: &str = "msgraph.labels.";
+
+fn msgraph(b: &mut SnapshotBuilder, s: &MsGraphSnapshot) {
+    if let Some(e) = s.token_error() {
+        b.gap("msgraph.", e);
+        // the same token error stands for every endpoint: keep each for logs and metrics
+        for e in s.errors().into_iter().skip(1) {
+            b.error(e);
+        }
+        return;
+    }
+    match &s.secure_score {
+        Ok(Some(score)) => secure_score(b, score),
+        Ok(None) => {}
+        Err(e) => b.gap(SECURESCORE, e),
+    }
+    match &s.control_profiles {
+        Ok(profiles) => control_profiles(b, profiles),
+        Err(e) => b.gap(SECURESCORE, e),
+    }
+    match &s.registration_details {
+        Ok(users) => mfa(b, users),
+        Err(e) => b.gap(MFA, e),
+    }
+    match &s.conditional_access {
+        Ok(policies) => conditional_access(b, policies),
+        Err(e) => b.gap(CA, e),
+    }
+    match &s.security_defaults {
+        Ok(p) => security_defaults(b, p),
+        Err(e) => b.gap(SECURITY_DEFAULTS, e),
+    }
+    match &s.sensitivity_labels {
+        Ok(labels) => sensitivity_labels(b, labels),
+        Err(e) => b.gap(LABELS, e),
+    }
+}
+
+fn secure_score(b: &mut SnapshotBuilder, s: &SecureScore) {
+    b.num("msgraph.securescore.current_score", s.current_score);
+    b.num("msgraph.securescore.max_score", s.max_score);
+    if s.max_score > 0.0 {
+        b.num("msgraph.securescore.ratio", s.current_score / s.max_score);
+    }
+    if let Some(n) = s.licensed_user_count {
+        b.num("msgraph.securescore.licensed_user_count", n as f64);
+    }
+    if let Some(n) = s.active_user_count {
+        b.num("msgraph.securescore.active_user_count", n as f64);
+    }
+    for c in &s.control_scores {
+        if let Some(score) = c.score {
+            b.num(
+                format!("{SECURESCORE}controls.{}.score", c.control_name),
+                score,
+            );
+        }
+    }
+}
+
+fn control_profiles(b: &mut SnapshotBuilder, profiles: &[SecureScoreControlProfile]) {
+    for p in profiles {
+        let k = |f: &str| format!("{SECURESCORE}controls.{}.{f}", p.id);
+        if let Some(m) = p.max_score {
+            b.num(k("max_score"), m);
+        }
+        if let Some(t) = &p.title {
+            b.text(k("title"), t.clone());
+        }
+        if let Some(c) = &p.control_category {
+            b.text(k("category"), c.clone());
+        }
+        if let Some(state) = p.latest_state() {
+            b.text(k("state"), state.as_str().to_ascii_lowercase());
+        }
+        if let Some(d) = p.deprecated {
+            b.flag(k("deprecated"), d);
+        }
+    }
+}
+
+fn mfa(b: &mut SnapshotBuilder, users: &[UserRegistrationDetails]) {
+    let total = users.len();
+    let count =
+        |f: &dyn Fn(&UserRegistrationDetails) -> bool| users.iter().filter(|u| f(u)).count();
+    let registered = count(&|u| u.is_mfa_registered);
+    b.count("msgraph.mfa.users_total", total);
+    b.count("msgraph.mfa.registered_users", registered);
+    b.ratio("msgraph.mfa.registered_ratio", registered, total);
+    b.ratio(
+        "msgraph.mfa.capable_ratio",
+        count(&|u| u.is_mfa_capable),
+        total,
+    );
+
+    let members: Vec<_> = users
+        .iter()
+        .filter(|u| u.user_type == UserType::Member)
+        .collect();
+    b.count("msgraph.mfa.members_total", members.len());
+    b.ratio(
+        "msgraph.mfa.members_registered_ratio",
+        members.iter().filter(|u| u.is_mfa_registered).count(),
+        members.len(),
+    );
+
+    let admins: Vec<_> = users.iter().filter(|u| u.is_admin == Some(true)).collect();
+    b.count("msgraph.mfa.admins_total", admins.len());
+    b.ratio(
+        "msgraph.mfa.admins_registered_ratio",
+        admins.iter().filter(|u| u.is_mfa_registered).count(),
+        admins.len(),
+    );
+    b.ratio(
+        "msgraph.mfa.sspr_registered_ratio",
+        count(&|u| u.is_sspr_registered),
+        total,
+    );
+    b.ratio(
+        "msgraph.mfa.passwordless_capable_ratio",
+        count(&|u| u.is_passwordless_capable),
+        total,
+    );
+}
+
+fn conditional_access(b: &mut SnapshotBuilder, policies: &[ConditionalAccessPolicy]) {
+    let enabled: Vec<_> = policies.iter().filter(|p| p.is_enabled()).collect();
+    let mfa: Vec<_> = enabled.iter().filter(|p| p.requires_mfa()).collect();
+    b.count("msgraph.ca.policies_total", policies.len());
+    b.count("msgraph.ca.enabled_total", enabled.len());
+    b.count(
+        "msgraph.ca.report_only_total",
+        policies
+            .iter()
+            .filter(|p| p.state == PolicyState::ReportOnly)
+            .count(),
+    );
+    b.count("msgraph.ca.mfa_policies_total", mfa.len());
+    b.flag(
+        "msgraph.ca.mfa_all_users",
+        mfa.iter()
+            .any(|p| p.users().all_users() && p.applications().all_apps()),
+    );
+    b.flag(
+        "msgraph.ca.mfa_admins",
+        mfa.iter().any(|p| {
+            let u = p.users();
+            u.all_users() || !u.include_roles.is_empty()
+        }),
+    );
+    b.flag(
+        "msgraph.ca.legacy_auth_blocked",
+        enabled.iter().any(|p| {
+            let apps = p
+                .conditions
+                .as_ref()
+                .map(|c| c.client_app_types.as_slice())
+                .unwrap_or_default();
+            p.grants(&BuiltInControl::Block)
+                && p.users().all_users()
+                && apps.contains(&ClientAppType::ExchangeActiveSync)
+                && apps.contains(&ClientAppType::OtherClients)
+        }),
+    );
+    b.count(
+        "msgraph.ca.risk_policies_total",
+        enabled
+            .iter()
+            .filter(|p| {
+                p.conditions.as_ref().is_some_and(|c| {
+                    !c.sign_in_risk_levels.is_empty() || !c.user_risk_levels.is_empty()
+                })
+            })
+            .count(),
+    );
+    b.flag(
+        "msgraph.ca.compliant_device_required",
+        enabled.iter().any(|p| {
+            p.grants(&BuiltInControl::CompliantDevice)
+                || p.grants(&BuiltInControl::DomainJoinedDevice)
+        }),
+    );
+}
+
+fn security_defaults(b: &mut SnapshotBuilder, p: &SecurityDefaultsPolicy) {
+    b.flag("msgraph.security_defaults.enabled", p.is_enabled);
+}
+
+fn sensitivity_labels(b: &mut SnapshotBuilder, labels: &[SensitivityLabel]) {
+    let all: Vec<_> = labels.iter().flat_map(|l| l.flatten()).collect();
+    let protected = all
+        .iter()
+        .filter(|l| l.has_protection == Some(true))
+        .count();
+    b.count("msgraph.labels.total", all.len());
+    b.count("msgraph.labels.protected_total", protected);
+    b.flag("msgraph.labels.protection_enabled", protected > 0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::{ODataPage, parse_body};
+    use crate::signal::{SignalGap, SignalValue};
+    use crate::{CollectionError, ErrorKind};
+    use chrono::TimeZone;
+    use serde::de::DeserializeOwned;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let p = format!("{}/fixtures/msgraph/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
+    }
+
+    fn list<T: DeserializeOwned>(name: &str) -> Vec<T> {
+        parse_body::<ODataPage<T>>("/t", &fixture(name))
+            .unwrap()
+            .value
+    }
+
+    /// A snapshot built from the official Graph examples.
+    fn official() -> MsGraphSnapshot {
+        MsGraphSnapshot {
+            secure_score: Ok(list("secureScores-list.json").into_iter().next()),
+            control_profiles: Ok(list("secureScoreControlProfiles-list.json")),
+            registration_details: Ok(list("userRegistrationDetails-list.json")),
+            conditional_access: Ok(list("conditionalAccessPolicies-list.json")),
+            security_defaults: Ok(parse_body(
+                "/t",
+                &fixture("identitySecurityDefaultsEnforcementPolicy-get.json"),
+            )
+            .unwrap()),
+            sensitivity_labels: Ok(list("sensitivityLabels-list-v1.json")),
+        }
+    }
+
+    fn times() -> (DateTime<Utc>, DateTime<Utc>) {
+        let t = Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap();
+        (t, t + chrono::Duration::hours(3))
+    }
+
+    fn run(s: MsGraphSnapshot) -> SignalBatch {
+        let (o, e) = times();
+        let snap = normalise(&s, o);
+        SignalBatch {
+            signals: snap
+                .signals
+                .into_iter()
+                .map(|x| Stamped {
+                    key: x.key,
+                    value: x.value,
+                    observed_at: x.observed_at,
+                    expires_at: e,
+                })
+                .collect(),
+            gaps: snap.gaps,
+        }
+    }
+
+    /// A signal as the daemon keeps it: the observation plus the expiry it gives it.
+    struct Stamped {
+        key: String,
+        value: SignalValue,
+        observed_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    }
+
+    /// The snapshot with every signal stamped.
+    struct SignalBatch {
+        signals: Vec<Stamped>,
+        gaps: Vec<SignalGap>,
+    }
+
+    fn get<'a>(b: &'a SignalBatch, key: &str) -> Option<&'a SignalValue> {
+        let mut hits = b.signals.iter().filter(|s| s.key == key);
+        let first = hits.next().map(|s| &s.value);
+        assert!(hits.next().is_none(), "duplicate key {key}");
+        first
+    }
+
+    fn num(b: &SignalBatch, key: &str) -> f64 {
+        match get(b, key) {
+            Some(SignalValue::Number(n)) => *n,
+            other => panic!("{key}: {other:?}"),
+        }
+    }
+
+    fn flag(b: &SignalBatch, key: &str) -> bool {
+        match get(b, key) {
+            Some(SignalValue::Bool(v)) => *v,
+            other => panic!("{key}: {other:?}"),
+        }
+    }
+
+    fn text<'a>(b: &'a SignalBatch, key: &str) -> &'a str {
+        match get(b, key) {
+            Some(SignalValue::Text(v)) => v,
+            other => panic!("{key}: {other:?}"),
+        }
+    }
+
+    fn err(
+        kind: ErrorKind,
+        endpoint: &str,
+        status: Option<u16>,
+        code: Option<&str>,
+    ) -> CollectionError {
+        CollectionError {
+            kind,
+            endpoint: endpoint.into(),
+            status,
+            code: code.map(Into::into),
+            message: "detail".into(),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn official_examples_give_documented_values() {
+        let b = run(official());
+        assert!(b.gaps.is_empty(), "{:?}", b.gaps);
+        let (o, e) = times();
+        assert!(
+            b.signals
+                .iter()
+                .all(|s| s.observed_at == o && s.expires_at == e)
+        );
+
+        assert_eq!(num(&b, "msgraph.securescore.current_score"), 387.0);
+        assert_eq!(num(&b, "msgraph.securescore.max_score"), 697.0);
+        assert!((num(&b, "msgraph.securescore.ratio") - 387.0 / 697.0).abs() < 1e-12);
+        assert_eq!(num(&b, "msgraph.securescore.licensed_user_count"), 100.0);
+        assert_eq!(num(&b, "msgraph.securescore.active_user_count"), 0.0);
+        assert_eq!(
+            num(&b, "msgraph.securescore.controls.DLPEnabled.score"),
+            20.0
+        );
+        assert_eq!(
+            num(&b, "msgraph.securescore.controls.DLPEnabled.max_score"),
+            20.0
+        );
+        assert_eq!(num(&b, "msgraph.securescore.controls.AdminMFA.score"), 35.0);
+        assert_eq!(
+            text(&b, "msgraph.securescore.controls.DLPEnabled.title"),
+            "Apply Data Loss Prevention policies"
+        );
+        assert_eq!(
+            text(&b, "msgraph.securescore.controls.DLPEnabled.category"),
+            "Data"
+        );
+        assert_eq!(
+            text(&b, "msgraph.securescore.controls.DLPEnabled.state"),
+            "default"
+        );
+        assert!(!flag(
+            &b,
+            "msgraph.securescore.controls.DLPEnabled.deprecated"
+        ));
+
+        // 2 of 3 users registered; Bianca (member) and Alex (member) registered, Allan (guest) not
+        assert_eq!(num(&b, "msgraph.mfa.users_total"), 3.0);
+        assert_eq!(num(&b, "msgraph.mfa.registered_users"), 2.0);
+        assert!((num(&b, "msgraph.mfa.registered_ratio") - 2.0 / 3.0).abs() < 1e-12);
+        assert!((num(&b, "msgraph.mfa.capable_ratio") - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(num(&b, "msgraph.mfa.members_total"), 2.0);
+        assert_eq!(num(&b, "msgraph.mfa.members_registered_ratio"), 1.0);
+        assert_eq!(num(&b, "msgraph.mfa.admins_total"), 0.0);
+        assert_eq!(
+            get(&b, "msgraph.mfa.admins_registered_ratio"),
+            None,
+            "0 admins: omitted"
+        );
+        assert!((num(&b, "msgraph.mfa.sspr_registered_ratio") - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!(num(&b, "msgraph.mfa.passwordless_capable_ratio"), 0.0);
+
+        // both example policies are disabled
+        assert_eq!(num(&b, "msgraph.ca.policies_total"), 2.0);
+        assert_eq!(num(&b, "msgraph.ca.enabled_total"), 0.0);
+        assert_eq!(num(&b, "msgraph.ca.report_only_total"), 0.0);
+        assert_eq!(num(&b, "msgraph.ca.mfa_policies_total"), 0.0);
+        assert!(!flag(&b, "msgraph.ca.mfa_all_users"));
+        assert!(!flag(&b, "msgraph.ca.mfa_admins"));
+        assert!(!flag(&b, "msgraph.ca.legacy_auth_blocked"));
+        assert_eq!(num(&b, "msgraph.ca.risk_policies_total"), 0.0);
+        assert!(!flag(&b, "msgraph.ca.compliant_device_required"));
+
+        assert!(flag(&b, "msgraph.security_defaults.enabled"));
+        assert_eq!(num(&b, "msgraph.labels.total"), 1.0);
+        assert_eq!(num(&b, "msgraph.labels.protected_total"), 0.0);
+        assert!(!flag(&b, "msgraph.labels.protection_enabled"));
+    }
+
+    #[test]
+    fn enabled_policies_drive_ca_signals() {
+        let mut policies: Vec<ConditionalAccessPolicy> =
+            list("conditionalAccessPolicies-list.json");
+        let mut get_one: ConditionalAccessPolicy =
+            parse_body("/t", &fixture("conditionalAccessPolicy-get.json")).unwrap();
+        get_one.state = PolicyState::Enabled; // mfa for 3 roles, sign-in risk, compliant device
+        policies.push(get_one);
+        let extra = br#"{"value": [
+          {"id": "strength", "state": "enabled",
+           "conditions": {"users": {"includeUsers": ["All"]}, "applications": {"includeApplications": ["All"]}},
+           "grantControls": {"operator": "OR", "builtInControls": [], "authenticationStrength": {"id": "x"}}},
+          {"id": "legacy", "state": "enabled",
+           "conditions": {"users": {"includeUsers": ["All"]}, "applications": {"includeApplications": ["All"]},
+                          "clientAppTypes": ["exchangeActiveSync", "other"]},
+           "grantControls": {"operator": "OR", "builtInControls": ["block"]}},
+          {"id": "ro", "state": "enabledForReportingButNotEnforced",
+           "conditions": {"users": {"includeUsers": ["All"]}, "userRiskLevels": ["high"]},
+           "grantControls": {"operator": "OR", "builtInControls": ["mfa"]}}]}"#;
+        policies.extend(
+            parse_body::<ODataPage<ConditionalAccessPolicy>>("/t", extra)
+                .unwrap()
+                .value,
+        );
+        let b = run(MsGraphSnapshot {
+            conditional_access: Ok(policies),
+            ..official()
+        });
+        assert_eq!(num(&b, "msgraph.ca.policies_total"), 6.0);
+        assert_eq!(num(&b, "msgraph.ca.enabled_total"), 3.0);
+        assert_eq!(num(&b, "msgraph.ca.report_only_total"), 1.0);
+        assert_eq!(num(&b, "msgraph.ca.mfa_policies_total"), 2.0);
+        assert!(
+            flag(&b, "msgraph.ca.mfa_all_users"),
+            "authenticationStrength counts as MFA"
+        );
+        assert!(flag(&b, "msgraph.ca.mfa_admins"));
+        assert!(flag(&b, "msgraph.ca.legacy_auth_blocked"));
+        assert_eq!(
+            num(&b, "msgraph.ca.risk_policies_total"),
+            1.0,
+            "report-only not counted"
+        );
+        assert!(flag(&b, "msgraph.ca.compliant_device_required"));
+    }
+
+    #[test]
+    fn endpoint_errors_become_gaps_and_other_signals_stay() {
+        let s = MsGraphSnapshot {
+            registration_details: Err(err(
+                ErrorKind::Forbidden,
+                "/reports/authenticationMethods/userRegistrationDetails",
+                Some(403),
+                Some("Authorization_RequestDenied"),
+            )),
+            sensitivity_labels: Err(err(
+                ErrorKind::Throttled,
+                "/security/dataSecurityAndGovernance/sensitivityLabels",
+                Some(429),
+                None,
+            )),
+            ..official()
+        };
+        let b = run(s);
+        assert_eq!(b.gaps.len(), 2);
+        assert_eq!(b.gaps[0].prefix, "msgraph.mfa.");
+        assert_eq!(b.gaps[0].kind, "forbidden");
+        assert_eq!(
+            b.gaps[0].reason,
+            "403 Authorization_RequestDenied on /reports/authenticationMethods/userRegistrationDetails: detail"
+        );
+        assert_eq!(b.gaps[1].prefix, "msgraph.labels.");
+        assert_eq!(b.gaps[1].kind, "throttled");
+        assert!(b.signals.iter().all(|s| !s.key.starts_with("msgraph.mfa.")));
+        assert!(
+            b.signals
+                .iter()
+                .all(|s| !s.key.starts_with("msgraph.labels."))
+        );
+        assert!(flag(&b, "msgraph.security_defaults.enabled"));
+        assert_eq!(num(&b, "msgraph.securescore.current_score"), 387.0);
+    }
+
+    #[test]
+    fn both_secure_score_endpoints_failing_is_one_gap() {
+        let s = MsGraphSnapshot {
+            secure_score: Err(err(
+                ErrorKind::Forbidden,
+                "/security/secureScores",
+                Some(403),
+                None,
+            )),
+            control_profiles: Err(err(
+                ErrorKind::Timeout,
+                "/security/secureScoreControlProfiles",
+                None,
+                None,
+            )),
+            ..official()
+        };
+        let b = run(s);
+        assert_eq!(b.gaps.len(), 1);
+        assert_eq!(b.gaps[0].prefix, "msgraph.securescore.");
+        assert!(
+            b.gaps[0].reason.contains("secureScores")
+                && b.gaps[0]
+                    .reason
+                    .contains("timeout on /security/secureScoreControlProfiles")
+        );
+        assert!(
+            b.signals
+                .iter()
+                .all(|s| !s.key.starts_with("msgraph.securescore."))
+        );
+    }
+
+    #[test]
+    fn token_failure_gaps_the_whole_namespace() {
+        let e = CollectionError {
+            kind: ErrorKind::Unauthorized,
+            endpoint: super::super::auth::TOKEN_ENDPOINT.into(),
+            status: Some(401),
+            code: Some("invalid_client AADSTS7000222".into()),
+            message: "client secret has expired".into(),
+            retry_after: None,
+        };
+        let b = run(MsGraphSnapshot::all_failed(e));
+        assert!(b.signals.is_empty());
+        assert_eq!(b.gaps.len(), 1);
+        assert_eq!(b.gaps[0].prefix, "msgraph.");
+        assert_eq!(b.gaps[0].kind, "unauthorized");
+        assert!(
+            b.gaps[0]
+                .reason
+                .starts_with("401 invalid_client AADSTS7000222 on /oauth2/v2.0/token")
+        );
+    }
+
+    #[test]
+    fn zero_denominators_omit_ratios() {
+        let s = MsGraphSnapshot {
+            registration_details: Ok(Vec::new()),
+            secure_score: Ok(Some(
+                parse_body("/t", br#"{"currentScore": 0, "maxScore": 0}"#).unwrap(),
+            )),
+            ..official()
+        };
+        let b = run(s);
+        assert_eq!(num(&b, "msgraph.mfa.users_total"), 0.0);
+        for k in [
+            "msgraph.mfa.registered_ratio",
+            "msgraph.mfa.capable_ratio",
+            "msgraph.mfa.members_registered_ratio",
+            "msgraph.mfa.sspr_registered_ratio",
+            "msgraph.mfa.passwordless_capable_ratio",
+            "msgraph.securescore.ratio",
+        ] {
+            assert_eq!(get(&b, k), None, "{k}");
+        }
+    }
+
+    #[test]
+    fn nested_protected_labels_are_counted() {
+        let labels = br#"{"value": [{"name": "Confidential", "hasProtection": false,
+            "sublabels": [{"name": "Encrypted", "hasProtection": true}, {"name": "Open"}]}]}"#;
+        let s = MsGraphSnapshot {
+            sensitivity_labels: Ok(parse_body::<ODataPage<SensitivityLabel>>("/t", labels)
+                .unwrap()
+                .value),
+            ..official()
+        };
+        let b = run(s);
+        assert_eq!(num(&b, "msgraph.labels.total"), 3.0);
+        assert_eq!(num(&b, "msgraph.labels.protected_total"), 1.0);
+        assert!(flag(&b, "msgraph.labels.protection_enabled"));
+    }
+
+    /// Every key produced (with the official examples plus every CA/label branch) matches a
+    /// row of `docs/signals.md`; every gap prefix is listed there too.
+    #[test]
+    fn every_emitted_key_is_documented() {
+        let doc = include_str!("../../../docs/signals.md");
+        let patterns: Vec<Vec<&str>> = doc
+            .lines()
+            .filter(|l| l.starts_with("| `"))
+            .flat_map(|l| {
+                l.split('|')
+                    .nth(1)
+                    .unwrap_or_default()
+                    .split('`')
+                    .skip(1)
+                    .step_by(2)
+            })
+            .map(|k| k.split('.').collect())
+            .collect();
+        let documented = |key: &str| {
+            let segs: Vec<&str> = key.split('.').collect();
+            patterns.iter().any(|p| {
+                p.len() == segs.len()
+                    && p.iter()
+                        .zip(&segs)
+                        .all(|(p, s)| p.starts_with('<') || p == s)
+            })
+        };
+        let b = run(official());
+        assert!(b.signals.len() > 30);
+        for s in &b.signals {
+            assert!(documented(&s.key), "undocumented key {}", s.key);
+        }
+        for prefix in ["msgraph.", SECURESCORE, MFA, CA, SECURITY_DEFAULTS, LABELS] {
+            assert!(
+                doc.contains(&format!("`{prefix}`")),
+                "gap prefix {prefix} not documented"
+            );
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! The connector contract on the configuration side, and the configuration vocabulary the
+//! whole workspace shares: [`ConfigProblem`], [`SecretRef`], [`decode`].
+//!
+//! A connector kind is registered once ([`crate::builtin_kinds`]) as a [`ConnectorKind`]: its
+//! name (`kind = "msgraph"` in a `[[tenants.connectors]]` table), its catalog of improvement
+//! actions (`config/catalog/<kind>.toml`), and a parser that turns the table's kind-specific
+//! keys into typed, validated [`ConnectorSettings`]. The daemon decodes the keys every
+//! connector has (`kind`, `schedule`, `poll_timeout`) and hands the rest to the kind; every
+//! problem comes back with its full key path, so a configuration reports all of them at once.
+//!
+//! Must not: do network IO (settings are parsed while loading configuration) or put a secret
+//! into a problem message or `Debug` output.
+
+use std::any::Any;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::Connector;
+
+/// One configuration problem, with the key path it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// Dotted key path, e.g. `tenants[0].connectors[0].schedule`; empty for the whole file.
+    pub path: String,
+    /// What is wrong, secret-free.
+    pub message: String,
+}
+
+impl ConfigProblem {
+    /// A problem at `path`.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// A reference to a secret held outside the configuration file.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum SecretRef {
+    /// Read from an environment variable.
+    Env {
+        /// Variable name.
+        env: String,
+    },
+    /// Read from a file (trailing newline trimmed), e.g. a Kubernetes or systemd credential.
+    File {
+        /// File path.
+        file: PathBuf,
+    },
+}
+
+impl SecretRef {
+    /// Resolve the secret, reading the environment through `env`. Errors name the variable or
+    /// file, never the value.
+    pub fn resolve(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<SecretString, String> {
+        match self {
+            SecretRef::Env { env: name } => env(name)
+                .filter(|v| !v.is_empty())
+                .map(SecretString::from)
+                .ok_or_else(|| format!("environment variable {name} is not set")),
+            SecretRef::File { file } => std::fs::read_to_string(file)
+                .map(|s| SecretString::from(s.trim_end_matches(['\r', '\n']).to_owned()))
+                .map_err(|e| format!("cannot read secret file {}: {e}", file.display())),
+        }
+    }
+}
+
+/// Decode one TOML value into `T`, turning the serde error into a problem with the full key
+/// path (`base` joined with the path inside the value). Only the first line of serde's
+/// message is kept.
+pub fn decode<T: DeserializeOwned>(base: &str, value: toml::Value) -> Result<T, ConfigProblem> {
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
+        let inner = e.path().to_string();
+        let path = if inner == "." || inner.is_empty() {
+            base.to_owned()
+        } else if inner.starts_with('[') {
+            format!("{base}{inner}")
+        } else if base.is_empty() {
+            inner
+        } else {
+            format!("{base}.{inner}")
+        };
+        let message = e.into_inner().to_string();
+        ConfigProblem::new(path, message.lines().next().unwrap_or_default().to_owned())
+    })
+}
+
+/// What a kind's settings parser may use besides the table.
+pub struct SettingsContext<'a> {
+    /// Key path of the connector's table, e.g. `tenants[0].connectors[1]`; problems are
+    /// reported under it (`{path}.client_secret`).
+    pub path: &'a str,
+    /// The postured tenant id the connector belongs to.
+    pub tenant: &'a str,
+    /// Reads an environment variable (for [`SecretRef::resolve`]).
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// Directory that relative paths in the table are resolved against (the configuration
+    /// file's directory); `None` keeps them as written.
+    pub base_dir: Option<&'a Path>,
+}
+
+impl SettingsContext<'_> {
+    /// `{path}.{key}`.
+    pub fn key(&self, key: &str) -> String {
+        format!("{}.{key}", self.path)
+    }
+
+    /// A relative `p` joined to [`SettingsContext::base_dir`].
+    pub fn resolve_path(&self, p: PathBuf) -> PathBuf {
+        match self.base_dir {
+            Some(base) if p.is_relative() => base.join(p),
+            _ => p,
+        }
+    }
+}
+
+/// What building a connector from its settings may use.
+pub struct BuildContext<'a> {
+    /// The postured tenant id.
+    pub tenant: &'a str,
+    /// The shared HTTP client (connection pooling across tenants; the daemon installs the
+    /// rustls crypto provider and sets the user agent).
+    pub http: &'a reqwest::Client,
+    /// `postured record`: poll live and write every response into this directory.
+    pub record_to: Option<&'a Path>,
+}
+
+/// A connector kind: its name, catalog and settings parser. One value per kind is registered
+/// in [`crate::builtin_kinds`]; tests may register their own through the daemon's registry.
+pub trait ConnectorKind: Send + Sync {
+    /// The `kind` value of its `[[tenants.connectors]]` tables, also the signal namespace and a
+    /// metric label (`"msgraph"`): `[a-z0-9_]+`.
+    fn name(&self) -> &'static str;
+
+    /// Its improvement-action catalog (TOML, `[[actions]]` tables; the text of
+    /// `config/catalog/<kind>.toml`).
+    fn catalog(&self) -> &'static str;
+
+    /// Decode and validate the kind-specific keys of one connector table (`kind`, `schedule`
+    /// and `poll_timeout` removed). Returns every problem at once, each under
+    /// [`SettingsContext::path`]; secrets are resolved here so a missing one is a
+    /// configuration problem, not a poll failure.
+    fn settings(
+        &self,
+        table: toml::Table,
+        cx: &SettingsContext<'_>,
+    ) -> Result<Arc<dyn ConnectorSettings>, Vec<ConfigProblem>>;
+}
+
+/// One connector's typed, validated settings (secrets resolved, redacted in `Debug`).
+pub trait ConnectorSettings: fmt::Debug + Send + Sync + Any {
+    /// Build the connector for one tenant. Errors: settings that cannot be used (a message
+    /// without secrets).
+    fn build(&self, cx: &BuildContext<'_>) -> Result<Arc<dyn Connector>, String>;
+
+    /// Whether this connector serves recorded responses instead of a live source (such a
+    /// connector cannot be recorded).
+    fn replays(&self) -> bool {
+        false
+    }
+
+    /// For downcasting to the concrete settings type (tests, kind-specific tooling).
+    fn as_any(&self) -> &dyn Any;
+}
