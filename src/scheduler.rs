@@ -12,43 +12,27 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use postured_connectors::backoff::{Backoff, Jitter};
 use rand::Rng;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::app::{App, TenantRuntime};
+use crate::config::SchedulerConfig;
 use crate::store::PollOutcome;
 
-/// Backoff policy after failed polls.
-#[derive(Debug, Clone, Copy)]
-pub struct Backoff {
-    /// Delay after the first failure.
-    pub initial: Duration,
-    /// Upper bound of the delay.
-    pub max: Duration,
-}
-
-impl Backoff {
-    /// Delay before retry number `failures` (1 = first failure): `initial × 2^(failures-1)`,
-    /// capped at `max`, scaled by a random factor in [0.5, 1.0] ("equal jitter"), and raised to
-    /// `retry_after` when the source asked for longer.
-    pub fn delay(
-        &self,
-        failures: u32,
-        retry_after: Option<Duration>,
-        rng: &mut impl Rng,
-    ) -> Duration {
-        let exp = failures.saturating_sub(1).min(30);
-        let base = self
-            .initial
-            .saturating_mul(1u32 << exp.min(31))
-            .min(self.max);
-        let jittered = base.mul_f64(rng.random_range(0.5..=1.0));
-        match retry_after {
-            Some(r) if r > jittered => r,
-            _ => jittered,
-        }
+/// The backoff after failed polls: `backoff_initial` doubling per consecutive failure, capped
+/// at `backoff_max`, with equal jitter (a factor in [0.5, 1.0]). Equal rather than full jitter
+/// because a poll is expensive for the source (many requests against one tenant's rate
+/// budget): the spread only has to de-synchronise tenants, never to retry almost at once. The
+/// source's `Retry-After` is a floor here ([`Backoff::delay`]), not a replacement, and is not
+/// capped: the next cron fire time bounds it in [`next_poll_at`].
+pub fn poll_backoff(cfg: &SchedulerConfig) -> Backoff {
+    Backoff {
+        initial: cfg.backoff_initial,
+        cap: cfg.backoff_max,
+        jitter: Jitter::Equal,
     }
 }
 
@@ -102,10 +86,7 @@ async fn poll_loop(
 ) {
     let cfg = &app.config.scheduler;
     let slot = &tenant.connectors[index];
-    let backoff = Backoff {
-        initial: cfg.backoff_initial,
-        max: cfg.backoff_max,
-    };
+    let backoff = poll_backoff(cfg);
     let jitter = if cfg.startup_jitter.is_zero() {
         Duration::ZERO
     } else {
@@ -166,12 +147,18 @@ mod tests {
         rand::rngs::StdRng::seed_from_u64(7)
     }
 
+    /// The scheduler's policy for these two settings.
+    fn policy(initial: Duration, max: Duration) -> Backoff {
+        poll_backoff(&SchedulerConfig {
+            backoff_initial: initial,
+            backoff_max: max,
+            ..SchedulerConfig::default()
+        })
+    }
+
     #[test]
     fn backoff_grows_is_capped_and_jittered() {
-        let b = Backoff {
-            initial: Duration::from_secs(10),
-            max: Duration::from_secs(60),
-        };
+        let b = policy(Duration::from_secs(10), Duration::from_secs(60));
         let mut r = rng();
         for (failures, lo, hi) in [
             (1, 5.0, 10.0),
@@ -188,10 +175,7 @@ mod tests {
 
     #[test]
     fn retry_after_is_honoured_even_when_fractional() {
-        let b = Backoff {
-            initial: Duration::from_millis(100),
-            max: Duration::from_secs(1),
-        };
+        let b = policy(Duration::from_millis(100), Duration::from_secs(1));
         let d = b.delay(1, Some(Duration::from_secs_f64(2.128)), &mut rng());
         assert_eq!(d, Duration::from_secs_f64(2.128));
     }
@@ -202,10 +186,7 @@ mod tests {
         let now = DateTime::parse_from_rfc3339("2026-11-21T10:15:00Z")
             .unwrap()
             .with_timezone(&Utc);
-        let b = Backoff {
-            initial: Duration::from_secs(10),
-            max: Duration::from_secs(15 * 60),
-        };
+        let b = policy(Duration::from_secs(10), Duration::from_secs(15 * 60));
         let next = next_poll_at(&schedule, now, 0, None, &b, &mut rng());
         assert_eq!(next.to_rfc3339(), "2026-11-21T11:00:00+00:00");
         let retry = next_poll_at(&schedule, now, 1, None, &b, &mut rng());

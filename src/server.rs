@@ -82,6 +82,8 @@ async fn require_token(State(app): State<Arc<App>>, req: Request, next: Next) ->
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
+    // `subtle`'s slice `ct_eq`: constant time in the bytes compared; only a length mismatch
+    // returns early, which reveals the token's length and nothing of its content.
     let ok = match (&app.config.api_token, presented) {
         (Some(expected), Some(given)) => bool::from(
             expected

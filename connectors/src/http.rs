@@ -1,5 +1,5 @@
 //! HTTP transport shared by connectors: per-request timeout, retries with `Retry-After` or
-//! capped exponential backoff with full jitter, OData paging, error classification, and the
+//! capped exponential backoff with full jitter ([`crate::backoff`]), OData paging, error classification, and the
 //! switch between live, record and replay ([`crate::record::Mode`]).
 //!
 //! Role: turn one logical GET into either a typed value or a classified [`CollectionError`].
@@ -8,7 +8,6 @@
 
 use std::time::{Duration, SystemTime};
 
-use rand::Rng;
 use reqwest::StatusCode;
 use reqwest::header::RETRY_AFTER;
 use secrecy::{ExposeSecret, SecretString};
@@ -16,6 +15,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
+use crate::backoff::{Backoff, Jitter};
 use crate::record::{self, Mode};
 use crate::{CollectionError, ErrorKind};
 
@@ -32,6 +32,19 @@ pub struct HttpSettings {
     pub base_backoff: Duration,
     /// Most pages followed through `@odata.nextLink` before giving up with an error.
     pub max_pages: usize,
+}
+
+impl HttpSettings {
+    /// The retry backoff: `base_backoff` doubling per retry, capped at `max_retry_wait`, with
+    /// full jitter. Full rather than equal jitter because a request retry is cheap and many
+    /// connectors throttled by the same tenant at once should spread as widely as possible.
+    pub fn backoff(&self) -> Backoff {
+        Backoff {
+            initial: self.base_backoff,
+            cap: self.max_retry_wait,
+            jitter: Jitter::Full,
+        }
+    }
 }
 
 impl Default for HttpSettings {
@@ -389,21 +402,20 @@ pub fn is_retryable(err: &CollectionError) -> bool {
     }
 }
 
-/// Wait before retry number `attempt + 1`: the server's `Retry-After` when given, else
-/// [`backoff_with_jitter`]; always capped by `max_retry_wait`.
+/// Wait before retry number `attempt + 1` (`attempt` counts the retries already made): the
+/// server's `Retry-After` when given, else the settings' [`HttpSettings::backoff`] with a
+/// fresh random draw; always capped by `max_retry_wait`.
+///
+/// Unlike the scheduler, a `Retry-After` here replaces the backoff instead of flooring it: the
+/// server named the moment it will serve this very request again, and the caller is waiting
+/// inside one poll whose deadline is short.
 pub fn retry_wait(retry_after: Option<Duration>, attempt: u32, s: &HttpSettings) -> Duration {
     match retry_after {
         Some(ra) => ra.min(s.max_retry_wait),
-        None => backoff_with_jitter(attempt, s.base_backoff, s.max_retry_wait),
+        None => s
+            .backoff()
+            .delay(attempt.saturating_add(1), None, &mut rand::rng()),
     }
-}
-
-/// Capped exponential backoff with full jitter: uniform in `[0, min(cap, base * 2^attempt)]`.
-pub fn backoff_with_jitter(attempt: u32, base: Duration, cap: Duration) -> Duration {
-    let exp = base.saturating_mul(2u32.saturating_pow(attempt.min(20)));
-    let ceiling = exp.min(cap);
-    let millis = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
-    Duration::from_millis(rand::rng().random_range(0..=millis))
 }
 
 /// Parse a `Retry-After` value: delta-seconds, possibly fractional (`2.128`), or an HTTP-date
@@ -443,8 +455,13 @@ mod tests {
     #[test]
     fn backoff_is_capped_and_jittered() {
         let cap = Duration::from_secs(2);
+        let s = HttpSettings {
+            base_backoff: Duration::from_millis(100),
+            max_retry_wait: cap,
+            ..HttpSettings::default()
+        };
         for attempt in 0..40 {
-            let d = backoff_with_jitter(attempt, Duration::from_millis(100), cap);
+            let d = retry_wait(None, attempt, &s);
             assert!(d <= cap);
             assert!(d <= Duration::from_millis(100) * 2u32.saturating_pow(attempt.min(20)));
         }

@@ -14,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+pub mod backoff;
 pub mod error;
 pub mod http;
 pub mod msgraph;

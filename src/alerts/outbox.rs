@@ -1,6 +1,6 @@
 //! The outbox delivery task: reads due notifications from the store, delivers them through
 //! their notifier, and marks them delivered, retrying failures with capped exponential backoff
-//! and jitter.
+//! and jitter ([`retry_backoff`]).
 //!
 //! Guarantees:
 //! - **At least once**: a row is marked delivered only after the receiver accepted it; a crash
@@ -19,10 +19,9 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rand::Rng;
+use postured_connectors::backoff::{Backoff, Jitter};
 use tokio_util::sync::CancellationToken;
 
 use super::config::{AlertsConfig, DeliveryConfig, NotifierKind};
@@ -165,7 +164,7 @@ impl Delivery {
         let exhausted = d.max_attempts > 0 && attempts >= d.max_attempts;
         let retry_at = match err {
             DeliveryError::Retryable(_) if !exhausted => {
-                let delay = jittered(backoff(d, attempts), &mut rand::rng());
+                let delay = retry_backoff(d).delay(attempts, None, &mut rand::rng());
                 Some(now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX))
             }
             _ => None,
@@ -230,24 +229,23 @@ impl Delivery {
     }
 }
 
-/// The un-jittered delay before attempt `attempts + 1`: `backoff_initial × 2^(attempts-1)`,
-/// capped at `backoff_max`.
-pub fn backoff(d: &DeliveryConfig, attempts: u32) -> Duration {
-    let exp = attempts.saturating_sub(1).min(30);
-    d.backoff_initial
-        .saturating_mul(1u32 << exp)
-        .min(d.backoff_max)
-}
-
-/// A delay drawn uniformly from `[delay/2, delay]` (spreads retries of many rows).
-pub fn jittered(delay: Duration, rng: &mut impl Rng) -> Duration {
-    let half = delay / 2;
-    let extra = rng.random_range(0..=half.as_millis().min(u128::from(u64::MAX)) as u64);
-    half + Duration::from_millis(extra)
+/// The retry backoff of failed deliveries: `backoff_initial` doubling per failed attempt,
+/// capped at `backoff_max`, with equal jitter (uniform in `[step/2, step]`). Equal rather than
+/// full jitter: the spread only has to keep many rows failing together from retrying in
+/// lockstep, while a retry almost at once would just spend one of `max_attempts` on a receiver
+/// that is still down. Receivers send no `Retry-After` the outbox reads, so there is no floor.
+pub fn retry_backoff(d: &DeliveryConfig) -> Backoff {
+    Backoff {
+        initial: d.backoff_initial,
+        cap: d.backoff_max,
+        jitter: Jitter::Equal,
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -257,12 +255,13 @@ mod tests {
             backoff_max: Duration::from_secs(60),
             ..DeliveryConfig::default()
         };
-        let secs: Vec<u64> = (1..=6).map(|a| backoff(&d, a).as_secs()).collect();
+        let b = retry_backoff(&d);
+        let secs: Vec<u64> = (1..=6).map(|a| b.step(a).as_secs()).collect();
         assert_eq!(secs, [5, 10, 20, 40, 60, 60]);
-        assert_eq!(backoff(&d, 1000).as_secs(), 60);
+        assert_eq!(b.step(1000).as_secs(), 60);
         let mut rng = rand::rng();
         for _ in 0..100 {
-            let j = jittered(Duration::from_secs(10), &mut rng);
+            let j = b.jitter.apply(Duration::from_secs(10), &mut rng);
             assert!(
                 j >= Duration::from_secs(5) && j <= Duration::from_secs(10),
                 "{j:?}"

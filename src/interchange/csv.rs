@@ -32,7 +32,7 @@ use super::{
 };
 use crate::evaluation::Catalog;
 use crate::model::report::AssessmentReport;
-use crate::model::scoring::is_pattern;
+use crate::model::template::is_pattern;
 use crate::model::template::{ImplementationType, Template, TemplateAction, TemplateControl};
 
 /// Header of the template CSV written by [`template_to_csv`].

@@ -34,7 +34,7 @@ use super::{
 };
 use crate::evaluation::Catalog;
 use crate::model::report::AssessmentReport;
-use crate::model::scoring::is_pattern;
+use crate::model::template::is_pattern;
 use crate::model::template::{ImplementationType, Template, TemplateAction, TemplateControl};
 
 /// Sheet with the template-level row.

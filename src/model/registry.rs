@@ -45,7 +45,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::template::{
-    ImplementationType, Responsibility, Template, TemplateAction, TemplateControl,
+    ImplementationType, Responsibility, Template, TemplateAction, TemplateControl, is_pattern,
 };
 use crate::evaluation::ActionDef;
 
@@ -486,7 +486,7 @@ fn parse_template(
     let mut defined: HashSet<String> = actions.iter().map(|a| a.id.clone()).collect();
     for c in &controls {
         for id in &c.actions {
-            if defined.contains(id) || super::scoring::is_pattern(id) {
+            if defined.contains(id) || is_pattern(id) {
                 continue;
             }
             if let Some(def) = by_id.get(id.as_str()) {
@@ -572,7 +572,7 @@ pub fn validate(file: &str, t: &Template) -> Vec<TemplateError> {
     for (i, c) in t.controls.iter().enumerate() {
         for (j, id) in c.actions.iter().enumerate() {
             used.insert(id.as_str());
-            if !actions.contains(id.as_str()) && !super::scoring::is_pattern(id) {
+            if !actions.contains(id.as_str()) && !is_pattern(id) {
                 errors.push(TemplateError::new(
                     file,
                     format!("controls[{i}].actions[{j}]"),

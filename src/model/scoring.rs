@@ -37,7 +37,7 @@ use super::assessment::{Assessment, InstanceScope, ManualStatus};
 use super::registry::TemplateRegistry;
 use super::report::{ActionInstanceReport, AssessmentReport, ControlReport, TestingSource};
 use super::rollup::{assessment_status, classify, control_status, progress};
-use super::template::{ImplementationType, Responsibility, Template, TemplateAction};
+use super::template::{ImplementationType, Responsibility, Template, TemplateAction, is_pattern};
 use crate::evaluation::{
     ActionResult, ImplementationStatus, ScoreSummary, TenantEvaluation, TestStatus,
 };
@@ -211,12 +211,6 @@ pub struct ComplianceModel {
     assessments: Vec<ResolvedAssessment>,
     problems: Vec<ModelProblem>,
     now: DateTime<Utc>,
-}
-
-/// Whether a template action id is a wildcard (`securescore.*`): it stands for every action of
-/// the tenant's evaluation whose id starts with the text before the `*`.
-pub fn is_pattern(id: &str) -> bool {
-    id.ends_with('*')
 }
 
 /// The scope an action instance is keyed by in an assessment.

@@ -75,6 +75,12 @@ pub struct TemplateAction {
     pub description: String,
 }
 
+/// Whether an action id a control names is a wildcard (`securescore.*`): it stands for every
+/// action of the tenant's evaluation whose id starts with the text before the `*`.
+pub fn is_pattern(id: &str) -> bool {
+    id.ends_with('*')
+}
+
 /// One control of a framework.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TemplateControl {

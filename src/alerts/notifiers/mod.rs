@@ -151,17 +151,6 @@ async fn post_bytes(
     }
 }
 
-/// Lower-case hex of bytes.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
-}
-
 /// `firing` or `resolved`.
 pub(crate) fn status_word(e: &AlertEvent) -> &'static str {
     if e.kind.is_resolution() {
@@ -207,16 +196,6 @@ pub(crate) fn facts(e: &AlertEvent) -> Vec<(&'static str, String)> {
         f.push(("Controls", e.controls.join(", ")));
     }
     f
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hex_encodes_bytes() {
-        assert_eq!(hex(&[0x00, 0x0f, 0xab, 0xff]), "000fabff");
-    }
 }
 
 #[cfg(test)]

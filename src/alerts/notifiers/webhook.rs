@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use super::super::regression::AlertEvent;
-use super::{hex, status_word};
+use super::status_word;
 
 /// The signature header.
 pub const SIGNATURE_HEADER: &str = "X-Postured-Signature";
@@ -24,25 +24,23 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
         Err(_) => return String::new(),
     };
     mac.update(body);
-    format!("sha256={}", hex(&mac.finalize().into_bytes()))
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// Verify a signature header value (constant time).
+/// Verify a signature header value `sha256=<hex>` against the body under `secret`, in constant
+/// time ([`Mac::verify_slice`]). A missing prefix or a value that is not hex is `false`.
 pub fn verify(secret: &[u8], body: &[u8], header: &str) -> bool {
-    let Some(hex_sig) = header.strip_prefix("sha256=") else {
+    let Some(tag) = header
+        .strip_prefix("sha256=")
+        .and_then(|h| hex::decode(h).ok())
+    else {
         return false;
     };
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
         return false;
     };
     mac.update(body);
-    let expected = hex(&mac.finalize().into_bytes());
-    expected.len() == hex_sig.len()
-        && expected
-            .bytes()
-            .zip(hex_sig.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+    mac.verify_slice(&tag).is_ok()
 }
 
 /// The JSON body: `version`, `status` (firing / resolved), `dedup_key`, `alert_key`,
@@ -63,6 +61,12 @@ mod tests {
     use super::super::testutil::event;
     use super::*;
     use crate::alerts::EventKind;
+
+    #[test]
+    fn hex_encodes_bytes() {
+        // The signature header's encoding is lower-case hex.
+        assert_eq!(hex::encode([0x00, 0x0f, 0xab, 0xff]), "000fabff");
+    }
 
     #[test]
     fn signature_matches_rfc4231_case_2() {
