@@ -254,8 +254,9 @@ mod tests {
             }),
         };
         let token_gap = gap("msgraph.", "unauthorized", "401 invalid_client");
-        // (rule, signals, gaps, expected cause, expected reason text)
-        let table: Vec<(&str, Vec<Signal>, Vec<SignalGap>, Undetected, String)> = vec![
+        /// (rule, signals, gaps, expected cause, expected reason text)
+        type Row<'r> = (&'r str, Vec<Signal>, Vec<SignalGap>, Undetected, String);
+        let table: Vec<Row<'_>> = vec![
             (
                 "msgraph.mfa.registered_ratio",
                 vec![fresh("msgraph.ca.mfa_all_users", true)],
