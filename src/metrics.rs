@@ -532,6 +532,7 @@ mod tests {
             points_possible: 27.0,
             testing_logic: "true".into(),
             reason: None,
+            cause: None,
             signals: vec![],
         }
     }

@@ -278,6 +278,7 @@ fn action(id: &str, category: &str, status: TestStatus, achieved: f64) -> Action
         points_possible: 27.0,
         testing_logic: "true".into(),
         reason: None,
+        cause: None,
         signals: vec![],
     }
 }

@@ -176,6 +176,7 @@ fn assess(template: &Template) -> AssessmentReport {
                 "msgraph.mfa.users_total == 0.0 ? \"not_applicable\" : msgraph.mfa.registered_ratio"
                     .into(),
             reason: Some("40 of 50 users registered".into()),
+            cause: None,
             signals: Vec::new(),
         }],
         score: ScoreSummary {

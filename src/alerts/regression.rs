@@ -16,11 +16,13 @@
 //! - A credit above the baseline (with no pending drop and no open regression) raises it.
 //! - `could_not_be_detected` is never a regression and neither starts nor ends a regression
 //!   window: the pending count and an open regression are frozen while it lasts. It opens a
-//!   condition instead: [`EventKind::Stale`] when the reason says a signal expired
-//!   (`stale: <key> expired at ...`, or a collection gap whose last value expired), otherwise
-//!   [`EventKind::CollectionError`] for a collection gap with no value. Other reasons (a signal
-//!   that was never produced, a rule error) raise nothing. The condition ends with [`EventKind::StaleCleared`] / [`EventKind::CollectionRecovered`] when the
-//!   action is scored again.
+//!   condition instead, chosen from the result's typed cause ([`Undetected`], never from the
+//!   reason text): [`EventKind::Stale`] when a signal expired ([`Undetected::Stale`], or a
+//!   [`Undetected::Gap`] whose last value expired), [`EventKind::CollectionError`] for a
+//!   collection gap with no value. Other causes (a signal that was never produced, a rule
+//!   error, an undecided result) raise nothing. The condition ends with
+//!   [`EventKind::StaleCleared`] / [`EventKind::CollectionRecovered`] when the action is scored
+//!   again.
 //! - `out_of_scope` leaves the score: it clears a pending drop and the baseline, and ends an
 //!   open regression with a recovery (no points are lost any more).
 
@@ -29,7 +31,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::evaluation::{ActionResult, Risk, TenantEvaluation, TestStatus};
+use crate::evaluation::{ActionResult, Risk, TenantEvaluation, TestStatus, Undetected};
 use crate::signals::SignalValue;
 
 /// Default debounce window: consecutive observations a credit drop must persist.
@@ -170,17 +172,23 @@ pub enum Condition {
 }
 
 impl Condition {
-    /// Classify the reason of a `could_not_be_detected` result (see `evaluation::rules`
-    /// `missing_reason`): `stale: ...` or any reason naming an expired value is staleness; a
-    /// collection gap (`could not collect ...`) is a collection error; anything else (a signal
-    /// that was never produced, a rule error) is neither and raises no event.
-    pub fn classify(reason: Option<&str>) -> Option<Condition> {
-        match reason {
-            Some(r) if r.starts_with("stale:") || r.contains(" expired at ") => {
-                Some(Condition::Stale)
-            }
-            Some(r) if r.starts_with("could not collect") => Some(Condition::CollectionError),
-            _ => None,
+    /// Classify the cause of a `could_not_be_detected` result: an expired value (stale, or a
+    /// collection gap whose last value expired) is staleness; a collection gap with no value
+    /// is a collection error; anything else (a signal that was never produced, a rule error,
+    /// an undecided result, no cause at all) is neither and raises no event.
+    pub fn classify(cause: Option<&Undetected>) -> Option<Condition> {
+        match cause? {
+            Undetected::Stale { .. }
+            | Undetected::Gap {
+                expired: Some(_), ..
+            } => Some(Condition::Stale),
+            Undetected::Gap { expired: None, .. } => Some(Condition::CollectionError),
+            Undetected::Missing { .. }
+            | Undetected::NotANumber { .. }
+            | Undetected::RuleError { .. }
+            | Undetected::Aborted
+            | Undetected::Undecided { .. }
+            | Undetected::NoRule => None,
         }
     }
 
@@ -487,7 +495,7 @@ fn observe(state: &InstanceState, ctx: &Ctx<'_>, window: u32) -> (InstanceState,
     if a.test_status == TestStatus::CouldNotBeDetected {
         // Not a score observation: the debounce window and an open regression are frozen.
         let current = s.condition.as_ref().map(|c| c.condition);
-        let Some(condition) = Condition::classify(a.reason.as_deref()) else {
+        let Some(condition) = Condition::classify(a.cause.as_ref()) else {
             // Undetectable for another reason (missing signal, rule error): no event, the open
             // condition (if any) stands.
             return (s, events);
@@ -623,7 +631,7 @@ fn close_condition(ctx: &Ctx<'_>, open: &OpenCondition) -> AlertEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evaluation::{ImplementationStatus, ScoreSummary};
+    use crate::evaluation::{Expiry, ImplementationStatus, ScoreSummary};
     use chrono::TimeZone;
 
     const P: TestStatus = TestStatus::Passed;
@@ -635,14 +643,30 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).single().unwrap() + chrono::Duration::minutes(i)
     }
 
-    /// One observation: status, credit, reason.
-    type Obs = (TestStatus, f64, Option<&'static str>);
+    /// Why a result is what it is: a plain detail (the reason of a scored result), or the typed
+    /// cause of an undetected one (its reason is the cause's text).
+    #[derive(Debug, Clone, Copy)]
+    enum Why {
+        Detail(&'static str),
+        Cause(fn() -> Undetected),
+    }
+
+    /// One observation: status, credit, reason (and cause).
+    type Obs = (TestStatus, f64, Option<Why>);
 
     /// A table row: name, window, observations, expected event kinds per observation.
     type Case = (&'static str, u32, Vec<Obs>, Vec<Vec<EventKind>>);
 
-    fn eval(i: i64, (status, credit, reason): Obs) -> TenantEvaluation {
+    fn eval(i: i64, (status, credit, why): Obs) -> TenantEvaluation {
         let possible = if status == O { 0.0 } else { 27.0 };
+        let (reason, cause) = match why {
+            None => (None, None),
+            Some(Why::Detail(d)) => (Some(d.to_owned()), None),
+            Some(Why::Cause(cause)) => {
+                let cause = cause();
+                (Some(cause.to_string()), Some(cause))
+            }
+        };
         TenantEvaluation {
             tenant: "t1".into(),
             evaluated_at: at(i),
@@ -658,7 +682,8 @@ mod tests {
                 points_achieved: credit * possible,
                 points_possible: possible,
                 testing_logic: "x".into(),
-                reason: reason.map(str::to_owned),
+                reason,
+                cause,
                 signals: vec![("msgraph.x".into(), SignalValue::Bool(credit > 0.5))],
             }],
             score: ScoreSummary {
@@ -699,8 +724,47 @@ mod tests {
             .collect()
     }
 
-    const STALE: Option<&str> = Some("stale: msgraph.x expired at 2026-03-01T11:00:00Z");
-    const GAP: Option<&str> = Some("could not collect msgraph.*: forbidden (403)");
+    /// `stale: msgraph.x expired at 2026-03-01T11:00:00Z`
+    fn stale() -> Undetected {
+        Undetected::Stale {
+            key: "msgraph.x".into(),
+            expired_at: at(-60),
+        }
+    }
+
+    /// `could not collect msgraph.*: forbidden (403)`
+    fn gap() -> Undetected {
+        Undetected::Gap {
+            prefix: "msgraph.".into(),
+            kind: "forbidden".into(),
+            reason: "403".into(),
+            expired: None,
+        }
+    }
+
+    /// `could not collect msgraph.*: forbidden (x); last value of msgraph.x expired at
+    /// 2026-03-01T11:00:00Z`
+    fn gap_expired() -> Undetected {
+        Undetected::Gap {
+            prefix: "msgraph.".into(),
+            kind: "forbidden".into(),
+            reason: "x".into(),
+            expired: Some(Expiry {
+                key: "msgraph.x".into(),
+                expired_at: at(-60),
+            }),
+        }
+    }
+
+    /// `signal msgraph.x not available`
+    fn missing() -> Undetected {
+        Undetected::Missing {
+            key: "msgraph.x".into(),
+        }
+    }
+
+    const STALE: Option<Why> = Some(Why::Cause(stale));
+    const GAP: Option<Why> = Some(Why::Cause(gap));
 
     #[test]
     fn table() {
@@ -791,16 +855,7 @@ mod tests {
             (
                 "a gap whose last value expired is staleness",
                 2,
-                vec![
-                    (P, 1.0, None),
-                    (
-                        C,
-                        0.0,
-                        Some(
-                            "could not collect msgraph.*: forbidden (x); last value of msgraph.x expired at 2026-03-01T11:00:00Z",
-                        ),
-                    ),
-                ],
+                vec![(P, 1.0, None), (C, 0.0, Some(Why::Cause(gap_expired)))],
                 vec![vec![], vec![Stale]],
             ),
             (
@@ -884,7 +939,7 @@ mod tests {
                 vec![
                     (P, 1.0, None),
                     (F, 0.0, None),
-                    (C, 0.0, Some("signal msgraph.x not available")),
+                    (C, 0.0, Some(Why::Cause(missing))),
                     (F, 0.0, None),
                 ],
                 vec![vec![], vec![], vec![], vec![Regression]],
@@ -908,8 +963,8 @@ mod tests {
             2,
             &[
                 (P, 1.0, None),
-                (F, 0.0, Some("not enforced")),
-                (F, 0.0, Some("not enforced")),
+                (F, 0.0, Some(Why::Detail("not enforced"))),
+                (F, 0.0, Some(Why::Detail("not enforced"))),
             ],
         );
         let r = &events[2][0];
@@ -998,6 +1053,62 @@ mod tests {
         assert_eq!(d.window("a"), 4);
         assert_eq!(d.window("b"), 2);
         assert_eq!(d.window("z"), 1, "never below 1");
+    }
+
+    #[test]
+    fn fixture_causes_render_the_reason_texts() {
+        let table = [
+            (stale(), "stale: msgraph.x expired at 2026-03-01T11:00:00Z"),
+            (gap(), "could not collect msgraph.*: forbidden (403)"),
+            (
+                gap_expired(),
+                "could not collect msgraph.*: forbidden (x); last value of msgraph.x expired at 2026-03-01T11:00:00Z",
+            ),
+            (missing(), "signal msgraph.x not available"),
+        ];
+        for (cause, text) in table {
+            assert_eq!(cause.to_string(), text);
+        }
+    }
+
+    /// The condition comes from the typed cause only: text that looks like a stale or gap
+    /// reason (a rule's own `unknown` reason) raises nothing.
+    #[test]
+    fn conditions_are_classified_from_the_cause_not_the_text() {
+        let table = [
+            (Some(stale()), Some(Condition::Stale)),
+            (Some(gap_expired()), Some(Condition::Stale)),
+            (Some(gap()), Some(Condition::CollectionError)),
+            (Some(missing()), None),
+            (
+                Some(Undetected::undecided(
+                    "stale: msgraph.x expired at 2026-03-01T11:00:00Z",
+                )),
+                None,
+            ),
+            (
+                Some(Undetected::undecided("could not collect msgraph.*")),
+                None,
+            ),
+            (
+                Some(Undetected::RuleError {
+                    message: "x".into(),
+                }),
+                None,
+            ),
+            (Some(Undetected::Aborted), None),
+            (Some(Undetected::NoRule), None),
+            (
+                Some(Undetected::NotANumber {
+                    key: "msgraph.x".into(),
+                }),
+                None,
+            ),
+            (None, None),
+        ];
+        for (cause, condition) in table {
+            assert_eq!(Condition::classify(cause.as_ref()), condition, "{cause:?}");
+        }
     }
 
     #[test]

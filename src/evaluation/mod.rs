@@ -1,24 +1,32 @@
 //! Evaluation: signals -> rule outcomes -> test statuses -> points -> compliance score.
 //!
 //! Pure: no IO, not async, no clock (`now` is passed in), cannot fail at evaluation time
-//! (a rule that errors yields `could_not_be_detected` with a reason). The contract is
-//! `../shared/design/SCORING.md`, restated in `docs/scoring.md`.
+//! (a rule that errors yields `could_not_be_detected` with a typed cause, [`Undetected`]). The
+//! contract is `../shared/design/SCORING.md`, restated in `docs/scoring.md`.
+//!
+//! Modules: [`catalog`] (improvement actions), [`rules`] (CEL rules and the result contract),
+//! [`signal_view`] (a tenant's fresh, expired and uncollected signals), [`undetected`] (why an
+//! action could not be detected), [`evaluator`] (per-tenant evaluation, score, transitions),
+//! [`points`] and [`status`].
 
 #![warn(missing_docs)]
 
 pub mod catalog;
+pub mod evaluator;
 pub mod points;
 pub mod rules;
-pub mod score;
+pub mod signal_view;
 pub mod status;
 #[cfg(test)]
 mod testutil;
+pub mod undetected;
 
 pub use catalog::{ActionDef, Catalog, CatalogError, ControlRefs};
-pub use points::{Enforcement, Purpose};
-pub use rules::Outcome;
-pub use score::{
+pub use evaluator::{
     ActionResult, ActionState, EvaluationInput, Evaluator, ScoreSummary, TenantEvaluation,
     Transition, transitions,
 };
+pub use points::{Enforcement, Purpose};
+pub use rules::Outcome;
 pub use status::{ImplementationStatus, Risk, TestStatus};
+pub use undetected::{Expiry, Undetected};

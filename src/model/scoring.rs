@@ -766,7 +766,7 @@ mod tests {
             title: id.to_string(),
             category: "Identity".to_string(),
             solution: "Microsoft Entra ID".to_string(),
-            implementation_status: crate::evaluation::score::implementation_status(test, false),
+            implementation_status: crate::evaluation::evaluator::implementation_status(test, false),
             test_status: test,
             credit,
             points,
@@ -774,6 +774,7 @@ mod tests {
             points_possible: if oos { 0.0 } else { f64::from(points) },
             testing_logic: "rule".to_string(),
             reason: None,
+            cause: None,
             signals: Vec::new(),
         }
     }
@@ -790,7 +791,7 @@ mod tests {
     }
 
     fn summarise_results(actions: &[ActionResult]) -> ScoreSummary {
-        crate::evaluation::score::summarise(actions.iter())
+        crate::evaluation::evaluator::summarise(actions.iter())
     }
 
     fn action(id: &str, kind: ImplementationType, points: u32) -> TemplateAction {

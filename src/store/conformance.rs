@@ -159,6 +159,7 @@ fn action(id: &str, status: TestStatus, credit: f64, points: u32) -> ActionResul
         points_possible: possible,
         testing_logic: format!("rule of {id}"),
         reason: (status != TestStatus::Passed).then(|| format!("{id} is {}", status.as_str())),
+        cause: None,
         signals: vec![(format!("{id}.flag"), SignalValue::Bool(credit > 0.0))],
     }
 }

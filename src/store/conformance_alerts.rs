@@ -92,6 +92,7 @@ fn evaluation(
             points_possible: 27.0,
             testing_logic: "x".into(),
             reason: None,
+            cause: None,
             signals: Vec::new(),
         }],
         score: ScoreSummary {

@@ -547,6 +547,7 @@ mod tests {
                 points_possible: 27.0,
                 testing_logic: String::new(),
                 reason: None,
+                cause: None,
                 signals: Vec::new(),
             }],
             score: ScoreSummary::default(),

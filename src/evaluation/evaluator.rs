@@ -1,5 +1,10 @@
-//! Per-tenant evaluation: every action's status and points, the overall and per-category score,
+//! The [`Evaluator`]: per-tenant evaluation of a compiled catalog (every action's status and
+//! points, with Secure Score controls taken as actions), the overall and per-category score,
 //! and the status transitions since the previous evaluation.
+//!
+//! Pure: no IO, no clock (`now` comes with the input), cannot fail once built. It must not
+//! interpret rule values (`rules` does) nor decide why a signal is missing (the
+//! [`SignalView`] does); an undecided action carries the typed cause it was given.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
@@ -10,8 +15,10 @@ use serde::{Deserialize, Serialize};
 
 use super::catalog::{ActionDef, Catalog, CatalogError, SECURE_SCORE_ID_PREFIX};
 use super::points::{MAX_POINTS, MIN_POINTS};
-use super::rules::{CompiledRule, Outcome, RuleEnv, SignalView, rule_namespaces};
+use super::rules::{CompiledRule, Outcome, RuleEnv, rule_namespaces};
+use super::signal_view::SignalView;
 use super::status::Risk;
+use super::undetected::Undetected;
 use super::{ImplementationStatus, TestStatus};
 use crate::signals::{Signal, SignalGap, SignalValue};
 
@@ -56,8 +63,12 @@ pub struct ActionResult {
     /// The rule text shown to users as the action's testing logic.
     pub testing_logic: String,
     /// Why the status is what it is when not plainly passed (failure detail, missing or stale
-    /// signal, collection error).
+    /// signal, collection error). For `could_not_be_detected` it is the text of [`Self::cause`].
     pub reason: Option<String>,
+    /// Why the action is `could_not_be_detected` (`None` for any other status). Omitted from
+    /// JSON when `None`; read it instead of parsing [`Self::reason`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<Undetected>,
     /// Signals the rule read, with their values, for the audit trail.
     pub signals: Vec<(String, SignalValue)>,
 }
@@ -270,7 +281,7 @@ impl Evaluator {
                 }
                 (None, Some(control)) => secure_score_outcome(&view, control, def.risk),
                 (None, None) => Evaluated {
-                    outcome: Outcome::Unknown("action has no rule".to_string()),
+                    outcome: Outcome::Unknown(Undetected::NoRule),
                     reason: None,
                     signals: Vec::new(),
                     alternative: false,
@@ -390,7 +401,7 @@ fn secure_score_outcome(view: &SignalView<'_>, control: &str, risk: Risk) -> Eva
     let alternative = matches!(state.as_str(), "thirdparty" | "reviewed");
     let done = |outcome: Outcome, reason: Option<String>, signals: Vec<_>| Evaluated {
         reason: match &outcome {
-            Outcome::Unknown(r) => Some(r.clone()),
+            Outcome::Unknown(cause) => Some(cause.to_string()),
             _ => reason,
         },
         outcome,
@@ -407,8 +418,8 @@ fn secure_score_outcome(view: &SignalView<'_>, control: &str, risk: Risk) -> Eva
     }
     let number = |v: Option<SignalValue>, field: &str| match v {
         Some(SignalValue::Number(n)) if n.is_finite() => Ok(n),
-        Some(_) => Err(format!("signal {} is not a number", key(field))),
-        None => Err(view.missing_reason(&key(field))),
+        Some(_) => Err(Undetected::NotANumber { key: key(field) }),
+        None => Err(view.missing_cause(&key(field))),
     };
     let (score, max_score) = match (number(score, "score"), number(max_score, "max_score")) {
         (Ok(s), Ok(m)) => (s, m),
@@ -456,6 +467,7 @@ fn action_result(
         points_possible: possible,
         testing_logic,
         reason: evaluated.reason,
+        cause: evaluated.outcome.cause().cloned(),
         signals: evaluated.signals,
     }
 }
@@ -701,6 +713,54 @@ mod tests {
             a.reason.as_deref(),
             Some("could not collect msgraph.mfa.*: forbidden (403 Authorization_RequestDenied)")
         );
+    }
+
+    /// Only undetected actions carry a cause, and their reason is its text.
+    #[test]
+    fn undetected_actions_carry_their_typed_cause() {
+        let ev = Evaluator::builtin().unwrap_or_else(|e| panic!("{e:#?}"));
+        let mut signals = full_signals();
+        signals.retain(|s| s.key != "msgraph.ca.mfa_all_users");
+        signals.push(expired("msgraph.ca.mfa_all_users", true));
+        signals.retain(|s| {
+            !s.key
+                .starts_with("msgraph.securescore.controls.DLPEnabled.")
+        });
+        signals.push(fresh(
+            "msgraph.securescore.controls.DLPEnabled.score",
+            "high",
+        ));
+        signals.push(fresh(
+            "msgraph.securescore.controls.DLPEnabled.max_score",
+            10.0,
+        ));
+        let e = evaluate(&ev, &signals, &[]);
+        for a in &e.actions {
+            let undetected = a.test_status == TestStatus::CouldNotBeDetected;
+            assert_eq!(a.cause.is_some(), undetected, "{}", a.action_id);
+            if let Some(cause) = &a.cause {
+                assert_eq!(a.reason, Some(cause.to_string()), "{}", a.action_id);
+            }
+        }
+        assert_eq!(
+            find(&e, "msgraph.ca.mfa_all_users").cause,
+            Some(Undetected::Stale {
+                key: "msgraph.ca.mfa_all_users".into(),
+                expired_at: now() - chrono::Duration::hours(1),
+            })
+        );
+        assert_eq!(
+            find(&e, "msgraph.securescore.dlp").cause,
+            Some(Undetected::NotANumber {
+                key: "msgraph.securescore.controls.DLPEnabled.score".into()
+            })
+        );
+        // JSON keeps its shape for decided actions: no `cause` key
+        let passed = find(&e, "msgraph.mfa.admins");
+        let json = serde_json::to_value(passed).unwrap();
+        assert!(json.get("cause").is_none(), "{json}");
+        let back: ActionResult = serde_json::from_value(json).unwrap();
+        assert_eq!(&back, passed);
     }
 
     #[test]
@@ -1133,7 +1193,7 @@ mod perf {
     use super::*;
     use crate::evaluation::testutil::fresh;
 
-    /// Rough throughput check: `cargo test -p postured --lib evaluation::score::perf -- --ignored --nocapture`.
+    /// Rough throughput check: `cargo test -p postured --lib evaluation::evaluator::perf -- --ignored --nocapture`.
     #[test]
     #[ignore = "timing, run by hand"]
     fn evaluate_2000_tenants() {
