@@ -7,11 +7,11 @@
 //! (`sqlite.rs`) and `sqlx::Postgres` (`postgres.rs`), holds only what differs: how transactions
 //! begin, PostgreSQL's per-tenant lock, the batched writes of a poll, and the migrations.
 //!
-//! Rust does not carry the bounds a generic impl needs (a binary parameter `i64: Encode<DB>`,
+//! Rust does not carry the bounds a generic impl needs (a bound parameter `i64: Encode<DB>`,
 //! a column index `&str: ColumnIndex<DB::Row>` ...) from a trait to its users, so every generic
 //! impl of the store states them; [`Param`] and [`Column`] keep that list short.
 //!
-//! Must not: hold SQL that both backends can run as written (it belongs to the shared files).
+//! Must not: hold SQL that both backends run (it belongs to the shared files).
 
 use std::future::Future;
 
