@@ -1,14 +1,22 @@
 //! Persistence: the only module with SQL.
 //!
-//! One [`Store`] trait, implemented for SQLite ([`sqlite::SqliteStore`], default: a file in WAL
-//! mode) and PostgreSQL ([`postgres::PostgresStore`]), with per-backend migrations under
-//! `migrations/<backend>/` embedded at build time and applied by [`Store::migrate`]. Each poll is
-//! written in one transaction: the poll row, the signals, the gaps, the changed action states,
-//! the status transitions and a score snapshot when the score changed.
+//! One [`Store`] trait (with its supertraits [`AlertStore`] and [`ModelStore`]), implemented
+//! once for both databases by [`SqlStore`]: SQLite ([`sqlite::SqliteStore`], the default: a
+//! file in WAL mode) and PostgreSQL ([`postgres::PostgresStore`]). Per-backend migrations under
+//! `migrations/<backend>/` are embedded at build time and applied by [`Store::migrate`]. Each
+//! poll is written in one transaction: the poll row, the signals, the gaps, the changed action
+//! states, the status transitions and a score snapshot when the score changed.
 //!
-//! Layout: the SQL of each backend lives in its own file (`sqlite.rs`, `postgres.rs`); the
-//! Rust-side row mapping (`rows.rs`) and the "what changed" computation of a poll (`plan.rs`) are
-//! shared. [`conformance`] holds the behavioural checks every backend must pass.
+//! Layout: the SQL both backends run is written once, with `$n` placeholders (which sqlx's
+//! SQLite driver accepts too), in the file of what it stores: `polls.rs` (polls, signals, gaps,
+//! action states, transitions, score snapshots), `alerts.rs` (alert ledger, outbox, category
+//! and assessment snapshots, retention) and `model.rs` (templates, manual statuses). What truly
+//! differs per backend is the `SqlBackend` trait (`backend.rs`), implemented in `sqlite.rs` and
+//! `postgres.rs`: how transactions begin, PostgreSQL's per-tenant lock and batched (`UNNEST`)
+//! poll writes against SQLite's one statement per row, and the migrations. Row decoding
+//! (`rows.rs`) and the "what changed" computation of a poll (`plan.rs`) are shared. The
+//! conformance suite every backend must pass (`conformance/`) is compiled for tests only and
+//! run by the unit tests of `sqlite.rs` and `postgres.rs`.
 //!
 //! Storage conventions (both backends): instants are epoch milliseconds (UTC) in integer
 //! columns, so sub-millisecond precision is dropped; signal values are JSON text.
@@ -17,18 +25,15 @@
 //! (database URLs never appear in errors).
 
 pub mod alerts;
-pub mod conformance;
-pub mod conformance_alerts;
-pub mod conformance_model;
+mod backend;
+#[cfg(test)]
+mod conformance;
 pub mod model;
 mod plan;
+mod polls;
 pub mod postgres;
-mod postgres_alerts;
-mod postgres_model;
 mod rows;
 pub mod sqlite;
-mod sqlite_alerts;
-mod sqlite_model;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -43,6 +48,7 @@ pub use alerts::{
     AlertStore, AlertWrites, AssessmentSnapshot, CategorySnapshot, OutboxEntry, PruneReport,
     RoutedEvent, StoredEvent,
 };
+pub use backend::SqlStore;
 pub use model::ModelStore;
 
 /// Store failures. `kind()` is a bounded metric label.

@@ -1,16 +1,18 @@
 //! Persistence of the Compliance Manager model: imported templates and manual action statuses.
 //!
 //! [`ModelStore`] is a supertrait of [`super::Store`], so every store (and `Arc<dyn Store>`)
-//! has these methods. The SQL lives in `sqlite_model.rs` and `postgres_model.rs`
-//! (migrations `0002_model.sql`); the row mapping shared by both backends is here. Conformance
-//! checks: `conformance_model.rs`.
+//! has these methods. Its one implementation, for both backends, is below: the SQL (tables of
+//! the migrations `0002_model.sql`) is written once with `$n` placeholders over
+//! [`SqlStore<DB>`], and so is the row mapping.
 //!
 //! Must not: decide statuses (the model does; the store keeps what it is given).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::{ColumnIndex, Encode, Executor, Type};
 
 use super::StoreError;
+use super::backend::{Column, Param, SqlBackend, SqlStore};
 use super::rows::{from_millis, to_millis};
 use crate::evaluation::{ImplementationStatus, TestStatus};
 use crate::model::report::TestingSource;
@@ -45,9 +47,25 @@ pub trait ModelStore: Send + Sync {
     async fn manual_statuses(&self) -> Result<Vec<ManualStatus>, StoreError>;
 }
 
-/// SQL column list of `manual_statuses`, in the order of [`ManualRow`].
-pub(crate) const MANUAL_COLUMNS: &str = "scope_kind, scope_id, action_id, testing_source, \
-    implementation_status, test_status, parent, assigned_to, notes, evidence, updated_at";
+const UPSERT_TEMPLATE: &str = "INSERT INTO templates (id, body, updated_at) \
+    VALUES ($1, $2, $3) \
+    ON CONFLICT (id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at";
+const SELECT_TEMPLATES: &str = "SELECT id, body FROM templates ORDER BY id";
+const DELETE_TEMPLATE: &str = "DELETE FROM templates WHERE id = $1";
+const UPSERT_MANUAL: &str = "INSERT INTO manual_statuses (scope_kind, scope_id, action_id, \
+    testing_source, implementation_status, test_status, parent, assigned_to, notes, evidence, \
+    updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+    ON CONFLICT (scope_kind, scope_id, action_id) DO UPDATE SET \
+    testing_source = excluded.testing_source, \
+    implementation_status = excluded.implementation_status, test_status = excluded.test_status, \
+    parent = excluded.parent, assigned_to = excluded.assigned_to, notes = excluded.notes, \
+    evidence = excluded.evidence, updated_at = excluded.updated_at";
+const SELECT_MANUAL_ALL: &str = "SELECT scope_kind, scope_id, action_id, testing_source, \
+    implementation_status, test_status, parent, assigned_to, notes, evidence, updated_at \
+    FROM manual_statuses ORDER BY scope_kind, scope_id, action_id";
+const SELECT_MANUAL_ONE: &str = "SELECT scope_kind, scope_id, action_id, testing_source, \
+    implementation_status, test_status, parent, assigned_to, notes, evidence, updated_at \
+    FROM manual_statuses WHERE scope_kind = $1 AND scope_id = $2 AND action_id = $3";
 
 /// One `manual_statuses` row as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -175,5 +193,94 @@ impl TemplateRow {
     pub(crate) fn decode(self) -> Result<Template, StoreError> {
         serde_json::from_str(&self.body)
             .map_err(|e| corrupt("templates", format!("template {}: {e}", self.id)))
+    }
+}
+
+#[async_trait]
+impl<DB> ModelStore for SqlStore<DB>
+where
+    DB: SqlBackend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'s> &'s str: Encode<'s, DB> + Type<DB> + ColumnIndex<DB::Row>,
+    for<'s> Option<&'s str>: Encode<'s, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+    i64: Param<DB> + Column<DB>,
+    Option<i64>: Param<DB>,
+    f64: Param<DB> + Column<DB>,
+    String: Column<DB>,
+{
+    async fn save_template(
+        &self,
+        template: &Template,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let body = TemplateRow::encode(template)?;
+        sqlx::query(UPSERT_TEMPLATE)
+            .bind(template.id.as_str())
+            .bind(body.as_str())
+            .bind(to_millis(now))
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    async fn list_templates(&self) -> Result<Vec<Template>, StoreError> {
+        sqlx::query_as::<_, TemplateRow>(SELECT_TEMPLATES)
+            .fetch_all(self.pool())
+            .await?
+            .into_iter()
+            .map(TemplateRow::decode)
+            .collect()
+    }
+
+    async fn delete_template(&self, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(DELETE_TEMPLATE)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(DB::rows_affected(&done) > 0)
+    }
+
+    async fn save_manual_status(&self, status: &ManualStatus) -> Result<(), StoreError> {
+        let r = ManualRow::encode(status)?;
+        sqlx::query(UPSERT_MANUAL)
+            .bind(r.scope_kind.as_str())
+            .bind(r.scope_id.as_str())
+            .bind(r.action_id.as_str())
+            .bind(r.testing_source.as_str())
+            .bind(r.implementation_status.as_deref())
+            .bind(r.test_status.as_deref())
+            .bind(r.parent.as_deref())
+            .bind(r.assigned_to.as_deref())
+            .bind(r.notes.as_deref())
+            .bind(r.evidence.as_str())
+            .bind(r.updated_at)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    async fn manual_status(
+        &self,
+        scope: &InstanceScope,
+        action: &str,
+    ) -> Result<Option<ManualStatus>, StoreError> {
+        sqlx::query_as::<_, ManualRow>(SELECT_MANUAL_ONE)
+            .bind(scope.kind())
+            .bind(scope.id())
+            .bind(action)
+            .fetch_optional(self.pool())
+            .await?
+            .map(ManualRow::decode)
+            .transpose()
+    }
+
+    async fn manual_statuses(&self) -> Result<Vec<ManualStatus>, StoreError> {
+        sqlx::query_as::<_, ManualRow>(SELECT_MANUAL_ALL)
+            .fetch_all(self.pool())
+            .await?
+            .into_iter()
+            .map(ManualRow::decode)
+            .collect()
     }
 }

@@ -1,79 +1,55 @@
-//! PostgreSQL store: the same model as SQLite, for larger deployments.
+//! PostgreSQL backend: the same model as SQLite, for larger deployments.
 //!
-//! All PostgreSQL SQL lives here; row decoding is shared (`rows.rs`) and so is the decision of
-//! what a poll changes (`plan.rs`). `record_poll` is one transaction that first takes a
-//! transaction-scoped advisory lock on the tenant (so two connectors of one tenant write one
-//! after the other and compare against each other's results), then writes each table with one
-//! statement, binding arrays and expanding them with `UNNEST` (a handful of round trips per
-//! poll, whatever the number of signals and actions).
+//! Connecting, and the few `SqlBackend` items where PostgreSQL differs from SQLite; the store
+//! itself is shared ([`SqlStore`], `polls.rs`, `alerts.rs`, `model.rs`). `record_poll`'s
+//! transaction first takes a transaction-scoped advisory lock on the tenant (so two connectors
+//! of one tenant write one after the other and compare against each other's results), and
+//! writes each table of a poll with one statement, binding arrays and expanding them with
+//! `UNNEST` (a handful of round trips per poll, whatever the number of signals and actions).
 //!
 //! Must not: hold a transaction across an await on anything but this database.
 
-use std::collections::HashMap;
 use std::str::FromStr;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::Postgres;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgQueryResult};
 
-use super::alerts::EncodedAlerts;
-use super::plan::{EncodedPoll, Plan, Stored};
-use super::rows::{
-    self, ActionStateRow, GapRow, PollDbRow, SignalChangeRow, SignalRow, SignalValueRow,
-    SnapshotRow, TransitionDbRow,
-};
-use super::{
-    PollRecord, PollRow, ScoreSnapshot, SignalChange, Store, StoreError, TenantState, TransitionRow,
-};
+use super::StoreError;
+use super::backend::{SqlBackend, SqlStore};
+use super::plan::{EncodedPoll, Plan};
+use super::polls::{action_conflict, signal_conflict};
 
-/// Migrations of `migrations/postgres`, embedded at build time.
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+/// A [`Store`](super::Store) over one PostgreSQL database (tables in the connection's
+/// `search_path`).
+pub type PostgresStore = SqlStore<Postgres>;
 
-const LOCK_TENANT: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))";
-const INSERT_POLL: &str = "INSERT INTO polls \
-    (tenant, connector, started_at, finished_at, outcome, error_summary) \
-    VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
-const SELECT_SIGNAL_VALUES: &str = "SELECT key, value FROM signal_current WHERE tenant = $1";
-const SELECT_SIGNALS: &str = "SELECT key, value, observed_at, expires_at \
-    FROM signal_current WHERE tenant = $1 ORDER BY key";
-const UPSERT_SIGNALS: &str = "INSERT INTO signal_current \
-    (tenant, key, value, observed_at, expires_at) \
+// PostgreSQL binds arrays, so each table's rows of a poll go in one statement (SQLite writes
+// them one statement per row).
+const UPSERT_SIGNALS: &str = concat!(
+    "INSERT INTO signal_current (tenant, key, value, observed_at, expires_at) \
     SELECT $1, u.key, u.value, u.observed_at, u.expires_at \
     FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::bigint[]) \
-    AS u (key, value, observed_at, expires_at) \
-    ON CONFLICT (tenant, key) DO UPDATE SET value = EXCLUDED.value, \
-    observed_at = EXCLUDED.observed_at, expires_at = EXCLUDED.expires_at";
+    AS u (key, value, observed_at, expires_at) ",
+    signal_conflict!()
+);
 const INSERT_HISTORY: &str = "INSERT INTO signal_history (tenant, key, value, observed_at) \
     SELECT $1, u.key, u.value, u.observed_at \
     FROM UNNEST($2::text[], $3::text[], $4::bigint[]) AS u (key, value, observed_at)";
-const SELECT_HISTORY: &str = "SELECT key, value, observed_at FROM signal_history \
-    WHERE tenant = $1 AND observed_at >= $2 ORDER BY observed_at, id";
-const SELECT_HISTORY_FOR_KEY: &str = "SELECT key, value, observed_at FROM signal_history \
-    WHERE tenant = $1 AND key = $3 AND observed_at >= $2 ORDER BY observed_at, id";
-const DELETE_GAPS: &str = "DELETE FROM signal_gaps WHERE tenant = $1 AND connector = $2";
 const INSERT_GAPS: &str = "INSERT INTO signal_gaps (tenant, connector, prefix, kind, reason) \
     SELECT $1, $2, u.prefix, u.kind, u.reason \
     FROM UNNEST($3::text[], $4::text[], $5::text[]) AS u (prefix, kind, reason)";
-const SELECT_GAPS: &str =
-    "SELECT prefix, kind, reason FROM signal_gaps WHERE tenant = $1 ORDER BY connector, prefix";
-const SELECT_ACTIONS: &str = "SELECT action_id, test_status, implementation_status, credit, \
-    points, points_achieved, points_possible, since, reason, testing_logic \
-    FROM action_state WHERE tenant = $1";
-const UPSERT_ACTIONS: &str = "INSERT INTO action_state \
-    (tenant, action_id, test_status, implementation_status, credit, points, points_achieved, \
-    points_possible, since, updated_at, reason, testing_logic) \
+const UPSERT_ACTIONS: &str = concat!(
+    "INSERT INTO action_state (tenant, action_id, test_status, implementation_status, credit, \
+    points, points_achieved, points_possible, since, updated_at, reason, testing_logic) \
     SELECT $1, u.action_id, u.test_status, u.implementation_status, u.credit, u.points, \
     u.points_achieved, u.points_possible, u.since, u.updated_at, u.reason, u.testing_logic \
     FROM UNNEST($2::text[], $3::text[], $4::text[], $5::float8[], $6::bigint[], \
     $7::float8[], $8::float8[], $9::bigint[], $10::bigint[], $11::text[], $12::text[]) \
     AS u (action_id, test_status, implementation_status, credit, points, points_achieved, \
-    points_possible, since, updated_at, reason, testing_logic) \
-    ON CONFLICT (tenant, action_id) DO UPDATE SET test_status = EXCLUDED.test_status, \
-    implementation_status = EXCLUDED.implementation_status, credit = EXCLUDED.credit, \
-    points = EXCLUDED.points, points_achieved = EXCLUDED.points_achieved, \
-    points_possible = EXCLUDED.points_possible, since = EXCLUDED.since, \
-    updated_at = EXCLUDED.updated_at, reason = EXCLUDED.reason, \
-    testing_logic = EXCLUDED.testing_logic";
+    points_possible, since, updated_at, reason, testing_logic) ",
+    action_conflict!()
+);
 const INSERT_TRANSITIONS: &str = "INSERT INTO action_transitions \
     (tenant, action_id, from_status, to_status, from_credit, to_credit, points_achieved, \
     points_possible, reason, signals, at, poll_id, testing_logic) \
@@ -83,26 +59,6 @@ const INSERT_TRANSITIONS: &str = "INSERT INTO action_transitions \
     $7::float8[], $8::float8[], $9::text[], $10::text[], $11::bigint[], $13::text[]) \
     WITH ORDINALITY AS u (action_id, from_status, to_status, from_credit, to_credit, \
     points_achieved, points_possible, reason, signals, at, testing_logic, n) ORDER BY u.n";
-const SELECT_TRANSITIONS: &str = "SELECT tenant, action_id, from_status, to_status, \
-    from_credit, to_credit, points_achieved, points_possible, reason, signals, at, \
-    testing_logic FROM action_transitions WHERE tenant = $1 AND at >= $2 ORDER BY at, id";
-const SELECT_TRANSITIONS_FOR_ACTION: &str = "SELECT tenant, action_id, from_status, to_status, \
-    from_credit, to_credit, points_achieved, points_possible, reason, signals, at, \
-    testing_logic FROM action_transitions WHERE tenant = $1 AND action_id = $3 AND at >= $2 ORDER BY at, id";
-const SELECT_LATEST_SCORE: &str = "SELECT points_achieved, points_possible \
-    FROM score_snapshots WHERE tenant = $1 ORDER BY at DESC, id DESC LIMIT 1";
-const INSERT_SNAPSHOT: &str = "INSERT INTO score_snapshots \
-    (tenant, at, points_achieved, points_possible, ratio) VALUES ($1, $2, $3, $4, $5)";
-const SELECT_SNAPSHOTS: &str = "SELECT at, points_achieved, points_possible, ratio \
-    FROM score_snapshots WHERE tenant = $1 AND at >= $2 ORDER BY at, id";
-const SELECT_POLLS: &str = "SELECT id, tenant, connector, started_at, finished_at, outcome, \
-    error_summary FROM polls WHERE tenant = $1 ORDER BY started_at DESC, id DESC LIMIT $2";
-
-/// A [`Store`] over one PostgreSQL database (tables in the connection's `search_path`).
-#[derive(Debug, Clone)]
-pub struct PostgresStore {
-    pool: PgPool,
-}
 
 impl PostgresStore {
     /// Connect to `url` (`postgres://user:pass@host:port/db`, or
@@ -121,43 +77,27 @@ impl PostgresStore {
             .max_connections(max_connections.max(1))
             .connect_with(options)
             .await?;
-        Ok(PostgresStore { pool })
+        Ok(SqlStore::from_pool(pool))
+    }
+}
+
+impl SqlBackend for Postgres {
+    const BACKEND: &'static str = "postgres";
+    // Two polls of one tenant are ordered by LOCK_TENANT; other writes need no more.
+    const BEGIN_WRITE: &'static str = "BEGIN";
+    // The default isolation (READ COMMITTED) gives each statement its own snapshot.
+    const BEGIN_SNAPSHOT: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+    // Row locks alone would let two polls of one tenant read the same stored state.
+    const LOCK_TENANT: Option<&'static str> =
+        Some("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))");
+    const MIGRATOR: &'static Migrator = &sqlx::migrate!("./migrations/postgres");
+
+    // sqlx exposes the count only as an inherent method of each driver's result type.
+    fn rows_affected(result: &PgQueryResult) -> u64 {
+        result.rows_affected()
     }
 
-    /// The connection pool (for the alert queries in `postgres_alerts.rs`).
-    pub(crate) fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
-    /// Read the tenant's stored state that `record_poll` compares against.
-    async fn stored(conn: &mut PgConnection, tenant: &str) -> Result<Stored, StoreError> {
-        let signal_values = sqlx::query_as::<_, SignalValueRow>(SELECT_SIGNAL_VALUES)
-            .bind(tenant)
-            .fetch_all(&mut *conn)
-            .await?
-            .into_iter()
-            .map(|r| (r.key, r.value))
-            .collect();
-        let actions = sqlx::query_as::<_, ActionStateRow>(SELECT_ACTIONS)
-            .bind(tenant)
-            .fetch_all(&mut *conn)
-            .await?
-            .into_iter()
-            .map(|r| (r.action_id.clone(), r))
-            .collect();
-        let latest_score = sqlx::query_as::<_, (f64, f64)>(SELECT_LATEST_SCORE)
-            .bind(tenant)
-            .fetch_optional(&mut *conn)
-            .await?;
-        Ok(Stored {
-            signal_values,
-            actions,
-            latest_score,
-        })
-    }
-
-    /// Execute the writes of one poll (after the poll row), one statement per table.
-    async fn write(
+    async fn write_rows(
         conn: &mut PgConnection,
         poll: &EncodedPoll<'_>,
         plan: &Plan<'_, '_>,
@@ -185,11 +125,6 @@ impl PostgresStore {
                 .execute(&mut *conn)
                 .await?;
         }
-        sqlx::query(DELETE_GAPS)
-            .bind(tenant)
-            .bind(poll.poll.connector)
-            .execute(&mut *conn)
-            .await?;
         if !poll.gaps.is_empty() {
             let g = &poll.gaps;
             sqlx::query(INSERT_GAPS)
@@ -242,149 +177,109 @@ impl PostgresStore {
                 .execute(&mut *conn)
                 .await?;
         }
-        if let Some(s) = &plan.snapshot {
-            sqlx::query(INSERT_SNAPSHOT)
-                .bind(tenant)
-                .bind(s.at)
-                .bind(s.points_achieved)
-                .bind(s.points_possible)
-                .bind(s.ratio)
-                .execute(&mut *conn)
-                .await?;
-        }
         Ok(())
     }
 }
 
-#[async_trait]
-impl Store for PostgresStore {
-    fn backend(&self) -> &'static str {
-        "postgres"
-    }
+/// The conformance suite on a real server, when `POSTURED_TEST_POSTGRES_URL` names one (the
+/// tests pass with a note otherwise). Each check gets a fresh schema (tables found through
+/// `search_path`), dropped afterwards. For a throw-away cluster:
+///
+/// ```sh
+/// pg_virtualenv -t sh -c 'POSTURED_TEST_POSTGRES_URL="postgres://${PGUSER}:${PGPASSWORD}@localhost:${PGPORT}/postgres" cargo test -p postured --lib store::postgres'
+/// ```
+#[cfg(test)]
+mod tests {
+    use std::time::{SystemTime, UNIX_EPOCH};
 
-    async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.pool).await?;
-        Ok(())
-    }
+    use sqlx::Executor;
+    use sqlx::postgres::PgPoolOptions;
 
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
+    use super::*;
+    use crate::store::conformance::{alerts::ALERT_CHECKS, model::MODEL_CHECKS, polls::CHECKS};
+    use crate::store::{Store, open_store};
 
-    async fn load_tenant_state(&self, tenant: &str) -> Result<TenantState, StoreError> {
-        // One snapshot for the three reads.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .await?;
-        let signals = sqlx::query_as::<_, SignalRow>(SELECT_SIGNALS)
-            .bind(tenant)
-            .fetch_all(&mut *tx)
-            .await?;
-        let gaps = sqlx::query_as::<_, GapRow>(SELECT_GAPS)
-            .bind(tenant)
-            .fetch_all(&mut *tx)
-            .await?;
-        let actions = sqlx::query_as::<_, ActionStateRow>(SELECT_ACTIONS)
-            .bind(tenant)
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(TenantState {
-            signals: rows::decode_all(signals, SignalRow::into_signal)?,
-            gaps: gaps.into_iter().map(Into::into).collect(),
-            actions: rows::decode_all(actions, ActionStateRow::into_state)?
-                .into_iter()
-                .collect::<HashMap<_, _>>(),
-        })
-    }
+    const URL_VAR: &str = "POSTURED_TEST_POSTGRES_URL";
 
-    async fn record_poll(&self, poll: &PollRecord<'_>) -> Result<(), StoreError> {
-        let encoded = EncodedPoll::new(poll)?;
-        let alerts = EncodedAlerts::new(poll.tenant, &poll.alerts)?;
-        let p = &encoded.poll;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(LOCK_TENANT)
-            .bind(p.tenant)
-            .execute(&mut *tx)
-            .await?;
-        let poll_id: i64 = sqlx::query_scalar(INSERT_POLL)
-            .bind(p.tenant)
-            .bind(p.connector)
-            .bind(p.started_at)
-            .bind(p.finished_at)
-            .bind(p.outcome)
-            .bind(p.error_summary.as_deref())
-            .fetch_one(&mut *tx)
-            .await?;
-        let stored = Self::stored(&mut tx, p.tenant).await?;
-        let plan = encoded.plan(&stored);
-        Self::write(&mut tx, &encoded, &plan, poll_id).await?;
-        Self::write_alerts(&mut tx, p.tenant, p.finished_at, &alerts, poll.evaluation).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn transitions(
-        &self,
-        tenant: &str,
-        action: Option<&str>,
-        since: Option<DateTime<Utc>>,
-    ) -> Result<Vec<TransitionRow>, StoreError> {
-        let sql = match action {
-            Some(_) => SELECT_TRANSITIONS_FOR_ACTION,
-            None => SELECT_TRANSITIONS,
-        };
-        let mut query = sqlx::query_as::<_, TransitionDbRow>(sql)
-            .bind(tenant)
-            .bind(rows::since_millis(since));
-        if let Some(action) = action {
-            query = query.bind(action);
+    fn url() -> Option<String> {
+        match std::env::var(URL_VAR) {
+            Ok(url) if !url.trim().is_empty() => Some(url),
+            _ => {
+                eprintln!("note: {URL_VAR} is not set; skipping the PostgreSQL store tests");
+                None
+            }
         }
-        let rows = query.fetch_all(&self.pool).await?;
-        rows::decode_all(rows, TransitionDbRow::into_row)
     }
 
-    async fn signal_history(
-        &self,
-        tenant: &str,
-        key: Option<&str>,
-        since: Option<DateTime<Utc>>,
-    ) -> Result<Vec<SignalChange>, StoreError> {
-        let sql = match key {
-            Some(_) => SELECT_HISTORY_FOR_KEY,
-            None => SELECT_HISTORY,
-        };
-        let mut query = sqlx::query_as::<_, SignalChangeRow>(sql)
-            .bind(tenant)
-            .bind(rows::since_millis(since));
-        if let Some(key) = key {
-            query = query.bind(key);
+    /// A schema name unique to this process, moment and check (well under PostgreSQL's 63-byte
+    /// identifier limit).
+    fn schema_name(index: usize) -> String {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let pid = std::process::id();
+        format!("postured_test_{pid}_{}_{index}", nanos % 1_000_000_000)
+    }
+
+    #[tokio::test]
+    async fn conformance_suite_on_postgres() {
+        let Some(url) = url() else { return };
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .expect("connect to POSTURED_TEST_POSTGRES_URL");
+        let mut failures = Vec::new();
+        for (index, check) in CHECKS
+            .iter()
+            .chain(MODEL_CHECKS)
+            .chain(ALERT_CHECKS)
+            .enumerate()
+        {
+            let schema = schema_name(index);
+            admin
+                .execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+                .await
+                .expect("create schema");
+            let options = PgConnectOptions::from_str(&url)
+                .expect("parse URL")
+                .options([("search_path", schema.as_str())]);
+            let store = PostgresStore::connect_with(options, 4)
+                .await
+                .expect("connect");
+            store.migrate().await.expect("migrate");
+            let tables: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1",
+            )
+            .bind(&schema)
+            .fetch_one(&admin)
+            .await
+            .expect("count tables");
+            assert!(tables >= 8, "migrations must land in the check's schema");
+            if let Err(e) = (check.run)(&store).await {
+                failures.push(format!("{}: {e}", check.name));
+            }
+            drop(store);
+            admin
+                .execute(sqlx::AssertSqlSafe(format!(
+                    "DROP SCHEMA \"{schema}\" CASCADE"
+                )))
+                .await
+                .expect("drop schema");
         }
-        let rows = query.fetch_all(&self.pool).await?;
-        rows::decode_all(rows, SignalChangeRow::into_change)
+        assert!(
+            failures.is_empty(),
+            "failed checks on PostgreSQL:\n{}",
+            failures.join("\n")
+        );
     }
 
-    async fn score_history(
-        &self,
-        tenant: &str,
-        since: Option<DateTime<Utc>>,
-    ) -> Result<Vec<ScoreSnapshot>, StoreError> {
-        let rows = sqlx::query_as::<_, SnapshotRow>(SELECT_SNAPSHOTS)
-            .bind(tenant)
-            .bind(rows::since_millis(since))
-            .fetch_all(&self.pool)
-            .await?;
-        rows::decode_all(rows, SnapshotRow::into_snapshot)
-    }
-
-    async fn recent_polls(&self, tenant: &str, limit: u32) -> Result<Vec<PollRow>, StoreError> {
-        let rows = sqlx::query_as::<_, PollDbRow>(SELECT_POLLS)
-            .bind(tenant)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        rows::decode_all(rows, PollDbRow::into_poll)
+    #[tokio::test]
+    async fn open_store_selects_postgres() {
+        let Some(url) = url() else { return };
+        let store = open_store(&url, 2).await.expect("open_store");
+        assert_eq!(store.backend(), "postgres");
+        store.ping().await.expect("ping");
     }
 }

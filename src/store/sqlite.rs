@@ -1,97 +1,56 @@
-//! SQLite store: the default backend, one database file in WAL mode.
+//! SQLite backend: the default, one database file in WAL mode.
 //!
-//! All SQLite SQL lives here; row decoding is shared (`rows.rs`) and so is the decision of what a
-//! poll changes (`plan.rs`). Connection settings: WAL journal, `synchronous=NORMAL`, a 5 s busy
-//! timeout, foreign keys on. `record_poll` starts with `BEGIN IMMEDIATE`, so concurrent writers
-//! queue on the busy timeout instead of failing when a read transaction upgrades to a write.
+//! Opening the file, and the few `SqlBackend` items where SQLite differs from PostgreSQL; the
+//! store itself is shared ([`SqlStore`], `polls.rs`, `alerts.rs`, `model.rs`). Connection
+//! settings: WAL journal, `synchronous=NORMAL`, a 5 s busy timeout, foreign keys on. Write
+//! transactions start with `BEGIN IMMEDIATE`, so concurrent writers queue on the busy timeout
+//! instead of failing when a read transaction upgrades to a write (and two polls of one tenant
+//! write one after the other).
 //!
 //! Must not: hold a transaction across an await on anything but this database.
 
-use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use sqlx::Sqlite;
+use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions,
+    SqliteQueryResult, SqliteSynchronous,
 };
 
-use super::alerts::EncodedAlerts;
-use super::plan::{EncodedPoll, Plan, Stored};
-use super::rows::{
-    self, ActionStateRow, GapRow, PollDbRow, SignalChangeRow, SignalRow, SignalValueRow,
-    SnapshotRow, TransitionDbRow,
-};
-use super::{
-    PollRecord, PollRow, ScoreSnapshot, SignalChange, Store, StoreError, TenantState, TransitionRow,
-};
+use super::StoreError;
+use super::backend::{SqlBackend, SqlStore};
+use super::plan::{EncodedPoll, Plan};
+use super::polls::{action_conflict, signal_conflict};
 
-/// Migrations of `migrations/sqlite`, embedded at build time.
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+/// A [`Store`](super::Store) over one SQLite database.
+pub type SqliteStore = SqlStore<Sqlite>;
 
 /// How long a statement waits for another connection's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-const INSERT_POLL: &str = "INSERT INTO polls \
-    (tenant, connector, started_at, finished_at, outcome, error_summary) \
-    VALUES (?, ?, ?, ?, ?, ?) RETURNING id";
-const SELECT_SIGNAL_VALUES: &str = "SELECT key, value FROM signal_current WHERE tenant = ?";
-const SELECT_SIGNALS: &str = "SELECT key, value, observed_at, expires_at \
-    FROM signal_current WHERE tenant = ? ORDER BY key";
-const UPSERT_SIGNAL: &str = "INSERT INTO signal_current \
-    (tenant, key, value, observed_at, expires_at) VALUES (?, ?, ?, ?, ?) \
-    ON CONFLICT (tenant, key) DO UPDATE SET value = excluded.value, \
-    observed_at = excluded.observed_at, expires_at = excluded.expires_at";
+// SQLite has no array parameters, so the rows of a poll are written one statement each
+// (PostgreSQL sends each table's rows in one statement).
+const UPSERT_SIGNAL: &str = concat!(
+    "INSERT INTO signal_current (tenant, key, value, observed_at, expires_at) \
+    VALUES ($1, $2, $3, $4, $5) ",
+    signal_conflict!()
+);
 const INSERT_HISTORY: &str =
-    "INSERT INTO signal_history (tenant, key, value, observed_at) VALUES (?, ?, ?, ?)";
-const SELECT_HISTORY: &str = "SELECT key, value, observed_at FROM signal_history \
-    WHERE tenant = ? AND observed_at >= ? ORDER BY observed_at, id";
-const SELECT_HISTORY_FOR_KEY: &str = "SELECT key, value, observed_at FROM signal_history \
-    WHERE tenant = ? AND key = ? AND observed_at >= ? ORDER BY observed_at, id";
-const DELETE_GAPS: &str = "DELETE FROM signal_gaps WHERE tenant = ? AND connector = ?";
-const INSERT_GAP: &str =
-    "INSERT INTO signal_gaps (tenant, connector, prefix, kind, reason) VALUES (?, ?, ?, ?, ?)";
-const SELECT_GAPS: &str =
-    "SELECT prefix, kind, reason FROM signal_gaps WHERE tenant = ? ORDER BY connector, prefix";
-const SELECT_ACTIONS: &str = "SELECT action_id, test_status, implementation_status, credit, \
-    points, points_achieved, points_possible, since, reason, testing_logic \
-    FROM action_state WHERE tenant = ?";
-const UPSERT_ACTION: &str = "INSERT INTO action_state \
-    (tenant, action_id, test_status, implementation_status, credit, points, points_achieved, \
-    points_possible, since, updated_at, reason, testing_logic) \
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-    ON CONFLICT (tenant, action_id) DO UPDATE SET test_status = excluded.test_status, \
-    implementation_status = excluded.implementation_status, credit = excluded.credit, \
-    points = excluded.points, points_achieved = excluded.points_achieved, \
-    points_possible = excluded.points_possible, since = excluded.since, \
-    updated_at = excluded.updated_at, reason = excluded.reason, \
-    testing_logic = excluded.testing_logic";
+    "INSERT INTO signal_history (tenant, key, value, observed_at) VALUES ($1, $2, $3, $4)";
+const INSERT_GAP: &str = "INSERT INTO signal_gaps (tenant, connector, prefix, kind, reason) \
+    VALUES ($1, $2, $3, $4, $5)";
+const UPSERT_ACTION: &str = concat!(
+    "INSERT INTO action_state (tenant, action_id, test_status, implementation_status, credit, \
+    points, points_achieved, points_possible, since, updated_at, reason, testing_logic) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ",
+    action_conflict!()
+);
 const INSERT_TRANSITION: &str = "INSERT INTO action_transitions \
     (tenant, action_id, from_status, to_status, from_credit, to_credit, points_achieved, \
     points_possible, reason, signals, at, poll_id, testing_logic) \
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-const SELECT_TRANSITIONS: &str = "SELECT tenant, action_id, from_status, to_status, \
-    from_credit, to_credit, points_achieved, points_possible, reason, signals, at, \
-    testing_logic FROM action_transitions WHERE tenant = ? AND at >= ? ORDER BY at, id";
-const SELECT_TRANSITIONS_FOR_ACTION: &str = "SELECT tenant, action_id, from_status, to_status, \
-    from_credit, to_credit, points_achieved, points_possible, reason, signals, at, \
-    testing_logic FROM action_transitions WHERE tenant = ? AND action_id = ? AND at >= ? ORDER BY at, id";
-const SELECT_LATEST_SCORE: &str = "SELECT points_achieved, points_possible \
-    FROM score_snapshots WHERE tenant = ? ORDER BY at DESC, id DESC LIMIT 1";
-const INSERT_SNAPSHOT: &str = "INSERT INTO score_snapshots \
-    (tenant, at, points_achieved, points_possible, ratio) VALUES (?, ?, ?, ?, ?)";
-const SELECT_SNAPSHOTS: &str = "SELECT at, points_achieved, points_possible, ratio \
-    FROM score_snapshots WHERE tenant = ? AND at >= ? ORDER BY at, id";
-const SELECT_POLLS: &str = "SELECT id, tenant, connector, started_at, finished_at, outcome, \
-    error_summary FROM polls WHERE tenant = ? ORDER BY started_at DESC, id DESC LIMIT ?";
-
-/// A [`Store`] over one SQLite database.
-#[derive(Debug, Clone)]
-pub struct SqliteStore {
-    pool: SqlitePool,
-}
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
 
 impl SqliteStore {
     /// Open (creating when missing) the database at `url_or_path`: a `sqlite:` URL
@@ -121,45 +80,27 @@ impl SqliteStore {
                 .idle_timeout(None)
                 .max_lifetime(None);
         }
-        Ok(SqliteStore {
-            pool: pool.connect_with(options).await?,
-        })
+        Ok(SqlStore::from_pool(pool.connect_with(options).await?))
+    }
+}
+
+impl SqlBackend for Sqlite {
+    const BACKEND: &'static str = "sqlite";
+    // A deferred transaction would fail, not wait, when it upgrades to a write under another
+    // writer; IMMEDIATE takes the write lock first.
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    // A transaction in WAL mode already reads one snapshot.
+    const BEGIN_SNAPSHOT: &'static str = "BEGIN";
+    // `BEGIN IMMEDIATE` already makes every writer, hence every poll, wait for the others.
+    const LOCK_TENANT: Option<&'static str> = None;
+    const MIGRATOR: &'static Migrator = &sqlx::migrate!("./migrations/sqlite");
+
+    // sqlx exposes the count only as an inherent method of each driver's result type.
+    fn rows_affected(result: &SqliteQueryResult) -> u64 {
+        result.rows_affected()
     }
 
-    /// The connection pool (for the alert queries in `sqlite_alerts.rs`).
-    pub(crate) fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
-    /// Read the tenant's stored state that `record_poll` compares against.
-    async fn stored(conn: &mut SqliteConnection, tenant: &str) -> Result<Stored, StoreError> {
-        let signal_values = sqlx::query_as::<_, SignalValueRow>(SELECT_SIGNAL_VALUES)
-            .bind(tenant)
-            .fetch_all(&mut *conn)
-            .await?
-            .into_iter()
-            .map(|r| (r.key, r.value))
-            .collect();
-        let actions = sqlx::query_as::<_, ActionStateRow>(SELECT_ACTIONS)
-            .bind(tenant)
-            .fetch_all(&mut *conn)
-            .await?
-            .into_iter()
-            .map(|r| (r.action_id.clone(), r))
-            .collect();
-        let latest_score = sqlx::query_as::<_, (f64, f64)>(SELECT_LATEST_SCORE)
-            .bind(tenant)
-            .fetch_optional(&mut *conn)
-            .await?;
-        Ok(Stored {
-            signal_values,
-            actions,
-            latest_score,
-        })
-    }
-
-    /// Execute the writes of one poll (after the poll row).
-    async fn write(
+    async fn write_rows(
         conn: &mut SqliteConnection,
         poll: &EncodedPoll<'_>,
         plan: &Plan<'_, '_>,
@@ -185,11 +126,6 @@ impl SqliteStore {
                 .execute(&mut *conn)
                 .await?;
         }
-        sqlx::query(DELETE_GAPS)
-            .bind(tenant)
-            .bind(poll.poll.connector)
-            .execute(&mut *conn)
-            .await?;
         for g in &poll.gaps {
             sqlx::query(INSERT_GAP)
                 .bind(tenant)
@@ -235,144 +171,17 @@ impl SqliteStore {
                 .execute(&mut *conn)
                 .await?;
         }
-        if let Some(s) = &plan.snapshot {
-            sqlx::query(INSERT_SNAPSHOT)
-                .bind(tenant)
-                .bind(s.at)
-                .bind(s.points_achieved)
-                .bind(s.points_possible)
-                .bind(s.ratio)
-                .execute(&mut *conn)
-                .await?;
-        }
         Ok(())
-    }
-}
-
-#[async_trait]
-impl Store for SqliteStore {
-    fn backend(&self) -> &'static str {
-        "sqlite"
-    }
-
-    async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn load_tenant_state(&self, tenant: &str) -> Result<TenantState, StoreError> {
-        // One read transaction: a consistent snapshot of the three tables.
-        let mut tx = self.pool.begin().await?;
-        let signals = sqlx::query_as::<_, SignalRow>(SELECT_SIGNALS)
-            .bind(tenant)
-            .fetch_all(&mut *tx)
-            .await?;
-        let gaps = sqlx::query_as::<_, GapRow>(SELECT_GAPS)
-            .bind(tenant)
-            .fetch_all(&mut *tx)
-            .await?;
-        let actions = sqlx::query_as::<_, ActionStateRow>(SELECT_ACTIONS)
-            .bind(tenant)
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(TenantState {
-            signals: rows::decode_all(signals, SignalRow::into_signal)?,
-            gaps: gaps.into_iter().map(Into::into).collect(),
-            actions: rows::decode_all(actions, ActionStateRow::into_state)?
-                .into_iter()
-                .collect::<HashMap<_, _>>(),
-        })
-    }
-
-    async fn record_poll(&self, poll: &PollRecord<'_>) -> Result<(), StoreError> {
-        let encoded = EncodedPoll::new(poll)?;
-        let alerts = EncodedAlerts::new(poll.tenant, &poll.alerts)?;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let p = &encoded.poll;
-        let poll_id: i64 = sqlx::query_scalar(INSERT_POLL)
-            .bind(p.tenant)
-            .bind(p.connector)
-            .bind(p.started_at)
-            .bind(p.finished_at)
-            .bind(p.outcome)
-            .bind(p.error_summary.as_deref())
-            .fetch_one(&mut *tx)
-            .await?;
-        let stored = Self::stored(&mut tx, p.tenant).await?;
-        let plan = encoded.plan(&stored);
-        Self::write(&mut tx, &encoded, &plan, poll_id).await?;
-        Self::write_alerts(&mut tx, p.tenant, p.finished_at, &alerts, poll.evaluation).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn transitions(
-        &self,
-        tenant: &str,
-        action: Option<&str>,
-        since: Option<DateTime<Utc>>,
-    ) -> Result<Vec<TransitionRow>, StoreError> {
-        let since = rows::since_millis(since);
-        let query = match action {
-            Some(action) => sqlx::query_as::<_, TransitionDbRow>(SELECT_TRANSITIONS_FOR_ACTION)
-                .bind(tenant)
-                .bind(action),
-            None => sqlx::query_as::<_, TransitionDbRow>(SELECT_TRANSITIONS).bind(tenant),
-        };
-        let rows = query.bind(since).fetch_all(&self.pool).await?;
-        rows::decode_all(rows, TransitionDbRow::into_row)
-    }
-
-    async fn signal_history(
-        &self,
-        tenant: &str,
-        key: Option<&str>,
-        since: Option<DateTime<Utc>>,
-    ) -> Result<Vec<SignalChange>, StoreError> {
-        let since = rows::since_millis(since);
-        let query = match key {
-            Some(key) => sqlx::query_as::<_, SignalChangeRow>(SELECT_HISTORY_FOR_KEY)
-                .bind(tenant)
-                .bind(key),
-            None => sqlx::query_as::<_, SignalChangeRow>(SELECT_HISTORY).bind(tenant),
-        };
-        let rows = query.bind(since).fetch_all(&self.pool).await?;
-        rows::decode_all(rows, SignalChangeRow::into_change)
-    }
-
-    async fn score_history(
-        &self,
-        tenant: &str,
-        since: Option<DateTime<Utc>>,
-    ) -> Result<Vec<ScoreSnapshot>, StoreError> {
-        let rows = sqlx::query_as::<_, SnapshotRow>(SELECT_SNAPSHOTS)
-            .bind(tenant)
-            .bind(rows::since_millis(since))
-            .fetch_all(&self.pool)
-            .await?;
-        rows::decode_all(rows, SnapshotRow::into_snapshot)
-    }
-
-    async fn recent_polls(&self, tenant: &str, limit: u32) -> Result<Vec<PollRow>, StoreError> {
-        let rows = sqlx::query_as::<_, PollDbRow>(SELECT_POLLS)
-            .bind(tenant)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        rows::decode_all(rows, PollDbRow::into_poll)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use chrono::DateTime;
+
     use super::*;
-    use crate::store::conformance::{self, CHECKS};
+    use crate::store::Store;
+    use crate::store::conformance::{self, alerts::ALERT_CHECKS, model::MODEL_CHECKS, polls};
 
     async fn fresh(dir: &tempfile::TempDir, name: &str) -> SqliteStore {
         let path = dir.path().join(format!("{name}.db"));
@@ -384,16 +193,19 @@ mod tests {
     #[tokio::test]
     async fn conformance_suite() {
         let dir = tempfile::tempdir().unwrap();
-        let mut failures = Vec::new();
-        for check in CHECKS
-            .iter()
-            .chain(crate::store::conformance_model::MODEL_CHECKS)
-        {
-            let store = fresh(&dir, check.name).await;
-            if let Err(e) = (check.run)(&store).await {
-                failures.push(format!("{}: {e}", check.name));
-            }
-        }
+        let checks = polls::CHECKS.iter().chain(MODEL_CHECKS);
+        let failures = conformance::failures(checks, |name| fresh(&dir, name)).await;
+        assert!(
+            failures.is_empty(),
+            "failed checks:\n{}",
+            failures.join("\n")
+        );
+    }
+
+    #[tokio::test]
+    async fn alert_conformance_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let failures = conformance::failures(ALERT_CHECKS, |name| fresh(&dir, name)).await;
         assert!(
             failures.is_empty(),
             "failed checks:\n{}",
@@ -410,17 +222,17 @@ mod tests {
         store.migrate().await.unwrap();
         assert!(path.exists());
         let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(&store.pool)
+            .fetch_one(store.pool())
             .await
             .unwrap();
         assert_eq!(mode, "wal");
         let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
-            .fetch_one(&store.pool)
+            .fetch_one(store.pool())
             .await
             .unwrap();
         assert_eq!(fk, 1);
         let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
-            .fetch_one(&store.pool)
+            .fetch_one(store.pool())
             .await
             .unwrap();
         assert_eq!(sync, 1, "NORMAL");
@@ -430,10 +242,10 @@ mod tests {
     async fn in_memory_store_passes_a_check() {
         let store = SqliteStore::open("sqlite::memory:", 8).await.unwrap();
         store.migrate().await.unwrap();
-        conformance::round_trips_signals_gaps_and_actions(&store)
+        polls::round_trips_signals_gaps_and_actions(&store)
             .await
             .unwrap();
-        conformance::concurrent_polls_of_one_tenant_both_land(&store)
+        polls::concurrent_polls_of_one_tenant_both_land(&store)
             .await
             .unwrap();
     }
@@ -458,13 +270,13 @@ mod tests {
     async fn corrupt_rows_are_reported_with_their_table() {
         let dir = tempfile::tempdir().unwrap();
         let store = fresh(&dir, "corrupt").await;
-        conformance::round_trips_signals_gaps_and_actions(&store)
+        polls::round_trips_signals_gaps_and_actions(&store)
             .await
             .unwrap();
         let tenant = "conformance-roundtrip";
 
         sqlx::query("UPDATE signal_current SET value = 'not json' WHERE key = 'msgraph.a.enabled'")
-            .execute(&store.pool)
+            .execute(store.pool())
             .await
             .unwrap();
         match store.load_tenant_state(tenant).await {
@@ -472,14 +284,14 @@ mod tests {
             other => panic!("expected corrupt signal_current, got {other:?}"),
         }
         sqlx::query("UPDATE signal_current SET value = 'true'")
-            .execute(&store.pool)
+            .execute(store.pool())
             .await
             .unwrap();
 
         sqlx::query(
             "UPDATE action_state SET test_status = 'splendid' WHERE action_id = 'a.passed'",
         )
-        .execute(&store.pool)
+        .execute(store.pool())
         .await
         .unwrap();
         match store.load_tenant_state(tenant).await {
@@ -487,7 +299,7 @@ mod tests {
             other => panic!("expected corrupt action_state, got {other:?}"),
         }
         sqlx::query("UPDATE action_transitions SET signals = '{' WHERE action_id = 'a.passed'")
-            .execute(&store.pool)
+            .execute(store.pool())
             .await
             .unwrap();
         match store.transitions(tenant, None, None).await {
@@ -495,7 +307,7 @@ mod tests {
             other => panic!("expected corrupt action_transitions, got {other:?}"),
         }
         sqlx::query("UPDATE polls SET error_summary = '[1]'")
-            .execute(&store.pool)
+            .execute(store.pool())
             .await
             .unwrap();
         assert_eq!(
@@ -514,14 +326,14 @@ mod tests {
 
         let dir = tempfile::tempdir().unwrap();
         let store = fresh(&dir, "heal").await;
-        conformance::round_trips_signals_gaps_and_actions(&store)
+        polls::round_trips_signals_gaps_and_actions(&store)
             .await
             .unwrap();
         let tenant = "conformance-roundtrip";
         sqlx::query(
             "UPDATE action_state SET test_status = 'splendid' WHERE action_id = 'a.passed'",
         )
-        .execute(&store.pool)
+        .execute(store.pool())
         .await
         .unwrap();
         assert_eq!(

@@ -1,17 +1,20 @@
-//! Conformance checks of the alert persistence ([`super::AlertStore`] and the alert writes of
-//! `record_poll`), run on SQLite by the unit tests below and on PostgreSQL by
-//! `tests/store_postgres.rs`. Same contract as [`super::conformance`]: each check takes a
-//! freshly migrated, empty store and returns an error instead of panicking.
+//! Conformance checks of the alert persistence ([`AlertStore`](crate::store::AlertStore) and
+//! the alert writes of `record_poll`), run by the same harnesses as [`super::polls::CHECKS`].
+//! Same contract: each check takes a freshly migrated, empty store and returns an error instead
+//! of panicking.
+//!
+//! Must not: be called on a production database (checks write rows for `conformance-*`
+//! tenants).
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::conformance::{Check, CheckResult, ConformanceFailure};
-use super::{AlertWrites, PollOutcome, PollRecord, RoutedEvent, Store, StoreError};
+use super::{Check, CheckResult, ConformanceFailure};
 use crate::alerts::{AlertEvent, EventKind, InstanceState, Severity};
 use crate::evaluation::{
     ActionResult, ImplementationStatus, ScoreSummary, TenantEvaluation, TestStatus,
 };
 use crate::signals::SignalValue;
+use crate::store::{AlertWrites, PollOutcome, PollRecord, RoutedEvent, Store, StoreError};
 
 /// Every alert conformance check, in a stable order.
 pub const ALERT_CHECKS: &[Check] = &[
@@ -538,29 +541,4 @@ pub async fn prune_keeps_current_and_firing_rows(store: &dyn Store) -> CheckResu
         "events still referenced by the outbox are kept".into()
     })?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::sqlite::SqliteStore;
-
-    #[tokio::test]
-    async fn alert_conformance_on_sqlite() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut failures = Vec::new();
-        for check in ALERT_CHECKS {
-            let path = dir.path().join(format!("{}.db", check.name));
-            let store = SqliteStore::open(&path.to_string_lossy(), 4).await.unwrap();
-            store.migrate().await.unwrap();
-            if let Err(e) = (check.run)(&store).await {
-                failures.push(format!("{}: {e}", check.name));
-            }
-        }
-        assert!(
-            failures.is_empty(),
-            "failed checks:\n{}",
-            failures.join("\n")
-        );
-    }
 }

@@ -1,17 +1,19 @@
-//! Conformance checks of [`super::model::ModelStore`] (templates, manual statuses), run by the
-//! same harnesses as [`super::conformance::CHECKS`] (SQLite unit test, PostgreSQL integration
-//! test). Each check takes a freshly migrated, empty store.
+//! Conformance checks of [`ModelStore`](crate::store::ModelStore) (templates, manual
+//! statuses), run by the same harnesses as [`super::polls::CHECKS`]. Each check takes a freshly
+//! migrated, empty store.
+//!
+//! Must not: be called on a production database (checks write `conformance-*` records).
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use super::Store;
-use super::conformance::{Check, CheckResult, ConformanceFailure};
+use super::{Check, CheckResult, ConformanceFailure};
 use crate::evaluation::{ImplementationStatus, TestStatus};
 use crate::model::report::TestingSource;
 use crate::model::template::{
     ImplementationType, Responsibility, Template, TemplateAction, TemplateControl,
 };
 use crate::model::{InstanceScope, ManualStatus};
+use crate::store::Store;
 
 /// Every model conformance check, in a stable order.
 pub const MODEL_CHECKS: &[Check] = &[

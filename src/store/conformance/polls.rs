@@ -1,10 +1,8 @@
-//! Store conformance suite: behavioural checks every [`Store`] backend must pass.
+//! Conformance checks of the core [`Store`] behaviour: polls, signals, gaps, action states,
+//! transitions and score snapshots.
 //!
-//! These are test helpers, compiled into the library so that both the SQLite unit tests and the
-//! PostgreSQL integration test (`tests/store_postgres.rs`) run the same checks. Each check takes
-//! a freshly migrated, empty store and returns a [`CheckResult`] instead of panicking; the
-//! harness runs every entry of [`CHECKS`] and reports the failures by name.
-//!
+//! Each check takes a freshly migrated, empty store and returns a [`CheckResult`] instead of
+//! panicking; the harnesses run every entry of [`CHECKS`] and report the failures by name.
 //! Timestamps used here are whole minutes, because the stores keep millisecond precision.
 //! The checks build transitions themselves (status or credit changed, or the action is new),
 //! as the store stores what it is given and never derives them.
@@ -13,57 +11,16 @@
 //! tenants).
 
 use std::collections::HashMap;
-use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{PollOutcome, PollRecord, Store, StoreError, TenantState};
+use super::{Check, CheckResult, ConformanceFailure};
 use crate::evaluation::{
     ActionResult, ActionState, ImplementationStatus, ScoreSummary, TenantEvaluation, TestStatus,
     Transition,
 };
 use crate::signals::{Signal, SignalGap, SignalValue};
-
-/// Why a check failed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConformanceFailure(pub String);
-
-impl fmt::Display for ConformanceFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ConformanceFailure {}
-
-impl From<StoreError> for ConformanceFailure {
-    fn from(e: StoreError) -> Self {
-        ConformanceFailure(format!("unexpected store error ({}): {e}", e.kind()))
-    }
-}
-
-/// Outcome of one check.
-pub type CheckResult = Result<(), ConformanceFailure>;
-
-/// A boxed check future borrowing the store.
-pub type CheckFuture<'a> = Pin<Box<dyn Future<Output = CheckResult> + Send + 'a>>;
-
-/// One named check. `run` expects a freshly migrated, empty store.
-#[derive(Clone, Copy)]
-pub struct Check {
-    /// Check name (the function name).
-    pub name: &'static str,
-    /// Runs the check against a store.
-    pub run: for<'a> fn(&'a dyn Store) -> CheckFuture<'a>,
-}
-
-impl fmt::Debug for Check {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Check").field("name", &self.name).finish()
-    }
-}
+use crate::store::{PollOutcome, PollRecord, Store, StoreError, TenantState};
 
 macro_rules! checks {
     ($($name:ident),* $(,)?) => {
