@@ -6,10 +6,11 @@
 
 pub mod alerts;
 pub mod app;
-pub mod assessments;
+pub mod assembly;
 pub mod cli;
 pub mod config;
 pub mod evaluation;
+pub mod http;
 pub mod interchange;
 pub mod metrics;
 pub mod model;
@@ -18,6 +19,5 @@ pub mod report;
 pub mod scheduler;
 pub mod server;
 pub mod signals;
-pub mod sources;
 pub mod store;
 pub mod telemetry;

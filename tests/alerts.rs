@@ -13,8 +13,8 @@ use std::time::Duration;
 use chrono::Utc;
 use hmac::{Hmac, Mac};
 use postured::alerts::EventKind;
-use postured::alerts::outbox::Delivery;
 use postured::app::App;
+use postured::app::delivery::Delivery;
 use postured::config::Config;
 use postured::evaluation::TestStatus;
 use serde_json::Value;
@@ -62,7 +62,7 @@ fn delivery(app: &App) -> Delivery {
     Delivery::new(
         app.store.clone(),
         app.config.alerts.clone(),
-        postured::sources::http_client().expect("client"),
+        postured::http::http_client().expect("client"),
         app.metrics.clone(),
     )
 }
@@ -127,7 +127,7 @@ fn is_active(alert: &Value) -> bool {
 #[tokio::test]
 async fn pass_fail_fail_pass_fires_and_resolves_exactly_one_alert_in_a_real_alertmanager() {
     let Some(am) = alertmanager_url() else { return };
-    postured::sources::install_crypto_provider();
+    postured::http::install_crypto_provider();
     let tenant = unique_tenant("am");
     let graph = MockServer::start().await;
     mount_graph(&graph, true).await;
@@ -275,7 +275,7 @@ notifiers = ["hook"]
 
 #[tokio::test]
 async fn webhook_is_signed_with_hmac_sha256_and_retried_after_a_5xx() {
-    postured::sources::install_crypto_provider();
+    postured::http::install_crypto_provider();
     let graph = MockServer::start().await;
     mount_graph(&graph, true).await;
     let hook = hook_server(503).await;
@@ -372,12 +372,16 @@ async fn restarted(db: &std::path::Path, extra: &str, tenants: &str) -> Arc<App>
     );
     let env = |k: &str| (k == "TEST_CLIENT_SECRET").then(|| "not-a-real-secret".to_owned());
     let cfg = Config::parse(&text, &[], &env).unwrap_or_else(|p| panic!("config: {p:?}"));
-    Arc::new(postured::sources::build_app(cfg).await.expect("app builds"))
+    Arc::new(
+        postured::assembly::build_app(cfg)
+            .await
+            .expect("app builds"),
+    )
 }
 
 #[tokio::test]
 async fn undelivered_notifications_and_debounce_state_survive_a_restart() {
-    postured::sources::install_crypto_provider();
+    postured::http::install_crypto_provider();
     let graph = MockServer::start().await;
     mount_graph(&graph, true).await;
     let hook = hook_server(503).await;
@@ -407,7 +411,7 @@ async fn undelivered_notifications_and_debounce_state_survive_a_restart() {
     let second = restarted(&db, &extra, &tenants).await;
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
-    postured::alerts::tasks::spawn(&second, &cancel, &tracker).unwrap();
+    postured::app::tasks::spawn(second.background(), &cancel, &tracker).unwrap();
     tracker.close();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while second.store.pending_notifications().await.unwrap() > 0 {
@@ -445,7 +449,7 @@ async fn undelivered_notifications_and_debounce_state_survive_a_restart() {
 
 #[tokio::test]
 async fn golden_5_an_expired_signal_is_one_staleness_notification_and_no_regression() {
-    postured::sources::install_crypto_provider();
+    postured::http::install_crypto_provider();
     const ACTION: &str = "msgraph.security_defaults.baseline";
     const POLICY: &str = "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy";
     let graph = MockServer::start().await;
@@ -563,7 +567,7 @@ id = "stale"
 /// notification of any kind reaches the receiver.
 #[tokio::test]
 async fn golden_6_a_flap_inside_the_debounce_window_notifies_nobody() {
-    postured::sources::install_crypto_provider();
+    postured::http::install_crypto_provider();
     let graph = MockServer::start().await;
     mount_graph(&graph, true).await;
     let hook = hook_server(204).await;

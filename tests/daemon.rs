@@ -182,19 +182,21 @@ group = "eu"
 
     // A person sets the policy (group scope); the next poll shows it.
     let before = reports[0].score;
-    postured::assessments::apply_action_set(
-        app.app.store.as_ref(),
-        InstanceScope::Group("eu".into()),
-        "iso.isms.policy",
-        ManualUpdate {
-            test_status: Some(TestStatus::Passed),
-            assigned_to: Some("ciso@contoso.example".into()),
-            ..ManualUpdate::default()
-        },
-        chrono::Utc::now(),
-    )
-    .await
-    .expect("saved");
+    app.app
+        .model
+        .apply_action_set(
+            app.app.store.as_ref(),
+            InstanceScope::Group("eu".into()),
+            "iso.isms.policy",
+            ManualUpdate {
+                test_status: Some(TestStatus::Passed),
+                assigned_to: Some("ciso@contoso.example".into()),
+                ..ManualUpdate::default()
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .expect("saved");
     app.poll("contoso").await;
     let reports = app.app.assessment_reports().await;
     let p = policy(&reports[0]);
@@ -274,7 +276,7 @@ template = "gdpr"
         .collect();
     assert_eq!(categories, ["Documentation", "Operational"]);
 
-    postured::sources::install_crypto_provider();
+    postured::http::install_crypto_provider();
     let put = |body: serde_json::Value| {
         reqwest::Client::new()
             .put(format!(
@@ -876,7 +878,7 @@ fn run_serves_the_demo_score_and_stops_on_sigterm() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     let score = loop {
-        postured::sources::install_crypto_provider();
+        postured::http::install_crypto_provider();
         let text = rt
             .block_on(async { reqwest::get(&url).await?.text().await })
             .unwrap_or_default();

@@ -589,7 +589,11 @@ fn oscal_export_edge_cases_validate() {
 #[test]
 fn builtin_templates_round_trip_through_workbook_and_csv() {
     let catalog = Catalog::builtin();
-    let registry = TemplateRegistry::builtin(&catalog.actions).expect("built-in templates");
+    let registry = TemplateRegistry::builtin(
+        &catalog.actions,
+        postured::interchange::oscal::framework_controls,
+    )
+    .expect("built-in templates");
     assert!(registry.iter().count() >= 5);
     for template in registry.iter() {
         let xlsx = excel::template_to_xlsx(template).expect("workbook");

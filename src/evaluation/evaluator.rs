@@ -262,6 +262,13 @@ impl Evaluator {
     /// Evaluate every catalog action, plus one action per Secure Score control profile seen in
     /// the signals, for one tenant.
     pub fn evaluate(&self, input: &EvaluationInput<'_>) -> TenantEvaluation {
+        TenantEvaluation::from_actions(input.tenant, input.now, self.evaluate_actions(input))
+    }
+
+    /// Every action's result for one tenant (as [`Evaluator::evaluate`]), sorted by id, not yet
+    /// scored: the caller scores them, through the model over the tenant's assessments or
+    /// [`TenantEvaluation::from_actions`].
+    pub fn evaluate_actions(&self, input: &EvaluationInput<'_>) -> Vec<ActionResult> {
         let view = SignalView::new(input.now, input.signals, input.gaps);
         let env = RuleEnv::new(&self.base, &view, &self.namespaces);
         let controls = secure_score_control_ids(&view);
@@ -330,6 +337,14 @@ impl Evaluator {
         }
 
         actions.sort_by(|a, b| a.action_id.cmp(&b.action_id));
+        actions
+    }
+}
+
+impl TenantEvaluation {
+    /// An evaluation scored over its own actions: the overall score and one per category
+    /// (sorted by name), both by [`summarise`].
+    pub fn from_actions(tenant: &str, at: DateTime<Utc>, actions: Vec<ActionResult>) -> Self {
         let score = summarise(actions.iter());
         let mut by_category: BTreeMap<&str, Vec<&ActionResult>> = BTreeMap::new();
         for a in &actions {
@@ -340,8 +355,8 @@ impl Evaluator {
             .map(|(c, list)| (c.to_string(), summarise(list.into_iter())))
             .collect();
         TenantEvaluation {
-            tenant: input.tenant.to_string(),
-            evaluated_at: input.now,
+            tenant: tenant.to_string(),
+            evaluated_at: at,
             actions,
             score,
             categories,

@@ -6,7 +6,6 @@
 //! - [`csv`]: flat template CSV import/export, report CSV;
 //! - [`json`]: report JSON;
 //! - [`oscal`]: catalogs (JSON, XML) and profiles in, `assessment-results` out;
-//! - [`cli`]: `postured template import|list` and `postured export`.
 //!
 //! Every importer is pure (text or bytes in, [`Template`] out) and collects **every** problem
 //! it finds as an [`ImportError`] located in the source (`Actions!5:actionScore: ...` for a
@@ -14,9 +13,9 @@
 //! OSCAL). An import that found any error returns no template at all, so nothing
 //! half-imported is ever persisted.
 //!
-//! Must not: touch the store, the metrics or the clock outside [`cli`] (exporters stamp
-//! documents with the report's `generated_at`; OSCAL UUIDs are random v4), which alone does
-//! the file and store IO.
+//! Must not: touch the store, the metrics or the clock (exporters stamp documents with the
+//! report's `generated_at`; OSCAL UUIDs are random v4). The file and store IO of `postured
+//! template import|list` and `postured export` is `crate::cli::interchange`.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -25,7 +24,6 @@ use crate::evaluation::Catalog;
 use crate::model::report::{AssessmentReport, ControlReport};
 use crate::model::template::{ImplementationType, Responsibility, Template};
 
-pub mod cli;
 pub mod csv;
 pub mod excel;
 pub mod json;

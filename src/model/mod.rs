@@ -23,5 +23,5 @@ pub mod template;
 pub use assessment::{
     Assessment, DEFAULT_GROUP, DEFAULT_TEMPLATE, Group, InstanceScope, ManualStatus, ManualUpdate,
 };
-pub use registry::{TemplateError, TemplateRegistry};
+pub use registry::{FrameworkReader, TemplateError, TemplateRegistry};
 pub use scoring::{ComplianceModel, Dimension, Instance, InstanceKey, ModelInput, ScoreFilter};

@@ -77,24 +77,11 @@ pub const BUILTIN_TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Controls of an OSCAL catalog file (JSON, or XML when the name ends in `.xml`), through the
-/// OSCAL importer of `crate::interchange::oscal`: every control and enhancement that is not
-/// withdrawn, with its id as templates write it (`AC-2(1)`, `GV.OC-01`), family, title and
-/// statement.
-pub fn oscal_controls(name: &str, bytes: &[u8]) -> Result<Vec<TemplateControl>, String> {
-    use crate::interchange::oscal;
-    let text = std::str::from_utf8(bytes).map_err(|e| format!("{name} is not UTF-8: {e}"))?;
-    let catalog = if name.to_ascii_lowercase().ends_with(".xml") {
-        oscal::catalog_from_xml(text)
-    } else {
-        oscal::catalog_from_json(text)
-    }
-    .map_err(|errors| {
-        let shown: Vec<String> = errors.iter().take(5).map(ToString::to_string).collect();
-        format!("{name}: {}", shown.join("; "))
-    })?;
-    Ok(oscal::template_from_catalog(&catalog, "", "", "", None).controls)
-}
+/// Reads the controls of a framework catalog file a template names in `oscal_catalog`:
+/// `(file name, bytes) -> controls` (id as templates write it, family, title, statement), or a
+/// message. The model does not parse OSCAL itself; the caller passes the OSCAL importer
+/// (`crate::interchange::oscal::framework_controls`).
+pub type FrameworkReader = fn(&str, &[u8]) -> Result<Vec<TemplateControl>, String>;
 
 /// One template problem, with the file and key path it concerns.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -221,11 +208,14 @@ impl TemplateRegistry {
 
     /// The built-in templates resolved against `catalog` (the catalog's actions). OSCAL files
     /// of built-in templates are the embedded `config/frameworks/` set ([`builtin_framework`]).
-    pub fn builtin(catalog: &[ActionDef]) -> Result<Self, Vec<TemplateError>> {
+    pub fn builtin(
+        catalog: &[ActionDef],
+        frameworks: FrameworkReader,
+    ) -> Result<Self, Vec<TemplateError>> {
         let mut registry = Self::new();
         let mut errors = Vec::new();
         for (file, text) in BUILTIN_TEMPLATES {
-            match parse_template(file, text, catalog, &|name| {
+            match parse_template(file, text, catalog, frameworks, &|name| {
                 builtin_framework(name).map(|b| b.to_vec())
             }) {
                 Ok(t) => registry.insert_checked(file, t, &mut errors),
@@ -245,6 +235,7 @@ impl TemplateRegistry {
         &mut self,
         dir: &Path,
         catalog: &[ActionDef],
+        frameworks: FrameworkReader,
     ) -> Result<(), Vec<TemplateError>> {
         let shown = dir.display().to_string();
         let entries = std::fs::read_dir(dir)
@@ -266,7 +257,7 @@ impl TemplateRegistry {
                 }
             };
             let read = |name: &str| std::fs::read(dir.join(name)).ok();
-            match parse_template(&file, &text, catalog, &read) {
+            match parse_template(&file, &text, catalog, frameworks, &read) {
                 Ok(t) => self.insert_checked(&file, t, &mut errors),
                 Err(e) => errors.extend(e),
             }
@@ -348,6 +339,7 @@ fn parse_template(
     file: &str,
     text: &str,
     catalog: &[ActionDef],
+    frameworks: FrameworkReader,
     read: &dyn Fn(&str) -> Option<Vec<u8>>,
 ) -> Result<Template, Vec<TemplateError>> {
     let parsed: TemplateFile = toml::from_str(text).map_err(|e| {
@@ -366,7 +358,7 @@ fn parse_template(
                 "oscal_catalog",
                 format!("cannot read {source}"),
             )),
-            Some(bytes) => match oscal_controls(source, &bytes) {
+            Some(bytes) => match frameworks(source, &bytes) {
                 Ok(list) => {
                     let excluded = |id: &str| {
                         parsed.exclude_controls.iter().any(|x| {
@@ -599,6 +591,7 @@ pub fn validate(file: &str, t: &Template) -> Vec<TemplateError> {
 mod tests {
     use super::*;
     use crate::evaluation::Catalog;
+    use crate::interchange::oscal::framework_controls;
 
     #[test]
     fn control_ids_normalise() {
@@ -633,7 +626,8 @@ title = "B"
 implementation_type = "operational"
 points = 3
 "#;
-        let errors = parse_template("t.toml", text, &[], &|_| None).unwrap_err();
+        let errors =
+            parse_template("t.toml", text, &[], framework_controls, &|_| None).unwrap_err();
         let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
         for want in [
             "t.toml: controls[1].id: duplicate id \"c-1\"",
@@ -668,8 +662,10 @@ points = 3
 "#;
         std::fs::write(dir.path().join("a.toml"), good).expect("write");
         std::fs::write(dir.path().join("ignored.txt"), "not a template").expect("write");
-        let mut r = TemplateRegistry::builtin(&catalog.actions).expect("builtin");
-        r.load_dir(dir.path(), &catalog.actions).expect("loads");
+        let mut r =
+            TemplateRegistry::builtin(&catalog.actions, framework_controls).expect("builtin");
+        r.load_dir(dir.path(), &catalog.actions, framework_controls)
+            .expect("loads");
         let t = r.get("acme-policy").expect("loaded");
         assert_eq!(t.actions.len(), 2, "the catalog action is completed");
         // A clash with a built-in id and a broken file are both reported, with the file.
@@ -679,9 +675,10 @@ points = 3
         )
         .expect("write");
         std::fs::write(dir.path().join("c.toml"), "id = ").expect("write");
-        let mut r = TemplateRegistry::builtin(&catalog.actions).expect("builtin");
+        let mut r =
+            TemplateRegistry::builtin(&catalog.actions, framework_controls).expect("builtin");
         let errors = r
-            .load_dir(dir.path(), &catalog.actions)
+            .load_dir(dir.path(), &catalog.actions, framework_controls)
             .expect_err("problems");
         let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
         assert_eq!(errors.len(), 2, "{shown:#?}");
@@ -762,8 +759,14 @@ title = "Continuous monitoring"
 id = "RA-5"
 title = "Vulnerability monitoring and scanning"
 "#;
-        let t = parse_template("t.toml", text, &catalog.actions, &|_| None)
-            .unwrap_or_else(|e| panic!("{e:#?}"));
+        let t = parse_template(
+            "t.toml",
+            text,
+            &catalog.actions,
+            framework_controls,
+            &|_| None,
+        )
+        .unwrap_or_else(|e| panic!("{e:#?}"));
         let ia2 = t.controls.iter().find(|c| c.id == "IA-2").expect("IA-2");
         // `IA-2(1)` is not a control of the template: the action maps to its parent.
         assert!(ia2.actions.contains(&"msgraph.mfa.all_users".to_string()));
@@ -778,8 +781,14 @@ title = "Vulnerability monitoring and scanning"
         assert_eq!(t.actions.len(), catalog.actions.len());
         // A reference to a control the template lacks is reported.
         let short = text.replace("id = \"RA-5\"", "id = \"RA-9\"");
-        let errors = parse_template("t.toml", &short, &catalog.actions, &|_| None)
-            .expect_err("RA-5 missing");
+        let errors = parse_template(
+            "t.toml",
+            &short,
+            &catalog.actions,
+            framework_controls,
+            &|_| None,
+        )
+        .expect_err("RA-5 missing");
         assert!(
             errors
                 .iter()
@@ -793,17 +802,20 @@ title = "Vulnerability monitoring and scanning"
 mod builtin_tests {
     use super::*;
     use crate::evaluation::Catalog;
+    use crate::interchange::oscal::framework_controls;
 
     fn builtin() -> TemplateRegistry {
-        TemplateRegistry::builtin(&Catalog::builtin().actions).unwrap_or_else(|e| {
-            panic!(
-                "{}",
-                e.iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            )
-        })
+        TemplateRegistry::builtin(&Catalog::builtin().actions, framework_controls).unwrap_or_else(
+            |e| {
+                panic!(
+                    "{}",
+                    e.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                )
+            },
+        )
     }
 
     #[test]

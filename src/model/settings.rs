@@ -18,12 +18,18 @@ pub struct ModelSettings {
     /// Give every tenant a Data Protection Baseline assessment in group `default` (unless the
     /// configuration already has that exact assessment). Default `true`.
     pub default_assessment: bool,
+    /// How often `postured run` re-reads the manual statuses from the store, to pick up those
+    /// written by another process (`postured action set`); the API's own writes show at once.
+    /// Default `1m`; `0s` never re-reads.
+    #[serde(with = "humantime_serde")]
+    pub manual_refresh: std::time::Duration,
 }
 
 impl Default for ModelSettings {
     fn default() -> Self {
         ModelSettings {
             default_assessment: true,
+            manual_refresh: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -292,6 +298,7 @@ mod tests {
         assert_eq!(ids, ["c-iso", "c-dpb", "f-data-protection-baseline"]);
         let off = ModelSettings {
             default_assessment: false,
+            ..ModelSettings::default()
         };
         assert_eq!(assessments(&off, &["c", "f"], &configured).len(), 2);
         assert_eq!(

@@ -40,9 +40,6 @@ pub struct AlertWrites<'a> {
     pub events: &'a [RoutedEvent],
     /// Detector states that changed, by action id.
     pub states: &'a [(String, InstanceState)],
-    /// The tenant's assessment scores after the poll, by assessment id (a snapshot is stored
-    /// for each one that changed).
-    pub assessments: &'a [(String, ScoreSummary)],
 }
 
 /// One notification of the outbox.
@@ -229,7 +226,6 @@ pub(crate) struct EncodedState<'a> {
 pub(crate) struct EncodedAlerts<'a> {
     pub events: Vec<EncodedEvent<'a>>,
     pub states: Vec<EncodedState<'a>>,
-    pub assessments: &'a [(String, ScoreSummary)],
 }
 
 impl<'a> EncodedAlerts<'a> {
@@ -270,11 +266,7 @@ impl<'a> EncodedAlerts<'a> {
                 })
             })
             .collect::<Result<_, StoreError>>()?;
-        Ok(Self {
-            events,
-            states,
-            assessments: writes.assessments,
-        })
+        Ok(Self { events, states })
     }
 }
 
@@ -498,14 +490,12 @@ const PRUNE: [(&str, &str); 8] = [
 ];
 
 /// The alert writes of one poll, inside its transaction: events (skipping any already stored
-/// under the same dedup key, with their outbox rows), detector states, and the category and
-/// assessment snapshots that changed.
+/// under the same dedup key, with their outbox rows) and detector states.
 pub(crate) async fn write_alerts<DB>(
     conn: &mut DB::Connection,
     tenant: &str,
     written_at: i64,
     alerts: &EncodedAlerts<'_>,
-    evaluation: &TenantEvaluation,
 ) -> Result<(), StoreError>
 where
     DB: SqlBackend,
@@ -552,6 +542,28 @@ where
             .execute(&mut *conn)
             .await?;
     }
+    Ok(())
+}
+
+/// The category and assessment score snapshots of one poll that changed since the latest stored
+/// ones, inside its transaction.
+pub(crate) async fn write_snapshots<DB>(
+    conn: &mut DB::Connection,
+    tenant: &str,
+    evaluation: &TenantEvaluation,
+    assessments: &[(String, ScoreSummary)],
+) -> Result<(), StoreError>
+where
+    DB: SqlBackend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'s> &'s str: Encode<'s, DB> + Type<DB> + ColumnIndex<DB::Row>,
+    for<'s> Option<&'s str>: Encode<'s, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+    i64: Param<DB> + Column<DB>,
+    Option<i64>: Param<DB>,
+    f64: Param<DB> + Column<DB>,
+    String: Column<DB>,
+{
     let at = rows::to_millis(evaluation.evaluated_at);
     let series = [
         (
@@ -559,11 +571,7 @@ where
             INSERT_CATEGORY,
             evaluation.categories.as_slice(),
         ),
-        (
-            SELECT_LATEST_ASSESSMENTS,
-            INSERT_ASSESSMENT,
-            alerts.assessments,
-        ),
+        (SELECT_LATEST_ASSESSMENTS, INSERT_ASSESSMENT, assessments),
     ];
     for (select_latest, insert, scores) in series {
         let latest: HashMap<String, (f64, f64)> =

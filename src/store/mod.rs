@@ -155,8 +155,11 @@ pub struct PollRecord<'a> {
     /// them). When a transition of an action changes its status, its `at` becomes the action's
     /// `since`.
     pub transitions: &'a [Transition],
+    /// The tenant's assessment scores after the poll, by assessment id: a snapshot is stored
+    /// for each one that changed (category snapshots are derived from `evaluation`).
+    pub assessments: &'a [(String, ScoreSummary)],
     /// Regression events (with their outbox rows) and detector states, written in the same
-    /// transaction; category snapshots are derived from `evaluation`.
+    /// transaction.
     pub alerts: AlertWrites<'a>,
 }
 

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Encode, Executor, Type};
 
-use super::alerts::{EncodedAlerts, write_alerts};
+use super::alerts::{EncodedAlerts, write_alerts, write_snapshots};
 use super::backend::{Column, Param, SqlBackend, SqlStore};
 use super::plan::{EncodedPoll, Stored};
 use super::rows::{
@@ -23,7 +23,6 @@ use super::rows::{
 use super::{
     PollRecord, PollRow, ScoreSnapshot, SignalChange, Store, StoreError, TenantState, TransitionRow,
 };
-use crate::evaluation::TenantEvaluation;
 
 const INSERT_POLL: &str = "INSERT INTO polls \
     (tenant, connector, started_at, finished_at, outcome, error_summary) \
@@ -142,7 +141,8 @@ where
                 .execute(&mut *tx)
                 .await?;
         }
-        write_poll::<DB>(&mut tx, &encoded, &alerts, poll.evaluation).await?;
+        write_poll::<DB>(&mut tx, &encoded, &alerts).await?;
+        write_snapshots::<DB>(&mut tx, poll.tenant, poll.evaluation, poll.assessments).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -214,7 +214,6 @@ async fn write_poll<DB>(
     conn: &mut DB::Connection,
     poll: &EncodedPoll<'_>,
     alerts: &EncodedAlerts<'_>,
-    evaluation: &TenantEvaluation,
 ) -> Result<(), StoreError>
 where
     DB: SqlBackend,
@@ -278,5 +277,5 @@ where
             .execute(&mut *conn)
             .await?;
     }
-    write_alerts::<DB>(conn, p.tenant, p.finished_at, alerts, evaluation).await
+    write_alerts::<DB>(conn, p.tenant, p.finished_at, alerts).await
 }

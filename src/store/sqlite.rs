@@ -375,6 +375,7 @@ mod tests {
             gaps: &[],
             evaluation: &evaluation,
             transitions: &[],
+            assessments: &[],
             alerts: Default::default(),
         };
         store.record_poll(&record).await.unwrap();

@@ -149,7 +149,11 @@ backoff_max = "1s"
         };
         let cfg = Config::parse_with(&text, &[], &env, registry, None)
             .unwrap_or_else(|p| panic!("config: {p:?}"));
-        let app = Arc::new(postured::sources::build_app(cfg).await.expect("app builds"));
+        let app = Arc::new(
+            postured::assembly::build_app(cfg)
+                .await
+                .expect("app builds"),
+        );
         let cancel = CancellationToken::new();
         let (addr, serve) = postured::server::bind(app.clone(), "127.0.0.1:0", cancel.clone())
             .await
@@ -171,7 +175,7 @@ backoff_max = "1s"
 
     /// GET a path of the app's HTTP server.
     pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
-        postured::sources::install_crypto_provider();
+        postured::http::install_crypto_provider();
         let mut req = reqwest::Client::new().get(format!("http://{}{path}", self.addr));
         if let Some(t) = token {
             req = req.bearer_auth(t);

@@ -17,8 +17,8 @@ pub mod webhook;
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 
-use super::config::{NotifierConfig, NotifierKind};
 use super::regression::AlertEvent;
+use super::settings::{NotifierConfig, NotifierKind};
 
 /// Why a delivery failed. Messages are secret-free (no URLs with tokens, no keys).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -43,7 +43,7 @@ pub use catalog_json::catalog_from_json;
 pub use catalog_xml::{MAX_XML_DEPTH, catalog_from_xml};
 pub use export::{OSCAL_VERSION, POSTURED_NS, assessment_results, assessment_results_json};
 pub use profile::profile_control_ids;
-pub use template::{MAX_DESCRIPTION_CHARS, template_from_catalog};
+pub use template::{MAX_DESCRIPTION_CHARS, framework_controls, template_from_catalog};
 
 /// A catalog flattened for import.
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -80,3 +80,21 @@ fn truncate(s: &str, max: usize) -> String {
     };
     format!("{}…", cut.trim_end())
 }
+
+/// Controls of an OSCAL catalog file (JSON, or XML when the name ends in `.xml`), as
+/// `crate::model::FrameworkReader` asks: every control and enhancement that is not
+/// withdrawn, with its id as templates write it (`AC-2(1)`, `GV.OC-01`), family, title and
+/// statement.
+pub fn framework_controls(name: &str, bytes: &[u8]) -> Result<Vec<TemplateControl>, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("{name} is not UTF-8: {e}"))?;
+    let catalog = if name.to_ascii_lowercase().ends_with(".xml") {
+        super::catalog_from_xml(text)
+    } else {
+        super::catalog_from_json(text)
+    }
+    .map_err(|errors| {
+        let shown: Vec<String> = errors.iter().take(5).map(ToString::to_string).collect();
+        format!("{name}: {}", shown.join("; "))
+    })?;
+    Ok(template_from_catalog(&catalog, "", "", "", None).controls)
+}

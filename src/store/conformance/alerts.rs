@@ -156,11 +156,8 @@ async fn record(
         gaps: &[],
         evaluation: eval,
         transitions: &[],
-        alerts: AlertWrites {
-            events,
-            states,
-            assessments: &[],
-        },
+        assessments: &[],
+        alerts: AlertWrites { events, states },
     };
     store.record_poll(&record).await
 }
@@ -418,10 +415,10 @@ pub async fn assessment_snapshots_only_on_change(store: &dyn Store) -> CheckResu
             gaps: &[],
             evaluation: &eval,
             transitions: &[],
+            assessments: &assessments,
             alerts: AlertWrites {
                 events: &[],
                 states: &[],
-                assessments: &assessments,
             },
         };
         store.record_poll(&record).await?;
@@ -467,6 +464,7 @@ pub async fn transitions_keep_the_rule_that_decided_them(store: &dyn Store) -> C
         gaps: &[],
         evaluation: &eval,
         transitions: &transitions,
+        assessments: &[],
         alerts: AlertWrites::default(),
     };
     store.record_poll(&record).await?;

@@ -240,6 +240,7 @@ impl<'a> Poll<'a> {
             gaps: &self.gaps,
             evaluation: eval,
             transitions,
+            assessments: &[],
             alerts: Default::default(),
         };
         store.record_poll(&record).await

@@ -5,6 +5,9 @@
 //! 65 invalid template import file (every problem printed, located), 1 any other error, 130
 //! when a second signal forces an immediate exit.
 
+pub mod action;
+pub mod interchange;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -16,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, ConfigError};
-use crate::{report, scheduler, server, sources, telemetry};
+use crate::{assembly, report, scheduler, server, telemetry};
 
 /// Exit code for an invalid configuration.
 pub const EXIT_CONFIG: u8 = 64;
@@ -99,7 +102,7 @@ pub enum Command {
         #[arg(long, short, global = true, env = "POSTURED_CONFIG")]
         config: Option<PathBuf>,
         #[command(subcommand)]
-        command: crate::interchange::cli::TemplateCommand,
+        command: crate::cli::interchange::TemplateCommand,
     },
     /// Set manual statuses of improvement actions (see `postured action set --help`).
     Action {
@@ -121,7 +124,7 @@ pub enum Command {
         assessment: String,
         /// Output format.
         #[arg(long, value_enum)]
-        format: crate::interchange::cli::ExportFormat,
+        format: crate::cli::interchange::ExportFormat,
         /// File to write.
         #[arg(long)]
         out: PathBuf,
@@ -150,13 +153,13 @@ pub enum ActionCommand {
         #[arg(long)]
         action: String,
         /// not_implemented, planned, implemented, alternative_implementation, out_of_scope.
-        #[arg(long, value_parser = crate::assessments::parse_implementation_status)]
+        #[arg(long, value_parser = crate::cli::action::parse_implementation_status)]
         implementation_status: Option<crate::evaluation::ImplementationStatus>,
         /// A test status: none, not_assessed, in_progress, passed, failed_high_risk, ...
-        #[arg(long, value_parser = crate::assessments::parse_test_status)]
+        #[arg(long, value_parser = crate::cli::action::parse_test_status)]
         test_status: Option<crate::evaluation::TestStatus>,
         /// manual, automatic or parent.
-        #[arg(long, value_parser = crate::assessments::parse_testing_source)]
+        #[arg(long, value_parser = crate::cli::action::parse_testing_source)]
         testing_source: Option<crate::model::report::TestingSource>,
         /// Action whose status is copied (with `--testing-source parent`).
         #[arg(long)]
@@ -225,7 +228,7 @@ fn check_config(file: &std::path::Path) -> ExitCode {
         .enable_all()
         .build()
         .map_err(anyhow::Error::from)
-        .and_then(|rt| rt.block_on(sources::unknown_templates(&cfg)));
+        .and_then(|rt| rt.block_on(assembly::unknown_templates(&cfg)));
     match unknown {
         Ok(problems) if problems.is_empty() => {
             println!(
@@ -282,7 +285,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
         Command::Once { config, output } => once(load(&config)?, output).await,
         Command::Migrate { config } => {
             let cfg = load(&config)?;
-            sources::open_store(&cfg).await?;
+            assembly::open_store(&cfg).await?;
             println!("migrations applied to {}", redact_url(&cfg.store.url));
             Ok(ExitCode::SUCCESS)
         }
@@ -292,7 +295,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
             out,
         } => {
             let cfg = load(&config)?;
-            let written = sources::record(&cfg, &tenant, &out).await?;
+            let written = assembly::record(&cfg, &tenant, &out).await?;
             println!(
                 "recorded {written} response(s) of tenant {tenant} to {}",
                 out.display()
@@ -307,8 +310,8 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
             output,
         } => {
             let cfg = load(&config)?;
-            let store = sources::open_store(&cfg).await?;
-            let history = crate::alerts::ledger::load(
+            let store = assembly::open_store(&cfg).await?;
+            let history = crate::report::ledger::load(
                 store.as_ref(),
                 &tenant,
                 action.as_deref(),
@@ -325,7 +328,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
                 Output::Table => {
                     println!("Transitions");
                     print!("{}", report::render_history(&history.transitions));
-                    print!("{}", crate::alerts::ledger::render(&history));
+                    print!("{}", crate::report::ledger::render(&history));
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -335,7 +338,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
                 Some(path) => Some(load(&path)?),
                 None => None,
             };
-            Ok(crate::interchange::cli::template(cfg, command).await?)
+            Ok(crate::cli::interchange::template(cfg, command).await?)
         }
         Command::Export {
             config,
@@ -345,7 +348,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
             out,
         } => {
             let cfg = load(&config)?;
-            Ok(crate::interchange::cli::export(cfg, &tenant, &assessment, format, &out).await?)
+            Ok(crate::cli::interchange::export(cfg, &tenant, &assessment, format, &out).await?)
         }
         Command::Action {
             command:
@@ -373,13 +376,13 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
                 notes,
                 evidence,
             };
-            let set = crate::assessments::ActionSet {
+            let set = crate::app::model::ActionSet {
                 tenant,
                 group,
                 action,
                 update,
             };
-            Ok(crate::assessments::action_set(cfg, set).await?)
+            Ok(crate::cli::action::action_set(cfg, set).await?)
         }
         Command::PrintConfig | Command::CheckConfig { .. } => Ok(ExitCode::SUCCESS),
     }
@@ -397,7 +400,7 @@ fn redact_url(url: &str) -> String {
 }
 
 async fn once(cfg: Config, output: Output) -> Result<ExitCode, Failure> {
-    let app = Arc::new(sources::build_app(cfg).await?);
+    let app = Arc::new(assembly::build_app(cfg).await?);
     let permits = Arc::new(tokio::sync::Semaphore::new(
         app.config.scheduler.max_concurrent_polls,
     ));
@@ -421,7 +424,7 @@ async fn once(cfg: Config, output: Output) -> Result<ExitCode, Failure> {
     );
     let r = match output {
         Output::Json => {
-            let ledgers = crate::alerts::ledger::for_report(
+            let ledgers = crate::report::ledger::for_report(
                 app.store.as_ref(),
                 &evaluations
                     .iter()
@@ -447,7 +450,7 @@ async fn once(cfg: Config, output: Output) -> Result<ExitCode, Failure> {
 async fn run(cfg: Config) -> Result<ExitCode, Failure> {
     let grace = cfg.scheduler.shutdown_grace;
     let listen = cfg.server.listen.clone();
-    let app = Arc::new(sources::build_app(cfg).await?);
+    let app = Arc::new(assembly::build_app(cfg).await?);
     let cancel = CancellationToken::new();
     let (addr, serve) = server::bind(app.clone(), &listen, cancel.clone())
         .await
@@ -458,7 +461,7 @@ async fn run(cfg: Config) -> Result<ExitCode, Failure> {
 
     let tracker = TaskTracker::new();
     scheduler::spawn_all(app.clone(), cancel.clone(), &tracker);
-    crate::alerts::tasks::spawn(&app, &cancel, &tracker)?;
+    crate::app::tasks::spawn(app.background(), &cancel, &tracker)?;
     tracker.close();
 
     shutdown_signal().await;

@@ -1,4 +1,4 @@
-//! Assembly: configuration -> store, catalog/evaluator, metrics, connectors -> [`App`].
+//! Start-up assembly: configuration -> store, catalog/evaluator, metrics, connectors -> [`App`].
 //!
 //! The only place that knows how a configured connector kind becomes a
 //! [`postured_connectors::Connector`]. Also hosts `postured record`. Performs IO only while
@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 
 use anyhow::Context;
 use postured_connectors::settings::BuildContext;
@@ -16,26 +16,9 @@ use crate::app::{App, ConnectorSlot};
 use crate::config::{Config, ConfigError, ConfigProblem, ConnectorConfig};
 use crate::evaluation::Evaluator;
 use crate::evaluation::catalog::Catalog;
+use crate::http::http_client;
 use crate::metrics::Metrics;
 use crate::store::{self, Store};
-
-/// Install the process-wide rustls crypto provider (ring) once; reqwest is built without one.
-pub fn install_crypto_provider() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-}
-
-/// The shared HTTP client every connector uses (connection pooling across tenants).
-pub fn http_client() -> anyhow::Result<reqwest::Client> {
-    install_crypto_provider();
-    reqwest::Client::builder()
-        .user_agent(concat!("postured/", env!("CARGO_PKG_VERSION")))
-        .pool_idle_timeout(std::time::Duration::from_secs(90))
-        .build()
-        .context("building the HTTP client")
-}
 
 /// Open the configured store and apply its migrations.
 pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
@@ -140,7 +123,7 @@ pub async fn build_app(cfg: Config) -> anyhow::Result<App> {
 /// cannot be read is reported in the problem's message.
 pub async fn unknown_templates(cfg: &Config) -> anyhow::Result<Vec<ConfigProblem>> {
     let evaluator = evaluator(cfg)?;
-    let (model, _) = crate::assessments::ModelRuntime::new(cfg, &evaluator);
+    let (model, _) = crate::app::model::ModelRuntime::new(cfg, &evaluator);
     let mut known: BTreeSet<String> = model.registry().ids().map(str::to_owned).collect();
     let problems = cfg.unknown_templates(&known);
     if problems.is_empty() {

@@ -1,14 +1,16 @@
-//! The alert step of the poll pipeline (`crate::app`): evaluation -> detector -> routed events
-//! and detector states for `record_poll`, then, once the write succeeded, the in-memory state and
-//! the metrics. Kept here so that `app.rs` only calls in.
+//! The alert part of the poll's plan and publish stages (`super::poll`): evaluation -> regression
+//! detector -> routed events and detector states for `record_poll`; once the write succeeded,
+//! the in-memory detector state, the regression metrics and the logs.
+//!
+//! Must not: write the store or deliver anything (the outbox task does).
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::config::AlertsConfig;
-use super::regression::{ActionMeta, EventKind, InstanceState, detect};
-use crate::evaluation::{Evaluator, ScoreSummary, TenantEvaluation};
+use crate::alerts::regression::{ActionMeta, EventKind, InstanceState, detect};
+use crate::alerts::settings::AlertsConfig;
+use crate::evaluation::{Evaluator, TenantEvaluation};
 use crate::metrics::Metrics;
 use crate::signals::Signal;
 use crate::store::{AlertWrites, RoutedEvent};
@@ -20,8 +22,6 @@ pub struct AlertPlan {
     pub routed: Vec<RoutedEvent>,
     /// Detector states that changed.
     pub states: Vec<(String, InstanceState)>,
-    /// The tenant's assessment scores (snapshots are stored when they change).
-    pub assessments: Vec<(String, ScoreSummary)>,
 }
 
 impl AlertPlan {
@@ -30,17 +30,7 @@ impl AlertPlan {
         AlertWrites {
             events: &self.routed,
             states: &self.states,
-            assessments: &self.assessments,
         }
-    }
-
-    /// Add the tenant's assessment scores (by assessment id) to the writes.
-    pub fn with_assessments(
-        mut self,
-        assessments: impl IntoIterator<Item = (String, ScoreSummary)>,
-    ) -> Self {
-        self.assessments = assessments.into_iter().collect();
-        self
     }
 }
 
@@ -69,7 +59,7 @@ pub fn action_meta(evaluator: &Evaluator, action: &str) -> ActionMeta {
 /// Run the detector over an evaluation and route its events. `states` is `None` when the
 /// tenant's detector state could not be loaded: nothing is detected then (detecting from an
 /// empty state would overwrite the stored debounce windows).
-pub fn plan(
+pub fn alerts(
     config: &AlertsConfig,
     evaluator: &Evaluator,
     states: Option<&HashMap<String, InstanceState>>,
@@ -92,7 +82,6 @@ pub fn plan(
     AlertPlan {
         routed,
         states: detection.states,
-        assessments: Vec::new(),
     }
 }
 

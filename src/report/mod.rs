@@ -8,6 +8,8 @@
 //! "implementation_status", "test_status", "points_achieved", "points_possible",
 //! "testing_logic", "reason"}]}]}`. Ratios are in [0, 1]. Pure formatting: no IO.
 
+pub mod ledger;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
@@ -121,7 +123,7 @@ pub fn with_assessments(mut report: Report, assessments: &[AssessmentReport]) ->
 /// Attach each action's ledger (by tenant, then action id) to the report's actions.
 pub fn with_ledger(
     mut report: Report,
-    ledgers: &std::collections::HashMap<String, Vec<crate::alerts::ledger::ActionLedger>>,
+    ledgers: &std::collections::HashMap<String, Vec<crate::report::ledger::ActionLedger>>,
 ) -> Report {
     for t in &mut report.tenants {
         let Some(list) = ledgers.get(&t.tenant) else {
@@ -162,7 +164,7 @@ pub struct ActionReport {
     /// The action's regression ledger (time in state, first failed, regressions, time to
     /// recover), when the report was built with the store's history (see [`with_ledger`]).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub ledger: Option<crate::alerts::ledger::ActionLedger>,
+    pub ledger: Option<crate::report::ledger::ActionLedger>,
 }
 
 /// Build the report from evaluations and the tenants' display names.

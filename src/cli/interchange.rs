@@ -14,14 +14,14 @@ use anyhow::{Context, anyhow, bail};
 use chrono::Utc;
 use clap::{Subcommand, ValueEnum};
 
-use super::{ImportError, oscal, render_errors, template_id_from_title};
+use crate::assembly;
 use crate::config::Config;
 use crate::evaluation::{Catalog, EvaluationInput, Evaluator};
+use crate::interchange::{ImportError, oscal, render_errors, template_id_from_title};
 use crate::model::registry::validate;
 use crate::model::report::AssessmentReport;
 use crate::model::template::Template;
 use crate::model::{Assessment, ComplianceModel, DEFAULT_GROUP, ModelInput, TemplateRegistry};
-use crate::sources;
 use crate::store::Store;
 
 /// Exit code of an import whose file has problems (`EX_DATAERR`).
@@ -107,11 +107,11 @@ pub fn import_file(
     let mut template = match ext.as_str() {
         "xlsx" | "xlsm" | "xls" | "xlsb" | "ods" => {
             let bytes = std::fs::read(path).map_err(unreadable)?;
-            super::excel::template_from_xlsx(&bytes, catalog)?
+            crate::interchange::excel::template_from_xlsx(&bytes, catalog)?
         }
         "csv" => {
             let text = std::fs::read_to_string(path).map_err(unreadable)?;
-            super::csv::template_from_csv(&text, &name, catalog)?
+            crate::interchange::csv::template_from_csv(&text, &name, catalog)?
         }
         "json" | "xml" => {
             let text = std::fs::read_to_string(path).map_err(unreadable)?;
@@ -193,7 +193,7 @@ fn prefix(name: &str, errors: Vec<ImportError>) -> Vec<ImportError> {
 fn catalog_of(cfg: Option<&Config>) -> anyhow::Result<(Catalog, Option<Evaluator>)> {
     match cfg {
         Some(cfg) => {
-            let evaluator = sources::evaluator(cfg)?;
+            let evaluator = assembly::evaluator(cfg)?;
             let catalog = Catalog {
                 actions: evaluator.actions().cloned().collect(),
             };
@@ -237,7 +237,7 @@ async fn registry(
                 .collect::<String>()
         )
     };
-    let mut registry = TemplateRegistry::builtin(&catalog.actions)
+    let mut registry = TemplateRegistry::builtin(&catalog.actions, oscal::framework_controls)
         .map_err(|errs| describe("the built-in templates".into(), errs))?;
     let mut sources: HashMap<String, Source> = registry
         .ids()
@@ -245,7 +245,7 @@ async fn registry(
         .collect();
     for dir in cfg.map(|c| c.templates.dirs.as_slice()).unwrap_or_default() {
         registry
-            .load_dir(dir, &catalog.actions)
+            .load_dir(dir, &catalog.actions, oscal::framework_controls)
             .map_err(|errs| describe(format!("the templates of {}", dir.display()), errs))?;
     }
     for id in registry.ids() {
@@ -284,7 +284,7 @@ async fn registry(
 pub async fn template(cfg: Option<Config>, command: TemplateCommand) -> anyhow::Result<ExitCode> {
     let (catalog, _) = catalog_of(cfg.as_ref())?;
     let store = match &cfg {
-        Some(cfg) => Some(sources::open_store(cfg).await?),
+        Some(cfg) => Some(assembly::open_store(cfg).await?),
         None => None,
     };
     match command {
@@ -468,12 +468,12 @@ pub async fn export(
     format: ExportFormat,
     out: &Path,
 ) -> anyhow::Result<ExitCode> {
-    let store = sources::open_store(&cfg).await?;
+    let store = assembly::open_store(&cfg).await?;
     let report = assessment_report(&cfg, &store, tenant, assessment).await?;
     let bytes = match format {
-        ExportFormat::Xlsx => super::excel::report_to_xlsx(&report)?,
-        ExportFormat::Csv => super::csv::report_to_csv(&report)?.into_bytes(),
-        ExportFormat::Json => super::json::report_to_json(&report)?.into_bytes(),
+        ExportFormat::Xlsx => crate::interchange::excel::report_to_xlsx(&report)?,
+        ExportFormat::Csv => crate::interchange::csv::report_to_csv(&report)?.into_bytes(),
+        ExportFormat::Json => crate::interchange::json::report_to_json(&report)?.into_bytes(),
         ExportFormat::Oscal => oscal::assessment_results_json(&report)?.into_bytes(),
     };
     std::fs::write(out, bytes).with_context(|| format!("cannot write {}", out.display()))?;

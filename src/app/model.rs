@@ -3,23 +3,25 @@
 //!
 //! [`ModelRuntime`] is built once from the configuration (built-in templates, `[templates]
 //! dirs`, `[[groups]]`, `[[assessments]]` plus the default assessment per tenant); templates
-//! imported into the store and the manual statuses are (re)loaded from the store by
-//! [`ModelRuntime::refresh`], which the poll pipeline calls before building a tenant's reports,
-//! so a status set with `postured action set` shows from the next poll on. The computation is
-//! the pure [`crate::model`]; this module only gathers its inputs.
+//! imported into the store and the manual statuses are loaded from the store at start-up
+//! ([`ModelRuntime::refresh`]) and kept in memory: the API's writes update them at once
+//! ([`ModelRuntime::apply_action_set`]), and `postured run` re-reads them every `[model]
+//! manual_refresh` for writes of other processes (`postured action set`). A poll never reads
+//! them from the store. The computation is the pure [`crate::model`]; this module only
+//! gathers its inputs.
 //!
 //! Must not: decide statuses or scores (the model does); write anything but manual statuses.
 
 use std::collections::HashMap;
-use std::process::ExitCode;
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::evaluation::{
-    ActionDef, ActionState, Evaluator, ImplementationStatus, TenantEvaluation, TestStatus,
+    ActionDef, ActionResult, ActionState, Evaluator, ScoreSummary, TenantEvaluation,
 };
+use crate::interchange::oscal::framework_controls;
 use crate::model::report::{AssessmentReport, TestingSource};
 use crate::model::template::{ImplementationType, Responsibility};
 use crate::model::{
@@ -54,12 +56,13 @@ impl ModelRuntime {
     pub fn new(config: &Config, evaluator: &Evaluator) -> (ModelRuntime, RuntimeProblems) {
         let catalog: Vec<ActionDef> = evaluator.actions().cloned().collect();
         let mut problems = Vec::new();
-        let mut registry = TemplateRegistry::builtin(&catalog).unwrap_or_else(|errors| {
-            problems.extend(errors.iter().map(ToString::to_string));
-            TemplateRegistry::new()
-        });
+        let mut registry =
+            TemplateRegistry::builtin(&catalog, framework_controls).unwrap_or_else(|errors| {
+                problems.extend(errors.iter().map(ToString::to_string));
+                TemplateRegistry::new()
+            });
         for dir in &config.templates.dirs {
-            if let Err(errors) = registry.load_dir(dir, &catalog) {
+            if let Err(errors) = registry.load_dir(dir, &catalog, framework_controls) {
                 problems.extend(errors.iter().map(ToString::to_string));
             }
         }
@@ -89,9 +92,11 @@ impl ModelRuntime {
         }
     }
 
-    /// Reload the manual statuses from the store and, the first time, merge the store's
+    /// Load the manual statuses from the store and, the first time, merge the store's
     /// imported templates into the registry (built-in and directory templates win on an id
-    /// clash; invalid stored templates are skipped with a warning). On error the cache is kept.
+    /// clash; invalid stored templates are skipped with a warning). Called at start-up and by
+    /// the periodic reload task of `postured run` (`[model] manual_refresh`), never by a poll.
+    /// On error the cache is kept.
     pub async fn refresh(&self, store: &dyn Store) -> Result<(), StoreError> {
         use std::sync::atomic::Ordering;
         if !self.imported_loaded.load(Ordering::Acquire) {
@@ -116,6 +121,36 @@ impl ModelRuntime {
             *m = Arc::new(manual);
         }
         Ok(())
+    }
+
+    /// Record a person's update of one action instance: write it to the store
+    /// ([`apply_action_set`]), then to the in-memory statuses, so the tenant's next poll shows
+    /// it. Returns the saved record.
+    ///
+    /// # Errors
+    ///
+    /// Store errors; the in-memory statuses are then unchanged.
+    pub async fn apply_action_set(
+        &self,
+        store: &dyn Store,
+        scope: InstanceScope,
+        action: &str,
+        update: ManualUpdate,
+        now: DateTime<Utc>,
+    ) -> Result<ManualStatus, StoreError> {
+        let record = apply_action_set(store, scope, action, update, now).await?;
+        let mut cached = (*self.manual()).clone();
+        match cached
+            .iter_mut()
+            .find(|m| m.scope == record.scope && m.action == record.action)
+        {
+            Some(m) => *m = record.clone(),
+            None => cached.push(record.clone()),
+        }
+        if let Ok(mut m) = self.manual.write() {
+            *m = Arc::new(cached);
+        }
+        Ok(record)
     }
 
     /// The assessments of one tenant.
@@ -146,32 +181,39 @@ impl ModelRuntime {
         model
     }
 
-    /// The tenant's view after an evaluation: its assessment reports, and the evaluation with
-    /// `score` and `categories` replaced by the overall score over the de-duplicated instances
-    /// of all the tenant's assessments (SCORING.md "Overall tenant score") and its per-category
-    /// breakdown. The actions are left as evaluated. A tenant without assessments keeps the
-    /// evaluation's own score. With only the default assessment the two are equal.
+    /// Score a tenant's evaluated actions once: with the tenant's assessments, the score and
+    /// per-category breakdown are the overall score over the de-duplicated instances of all of
+    /// them (SCORING.md "Overall tenant score", manual statuses from memory), returned with the
+    /// assessment reports; a tenant without assessments is scored over its actions alone
+    /// ([`TenantEvaluation::from_actions`]). With only the default assessment the two are equal.
     ///
     /// `stored` (the last stored state per action) dates the automatic instances: an action
     /// whose stored status is the one just evaluated keeps its stored `since`; any other gets
-    /// the evaluation's instant.
+    /// the evaluation's instant `at`.
     pub fn assess(
         &self,
-        mut evaluation: TenantEvaluation,
+        tenant: &str,
+        at: DateTime<Utc>,
+        actions: Vec<ActionResult>,
         stored: &HashMap<String, ActionState>,
     ) -> (TenantEvaluation, Vec<AssessmentReport>) {
-        let assessments: Vec<Assessment> =
-            self.assessments_of(&evaluation.tenant).cloned().collect();
+        let assessments: Vec<Assessment> = self.assessments_of(tenant).cloned().collect();
         if assessments.is_empty() {
-            return (evaluation, Vec::new());
+            return (
+                TenantEvaluation::from_actions(tenant, at, actions),
+                Vec::new(),
+            );
         }
-        let model = self.model(
-            &assessments,
-            std::slice::from_ref(&evaluation),
-            evaluation.evaluated_at,
-        );
+        let mut evaluation = TenantEvaluation {
+            tenant: tenant.to_owned(),
+            evaluated_at: at,
+            actions,
+            score: ScoreSummary::default(),
+            categories: Vec::new(),
+        };
+        let model = self.model(&assessments, std::slice::from_ref(&evaluation), at);
         let filter = ScoreFilter {
-            tenant: Some(evaluation.tenant.clone()),
+            tenant: Some(tenant.to_owned()),
             ..ScoreFilter::default()
         };
         evaluation.score = model.score(&filter);
@@ -183,7 +225,7 @@ impl ModelRuntime {
                     stored
                         .get(&a.id)
                         .filter(|s| s.test_status == a.test_status)
-                        .map_or(evaluation.evaluated_at, |s| s.since),
+                        .map_or(at, |s| s.since),
                 );
             }
         }
@@ -285,213 +327,10 @@ pub async fn apply_action_set(
     Ok(record)
 }
 
-/// Run `postured action set`: validate, save, print the record. Exit code 64 for a usage
-/// problem (unknown tenant, group or action scope).
-///
-/// # Errors
-///
-/// Store and catalog errors.
-pub async fn action_set(cfg: Config, set: ActionSet) -> anyhow::Result<ExitCode> {
-    let evaluator = crate::sources::evaluator(&cfg)?;
-    let store = crate::sources::open_store(&cfg).await?;
-    let (runtime, problems) = ModelRuntime::new(&cfg, &evaluator);
-    for p in problems {
-        tracing::warn!("template problem: {p}");
-    }
-    runtime.refresh(store.as_ref()).await?;
-    let scope = match scope_for(&runtime, &cfg, &set) {
-        Ok(s) => s,
-        Err(m) => {
-            eprintln!("postured action set: {m}");
-            return Ok(ExitCode::from(crate::cli::EXIT_CONFIG));
-        }
-    };
-    let record =
-        apply_action_set(store.as_ref(), scope, &set.action, set.update, Utc::now()).await?;
-    println!("{}", serde_json::to_string_pretty(&record)?);
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Parse an implementation status name for the CLI.
-///
-/// # Errors
-///
-/// The list of valid names.
-pub fn parse_implementation_status(s: &str) -> Result<ImplementationStatus, String> {
-    ImplementationStatus::parse(s).ok_or_else(|| {
-        "expected one of not_implemented, planned, implemented, alternative_implementation, out_of_scope".to_string()
-    })
-}
-
-/// Parse a test status name for the CLI.
-///
-/// # Errors
-///
-/// The list of valid names.
-pub fn parse_test_status(s: &str) -> Result<TestStatus, String> {
-    TestStatus::parse(s).ok_or_else(|| {
-        let names: Vec<&str> = TestStatus::ALL.iter().map(|t| t.as_str()).collect();
-        format!("expected one of {}", names.join(", "))
-    })
-}
-
-/// Parse a testing source name for the CLI (`manual`, `automatic` or `parent`).
-///
-/// # Errors
-///
-/// The list of valid names.
-pub fn parse_testing_source(s: &str) -> Result<TestingSource, String> {
-    match s {
-        "manual" => Ok(TestingSource::Manual),
-        "automatic" => Ok(TestingSource::Automatic),
-        "parent" => Ok(TestingSource::Parent),
-        _ => Err("expected one of manual, automatic, parent".to_string()),
-    }
-}
-
-/// HTTP handlers of the model (mounted by `crate::server` behind the bearer token).
-///
-/// - `GET /api/v1/assessments` -> every tenant's latest assessment reports (controls with
-///   rollups, action instances).
-/// - `GET /api/v1/scores?tenant=&assessment=&regulation=&solution=&group=&category=&testing_source=&test_status=&by=`
-///   -> `{"filter", "score", "breakdown"}`: the score over the de-duplicated instances matching
-///   every given criterion, broken down `by` tenant, assessment, regulation, solution, group or
-///   category when asked.
-/// - `PUT /api/v1/actions/{action}/status` with a JSON [`api::StatusBody`] -> the saved manual
-///   status (400 with a message for a wrong scope, 503 when the store fails). Shown from the
-///   tenant's next poll, like `postured action set`.
-pub mod api {
-    use std::sync::Arc;
-
-    use axum::Json;
-    use axum::extract::{Path, Query, State};
-    use axum::http::StatusCode;
-    use axum::response::{IntoResponse, Response};
-    use chrono::Utc;
-    use serde::{Deserialize, Serialize};
-
-    use super::{ActionSet, apply_action_set, scope_for};
-    use crate::app::App;
-    use crate::evaluation::{ImplementationStatus, ScoreSummary, TestStatus};
-    use crate::model::report::TestingSource;
-    use crate::model::{Dimension, ManualUpdate, ScoreFilter};
-
-    /// `GET /api/v1/assessments`.
-    pub async fn assessments(State(app): State<Arc<App>>) -> Response {
-        Json(app.assessment_reports().await).into_response()
-    }
-
-    /// Query of `GET /api/v1/scores`: a [`ScoreFilter`] plus an optional breakdown.
-    #[derive(Debug, Deserialize)]
-    pub struct ScoresQuery {
-        /// The filter (every field optional).
-        #[serde(flatten)]
-        pub filter: ScoreFilter,
-        /// Break the score down by this dimension.
-        pub by: Option<Dimension>,
-    }
-
-    /// Answer of `GET /api/v1/scores`.
-    #[derive(Debug, Serialize)]
-    pub struct ScoresAnswer {
-        /// The filter applied.
-        pub filter: ScoreFilter,
-        /// Score over the matching instances, each once.
-        pub score: ScoreSummary,
-        /// `(value, score)` per value of `by`, sorted by value; empty without `by`.
-        pub breakdown: Vec<(String, ScoreSummary)>,
-    }
-
-    /// `GET /api/v1/scores`.
-    pub async fn scores(State(app): State<Arc<App>>, Query(q): Query<ScoresQuery>) -> Response {
-        let model = app.compliance_model().await;
-        let breakdown =
-            q.by.map(|d| model.scores_by(d, &q.filter))
-                .unwrap_or_default();
-        Json(ScoresAnswer {
-            score: model.score(&q.filter),
-            filter: q.filter,
-            breakdown,
-        })
-        .into_response()
-    }
-
-    /// Body of `PUT /api/v1/actions/{action}/status`: exactly one of `tenant` (technical and
-    /// provider-managed actions) or `group` (operational, documentation), and the fields to
-    /// change (the semantics of [`ManualUpdate`]).
-    #[derive(Debug, Default, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct StatusBody {
-        /// Tenant id.
-        pub tenant: Option<String>,
-        /// Group id.
-        pub group: Option<String>,
-        /// New implementation status.
-        pub implementation_status: Option<ImplementationStatus>,
-        /// New test status.
-        pub test_status: Option<TestStatus>,
-        /// New testing source.
-        pub testing_source: Option<TestingSource>,
-        /// Parent action (testing source `parent`).
-        pub parent: Option<String>,
-        /// Owner.
-        pub assigned_to: Option<String>,
-        /// Notes.
-        pub notes: Option<String>,
-        /// Evidence links to add.
-        #[serde(default)]
-        pub evidence: Vec<String>,
-    }
-
-    /// `PUT /api/v1/actions/{action}/status`.
-    pub async fn set_status(
-        State(app): State<Arc<App>>,
-        Path(action): Path<String>,
-        Json(body): Json<StatusBody>,
-    ) -> Response {
-        let set = ActionSet {
-            tenant: body.tenant,
-            group: body.group,
-            action,
-            update: ManualUpdate {
-                testing_source: body.testing_source,
-                implementation_status: body.implementation_status,
-                test_status: body.test_status,
-                parent: body.parent,
-                assigned_to: body.assigned_to,
-                notes: body.notes,
-                evidence: body.evidence,
-            },
-        };
-        let scope = match scope_for(&app.model, &app.config, &set) {
-            Ok(s) => s,
-            Err(m) => return (StatusCode::BAD_REQUEST, format!("{m}\n")).into_response(),
-        };
-        match apply_action_set(
-            app.store.as_ref(),
-            scope,
-            &set.action,
-            set.update,
-            Utc::now(),
-        )
-        .await
-        {
-            Ok(record) => Json(record).into_response(),
-            Err(e) => {
-                app.metrics.observe_store_error(e.kind());
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("store unavailable: {}\n", e.kind()),
-                )
-                    .into_response()
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::evaluation::TestStatus;
     use crate::store::sqlite::SqliteStore;
 
     fn config(text: &str) -> Config {
@@ -619,7 +458,12 @@ mod tests {
                 since: earlier,
             },
         )]);
-        let (overall, reports2) = runtime.assess(evaluation.clone(), &stored);
+        let (overall, reports2) = runtime.assess(
+            &evaluation.tenant,
+            evaluation.evaluated_at,
+            evaluation.actions.clone(),
+            &stored,
+        );
         let since = |id: &str| {
             reports2[0]
                 .actions

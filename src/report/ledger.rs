@@ -11,7 +11,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 
-use super::regression::EventKind;
+use crate::alerts::regression::EventKind;
 use crate::evaluation::TestStatus;
 use crate::store::{AssessmentSnapshot, CategorySnapshot, StoredEvent, TransitionRow};
 

@@ -12,7 +12,7 @@
 //! - `GET /api/v1/report` -> the JSON report (see [`crate::report`])
 //! - `GET /api/v1/tenants/{tenant}/transitions?action=ID&since=RFC3339` -> status history
 //! - `GET /api/v1/assessments`, `GET /api/v1/scores?...`, `PUT /api/v1/actions/{action}/status`
-//!   -> the model's reports, filtered scores and manual statuses (see [`crate::assessments::api`])
+//!   -> the model's reports, filtered scores and manual statuses (see [`crate::server::assessments`])
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,18 +31,20 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
-use crate::{assessments, report};
+use crate::report;
+
+pub mod assessments;
 
 /// Build the router for `app`.
 pub fn router(app: Arc<App>) -> Router {
     let api = Router::new()
         .route("/api/v1/report", get(report_json))
         .route("/api/v1/tenants/{tenant}/transitions", get(transitions))
-        .route("/api/v1/assessments", get(assessments::api::assessments))
-        .route("/api/v1/scores", get(assessments::api::scores))
+        .route("/api/v1/assessments", get(assessments::assessments))
+        .route("/api/v1/scores", get(assessments::scores))
         .route(
             "/api/v1/actions/{action}/status",
-            put(assessments::api::set_status),
+            put(assessments::set_status),
         );
     let metrics = Router::new().route("/metrics", get(metrics));
     let (public, private) = if app.config.server.metrics_public {
@@ -135,7 +137,7 @@ async fn report_json(State(app): State<Arc<App>>) -> Response {
         }),
         &app.assessment_reports().await,
     );
-    let ledgers = crate::alerts::ledger::for_report(
+    let ledgers = crate::report::ledger::for_report(
         app.store.as_ref(),
         &evaluations
             .iter()

@@ -24,8 +24,8 @@ use chrono::{DateTime, Utc};
 use postured_connectors::backoff::{Backoff, Jitter};
 use tokio_util::sync::CancellationToken;
 
-use super::config::{AlertsConfig, DeliveryConfig, NotifierKind};
-use super::notifiers::{self, DeliveryError, Timing};
+use crate::alerts::notifiers::{self, DeliveryError, Timing};
+use crate::alerts::settings::{AlertsConfig, DeliveryConfig, NotifierKind};
 use crate::metrics::Metrics;
 use crate::store::{OutboxEntry, Store, StoreError};
 

@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::regression::{DEFAULT_DEBOUNCE_OBSERVATIONS, Debounce, EventKind, Severity};
-use crate::config::{ConfigProblem, SecretRef};
+use postured_connectors::settings::{ConfigProblem, SecretRef};
 
 /// `[alerts]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -139,28 +139,6 @@ pub struct RouteConfig {
     pub kinds: Vec<String>,
     /// Notifier names.
     pub notifiers: Vec<String>,
-}
-
-/// `[history]`: how long history is kept.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HistoryConfig {
-    /// Polls, signal history, transitions, score snapshots, alert events and delivered
-    /// notifications older than this are pruned (`400d`); `0s` keeps everything.
-    #[serde(with = "humantime_serde")]
-    pub retention: Duration,
-    /// How often the prune task runs.
-    #[serde(with = "humantime_serde")]
-    pub prune_interval: Duration,
-}
-
-impl Default for HistoryConfig {
-    fn default() -> Self {
-        Self {
-            retention: Duration::from_secs(400 * 86_400),
-            prune_interval: Duration::from_secs(3600),
-        }
-    }
 }
 
 const FAMILIES: [&str; 3] = ["regression", "stale", "collection_error"];
@@ -327,21 +305,6 @@ impl AlertsConfig {
     }
 }
 
-impl HistoryConfig {
-    /// Validate; problems carry `history.` key paths.
-    pub fn validate(&self, problems: &mut Vec<ConfigProblem>) {
-        if !self.retention.is_zero() && self.retention < Duration::from_secs(3600) {
-            problems.push(problem(
-                "history.retention",
-                "must be 0s (keep everything) or at least 1h",
-            ));
-        }
-        if self.prune_interval.is_zero() {
-            problems.push(problem("history.prune_interval", "must be positive"));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -437,18 +400,5 @@ mod tests {
         }
         let text = format!("{problems:?}");
         assert!(!text.contains("s3cret"));
-    }
-
-    #[test]
-    fn history_retention_bounds() {
-        let mut p = Vec::new();
-        HistoryConfig::default().validate(&mut p);
-        assert!(p.is_empty());
-        HistoryConfig {
-            retention: Duration::from_secs(60),
-            prune_interval: Duration::ZERO,
-        }
-        .validate(&mut p);
-        assert_eq!(p.len(), 2);
     }
 }

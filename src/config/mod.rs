@@ -16,17 +16,22 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::Duration;
 
-use std::sync::Arc;
-
-use postured_connectors::ConnectorSettings;
-use postured_connectors::settings::{SettingsContext, decode};
+use postured_connectors::settings::decode;
 use secrecy::SecretString;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::registry::Registry;
+
+mod connectors;
+mod overlay;
+mod sections;
+
+pub use connectors::{ConnectorConfig, TenantConfig};
+pub use sections::{
+    CatalogConfig, HistoryConfig, LogConfig, LogFormat, MetricsConfig, SchedulerConfig,
+    ServerConfig, StoreConfig,
+};
 
 /// Prefix of environment overrides.
 pub const ENV_PREFIX: &str = "POSTURED__";
@@ -57,200 +62,6 @@ impl fmt::Display for ConfigError {
     }
 }
 
-/// `[server]`: the HTTP listener for `/metrics`, `/healthz` and the API.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ServerConfig {
-    /// Listen address, e.g. `127.0.0.1:9898`; port 0 picks a free port.
-    pub listen: String,
-    /// Serve `/metrics` without authentication (Prometheus scrapes usually are).
-    pub metrics_public: bool,
-    /// Bearer token for the API routes; when unset the API routes answer 401.
-    pub api_token: Option<SecretRef>,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        Self {
-            listen: "127.0.0.1:9898".into(),
-            metrics_public: true,
-            api_token: None,
-        }
-    }
-}
-
-/// `[store]`: where history is kept.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StoreConfig {
-    /// `sqlite://PATH` (default `sqlite://postured.db`), a bare path, or `postgres://...`.
-    pub url: String,
-    /// Connection pool size.
-    pub max_connections: u32,
-}
-
-impl Default for StoreConfig {
-    fn default() -> Self {
-        Self {
-            url: "sqlite://postured.db".into(),
-            max_connections: 4,
-        }
-    }
-}
-
-/// `[scheduler]`: when and how polls run.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SchedulerConfig {
-    /// Global cap on polls running at once, across all tenants.
-    pub max_concurrent_polls: usize,
-    /// Deadline of one poll of one (tenant, connector); past it the poll is abandoned and its
-    /// signals are marked not collected (`timeout`).
-    #[serde(with = "humantime_serde")]
-    pub poll_timeout: Duration,
-    /// Each (tenant, connector) delays its first poll by a random amount up to this, so that a
-    /// restart does not poll every tenant at the same instant.
-    #[serde(with = "humantime_serde")]
-    pub startup_jitter: Duration,
-    /// Poll once right after start (after the jitter) instead of waiting for the first cron
-    /// fire time.
-    pub poll_on_start: bool,
-    /// Signals expire after this many schedule intervals (SCORING.md default: 3).
-    pub signal_ttl_polls: u32,
-    /// First retry delay after a failed poll; doubles per consecutive failure.
-    #[serde(with = "humantime_serde")]
-    pub backoff_initial: Duration,
-    /// Cap of the retry delay (the next cron fire time is used when it comes sooner).
-    #[serde(with = "humantime_serde")]
-    pub backoff_max: Duration,
-    /// On SIGINT/SIGTERM, in-flight polls get this long to finish; a second signal exits at
-    /// once.
-    #[serde(with = "humantime_serde")]
-    pub shutdown_grace: Duration,
-}
-
-impl Default for SchedulerConfig {
-    fn default() -> Self {
-        Self {
-            max_concurrent_polls: 16,
-            poll_timeout: Duration::from_secs(120),
-            startup_jitter: Duration::from_secs(30),
-            poll_on_start: true,
-            signal_ttl_polls: 3,
-            backoff_initial: Duration::from_secs(10),
-            backoff_max: Duration::from_secs(15 * 60),
-            shutdown_grace: Duration::from_secs(30),
-        }
-    }
-}
-
-/// `[metrics]`: what `/metrics` exports.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MetricsConfig {
-    /// Export `postured_action_points_*{tenant,action}` (tenants × actions series). Turn off
-    /// for very large fleets.
-    pub per_action_series: bool,
-}
-
-impl Default for MetricsConfig {
-    fn default() -> Self {
-        Self {
-            per_action_series: true,
-        }
-    }
-}
-
-/// `[log]`: tracing output.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogConfig {
-    /// `text` or `json`.
-    pub format: LogFormat,
-    /// An `EnvFilter` directive, e.g. `info` or `postured=debug,info`; `RUST_LOG` wins.
-    pub level: String,
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        Self {
-            format: LogFormat::Text,
-            level: "info".into(),
-        }
-    }
-}
-
-/// Log line format.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
-/// `[catalog]`: the improvement-action catalog.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CatalogConfig {
-    /// A catalog TOML file replacing the built-in `config/catalog/msgraph.toml`.
-    pub path: Option<PathBuf>,
-}
-
-/// `[[tenants]]`: one organisation whose configuration is polled.
-#[derive(Debug, Clone)]
-pub struct TenantConfig {
-    /// Stable id, used in metric labels and the store (`[a-z0-9_.-]`, at most 64 chars).
-    pub id: String,
-    /// Display name.
-    pub name: Option<String>,
-    /// The tenant's connectors.
-    pub connectors: Vec<ConnectorConfig>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTenant {
-    id: String,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    connectors: Vec<toml::Value>,
-}
-
-/// One connector of one tenant.
-#[derive(Debug, Clone)]
-pub struct ConnectorConfig {
-    /// Cron expression (seconds field first, as the `cron` crate reads it:
-    /// `sec min hour day-of-month month day-of-week [year]`), e.g. `0 */15 * * * *`.
-    pub schedule: cron::Schedule,
-    /// The schedule as written.
-    pub schedule_text: String,
-    /// Per-connector poll deadline overriding `[scheduler] poll_timeout`.
-    pub poll_timeout: Option<Duration>,
-    /// The registered connector kind (`msgraph`).
-    pub kind: &'static str,
-    /// Kind-specific settings, typed and validated by the kind (secrets resolved).
-    pub settings: Arc<dyn ConnectorSettings>,
-}
-
-impl ConnectorConfig {
-    /// Connector kind name (`msgraph`).
-    pub fn kind_name(&self) -> &'static str {
-        self.kind
-    }
-}
-
-/// The keys every connector table has; the rest belongs to its kind.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CommonConnectorKeys {
-    schedule: String,
-    #[serde(default, with = "humantime_serde")]
-    poll_timeout: Option<Duration>,
-}
-
 /// The whole, validated configuration.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
@@ -270,9 +81,9 @@ pub struct Config {
     /// `[[assessments]]`.
     pub assessments: Vec<crate::model::settings::AssessmentConfig>,
     /// `[alerts]`: regression debounce, notifiers, routes, delivery (secrets resolved).
-    pub alerts: crate::alerts::config::AlertsConfig,
+    pub alerts: crate::alerts::settings::AlertsConfig,
     /// `[history]`: retention of history rows.
-    pub history: crate::alerts::config::HistoryConfig,
+    pub history: HistoryConfig,
     /// Resolved `[server] api_token`.
     pub api_token: Option<SecretString>,
     /// The connector kinds this configuration was parsed against (their catalogs make the
@@ -330,7 +141,7 @@ impl Config {
             }]
         })?;
         let mut problems = Vec::new();
-        apply_overrides(&mut root, overrides, &mut problems);
+        overlay::apply_overrides(&mut root, overrides, &mut problems);
 
         let mut cfg = Config {
             registry: registry.clone(),
@@ -385,7 +196,7 @@ impl Config {
                 for (i, t) in tenants.iter().enumerate() {
                     let path = format!("tenants[{i}]");
                     let cx = (env, registry, base_dir);
-                    if let Some(t) = parse_tenant(&path, t, cx, &mut problems) {
+                    if let Some(t) = connectors::parse_tenant(&path, t, cx, &mut problems) {
                         cfg.tenants.push(t);
                     }
                 }
@@ -406,7 +217,7 @@ impl Config {
         }
         // Template ids are checked once every source of templates is known (built-ins,
         // `[templates] dirs` and templates imported into the store): see
-        // `Config::unknown_templates` and `crate::sources::unknown_templates`.
+        // `Config::unknown_templates` and `crate::assembly::unknown_templates`.
         cfg.validate_model(None, &mut problems);
         if problems.is_empty() {
             Ok(cfg)
@@ -556,220 +367,9 @@ fn section<T: DeserializeOwned>(
     }
 }
 
-/// What parsing a connector table needs besides the table: secret lookup, the registered
-/// kinds and the directory relative paths are resolved against.
-type ConnectorContext<'a> = (
-    &'a dyn Fn(&str) -> Option<String>,
-    &'a Registry,
-    Option<&'a Path>,
-);
-
-fn parse_tenant(
-    path: &str,
-    value: &toml::Value,
-    cx: ConnectorContext<'_>,
-    problems: &mut Vec<ConfigProblem>,
-) -> Option<TenantConfig> {
-    let raw: RawTenant = match decode(path, value.clone()) {
-        Ok(r) => r,
-        Err(p) => {
-            problems.push(p);
-            return None;
-        }
-    };
-    let id_ok = !raw.id.is_empty()
-        && raw.id.len() <= 64
-        && raw
-            .id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c));
-    if !id_ok {
-        problems.push(problem(
-            format!("{path}.id"),
-            format!(
-                "{:?} must be 1-64 characters of a-z, 0-9, '_', '.', '-'",
-                raw.id
-            ),
-        ));
-    }
-    if raw.connectors.is_empty() {
-        problems.push(problem(
-            format!("{path}.connectors"),
-            "a tenant needs at least one connector",
-        ));
-    }
-    let mut connectors = Vec::new();
-    for (j, c) in raw.connectors.into_iter().enumerate() {
-        let cpath = format!("{path}.connectors[{j}]");
-        if let Some(c) = parse_connector(&cpath, &raw.id, c, cx, problems) {
-            connectors.push(c);
-        }
-    }
-    Some(TenantConfig {
-        id: raw.id,
-        name: raw.name,
-        connectors,
-    })
-}
-
-/// One `[[tenants.connectors]]` table: the common keys here, the rest by its registered kind.
-fn parse_connector(
-    path: &str,
-    tenant: &str,
-    value: toml::Value,
-    (env, registry, base_dir): ConnectorContext<'_>,
-    problems: &mut Vec<ConfigProblem>,
-) -> Option<ConnectorConfig> {
-    let toml::Value::Table(mut table) = value else {
-        problems.push(problem(path, "must be a table"));
-        return None;
-    };
-    let kind = match table.remove("kind") {
-        Some(toml::Value::String(k)) => match registry.get(&k) {
-            Some(kind) => kind.clone(),
-            None => {
-                problems.push(problem(
-                    format!("{path}.kind"),
-                    format!(
-                        "unknown connector kind {k:?} (known: {})",
-                        registry.names().join(", ")
-                    ),
-                ));
-                return None;
-            }
-        },
-        Some(_) | None => {
-            problems.push(problem(format!("{path}.kind"), "missing connector kind"));
-            return None;
-        }
-    };
-    let mut common = toml::Table::new();
-    for key in ["schedule", "poll_timeout"] {
-        if let Some(v) = table.remove(key) {
-            common.insert(key.to_owned(), v);
-        }
-    }
-    let common: Option<CommonConnectorKeys> = match decode(path, toml::Value::Table(common)) {
-        Ok(c) => Some(c),
-        Err(p) => {
-            problems.push(p);
-            None
-        }
-    };
-    let schedule = common
-        .as_ref()
-        .and_then(|c| match cron::Schedule::from_str(&c.schedule) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                problems.push(problem(
-                    format!("{path}.schedule"),
-                    format!(
-                        "{:?} is not a cron expression (sec min hour dom month dow): {e}",
-                        c.schedule
-                    ),
-                ));
-                None
-            }
-        });
-    let cx = SettingsContext {
-        path,
-        tenant,
-        env,
-        base_dir,
-    };
-    let settings = match kind.settings(table, &cx) {
-        Ok(s) => Some(s),
-        Err(mut p) => {
-            problems.append(&mut p);
-            None
-        }
-    };
-    let common = common?;
-    Some(ConnectorConfig {
-        schedule: schedule?,
-        schedule_text: common.schedule,
-        poll_timeout: common.poll_timeout,
-        kind: kind.name(),
-        settings: settings?,
-    })
-}
-
-/// Apply `POSTURED__A__B=value` overrides to the parsed table.
-fn apply_overrides(
-    root: &mut toml::Table,
-    overrides: &[(String, String)],
-    problems: &mut Vec<ConfigProblem>,
-) {
-    for (name, raw) in overrides {
-        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
-            continue;
-        };
-        let segments: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
-        if segments.iter().any(String::is_empty) {
-            problems.push(problem(name.as_str(), "malformed override name"));
-            continue;
-        }
-        let value = parse_override_value(raw);
-        if let Err(m) = set_path(root, &segments, value) {
-            problems.push(problem(format!("{name} ({})", segments.join(".")), m));
-        }
-    }
-}
-
-fn parse_override_value(raw: &str) -> toml::Value {
-    format!("v = {raw}")
-        .parse::<toml::Table>()
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
-}
-
-fn set_path(
-    table: &mut toml::Table,
-    segments: &[String],
-    value: toml::Value,
-) -> Result<(), String> {
-    let (first, rest) = segments.split_first().ok_or("empty key")?;
-    if rest.is_empty() {
-        table.insert(first.clone(), value);
-        return Ok(());
-    }
-    let slot = table
-        .entry(first.clone())
-        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-    set_in_value(slot, rest, value)
-}
-
-fn set_in_value(
-    slot: &mut toml::Value,
-    segments: &[String],
-    value: toml::Value,
-) -> Result<(), String> {
-    match slot {
-        toml::Value::Table(t) => set_path(t, segments, value),
-        toml::Value::Array(items) => {
-            let (idx, rest) = segments.split_first().ok_or("empty key")?;
-            let i: usize = idx
-                .parse()
-                .map_err(|_| format!("{idx:?} is not an array index"))?;
-            let len = items.len();
-            let item = items
-                .get_mut(i)
-                .ok_or_else(|| format!("index {i} is out of range (array has {len})"))?;
-            if rest.is_empty() {
-                *item = value;
-                Ok(())
-            } else {
-                set_in_value(item, rest, value)
-            }
-        }
-        _ => Err("cannot set a key inside a plain value".into()),
-    }
-}
-
 /// A fully commented example configuration (`postured print-config`); the same text as
 /// `config/example.toml`.
-pub const EXAMPLE: &str = include_str!("../config/example.toml");
+pub const EXAMPLE: &str = include_str!("../../config/example.toml");
 
 #[cfg(test)]
 mod tests {
@@ -796,7 +396,7 @@ mod tests {
 
     #[test]
     fn demo_config_parses() {
-        let text = include_str!("../config/demo.toml");
+        let text = include_str!("../../config/demo.toml");
         let cfg = Config::parse(text, &[], &no_env).expect("demo.toml is valid");
         let settings = cfg.tenants[0].connectors[0].settings.as_any();
         assert!(matches!(
@@ -893,14 +493,14 @@ actions = ["msgraph.mfa.all_users"]
         assert_eq!(cfg.templates.dirs, [dir.path().join("tpl")]);
         // Built-ins and directory templates are known; the store does not exist, so it is not
         // created just to look for imported templates.
-        let problems = crate::sources::unknown_templates(&cfg).await.unwrap();
+        let problems = crate::assembly::unknown_templates(&cfg).await.unwrap();
         let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(paths, ["assessments[1].template"], "{problems:?}");
         assert!(!dir.path().join("never-created.db").exists());
         std::fs::write(&path, text.replace("\"missing\"", "\"gdpr\"")).unwrap();
         let cfg = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
         assert!(
-            crate::sources::unknown_templates(&cfg)
+            crate::assembly::unknown_templates(&cfg)
                 .await
                 .unwrap()
                 .is_empty()

@@ -1,0 +1,212 @@
+//! The running daemon: the shared pieces, each tenant's in-memory state, the poll pipeline
+//! ([`poll`]), the model at run time ([`model`]) and the background tasks ([`tasks`],
+//! [`delivery`]).
+//!
+//! [`App`] owns the shared pieces (store, evaluator, metrics, connectors, model runtime) and
+//! each tenant's in-memory state (latest signals, gaps, last stored action states, regression
+//! detector state, last evaluation and assessment reports), loaded from the store on first use
+//! so that a restart resumes where it stopped. Polls of one tenant are serialised by that
+//! tenant's lock; different tenants never wait for each other. A store failure is logged and
+//! counted, never fatal: the action states it could not persist stay "unwritten", so the next
+//! successful poll writes the transitions again and no history is lost.
+//!
+//! Must not: decide timing (the scheduler calls [`App::poll`]) or hold SQL.
+
+pub mod delivery;
+pub mod model;
+pub mod plan;
+pub mod poll;
+pub mod tasks;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use postured_connectors::{CollectionError, Connector};
+use tokio::sync::Mutex;
+
+use crate::config::{Config, ConnectorConfig};
+use crate::evaluation::{ActionState, Evaluator, TenantEvaluation};
+use crate::metrics::Metrics;
+use crate::signals::{Signal, SignalGap};
+use crate::store::{PollOutcome, Store};
+
+/// One configured connector of one tenant, ready to poll.
+pub struct ConnectorSlot {
+    /// The connector's configuration (schedule, timeout, kind).
+    pub config: ConnectorConfig,
+    /// The connector itself.
+    pub connector: Arc<dyn Connector>,
+}
+
+/// A tenant's connectors and in-memory state.
+pub struct TenantRuntime {
+    /// Tenant id.
+    pub id: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// Connectors in configuration order.
+    pub connectors: Vec<ConnectorSlot>,
+    state: Mutex<TenantMemory>,
+}
+
+#[derive(Default)]
+struct TenantMemory {
+    loaded: bool,
+    signals: BTreeMap<String, Signal>,
+    /// Gaps per connector kind.
+    gaps: HashMap<String, Vec<SignalGap>>,
+    /// Last *stored* state per action.
+    stored: HashMap<String, ActionState>,
+    last: Option<TenantEvaluation>,
+    /// Reports of the tenant's assessments at `last`.
+    assessments: Vec<crate::model::report::AssessmentReport>,
+    /// Regression detector state per action as last stored; `None` until loaded.
+    alert_state: Option<HashMap<String, crate::alerts::InstanceState>>,
+}
+
+/// What one poll produced.
+#[derive(Debug, Clone)]
+pub struct PollReport {
+    /// How the poll ended.
+    pub outcome: PollOutcome,
+    /// Endpoint errors (empty on success).
+    pub errors: Vec<CollectionError>,
+    /// The tenant's evaluation after the poll.
+    pub evaluation: TenantEvaluation,
+    /// Whether the store accepted the write.
+    pub stored: bool,
+    /// Longest `Retry-After` any endpoint asked for.
+    pub retry_after: Option<Duration>,
+}
+
+/// Shared application state.
+pub struct App {
+    /// The loaded configuration.
+    pub config: Arc<Config>,
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The compiled catalog.
+    pub evaluator: Arc<Evaluator>,
+    /// The metrics registry.
+    pub metrics: Arc<Metrics>,
+    /// Templates, assessments, groups and manual statuses (see `crate::assessments`).
+    pub model: Arc<crate::app::model::ModelRuntime>,
+    tenants: Vec<Arc<TenantRuntime>>,
+}
+
+impl App {
+    /// Assemble the app from already-built parts. `tenants` pairs each configured tenant with its
+    /// connectors (see `crate::assembly::build_connectors`).
+    pub fn new(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        evaluator: Arc<Evaluator>,
+        metrics: Arc<Metrics>,
+        connectors: HashMap<String, Vec<ConnectorSlot>>,
+    ) -> Self {
+        let mut connectors = connectors;
+        let tenants = config
+            .tenants
+            .iter()
+            .map(|t| {
+                Arc::new(TenantRuntime {
+                    id: t.id.clone(),
+                    name: t.name.clone(),
+                    connectors: connectors.remove(&t.id).unwrap_or_default(),
+                    state: Mutex::new(TenantMemory::default()),
+                })
+            })
+            .collect();
+        let (model, problems) = crate::app::model::ModelRuntime::new(&config, &evaluator);
+        for p in problems {
+            tracing::error!("template problem (template skipped): {p}");
+        }
+        Self {
+            config,
+            store,
+            evaluator,
+            metrics,
+            model: Arc::new(model),
+            tenants,
+        }
+    }
+
+    /// The parts the background tasks use ([`tasks::spawn`]).
+    pub fn background(&self) -> tasks::Background {
+        tasks::Background {
+            store: self.store.clone(),
+            metrics: self.metrics.clone(),
+            alerts: self.config.alerts.clone(),
+            history: self.config.history.clone(),
+            model: self.model.clone(),
+            manual_refresh: self.config.model.manual_refresh,
+        }
+    }
+
+    /// Every tenant, in configuration order.
+    pub fn tenants(&self) -> &[Arc<TenantRuntime>] {
+        &self.tenants
+    }
+
+    /// The tenant with this id.
+    pub fn tenant(&self, id: &str) -> Option<&Arc<TenantRuntime>> {
+        self.tenants.iter().find(|t| t.id == id)
+    }
+
+    /// The latest evaluation of every tenant that has been evaluated.
+    pub async fn evaluations(&self) -> Vec<TenantEvaluation> {
+        let mut out = Vec::new();
+        for t in &self.tenants {
+            if let Some(e) = &t.state.lock().await.last {
+                out.push(e.clone());
+            }
+        }
+        out
+    }
+
+    /// The latest assessment reports of every evaluated tenant, tenants in configuration
+    /// order, each tenant's assessments in configuration order (defaults last).
+    pub async fn assessment_reports(&self) -> Vec<crate::model::report::AssessmentReport> {
+        let mut out = Vec::new();
+        for t in &self.tenants {
+            out.extend(t.state.lock().await.assessments.iter().cloned());
+        }
+        out
+    }
+
+    /// The model over every active assessment and the latest evaluations, for scores across
+    /// tenants and groups with filters (`ComplianceModel::score`).
+    pub async fn compliance_model(&self) -> crate::model::ComplianceModel {
+        let evaluations = self.evaluations().await;
+        self.model
+            .model(&self.model.assessments, &evaluations, Utc::now())
+    }
+
+    /// Signal lifetime for a connector: `signal_ttl_polls` × the schedule's interval (the gap
+    /// between its next two fire times), at least one poll timeout.
+    pub fn signal_ttl(&self, slot: &ConnectorSlot, now: DateTime<Utc>) -> Duration {
+        let mut next = slot.config.schedule.after(&now);
+        let interval = match (next.next(), next.next()) {
+            (Some(a), Some(b)) => (b - a).to_std().unwrap_or(Duration::from_secs(3600)),
+            _ => Duration::from_secs(3600),
+        };
+        let polls = self.config.scheduler.signal_ttl_polls.max(1);
+        (interval * polls).max(self.poll_timeout(slot))
+    }
+
+    /// The deadline of one poll of this connector.
+    pub fn poll_timeout(&self, slot: &ConnectorSlot) -> Duration {
+        slot.config
+            .poll_timeout
+            .unwrap_or(self.config.scheduler.poll_timeout)
+    }
+
+    /// Poll connector `index` of `tenant` once and carry the result through the stages of
+    /// [`poll`]: collect, normalise, evaluate, plan, persist, publish. Never fails: collection
+    /// problems become gaps, store problems are counted and retried with the next poll.
+    pub async fn poll(&self, tenant: &TenantRuntime, index: usize) -> PollReport {
+        poll::run(self, tenant, index).await
+    }
+}

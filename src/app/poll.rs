@@ -1,0 +1,347 @@
+//! The poll pipeline of one (tenant, connector), in named stages with typed hand-offs:
+//!
+//! ```text
+//! collect -> normalise -> evaluate -> plan -> persist -> publish
+//! Collected  Normalised  Evaluated   Planned  (one txn)  PollReport
+//! ```
+//!
+//! - **collect**: the connector's [`Snapshot`] under the poll deadline (a timeout collects
+//!   nothing).
+//! - **normalise**: signals get their expiry; the outcome is classified.
+//! - **evaluate**: the tenant's signals in force (this poll's merged into the last ones) are
+//!   tested by the catalog's rules, then the model (assessments, manual statuses from memory)
+//!   gives the one tenant score and the assessment reports.
+//! - **plan**: the writes: status transitions, regression events with their routes and the
+//!   detector states, assessment score snapshots.
+//! - **persist**: everything in one store transaction.
+//! - **publish**: only after it: the in-memory state (stored action states, detector state,
+//!   latest evaluation and reports) and the metrics and logs.
+//!
+//! Must not: decide timing, or advance the in-memory "last stored" state when the write failed
+//! (the next poll then writes the same transitions again, so no history is lost).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use postured_connectors::{CollectionError, ErrorKind, PollContext, Snapshot};
+
+use super::plan::{self, AlertPlan};
+use super::{App, ConnectorSlot, PollReport, TenantMemory, TenantRuntime};
+use crate::evaluation::{
+    ActionState, EvaluationInput, ScoreSummary, TenantEvaluation, Transition, transitions,
+};
+use crate::model::report::AssessmentReport;
+use crate::signals::{Signal, SignalBatch, SignalGap};
+use crate::store::{PollOutcome, PollRecord};
+
+/// Stage 1: what the connector returned, or that it ran out of time.
+#[derive(Debug)]
+pub struct Collected {
+    /// When the poll started (every signal's `observed_at`).
+    pub started_at: DateTime<Utc>,
+    /// The connector's snapshot; empty when it timed out.
+    pub snapshot: Snapshot,
+    /// The deadline error when the poll timed out.
+    pub timeout: Option<CollectionError>,
+}
+
+/// Stage 2: this poll's signals with their expiry, its errors and its outcome.
+#[derive(Debug)]
+pub struct Normalised {
+    /// When the poll started.
+    pub started_at: DateTime<Utc>,
+    /// Signals and gaps of this poll.
+    pub batch: SignalBatch,
+    /// Every endpoint error of this poll.
+    pub errors: Vec<CollectionError>,
+    /// How the poll ended.
+    pub outcome: PollOutcome,
+}
+
+/// Stage 3: the tenant after this poll.
+#[derive(Debug)]
+pub struct Evaluated {
+    /// The evaluation, its score the one tenant score (over the tenant's assessments).
+    pub evaluation: TenantEvaluation,
+    /// The tenant's assessment reports.
+    pub assessments: Vec<AssessmentReport>,
+    /// Every signal in force for the tenant (this poll's and the other connectors' latest).
+    pub signals: Vec<Signal>,
+}
+
+/// Stage 4: what the poll writes.
+#[derive(Debug)]
+pub struct Planned {
+    /// Status transitions against the last stored state.
+    pub transitions: Vec<Transition>,
+    /// Regression events with their routes, and the detector states that changed.
+    pub alerts: AlertPlan,
+    /// The tenant's assessment scores (a snapshot is stored for each one that changed).
+    pub assessment_scores: Vec<(String, ScoreSummary)>,
+}
+
+/// Run every stage for connector `index` of `tenant`.
+pub(super) async fn run(app: &App, tenant: &TenantRuntime, index: usize) -> PollReport {
+    let slot = &tenant.connectors[index];
+    let kind = slot.connector.kind();
+    let _in_flight = app.metrics.poll_started();
+    let clock = Instant::now();
+    let collected = collect(slot, app.poll_timeout(slot)).await;
+    let ttl = chrono::Duration::from_std(app.signal_ttl(slot, collected.started_at))
+        .unwrap_or(chrono::Duration::hours(1));
+    let normalised = normalise(collected, kind, ttl);
+    for e in &normalised.errors {
+        tracing::warn!(
+            tenant = %tenant.id, connector = kind, kind = e.kind.as_str(),
+            endpoint = %e.endpoint, status = e.status, code = e.code.as_deref(),
+            "could not collect: {}", e.message
+        );
+    }
+
+    let mut state = tenant.state.lock().await;
+    resume(app, &tenant.id, &mut state).await;
+    let now = Utc::now();
+    let evaluated = evaluate(app, &tenant.id, kind, &normalised.batch, &mut state, now);
+    let planned = plan(app, &state, &evaluated);
+    let record = PollRecord {
+        tenant: &tenant.id,
+        connector: kind,
+        started_at: normalised.started_at,
+        finished_at: now,
+        outcome: normalised.outcome,
+        signals: &normalised.batch.signals,
+        gaps: &normalised.batch.gaps,
+        evaluation: &evaluated.evaluation,
+        transitions: &planned.transitions,
+        assessments: &planned.assessment_scores,
+        alerts: planned.alerts.writes(),
+    };
+    let stored = persist(app, &record, kind).await;
+    publish(
+        app, &mut state, kind, normalised, evaluated, planned, stored, clock, now,
+    )
+}
+
+/// Stage 1, collect: poll the connector under `timeout`.
+pub async fn collect(slot: &ConnectorSlot, timeout: Duration) -> Collected {
+    let started_at = Utc::now();
+    let cx = PollContext {
+        observed_at: started_at,
+    };
+    match tokio::time::timeout(timeout, slot.connector.poll(&cx)).await {
+        Ok(snapshot) => Collected {
+            started_at,
+            snapshot,
+            timeout: None,
+        },
+        Err(_) => Collected {
+            started_at,
+            snapshot: Snapshot::default(),
+            timeout: Some(CollectionError::new(
+                ErrorKind::Timeout,
+                slot.connector.kind(),
+                format!("poll exceeded its {}s deadline", timeout.as_secs_f64()),
+            )),
+        },
+    }
+}
+
+/// Stage 2, normalise: give every signal its expiry (`started_at + ttl`) and classify the
+/// poll of connector `kind`: a timeout collected nothing (its whole namespace is a gap), no error is a success,
+/// errors with no signal a failure, errors with signals a partial poll.
+pub fn normalise(c: Collected, kind: &str, ttl: chrono::Duration) -> Normalised {
+    if let Some(err) = c.timeout {
+        return Normalised {
+            started_at: c.started_at,
+            batch: SignalBatch::nothing_collected(kind, &err),
+            errors: vec![err],
+            outcome: PollOutcome::Timeout,
+        };
+    }
+    let mut snapshot = c.snapshot;
+    let errors = std::mem::take(&mut snapshot.errors);
+    let batch = SignalBatch::from_snapshot(snapshot, c.started_at + ttl);
+    let outcome = if errors.is_empty() {
+        PollOutcome::Success
+    } else if batch.signals.is_empty() {
+        PollOutcome::Failure
+    } else {
+        PollOutcome::Partial
+    };
+    Normalised {
+        started_at: c.started_at,
+        batch,
+        errors,
+        outcome,
+    }
+}
+
+/// Load what the store knows about the tenant on its first poll (signals, gaps, stored action
+/// states, detector state). What was gathered in memory while the store was away is newer and
+/// wins. A failure is counted and retried on the next poll.
+async fn resume(app: &App, tenant: &str, state: &mut TenantMemory) {
+    if !state.loaded {
+        match app.store.load_tenant_state(tenant).await {
+            Ok(stored) => {
+                for s in stored.signals {
+                    state.signals.entry(s.key.clone()).or_insert(s);
+                }
+                for (id, a) in stored.actions {
+                    state.stored.entry(id).or_insert(a);
+                }
+                // A gap's prefix starts with its connector kind (`msgraph.`).
+                let mut stored_gaps: HashMap<String, Vec<SignalGap>> = HashMap::new();
+                for gap in stored.gaps {
+                    let owner = gap.prefix.split('.').next().unwrap_or_default().to_owned();
+                    stored_gaps.entry(owner).or_default().push(gap);
+                }
+                for (owner, gaps) in stored_gaps {
+                    state.gaps.entry(owner).or_insert(gaps);
+                }
+                state.loaded = true;
+            }
+            Err(e) => {
+                app.metrics.observe_store_error(e.kind());
+                tracing::error!(tenant, error = %e, "loading tenant state failed; evaluating from this poll only");
+            }
+        }
+    }
+    if state.alert_state.is_none() {
+        match app.store.load_alert_state(tenant).await {
+            Ok(s) => state.alert_state = Some(s),
+            Err(e) => {
+                app.metrics.observe_store_error(e.kind());
+                tracing::error!(tenant, error = %e, "loading regression state failed; regressions are not detected in this poll");
+            }
+        }
+    }
+}
+
+/// Stage 3, evaluate: merge this poll's signals and gaps into the tenant's, test every action,
+/// then let the model (the tenant's assessments and the manual statuses in memory) give the
+/// tenant score and the assessment reports. Pure apart from reading the shared model.
+fn evaluate(
+    app: &App,
+    tenant: &str,
+    kind: &str,
+    batch: &SignalBatch,
+    state: &mut TenantMemory,
+    now: DateTime<Utc>,
+) -> Evaluated {
+    for s in &batch.signals {
+        state.signals.insert(s.key.clone(), s.clone());
+    }
+    state.gaps.insert(kind.to_owned(), batch.gaps.clone());
+    let signals: Vec<Signal> = state.signals.values().cloned().collect();
+    let gaps: Vec<SignalGap> = state.gaps.values().flatten().cloned().collect();
+    let actions = app.evaluator.evaluate_actions(&EvaluationInput {
+        tenant,
+        now,
+        signals: &signals,
+        gaps: &gaps,
+    });
+    let (evaluation, assessments) = app.model.assess(tenant, now, actions, &state.stored);
+    Evaluated {
+        evaluation,
+        assessments,
+        signals,
+    }
+}
+
+/// Stage 4, plan: the transitions against the last stored state, the regression detector's
+/// events and states, and the assessment scores to snapshot.
+fn plan(app: &App, state: &TenantMemory, evaluated: &Evaluated) -> Planned {
+    Planned {
+        transitions: transitions(&state.stored, &evaluated.evaluation),
+        alerts: plan::alerts(
+            &app.config.alerts,
+            &app.evaluator,
+            state.alert_state.as_ref(),
+            &evaluated.evaluation,
+        ),
+        assessment_scores: evaluated
+            .assessments
+            .iter()
+            .map(|a| (a.id.clone(), a.score))
+            .collect(),
+    }
+}
+
+/// Stage 5, persist: the whole poll in one store transaction. `false` (counted and logged)
+/// when the store refused it.
+async fn persist(app: &App, record: &PollRecord<'_>, kind: &str) -> bool {
+    match app.store.record_poll(record).await {
+        Ok(()) => true,
+        Err(e) => {
+            app.metrics.observe_store_error(e.kind());
+            tracing::error!(tenant = %record.tenant, connector = kind, error = %e, "writing the poll failed; it will be written with the next poll");
+            false
+        }
+    }
+}
+
+/// Stage 6, publish: advance the in-memory state (only what was stored), then the metrics and
+/// logs.
+#[allow(clippy::too_many_arguments)]
+fn publish(
+    app: &App,
+    state: &mut TenantMemory,
+    kind: &str,
+    normalised: Normalised,
+    evaluated: Evaluated,
+    planned: Planned,
+    stored: bool,
+    clock: Instant,
+    now: DateTime<Utc>,
+) -> PollReport {
+    let tenant = evaluated.evaluation.tenant.clone();
+    if stored {
+        for t in &planned.transitions {
+            state.stored.insert(
+                t.action_id.clone(),
+                ActionState {
+                    test_status: t.to_status,
+                    credit: t.to_credit,
+                    points_achieved: t.points_achieved,
+                    points_possible: t.points_possible,
+                    since: t.at,
+                },
+            );
+        }
+        plan::applied(state.alert_state.as_mut(), &planned.alerts, &app.metrics);
+    }
+    for t in &planned.transitions {
+        tracing::info!(
+            tenant = %tenant, action = %t.action_id,
+            from = t.from_status.map(|s| s.as_str()), to = t.to_status.as_str(),
+            reason = t.reason.as_deref(), "test status changed"
+        );
+    }
+    state.last = Some(evaluated.evaluation.clone());
+    state.assessments = evaluated.assessments;
+    app.metrics.observe_assessments(&tenant, &state.assessments);
+    app.metrics.observe_evaluation(&evaluated.evaluation);
+    app.metrics.set_signal_stale(
+        &tenant,
+        kind,
+        plan::has_expired(&evaluated.signals, kind, now),
+    );
+    let kinds: Vec<&str> = normalised.errors.iter().map(|e| e.kind.as_str()).collect();
+    app.metrics.observe_poll(
+        &tenant,
+        kind,
+        normalised.outcome,
+        &kinds,
+        clock.elapsed().as_secs_f64(),
+        now.timestamp_millis() as f64 / 1000.0,
+    );
+    let retry_after = normalised.errors.iter().filter_map(|e| e.retry_after).max();
+    PollReport {
+        outcome: normalised.outcome,
+        errors: normalised.errors,
+        evaluation: evaluated.evaluation,
+        stored,
+        retry_after,
+    }
+}

@@ -1,0 +1,211 @@
+//! The daemon's own configuration sections: `[server]`, `[store]`, `[scheduler]`, `[metrics]`,
+//! `[log]`, `[catalog]` and `[history]`, with their defaults (documented in
+//! `config/example.toml`). Decoded by `super::Config::parse`, validated there.
+//!
+//! Must not: resolve secrets or read files.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{ConfigProblem, SecretRef};
+
+/// `[server]`: the HTTP listener for `/metrics`, `/healthz` and the API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Listen address, e.g. `127.0.0.1:9898`; port 0 picks a free port.
+    pub listen: String,
+    /// Serve `/metrics` without authentication (Prometheus scrapes usually are).
+    pub metrics_public: bool,
+    /// Bearer token for the API routes; when unset the API routes answer 401.
+    pub api_token: Option<SecretRef>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9898".into(),
+            metrics_public: true,
+            api_token: None,
+        }
+    }
+}
+
+/// `[store]`: where history is kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sqlite://PATH` (default `sqlite://postured.db`), a bare path, or `postgres://...`.
+    pub url: String,
+    /// Connection pool size.
+    pub max_connections: u32,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://postured.db".into(),
+            max_connections: 4,
+        }
+    }
+}
+
+/// `[scheduler]`: when and how polls run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulerConfig {
+    /// Global cap on polls running at once, across all tenants.
+    pub max_concurrent_polls: usize,
+    /// Deadline of one poll of one (tenant, connector); past it the poll is abandoned and its
+    /// signals are marked not collected (`timeout`).
+    #[serde(with = "humantime_serde")]
+    pub poll_timeout: Duration,
+    /// Each (tenant, connector) delays its first poll by a random amount up to this, so that a
+    /// restart does not poll every tenant at the same instant.
+    #[serde(with = "humantime_serde")]
+    pub startup_jitter: Duration,
+    /// Poll once right after start (after the jitter) instead of waiting for the first cron
+    /// fire time.
+    pub poll_on_start: bool,
+    /// Signals expire after this many schedule intervals (SCORING.md default: 3).
+    pub signal_ttl_polls: u32,
+    /// First retry delay after a failed poll; doubles per consecutive failure.
+    #[serde(with = "humantime_serde")]
+    pub backoff_initial: Duration,
+    /// Cap of the retry delay (the next cron fire time is used when it comes sooner).
+    #[serde(with = "humantime_serde")]
+    pub backoff_max: Duration,
+    /// On SIGINT/SIGTERM, in-flight polls get this long to finish; a second signal exits at
+    /// once.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrent_polls: 16,
+            poll_timeout: Duration::from_secs(120),
+            startup_jitter: Duration::from_secs(30),
+            poll_on_start: true,
+            signal_ttl_polls: 3,
+            backoff_initial: Duration::from_secs(10),
+            backoff_max: Duration::from_secs(15 * 60),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `[metrics]`: what `/metrics` exports.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Export `postured_action_points_*{tenant,action}` (tenants × actions series). Turn off
+    /// for very large fleets.
+    pub per_action_series: bool,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            per_action_series: true,
+        }
+    }
+}
+
+/// `[log]`: tracing output.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// An `EnvFilter` directive, e.g. `info` or `postured=debug,info`; `RUST_LOG` wins.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[catalog]`: the improvement-action catalog.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogConfig {
+    /// A catalog TOML file replacing the built-in `config/catalog/msgraph.toml`.
+    pub path: Option<PathBuf>,
+}
+
+/// `[history]`: how long history is kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistoryConfig {
+    /// Polls, signal history, transitions, score snapshots, alert events and delivered
+    /// notifications older than this are pruned (`400d`); `0s` keeps everything.
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+    /// How often the prune task runs.
+    #[serde(with = "humantime_serde")]
+    pub prune_interval: Duration,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        Self {
+            retention: Duration::from_secs(400 * 86_400),
+            prune_interval: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl HistoryConfig {
+    /// Validate; problems carry `history.` key paths.
+    pub fn validate(&self, problems: &mut Vec<ConfigProblem>) {
+        if !self.retention.is_zero() && self.retention < Duration::from_secs(3600) {
+            problems.push(ConfigProblem::new(
+                "history.retention",
+                "must be 0s (keep everything) or at least 1h",
+            ));
+        }
+        if self.prune_interval.is_zero() {
+            problems.push(ConfigProblem::new(
+                "history.prune_interval",
+                "must be positive",
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_retention_bounds() {
+        let mut p = Vec::new();
+        HistoryConfig::default().validate(&mut p);
+        assert!(p.is_empty());
+        HistoryConfig {
+            retention: Duration::from_secs(60),
+            prune_interval: Duration::ZERO,
+        }
+        .validate(&mut p);
+        assert_eq!(p.len(), 2);
+    }
+}
