@@ -209,10 +209,7 @@ impl Catalog {
                     families.push(parse_family(&path, item, &mut errors));
                 }
             }
-            Some(_) => errors.push(CatalogError::new(
-                "families",
-                "expected an array of tables",
-            )),
+            Some(_) => errors.push(CatalogError::new("families", "expected an array of tables")),
         }
         let item_fields: Vec<&str> = families.iter().map(|f| f.item_field.as_str()).collect();
         match table.get("actions") {
@@ -281,9 +278,7 @@ impl Catalog {
                         at(&r.field),
                         "no family of this catalog declares this item_field",
                     )),
-                    Some((_, family))
-                        if c.trim().is_empty() || c.contains(char::is_whitespace) =>
-                    {
+                    Some((_, family)) if c.trim().is_empty() || c.contains(char::is_whitespace) => {
                         errors.push(CatalogError::new(
                             at(&r.field),
                             format!("\"{c}\" is not a {} id", family.item),
@@ -535,11 +530,11 @@ fn parse_action(
             }
         }
     }
-    for field in item_fields.iter().filter(|f| table.contains_key(**f)) {
+    for field in table.keys().filter(|k| item_fields.contains(&k.as_str())) {
         match &def.family_item {
             None => {
                 def.family_item = Some(FamilyItemRef {
-                    field: (*field).to_owned(),
+                    field: field.clone(),
                     item: text(field, false, errors),
                 });
             }
@@ -811,6 +806,27 @@ rule = "true"
             }
         }
         assert!(undocumented.is_empty(), "{undocumented:#?}");
+    }
+
+    #[test]
+    fn builtin_families_read_documented_signals() {
+        let documented = documented_keys();
+        let catalog = Catalog::try_builtin().unwrap_or_else(|e| panic!("{e:#?}"));
+        assert!(!catalog.families.is_empty());
+        for family in &catalog.families {
+            for field in crate::evaluation::family::ITEM_FIELDS {
+                let key = family.key("X", field);
+                let segs: Vec<&str> = key.split('.').collect();
+                let documented = documented.iter().any(|k| {
+                    k.len() == segs.len() && k.iter().zip(&segs).all(|(p, s)| p == "*" || p == s)
+                });
+                assert!(
+                    documented,
+                    "{}: {key} is not in docs/signals.md",
+                    family.name
+                );
+            }
+        }
     }
 
     #[test]

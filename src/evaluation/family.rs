@@ -35,6 +35,16 @@ use super::status::Risk;
 use super::undetected::Undetected;
 use crate::signals::SignalValue;
 
+/// The fields of an item a family reads: `<signal_prefix><item>.<field>`.
+pub const ITEM_FIELDS: [&str; 6] = [
+    "score",
+    "max_score",
+    "title",
+    "category",
+    "state",
+    "deprecated",
+];
+
 /// One generated action family of a catalog (a `[[families]]` table).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FamilyDef {
@@ -86,7 +96,11 @@ impl FamilyDef {
 
     /// Testing logic shown for an action backed by an item: `<score key> / <max_score key>`.
     pub fn testing_logic(&self, item: &str) -> String {
-        format!("{} / {}", self.key(item, "score"), self.key(item, "max_score"))
+        format!(
+            "{} / {}",
+            self.key(item, "score"),
+            self.key(item, "max_score")
+        )
     }
 
     /// Ids of every item with a signal (fresh or expired), sorted.
@@ -384,4 +398,296 @@ pub(super) fn parse_family(
     def.not_applicable_states = string_list(table, path, "not_applicable_states", errors);
     def.alternative_states = string_list(table, path, "alternative_states", errors);
     def
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::evaluation::testutil::{expired, fresh, now};
+    use crate::evaluation::{
+        Catalog, EvaluationInput, Evaluator, ImplementationStatus, TenantEvaluation, TestStatus,
+    };
+    use crate::signals::Signal;
+
+    /// A family of a made-up kind: nothing in it is Secure Score.
+    const WIDGETS: &str = r#"
+[[families]]
+name = "Widget audit"
+item = "check"
+item_field = "widget_check"
+id_prefix = "widgetaudit."
+signal_prefix = "widgets.audit.checks."
+solution = "Widget console"
+default_category = "Widgets"
+risk = "high"
+not_applicable_states = ["waived"]
+alternative_states = ["external"]
+
+[[actions]]
+id = "widgets.encryption"
+title = "Encrypt every widget"
+category = "Data protection"
+solution = "Widget console"
+description = "Taken from the widget audit check Encrypt."
+purpose = "preventative"
+enforcement = "mandatory"
+points = 5
+risk = "low"
+widget_check = "Encrypt"
+"#;
+
+    fn check(id: &str, score: f64, max: f64, state: &str) -> Vec<Signal> {
+        let k = |f: &str| format!("widgets.audit.checks.{id}.{f}");
+        vec![
+            fresh(&k("score"), score),
+            fresh(&k("max_score"), max),
+            fresh(&k("state"), state),
+        ]
+    }
+
+    fn evaluate(catalog: &str, signals: &[Signal]) -> TenantEvaluation {
+        let catalog = Catalog::from_toml_str(catalog).unwrap_or_else(|e| panic!("{e:#?}"));
+        let ev = Evaluator::new(catalog).unwrap_or_else(|e| panic!("{e:#?}"));
+        ev.evaluate(&EvaluationInput {
+            tenant: "acme",
+            now: now(),
+            signals,
+            gaps: &[],
+        })
+    }
+
+    #[test]
+    fn a_family_of_another_kind_generates_its_own_actions() {
+        let mut signals = Vec::new();
+        signals.extend(check("Half", 1.0, 2.0, "default"));
+        signals.extend(check("Zero", 0.0, 4.0, "default"));
+        signals.extend(check("Waived", 0.0, 3.0, "Waived"));
+        signals.extend(check("Elsewhere", 6.0, 6.0, "external"));
+        signals.extend(check("Encrypt", 0.0, 7.0, "default"));
+        signals.push(fresh("widgets.audit.checks.Half.title", "Half done"));
+        signals.push(fresh("widgets.audit.checks.Gone.deprecated", true));
+        signals.push(expired("widgets.audit.checks.Old.max_score", 2.0));
+        let e = evaluate(WIDGETS, &signals);
+        let find = |id: &str| {
+            e.actions
+                .iter()
+                .find(|a| a.action_id == id)
+                .unwrap_or_else(|| panic!("no {id} in {:#?}", e.actions))
+        };
+        let ids: Vec<&str> = e.actions.iter().map(|a| a.action_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "widgetaudit.Elsewhere",
+                "widgetaudit.Half",
+                "widgetaudit.Old",
+                "widgetaudit.Waived",
+                "widgetaudit.Zero",
+                "widgets.encryption",
+            ]
+        );
+
+        let half = find("widgetaudit.Half");
+        assert_eq!(
+            (half.title.as_str(), half.category.as_str()),
+            ("Half done", "Widgets")
+        );
+        assert_eq!(half.solution, "Widget console");
+        assert_eq!(half.test_status, TestStatus::PartiallyTested);
+        assert_eq!(half.points, 2);
+        assert_eq!(
+            half.testing_logic,
+            "widgets.audit.checks.Half.score / widgets.audit.checks.Half.max_score"
+        );
+        // the family's risk, its own state words and its own reason words
+        assert_eq!(
+            find("widgetaudit.Zero").test_status,
+            TestStatus::FailedHighRisk
+        );
+        let waived = find("widgetaudit.Waived");
+        assert_eq!(waived.test_status, TestStatus::OutOfScope);
+        assert_eq!(
+            waived.reason.as_deref(),
+            Some("Widget audit check Waived is marked waived")
+        );
+        let elsewhere = find("widgetaudit.Elsewhere");
+        assert_eq!(
+            elsewhere.implementation_status,
+            ImplementationStatus::AlternativeImplementation
+        );
+        assert_eq!(
+            elsewhere.reason.as_deref(),
+            Some("Widget audit state: external")
+        );
+        assert_eq!(
+            find("widgetaudit.Old").test_status,
+            TestStatus::CouldNotBeDetected
+        );
+        // the catalog action takes its item's credit, with its own risk and points
+        let encryption = find("widgets.encryption");
+        assert_eq!(encryption.test_status, TestStatus::FailedLowRisk);
+        assert_eq!(encryption.points, 5);
+        assert_eq!(
+            encryption.testing_logic,
+            "widgets.audit.checks.Encrypt.score / widgets.audit.checks.Encrypt.max_score"
+        );
+    }
+
+    #[test]
+    fn a_catalog_without_families_generates_nothing() {
+        let catalog = WIDGETS
+            .split("[[actions]]")
+            .nth(1)
+            .map(|a| format!("[[actions]]{a}"))
+            .expect("one action")
+            .replace("widget_check = \"Encrypt\"", "rule = \"true\"");
+        let e = evaluate(&catalog, &check("Half", 1.0, 2.0, "default"));
+        let ids: Vec<&str> = e.actions.iter().map(|a| a.action_id.as_str()).collect();
+        assert_eq!(ids, ["widgets.encryption"]);
+    }
+
+    #[test]
+    fn family_problems_are_reported_with_their_paths() {
+        let text = r#"
+[[families]]
+name = ""
+item = "check"
+item_field = "rule"
+id_prefix = "Audit"
+signal_prefix = "widgets..checks."
+solution = "S"
+default_category = "C"
+risk = "extreme"
+not_applicable_states = ["Waived", 3]
+alternative_states = ["gone", "waived"]
+colour = "red"
+
+[[families]]
+name = "Other"
+item = "check"
+item_field = "widget_check"
+id_prefix = "audit.more."
+signal_prefix = "widgets.more."
+solution = "S"
+
+[[families]]
+name = "Third"
+item = "check"
+item_field = "widget_check"
+id_prefix = "audit."
+signal_prefix = "widgets.third."
+solution = "S"
+default_category = "C"
+
+[[actions]]
+id = "audit.more.thing"
+title = "T"
+category = "C"
+solution = "S"
+description = "D"
+purpose = "preventative"
+enforcement = "mandatory"
+widget_check = " "
+"#;
+        let errors = Catalog::from_toml_str(text).expect_err("invalid catalog");
+        let got: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        let expected = [
+            "families[0].colour: unknown field",
+            "families[0].risk: unknown risk \"extreme\" (expected low, medium or high)",
+            "families[0].not_applicable_states[1]: expected a string, found integer",
+            "families[1].default_category: missing",
+            "families[0].name: must not be empty",
+            "families[0].item_field: \"rule\" is already a field of [[actions]]",
+            "families[0].id_prefix: \"Audit\" is not an id prefix (lower-case [a-z0-9_] segments, each followed by '.')",
+            "families[0].signal_prefix: \"widgets..checks.\" is not a signal key prefix (non-empty segments without spaces, each followed by '.')",
+            "families[0].not_applicable_states[0]: \"Waived\" is not a lower-case state without spaces",
+            "families[2].item_field: \"widget_check\" is already declared by families[1]",
+            "families[2].id_prefix: \"audit.\" overlaps the id prefix \"audit.more.\" of families[1]",
+            "actions[0].id: \"audit.more.thing\": the prefix \"audit.more.\" is reserved for generated Other actions",
+            "actions[0].widget_check: \" \" is not a check id",
+        ];
+        for e in expected {
+            assert!(
+                got.iter().any(|g| g == e),
+                "missing error {e:?} in {got:#?}"
+            );
+        }
+        assert_eq!(got.len(), expected.len(), "{got:#?}");
+    }
+
+    #[test]
+    fn references_need_a_family_of_the_same_document() {
+        let action = WIDGETS.split("[[actions]]").nth(1).expect("one action");
+        let errors =
+            Catalog::from_toml_str(&format!("[[actions]]{action}")).expect_err("no family");
+        assert_eq!(
+            errors[0].to_string(),
+            "actions[0].widget_check: unknown field"
+        );
+        let two = WIDGETS.replace(
+            "widget_check = \"Encrypt\"",
+            "widget_check = \"Encrypt\"\nrule = \"true\"",
+        );
+        assert!(Catalog::from_toml_str(&two).is_ok());
+        // one item per action, even with two families
+        let gadgets = WIDGETS
+            .split("[[actions]]")
+            .next()
+            .expect("the family")
+            .replace("widget", "gadget");
+        let both = format!(
+            "{gadgets}{}",
+            WIDGETS.replace(
+                "widget_check = \"Encrypt\"",
+                "widget_check = \"Encrypt\"\ngadget_check = \"Encrypt\""
+            )
+        );
+        let errors = Catalog::from_toml_str(&both).expect_err("two items");
+        let got: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            got,
+            [
+                "actions[0].widget_check: an action takes one family item only (gadget_check is already set)"
+            ]
+        );
+    }
+
+    #[test]
+    fn merged_documents_must_not_share_family_names_or_prefixes() {
+        let other = WIDGETS.replace("widgets.encryption", "gadgets.encryption");
+        let errors =
+            Catalog::from_sources(&[("widgets", WIDGETS), ("gadgets", &other)]).expect_err("clash");
+        let got: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert!(
+            got.contains(
+                &"families[1].item_field: \"widget_check\" is already declared by families[0]"
+                    .to_string()
+            ),
+            "{got:#?}"
+        );
+        assert!(
+            got.contains(
+                &"families[1].id_prefix: \"widgetaudit.\" overlaps the id prefix \"widgetaudit.\" of families[0]"
+                    .to_string()
+            ),
+            "{got:#?}"
+        );
+        // an action id under another document's family prefix
+        let intruder = r#"
+[[actions]]
+id = "widgetaudit.mine"
+title = "T"
+category = "C"
+solution = "S"
+description = "D"
+purpose = "preventative"
+enforcement = "mandatory"
+rule = "true"
+"#;
+        let errors = Catalog::from_sources(&[("widgets", WIDGETS), ("intruder", intruder)])
+            .expect_err("reserved");
+        assert_eq!(
+            errors[0].to_string(),
+            "actions[1].id: \"widgetaudit.mine\": the prefix \"widgetaudit.\" is reserved for generated Widget audit actions"
+        );
+    }
 }

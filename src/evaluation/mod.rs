@@ -24,11 +24,11 @@ mod testutil;
 pub mod undetected;
 
 pub use catalog::{ActionDef, Catalog, CatalogError, ControlRefs};
-pub use family::{FamilyDef, FamilyItemRef};
 pub use evaluator::{
     ActionResult, ActionState, EvaluationInput, Evaluator, ScoreSummary, TenantEvaluation,
     Transition, transitions,
 };
+pub use family::{FamilyDef, FamilyItemRef};
 pub use points::{Enforcement, Purpose};
 pub use rules::Outcome;
 pub use status::{ImplementationStatus, Risk, TestStatus};
