@@ -196,6 +196,7 @@ fn catalog_of(cfg: Option<&Config>) -> anyhow::Result<(Catalog, Option<Evaluator
             let evaluator = assembly::evaluator(cfg)?;
             let catalog = Catalog {
                 actions: evaluator.actions().cloned().collect(),
+                families: evaluator.families().to_vec(),
             };
             Ok((catalog, Some(evaluator)))
         }

@@ -1,11 +1,13 @@
 //! The improvement-action catalog: what can be tested, how many points it earns, which
-//! framework controls it satisfies, and the CEL rule that tests it.
+//! framework controls it satisfies, and the CEL rule that tests it; plus the generated action
+//! families ([`FamilyDef`], `[[families]]` tables) whose items become actions of their own.
 //!
 //! The built-in catalog is data: each connector kind's `config/catalog/<kind>.toml`, embedded
 //! in the connectors crate and merged here;
 //! [`Catalog::load`] reads another file. Loading validates everything and reports **every**
 //! problem at once, each with its key path (`actions[3].points: 120 is not in 1..=99`).
-//! No IO except [`Catalog::load`] reading its file.
+//! No IO except [`Catalog::load`] reading its file. It must not know any connector kind or
+//! family by name: those are the catalog files' data.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -13,13 +15,11 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::family::{FamilyDef, FamilyItemRef};
+use super::family::{parse_family, validate_families};
 use super::points::{Enforcement, Purpose, default_points, validate_points};
 use super::rules::CompiledRule;
 use super::status::Risk;
-
-/// Prefix of the ids of actions generated from Secure Score control profiles; catalog ids may
-/// not use it.
-pub const SECURE_SCORE_ID_PREFIX: &str = "securescore.";
 
 /// One catalog problem, with the key path it concerns.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,7 +40,7 @@ fn display_error(path: &str, message: &str) -> String {
 }
 
 impl CatalogError {
-    fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(super) fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
         CatalogError {
             path: path.into(),
             message: message.into(),
@@ -87,10 +87,12 @@ pub struct ActionDef {
     pub risk: Risk,
     /// Framework controls it helps satisfy.
     pub controls: ControlRefs,
-    /// CEL rule (see `rules`); may be empty only when `secure_score_control` is set.
+    /// CEL rule (see `rules`); may be empty only when [`Self::family_item`] is set.
     pub rule: String,
-    /// Secure Score control profile id whose credit this action takes (`AdminMFAV2`).
-    pub secure_score_control: Option<String>,
+    /// The item of a generated action family whose credit this action takes (written
+    /// `<family item_field> = "<item id>"`, e.g. `secure_score_control = "AdminMFAV2"`). With a
+    /// rule, the rule decides; either way the item generates no action of its own.
+    pub family_item: Option<FamilyItemRef>,
 }
 
 impl ActionDef {
@@ -106,6 +108,9 @@ impl ActionDef {
 pub struct Catalog {
     /// Actions in file order.
     pub actions: Vec<ActionDef>,
+    /// Generated action families in file order (`[[families]]`, optional).
+    #[serde(default)]
+    pub families: Vec<FamilyDef>,
 }
 
 impl Catalog {
@@ -133,13 +138,19 @@ impl Catalog {
 
     /// Merge catalog documents, e.g. every registered connector kind's `(kind, TOML text)`.
     /// A document's problems are prefixed with its name (`msgraph: actions[3].rule`); an id
-    /// defined by two documents is a problem of the merged catalog.
+    /// defined by two documents, two documents' families declaring the same `item_field` or
+    /// overlapping id prefixes, and an action id under another document's family prefix are
+    /// problems of the merged catalog (paths into the merged `actions` and `families`).
     pub fn from_sources(sources: &[(&str, &str)]) -> Result<Catalog, Vec<CatalogError>> {
         let mut errors = Vec::new();
         let mut actions = Vec::new();
+        let mut families = Vec::new();
         for (name, text) in sources {
             match Catalog::from_toml_str(text) {
-                Ok(c) => actions.extend(c.actions),
+                Ok(c) => {
+                    actions.extend(c.actions);
+                    families.extend(c.families);
+                }
                 Err(errs) => errors.extend(errs.into_iter().map(|e| CatalogError {
                     path: if e.path.is_empty() {
                         (*name).to_owned()
@@ -153,7 +164,7 @@ impl Catalog {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let catalog = Catalog { actions };
+        let catalog = Catalog { actions, families };
         let errors = catalog.validate();
         if errors.is_empty() {
             Ok(catalog)
@@ -173,7 +184,8 @@ impl Catalog {
         Catalog::from_toml_str(&text)
     }
 
-    /// Parse and validate a catalog document (`[[actions]]` tables).
+    /// Parse and validate a catalog document (`[[actions]]` tables, optional `[[families]]`
+    /// tables). An action may name an item only of a family declared in the same document.
     pub fn from_toml_str(text: &str) -> Result<Catalog, Vec<CatalogError>> {
         let table: toml::Table = toml::from_str(text).map_err(|e| {
             vec![CatalogError::new(
@@ -183,22 +195,34 @@ impl Catalog {
         })?;
         let mut errors = Vec::new();
         let mut actions = Vec::new();
+        let mut families = Vec::new();
         for key in table.keys() {
-            if key != "actions" {
+            if key != "actions" && key != "families" {
                 errors.push(CatalogError::new(key.as_str(), "unknown key"));
             }
         }
+        match table.get("families") {
+            None => {}
+            Some(toml::Value::Array(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    let path = format!("families[{i}]");
+                    families.push(parse_family(&path, item, &mut errors));
+                }
+            }
+            Some(_) => errors.push(CatalogError::new("families", "expected an array of tables")),
+        }
+        let item_fields: Vec<&str> = families.iter().map(|f| f.item_field.as_str()).collect();
         match table.get("actions") {
             None => errors.push(CatalogError::new("actions", "missing")),
             Some(toml::Value::Array(items)) => {
                 for (i, item) in items.iter().enumerate() {
                     let path = format!("actions[{i}]");
-                    actions.push(parse_action(&path, item, &mut errors));
+                    actions.push(parse_action(&path, item, &item_fields, &mut errors));
                 }
             }
             Some(_) => errors.push(CatalogError::new("actions", "expected an array of tables")),
         }
-        let catalog = Catalog { actions };
+        let catalog = Catalog { actions, families };
         errors.extend(catalog.validate());
         let errors = dedup_errors(errors);
         if errors.is_empty() {
@@ -208,15 +232,22 @@ impl Catalog {
         }
     }
 
-    /// Every semantic problem: ids (format, duplicates, reserved prefix), texts, points, rule
-    /// (empty, does not compile), control ids, Secure Score references.
+    /// Every semantic problem: families (fields, clashes between families), action ids
+    /// (format, duplicates, a family's reserved prefix), texts, points, family item references
+    /// (unknown family, blank id, an item taken twice), rule (empty, does not compile),
+    /// control ids.
     pub fn validate(&self) -> Vec<CatalogError> {
-        let mut errors = Vec::new();
+        let mut errors = validate_families(&self.families);
         let mut ids: HashMap<&str, usize> = HashMap::new();
-        let mut controls: HashMap<&str, usize> = HashMap::new();
+        let mut taken: HashMap<(usize, &str), usize> = HashMap::new();
+        let item_fields: Vec<&str> = self
+            .families
+            .iter()
+            .map(|f| f.item_field.as_str())
+            .collect();
         for (i, action) in self.actions.iter().enumerate() {
             let at = |field: &str| format!("actions[{i}].{field}");
-            if let Err(m) = check_id(&action.id) {
+            if let Err(m) = check_id(&action.id, &self.families) {
                 errors.push(CatalogError::new(at("id"), m));
             } else if let Some(first) = ids.insert(&action.id, i) {
                 errors.push(CatalogError::new(
@@ -240,30 +271,41 @@ impl Catalog {
             {
                 errors.push(CatalogError::new(at("points"), m));
             }
-            match &action.secure_score_control {
-                Some(c) if c.trim().is_empty() || c.contains(char::is_whitespace) => {
-                    errors.push(CatalogError::new(
-                        at("secure_score_control"),
-                        format!("\"{c}\" is not a control id"),
-                    ));
-                }
-                Some(c) => {
-                    if let Some(first) = controls.insert(c, i) {
+            if let Some(r) = &action.family_item {
+                let c = &r.item;
+                match self.family_of(&r.field) {
+                    None => errors.push(CatalogError::new(
+                        at(&r.field),
+                        "no family of this catalog declares this item_field",
+                    )),
+                    Some((_, family)) if c.trim().is_empty() || c.contains(char::is_whitespace) => {
                         errors.push(CatalogError::new(
-                            at("secure_score_control"),
-                            format!("\"{c}\" is already taken by actions[{first}]"),
+                            at(&r.field),
+                            format!("\"{c}\" is not a {} id", family.item),
                         ));
-                        controls.insert(c, first);
+                    }
+                    Some((k, _)) => {
+                        if let Some(first) = taken.insert((k, c), i) {
+                            errors.push(CatalogError::new(
+                                at(&r.field),
+                                format!("\"{c}\" is already taken by actions[{first}]"),
+                            ));
+                            taken.insert((k, c), first);
+                        }
                     }
                 }
-                None => {}
             }
             if action.rule.trim().is_empty() {
-                if action.secure_score_control.is_none() {
-                    errors.push(CatalogError::new(
-                        at("rule"),
-                        "must not be empty (unless secure_score_control is set)",
-                    ));
+                if action.family_item.is_none() {
+                    let message = if item_fields.is_empty() {
+                        "must not be empty".to_string()
+                    } else {
+                        format!(
+                            "must not be empty (unless {} is set)",
+                            item_fields.join(" or ")
+                        )
+                    };
+                    errors.push(CatalogError::new(at("rule"), message));
                 }
             } else if let Err(m) = CompiledRule::compile(&action.rule) {
                 errors.push(CatalogError::new(
@@ -298,6 +340,14 @@ impl Catalog {
     pub fn get(&self, id: &str) -> Option<&ActionDef> {
         self.actions.iter().find(|a| a.id == id)
     }
+
+    /// The family declaring an `[[actions]]` item field, with its index in [`Self::families`].
+    pub fn family_of(&self, item_field: &str) -> Option<(usize, &FamilyDef)> {
+        self.families
+            .iter()
+            .enumerate()
+            .find(|(_, f)| f.item_field == item_field)
+    }
 }
 
 fn framework_name(field: &str) -> &'static str {
@@ -326,7 +376,9 @@ fn dedup_errors(errors: Vec<CatalogError>) -> Vec<CatalogError> {
     out
 }
 
-const ACTION_FIELDS: [&str; 12] = [
+/// The fields of an `[[actions]]` table, besides the item fields its catalog's families
+/// declare.
+pub(super) const ACTION_FIELDS: [&str; 11] = [
     "id",
     "title",
     "category",
@@ -338,12 +390,78 @@ const ACTION_FIELDS: [&str; 12] = [
     "risk",
     "controls",
     "rule",
-    "secure_score_control",
 ];
 
+/// A string field of a table: its value, or `""` after recording a problem at
+/// `<path>.<field>` (`expected a string, found integer`; `missing` when `required`).
+pub(super) fn string_field(
+    table: &toml::Table,
+    path: &str,
+    field: &str,
+    required: bool,
+    errors: &mut Vec<CatalogError>,
+) -> String {
+    match table.get(field) {
+        Some(toml::Value::String(s)) => s.clone(),
+        Some(other) => {
+            errors.push(CatalogError::new(
+                format!("{path}.{field}"),
+                format!("expected a string, found {}", other.type_str()),
+            ));
+            String::new()
+        }
+        None if required => {
+            errors.push(CatalogError::new(format!("{path}.{field}"), "missing"));
+            String::new()
+        }
+        None => String::new(),
+    }
+}
+
+/// An optional array of strings at `<path>.<field>`: its strings, after recording a problem
+/// for every element that is not one (`<path>.<field>[j]`) or for a value that is not an array.
+pub(super) fn string_list(
+    table: &toml::Table,
+    path: &str,
+    field: &str,
+    errors: &mut Vec<CatalogError>,
+) -> Vec<String> {
+    let fpath = format!("{path}.{field}");
+    match table.get(field) {
+        None => Vec::new(),
+        Some(toml::Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .filter_map(|(j, v)| match v.as_str() {
+                Some(s) => Some(s.to_string()),
+                None => {
+                    errors.push(CatalogError::new(
+                        format!("{fpath}[{j}]"),
+                        format!("expected a string, found {}", v.type_str()),
+                    ));
+                    None
+                }
+            })
+            .collect(),
+        Some(other) => {
+            errors.push(CatalogError::new(
+                fpath,
+                format!("expected an array of strings, found {}", other.type_str()),
+            ));
+            Vec::new()
+        }
+    }
+}
+
 /// Parse one `[[actions]]` entry, recording every problem; missing or broken fields get a
-/// neutral placeholder so the rest can still be checked.
-fn parse_action(path: &str, item: &toml::Value, errors: &mut Vec<CatalogError>) -> ActionDef {
+/// neutral placeholder so the rest can still be checked. `item_fields`: the item fields the
+/// document's families declare (at most one may be set).
+fn parse_action(
+    path: &str,
+    item: &toml::Value,
+    item_fields: &[&str],
+    errors: &mut Vec<CatalogError>,
+) -> ActionDef {
     let mut def = ActionDef {
         id: String::new(),
         title: String::new(),
@@ -356,33 +474,19 @@ fn parse_action(path: &str, item: &toml::Value, errors: &mut Vec<CatalogError>) 
         risk: Risk::default(),
         controls: ControlRefs::default(),
         rule: String::new(),
-        secure_score_control: None,
+        family_item: None,
     };
     let Some(table) = item.as_table() else {
         errors.push(CatalogError::new(path, "expected a table"));
         return def;
     };
     for key in table.keys() {
-        if !ACTION_FIELDS.contains(&key.as_str()) {
+        if !ACTION_FIELDS.contains(&key.as_str()) && !item_fields.contains(&key.as_str()) {
             errors.push(CatalogError::new(format!("{path}.{key}"), "unknown field"));
         }
     }
     let text = |field: &str, required: bool, errors: &mut Vec<CatalogError>| -> String {
-        match table.get(field) {
-            Some(toml::Value::String(s)) => s.clone(),
-            Some(other) => {
-                errors.push(CatalogError::new(
-                    format!("{path}.{field}"),
-                    format!("expected a string, found {}", other.type_str()),
-                ));
-                String::new()
-            }
-            None if required => {
-                errors.push(CatalogError::new(format!("{path}.{field}"), "missing"));
-                String::new()
-            }
-            None => String::new(),
-        }
+        string_field(table, path, field, required, errors)
     };
     def.id = text("id", true, errors);
     def.title = text("title", true, errors);
@@ -426,8 +530,22 @@ fn parse_action(path: &str, item: &toml::Value, errors: &mut Vec<CatalogError>) 
             }
         }
     }
-    if table.get("secure_score_control").is_some() {
-        def.secure_score_control = Some(text("secure_score_control", false, errors));
+    for field in table.keys().filter(|k| item_fields.contains(&k.as_str())) {
+        match &def.family_item {
+            None => {
+                def.family_item = Some(FamilyItemRef {
+                    field: field.clone(),
+                    item: text(field, false, errors),
+                });
+            }
+            Some(first) => errors.push(CatalogError::new(
+                format!("{path}.{field}"),
+                format!(
+                    "an action takes one family item only ({} is already set)",
+                    first.field
+                ),
+            )),
+        }
     }
     match table.get("points") {
         None => {}
@@ -449,33 +567,7 @@ fn parse_action(path: &str, item: &toml::Value, errors: &mut Vec<CatalogError>) 
                     errors.push(CatalogError::new(format!("{cpath}.{key}"), "unknown field"));
                 }
             }
-            let mut list = |field: &str| -> Vec<String> {
-                let fpath = format!("{cpath}.{field}");
-                match controls.get(field) {
-                    None => Vec::new(),
-                    Some(toml::Value::Array(items)) => items
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(j, v)| match v.as_str() {
-                            Some(s) => Some(s.to_string()),
-                            None => {
-                                errors.push(CatalogError::new(
-                                    format!("{fpath}[{j}]"),
-                                    format!("expected a string, found {}", v.type_str()),
-                                ));
-                                None
-                            }
-                        })
-                        .collect(),
-                    Some(other) => {
-                        errors.push(CatalogError::new(
-                            fpath,
-                            format!("expected an array of strings, found {}", other.type_str()),
-                        ));
-                        Vec::new()
-                    }
-                }
-            };
+            let mut list = |field: &str| string_list(controls, &cpath, field, errors);
             def.controls = ControlRefs {
                 iso27001: list("iso27001"),
                 nist_800_53: list("nist_800_53"),
@@ -490,9 +582,9 @@ fn parse_action(path: &str, item: &toml::Value, errors: &mut Vec<CatalogError>) 
     def
 }
 
-/// Namespaced id: lower-case segments of `[a-z0-9_]` joined by `.`, at least two, not under
-/// the reserved `securescore.` prefix.
-fn check_id(id: &str) -> Result<(), String> {
+/// Namespaced id: lower-case segments of `[a-z0-9_]` joined by `.`, at least two, not under a
+/// family's reserved `id_prefix`.
+fn check_id(id: &str, families: &[FamilyDef]) -> Result<(), String> {
     if id.is_empty() {
         return Err("must not be empty".to_string());
     }
@@ -508,10 +600,14 @@ fn check_id(id: &str) -> Result<(), String> {
             "\"{id}\" is not a namespaced id (lower-case [a-z0-9_] segments joined by '.', at least two)"
         ));
     }
-    if id.starts_with(SECURE_SCORE_ID_PREFIX) {
-        return Err(format!(
-            "\"{id}\": the prefix \"{SECURE_SCORE_ID_PREFIX}\" is reserved for generated Secure Score actions"
-        ));
+    for family in families {
+        let prefix = &family.id_prefix;
+        if !prefix.is_empty() && id.starts_with(prefix.as_str()) {
+            return Err(format!(
+                "\"{id}\": the prefix \"{prefix}\" is reserved for generated {} actions",
+                family.name
+            ));
+        }
     }
     Ok(())
 }
@@ -606,6 +702,20 @@ mod tests {
 
     const SIGNALS_MD: &str = include_str!("../../docs/signals.md");
 
+    /// The Secure Score family, as `config/catalog/msgraph.toml` declares it.
+    const SECURE_SCORE_FAMILY: &str = r#"
+[[families]]
+name = "Secure Score"
+item = "control"
+item_field = "secure_score_control"
+id_prefix = "securescore."
+signal_prefix = "msgraph.securescore.controls."
+solution = "Microsoft Secure Score"
+default_category = "Secure Score"
+not_applicable_states = ["ignored"]
+alternative_states = ["thirdparty", "reviewed"]
+"#;
+
     fn one_action(extra: &str) -> String {
         format!(
             r#"
@@ -642,7 +752,7 @@ rule = "true"
         let referenced: Vec<_> = catalog
             .actions
             .iter()
-            .filter_map(|a| a.secure_score_control.as_deref())
+            .filter_map(|a| a.family_item.as_ref().map(|r| r.item.as_str()))
             .collect();
         assert!(referenced.contains(&"AdminMFAV2"));
     }
@@ -699,8 +809,29 @@ rule = "true"
     }
 
     #[test]
+    fn builtin_families_read_documented_signals() {
+        let documented = documented_keys();
+        let catalog = Catalog::try_builtin().unwrap_or_else(|e| panic!("{e:#?}"));
+        assert!(!catalog.families.is_empty());
+        for family in &catalog.families {
+            for field in crate::evaluation::family::ITEM_FIELDS {
+                let key = family.key("X", field);
+                let segs: Vec<&str> = key.split('.').collect();
+                let documented = documented.iter().any(|k| {
+                    k.len() == segs.len() && k.iter().zip(&segs).all(|(p, s)| p == "*" || p == s)
+                });
+                assert!(
+                    documented,
+                    "{}: {key} is not in docs/signals.md",
+                    family.name
+                );
+            }
+        }
+    }
+
+    #[test]
     fn every_problem_is_reported_with_its_path() {
-        let text = r#"
+        let actions = r#"
 [[actions]]
 id = "a.one"
 title = "One"
@@ -745,7 +876,8 @@ enforcement = "discretionary"
 points = "ten"
 rule = "true"
 "#;
-        let errors = Catalog::from_toml_str(text).expect_err("invalid catalog");
+        let text = format!("{SECURE_SCORE_FAMILY}{actions}");
+        let errors = Catalog::from_toml_str(&text).expect_err("invalid catalog");
         let got: Vec<String> = errors.iter().map(ToString::to_string).collect();
         let expected = [
             "actions[0].purpose: unknown purpose \"preventive\" (expected preventative, detective or corrective)",
@@ -812,9 +944,11 @@ rule = "true"
 
     #[test]
     fn secure_score_reference_allows_an_empty_rule_once() {
-        let ok = one_action("secure_score_control = \"AdminMFAV2\"").replace("rule = \"true\"", "");
+        let action =
+            one_action("secure_score_control = \"AdminMFAV2\"").replace("rule = \"true\"", "");
+        let ok = format!("{SECURE_SCORE_FAMILY}{action}");
         assert!(Catalog::from_toml_str(&ok).is_ok());
-        let twice = format!("{ok}\n{}", ok.replace("test.action", "test.other"));
+        let twice = format!("{ok}\n{}", action.replace("test.action", "test.other"));
         let errors = Catalog::from_toml_str(&twice).expect_err("twice");
         assert_eq!(
             errors[0].to_string(),

@@ -1,23 +1,22 @@
 //! The [`Evaluator`]: per-tenant evaluation of a compiled catalog (every action's status and
-//! points, with Secure Score controls taken as actions), the overall and per-category score,
-//! and the status transitions since the previous evaluation.
+//! points, plus one generated action per item of the catalog's generated action families), the
+//! overall and per-category score, and the status transitions since the previous evaluation.
 //!
 //! Pure: no IO, no clock (`now` comes with the input), cannot fail once built. It must not
-//! interpret rule values (`rules` does) nor decide why a signal is missing (the
-//! [`SignalView`] does); an undecided action carries the typed cause it was given.
+//! interpret rule values (`rules` does), score a family item (`family` does) nor decide why a
+//! signal is missing (the [`SignalView`] does); an undecided action carries the typed cause it
+//! was given. It knows no connector kind or family by name.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 use cel_interpreter::Context;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::catalog::{ActionDef, Catalog, CatalogError, SECURE_SCORE_ID_PREFIX};
-use super::points::{MAX_POINTS, MIN_POINTS};
+use super::catalog::{ActionDef, Catalog, CatalogError, FamilyDef};
 use super::rules::{CompiledRule, Outcome, RuleEnv, rule_namespaces};
 use super::signal_view::SignalView;
-use super::status::Risk;
 use super::undetected::Undetected;
 use super::{ImplementationStatus, TestStatus};
 use crate::signals::{Signal, SignalGap, SignalValue};
@@ -40,7 +39,8 @@ pub struct EvaluationInput<'a> {
 /// One improvement action's evaluated state for a tenant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActionResult {
-    /// Stable action id (`msgraph.mfa.all_users`, or `securescore.<controlName>`).
+    /// Stable action id (`msgraph.mfa.all_users`, or `<family id_prefix><item>` for a
+    /// generated action, e.g. `securescore.AdminMFAV2`).
     pub action_id: String,
     /// Action title.
     pub title: String,
@@ -143,8 +143,10 @@ pub struct Transition {
 struct CompiledAction {
     def: ActionDef,
     points: u32,
-    /// `None`: the action takes the credit of its Secure Score control.
+    /// `None`: the action takes the credit of its family item (if any).
     rule: Option<CompiledRule>,
+    /// Index in [`Evaluator::families`] of the family of `def.family_item`.
+    family: Option<usize>,
     testing_logic: String,
 }
 
@@ -154,8 +156,11 @@ struct CompiledAction {
 pub struct Evaluator {
     /// Sorted by id.
     actions: Vec<CompiledAction>,
-    /// Secure Score control ids taken by catalog actions (no generated action for them).
-    referenced_controls: HashSet<String>,
+    /// The catalog's generated action families, in catalog order.
+    families: Vec<FamilyDef>,
+    /// Per family (same index), the item ids taken by catalog actions (no generated action
+    /// for them).
+    taken: Vec<HashSet<String>>,
     /// CEL standard functions; each evaluation runs in a child scope of it.
     base: Context<'static>,
     /// Namespaces above every path the rules mention (always present as CEL maps).
@@ -173,19 +178,13 @@ impl fmt::Debug for Evaluator {
     }
 }
 
-/// Key prefix of Secure Score control signals.
-pub const SECURE_SCORE_CONTROLS_PREFIX: &str = "msgraph.securescore.controls.";
-
-/// Risk given to a generated Secure Score action whose score is 0.
-pub const SECURE_SCORE_RISK: Risk = Risk::Medium;
-
-/// Outcome of one action before points: what the rule (or Secure Score) concluded.
-struct Evaluated {
-    outcome: Outcome,
-    reason: Option<String>,
-    signals: Vec<(String, SignalValue)>,
-    /// Set by a Secure Score state update (`thirdparty`, `reviewed`).
-    alternative: bool,
+/// Outcome of one action before points: what the rule (or the family item) concluded.
+pub(super) struct Evaluated {
+    pub(super) outcome: Outcome,
+    pub(super) reason: Option<String>,
+    pub(super) signals: Vec<(String, SignalValue)>,
+    /// Set by a family item's alternative state (Secure Score `thirdparty`, `reviewed`).
+    pub(super) alternative: bool,
 }
 
 impl Evaluator {
@@ -197,7 +196,8 @@ impl Evaluator {
         }
         let mut errors = Vec::new();
         let mut actions = Vec::with_capacity(catalog.actions.len());
-        let mut referenced_controls = HashSet::new();
+        let mut taken = vec![HashSet::new(); catalog.families.len()];
+        let families = catalog.families;
         for (i, def) in catalog.actions.into_iter().enumerate() {
             let rule = if def.rule.trim().is_empty() {
                 None
@@ -213,16 +213,25 @@ impl Evaluator {
                     }
                 }
             };
-            let testing_logic = match (&rule, &def.secure_score_control) {
+            // `validate` resolved every reference, so `family` is set exactly when
+            // `def.family_item` is.
+            let family = def.family_item.as_ref().and_then(|r| {
+                families
+                    .iter()
+                    .position(|f| f.item_field == r.field)
+                    .map(|k| (k, r.item.as_str()))
+            });
+            let testing_logic = match (&rule, family) {
                 (Some(_), _) => def.rule.trim().to_string(),
-                (None, Some(control)) => secure_score_logic(control),
+                (None, Some((k, item))) => families[k].testing_logic(item),
                 (None, None) => String::new(),
             };
-            if let Some(control) = &def.secure_score_control {
-                referenced_controls.insert(control.clone());
+            if let Some((k, item)) = family {
+                taken[k].insert(item.to_owned());
             }
             actions.push(CompiledAction {
                 points: def.points(),
+                family: family.map(|(k, _)| k),
                 def,
                 rule,
                 testing_logic,
@@ -235,7 +244,8 @@ impl Evaluator {
         let namespaces = rule_namespaces(actions.iter().filter_map(|a| a.rule.as_ref()));
         Ok(Evaluator {
             actions,
-            referenced_controls,
+            families,
+            taken,
             base: Context::default(),
             namespaces,
         })
@@ -246,9 +256,14 @@ impl Evaluator {
         Evaluator::new(Catalog::try_builtin()?)
     }
 
-    /// The catalog actions, sorted by id (generated Secure Score actions are not included).
+    /// The catalog actions, sorted by id (generated actions are not included).
     pub fn actions(&self) -> impl Iterator<Item = &ActionDef> {
         self.actions.iter().map(|a| &a.def)
+    }
+
+    /// The catalog's generated action families, in catalog order.
+    pub fn families(&self) -> &[FamilyDef] {
+        &self.families
     }
 
     /// A catalog action by id.
@@ -259,8 +274,8 @@ impl Evaluator {
             .map(|i| &self.actions[i].def)
     }
 
-    /// Evaluate every catalog action, plus one action per Secure Score control profile seen in
-    /// the signals, for one tenant.
+    /// Evaluate every catalog action, plus one action per item of each generated action family
+    /// seen in the signals (unless deprecated or taken by a catalog action), for one tenant.
     pub fn evaluate(&self, input: &EvaluationInput<'_>) -> TenantEvaluation {
         TenantEvaluation::from_actions(input.tenant, input.now, self.evaluate_actions(input))
     }
@@ -271,12 +286,12 @@ impl Evaluator {
     pub fn evaluate_actions(&self, input: &EvaluationInput<'_>) -> Vec<ActionResult> {
         let view = SignalView::new(input.now, input.signals, input.gaps);
         let env = RuleEnv::new(&self.base, &view, &self.namespaces);
-        let controls = secure_score_control_ids(&view);
-        let mut actions = Vec::with_capacity(self.actions.len() + controls.len());
+        let mut actions = Vec::with_capacity(self.actions.len());
 
         for action in &self.actions {
             let def = &action.def;
-            let evaluated = match (&action.rule, &def.secure_score_control) {
+            let item = def.family_item.as_ref().map(|r| r.item.as_str());
+            let evaluated = match (&action.rule, action.family.zip(item)) {
                 (Some(rule), _) => {
                     let r = rule.evaluate(&env, def.risk);
                     Evaluated {
@@ -286,7 +301,7 @@ impl Evaluator {
                         alternative: false,
                     }
                 }
-                (None, Some(control)) => secure_score_outcome(&view, control, def.risk),
+                (None, Some((k, item))) => self.families[k].outcome(&view, item, def.risk),
                 (None, None) => Evaluated {
                     outcome: Outcome::Unknown(Undetected::NoRule),
                     reason: None,
@@ -305,35 +320,25 @@ impl Evaluator {
             ));
         }
 
-        for id in controls {
-            if self.referenced_controls.contains(id) {
-                continue;
+        for (family, taken) in self.families.iter().zip(&self.taken) {
+            for item in family.item_ids(&view) {
+                if taken.contains(item) || family.is_deprecated(&view, item) {
+                    continue;
+                }
+                actions.push(action_result(
+                    family.generated_id(item),
+                    family
+                        .latest_text(&view, item, "title")
+                        .unwrap_or_else(|| item.to_string()),
+                    family
+                        .latest_text(&view, item, "category")
+                        .unwrap_or_else(|| family.default_category.clone()),
+                    family.solution.clone(),
+                    family.generated_points(&view, item),
+                    family.testing_logic(item),
+                    family.outcome(&view, item, family.risk),
+                ));
             }
-            let key = |field: &str| format!("{SECURE_SCORE_CONTROLS_PREFIX}{id}.{field}");
-            let deprecated = view
-                .latest(&key("deprecated"))
-                .is_some_and(|s| s.value == SignalValue::Bool(true));
-            if deprecated {
-                continue;
-            }
-            let text = |field: &str| match view.latest(&key(field)).map(|s| &s.value) {
-                Some(SignalValue::Text(t)) if !t.trim().is_empty() => Some(t.clone()),
-                _ => None,
-            };
-            let max_score = match view.latest(&key("max_score")).map(|s| &s.value) {
-                Some(SignalValue::Number(n)) => Some(*n),
-                _ => None,
-            };
-            let evaluated = secure_score_outcome(&view, id, SECURE_SCORE_RISK);
-            actions.push(action_result(
-                format!("{SECURE_SCORE_ID_PREFIX}{id}"),
-                text("title").unwrap_or_else(|| id.to_string()),
-                text("category").unwrap_or_else(|| "Secure Score".to_string()),
-                "Microsoft Secure Score".to_string(),
-                secure_score_points(max_score),
-                secure_score_logic(id),
-                evaluated,
-            ));
         }
 
         actions.sort_by(|a, b| a.action_id.cmp(&b.action_id));
@@ -362,91 +367,6 @@ impl TenantEvaluation {
             categories,
         }
     }
-}
-
-/// Points of a generated Secure Score action: the profile's `max_score` rounded, clamped to
-/// 1..=99 (keeps Secure Score's relative weights); 1 when unknown.
-pub fn secure_score_points(max_score: Option<f64>) -> u32 {
-    match max_score {
-        Some(m) if m.is_finite() => {
-            m.round()
-                .clamp(f64::from(MIN_POINTS), f64::from(MAX_POINTS)) as u32
-        }
-        _ => MIN_POINTS,
-    }
-}
-
-/// Testing logic shown for a Secure Score backed action.
-fn secure_score_logic(control: &str) -> String {
-    format!(
-        "{SECURE_SCORE_CONTROLS_PREFIX}{control}.score / {SECURE_SCORE_CONTROLS_PREFIX}{control}.max_score"
-    )
-}
-
-/// Ids of every Secure Score control with a signal (fresh or expired), sorted.
-fn secure_score_control_ids<'a>(view: &SignalView<'a>) -> BTreeSet<&'a str> {
-    view.fresh_signals()
-        .chain(view.expired_signals())
-        .filter_map(|s| {
-            let rest = s.key.strip_prefix(SECURE_SCORE_CONTROLS_PREFIX)?;
-            let (id, _field) = rest.rsplit_once('.')?;
-            (!id.is_empty()).then_some(id)
-        })
-        .collect()
-}
-
-/// A Secure Score control as an outcome: credit `score / max_score` clamped to [0, 1] from
-/// fresh signals; state `ignored` -> not applicable; `thirdparty` / `reviewed` -> alternative
-/// implementation; deprecated -> not applicable.
-fn secure_score_outcome(view: &SignalView<'_>, control: &str, risk: Risk) -> Evaluated {
-    let key = |field: &str| format!("{SECURE_SCORE_CONTROLS_PREFIX}{control}.{field}");
-    let mut signals = Vec::new();
-    let mut fresh = |field: &str| -> Option<SignalValue> {
-        let s = view.fresh(&key(field))?;
-        signals.push((s.key.clone(), s.value.clone()));
-        Some(s.value.clone())
-    };
-    let score = fresh("score");
-    let max_score = fresh("max_score");
-    let state = match fresh("state") {
-        Some(SignalValue::Text(t)) => t.to_ascii_lowercase(),
-        _ => String::new(),
-    };
-    let deprecated = fresh("deprecated") == Some(SignalValue::Bool(true));
-    let alternative = matches!(state.as_str(), "thirdparty" | "reviewed");
-    let done = |outcome: Outcome, reason: Option<String>, signals: Vec<_>| Evaluated {
-        reason: match &outcome {
-            Outcome::Unknown(cause) => Some(cause.to_string()),
-            _ => reason,
-        },
-        outcome,
-        signals,
-        alternative,
-    };
-    if deprecated {
-        let reason = format!("Secure Score control {control} is deprecated");
-        return done(Outcome::NotApplicable, Some(reason), signals);
-    }
-    if state == "ignored" {
-        let reason = format!("Secure Score control {control} is marked ignored");
-        return done(Outcome::NotApplicable, Some(reason), signals);
-    }
-    let number = |v: Option<SignalValue>, field: &str| match v {
-        Some(SignalValue::Number(n)) if n.is_finite() => Ok(n),
-        Some(_) => Err(Undetected::NotANumber { key: key(field) }),
-        None => Err(view.missing_cause(&key(field))),
-    };
-    let (score, max_score) = match (number(score, "score"), number(max_score, "max_score")) {
-        (Ok(s), Ok(m)) => (s, m),
-        (Err(e), _) | (_, Err(e)) => return done(Outcome::Unknown(e), None, signals),
-    };
-    if max_score <= 0.0 {
-        let reason = format!("Secure Score control {control} has no attainable points");
-        return done(Outcome::NotApplicable, Some(reason), signals);
-    }
-    let fraction = (score / max_score).clamp(0.0, 1.0);
-    let reason = (alternative).then(|| format!("Secure Score state: {state}"));
-    done(Outcome::from_fraction(fraction, risk), reason, signals)
 }
 
 /// Status, credit and points of one action from its outcome.
@@ -489,8 +409,8 @@ fn action_result(
 
 /// Implementation status derived from an automatic test: `passed` -> implemented,
 /// `out_of_scope` -> out of scope, anything else (failed, partially tested, could not be
-/// detected) -> not implemented; a Secure Score `thirdparty`/`reviewed` state ->
-/// alternative implementation (unless out of scope).
+/// detected) -> not implemented; a family item's alternative state (Secure Score
+/// `thirdparty`/`reviewed`) -> alternative implementation (unless out of scope).
 pub fn implementation_status(test: TestStatus, alternative: bool) -> ImplementationStatus {
     match test {
         TestStatus::OutOfScope => ImplementationStatus::OutOfScope,
@@ -569,6 +489,7 @@ impl ActionResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::evaluation::family::item_points;
     use crate::evaluation::testutil::{expired, fresh, gap, now};
 
     const EPS: f64 = 1e-9;
@@ -1198,7 +1119,7 @@ mod tests {
             (Some(150.0), 99),
         ];
         for (max, points) in table {
-            assert_eq!(secure_score_points(max), points, "{max:?}");
+            assert_eq!(item_points(max), points, "{max:?}");
         }
     }
 }

@@ -4,15 +4,17 @@
 //! (a rule that errors yields `could_not_be_detected` with a typed cause, [`Undetected`]). The
 //! contract is `../shared/design/SCORING.md`, restated in `docs/scoring.md`.
 //!
-//! Modules: [`catalog`] (improvement actions), [`rules`] (CEL rules and the result contract),
-//! [`signal_view`] (a tenant's fresh, expired and uncollected signals), [`undetected`] (why an
-//! action could not be detected), [`evaluator`] (per-tenant evaluation, score, transitions),
-//! [`points`] and [`status`].
+//! Modules: [`catalog`] (improvement actions), [`family`] (generated action families: one
+//! action per item a catalog's family finds in the signals), [`rules`] (CEL rules and the
+//! result contract), [`signal_view`] (a tenant's fresh, expired and uncollected signals),
+//! [`undetected`] (why an action could not be detected), [`evaluator`] (per-tenant evaluation,
+//! score, transitions), [`points`] and [`status`].
 
 #![warn(missing_docs)]
 
 pub mod catalog;
 pub mod evaluator;
+pub mod family;
 pub mod points;
 pub mod rules;
 pub mod signal_view;
@@ -26,6 +28,7 @@ pub use evaluator::{
     ActionResult, ActionState, EvaluationInput, Evaluator, ScoreSummary, TenantEvaluation,
     Transition, transitions,
 };
+pub use family::{FamilyDef, FamilyItemRef};
 pub use points::{Enforcement, Purpose};
 pub use rules::Outcome;
 pub use status::{ImplementationStatus, Risk, TestStatus};

@@ -13,7 +13,7 @@ pub enum ImplementationStatus {
     Planned,
     /// In place (an automatic test passed).
     Implemented,
-    /// Covered another way (e.g. a Secure Score `thirdparty` or `reviewed` state).
+    /// Covered another way (a family item in an alternative state, e.g. Secure Score `reviewed`).
     AlternativeImplementation,
     /// Does not apply to this tenant; leaves the score.
     OutOfScope,

@@ -4,7 +4,7 @@
 //! action's `reason` text by [`Display`](std::fmt::Display).
 //!
 //! Data only: building a cause is the job of the signal view (missing, stale, gap), the rules
-//! (run-time errors, undecided results) and the evaluator (no rule, Secure Score values). This
+//! (run-time errors, undecided results) and the evaluator (no rule, family item values). This
 //! module must not look at signals, and no code may parse the text back: match on the variant.
 
 use std::fmt;
@@ -21,7 +21,7 @@ pub struct Expiry {
     pub expired_at: DateTime<Utc>,
 }
 
-/// Why a rule (or a Secure Score control) could not decide an action's status.
+/// Why a rule (or a generated action family's item) could not decide an action's status.
 ///
 /// The [`Display`](fmt::Display) text is the action's `reason`, as shown in reports, alerts and
 /// exports; each variant documents its text.
@@ -56,7 +56,7 @@ pub enum Undetected {
         /// Signal key or namespace.
         key: String,
     },
-    /// A signal that must be a number holds another type (Secure Score `score`, `max_score`).
+    /// A signal that must be a number holds another type (a family item's `score`, `max_score`).
     /// `signal <key> is not a number`.
     NotANumber {
         /// Signal key.
@@ -78,7 +78,7 @@ pub enum Undetected {
         /// Human text, shown as is.
         message: String,
     },
-    /// The catalog action has neither a rule nor a Secure Score control. `action has no rule`.
+    /// The catalog action has neither a rule nor a family item. `action has no rule`.
     NoRule,
 }
 
