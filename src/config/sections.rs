@@ -148,7 +148,8 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CatalogConfig {
-    /// A catalog TOML file replacing the built-in `config/catalog/msgraph.toml`.
+    /// A catalog TOML file replacing the merged built-in catalogs of the connector kinds
+    /// (`config/catalog/<kind>.toml`): its actions and families are the whole catalog.
     pub path: Option<PathBuf>,
 }
 
