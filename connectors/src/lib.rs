@@ -12,8 +12,6 @@
 //! own: a 403 on one report (missing licence or permission) does not hide the others. A failure
 //! is a classified [`CollectionError`] and a signal gap, never a failed control.
 
-#![warn(missing_docs)]
-
 pub mod backoff;
 pub mod error;
 pub mod http;

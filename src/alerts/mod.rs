@@ -12,8 +12,6 @@
 //!
 //! Must not: read or write the store, the metrics or the app's state (those layers sit above).
 
-#![warn(missing_docs)]
-
 pub mod notifiers;
 pub mod regression;
 pub mod settings;

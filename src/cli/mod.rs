@@ -28,6 +28,7 @@ pub const EXIT_CONFIG: u8 = 64;
 #[derive(Debug, Parser)]
 #[command(name = "postured", version, about)]
 pub struct Cli {
+    /// The command to run.
     #[command(subcommand)]
     pub command: Command,
 }
@@ -101,11 +102,13 @@ pub enum Command {
         /// only validates).
         #[arg(long, short, global = true, env = "POSTURED_CONFIG")]
         config: Option<PathBuf>,
+        /// `import` or `list`.
         #[command(subcommand)]
         command: crate::cli::interchange::TemplateCommand,
     },
     /// Set manual statuses of improvement actions (see `postured action set --help`).
     Action {
+        /// `set`.
         #[command(subcommand)]
         command: ActionCommand,
     },

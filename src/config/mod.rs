@@ -65,12 +65,19 @@ impl fmt::Display for ConfigError {
 /// The whole, validated configuration.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
+    /// `[server]`: listener, metrics exposure, API token reference.
     pub server: ServerConfig,
+    /// `[store]`: database URL and pool size.
     pub store: StoreConfig,
+    /// `[scheduler]`: concurrency, deadlines, jitter, backoff, signal lifetime.
     pub scheduler: SchedulerConfig,
+    /// `[metrics]`: per-action series.
     pub metrics: MetricsConfig,
+    /// `[log]`: format and filter.
     pub log: LogConfig,
+    /// `[catalog]`: a catalog file replacing the built-in ones.
     pub catalog: CatalogConfig,
+    /// `[[tenants]]` with their connectors, in file order.
     pub tenants: Vec<TenantConfig>,
     /// `[model]`: the default assessment.
     pub model: crate::model::settings::ModelSettings,

@@ -10,8 +10,6 @@
 //! [`undetected`] (why an action could not be detected), [`evaluator`] (per-tenant evaluation,
 //! score, transitions), [`points`] and [`status`].
 
-#![warn(missing_docs)]
-
 pub mod catalog;
 pub mod evaluator;
 pub mod family;

@@ -10,8 +10,6 @@
 //! - [`rollup`]: control and assessment rollups.
 //! - [`report`]: the point-in-time report shapes.
 
-#![warn(missing_docs)]
-
 pub mod assessment;
 pub mod registry;
 pub mod report;

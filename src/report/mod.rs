@@ -149,13 +149,21 @@ pub struct CategoryReport {
 /// One improvement action's state.
 #[derive(Debug, Clone, Serialize)]
 pub struct ActionReport {
+    /// Action id (`msgraph.mfa.all_users`, `securescore.<control>`).
     pub id: String,
+    /// Title.
     pub title: String,
+    /// Category (score breakdown).
     pub category: String,
+    /// Product or service that implements it.
     pub solution: String,
+    /// Implementation status derived from the test (or set by a person).
     pub implementation_status: ImplementationStatus,
+    /// Test status.
     pub test_status: TestStatus,
+    /// Points achieved (points possible × credit).
     pub points_achieved: f64,
+    /// Points possible (0 when out of scope).
     pub points_possible: f64,
     /// The rule, as shown to users.
     pub testing_logic: String,
