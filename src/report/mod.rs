@@ -6,7 +6,9 @@
 //! "points_possible", "ratio"}, "categories": [{"category", "points_achieved",
 //! "points_possible", "ratio"}], "actions": [{"id", "title", "category", "solution",
 //! "implementation_status", "test_status", "points_achieved", "points_possible",
-//! "testing_logic", "reason"}]}]}`. Ratios are in [0, 1]. Pure formatting: no IO.
+//! "testing_logic", "reason", "cause"?}]}]}` (`cause`: the typed cause of
+//! `could_not_be_detected`, see `evaluation::Undetected`). Ratios are in [0, 1]. Pure formatting:
+//! no IO.
 
 pub mod ledger;
 
@@ -169,6 +171,10 @@ pub struct ActionReport {
     pub testing_logic: String,
     /// Why the status is what it is, when not plainly passed.
     pub reason: Option<String>,
+    /// Why the action is `could_not_be_detected`, typed (collection gap, stale signal, missing
+    /// signal, rule error); absent for every other status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<crate::evaluation::Undetected>,
     /// The action's regression ledger (time in state, first failed, regressions, time to
     /// recover), when the report was built with the store's history (see [`with_ledger`]).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -212,6 +218,7 @@ pub fn build(
                         points_possible: a.points_possible,
                         testing_logic: a.testing_logic.clone(),
                         reason: a.reason.clone(),
+                        cause: a.cause.clone(),
                         ledger: None,
                     })
                     .collect(),
