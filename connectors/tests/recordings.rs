@@ -247,6 +247,9 @@ fn replay_hostile(write: impl FnOnce(&Path)) -> CollectionError {
     s.security_defaults.unwrap_err()
 }
 
+/// Writes one hostile recording file at the given path.
+type WriteFile<'a> = Box<dyn FnOnce(&Path) + 'a>;
+
 fn bytes(content: impl AsRef<[u8]>) -> impl FnOnce(&Path) {
     move |p: &Path| std::fs::write(p, content).unwrap()
 }
@@ -259,7 +262,7 @@ fn hostile_recordings_end_in_classified_errors() {
     let valid = fixture("msgraph/identitySecurityDefaultsEnforcementPolicy-get.json");
     let good =
         format!(r#"{{"request": "{SECURITY_DEFAULTS_LINE}", "status": 200, "body": {valid}}}"#);
-    let malformed: Vec<(&str, Box<dyn FnOnce(&Path)>)> = vec![
+    let malformed: Vec<(&str, WriteFile<'_>)> = vec![
         ("empty", Box::new(bytes(""))),
         ("truncated", Box::new(bytes(&good[..good.len() / 2]))),
         (

@@ -284,3 +284,42 @@ impl ConnectorSettings for MsGraphSettings {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<MsGraphSettings, Vec<ConfigProblem>> {
+        let env = |_: &str| None;
+        let cx = SettingsContext {
+            path: "tenants[0].connectors[0]",
+            tenant: "t",
+            env: &env,
+            base_dir: None,
+        };
+        MsGraphSettings::parse(text.parse().unwrap(), &cx)
+    }
+
+    #[test]
+    fn max_response_bytes_defaults_to_8_mib_and_must_be_positive() {
+        let s = parse(r#"replay_dir = "d""#).unwrap();
+        assert_eq!(s.max_response_bytes, 8 * 1024 * 1024);
+        let s = parse("replay_dir = \"d\"\nmax_response_bytes = 1024").unwrap();
+        assert_eq!(s.max_response_bytes, 1024);
+        let cfg = s.connector_config("t", Mode::Live);
+        assert_eq!(cfg.max_response_bytes, 1024);
+        let problems = parse("replay_dir = \"d\"\nmax_response_bytes = 0").unwrap_err();
+        assert_eq!(
+            problems,
+            vec![ConfigProblem::new(
+                "tenants[0].connectors[0].max_response_bytes",
+                "must be positive"
+            )]
+        );
+        let problems = parse("replay_dir = \"d\"\nmax_response_bytes = -1").unwrap_err();
+        assert_eq!(
+            problems[0].path,
+            "tenants[0].connectors[0].max_response_bytes"
+        );
+    }
+}
