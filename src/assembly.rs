@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
+use postured_connectors::record::{PersonalData, Recorder, create_private_dir};
 use postured_connectors::settings::BuildContext;
 use postured_connectors::{Connector, PollContext};
 
@@ -73,7 +74,7 @@ pub fn build_connector(
     let cx = BuildContext {
         tenant,
         http,
-        record_to: None,
+        record: None,
     };
     c.settings.build(&cx).map_err(anyhow::Error::msg)
 }
@@ -166,14 +167,23 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     (!file.is_empty() && file != ":memory:").then(|| std::path::PathBuf::from(file))
 }
 
-/// `postured record`: poll the tenant's connectors live once, writing every response to `out`.
-/// Returns the number of files in `out` afterwards.
-pub async fn record(cfg: &Config, tenant: &str, out: &Path) -> anyhow::Result<usize> {
+/// `postured record`: poll the tenant's connectors live once, writing every response to `out`
+/// (created with mode `0700` when missing; files `0600`). Personal fields are pseudonymised
+/// with one random key for the whole run unless `personal` is [`PersonalData::Keep`]
+/// (`--keep-personal-data`; see `postured_connectors::pseudonym`). Returns the number of
+/// files in `out` afterwards.
+pub async fn record(
+    cfg: &Config,
+    tenant: &str,
+    out: &Path,
+    personal: PersonalData,
+) -> anyhow::Result<usize> {
     let t = cfg
         .tenant(tenant)
         .with_context(|| format!("no tenant {tenant:?} in the configuration"))?;
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    create_private_dir(out).with_context(|| format!("creating {}", out.display()))?;
     let http = http_client()?;
+    let recorder = Recorder::new(out, personal);
     for c in &t.connectors {
         anyhow::ensure!(
             !c.settings.replays(),
@@ -182,7 +192,7 @@ pub async fn record(cfg: &Config, tenant: &str, out: &Path) -> anyhow::Result<us
         let cx = BuildContext {
             tenant,
             http: &http,
-            record_to: Some(out),
+            record: Some(&recorder),
         };
         let conn = c.settings.build(&cx).map_err(anyhow::Error::msg)?;
         let snapshot = conn
@@ -195,4 +205,114 @@ pub async fn record(cfg: &Config, tenant: &str, out: &Path) -> anyhow::Result<us
         }
     }
     Ok(std::fs::read_dir(out)?.count())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    fn fixture(rel: &str) -> String {
+        std::fs::read_to_string(format!(
+            "{}/connectors/fixtures/{rel}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    fn json(status: u16, body: &str) -> ResponseTemplate {
+        ResponseTemplate::new(status).set_body_raw(body.to_owned(), "application/json")
+    }
+
+    /// Issue 8 row 2, the daemon's side: the client assembly hands to the connectors never
+    /// requests a `Location` on another origin (the connector then classifies the 3xx).
+    #[tokio::test]
+    async fn the_connectors_client_does_not_follow_a_redirect_to_another_origin() {
+        let home = MockServer::start().await;
+        let other = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/v1.0/x"))
+            .respond_with(
+                ResponseTemplate::new(302).insert_header("location", format!("{}/y", other.uri())),
+            )
+            .mount(&home)
+            .await;
+        Mock::given(method("GET"))
+            .respond_with(json(200, "{}"))
+            .mount(&other)
+            .await;
+        let client = postured_connectors::http::HttpClient::new(
+            http_client().unwrap(),
+            postured_connectors::record::Mode::Live,
+            Default::default(),
+        );
+        let url = url::Url::parse(&format!("{}/v1.0/x", home.uri())).unwrap();
+        let e = client
+            .get_json::<serde_json::Value>("/x", &url, None)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, postured_connectors::ErrorKind::Redirect);
+        assert!(other.received_requests().await.unwrap().is_empty());
+    }
+
+    /// Issue 8 row 19, `postured record`: one run pseudonymises personal data across the
+    /// tenant's recordings, in a 0700 directory of 0600 files; `PersonalData::Keep`
+    /// (`--keep-personal-data`) keeps it.
+    #[tokio::test]
+    async fn record_pseudonymises_unless_asked_to_keep_personal_data() {
+        use std::os::unix::fs::PermissionsExt;
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(json(
+                200,
+                &fixture("entra-oauth/token-response-success.json"),
+            ))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(
+                "/v1.0/reports/authenticationMethods/userRegistrationDetails",
+            ))
+            .respond_with(json(
+                200,
+                &fixture("msgraph/userRegistrationDetails-list.json"),
+            ))
+            .mount(&server)
+            .await;
+        let text = format!(
+            r#"
+            [[tenants]]
+            id = "t"
+            [[tenants.connectors]]
+            kind = "msgraph"
+            schedule = "0 0 * * * *"
+            tenant_id = "00000001-0001-0001-0001-000000000001"
+            client_id = "app"
+            client_secret = {{ env = "SECRET" }}
+            authority = "{uri}"
+            graph_base = "{uri}/v1.0"
+            max_retries = 0
+            "#,
+            uri = server.uri()
+        );
+        let env = |k: &str| (k == "SECRET").then(|| "s3cret".to_owned());
+        let cfg = Config::parse(&text, &[], &env).unwrap();
+        let root = tempfile::tempdir().unwrap();
+        for (personal, upn_kept) in [
+            (PersonalData::Pseudonymise, false),
+            (PersonalData::Keep, true),
+        ] {
+            let out = root.path().join(format!("{personal:?}"));
+            assert_eq!(record(&cfg, "t", &out, personal).await.unwrap(), 1);
+            let dir_mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+            assert_eq!(dir_mode, 0o700);
+            let file = out.join("v1.0_reports_authenticationMethods_userRegistrationDetails.json");
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+            let text = std::fs::read_to_string(&file).unwrap();
+            assert_eq!(text.contains("AlexW@Contoso.com"), upn_kept, "{personal:?}");
+            assert_eq!(text.contains("pseudonym:"), !upn_kept, "{personal:?}");
+        }
+    }
 }

@@ -16,11 +16,15 @@ pub fn install_crypto_provider() {
     });
 }
 
-/// The shared HTTP client every connector uses (connection pooling across tenants).
+/// The shared HTTP client every connector uses (connection pooling across tenants). It follows
+/// a redirect only within the request's origin
+/// ([`postured_connectors::http::redirect_policy`]): a cross-origin `Location` is never
+/// requested, the 3xx is returned to the caller.
 pub fn http_client() -> anyhow::Result<reqwest::Client> {
     install_crypto_provider();
     reqwest::Client::builder()
         .user_agent(concat!("postured/", env!("CARGO_PKG_VERSION")))
+        .redirect(postured_connectors::http::redirect_policy())
         .pool_idle_timeout(std::time::Duration::from_secs(90))
         .build()
         .context("building the HTTP client")

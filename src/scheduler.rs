@@ -2,8 +2,10 @@
 //!
 //! Start-up jitter spreads the first polls; a global semaphore caps concurrent polls; each
 //! poll has a deadline (enforced in [`crate::app::App::poll`]). After a poll that collected
-//! nothing the next attempt comes after a capped exponential backoff with jitter, never sooner
-//! than a `Retry-After` the source asked for, and never later than the next cron fire time.
+//! nothing the next attempt comes after a capped exponential backoff with jitter, but no later
+//! than the next cron fire time. A `Retry-After` the source sent (after any poll outcome) is a
+//! floor for the next poll, even past the next fire time: the source asked not to be called
+//! before then; it is honoured up to [`MAX_RETRY_AFTER`] (24 h).
 //! One tenant's failure or slowness never delays another: tasks share nothing but the
 //! semaphore. Shutdown: the cancellation token stops new polls at once; in-flight polls are
 //! drained by the caller within the grace deadline. This module does no IO of its own.
@@ -22,12 +24,17 @@ use crate::app::{App, TenantRuntime};
 use crate::config::SchedulerConfig;
 use crate::store::PollOutcome;
 
+/// The longest `Retry-After` the scheduler honours: 24 hours. A source asking for longer (or
+/// an HTTP-date far in the future) is polled again after 24 hours, so one bad header cannot
+/// silence a connector until the daemon restarts.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// The backoff after failed polls: `backoff_initial` doubling per consecutive failure, capped
 /// at `backoff_max`, with equal jitter (a factor in [0.5, 1.0]). Equal rather than full jitter
 /// because a poll is expensive for the source (many requests against one tenant's rate
 /// budget): the spread only has to de-synchronise tenants, never to retry almost at once. The
 /// source's `Retry-After` is a floor here ([`Backoff::delay`]), not a replacement, and is not
-/// capped: the next cron fire time bounds it in [`next_poll_at`].
+/// capped by `backoff_max` ([`next_poll_at`] caps it at [`MAX_RETRY_AFTER`]).
 pub fn poll_backoff(cfg: &SchedulerConfig) -> Backoff {
     Backoff {
         initial: cfg.backoff_initial,
@@ -40,6 +47,9 @@ pub fn poll_backoff(cfg: &SchedulerConfig) -> Backoff {
 ///
 /// `failures` counts consecutive polls that collected nothing (0 after a success); after a
 /// failure the retry comes at `now + backoff`, unless the next cron fire time is sooner.
+/// `retry_after` (the longest `Retry-After` of the poll's errors, whatever its outcome) is a
+/// floor: the next poll is never before `now + retry_after` (at most [`MAX_RETRY_AFTER`]),
+/// even when that is past the next fire time.
 pub fn next_poll_at(
     schedule: &cron::Schedule,
     now: DateTime<Utc>,
@@ -52,12 +62,21 @@ pub fn next_poll_at(
         .after(&now)
         .next()
         .unwrap_or(now + chrono::Duration::hours(1));
-    if failures == 0 {
-        return fire;
+    let next = if failures == 0 {
+        fire
+    } else {
+        let delay = backoff.delay(failures, retry_after, rng);
+        let retry = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1));
+        retry.min(fire).max(now)
+    };
+    match retry_after {
+        Some(ra) => {
+            let ra = chrono::Duration::from_std(ra.min(MAX_RETRY_AFTER))
+                .unwrap_or(chrono::Duration::hours(24));
+            next.max(now + ra)
+        }
+        None => next,
     }
-    let delay = backoff.delay(failures, retry_after, rng);
-    let retry = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1));
-    retry.min(fire).max(now)
 }
 
 /// Spawn one polling task per (tenant, connector) on `tracker`. Tasks stop starting polls once
@@ -191,15 +210,50 @@ mod tests {
         assert_eq!(next.to_rfc3339(), "2026-11-21T11:00:00+00:00");
         let retry = next_poll_at(&schedule, now, 1, None, &b, &mut rng());
         assert!(retry > now && retry <= now + chrono::Duration::seconds(10));
-        // A Retry-After past the next fire time loses to the schedule.
-        let capped = next_poll_at(
+        // A long backoff loses to the schedule.
+        let b = policy(Duration::from_secs(7200), Duration::from_secs(7200));
+        let capped = next_poll_at(&schedule, now, 1, None, &b, &mut rng());
+        assert_eq!(capped.to_rfc3339(), "2026-11-21T11:00:00+00:00");
+    }
+
+    /// Issue 8 row 18: a `Retry-After` longer than the cron interval is honoured past the next
+    /// fire time (it used to be cut to the fire time, ignoring the source's back-off request),
+    /// after a failed and after a partial poll, and is capped at [`MAX_RETRY_AFTER`].
+    #[test]
+    fn retry_after_past_the_next_fire_time_is_honoured() {
+        let schedule = cron::Schedule::from_str("0 */15 * * * *").unwrap(); // every 15 minutes
+        let now = DateTime::parse_from_rfc3339("2026-11-21T10:15:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let b = policy(Duration::from_secs(10), Duration::from_secs(15 * 60));
+        let two_hours = Some(Duration::from_secs(7200));
+        for failures in [1, 3, 0] {
+            let next = next_poll_at(&schedule, now, failures, two_hours, &b, &mut rng());
+            assert_eq!(
+                next.to_rfc3339(),
+                "2026-11-21T12:15:00+00:00",
+                "failures={failures}"
+            );
+        }
+        // A short Retry-After after a success does not move the schedule earlier.
+        let next = next_poll_at(
             &schedule,
             now,
-            1,
-            Some(Duration::from_secs(7200)),
+            0,
+            Some(Duration::from_secs(60)),
             &b,
             &mut rng(),
         );
-        assert_eq!(capped.to_rfc3339(), "2026-11-21T11:00:00+00:00");
+        assert_eq!(next.to_rfc3339(), "2026-11-21T10:30:00+00:00");
+        // Absurd requests are capped at a day.
+        let next = next_poll_at(
+            &schedule,
+            now,
+            1,
+            Some(Duration::from_secs(400 * 24 * 3600)),
+            &b,
+            &mut rng(),
+        );
+        assert_eq!(next.to_rfc3339(), "2026-11-22T10:15:00+00:00");
     }
 }

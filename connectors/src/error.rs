@@ -30,6 +30,13 @@ pub enum ErrorKind {
     Auth,
     /// Replay mode: no recording exists for this request.
     ReplayMissing,
+    /// The response body (or a recording file) is larger than the connector's byte cap
+    /// (`max_response_bytes`); reading stopped at the cap.
+    TooLarge,
+    /// The source answered with a redirect that is not followed: to another origin (scheme,
+    /// host or port) on a source request, any redirect on the token request, or a redirect
+    /// chain that does not end.
+    Redirect,
     /// Anything else (unexpected status code ...).
     Other,
 }
@@ -48,6 +55,8 @@ impl ErrorKind {
             ErrorKind::Malformed => "malformed",
             ErrorKind::Auth => "auth",
             ErrorKind::ReplayMissing => "replay_missing",
+            ErrorKind::TooLarge => "too_large",
+            ErrorKind::Redirect => "redirect",
             ErrorKind::Other => "other",
         }
     }

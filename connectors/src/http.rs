@@ -5,11 +5,16 @@
 //! Role: turn one logical GET into either a typed value or a classified [`CollectionError`].
 //! It knows nothing about a source's endpoints or models, obtains no tokens itself (callers
 //! pass a bearer token) and never logs or returns a token or a header value.
+//!
+//! Hostile sources: every body is read as a stream with a running byte count and abandoned
+//! past [`HttpSettings::max_response_bytes`] ([`ErrorKind::TooLarge`]); a redirect to another
+//! origin is never followed and its response never used ([`ErrorKind::Redirect`]), whatever
+//! redirect policy the shared client has ([`redirect_policy`] is the one the daemon installs).
 
 use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
-use reqwest::header::RETRY_AFTER;
+use reqwest::header::{LOCATION, RETRY_AFTER};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -18,6 +23,40 @@ use url::Url;
 use crate::backoff::{Backoff, Jitter};
 use crate::record::{self, Mode};
 use crate::{CollectionError, ErrorKind};
+
+/// Default of [`HttpSettings::max_response_bytes`]: 8 MiB, several times the largest Graph page
+/// postured reads (a page of 1,000 user registration records is about 1 MB).
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Most bytes of an error (non-2xx) body read for its error envelope; the rest is discarded
+/// (the status alone classifies the error).
+pub const ERROR_BODY_LIMIT: u64 = 64 * 1024;
+
+/// A recording file may be this many times [`HttpSettings::max_response_bytes`] (recordings
+/// are pretty-printed, hence larger than the body on the wire).
+pub const RECORDING_SIZE_FACTOR: u64 = 4;
+
+/// Most redirects followed within one origin by [`redirect_policy`].
+pub const MAX_REDIRECTS: usize = 5;
+
+/// The redirect policy for source requests: follow a redirect only when it stays on the
+/// request's origin (scheme, host and port), at most [`MAX_REDIRECTS`] times; otherwise stop
+/// and hand the 3xx to the caller, which [`HttpClient`] classifies as [`ErrorKind::Redirect`].
+/// The daemon builds its shared client with it, so a cross-origin `Location` is never
+/// requested. Token requests use no redirects at all (see `msgraph::auth`).
+pub fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let previous = attempt.previous();
+        let same_origin = previous
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if same_origin && previous.len() <= MAX_REDIRECTS {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
+}
 
 /// Retry, timeout and paging limits of an [`HttpClient`].
 #[derive(Debug, Clone)]
@@ -32,6 +71,11 @@ pub struct HttpSettings {
     pub base_backoff: Duration,
     /// Most pages followed through `@odata.nextLink` before giving up with an error.
     pub max_pages: usize,
+    /// Largest response body read, per response (each page of a collection, the token
+    /// response); a larger one is abandoned at this count and is [`ErrorKind::TooLarge`].
+    /// Default [`DEFAULT_MAX_RESPONSE_BYTES`] (8 MiB). A replayed recording file may be
+    /// [`RECORDING_SIZE_FACTOR`] times this.
+    pub max_response_bytes: u64,
 }
 
 impl HttpSettings {
@@ -45,6 +89,13 @@ impl HttpSettings {
             jitter: Jitter::Full,
         }
     }
+
+    /// Largest recording file replay reads: `max_response_bytes` times
+    /// [`RECORDING_SIZE_FACTOR`].
+    pub fn max_recording_bytes(&self) -> u64 {
+        self.max_response_bytes
+            .saturating_mul(RECORDING_SIZE_FACTOR)
+    }
 }
 
 impl Default for HttpSettings {
@@ -55,6 +106,7 @@ impl Default for HttpSettings {
             max_retry_wait: Duration::from_secs(60),
             base_backoff: Duration::from_millis(500),
             max_pages: 200,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -204,8 +256,8 @@ impl HttpClient {
             let err = match self.attempt(endpoint, url, bearer).await {
                 Ok(resp) if (200..300).contains(&resp.status) => {
                     tracing::debug!(endpoint, status = resp.status, attempt, "response");
-                    if let Mode::Record(dir) = &self.mode {
-                        match record::write(dir, "GET", url, resp.status, &resp.body) {
+                    if let Mode::Record(recorder) = &self.mode {
+                        match recorder.write("GET", url, resp.status, &resp.body) {
                             Ok(path) => {
                                 tracing::info!(endpoint, file = %path.display(), "recorded")
                             }
@@ -237,7 +289,13 @@ impl HttpClient {
         bearer: Option<&SecretString>,
     ) -> Result<RawResponse, CollectionError> {
         if let Mode::Replay(dir) = &self.mode {
-            let rec = record::read(dir, "GET", url, endpoint)?;
+            let rec = record::read(
+                dir,
+                "GET",
+                url,
+                endpoint,
+                self.settings.max_recording_bytes(),
+            )?;
             let body = serde_json::to_vec(&rec.body).map_err(|e| {
                 CollectionError::new(ErrorKind::Malformed, endpoint, format!("recording: {e}"))
             })?;
@@ -255,26 +313,133 @@ impl HttpClient {
         if let Some(token) = bearer {
             req = req.bearer_auth(token.expose_secret());
         }
-        let resp = req
+        let mut resp = req
             .send()
             .await
             .map_err(|e| transport_error(endpoint, &e))?;
         let status = resp.status().as_u16();
+        check_redirect(endpoint, url, &resp)?;
         let retry_after = resp
             .headers()
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let body = resp
-            .bytes()
+        let body = if (200..300).contains(&status) {
+            let limit = self.settings.max_response_bytes;
+            read_capped(&mut resp, limit)
+                .await
+                .map_err(|e| transport_error(endpoint, &e))?
+                .ok_or_else(|| too_large(endpoint, status, limit))?
+        } else {
+            read_prefix(
+                &mut resp,
+                ERROR_BODY_LIMIT.min(self.settings.max_response_bytes),
+            )
             .await
-            .map_err(|e| transport_error(endpoint, &e))?;
+        };
         Ok(RawResponse {
             status,
             retry_after,
-            body: body.to_vec(),
+            body,
         })
     }
+}
+
+/// Read a whole body, counting bytes as they arrive: `Ok(None)` as soon as it is known to be
+/// larger than `limit` (an announced `Content-Length` over it, or the running count passing
+/// it); the rest of the body is then never read. Memory stays below `limit` plus one chunk.
+pub async fn read_capped(
+    resp: &mut reqwest::Response,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return Ok(None);
+    }
+    let hint = resp.content_length().unwrap_or(0).min(limit).min(1 << 20);
+    let mut body = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
+    while let Some(chunk) = resp.chunk().await? {
+        if (body.len() as u64).saturating_add(chunk.len() as u64) > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
+/// Read at most `limit` bytes of a body (an error response's envelope), dropping the rest and
+/// any transport error: what was read is all the caller gets.
+pub async fn read_prefix(resp: &mut reqwest::Response, limit: u64) -> Vec<u8> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        let room = limit.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= limit {
+            break;
+        }
+    }
+    body
+}
+
+/// The [`ErrorKind::TooLarge`] error of a body over `limit` bytes.
+pub fn too_large(endpoint: &str, status: u16, limit: u64) -> CollectionError {
+    CollectionError {
+        status: Some(status),
+        ..CollectionError::new(
+            ErrorKind::TooLarge,
+            endpoint,
+            format!("response body larger than {limit} bytes (max_response_bytes); not read"),
+        )
+    }
+}
+
+/// Refuse a response that is not from `requested`'s origin (a client that followed a
+/// redirect elsewhere: the data is not trusted) and any 3xx (a redirect the client did not
+/// follow: to another origin, or past [`MAX_REDIRECTS`]), as [`ErrorKind::Redirect`]. Only
+/// the origin of the redirect target is named, never its path or query.
+fn check_redirect(
+    endpoint: &str,
+    requested: &Url,
+    resp: &reqwest::Response,
+) -> Result<(), CollectionError> {
+    let status = resp.status().as_u16();
+    let err = |message: String| CollectionError {
+        status: Some(status),
+        ..CollectionError::new(ErrorKind::Redirect, endpoint, message)
+    };
+    if resp.url().origin() != requested.origin() {
+        return Err(err(format!(
+            "redirected to another origin ({}); the response is not used",
+            origin_label(resp.url())
+        )));
+    }
+    if !(300..400).contains(&status) {
+        return Ok(());
+    }
+    let target = resp
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|l| requested.join(l).ok());
+    Err(err(match target {
+        Some(t) if t.origin() != requested.origin() => format!(
+            "HTTP {status} redirect to another origin ({}); not followed",
+            origin_label(&t)
+        ),
+        Some(_) => format!(
+            "HTTP {status} redirect not followed (more than {MAX_REDIRECTS} within the origin, or redirects disabled)"
+        ),
+        None => format!("HTTP {status} redirect without a usable Location"),
+    }))
+}
+
+/// `scheme://host:port` of a URL, at most 100 characters (never its path or query).
+pub fn origin_label(url: &Url) -> String {
+    url.origin()
+        .ascii_serialization()
+        .chars()
+        .take(100)
+        .collect()
 }
 
 /// Parse a body once into `T`; failure is [`ErrorKind::Malformed`] with the serde position.

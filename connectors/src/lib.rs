@@ -16,6 +16,7 @@ pub mod backoff;
 pub mod error;
 pub mod http;
 pub mod msgraph;
+pub mod pseudonym;
 pub mod record;
 pub mod settings;
 pub mod signal;

@@ -139,8 +139,10 @@ pub struct BuildContext<'a> {
     /// The shared HTTP client (connection pooling across tenants; the daemon installs the
     /// rustls crypto provider and sets the user agent).
     pub http: &'a reqwest::Client,
-    /// `postured record`: poll live and write every response into this directory.
-    pub record_to: Option<&'a Path>,
+    /// `postured record`: poll live and write every response with this recorder (its
+    /// directory and personal-data policy; one recorder per run, shared by the tenant's
+    /// connectors so pseudonyms agree across them).
+    pub record: Option<&'a crate::record::Recorder>,
 }
 
 /// A connector kind: its name, catalog and settings parser. One value per kind is registered

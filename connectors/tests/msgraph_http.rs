@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use postured_connectors::msgraph::{
     MsGraphConfig, MsGraphConnector, MsGraphSnapshot, record_tenant,
 };
-use postured_connectors::record::Mode;
+use postured_connectors::record::{Mode, PersonalData, Recorder};
 use postured_connectors::{Connector, ErrorKind, PollContext};
 use secrecy::SecretString;
 use wiremock::matchers::{body_string_contains, header, method, path, query_param};
@@ -382,7 +382,8 @@ async fn record_then_replay_round_trip() {
     mount_token(&server, 1).await;
     mount_graph_ok(&server, &[]).await;
     let dir = tempfile::tempdir().unwrap();
-    let live = record_tenant(config(&server), reqwest::Client::new(), dir.path())
+    let recorder = Recorder::new(dir.path(), PersonalData::Pseudonymise);
+    let live = record_tenant(config(&server), reqwest::Client::new(), recorder)
         .await
         .unwrap();
     assert_all_ok(&live);

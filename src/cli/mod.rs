@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
+use postured_connectors::record::PersonalData;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -65,7 +66,9 @@ pub enum Command {
         config: PathBuf,
     },
     /// Record a tenant's live responses to a directory for replay (secrets and tokens are
-    /// never written).
+    /// never written; files are private to their owner, mode 0600). Personal data (user
+    /// principal names, display names, e-mail addresses, user ids) is replaced by keyed
+    /// pseudonyms, consistent within the recording, so it can be shared.
     Record {
         /// Configuration file.
         #[arg(long, short, env = "POSTURED_CONFIG")]
@@ -73,9 +76,12 @@ pub enum Command {
         /// Tenant id to record.
         #[arg(long)]
         tenant: String,
-        /// Directory to write the recording to (created if missing).
+        /// Directory to write the recording to (created if missing, mode 0700).
         #[arg(long)]
         out: PathBuf,
+        /// Write personal data as received instead of pseudonymising it.
+        #[arg(long)]
+        keep_personal_data: bool,
     },
     /// Print a tenant's stored status transitions (oldest first), its per-action ledger
     /// (first failed, time in state, regressions, time to recover) and its alert events.
@@ -296,9 +302,15 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
             config,
             tenant,
             out,
+            keep_personal_data,
         } => {
             let cfg = load(&config)?;
-            let written = assembly::record(&cfg, &tenant, &out).await?;
+            let personal = if keep_personal_data {
+                PersonalData::Keep
+            } else {
+                PersonalData::Pseudonymise
+            };
+            let written = assembly::record(&cfg, &tenant, &out, personal).await?;
             println!(
                 "recorded {written} response(s) of tenant {tenant} to {}",
                 out.display()

@@ -3,9 +3,15 @@
 //!
 //! Role: obtain a bearer token from `{authority}/{tenant_id}/oauth2/v2.0/token` (or a full
 //! `token_url` override) with scope `https://graph.microsoft.com/.default`, using the `oauth2`
-//! crate over our reqwest client, and classify failures. It must not log, record or put into
-//! an error message the client secret or a token; token requests never go through
-//! [`crate::record`].
+//! crate over a reqwest client of its own ([`token_client`]), and classify failures. It must
+//! not log, record or put into an error message the client secret or a token; token requests
+//! never go through [`crate::record`].
+//!
+//! The token request carries the client secret in its form body, so it never follows a
+//! redirect (reqwest would re-POST the form to the `Location` of a 307/308, wherever it
+//! points): its client is built with `redirect::Policy::none()` and any 3xx answer is
+//! [`ErrorKind::Redirect`]. Its body is read under the connector's `max_response_bytes` cap
+//! ([`ErrorKind::TooLarge`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -23,7 +29,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::http::{HttpSettings, classify_status, is_retryable, parse_retry_after, retry_wait};
+use crate::http::{
+    HttpSettings, classify_status, is_retryable, origin_label, parse_retry_after, read_capped,
+    retry_wait,
+};
 use crate::{CollectionError, ErrorKind};
 
 /// Scope requested: every application permission granted to the app on Microsoft Graph.
@@ -140,6 +149,35 @@ enum SendError {
         status: u16,
         retry_after: Option<Duration>,
     },
+    #[error("token endpoint answered HTTP {status} redirecting to {target}; not followed")]
+    Redirect { status: u16, target: String },
+    #[error("token endpoint response larger than {limit} bytes (max_response_bytes); not read")]
+    TooLarge { status: u16, limit: u64 },
+}
+
+/// The client of token requests: no redirect is ever followed (the form body holds the client
+/// secret), the daemon's user agent. Errors ([`ErrorKind::Auth`]): no rustls crypto provider
+/// is installed (the daemon installs ring's at start; building without one would panic), or
+/// the client cannot be built.
+pub fn token_client() -> Result<reqwest::Client, CollectionError> {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        return Err(CollectionError::new(
+            ErrorKind::Auth,
+            TOKEN_ENDPOINT,
+            "no rustls crypto provider is installed",
+        ));
+    }
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("postured/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| {
+            CollectionError::new(
+                ErrorKind::Auth,
+                TOKEN_ENDPOINT,
+                format!("building the token client: {}", e.without_url()),
+            )
+        })
 }
 
 type EntraClient = Client<
@@ -181,14 +219,15 @@ impl std::fmt::Debug for TokenSource {
 
 impl TokenSource {
     /// Build a token source for `token_url` (already resolved from authority + tenant or the
-    /// override). Errors: `token_url` is not a valid URL ([`ErrorKind::Auth`]).
+    /// override), with its own [`token_client`]. Errors ([`ErrorKind::Auth`]): `token_url` is
+    /// not a valid URL, or the client cannot be built.
     pub fn new(
         token_url: &str,
         client_id: &str,
         client_secret: SecretString,
-        http: reqwest::Client,
         settings: HttpSettings,
     ) -> Result<Self, CollectionError> {
+        let http = token_client()?;
         let url = TokenUrl::new(token_url.to_owned()).map_err(|e| {
             CollectionError::new(
                 ErrorKind::Auth,
@@ -253,14 +292,16 @@ impl TokenSource {
         // Owned clones: the future must be `Send` for any lifetime (async-trait callers).
         let last_status = Arc::new(AtomicU16::new(0));
         let timeout = self.settings.request_timeout;
+        let limit = self.settings.max_response_bytes;
         let (client, cell) = (self.http.clone(), last_status.clone());
         let send = move |req: oauth2::HttpRequest| {
             let (http, status_cell) = (client.clone(), cell.clone());
             async move {
                 let mut req = reqwest::Request::try_from(req)
                     .map_err(|e| SendError::Network(format!("bad request: {e}")))?;
+                let requested = req.url().clone();
                 *req.timeout_mut() = Some(timeout);
-                let resp = http.execute(req).await.map_err(|e| {
+                let mut resp = http.execute(req).await.map_err(|e| {
                     if e.is_timeout() {
                         SendError::Timeout
                     } else {
@@ -274,6 +315,19 @@ impl TokenSource {
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                if status.is_redirection() {
+                    let target = resp
+                        .headers()
+                        .get(reqwest::header::LOCATION)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|l| requested.join(l).ok())
+                        .map(|t| origin_label(&t))
+                        .unwrap_or_else(|| "no usable Location".to_owned());
+                    return Err(SendError::Redirect {
+                        status: status.as_u16(),
+                        target,
+                    });
+                }
                 if status.as_u16() == 429 || status.is_server_error() {
                     return Err(SendError::Status {
                         status: status.as_u16(),
@@ -284,13 +338,19 @@ impl TokenSource {
                 for (k, v) in resp.headers() {
                     builder = builder.header(k, v);
                 }
-                let body = resp.bytes().await.map_err(|e| {
-                    if e.is_timeout() {
-                        SendError::Timeout
-                    } else {
-                        SendError::Network(e.without_url().to_string())
-                    }
-                })?;
+                let body = read_capped(&mut resp, limit)
+                    .await
+                    .map_err(|e| {
+                        if e.is_timeout() {
+                            SendError::Timeout
+                        } else {
+                            SendError::Network(e.without_url().to_string())
+                        }
+                    })?
+                    .ok_or(SendError::TooLarge {
+                        status: status.as_u16(),
+                        limit,
+                    })?;
                 builder
                     .body(body.to_vec())
                     .map_err(|e| SendError::Network(format!("bad response: {e}")))
@@ -342,6 +402,14 @@ impl TokenSource {
                 code: None,
                 message: format!("token endpoint returned HTTP {status}"),
                 retry_after,
+            },
+            RequestTokenError::Request(e @ SendError::Redirect { status, .. }) => CollectionError {
+                status: Some(status),
+                ..CollectionError::new(ErrorKind::Redirect, TOKEN_ENDPOINT, e.to_string())
+            },
+            RequestTokenError::Request(e @ SendError::TooLarge { status, .. }) => CollectionError {
+                status: Some(status),
+                ..CollectionError::new(ErrorKind::TooLarge, TOKEN_ENDPOINT, e.to_string())
             },
             RequestTokenError::Request(SendError::Timeout) => CollectionError::new(
                 ErrorKind::Timeout,

@@ -33,7 +33,7 @@ use tracing::Instrument;
 use url::Url;
 
 use crate::http::{HttpClient, HttpSettings};
-use crate::record::Mode;
+use crate::record::{Mode, Recorder};
 use crate::{CollectionError, Connector, ErrorKind, PollContext, Snapshot};
 use auth::TokenSource;
 use model::{
@@ -89,13 +89,17 @@ pub struct MsGraphConfig {
     pub max_retries: u32,
     /// Cap of one wait between retries (also caps `Retry-After`).
     pub max_retry_wait: Duration,
+    /// Largest response body read, per response (token response and each Graph page); a
+    /// larger one is [`ErrorKind::TooLarge`]. Default
+    /// [`crate::http::DEFAULT_MAX_RESPONSE_BYTES`] (8 MiB).
+    pub max_response_bytes: u64,
     /// Live, record into a directory, or replay from one.
     pub mode: Mode,
 }
 
 impl MsGraphConfig {
     /// Config with the defaults: public authority and Graph v1.0, 30 s timeout, 3 retries,
-    /// 60 s max wait, live mode.
+    /// 60 s max wait, 8 MiB per response, live mode.
     pub fn new(
         tenant_id: impl Into<String>,
         client_id: impl Into<String>,
@@ -111,6 +115,7 @@ impl MsGraphConfig {
             request_timeout: Duration::from_secs(30),
             max_retries: 3,
             max_retry_wait: Duration::from_secs(60),
+            max_response_bytes: crate::http::DEFAULT_MAX_RESPONSE_BYTES,
             mode: Mode::Live,
         }
     }
@@ -148,6 +153,7 @@ impl std::fmt::Debug for MsGraphConfig {
             .field("request_timeout", &self.request_timeout)
             .field("max_retries", &self.max_retries)
             .field("max_retry_wait", &self.max_retry_wait)
+            .field("max_response_bytes", &self.max_response_bytes)
             .field("mode", &self.mode)
             .finish()
     }
@@ -229,8 +235,11 @@ pub struct MsGraphConnector {
 }
 
 impl MsGraphConnector {
-    /// Build the connector around a shared reqwest client (the daemon installs the rustls
-    /// crypto provider). Errors: empty tenant id, unparseable `graph_base` or token URL.
+    /// Build the connector around a shared reqwest client for the Graph requests (the daemon
+    /// installs the rustls crypto provider and [`crate::http::redirect_policy`]); the token
+    /// requests get a client of their own that follows no redirect
+    /// ([`auth::token_client`]). Errors: empty tenant id, unparseable `graph_base` or token
+    /// URL, no rustls crypto provider installed (live and record modes).
     pub fn new(cfg: MsGraphConfig, client: reqwest::Client) -> Result<Self, ConfigError> {
         if cfg.tenant_id.trim().is_empty() {
             return Err(ConfigError("tenant_id is empty".into()));
@@ -241,6 +250,7 @@ impl MsGraphConnector {
             request_timeout: cfg.request_timeout,
             max_retries: cfg.max_retries,
             max_retry_wait: cfg.max_retry_wait,
+            max_response_bytes: cfg.max_response_bytes,
             ..HttpSettings::default()
         };
         let auth = match cfg.mode {
@@ -254,7 +264,6 @@ impl MsGraphConnector {
                         &token_url,
                         &cfg.client_id,
                         cfg.client_secret.clone(),
-                        client.clone(),
                         settings.clone(),
                     )
                     .map_err(|e| ConfigError(e.message))?,
@@ -375,14 +384,15 @@ impl Connector for MsGraphConnector {
     }
 }
 
-/// `postured record`: poll the tenant live once and write every successful response into
-/// `dir` (see [`crate::record`] for the file format; no credentials are written). Returns the
-/// snapshot so the caller can report which endpoints failed.
+/// `postured record`: poll the tenant live once and write every successful response with
+/// `recorder` (see [`crate::record`] for the file format and the pseudonymisation of personal
+/// data; no credentials are written). Returns the snapshot so the caller can report which
+/// endpoints failed.
 pub async fn record_tenant(
     mut cfg: MsGraphConfig,
     client: reqwest::Client,
-    dir: impl Into<PathBuf>,
+    recorder: Recorder,
 ) -> Result<MsGraphSnapshot, ConfigError> {
-    cfg.mode = Mode::Record(dir.into());
+    cfg.mode = Mode::Record(recorder);
     Ok(MsGraphConnector::new(cfg, client)?.snapshot().await)
 }

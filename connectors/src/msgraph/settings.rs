@@ -3,7 +3,8 @@
 //!
 //! Keys (besides `kind`, `schedule` and `poll_timeout`, which every connector has):
 //! `tenant_id`, `client_id`, `client_secret` (a [`SecretRef`]), `authority`, `token_url`,
-//! `graph_base`, `request_timeout`, `max_retries`, `max_retry_wait`, `replay_dir`. Documented
+//! `graph_base`, `request_timeout`, `max_retries`, `max_retry_wait`, `max_response_bytes`,
+//! `replay_dir`. Documented
 //! with their defaults in `config/example.toml`.
 //!
 //! Must not: do network IO or reveal the client secret (it is redacted in `Debug`).
@@ -81,6 +82,9 @@ pub struct MsGraphSettings {
     pub max_retries: u32,
     /// Longest honoured `Retry-After` (default 120 s).
     pub max_retry_wait: Duration,
+    /// Largest response body read, per response (default
+    /// [`crate::http::DEFAULT_MAX_RESPONSE_BYTES`], 8 MiB); a larger one is a `too_large` gap.
+    pub max_response_bytes: u64,
     /// Live or replay (`replay_dir`, resolved against the configuration file's directory).
     pub mode: SourceMode,
 }
@@ -100,6 +104,7 @@ impl fmt::Debug for MsGraphSettings {
             .field("request_timeout", &self.request_timeout)
             .field("max_retries", &self.max_retries)
             .field("max_retry_wait", &self.max_retry_wait)
+            .field("max_response_bytes", &self.max_response_bytes)
             .field("mode", &self.mode)
             .finish()
     }
@@ -126,6 +131,8 @@ struct RawMsGraph {
     max_retries: u32,
     #[serde(default = "default_max_retry_wait", with = "humantime_serde")]
     max_retry_wait: Duration,
+    #[serde(default = "default_max_response_bytes")]
+    max_response_bytes: u64,
     #[serde(default)]
     replay_dir: Option<PathBuf>,
 }
@@ -144,6 +151,9 @@ fn default_max_retries() -> u32 {
 }
 fn default_max_retry_wait() -> Duration {
     Duration::from_secs(120)
+}
+fn default_max_response_bytes() -> u64 {
+    crate::http::DEFAULT_MAX_RESPONSE_BYTES
 }
 
 impl MsGraphSettings {
@@ -178,6 +188,12 @@ impl MsGraphSettings {
         if raw.request_timeout.is_zero() {
             problems.push(ConfigProblem::new(
                 cx.key("request_timeout"),
+                "must be positive",
+            ));
+        }
+        if raw.max_response_bytes == 0 {
+            problems.push(ConfigProblem::new(
+                cx.key("max_response_bytes"),
                 "must be positive",
             ));
         }
@@ -219,6 +235,7 @@ impl MsGraphSettings {
             request_timeout: raw.request_timeout,
             max_retries: raw.max_retries,
             max_retry_wait: raw.max_retry_wait,
+            max_response_bytes: raw.max_response_bytes,
             mode,
         })
     }
@@ -241,6 +258,7 @@ impl MsGraphSettings {
             request_timeout: self.request_timeout,
             max_retries: self.max_retries,
             max_retry_wait: self.max_retry_wait,
+            max_response_bytes: self.max_response_bytes,
             mode,
         }
     }
@@ -248,8 +266,8 @@ impl MsGraphSettings {
 
 impl ConnectorSettings for MsGraphSettings {
     fn build(&self, cx: &BuildContext<'_>) -> Result<Arc<dyn Connector>, String> {
-        let mode = match (&self.mode, cx.record_to) {
-            (_, Some(dir)) => Mode::Record(dir.to_path_buf()),
+        let mode = match (&self.mode, cx.record) {
+            (_, Some(recorder)) => Mode::Record(recorder.clone()),
             (SourceMode::Live, None) => Mode::Live,
             (SourceMode::Replay(dir), None) => Mode::Replay(dir.clone()),
         };
@@ -264,5 +282,44 @@ impl ConnectorSettings for MsGraphSettings {
 
     fn as_any(&self) -> &dyn Any {
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<MsGraphSettings, Vec<ConfigProblem>> {
+        let env = |_: &str| None;
+        let cx = SettingsContext {
+            path: "tenants[0].connectors[0]",
+            tenant: "t",
+            env: &env,
+            base_dir: None,
+        };
+        MsGraphSettings::parse(text.parse().unwrap(), &cx)
+    }
+
+    #[test]
+    fn max_response_bytes_defaults_to_8_mib_and_must_be_positive() {
+        let s = parse(r#"replay_dir = "d""#).unwrap();
+        assert_eq!(s.max_response_bytes, 8 * 1024 * 1024);
+        let s = parse("replay_dir = \"d\"\nmax_response_bytes = 1024").unwrap();
+        assert_eq!(s.max_response_bytes, 1024);
+        let cfg = s.connector_config("t", Mode::Live);
+        assert_eq!(cfg.max_response_bytes, 1024);
+        let problems = parse("replay_dir = \"d\"\nmax_response_bytes = 0").unwrap_err();
+        assert_eq!(
+            problems,
+            vec![ConfigProblem::new(
+                "tenants[0].connectors[0].max_response_bytes",
+                "must be positive"
+            )]
+        );
+        let problems = parse("replay_dir = \"d\"\nmax_response_bytes = -1").unwrap_err();
+        assert_eq!(
+            problems[0].path,
+            "tenants[0].connectors[0].max_response_bytes"
+        );
     }
 }
