@@ -1,7 +1,12 @@
 //! Tracing initialisation: once per process, text or JSON lines on stderr.
 //!
+//! Text lines carry ANSI colours only when stderr is a terminal: redirected to a file, a pipe or
+//! the journal they are plain text.
+//!
 //! `RUST_LOG`, when set, wins over `[log] level`. Secrets never reach here: config types
 //! redact them in `Debug`, and connector errors are secret-free by construction.
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
@@ -14,7 +19,8 @@ pub fn init(cfg: &LogConfig) {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = match cfg.format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),

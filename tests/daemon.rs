@@ -663,6 +663,9 @@ fn postured() -> std::process::Command {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_postured"));
     c.current_dir(env!("CARGO_MANIFEST_DIR"));
     c.env_remove("RUST_LOG");
+    // `check-config` tries to bind `[server] listen`: never depend on the demo's fixed port
+    // being free on the machine running the tests (a test may set another address).
+    c.env("POSTURED__SERVER__LISTEN", "127.0.0.1:0");
     c
 }
 
@@ -686,7 +689,12 @@ id = "a"
 "#,
     )
     .unwrap();
-    let out = postured().arg("check-config").arg(&f).output().unwrap();
+    let out = postured()
+        .arg("check-config")
+        .arg(&f)
+        .env_remove("POSTURED__SERVER__LISTEN")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(64));
     let err = String::from_utf8_lossy(&out.stderr);
     for path in [
@@ -1014,4 +1022,485 @@ fn an_assessment_may_use_a_template_imported_into_the_store() {
         (acme["score"]["points_achieved"].as_f64().unwrap() - 18.0).abs() < 1e-9,
         "{acme}"
     );
+}
+
+// ---- issue 8: hostile API clients and configurations -------------------------------------
+
+/// A running app without tenants whose `[server]` section has `server` appended (limits).
+struct Served {
+    app: std::sync::Arc<postured::app::App>,
+    addr: std::net::SocketAddr,
+    cancel: tokio_util::sync::CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+async fn serve_with(server: &str) -> Served {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\napi_token = {{ env = \"T\" }}\n{server}\n[store]\nurl = \"sqlite://{}\"\n",
+        dir.path().join("p.db").display()
+    );
+    let env = |k: &str| (k == "T").then(|| API_TOKEN.to_owned());
+    let cfg = postured::config::Config::parse(&text, &[], &env).unwrap_or_else(|p| panic!("{p:?}"));
+    let app = std::sync::Arc::new(postured::assembly::build_app(cfg).await.unwrap());
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let (addr, serve) = postured::server::bind(app.clone(), "127.0.0.1:0", cancel.clone())
+        .await
+        .unwrap();
+    tokio::spawn(serve);
+    Served {
+        app,
+        addr,
+        cancel,
+        _dir: dir,
+    }
+}
+
+/// Read from `stream` until it is closed (EOF or reset) or `limit` passes; returns the bytes
+/// read and whether it was closed.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream, limit: Duration) -> (Vec<u8>, bool) {
+    use tokio::io::AsyncReadExt;
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return (out, false),
+            Ok(Ok(0)) | Ok(Err(_)) => return (out, true),
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Issue 8 row 15: half-open connections (a request head never finished) are closed after
+/// `[server] header_read_timeout`, connections beyond `max_connections` are closed at once, an
+/// idle keep-alive connection is closed too, and the server still answers afterwards.
+#[tokio::test]
+async fn half_open_connections_are_closed_and_the_connection_count_is_capped() {
+    use tokio::io::AsyncWriteExt;
+    let header_timeout = Duration::from_secs(2);
+    let s = serve_with("header_read_timeout = \"2s\"\nmax_connections = 5").await;
+    let opened = Instant::now();
+    let mut readers = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let mut c = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+        c.write_all(b"GET /healthz HTTP/1.1\r\nHost: postured\r\n")
+            .await
+            .unwrap();
+        readers.spawn(async move {
+            let (_, closed) = read_until_closed(&mut c, Duration::from_secs(10)).await;
+            (closed, opened.elapsed())
+        });
+    }
+    let mut early = 0;
+    while let Some(r) = readers.join_next().await {
+        let (closed, after) = r.unwrap();
+        assert!(
+            closed,
+            "a half-open connection is still open after {after:?}"
+        );
+        if after < header_timeout {
+            early += 1;
+        }
+    }
+    // Beyond the 5 connections served, each was closed at once, before the header timeout.
+    assert!(
+        early >= 45,
+        "{early} connections closed before the header timeout"
+    );
+
+    // A complete request is answered; the idle keep-alive connection is closed afterwards.
+    let mut c = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: postured\r\n\r\n")
+        .await
+        .unwrap();
+    let (answer, closed) = read_until_closed(&mut c, Duration::from_secs(10)).await;
+    assert!(closed, "an idle keep-alive connection stays open");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(s.app.config.server.max_connections, 5);
+}
+
+/// Issue 8 row 15: a request whose body never arrives is answered 408 after `[server]
+/// request_timeout` instead of holding its connection.
+#[tokio::test]
+async fn a_request_body_that_never_arrives_is_answered_408() {
+    use tokio::io::AsyncWriteExt;
+    let s = serve_with("request_timeout = \"500ms\"").await;
+    let mut c = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    c.write_all(
+        format!(
+            "PUT /api/v1/actions/msgraph.mfa.all_users/status HTTP/1.1\r\nHost: postured\r\n\
+             Authorization: Bearer {API_TOKEN}\r\nContent-Type: application/json\r\n\
+             Content-Length: 100\r\n\r\n{{"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let (answer, _) = read_until_closed(&mut c, Duration::from_secs(10)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+}
+
+/// Issue 8 row 16: the `Bearer` scheme is matched in any case and the token exactly (RFC
+/// 6750): a tab before the token, or a token with a character more or less, is refused.
+#[tokio::test]
+async fn bearer_scheme_in_any_case_and_the_exact_token() {
+    let s = serve_with("").await;
+    postured::http::install_crypto_provider();
+    let client = reqwest::Client::new();
+    let status = |value: String| {
+        let req = client
+            .get(format!("http://{}/api/v1/report", s.addr))
+            .header("Authorization", value);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status(format!("Bearer {API_TOKEN}")).await, 200);
+    assert_eq!(status(format!("bearer {API_TOKEN}")).await, 200);
+    assert_eq!(status(format!("BEARER  {API_TOKEN}")).await, 200);
+    assert_eq!(status(format!("Bearer \t{API_TOKEN}")).await, 401);
+    assert_eq!(status(format!("Bearer {API_TOKEN}x")).await, 401);
+    assert_eq!(status(format!("Bearer {}", &API_TOKEN[1..])).await, 401);
+    assert_eq!(status(format!("Basic {API_TOKEN}")).await, 401);
+}
+
+fn problem_put(
+    app: &TestApp,
+    action: &str,
+    body: serde_json::Value,
+) -> impl Future<Output = reqwest::Response> {
+    postured::http::install_crypto_provider();
+    let req = reqwest::Client::new()
+        .put(format!(
+            "http://{}/api/v1/actions/{action}/status",
+            app.addr
+        ))
+        .bearer_auth(API_TOKEN)
+        .json(&body);
+    async move { req.send().await.unwrap() }
+}
+
+/// The status and problem details of a refused request.
+async fn problem_of(r: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = r.status().as_u16();
+    assert_eq!(
+        r.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/problem+json"),
+        "status {status}"
+    );
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["status"], status, "{body}");
+    assert!(
+        body["type"].is_string() && body["title"].is_string(),
+        "{body}"
+    );
+    (status, body)
+}
+
+/// Issue 8 row 13: `PUT` of an action id no template or catalog knows is 404 and a malformed
+/// one 400, both RFC 9457 problem details, and nothing is stored.
+#[tokio::test]
+async fn put_of_an_unknown_or_malformed_action_id_is_refused_with_problem_details() {
+    let graph = graph_with_examples().await;
+    let app = TestApp::spawn(
+        "",
+        &tenant_block("contoso", GUID, "client-1", &graph.uri(), "0 0 * * * *"),
+    )
+    .await;
+    app.poll("contoso").await;
+    let body = || serde_json::json!({"tenant": "contoso", "test_status": "passed"});
+    for (action, want) in [
+        ("..%2F..%2Fetc%2Fpasswd", 400),
+        ("%3Cscript%3Ealert(1)%3C%2Fscript%3E", 400),
+        ("msgraph.no_such.action", 404),
+        ("securescore.no_such_control", 404),
+    ] {
+        let (status, problem) = problem_of(problem_put(&app, action, body()).await).await;
+        assert_eq!(status, want, "{action}: {problem}");
+    }
+    let (status, problem) = problem_of(
+        problem_put(
+            &app,
+            "msgraph.mfa.all_users",
+            serde_json::json!({"tenant": "contoso", "testing_source": "parent", "parent": "nope.nope"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 400, "{problem}");
+    assert!(app.app.store.manual_statuses().await.unwrap().is_empty());
+    // Known actions, a generated Secure Score one included, are accepted.
+    let generated = app.app.evaluations().await[0]
+        .actions
+        .iter()
+        .find(|a| a.action_id.starts_with("securescore."))
+        .map(|a| a.action_id.clone())
+        .expect("a generated action");
+    for action in ["msgraph.mfa.all_users", generated.as_str()] {
+        let r = problem_put(&app, action, body()).await;
+        assert_eq!(r.status(), 200, "{action}: {}", r.text().await.unwrap());
+    }
+    assert_eq!(app.app.store.manual_statuses().await.unwrap().len(), 2);
+}
+
+/// Issue 8 row 12: notes, owner and evidence past their limits are refused with problem
+/// details (400, or 413 for a body past 64 KiB), counting the evidence already saved, and
+/// nothing is stored; values at the limits are saved.
+#[tokio::test]
+async fn put_caps_notes_owner_and_evidence() {
+    use postured::server::input::{MAX_ASSIGNED_TO_CHARS, MAX_EVIDENCE_LINKS, MAX_NOTES_CHARS};
+    let graph = graph_with_examples().await;
+    let app = TestApp::spawn(
+        "",
+        &tenant_block("contoso", GUID, "client-1", &graph.uri(), "0 0 * * * *"),
+    )
+    .await;
+    let action = "msgraph.mfa.all_users";
+    let put = |fields: serde_json::Value| {
+        let mut body = serde_json::json!({"tenant": "contoso"});
+        body.as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().unwrap().clone());
+        problem_put(&app, action, body)
+    };
+    let links = |from: usize, n: usize| -> Vec<String> {
+        (from..from + n)
+            .map(|i| format!("https://intranet.example/evidence/{i}"))
+            .collect()
+    };
+    for fields in [
+        serde_json::json!({"notes": "n".repeat(40_000)}),
+        serde_json::json!({"notes": "n".repeat(MAX_NOTES_CHARS + 1)}),
+        serde_json::json!({"notes": "a\u{0}b"}),
+        serde_json::json!({"assigned_to": "x".repeat(MAX_ASSIGNED_TO_CHARS + 1)}),
+        serde_json::json!({"evidence": links(0, MAX_EVIDENCE_LINKS + 1)}),
+        serde_json::json!({"evidence": ["x".repeat(2_001)]}),
+    ] {
+        let (status, problem) = problem_of(put(fields).await).await;
+        assert_eq!(status, 400, "{problem}");
+    }
+    let (status, _) = problem_of(put(serde_json::json!({"notes": "n".repeat(70_000)})).await).await;
+    assert_eq!(status, 413);
+    assert!(app.app.store.manual_statuses().await.unwrap().is_empty());
+
+    let ok = put(serde_json::json!({
+        "notes": "n".repeat(MAX_NOTES_CHARS),
+        "assigned_to": "x".repeat(MAX_ASSIGNED_TO_CHARS),
+        "evidence": links(0, MAX_EVIDENCE_LINKS - 2),
+    }))
+    .await;
+    assert_eq!(ok.status(), 200);
+    // Links already saved count: two more fit (a repeated one is not counted), three do not.
+    let (status, problem) =
+        problem_of(put(serde_json::json!({"evidence": links(0, 17)})).await).await;
+    assert_eq!(status, 400, "{problem}");
+    let ok = put(serde_json::json!({"evidence": links(10, 6)})).await;
+    assert_eq!(ok.status(), 200);
+    let saved = app.app.store.manual_statuses().await.unwrap();
+    assert_eq!(saved[0].evidence.len(), MAX_EVIDENCE_LINKS);
+    assert_eq!(
+        saved[0].notes.as_ref().map(|n| n.len()),
+        Some(MAX_NOTES_CHARS)
+    );
+}
+
+/// Issue 8 row 12: `postured action set` refuses what the API refuses (exit 64, nothing
+/// printed as saved): notes of 40,000 characters, an unknown action id.
+#[test]
+fn action_set_refuses_long_notes_and_unknown_actions_with_exit_64() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let set = |args: &[&str]| {
+        postured()
+            .args(["action", "set", "--config", "config/demo.toml"])
+            .args(args)
+            .env("POSTURED__STORE__URL", &store)
+            .output()
+            .unwrap()
+    };
+    let notes = "n".repeat(40_000);
+    for args in [
+        vec![
+            "--group",
+            "default",
+            "--action",
+            "gdpr.records.ropa",
+            "--notes",
+            &notes,
+        ],
+        vec![
+            "--group",
+            "default",
+            "--action",
+            "../../etc/passwd",
+            "--notes",
+            "x",
+        ],
+        vec![
+            "--tenant",
+            "contoso-demo",
+            "--action",
+            "msgraph.no_such.action",
+            "--notes",
+            "x",
+        ],
+    ] {
+        let out = set(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(64),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stdout.is_empty());
+    }
+    let ok = set(&[
+        "--group",
+        "default",
+        "--action",
+        "gdpr.records.ropa",
+        "--notes",
+        "fine",
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+}
+
+/// Issue 8 row 17: `check-config` reports a `[server] listen` address in use with its key
+/// path, and `run` fails on it before it creates or migrates the store.
+#[test]
+fn a_listen_port_in_use_is_a_config_problem_and_run_fails_before_migrating() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = busy.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.db");
+    let cmd = |args: &[&str]| {
+        postured()
+            .args(args)
+            .env("POSTURED__SERVER__LISTEN", &listen)
+            .env("POSTURED__STORE__URL", format!("sqlite://{}", db.display()))
+            .output()
+            .unwrap()
+    };
+    let out = cmd(&["check-config", "config/demo.toml"]);
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("server.listen") && err.contains("in use"),
+        "{err}"
+    );
+    let out = cmd(&["run", "--config", "config/demo.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot listen"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !db.exists(),
+        "run migrated the store before failing to listen"
+    );
+    drop(busy);
+}
+
+/// Issue 8 row 21: log lines written to a pipe or file carry no ANSI colour codes.
+#[test]
+fn logs_carry_no_ansi_codes_when_stderr_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = postured()
+        .args(["once", "--config", "config/demo.toml"])
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .env(
+            "POSTURED__STORE__URL",
+            format!("sqlite://{}", dir.path().join("demo.db").display()),
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("INFO"), "no log lines: {err}");
+    assert!(!err.contains('\u{1b}'), "ANSI codes in {err:?}");
+}
+
+/// Issue 8 row 22: `template list`, `history` and `export` work without the API token, the
+/// webhook secret and the client secret in the environment; `check-config` still reports each
+/// of them missing.
+#[test]
+fn offline_commands_need_no_server_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("postured.toml");
+    std::fs::write(
+        &config,
+        r#"
+[server]
+api_token = { env = "POSTURED_TEST_UNSET_API_TOKEN" }
+[store]
+url = "sqlite://postured.db"
+[alerts]
+[[alerts.notifiers]]
+name = "hook"
+kind = "webhook"
+url = "https://hooks.example.com/x"
+secret = { env = "POSTURED_TEST_UNSET_HOOK_SECRET" }
+[[tenants]]
+id = "a"
+  [[tenants.connectors]]
+  kind = "msgraph"
+  schedule = "0 0 * * * *"
+  tenant_id = "00000000-0000-0000-0000-000000000000"
+  client_id = "c"
+  client_secret = { env = "POSTURED_TEST_UNSET_CLIENT_SECRET" }
+"#,
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let out_file = dir.path().join("a.json");
+    for args in [
+        vec!["template", "list", "--config", config],
+        vec!["history", "--config", config, "--tenant", "a"],
+        vec![
+            "export",
+            "--config",
+            config,
+            "--tenant",
+            "a",
+            "--assessment",
+            "a-data-protection-baseline",
+            "--format",
+            "json",
+            "--out",
+            out_file.to_str().unwrap(),
+        ],
+    ] {
+        let out = postured().args(&args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(out_file.exists());
+    let out = postured().args(["check-config", config]).output().unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for path in [
+        "server.api_token",
+        "alerts.notifiers[0].secret",
+        "tenants[0].connectors[0].client_secret",
+    ] {
+        assert!(err.contains(path), "missing {path} in {err}");
+    }
 }

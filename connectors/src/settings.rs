@@ -115,6 +115,11 @@ pub struct SettingsContext<'a> {
     /// Directory that relative paths in the table are resolved against (the configuration
     /// file's directory); `None` keeps them as written.
     pub base_dir: Option<&'a Path>,
+    /// Whether secret references are resolved ([`SecretRef::resolve`]). `false` for commands
+    /// that never build a connector (`export`, `history`, `template`): a kind then checks that
+    /// its required references are present but reads none of them, and its settings must
+    /// refuse to build a live connector.
+    pub resolve_secrets: bool,
 }
 
 impl SettingsContext<'_> {
@@ -158,8 +163,9 @@ pub trait ConnectorKind: Send + Sync {
 
     /// Decode and validate the kind-specific keys of one connector table (`kind`, `schedule`
     /// and `poll_timeout` removed). Returns every problem at once, each under
-    /// [`SettingsContext::path`]; secrets are resolved here so a missing one is a
-    /// configuration problem, not a poll failure.
+    /// [`SettingsContext::path`]; secrets are resolved here (when
+    /// [`SettingsContext::resolve_secrets`]) so a missing one is a configuration problem, not a
+    /// poll failure.
     fn settings(
         &self,
         table: toml::Table,

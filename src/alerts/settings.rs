@@ -11,6 +11,9 @@ use serde::Deserialize;
 use super::regression::{DEFAULT_DEBOUNCE_OBSERVATIONS, Debounce, EventKind, Severity};
 use postured_connectors::settings::{ConfigProblem, SecretRef};
 
+/// Reads an environment variable (secret references).
+type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// `[alerts]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -194,6 +197,16 @@ impl AlertsConfig {
         env: &dyn Fn(&str) -> Option<String>,
         problems: &mut Vec<ConfigProblem>,
     ) {
+        self.check(Some(env), problems);
+    }
+
+    /// Validate without reading any secret (for commands that deliver no alert).
+    pub fn validate_unresolved(&mut self, problems: &mut Vec<ConfigProblem>) {
+        self.check(None, problems);
+    }
+
+    /// Validate, resolving the webhook secrets through `env` when given.
+    fn check(&mut self, env: Option<EnvLookup<'_>>, problems: &mut Vec<ConfigProblem>) {
         if self.debounce_observations == 0 {
             problems.push(problem(
                 "alerts.debounce_observations",
@@ -262,9 +275,10 @@ impl AlertsConfig {
                     format!("{path}.secret"),
                     "only webhook notifiers sign their requests",
                 )),
-                (Some(r), _) => match r.resolve(env) {
-                    Ok(s) => n.secret_value = Some(s),
-                    Err(m) => problems.push(problem(format!("{path}.secret"), m)),
+                (Some(r), _) => match env.map(|env| r.resolve(env)) {
+                    Some(Ok(s)) => n.secret_value = Some(s),
+                    Some(Err(m)) => problems.push(problem(format!("{path}.secret"), m)),
+                    None => {}
                 },
                 (None, _) => {}
             }

@@ -8,13 +8,15 @@ use std::process::ExitCode;
 use chrono::Utc;
 
 use super::EXIT_CONFIG;
-use crate::app::model::{ActionSet, ModelRuntime, apply_action_set, scope_for};
+use crate::app::model::{ActionSet, ModelRuntime, apply_action_set};
 use crate::config::Config;
 use crate::evaluation::{ImplementationStatus, TestStatus};
 use crate::model::report::TestingSource;
 
 /// Run `postured action set`: validate, save, print the record. Exit code 64 for a usage
-/// problem (unknown tenant, group or action scope).
+/// problem, nothing saved: a malformed or unknown action id, a field past its limit, an
+/// unknown tenant or group, or the wrong scope (the checks of the API,
+/// [`crate::server::input::check_action_set`]).
 ///
 /// # Errors
 ///
@@ -27,10 +29,14 @@ pub async fn action_set(cfg: Config, set: ActionSet) -> anyhow::Result<ExitCode>
         tracing::warn!("template problem: {p}");
     }
     runtime.refresh(store.as_ref()).await?;
-    let scope = match scope_for(&runtime, &cfg, &set) {
+    let checked =
+        crate::server::input::check_action_set(&runtime, &evaluator, store.as_ref(), &cfg, &set)
+            .await;
+    let scope = match checked {
         Ok(s) => s,
-        Err(m) => {
-            eprintln!("postured action set: {m}");
+        Err(crate::server::input::ActionSetError::Store(e)) => return Err(e.into()),
+        Err(e) => {
+            eprintln!("postured action set: {e}");
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     };

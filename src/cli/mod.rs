@@ -19,7 +19,7 @@ use postured_connectors::record::PersonalData;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, ConfigProblem, Secrets};
 use crate::{assembly, report, scheduler, server, telemetry};
 
 /// Exit code for an invalid configuration.
@@ -226,10 +226,11 @@ pub fn main(cli: Cli) -> ExitCode {
     })
 }
 
-/// `postured check-config`: the file's own problems, then assessments naming a template that
-/// exists nowhere (built in, `[templates] dirs`, or imported into the store).
+/// `postured check-config`: the file's own problems (every secret resolved), then assessments
+/// naming a template that exists nowhere (built in, `[templates] dirs`, or imported into the
+/// store), and a `[server] listen` address that cannot be bound (in use, or not allowed).
 fn check_config(file: &std::path::Path) -> ExitCode {
-    let cfg = match Config::load(file) {
+    let cfg = match Config::load_resolving(file, Secrets::ALL) {
         Ok(cfg) => cfg,
         Err(e) => return config_failure(&e),
     };
@@ -237,7 +238,11 @@ fn check_config(file: &std::path::Path) -> ExitCode {
         .enable_all()
         .build()
         .map_err(anyhow::Error::from)
-        .and_then(|rt| rt.block_on(assembly::unknown_templates(&cfg)));
+        .and_then(|rt| rt.block_on(assembly::unknown_templates(&cfg)))
+        .map(|mut problems| {
+            problems.extend(listen_problem(&cfg.server.listen));
+            problems
+        });
     match unknown {
         Ok(problems) if problems.is_empty() => {
             println!(
@@ -263,6 +268,27 @@ fn check_config(file: &std::path::Path) -> ExitCode {
     }
 }
 
+/// Whether `postured run` could listen on `listen` (a valid `IP:port`): bound and released at
+/// once; port 0 (any free port) is not tried.
+fn listen_problem(listen: &str) -> Option<ConfigProblem> {
+    let addr: std::net::SocketAddr = listen.parse().ok()?;
+    if addr.port() == 0 {
+        return None;
+    }
+    match std::net::TcpListener::bind(addr) {
+        Ok(_) => None,
+        Err(e) => Some(ConfigProblem::new(
+            "server.listen",
+            match e.kind() {
+                std::io::ErrorKind::AddrInUse => {
+                    format!("{listen} is in use (is postured already running?)")
+                }
+                _ => format!("cannot listen on {listen}: {e}"),
+            },
+        )),
+    }
+}
+
 fn config_failure(e: &ConfigError) -> ExitCode {
     eprint!("{e}");
     ExitCode::from(EXIT_CONFIG)
@@ -282,18 +308,19 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
-fn load(path: &std::path::Path) -> Result<Config, Failure> {
-    let cfg = Config::load(path).map_err(Failure::Config)?;
+/// Load the configuration resolving only the `secrets` the command uses, and start logging.
+fn load(path: &std::path::Path, secrets: Secrets) -> Result<Config, Failure> {
+    let cfg = Config::load_resolving(path, secrets).map_err(Failure::Config)?;
     telemetry::init(&cfg.log);
     Ok(cfg)
 }
 
 async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
     match command {
-        Command::Run { config } => run(load(&config)?).await,
-        Command::Once { config, output } => once(load(&config)?, output).await,
+        Command::Run { config } => run(load(&config, Secrets::ALL)?).await,
+        Command::Once { config, output } => once(load(&config, Secrets::CONNECTORS)?, output).await,
         Command::Migrate { config } => {
-            let cfg = load(&config)?;
+            let cfg = load(&config, Secrets::NONE)?;
             assembly::open_store(&cfg).await?;
             println!("migrations applied to {}", redact_url(&cfg.store.url));
             Ok(ExitCode::SUCCESS)
@@ -304,7 +331,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
             out,
             keep_personal_data,
         } => {
-            let cfg = load(&config)?;
+            let cfg = load(&config, Secrets::CONNECTORS)?;
             let personal = if keep_personal_data {
                 PersonalData::Keep
             } else {
@@ -324,7 +351,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
             since,
             output,
         } => {
-            let cfg = load(&config)?;
+            let cfg = load(&config, Secrets::NONE)?;
             let store = assembly::open_store(&cfg).await?;
             let history = crate::report::ledger::load(
                 store.as_ref(),
@@ -350,7 +377,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
         }
         Command::Template { config, command } => {
             let cfg = match config {
-                Some(path) => Some(load(&path)?),
+                Some(path) => Some(load(&path, Secrets::NONE)?),
                 None => None,
             };
             Ok(crate::cli::interchange::template(cfg, command).await?)
@@ -362,7 +389,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
             format,
             out,
         } => {
-            let cfg = load(&config)?;
+            let cfg = load(&config, Secrets::NONE)?;
             Ok(crate::cli::interchange::export(cfg, &tenant, &assessment, format, &out).await?)
         }
         Command::Action {
@@ -381,7 +408,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
                     evidence,
                 },
         } => {
-            let cfg = load(&config)?;
+            let cfg = load(&config, Secrets::NONE)?;
             let update = crate::model::ManualUpdate {
                 testing_source,
                 implementation_status,
@@ -465,11 +492,14 @@ async fn once(cfg: Config, output: Output) -> Result<ExitCode, Failure> {
 async fn run(cfg: Config) -> Result<ExitCode, Failure> {
     let grace = cfg.scheduler.shutdown_grace;
     let listen = cfg.server.listen.clone();
-    let app = Arc::new(assembly::build_app(cfg).await?);
-    let cancel = CancellationToken::new();
-    let (addr, serve) = server::bind(app.clone(), &listen, cancel.clone())
+    // Listen before touching the store: a port in use fails here, before any migration.
+    let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let addr = listener.local_addr().map_err(anyhow::Error::from)?;
+    let app = Arc::new(assembly::build_app(cfg).await?);
+    let cancel = CancellationToken::new();
+    let serve = server::serve(app.clone(), listener, cancel.clone());
     tracing::info!(%addr, tenants = app.tenants().len(), "postured started");
     println!("postured is serving metrics on http://{addr}/metrics");
     let server_task = tokio::spawn(serve);

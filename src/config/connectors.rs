@@ -71,11 +71,13 @@ struct CommonConnectorKeys {
 }
 
 /// What parsing a connector table needs besides the table: secret lookup, the registered
-/// kinds and the directory relative paths are resolved against.
+/// kinds, the directory relative paths are resolved against, and whether the connectors'
+/// secrets are resolved (`super::Secrets::connectors`).
 pub(super) type ConnectorContext<'a> = (
     &'a dyn Fn(&str) -> Option<String>,
     &'a Registry,
     Option<&'a Path>,
+    bool,
 );
 
 pub(super) fn parse_tenant(
@@ -131,7 +133,7 @@ fn parse_connector(
     path: &str,
     tenant: &str,
     value: toml::Value,
-    (env, registry, base_dir): ConnectorContext<'_>,
+    (env, registry, base_dir, resolve_secrets): ConnectorContext<'_>,
     problems: &mut Vec<ConfigProblem>,
 ) -> Option<ConnectorConfig> {
     let toml::Value::Table(mut table) = value else {
@@ -173,6 +175,15 @@ fn parse_connector(
     let schedule = common
         .as_ref()
         .and_then(|c| match cron::Schedule::from_str(&c.schedule) {
+            // A valid expression may still name no instant to come (`0 0 0 30 2 *`, a past
+            // year): such a connector would never poll.
+            Ok(s) if s.upcoming(chrono::Utc).next().is_none() => {
+                problems.push(problem(
+                    format!("{path}.schedule"),
+                    format!("{:?} never fires (no future time matches it)", c.schedule),
+                ));
+                None
+            }
             Ok(s) => Some(s),
             Err(e) => {
                 problems.push(problem(
@@ -190,6 +201,7 @@ fn parse_connector(
         tenant,
         env,
         base_dir,
+        resolve_secrets,
     };
     let settings = match kind.settings(table, &cx) {
         Ok(s) => Some(s),

@@ -3,8 +3,11 @@
 //! Loading never stops at the first problem: syntax aside, every section, tenant and connector
 //! is decoded on its own and then validated, and every problem is returned at once with its key
 //! path (`tenants[1].connectors[0].schedule: ...`). Secrets are references (`{ env = "VAR" }` or
-//! `{ file = "/run/secrets/x" }`) resolved at load into [`SecretString`]s; they never appear in
-//! `Debug` output, errors or logs. This module does no network IO.
+//! `{ file = "/run/secrets/x" }`) resolved at load into [`SecretString`]s, but only the groups
+//! a command uses ([`Secrets`]: `run` and `check-config` resolve all of them, `once` and
+//! `record` the connectors', offline commands such as `export`, `history` and `template` none);
+//! the references of the other groups are still checked for shape, never read. Secrets never
+//! appear in `Debug` output, errors or logs. This module does no network IO.
 //!
 //! Environment overrides: `POSTURED__SECTION__KEY=value` sets `section.key` (segments are
 //! lower-cased; a numeric segment indexes an array, e.g.
@@ -29,14 +32,49 @@ mod sections;
 
 pub use connectors::{ConnectorConfig, TenantConfig};
 pub use sections::{
-    CatalogConfig, HistoryConfig, LogConfig, LogFormat, MetricsConfig, SchedulerConfig,
-    ServerConfig, StoreConfig,
+    CatalogConfig, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT,
+    HistoryConfig, LogConfig, LogFormat, MetricsConfig, SchedulerConfig, ServerConfig, StoreConfig,
 };
 
 /// Prefix of environment overrides.
 pub const ENV_PREFIX: &str = "POSTURED__";
 
 pub use postured_connectors::settings::{ConfigProblem, SecretRef};
+
+/// Which groups of secret references loading resolves. A command resolves only the secrets it
+/// uses; the references of the other groups are checked for shape but never read, so an offline
+/// command works without them (and a missing one is no problem for it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Secrets {
+    /// `[server] api_token` (into [`Config::api_token`]).
+    pub api_token: bool,
+    /// The webhook secrets of `[[alerts.notifiers]]`.
+    pub alerts: bool,
+    /// The connectors' secrets (e.g. `client_secret` of `kind = "msgraph"`).
+    pub connectors: bool,
+}
+
+impl Secrets {
+    /// Every secret (`run`, `check-config`).
+    pub const ALL: Secrets = Secrets {
+        api_token: true,
+        alerts: true,
+        connectors: true,
+    };
+    /// No secret (commands that only read the store and files).
+    pub const NONE: Secrets = Secrets {
+        api_token: false,
+        alerts: false,
+        connectors: false,
+    };
+    /// The connectors' secrets only (`once`, `record`: they poll, but serve nothing and deliver
+    /// no alert).
+    pub const CONNECTORS: Secrets = Secrets {
+        api_token: false,
+        alerts: false,
+        connectors: true,
+    };
+}
 
 /// Every problem found in a configuration, reported together.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -91,18 +129,25 @@ pub struct Config {
     pub alerts: crate::alerts::settings::AlertsConfig,
     /// `[history]`: retention of history rows.
     pub history: HistoryConfig,
-    /// Resolved `[server] api_token`.
+    /// Resolved `[server] api_token`; `None` when unset or not resolved ([`Config::secrets`]).
     pub api_token: Option<SecretString>,
+    /// The secret groups resolved at load.
+    pub secrets: Secrets,
     /// The connector kinds this configuration was parsed against (their catalogs make the
     /// built-in catalog).
     pub registry: Registry,
 }
 
 impl Config {
-    /// Load `path`, apply `POSTURED__*` overrides from the process environment and validate.
-    /// Relative paths inside the file (replay dirs, catalog, SQLite file) are resolved against
-    /// the file's directory.
+    /// Load `path`, apply `POSTURED__*` overrides from the process environment and validate,
+    /// resolving every secret. Relative paths inside the file (replay dirs, catalog, SQLite
+    /// file) are resolved against the file's directory.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Self::load_resolving(path, Secrets::ALL)
+    }
+
+    /// [`Config::load`] resolving only the `secrets` groups.
+    pub fn load_resolving(path: &Path, secrets: Secrets) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             source_name: path.display().to_string(),
             problems: vec![ConfigProblem {
@@ -113,11 +158,18 @@ impl Config {
         let env: Vec<(String, String)> = std::env::vars().collect();
         let lookup = |k: &str| std::env::var(k).ok();
         let base = path.parent().unwrap_or(Path::new("."));
-        let mut cfg = Self::parse_with(&text, &env, &lookup, &Registry::builtin(), Some(base))
-            .map_err(|problems| ConfigError {
-                source_name: path.display().to_string(),
-                problems,
-            })?;
+        let mut cfg = Self::parse_resolving(
+            &text,
+            &env,
+            &lookup,
+            &Registry::builtin(),
+            Some(base),
+            secrets,
+        )
+        .map_err(|problems| ConfigError {
+            source_name: path.display().to_string(),
+            problems,
+        })?;
         cfg.resolve_relative_paths(base);
         Ok(cfg)
     }
@@ -141,6 +193,19 @@ impl Config {
         registry: &Registry,
         base_dir: Option<&Path>,
     ) -> Result<Config, Vec<ConfigProblem>> {
+        Self::parse_resolving(text, overrides, env, registry, base_dir, Secrets::ALL)
+    }
+
+    /// [`Config::parse_with`] resolving only the `secrets` groups (the others' references are
+    /// checked for shape, never read).
+    pub fn parse_resolving(
+        text: &str,
+        overrides: &[(String, String)],
+        env: &dyn Fn(&str) -> Option<String>,
+        registry: &Registry,
+        base_dir: Option<&Path>,
+        secrets: Secrets,
+    ) -> Result<Config, Vec<ConfigProblem>> {
         let mut root: toml::Table = text.parse().map_err(|e: toml::de::Error| {
             vec![ConfigProblem {
                 path: String::new(),
@@ -152,6 +217,7 @@ impl Config {
 
         let mut cfg = Config {
             registry: registry.clone(),
+            secrets,
             ..Config::default()
         };
         let known = [
@@ -186,11 +252,17 @@ impl Config {
         section(&root, "assessments", &mut cfg.assessments, &mut problems);
         section(&root, "alerts", &mut cfg.alerts, &mut problems);
         section(&root, "history", &mut cfg.history, &mut problems);
-        cfg.alerts.resolve_and_validate(env, &mut problems);
+        if secrets.alerts {
+            cfg.alerts.resolve_and_validate(env, &mut problems);
+        } else {
+            cfg.alerts.validate_unresolved(&mut problems);
+        }
         cfg.history.validate(&mut problems);
 
-        if let Some(r) = &cfg.server.api_token {
-            match r.resolve(env) {
+        if let Some(r) = &cfg.server.api_token
+            && secrets.api_token
+        {
+            match r.resolve(env).and_then(check_api_token) {
                 Ok(s) => cfg.api_token = Some(s),
                 Err(m) => problems.push(problem("server.api_token", m)),
             }
@@ -202,7 +274,7 @@ impl Config {
             Some(toml::Value::Array(tenants)) => {
                 for (i, t) in tenants.iter().enumerate() {
                     let path = format!("tenants[{i}]");
-                    let cx = (env, registry, base_dir);
+                    let cx = (env, registry, base_dir, secrets.connectors);
                     if let Some(t) = connectors::parse_tenant(&path, t, cx, &mut problems) {
                         cfg.tenants.push(t);
                     }
@@ -272,6 +344,7 @@ impl Config {
                 format!("{:?} is not an IP:port address", self.server.listen),
             ));
         }
+        self.server.validate(problems);
         let url = &self.store.url;
         if url.trim().is_empty() {
             problems.push(problem("store.url", "must not be empty"));
@@ -349,6 +422,31 @@ impl Config {
     /// The configured tenant with this id.
     pub fn tenant(&self, id: &str) -> Option<&TenantConfig> {
         self.tenants.iter().find(|t| t.id == id)
+    }
+}
+
+/// A resolved `[server] api_token` must be a non-empty RFC 6750 `b64token` (letters, digits,
+/// `-._~+/`, then `=` padding): the exact string a client sends after `Bearer `, so a stray
+/// space or newline in a secret file cannot make a token nobody can present. The message never
+/// contains the token.
+fn check_api_token(token: SecretString) -> Result<SecretString, String> {
+    use secrecy::ExposeSecret;
+    let t = token.expose_secret();
+    let body = t.trim_end_matches('=');
+    let ok = !body.is_empty()
+        && body
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~+/".contains(c));
+    if ok {
+        Ok(token)
+    } else if t.is_empty() {
+        Err("the token is empty".into())
+    } else {
+        Err(
+            "the token must be an RFC 6750 b64token (letters, digits, '-._~+/', then '=' \
+             padding): no spaces, line breaks or other characters"
+                .into(),
+        )
     }
 }
 
@@ -601,6 +699,152 @@ actions = ["msgraph.mfa.all_users"]
         let r = SecretRef::File { file: f };
         use secrecy::ExposeSecret;
         assert_eq!(r.resolve(&no_env).unwrap().expose_secret(), "abc");
+    }
+
+    /// Issue 8 row 17: an empty or malformed API token, `http://` token and Graph URLs (not
+    /// to a loopback host), a cron schedule that never fires and zero server limits are each a
+    /// located problem.
+    #[test]
+    fn check_config_rejects_unusable_tokens_urls_schedules_and_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty-token");
+        std::fs::write(&empty, "\n").unwrap();
+        let text = format!(
+            r#"
+            [server]
+            api_token = {{ file = "{}" }}
+            header_read_timeout = "0s"
+            max_connections = 0
+            [[tenants]]
+            id = "a"
+              [[tenants.connectors]]
+              kind = "msgraph"
+              schedule = "0 0 0 30 2 *"
+              tenant_id = "t"
+              client_id = "c"
+              client_secret = {{ env = "SECRET" }}
+              authority = "http://login.example.com"
+              token_url = "http://login.example.com/t/oauth2/v2.0/token"
+              graph_base = "ftp://graph.example.com/v1.0"
+            [[tenants]]
+            id = "b"
+              [[tenants.connectors]]
+              kind = "msgraph"
+              schedule = "0 0 0 1 1 * 2001"
+              tenant_id = "t"
+              client_id = "c"
+              client_secret = {{ env = "EMPTY" }}
+              authority = "http://127.0.0.1:8080"
+              graph_base = "http://[::1]:8080/v1.0"
+              token_url = "http://localhost:8080/token"
+            "#,
+            empty.display()
+        );
+        let env = |k: &str| (k == "SECRET").then(|| "s".to_owned());
+        let problems = Config::parse(&text, &[], &env).unwrap_err();
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        for want in [
+            "server.api_token",
+            "server.header_read_timeout",
+            "server.max_connections",
+            "tenants[0].connectors[0].schedule",
+            "tenants[0].connectors[0].authority",
+            "tenants[0].connectors[0].token_url",
+            "tenants[0].connectors[0].graph_base",
+            "tenants[1].connectors[0].schedule",
+            "tenants[1].connectors[0].client_secret",
+        ] {
+            assert!(paths.contains(&want), "missing {want} in {problems:#?}");
+        }
+        // Loopback http URLs (test doubles) are fine.
+        for p in ["authority", "graph_base", "token_url"] {
+            let path = format!("tenants[1].connectors[0].{p}");
+            assert!(!paths.contains(&path.as_str()), "{problems:#?}");
+        }
+        let never = problems
+            .iter()
+            .find(|p| p.path == "tenants[0].connectors[0].schedule")
+            .unwrap();
+        assert!(never.message.contains("never fires"), "{never}");
+
+        for (token, ok) in [
+            ("abc-._~+/123==", true),
+            ("abc def", false),
+            ("abc\t", false),
+            ("==", false),
+        ] {
+            std::fs::write(&empty, token).unwrap();
+            let text = format!(
+                "[server]\napi_token = {{ file = \"{}\" }}\n",
+                empty.display()
+            );
+            assert_eq!(Config::parse(&text, &[], &no_env).is_ok(), ok, "{token:?}");
+        }
+    }
+
+    /// Issue 8 row 22: a command that uses no secret loads a configuration whose API token,
+    /// webhook secret and client secret are not available (their references are still checked
+    /// for shape); resolving all of them reports each missing one.
+    #[test]
+    fn secrets_are_resolved_only_when_asked() {
+        let text = r#"
+            [server]
+            api_token = { env = "POSTURED_API_TOKEN" }
+            [alerts]
+            [[alerts.notifiers]]
+            name = "hook"
+            kind = "webhook"
+            url = "https://hooks.example.com/x"
+            secret = { env = "HOOK_SECRET" }
+            [[tenants]]
+            id = "a"
+              [[tenants.connectors]]
+              kind = "msgraph"
+              schedule = "0 0 * * * *"
+              tenant_id = "t"
+              client_id = "c"
+              client_secret = { env = "CLIENT_SECRET" }
+        "#;
+        let parse = |secrets| {
+            Config::parse_resolving(text, &[], &no_env, &Registry::builtin(), None, secrets)
+        };
+        let cfg = parse(Secrets::NONE).unwrap_or_else(|p| panic!("{p:#?}"));
+        assert!(cfg.api_token.is_none());
+        assert_eq!(cfg.secrets, Secrets::NONE);
+        // Never built into a live connector without its secret.
+        let http = crate::http::http_client().unwrap();
+        let built = cfg.tenants[0].connectors[0].settings.build(
+            &postured_connectors::settings::BuildContext {
+                tenant: "a",
+                http: &http,
+                record: None,
+            },
+        );
+        assert!(built.is_err());
+        let problems = parse(Secrets::ALL).unwrap_err();
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "alerts.notifiers[0].secret",
+                "server.api_token",
+                "tenants[0].connectors[0].client_secret"
+            ]
+        );
+        let problems = parse(Secrets::CONNECTORS).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:#?}");
+        // A missing reference is still a problem when nothing is resolved.
+        let without = text.replace("client_secret = { env = \"CLIENT_SECRET\" }", "");
+        let problems = Config::parse_resolving(
+            &without,
+            &[],
+            &no_env,
+            &Registry::builtin(),
+            None,
+            Secrets::NONE,
+        )
+        .unwrap_err();
+        assert_eq!(problems[0].path, "tenants[0].connectors[0].client_secret");
     }
 
     #[test]

@@ -11,7 +11,8 @@ use serde::Deserialize;
 
 use super::{ConfigProblem, SecretRef};
 
-/// `[server]`: the HTTP listener for `/metrics`, `/healthz` and the API.
+/// `[server]`: the HTTP listener for `/metrics`, `/healthz` and the API, and its limits
+/// against slow or many clients.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
@@ -21,7 +22,26 @@ pub struct ServerConfig {
     pub metrics_public: bool,
     /// Bearer token for the API routes; when unset the API routes answer 401.
     pub api_token: Option<SecretRef>,
+    /// A connection must send a complete request head (request line and headers) within this
+    /// long after it opens or after its previous response (an idle keep-alive connection
+    /// included), else it is closed (default 10 s).
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// Longest time from a request head to its response, the request body included; past it
+    /// the answer is `408 Request Timeout` (default 30 s).
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Open connections served at once; a connection accepted beyond it is closed at once
+    /// (default 256).
+    pub max_connections: usize,
 }
+
+/// Default of [`ServerConfig::header_read_timeout`].
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default of [`ServerConfig::request_timeout`].
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default of [`ServerConfig::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -29,6 +49,30 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:9898".into(),
             metrics_public: true,
             api_token: None,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Validate the limits; problems carry `server.` key paths (the listen address and the
+    /// token are checked by `super::Config`).
+    pub fn validate(&self, problems: &mut Vec<ConfigProblem>) {
+        for (key, d) in [
+            ("server.header_read_timeout", self.header_read_timeout),
+            ("server.request_timeout", self.request_timeout),
+        ] {
+            if d.is_zero() {
+                problems.push(ConfigProblem::new(key, "must be positive"));
+            }
+        }
+        if self.max_connections == 0 {
+            problems.push(ConfigProblem::new(
+                "server.max_connections",
+                "must be at least 1",
+            ));
         }
     }
 }

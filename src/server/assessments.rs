@@ -8,13 +8,18 @@
 //!   -> `{"filter", "score", "breakdown"}`: the score over the de-duplicated instances matching
 //!   every given criterion, broken down `by` tenant, assessment, regulation, solution, group or
 //!   category when asked.
-//! - `PUT /api/v1/actions/{action}/status` with a JSON [`StatusBody`] -> the saved manual
-//!   status (400 with a message for a wrong scope, 503 when the store fails). Shown from the
-//!   tenant's next poll, like `postured action set`.
+//! - `PUT /api/v1/actions/{action}/status` with a JSON [`StatusBody`] (at most
+//!   [`MAX_STATUS_BODY_BYTES`]) -> the saved manual status. Refusals are RFC 9457 problem
+//!   details (`application/problem+json`, [`crate::server::problem`]): 400 for a malformed
+//!   action id, a body that does not parse, a field past its limit
+//!   ([`crate::server::input`]) or a wrong scope; 404 when no template or catalog knows the
+//!   action; 413 for a body too large; 503 when the store fails. Nothing is saved on a
+//!   refusal. Shown from the tenant's next poll, like `postured action set`.
 
 use std::sync::Arc;
 
 use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -22,7 +27,13 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
-use crate::app::model::{ActionSet, scope_for};
+use crate::app::model::ActionSet;
+use crate::server::input::{ActionSetError, check_action_set};
+use crate::server::problem::{Problem, excerpt};
+
+/// Largest accepted body of `PUT /api/v1/actions/{action}/status` (64 KiB: every field at
+/// its limit fits); a larger one is answered 413.
+pub const MAX_STATUS_BODY_BYTES: usize = 64 * 1024;
 use crate::evaluation::{ImplementationStatus, ScoreSummary, TestStatus};
 use crate::model::report::TestingSource;
 use crate::model::{Dimension, ManualUpdate, ScoreFilter};
@@ -97,9 +108,32 @@ pub struct StatusBody {
 /// `PUT /api/v1/actions/{action}/status`.
 pub async fn set_status(
     State(app): State<Arc<App>>,
-    Path(action): Path<String>,
-    Json(body): Json<StatusBody>,
+    action: Result<Path<String>, PathRejection>,
+    body: Result<Json<StatusBody>, JsonRejection>,
 ) -> Response {
+    let Ok(Path(action)) = action else {
+        return Problem::new(
+            StatusCode::BAD_REQUEST,
+            "/problems/invalid-action-id",
+            "Invalid action id",
+            "the action id is not valid UTF-8 text",
+        )
+        .into_response();
+    };
+    let body = match body {
+        Ok(Json(body)) => body,
+        Err(e) => {
+            let status = e.status();
+            let (kind, title) = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                ("/problems/body-too-large", "Request body too large")
+            } else {
+                ("/problems/invalid-body", "Invalid request body")
+            };
+            // 415 and 422 keep their status; their detail is axum's, which never echoes more
+            // than a field name and a position.
+            return Problem::new(status, kind, title, excerpt(&e.body_text(), 300)).into_response();
+        }
+    };
     let set = ActionSet {
         tenant: body.tenant,
         group: body.group,
@@ -114,9 +148,17 @@ pub async fn set_status(
             evidence: body.evidence,
         },
     };
-    let scope = match scope_for(&app.model, &app.config, &set) {
+    let checked = check_action_set(
+        &app.model,
+        &app.evaluator,
+        app.store.as_ref(),
+        &app.config,
+        &set,
+    )
+    .await;
+    let scope = match checked {
         Ok(s) => s,
-        Err(m) => return (StatusCode::BAD_REQUEST, format!("{m}\n")).into_response(),
+        Err(e) => return rejection(&app, &e).into_response(),
     };
     match app
         .model
@@ -132,11 +174,57 @@ pub async fn set_status(
         Ok(record) => Json(record).into_response(),
         Err(e) => {
             app.metrics.observe_store_error(e.kind());
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("store unavailable: {}\n", e.kind()),
-            )
-                .into_response()
+            store_unavailable(e.kind()).into_response()
+        }
+    }
+}
+
+fn store_unavailable(kind: &str) -> Problem {
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "/problems/store-unavailable",
+        "Store unavailable",
+        format!("store unavailable: {kind}"),
+    )
+}
+
+/// The problem details of a refused action set.
+fn rejection(app: &App, e: &ActionSetError) -> Problem {
+    match e {
+        ActionSetError::BadActionId { .. } => Problem::new(
+            StatusCode::BAD_REQUEST,
+            "/problems/invalid-action-id",
+            "Invalid action id",
+            e.to_string(),
+        ),
+        ActionSetError::UnknownAction { field, id } => Problem::new(
+            if *field == "action" {
+                StatusCode::NOT_FOUND
+            } else {
+                StatusCode::BAD_REQUEST
+            },
+            "/problems/unknown-action",
+            "Unknown action",
+            format!(
+                "{field}: no template or catalog knows the action {:?}",
+                excerpt(id, 128)
+            ),
+        ),
+        ActionSetError::Invalid { .. } => Problem::new(
+            StatusCode::BAD_REQUEST,
+            "/problems/invalid-field",
+            "Invalid field",
+            e.to_string(),
+        ),
+        ActionSetError::Scope(m) => Problem::new(
+            StatusCode::BAD_REQUEST,
+            "/problems/wrong-scope",
+            "Wrong scope",
+            excerpt(m, 300),
+        ),
+        ActionSetError::Store(s) => {
+            app.metrics.observe_store_error(s.kind());
+            store_unavailable(s.kind())
         }
     }
 }

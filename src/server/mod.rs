@@ -1,7 +1,15 @@
 //! HTTP server (axum): `/healthz`, `/metrics` and the API.
 //!
 //! Every route but `/healthz` (and `/metrics` when `[server] metrics_public = true`) requires
-//! `Authorization: Bearer <api_token>`; without a configured token those routes answer 401.
+//! `Authorization: Bearer <api_token>` (RFC 6750: the scheme in any case, then one or more
+//! spaces, then exactly the token; compared as SHA-256 digests in constant time, so neither the
+//! content nor the length of the token leaks); without a configured token those routes answer
+//! 401.
+//!
+//! Connections are served by hyper's HTTP/1 server over a `TcpListener` loop ([`serve`]) with
+//! the `[server]` limits: a request head must arrive within `header_read_timeout` (an idle
+//! keep-alive connection included), a request must be answered within `request_timeout` (else
+//! 408), and at most `max_connections` are open at once (one more is closed at once).
 //! The API never polls: it reads the app's latest evaluations and the store; its one write is a
 //! person's manual action status (`PUT /api/v1/actions/{action}/status`, into the store).
 //!
@@ -16,24 +24,34 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use chrono::{DateTime, Utc};
-use secrecy::ExposeSecret;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::app::App;
+use crate::config::ServerConfig;
 use crate::report;
 
 pub mod assessments;
+pub mod input;
+pub mod problem;
 
 /// Build the router for `app`.
 pub fn router(app: Arc<App>) -> Router {
@@ -44,7 +62,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/scores", get(assessments::scores))
         .route(
             "/api/v1/actions/{action}/status",
-            put(assessments::set_status),
+            put(assessments::set_status)
+                .layer(DefaultBodyLimit::max(assessments::MAX_STATUS_BODY_BYTES)),
         );
     let metrics = Router::new().route("/metrics", get(metrics));
     let (public, private) = if app.config.server.metrics_public {
@@ -53,16 +72,21 @@ pub fn router(app: Arc<App>) -> Router {
         (Router::new(), api.merge(metrics))
     };
     let private = private.route_layer(middleware::from_fn_with_state(app.clone(), require_token));
+    let request_timeout = app.config.server.request_timeout;
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .merge(public)
         .merge(private)
         .with_state(app)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
 }
 
-/// Bind `listen` (port 0 picks one) and return the bound address and the serving future, which
-/// ends when `cancel` fires.
+/// Bind `listen` (port 0 picks one) and return the bound address and the serving future
+/// ([`serve`]), which ends when `cancel` fires.
 pub async fn bind(
     app: Arc<App>,
     listen: &str,
@@ -73,26 +97,101 @@ pub async fn bind(
 )> {
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
-    let serve = axum::serve(listener, router(app))
-        .with_graceful_shutdown(async move { cancel.cancelled().await });
-    Ok((addr, async move { serve.await }))
+    Ok((addr, serve(app, listener, cancel)))
+}
+
+/// Serve the API on `listener` until `cancel` fires, with the `[server]` limits: each
+/// connection holds one of `max_connections` permits (a connection accepted without one is
+/// closed at once), must deliver each request head within `header_read_timeout`, and each
+/// request is answered within `request_timeout`. On cancellation the listener closes,
+/// connections finish their request in flight and close, and the future ends when all have.
+pub async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
+    let limits: ServerConfig = app.config.server.clone();
+    let service = TowerToHyperService::new(router(app));
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let connections = TaskTracker::new();
+    loop {
+        let accepted = tokio::select! {
+            () = cancel.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors (or a connection reset before it was accepted): wait
+                // a little rather than spin, as hyper's and axum's servers do.
+                tracing::warn!(error = %e, "accepting a connection failed");
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    () = tokio::time::sleep(Duration::from_millis(100)) => continue,
+                }
+            }
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, limit = limits.max_connections, "connection limit reached: closing the new connection");
+            drop(stream);
+            continue;
+        };
+        let (service, cancel) = (service.clone(), cancel.clone());
+        let header_read_timeout = limits.header_read_timeout;
+        connections.spawn(async move {
+            let _permit = permit;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_read_timeout);
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                () = cancel.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "connection closed with an error");
+            }
+        });
+    }
+    drop(listener);
+    connections.close();
+    connections.wait().await;
+    Ok(())
+}
+
+/// The token of an `Authorization` value under RFC 6750 §2.1: the scheme `Bearer` in any
+/// case, one or more spaces, then the token, taken exactly (nothing trimmed: a tab or trailing
+/// space makes it a different token).
+fn bearer_token(value: &[u8]) -> Option<&[u8]> {
+    let space = value.iter().position(|b| *b == b' ')?;
+    let (scheme, rest) = value.split_at(space);
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        return None;
+    }
+    let token = &rest[rest.iter().position(|b| *b != b' ')?..];
+    Some(token)
+}
+
+/// Whether `given` is the configured token: the SHA-256 digests of both are compared in
+/// constant time, so the time taken reveals neither the token's content nor its length.
+fn token_matches(expected: &SecretString, given: &[u8]) -> bool {
+    let expected: [u8; 32] = Sha256::digest(expected.expose_secret().as_bytes()).into();
+    let given: [u8; 32] = Sha256::digest(given).into();
+    bool::from(expected[..].ct_eq(&given[..]))
 }
 
 async fn require_token(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    // `subtle`'s slice `ct_eq`: constant time in the bytes compared; only a length mismatch
-    // returns early, which reveals the token's length and nothing of its content.
+        .and_then(|v| bearer_token(v.as_bytes()));
     let ok = match (&app.config.api_token, presented) {
-        (Some(expected), Some(given)) => bool::from(
-            expected
-                .expose_secret()
-                .as_bytes()
-                .ct_eq(given.trim().as_bytes()),
-        ),
+        (Some(expected), Some(given)) => token_matches(expected, given),
         _ => false,
     };
     if ok {
@@ -177,6 +276,40 @@ async fn transitions(
                 format!("store unavailable: {}\n", e.kind()),
             )
                 .into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 8 row 16: RFC 6750 bearer parsing: the scheme in any case, the token exact (a
+    /// trailing space or tab, or a tab before it, is not the token).
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_the_token_exact() {
+        for (value, token) in [
+            ("Bearer abc", Some("abc")),
+            ("bearer abc", Some("abc")),
+            ("BEARER   abc", Some("abc")),
+            ("Bearer abc ", Some("abc ")),
+            ("Bearer abc\t", Some("abc\t")),
+            ("Bearer \tabc", Some("\tabc")),
+            ("Basic abc", None),
+            ("Bearerabc", None),
+            ("Bearer", None),
+            ("Bearer ", None),
+        ] {
+            assert_eq!(
+                bearer_token(value.as_bytes()),
+                token.map(str::as_bytes),
+                "{value:?}"
+            );
+        }
+        let secret = SecretString::from("abc");
+        assert!(token_matches(&secret, b"abc"));
+        for wrong in [&b"abc "[..], b"abc\t", b"\tabc", b"ab", b"abcd", b""] {
+            assert!(!token_matches(&secret, wrong), "{wrong:?}");
         }
     }
 }

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::{DEFAULT_AUTHORITY, DEFAULT_GRAPH_BASE, KIND, MsGraphConfig, MsGraphConnector};
@@ -157,9 +157,11 @@ fn default_max_response_bytes() -> u64 {
 }
 
 impl MsGraphSettings {
-    /// Decode and validate a connector table (common keys removed): URLs parse, the request
-    /// timeout is positive, and a live connector has a tenant id, a client id and a client
-    /// secret that resolves. Every problem is returned at once.
+    /// Decode and validate a connector table (common keys removed): URLs parse and are
+    /// `https://` (`http://` only for a loopback host: a test double), the request timeout is
+    /// positive, and a live connector has a tenant id, a client id and a client secret that
+    /// resolves to a non-empty value (resolved only when [`SettingsContext::resolve_secrets`];
+    /// otherwise only its reference must be present). Every problem is returned at once.
     pub fn parse(
         table: toml::Table,
         cx: &SettingsContext<'_>,
@@ -167,23 +169,15 @@ impl MsGraphSettings {
         let raw: RawMsGraph = decode(cx.path, toml::Value::Table(table)).map_err(|p| vec![p])?;
         let mut problems = Vec::new();
         for (key, url) in [
-            ("authority", &raw.authority),
-            ("graph_base", &raw.graph_base),
+            ("authority", Some(&raw.authority)),
+            ("graph_base", Some(&raw.graph_base)),
+            ("token_url", raw.token_url.as_ref()),
         ] {
-            if url::Url::parse(url).is_err() {
-                problems.push(ConfigProblem::new(
-                    cx.key(key),
-                    format!("{url:?} is not a URL"),
-                ));
+            if let Some(url) = url
+                && let Err(m) = check_endpoint(url)
+            {
+                problems.push(ConfigProblem::new(cx.key(key), m));
             }
-        }
-        if let Some(t) = &raw.token_url
-            && url::Url::parse(t).is_err()
-        {
-            problems.push(ConfigProblem::new(
-                cx.key("token_url"),
-                format!("{t:?} is not a URL"),
-            ));
         }
         if raw.request_timeout.is_zero() {
             problems.push(ConfigProblem::new(
@@ -216,7 +210,12 @@ impl MsGraphSettings {
                     cx.key("client_secret"),
                     "required for a live connector ({ env = \"VAR\" } or { file = \"PATH\" })",
                 )),
+                Some(_) if !cx.resolve_secrets => {}
                 Some(r) => match r.resolve(cx.env) {
+                    Ok(s) if s.expose_secret().is_empty() => problems.push(ConfigProblem::new(
+                        cx.key("client_secret"),
+                        "the secret is empty",
+                    )),
                     Ok(s) => secret = Some(s),
                     Err(m) => problems.push(ConfigProblem::new(cx.key("client_secret"), m)),
                 },
@@ -264,8 +263,36 @@ impl MsGraphSettings {
     }
 }
 
+/// An endpoint the client secret or tokens go to: an absolute `https://` URL with a host, or
+/// `http://` to a loopback host (a local test double; nothing leaves the machine).
+fn check_endpoint(text: &str) -> Result<(), String> {
+    let url = url::Url::parse(text).map_err(|_| format!("{text:?} is not a URL"))?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return Err(format!("{text:?} has no host")),
+    };
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(format!(
+            "{text:?} is plain http: credentials and tokens need https:// (http:// only to a \
+             loopback host)"
+        )),
+        other => Err(format!(
+            "{text:?}: unsupported scheme {other:?} (use https://)"
+        )),
+    }
+}
+
 impl ConnectorSettings for MsGraphSettings {
     fn build(&self, cx: &BuildContext<'_>) -> Result<Arc<dyn Connector>, String> {
+        if self.client_secret.is_none() && self.mode == SourceMode::Live {
+            // Loaded without resolving secrets (an offline command): never poll live with an
+            // empty secret.
+            return Err("the msgraph client secret was not resolved".into());
+        }
         let mode = match (&self.mode, cx.record) {
             (_, Some(recorder)) => Mode::Record(recorder.clone()),
             (SourceMode::Live, None) => Mode::Live,
@@ -296,6 +323,7 @@ mod tests {
             tenant: "t",
             env: &env,
             base_dir: None,
+            resolve_secrets: true,
         };
         MsGraphSettings::parse(text.parse().unwrap(), &cx)
     }
