@@ -1206,8 +1206,8 @@ async fn problem_of(r: reqwest::Response) -> (u16, serde_json::Value) {
     (status, body)
 }
 
-/// Issue 8 row 13: `PUT` of an action id no template or catalog knows is 404 and a malformed
-/// one 400, both RFC 9457 problem details, and nothing is stored.
+/// Issue 8 row 13: `PUT` of an action id no template or catalog knows, or that is malformed
+/// (path traversal, markup), is 404 with RFC 9457 problem details, and nothing is stored.
 #[tokio::test]
 async fn put_of_an_unknown_or_malformed_action_id_is_refused_with_problem_details() {
     let graph = graph_with_examples().await;
@@ -1219,8 +1219,8 @@ async fn put_of_an_unknown_or_malformed_action_id_is_refused_with_problem_detail
     app.poll("contoso").await;
     let body = || serde_json::json!({"tenant": "contoso", "test_status": "passed"});
     for (action, want) in [
-        ("..%2F..%2Fetc%2Fpasswd", 400),
-        ("%3Cscript%3Ealert(1)%3C%2Fscript%3E", 400),
+        ("..%2F..%2Fetc%2Fpasswd", 404),
+        ("%3Cscript%3Ealert(1)%3C%2Fscript%3E", 404),
         ("msgraph.no_such.action", 404),
         ("securescore.no_such_control", 404),
     ] {

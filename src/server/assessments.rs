@@ -10,10 +10,10 @@
 //!   category when asked.
 //! - `PUT /api/v1/actions/{action}/status` with a JSON [`StatusBody`] (at most
 //!   [`MAX_STATUS_BODY_BYTES`]) -> the saved manual status. Refusals are RFC 9457 problem
-//!   details (`application/problem+json`, [`crate::server::problem`]): 400 for a malformed
-//!   action id, a body that does not parse, a field past its limit
-//!   ([`crate::server::input`]) or a wrong scope; 404 when no template or catalog knows the
-//!   action; 413 for a body too large; 503 when the store fails. Nothing is saved on a
+//!   details (`application/problem+json`, [`crate::server::problem`]): 404 when the path's
+//!   action id is malformed or no template or catalog knows the action; 400 for a malformed or
+//!   unknown `parent`, a body that does not parse, a field past its limit
+//!   ([`crate::server::input`]) or a wrong scope; 413 for a body too large; 503 when the store fails. Nothing is saved on a
 //!   refusal. Shown from the tenant's next poll, like `postured action set`.
 
 use std::sync::Arc;
@@ -191,8 +191,14 @@ fn store_unavailable(kind: &str) -> Problem {
 /// The problem details of a refused action set.
 fn rejection(app: &App, e: &ActionSetError) -> Problem {
     match e {
-        ActionSetError::BadActionId { .. } => Problem::new(
-            StatusCode::BAD_REQUEST,
+        // The path's action id names a resource: one that cannot exist is not found (like an
+        // unknown one); a malformed `parent` in the body is a bad request.
+        ActionSetError::BadActionId { field } => Problem::new(
+            if *field == "action" {
+                StatusCode::NOT_FOUND
+            } else {
+                StatusCode::BAD_REQUEST
+            },
             "/problems/invalid-action-id",
             "Invalid action id",
             e.to_string(),
