@@ -188,6 +188,7 @@ impl Config {
         section(&root, "history", &mut cfg.history, &mut problems);
         cfg.alerts.resolve_and_validate(env, &mut problems);
         cfg.history.validate(&mut problems);
+        cfg.store.validate(&mut problems);
 
         if let Some(r) = &cfg.server.api_token {
             match r.resolve(env) {
