@@ -23,7 +23,7 @@ use crate::store::{self, Store};
 
 /// Open the configured store and apply its migrations.
 pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    let store = store::open_store(&cfg.store.url, cfg.store.max_connections)
+    let store = store::open_configured(&cfg.store)
         .await
         .context("opening the store")?;
     store.migrate().await.context("applying migrations")?;

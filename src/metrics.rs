@@ -45,6 +45,8 @@ pub struct Metrics {
     assessment_possible: GaugeVec,
     assessment_progress: GaugeVec,
     control_status: IntGaugeVec,
+    /// `postured_store_healthy`, `postured_store_health_failures_total`.
+    store_health: StoreHealthMetrics,
     /// Label values last exported per tenant, to remove series that disappeared.
     exported: Mutex<HashMap<String, Exported>>,
     /// Assessment ids last exported per tenant.
@@ -286,6 +288,7 @@ impl Metrics {
             ),
             alert_outbox_pending,
             signal_stale,
+            store_health: StoreHealthMetrics::new(r),
             registry,
             exported: Mutex::new(HashMap::new()),
             exported_assessments: Mutex::new(HashMap::new()),
@@ -504,6 +507,53 @@ impl Metrics {
     }
 }
 
+/// The store health families (`Store::check_health`, run by `/readyz` and every
+/// `[store] health_interval`).
+struct StoreHealthMetrics {
+    healthy: IntGauge,
+    failures: IntCounterVec,
+}
+
+/// Reasons of a failed store health check: the store error kinds a check can end in, and
+/// `timeout` (past `[store] health_timeout`). Their series exist from the start, at 0.
+const STORE_HEALTH_FAILURES: [&str; 3] = ["database", "file_replaced", "timeout"];
+
+impl StoreHealthMetrics {
+    fn new(registry: &Registry) -> Self {
+        let healthy = IntGauge::new(
+            "postured_store_healthy",
+            "1 when the last store health check passed (the database file is the one opened \
+            and a write probe committed), else 0 (also before the first check).",
+        )
+        .expect("valid metric definition");
+        registry
+            .register(Box::new(healthy.clone()))
+            .expect("metric registered once");
+        let failures = counter(
+            registry,
+            "postured_store_health_failures_total",
+            "Failed store health checks by reason (database, file_replaced, timeout, ...).",
+            &["reason"],
+        );
+        for reason in STORE_HEALTH_FAILURES {
+            let _ = failures.with_label_values(&[reason]);
+        }
+        StoreHealthMetrics { healthy, failures }
+    }
+}
+
+impl Metrics {
+    /// Record a store health check: `None` when it passed, else the reason of its failure (a
+    /// store error kind, or `timeout`).
+    pub fn observe_store_health(&self, failure: Option<&str>) {
+        let h = &self.store_health;
+        h.healthy.set(i64::from(failure.is_none()));
+        if let Some(reason) = failure {
+            h.failures.with_label_values(&[reason]).inc();
+        }
+    }
+}
+
 /// Decrements the in-flight gauge on drop.
 pub struct InFlight<'a>(&'a IntGauge);
 
@@ -633,6 +683,20 @@ mod tests {
         let text = m.render();
         assert!(!text.contains("assessment=\"a2\""), "{text}");
         assert!(text.contains("assessment=\"a1\""));
+    }
+
+    #[test]
+    fn store_health_is_a_gauge_and_failures_by_reason() {
+        let m = Metrics::new(true);
+        let text = m.render();
+        assert!(text.contains("postured_store_healthy 0"), "{text}");
+        assert!(text.contains("postured_store_health_failures_total{reason=\"timeout\"} 0"));
+        m.observe_store_health(None);
+        assert!(m.render().contains("postured_store_healthy 1"));
+        m.observe_store_health(Some("file_replaced"));
+        let text = m.render();
+        assert!(text.contains("postured_store_healthy 0"));
+        assert!(text.contains("postured_store_health_failures_total{reason=\"file_replaced\"} 1"));
     }
 
     #[test]

@@ -6,9 +6,12 @@
 //! each tenant's in-memory state (latest signals, gaps, last stored action states, regression
 //! detector state, last evaluation and assessment reports), loaded from the store on first use
 //! so that a restart resumes where it stopped. Polls of one tenant are serialised by that
-//! tenant's lock; different tenants never wait for each other. A store failure is logged and
-//! counted, never fatal: the action states it could not persist stay "unwritten", so the next
-//! successful poll writes the transitions again and no history is lost.
+//! tenant's poll lock; different tenants never wait for each other. The tenant's state lock,
+//! which the API's reads take too, is never held across store I/O: a poll loads and writes with
+//! it released and takes it again to merge and publish, so a stalled database never blocks the
+//! API. A store failure is logged and counted, never fatal: the action states it could not
+//! persist stay "unwritten", so the next successful poll writes the transitions again and no
+//! history is lost. [`check_store`] is the store's health as `/readyz` and the metrics see it.
 //!
 //! Must not: decide timing (the scheduler calls [`App::poll`]) or hold SQL.
 
@@ -32,6 +35,33 @@ use crate::metrics::Metrics;
 use crate::signals::{Signal, SignalGap};
 use crate::store::{PollOutcome, Store};
 
+/// Run the store's health check ([`Store::check_health`]: the database file is still the one
+/// opened, a write probe commits) within `timeout`, export it (`postured_store_healthy`,
+/// `postured_store_health_failures_total`) and log a failure. `Err` carries the bounded reason:
+/// a store error kind (`database`, `file_replaced` ...) or `timeout`.
+pub async fn check_store(
+    store: &dyn Store,
+    metrics: &Metrics,
+    timeout: Duration,
+) -> Result<(), &'static str> {
+    let reason = match tokio::time::timeout(timeout, store.check_health()).await {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, kind = e.kind(), "store health check failed");
+            Some(e.kind())
+        }
+        Err(_) => {
+            tracing::error!(
+                timeout_s = timeout.as_secs_f64(),
+                "store health check did not finish in time"
+            );
+            Some("timeout")
+        }
+    };
+    metrics.observe_store_health(reason);
+    reason.map_or(Ok(()), Err)
+}
+
 /// One configured connector of one tenant, ready to poll.
 pub struct ConnectorSlot {
     /// The connector's configuration (schedule, timeout, kind).
@@ -48,6 +78,10 @@ pub struct TenantRuntime {
     pub name: Option<String>,
     /// Connectors in configuration order.
     pub connectors: Vec<ConnectorSlot>,
+    /// Held for a whole poll of the tenant (store I/O included): polls of one tenant run one
+    /// after the other, so each one plans against the last one's published state.
+    poll: Mutex<()>,
+    /// The tenant's in-memory state; held only for in-memory work, never across I/O.
     state: Mutex<TenantMemory>,
 }
 
@@ -115,6 +149,7 @@ impl App {
                     id: t.id.clone(),
                     name: t.name.clone(),
                     connectors: connectors.remove(&t.id).unwrap_or_default(),
+                    poll: Mutex::new(()),
                     state: Mutex::new(TenantMemory::default()),
                 })
             })
@@ -142,7 +177,20 @@ impl App {
             history: self.config.history.clone(),
             model: self.model.clone(),
             manual_refresh: self.config.model.manual_refresh,
+            store_health_interval: self.config.store.health_interval,
+            store_health_timeout: self.config.store.health_timeout,
         }
+    }
+
+    /// The store's health now ([`check_store`] under `[store] health_timeout`), as `/readyz`
+    /// reports it.
+    pub async fn check_store(&self) -> Result<(), &'static str> {
+        check_store(
+            self.store.as_ref(),
+            &self.metrics,
+            self.config.store.health_timeout,
+        )
+        .await
     }
 
     /// Every tenant, in configuration order.

@@ -13,7 +13,8 @@
 //!   gives the one tenant score and the assessment reports.
 //! - **plan**: the writes: status transitions, regression events with their routes and the
 //!   detector states, assessment score snapshots.
-//! - **persist**: everything in one store transaction.
+//! - **persist**: everything in one store transaction, with the tenant's state lock released
+//!   (the API reads the tenant meanwhile; the tenant's poll lock keeps its polls in order).
 //! - **publish**: only after it: the in-memory state (stored action states, detector state,
 //!   latest evaluation and reports) and the metrics and logs.
 //!
@@ -99,11 +100,17 @@ pub(super) async fn run(app: &App, tenant: &TenantRuntime, index: usize) -> Poll
         );
     }
 
-    let mut state = tenant.state.lock().await;
-    resume(app, &tenant.id, &mut state).await;
+    // One poll of the tenant at a time (held across the store I/O); the state lock, which the
+    // API's reads take too, is held only for in-memory work.
+    let _serial = tenant.poll.lock().await;
+    resume(app, tenant).await;
     let now = Utc::now();
-    let evaluated = evaluate(app, &tenant.id, kind, &normalised.batch, &mut state, now);
-    let planned = plan(app, &state, &evaluated);
+    let (evaluated, planned) = {
+        let mut state = tenant.state.lock().await;
+        let evaluated = evaluate(app, &tenant.id, kind, &normalised.batch, &mut state, now);
+        let planned = plan(app, &state, &evaluated);
+        (evaluated, planned)
+    };
     let record = PollRecord {
         tenant: &tenant.id,
         connector: kind,
@@ -118,6 +125,7 @@ pub(super) async fn run(app: &App, tenant: &TenantRuntime, index: usize) -> Poll
         alerts: planned.alerts.writes(),
     };
     let stored = persist(app, &record, kind).await;
+    let mut state = tenant.state.lock().await;
     publish(
         app, &mut state, kind, normalised, evaluated, planned, stored, clock, now,
     )
@@ -179,11 +187,18 @@ pub fn normalise(c: Collected, kind: &str, ttl: chrono::Duration) -> Normalised 
 
 /// Load what the store knows about the tenant on its first poll (signals, gaps, stored action
 /// states, detector state). What was gathered in memory while the store was away is newer and
-/// wins. A failure is counted and retried on the next poll.
-async fn resume(app: &App, tenant: &str, state: &mut TenantMemory) {
-    if !state.loaded {
-        match app.store.load_tenant_state(tenant).await {
+/// wins. A failure is counted and retried on the next poll. The reads run without the state
+/// lock (the caller holds the tenant's poll lock, so nothing else changes what they fill in).
+async fn resume(app: &App, tenant: &TenantRuntime) {
+    let (load_state, load_alerts) = {
+        let state = tenant.state.lock().await;
+        (!state.loaded, state.alert_state.is_none())
+    };
+    let id = tenant.id.as_str();
+    if load_state {
+        match app.store.load_tenant_state(id).await {
             Ok(stored) => {
+                let mut state = tenant.state.lock().await;
                 for s in stored.signals {
                     state.signals.entry(s.key.clone()).or_insert(s);
                 }
@@ -203,16 +218,16 @@ async fn resume(app: &App, tenant: &str, state: &mut TenantMemory) {
             }
             Err(e) => {
                 app.metrics.observe_store_error(e.kind());
-                tracing::error!(tenant, error = %e, "loading tenant state failed; evaluating from this poll only");
+                tracing::error!(tenant = id, error = %e, "loading tenant state failed; evaluating from this poll only");
             }
         }
     }
-    if state.alert_state.is_none() {
-        match app.store.load_alert_state(tenant).await {
-            Ok(s) => state.alert_state = Some(s),
+    if load_alerts {
+        match app.store.load_alert_state(id).await {
+            Ok(s) => tenant.state.lock().await.alert_state = Some(s),
             Err(e) => {
                 app.metrics.observe_store_error(e.kind());
-                tracing::error!(tenant, error = %e, "loading regression state failed; regressions are not detected in this poll");
+                tracing::error!(tenant = id, error = %e, "loading regression state failed; regressions are not detected in this poll");
             }
         }
     }

@@ -33,10 +33,15 @@ pub struct Background {
     pub model: Arc<ModelRuntime>,
     /// `[model] manual_refresh`; zero: never.
     pub manual_refresh: Duration,
+    /// `[store] health_interval`; zero: only when `/readyz` is asked.
+    pub store_health_interval: Duration,
+    /// `[store] health_timeout`.
+    pub store_health_timeout: Duration,
 }
 
 /// Spawn on `tracker`: the outbox delivery task; the prune task when `[history] retention` is
-/// not 0; the manual-status reload when `[model] manual_refresh` is not 0.
+/// not 0; the manual-status reload when `[model] manual_refresh` is not 0; the store health
+/// check when `[store] health_interval` is not 0.
 ///
 /// # Errors
 ///
@@ -62,10 +67,33 @@ pub fn spawn(
             cancel.clone(),
         ));
     }
+    if !parts.store_health_interval.is_zero() {
+        tracker.spawn(store_health_loop(parts.clone(), cancel.clone()));
+    }
     if !parts.manual_refresh.is_zero() {
         tracker.spawn(manual_reload_loop(parts, cancel.clone()));
     }
     Ok(())
+}
+
+/// Check the store's health at once, then every `[store] health_interval`, into
+/// `postured_store_healthy` (`super::check_store`).
+pub async fn store_health_loop(parts: Background, cancel: CancellationToken) {
+    loop {
+        let check = super::check_store(
+            parts.store.as_ref(),
+            &parts.metrics,
+            parts.store_health_timeout,
+        );
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            _ = check => {}
+        }
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            () = tokio::time::sleep(parts.store_health_interval) => {}
+        }
+    }
 }
 
 /// Every `manual_refresh`, re-read the manual statuses from the store into the model runtime

@@ -258,6 +258,7 @@ impl Config {
             cfg.alerts.validate_unresolved(&mut problems);
         }
         cfg.history.validate(&mut problems);
+        cfg.store.validate(&mut problems);
 
         if let Some(r) = &cfg.server.api_token
             && secrets.api_token

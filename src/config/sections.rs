@@ -81,10 +81,24 @@ impl ServerConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// `sqlite://PATH` (default `sqlite://postured.db`), a bare path, or `postgres://...`.
+    /// `sqlite://PATH` (default `sqlite://postured.db`), a bare path, or `postgres://...`
+    /// (TLS with `sslmode=require`, `verify-ca` or `verify-full`; the system's roots, or
+    /// `sslrootcert=FILE`).
     pub url: String,
     /// Connection pool size.
     pub max_connections: u32,
+    /// PostgreSQL only: each session's `statement_timeout` (`30s`; `0s`: none). A statement
+    /// running (or waiting for a lock) longer fails as a store error, which the poll counts
+    /// and retries with the next one. SQLite waits at most 5 s for another writer.
+    #[serde(with = "humantime_serde")]
+    pub statement_timeout: Duration,
+    /// How often the store's health (the database file still the one opened, a write probe)
+    /// is checked for `postured_store_healthy` (`30s`; `0s`: only when `/readyz` is asked).
+    #[serde(with = "humantime_serde")]
+    pub health_interval: Duration,
+    /// Deadline of one health check (`5s`); past it the store counts as unhealthy.
+    #[serde(with = "humantime_serde")]
+    pub health_timeout: Duration,
 }
 
 impl Default for StoreConfig {
@@ -92,6 +106,28 @@ impl Default for StoreConfig {
         Self {
             url: "sqlite://postured.db".into(),
             max_connections: 4,
+            statement_timeout: Duration::from_secs(30),
+            health_interval: Duration::from_secs(30),
+            health_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl StoreConfig {
+    /// Validate the timing keys; problems carry `store.` key paths (the URL and pool size are
+    /// checked with the other sections).
+    pub fn validate(&self, problems: &mut Vec<ConfigProblem>) {
+        if self.health_timeout.is_zero() {
+            problems.push(ConfigProblem::new(
+                "store.health_timeout",
+                "must be positive",
+            ));
+        }
+        if !self.statement_timeout.is_zero() && self.statement_timeout < Duration::from_millis(1) {
+            problems.push(ConfigProblem::new(
+                "store.statement_timeout",
+                "must be 0s (no timeout) or at least 1ms (PostgreSQL counts milliseconds)",
+            ));
         }
     }
 }
@@ -240,6 +276,21 @@ impl HistoryConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn store_timing_bounds() {
+        let mut p = Vec::new();
+        StoreConfig::default().validate(&mut p);
+        assert!(p.is_empty());
+        StoreConfig {
+            statement_timeout: Duration::from_micros(10),
+            health_timeout: Duration::ZERO,
+            ..StoreConfig::default()
+        }
+        .validate(&mut p);
+        let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(paths, ["store.health_timeout", "store.statement_timeout"]);
+    }
 
     #[test]
     fn history_retention_bounds() {

@@ -15,7 +15,8 @@
 //!
 //! Routes:
 //! - `GET /healthz` -> `200 ok` (liveness; the store is checked by `/readyz`)
-//! - `GET /readyz` -> `200 ready` when the store answers, else 503
+//! - `GET /readyz` -> `200 ready` when the store is healthy (the database file is the one
+//!   opened, a write probe commits, within `[store] health_timeout`), else 503 with the reason
 //! - `GET /metrics` -> Prometheus text exposition
 //! - `GET /api/v1/report` -> the JSON report (see [`crate::report`])
 //! - `GET /api/v1/tenants/{tenant}/transitions?action=ID&since=RFC3339` -> status history
@@ -207,13 +208,23 @@ async fn require_token(State(app): State<Arc<App>>, req: Request, next: Next) ->
 }
 
 async fn readyz(State(app): State<Arc<App>>) -> Response {
-    match app.store.ping().await {
+    match app.check_store().await {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("store unavailable: {}\n", e.kind()),
-        )
-            .into_response(),
+        Err(reason) => {
+            let why = match reason {
+                "file_replaced" => {
+                    "the database file was removed or replaced after it was opened; \
+                    restart postured"
+                }
+                "timeout" => "the health check took longer than [store] health_timeout",
+                _ => "the write probe failed; see the logs",
+            };
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("store unhealthy: {reason}: {why}\n"),
+            )
+                .into_response()
+        }
     }
 }
 

@@ -640,7 +640,7 @@ where
         sqlx::query(MARK_DELIVERED)
             .bind(rows::to_millis(at))
             .bind(id)
-            .execute(self.pool())
+            .execute(self.writer()?)
             .await?;
         Ok(())
     }
@@ -663,7 +663,7 @@ where
             .bind(error)
             .bind(state.as_str())
             .bind(id)
-            .execute(self.pool())
+            .execute(self.writer()?)
             .await?;
         Ok(())
     }
@@ -730,7 +730,7 @@ where
     async fn prune_history(&self, before: DateTime<Utc>) -> Result<PruneReport, StoreError> {
         let before = rows::to_millis(before);
         let mut report = PruneReport::default();
-        let mut tx = self.pool().begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.writer()?.begin_with(DB::BEGIN_WRITE).await?;
         for (what, sql) in PRUNE {
             let done = sqlx::query(sql).bind(before).execute(&mut *tx).await?;
             let n = DB::rows_affected(&done);

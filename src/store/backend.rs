@@ -14,9 +14,13 @@
 //! Must not: hold SQL that both backends run (it belongs to the shared files).
 
 use std::future::Future;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sqlx::migrate::{Migrate, Migrator};
-use sqlx::{Database, Decode, Encode, IntoArguments, Pool, Type};
+use sqlx::pool::PoolOptions;
+use sqlx::{Connection, Database, Decode, Encode, IntoArguments, Pool, Type};
 
 use super::StoreError;
 use super::plan::{EncodedPoll, Plan};
@@ -27,25 +31,95 @@ use super::plan::{EncodedPoll, Plan};
 #[derive(Debug)]
 pub struct SqlStore<DB: Database> {
     pool: Pool<DB>,
+    /// The database file as opened (SQLite on a file only).
+    file: Option<Arc<FileIdentity>>,
 }
 
 impl<DB: Database> Clone for SqlStore<DB> {
     fn clone(&self) -> Self {
         SqlStore {
             pool: self.pool.clone(),
+            file: self.file.clone(),
         }
     }
 }
 
 impl<DB: Database> SqlStore<DB> {
-    /// Wrap an open pool (no migration).
-    pub(crate) fn from_pool(pool: Pool<DB>) -> Self {
-        SqlStore { pool }
+    /// Wrap an open pool (no migration); `file` is the database file as opened, when the
+    /// database is one.
+    pub(crate) fn from_pool(pool: Pool<DB>, file: Option<FileIdentity>) -> Self {
+        SqlStore {
+            pool,
+            file: file.map(Arc::new),
+        }
     }
 
-    /// The connection pool.
+    /// The connection pool, for reads.
     pub(crate) fn pool(&self) -> &Pool<DB> {
         &self.pool
+    }
+
+    /// The connection pool, for writes: refused with [`StoreError::FileReplaced`] when the
+    /// database file is no longer the one opened (a write would land in a file nobody reads
+    /// again).
+    pub(crate) fn writer(&self) -> Result<&Pool<DB>, StoreError> {
+        self.check_file()?;
+        Ok(&self.pool)
+    }
+
+    /// [`StoreError::FileReplaced`] when the database file is no longer the one opened.
+    pub(crate) fn check_file(&self) -> Result<(), StoreError> {
+        match &self.file {
+            Some(file) => file.check(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Pool options both backends start from. A connection that comes back to the pool still inside
+/// a transaction (its `COMMIT` or `ROLLBACK` failed: SQLite may roll a transaction back by
+/// itself after an I/O error or a full disk, and sqlx's later `ROLLBACK` then fails, leaving
+/// the connection at a non-zero transaction depth where every `BEGIN` fails) is closed when it
+/// is next taken from the pool, and a fresh connection is opened in its place.
+pub(crate) fn pool_options<DB: Database>() -> PoolOptions<DB> {
+    PoolOptions::new().before_acquire(|conn: &mut DB::Connection, _| {
+        let reusable = !conn.is_in_transaction();
+        if !reusable {
+            tracing::warn!("closing a database connection left inside a failed transaction");
+        }
+        Box::pin(async move { Ok(reusable) })
+    })
+}
+
+/// The identity (device, inode) of a database file when it was opened, to tell whether the path
+/// still names it: a file removed (or its directory) or replaced while the daemon runs keeps
+/// taking writes through the open connections, which are lost at the next start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FileIdentity {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+impl FileIdentity {
+    /// The identity of the file at `path` now (made absolute, so a later change of the working
+    /// directory does not matter).
+    pub(crate) fn of(path: &Path) -> std::io::Result<Self> {
+        let path = std::path::absolute(path)?;
+        let meta = std::fs::metadata(&path)?;
+        Ok(FileIdentity {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            path,
+        })
+    }
+
+    /// [`StoreError::FileReplaced`] unless `path` still names the file opened.
+    pub(crate) fn check(&self) -> Result<(), StoreError> {
+        match std::fs::metadata(&self.path) {
+            Ok(meta) if meta.dev() == self.dev && meta.ino() == self.ino => Ok(()),
+            _ => Err(StoreError::FileReplaced(self.path.display().to_string())),
+        }
     }
 }
 
@@ -66,6 +140,10 @@ pub(crate) trait SqlBackend:
 
     /// The migrations of `migrations/<backend>/`, embedded at build time.
     const MIGRATOR: &'static Migrator;
+    /// Statement that lifts the session's statement timeout for the migrations (which may run
+    /// longer than any statement of a poll: an index over a year of history), run on a
+    /// connection of their own that is closed afterwards; `None` when there is no timeout.
+    const MIGRATION_SESSION: Option<&'static str>;
 
     /// Number of rows a statement changed (each driver has its own result type).
     fn rows_affected(result: &Self::QueryResult) -> u64;

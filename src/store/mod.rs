@@ -21,6 +21,13 @@
 //! Storage conventions (both backends): instants are epoch milliseconds (UTC) in integer
 //! columns, so sub-millisecond precision is dropped; signal values are JSON text.
 //!
+//! Failure handling (both backends): a pooled connection left inside a failed transaction is
+//! closed, not reused (`backend::pool_options`); [`Store::check_health`] is a write probe (the
+//! one row of `store_health`) and, for a SQLite file, checks that the path still names the file
+//! opened, whose removal or replacement also makes every write fail with
+//! [`StoreError::FileReplaced`] rather than land in a file that is gone. PostgreSQL sessions
+//! have a `statement_timeout` (`[store]`) and speak TLS when the URL's `sslmode` asks for it.
+//!
 //! Must not: evaluate rules, compute transitions (the caller passes them in), or log secrets
 //! (database URLs never appear in errors).
 
@@ -42,6 +49,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::config::StoreConfig;
 use crate::evaluation::{ActionState, ScoreSummary, TenantEvaluation, Transition};
 use crate::signals::{Signal, SignalGap, SignalValue};
 pub use alerts::{
@@ -73,16 +81,25 @@ pub enum StoreError {
     /// written.
     #[error("invalid input: {0}")]
     Invalid(String),
+    /// The SQLite database file (the path given) is no longer the file opened: removed, its
+    /// directory removed, or replaced by another file. Writes are refused (they would land in
+    /// a file nobody reads again and be lost at the next start) until postured is restarted.
+    #[error(
+        "the database file {0} was removed or replaced after it was opened; \
+        writes are refused until postured is restarted"
+    )]
+    FileReplaced(String),
 }
 
 impl StoreError {
-    /// Bounded label: `database`, `migration`, `corrupt` or `invalid`.
+    /// Bounded label: `database`, `migration`, `corrupt`, `invalid` or `file_replaced`.
     pub fn kind(&self) -> &'static str {
         match self {
             StoreError::Database(_) => "database",
             StoreError::Migration(_) => "migration",
             StoreError::Corrupt { .. } => "corrupt",
             StoreError::Invalid(_) => "invalid",
+            StoreError::FileReplaced(_) => "file_replaced",
         }
     }
 }
@@ -238,6 +255,11 @@ pub trait Store: AlertStore + ModelStore + Send + Sync {
     async fn migrate(&self) -> Result<(), StoreError>;
     /// Cheap liveness check (`SELECT 1`).
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Whether the store can still keep what is written to it: the database file is still the
+    /// one opened (SQLite; [`StoreError::FileReplaced`] otherwise), and a write probe (an upsert
+    /// of the one row of `store_health`) commits. `/readyz` and `postured_store_healthy`
+    /// report it.
+    async fn check_health(&self) -> Result<(), StoreError>;
     /// Load what is needed to resume evaluating `tenant`.
     async fn load_tenant_state(&self, tenant: &str) -> Result<TenantState, StoreError>;
     /// Write one poll atomically: poll row, signals, gaps, changed action states, transitions,
@@ -282,6 +304,24 @@ pub async fn open_store(url: &str, max_connections: u32) -> Result<Arc<dyn Store
         )),
         Backend::Sqlite => Ok(Arc::new(
             sqlite::SqliteStore::open(url, max_connections).await?,
+        )),
+    }
+}
+
+/// Open the store `[store]` configures (URL, pool size, PostgreSQL's `statement_timeout`),
+/// without migrating (call [`Store::migrate`] next). See [`open_store`] for the URLs.
+pub async fn open_configured(cfg: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
+    match Backend::of_url(&cfg.url)? {
+        Backend::Postgres => Ok(Arc::new(
+            postgres::PostgresStore::connect_with(
+                postgres::options(&cfg.url)?,
+                cfg.max_connections,
+                cfg.statement_timeout,
+            )
+            .await?,
+        )),
+        Backend::Sqlite => Ok(Arc::new(
+            sqlite::SqliteStore::open(&cfg.url, cfg.max_connections).await?,
         )),
     }
 }

@@ -219,7 +219,7 @@ where
             .bind(template.id.as_str())
             .bind(body.as_str())
             .bind(to_millis(now))
-            .execute(self.pool())
+            .execute(self.writer()?)
             .await?;
         Ok(())
     }
@@ -236,7 +236,7 @@ where
     async fn delete_template(&self, id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query(DELETE_TEMPLATE)
             .bind(id)
-            .execute(self.pool())
+            .execute(self.writer()?)
             .await?;
         Ok(DB::rows_affected(&done) > 0)
     }
@@ -255,7 +255,7 @@ where
             .bind(r.notes.as_deref())
             .bind(r.evidence.as_str())
             .bind(r.updated_at)
-            .execute(self.pool())
+            .execute(self.writer()?)
             .await?;
         Ok(())
     }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Encode, Executor, Type};
+use sqlx::{ColumnIndex, Connection, Encode, Executor, Type};
 
 use super::alerts::{EncodedAlerts, write_alerts, write_snapshots};
 use super::backend::{Column, Param, SqlBackend, SqlStore};
@@ -53,6 +53,8 @@ const INSERT_SNAPSHOT: &str = "INSERT INTO score_snapshots \
     (tenant, at, points_achieved, points_possible, ratio) VALUES ($1, $2, $3, $4, $5)";
 const SELECT_SNAPSHOTS: &str = "SELECT at, points_achieved, points_possible, ratio \
     FROM score_snapshots WHERE tenant = $1 AND at >= $2 ORDER BY at, id";
+const UPSERT_HEALTH: &str = "INSERT INTO store_health (id, checked_at) VALUES (1, $1) \
+    ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at";
 const SELECT_POLLS: &str = "SELECT id, tenant, connector, started_at, finished_at, outcome, \
     error_summary FROM polls WHERE tenant = $1 ORDER BY started_at DESC, id DESC LIMIT $2";
 
@@ -98,12 +100,33 @@ where
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        DB::MIGRATOR.run(self.pool()).await?;
-        Ok(())
+        let Some(session) = DB::MIGRATION_SESSION else {
+            DB::MIGRATOR.run(self.pool()).await?;
+            return Ok(());
+        };
+        // A connection of its own, never returned to the pool with its timeout lifted.
+        let mut conn = self.pool().acquire().await?.detach();
+        let result = match sqlx::query(session).execute(&mut conn).await {
+            Ok(_) => DB::MIGRATOR
+                .run_direct(None, &mut conn, false)
+                .await
+                .map_err(StoreError::from),
+            Err(e) => Err(e.into()),
+        };
+        let _ = conn.close().await;
+        result
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(self.pool()).await?;
+        Ok(())
+    }
+
+    async fn check_health(&self) -> Result<(), StoreError> {
+        sqlx::query(UPSERT_HEALTH)
+            .bind(Utc::now().timestamp_millis())
+            .execute(self.writer()?)
+            .await?;
         Ok(())
     }
 
@@ -135,6 +158,8 @@ where
         let encoded = EncodedPoll::new(poll)?;
         let alerts = EncodedAlerts::new(poll.tenant, &poll.alerts)?;
         let mut tx = self.pool().begin_with(DB::BEGIN_WRITE).await?;
+        // Checked once the write transaction holds SQLite's write lock, just before writing.
+        self.check_file()?;
         if let Some(lock) = DB::LOCK_TENANT {
             sqlx::query(lock)
                 .bind(poll.tenant)

@@ -5,22 +5,22 @@
 //! settings: WAL journal, `synchronous=NORMAL`, a 5 s busy timeout, foreign keys on. Write
 //! transactions start with `BEGIN IMMEDIATE`, so concurrent writers queue on the busy timeout
 //! instead of failing when a read transaction upgrades to a write (and two polls of one tenant
-//! write one after the other).
+//! write one after the other). The file is created once, at open; the pool's connections never
+//! create it, and its (device, inode) is kept to tell when the path no longer names it.
 //!
 //! Must not: hold a transaction across an await on anything but this database.
 
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::Sqlite;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions,
-    SqliteQueryResult, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteQueryResult, SqliteSynchronous,
 };
+use sqlx::{Connection, Sqlite};
 
 use super::StoreError;
-use super::backend::{SqlBackend, SqlStore};
+use super::backend::{FileIdentity, SqlBackend, SqlStore, pool_options};
 use super::plan::{EncodedPoll, Plan};
 use super::polls::{action_conflict, signal_conflict};
 
@@ -56,6 +56,11 @@ impl SqliteStore {
     /// Open (creating when missing) the database at `url_or_path`: a `sqlite:` URL
     /// (`sqlite:data/postured.db`, `sqlite::memory:`) or a bare file path. Does not migrate.
     ///
+    /// The file is created by a first connection; the pool's connections then open it without
+    /// creating it, and the file's identity is recorded, so that a file removed or replaced
+    /// later is reported ([`StoreError::FileReplaced`]) instead of silently taking writes that
+    /// would be lost (see [`Store::check_health`](super::Store::check_health)).
+    ///
     /// An in-memory database is limited to one connection, kept open for the store's lifetime
     /// (each pooled connection would otherwise risk losing it).
     pub async fn open(url_or_path: &str, max_connections: u32) -> Result<Self, StoreError> {
@@ -67,20 +72,27 @@ impl SqliteStore {
             SqliteConnectOptions::new().filename(trimmed)
         };
         let options = options
-            .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
-        let mut pool = SqlitePoolOptions::new().max_connections(max_connections.max(1));
+        let mut pool = pool_options::<Sqlite>().max_connections(max_connections.max(1));
         if in_memory {
             pool = pool
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None);
+            let pool = pool.connect_with(options.create_if_missing(true)).await?;
+            return Ok(SqlStore::from_pool(pool, None));
         }
-        Ok(SqlStore::from_pool(pool.connect_with(options).await?))
+        SqliteConnection::connect_with(&options.clone().create_if_missing(true))
+            .await?
+            .close()
+            .await?;
+        let file = FileIdentity::of(options.get_filename()).map_err(sqlx::Error::Io)?;
+        let pool = pool.connect_with(options.create_if_missing(false)).await?;
+        Ok(SqlStore::from_pool(pool, Some(file)))
     }
 }
 
@@ -94,6 +106,8 @@ impl SqlBackend for Sqlite {
     // `BEGIN IMMEDIATE` already makes every writer, hence every poll, wait for the others.
     const LOCK_TENANT: Option<&'static str> = None;
     const MIGRATOR: &'static Migrator = &sqlx::migrate!("./migrations/sqlite");
+    // No statement timeout to lift (and an in-memory database lives in its one connection).
+    const MIGRATION_SESSION: Option<&'static str> = None;
 
     // sqlx exposes the count only as an inherent method of each driver's result type.
     fn rows_affected(result: &SqliteQueryResult) -> u64 {
@@ -180,8 +194,13 @@ mod tests {
     use chrono::DateTime;
 
     use super::*;
-    use crate::store::Store;
-    use crate::store::conformance::{self, alerts::ALERT_CHECKS, model::MODEL_CHECKS, polls};
+    use crate::evaluation::{
+        ActionResult, ImplementationStatus, ScoreSummary, TenantEvaluation, TestStatus,
+    };
+    use crate::store::conformance::{
+        self, alerts::ALERT_CHECKS, model::MODEL_CHECKS, one_action_poll, polls, record_one,
+    };
+    use crate::store::{PollOutcome, PollRecord, Store};
 
     async fn fresh(dir: &tempfile::TempDir, name: &str) -> SqliteStore {
         let path = dir.path().join(format!("{name}.db"));
@@ -266,6 +285,160 @@ mod tests {
         store.ping().await.unwrap();
     }
 
+    /// Issue 8 row 8: an error inside a poll transaction after which SQLite has rolled the
+    /// transaction back itself (what an I/O error or a full disk may do; injected here by a
+    /// trigger's `RAISE(ROLLBACK)`, on a real database file) left pooled connections at a
+    /// "non-zero transaction depth", and most later writes failed long after the fault cleared.
+    /// Such connections are now discarded: once the fault is gone, every write lands.
+    #[tokio::test]
+    async fn connections_are_discarded_after_a_fault_inside_a_write_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = fresh(&dir, "fault").await;
+        sqlx::query(
+            "CREATE TRIGGER injected_fault BEFORE INSERT ON polls \
+            BEGIN SELECT RAISE(ROLLBACK, 'injected I/O fault'); END",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        // Four writers at once, so that every pooled connection meets the fault.
+        let mut writers = tokio::task::JoinSet::new();
+        for i in 0..4 {
+            let store = store.clone();
+            writers.spawn(async move {
+                record_one(&store, &one_action_poll(&format!("fault-{i}"), i)).await
+            });
+        }
+        let results = writers.join_all().await;
+        assert!(results.iter().all(Result::is_err), "{results:?}");
+
+        sqlx::query("DROP TRIGGER injected_fault")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let mut failed = Vec::new();
+        for minute in 10..22 {
+            if let Err(e) = record_one(&store, &one_action_poll("after-fault", minute)).await {
+                failed.push(e.to_string());
+            }
+        }
+        assert!(
+            failed.is_empty(),
+            "writes failing after the fault cleared: {failed:?}"
+        );
+        let polls: i64 = sqlx::query_scalar("SELECT count(*) FROM polls")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(polls, 12, "only the writes after the fault landed");
+    }
+
+    /// Issue 8 row 9: the directory holding the database file was deleted while the daemon ran;
+    /// the open connections kept taking writes into the unlinked file (no error), all of them
+    /// lost at the next start. Now the health check reports it and every write (a poll, a
+    /// manual status, an outbox update) is refused with `file_replaced`, so the poll counts it
+    /// and keeps its transitions in memory; a file put back at the path is not the one opened
+    /// either.
+    #[tokio::test]
+    async fn writes_are_refused_once_the_database_file_is_removed_or_replaced() {
+        use crate::model::report::TestingSource;
+        use crate::model::{InstanceScope, ManualStatus};
+        use crate::store::{AlertStore, ModelStore};
+
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let path = data.join("postured.db");
+        let store = SqliteStore::open(&format!("sqlite://{}", path.display()), 4)
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        store.check_health().await.unwrap();
+        record_one(&store, &one_action_poll("t", 0)).await.unwrap();
+
+        std::fs::remove_dir_all(&data).unwrap();
+        assert_eq!(
+            store.check_health().await.unwrap_err().kind(),
+            "file_replaced"
+        );
+        let err = record_one(&store, &one_action_poll("t", 1))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), "file_replaced", "{err}");
+        assert!(err.to_string().contains("postured.db"), "{err}");
+        let manual = ManualStatus::new(
+            InstanceScope::Tenant("t".into()),
+            "a.passed",
+            TestingSource::Manual,
+            DateTime::from_timestamp_millis(1_800_000_000_000).unwrap(),
+        );
+        let err = store.save_manual_status(&manual).await.unwrap_err();
+        assert_eq!(err.kind(), "file_replaced");
+        assert_eq!(
+            store
+                .mark_delivered(1, manual.updated_at)
+                .await
+                .unwrap_err()
+                .kind(),
+            "file_replaced"
+        );
+
+        // Another file at the same path (a restore, a new empty database) is not the one the
+        // connections have open.
+        std::fs::create_dir(&data).unwrap();
+        let other = SqliteStore::open(&path.to_string_lossy(), 1).await.unwrap();
+        other.migrate().await.unwrap();
+        other.check_health().await.unwrap();
+        assert_eq!(
+            store.check_health().await.unwrap_err().kind(),
+            "file_replaced"
+        );
+        assert_eq!(
+            record_one(&store, &one_action_poll("t", 2))
+                .await
+                .unwrap_err()
+                .kind(),
+            "file_replaced"
+        );
+    }
+
+    /// Issue 8 row 10: the health check is a write probe, not `SELECT 1`: a database that
+    /// still answers reads but cannot commit a write (injected here by a trigger failing the
+    /// probe's upsert, as an I/O error or a full disk would) is unhealthy, and healthy again
+    /// once the fault clears.
+    #[tokio::test]
+    async fn health_check_fails_while_writes_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = fresh(&dir, "probe").await;
+        store.check_health().await.unwrap();
+        let probed: i64 = sqlx::query_scalar("SELECT count(*) FROM store_health")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(probed, 1, "the probe writes its one row");
+        for event in ["INSERT", "UPDATE"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "CREATE TRIGGER injected_fault_{event} BEFORE {event} ON store_health \
+                BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+            )))
+            .execute(store.pool())
+            .await
+            .unwrap();
+        }
+        store.ping().await.unwrap();
+        let err = store.check_health().await.unwrap_err();
+        assert_eq!(err.kind(), "database", "{err}");
+        for event in ["INSERT", "UPDATE"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP TRIGGER injected_fault_{event}"
+            )))
+            .execute(store.pool())
+            .await
+            .unwrap();
+        }
+        store.check_health().await.unwrap();
+    }
+
     #[tokio::test]
     async fn corrupt_rows_are_reported_with_their_table() {
         let dir = tempfile::tempdir().unwrap();
@@ -318,12 +491,6 @@ mod tests {
 
     #[tokio::test]
     async fn a_corrupt_stored_action_is_overwritten_by_the_next_poll() {
-        use crate::evaluation::TestStatus;
-        use crate::evaluation::{
-            ActionResult, ImplementationStatus, ScoreSummary, TenantEvaluation,
-        };
-        use crate::store::{PollOutcome, PollRecord};
-
         let dir = tempfile::tempdir().unwrap();
         let store = fresh(&dir, "heal").await;
         polls::round_trips_signals_gaps_and_actions(&store)

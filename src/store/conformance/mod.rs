@@ -19,7 +19,12 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::store::{Store, StoreError};
+use chrono::DateTime;
+
+use crate::evaluation::{
+    ActionResult, ImplementationStatus, ScoreSummary, TenantEvaluation, TestStatus,
+};
+use crate::store::{PollOutcome, PollRecord, Store, StoreError};
 
 /// Why a check failed.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,4 +84,55 @@ where
         }
     }
     failures
+}
+
+/// An evaluation of `tenant` with one passed action, at `minute` past a fixed instant (for the
+/// backends' own tests).
+pub(crate) fn one_action_poll(tenant: &str, minute: i64) -> TenantEvaluation {
+    let now = DateTime::from_timestamp_millis(1_800_000_000_000 + minute * 60_000)
+        .expect("instant in range");
+    TenantEvaluation {
+        tenant: tenant.into(),
+        evaluated_at: now,
+        actions: vec![ActionResult {
+            action_id: "a.passed".into(),
+            title: String::new(),
+            category: String::new(),
+            solution: String::new(),
+            implementation_status: ImplementationStatus::Implemented,
+            test_status: TestStatus::Passed,
+            credit: 1.0,
+            points: 27,
+            points_achieved: 27.0,
+            points_possible: 27.0,
+            testing_logic: String::new(),
+            reason: None,
+            cause: None,
+            signals: Vec::new(),
+        }],
+        score: ScoreSummary::default(),
+        categories: Vec::new(),
+    }
+}
+
+/// Record a successful poll of `evaluation`'s tenant with no signals and no transitions.
+pub(crate) async fn record_one(
+    store: &dyn Store,
+    evaluation: &TenantEvaluation,
+) -> Result<(), StoreError> {
+    store
+        .record_poll(&PollRecord {
+            tenant: &evaluation.tenant,
+            connector: "msgraph",
+            started_at: evaluation.evaluated_at,
+            finished_at: evaluation.evaluated_at,
+            outcome: PollOutcome::Success,
+            signals: &[],
+            gaps: &[],
+            evaluation,
+            transitions: &[],
+            assessments: &[],
+            alerts: Default::default(),
+        })
+        .await
 }

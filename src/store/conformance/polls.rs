@@ -48,6 +48,7 @@ checks![
     missing_actions_keep_their_state,
     duplicates_in_one_poll_last_wins,
     concurrent_polls_of_one_tenant_both_land,
+    health_check_passes_and_repeats,
 ];
 
 macro_rules! ensure {
@@ -279,6 +280,17 @@ pub async fn migrate_is_idempotent(store: &dyn Store) -> CheckResult {
     store.migrate().await?;
     let state = store.load_tenant_state(tenant).await?;
     ensure_eq!(state.signals.len(), 1, "signals after re-migrating");
+    Ok(())
+}
+
+/// The health check (a write probe) passes on a healthy store, again and again (its probe is an
+/// upsert of one row), and a poll still lands after it.
+pub async fn health_check_passes_and_repeats(store: &dyn Store) -> CheckResult {
+    for _ in 0..3 {
+        store.check_health().await?;
+    }
+    Poll::new("conformance-health", 0).record(store).await?;
+    store.check_health().await?;
     Ok(())
 }
 
