@@ -15,6 +15,9 @@
 //! - `catalog_json`: catalog import from JSON ([`catalog_from_json`]);
 //! - `catalog_xml`: catalog import from XML with roxmltree ([`catalog_from_xml`],
 //!   [`MAX_XML_DEPTH`]);
+//!
+//! Both catalog importers spend one [`MAX_INSERT_EXPANSION_BYTES`] budget on the parameter
+//! text that `insert`s add to statements.
 //! - `profile`: the control ids a profile selects ([`profile_control_ids`]);
 //! - `template`: catalog → template ([`template_from_catalog`], [`MAX_DESCRIPTION_CHARS`]);
 //! - `export`: report → `assessment-results` ([`assessment_results`],
@@ -44,6 +47,43 @@ pub use catalog_xml::{MAX_XML_DEPTH, catalog_from_xml};
 pub use export::{OSCAL_VERSION, POSTURED_NS, assessment_results, assessment_results_json};
 pub use profile::profile_control_ids;
 pub use template::{MAX_DESCRIPTION_CHARS, framework_controls, template_from_catalog};
+
+/// Most bytes of parameter text that `insert`s may add to a catalog's statements, all
+/// together: 4 MiB. Parameters inserted into statements (and, in JSON, into other parameters'
+/// labels, two levels deep) can multiply a small file into gigabytes; NIST's SP 800-53 rev 5
+/// MODERATE baseline catalog adds about 20 KB. Past the budget the import fails, located at
+/// the control whose statement crossed it.
+pub const MAX_INSERT_EXPANSION_BYTES: usize = 4 * 1024 * 1024;
+
+/// The bytes `insert`s have added so far to one catalog's statements (see
+/// [`MAX_INSERT_EXPANSION_BYTES`]).
+#[derive(Debug, Default)]
+struct InsertBudget {
+    used: usize,
+}
+
+impl InsertBudget {
+    /// Count `bytes` more inserted text; `false` once the total is past the budget.
+    fn spend(&mut self, bytes: usize) -> bool {
+        self.used = self.used.saturating_add(bytes);
+        !self.exhausted()
+    }
+
+    fn exhausted(&self) -> bool {
+        self.used > MAX_INSERT_EXPANSION_BYTES
+    }
+
+    /// The error for the control at `location` whose statement crossed the budget.
+    fn error(location: String) -> ImportError {
+        ImportError::new(
+            location,
+            format!(
+                "parameter inserts expand the statements past {MAX_INSERT_EXPANSION_BYTES} \
+                 bytes (parameters inserted too often, or into each other)"
+            ),
+        )
+    }
+}
 
 /// A catalog flattened for import.
 #[derive(Debug, Clone, PartialEq, Default)]
