@@ -32,10 +32,12 @@ pub const EXIT_INVALID_INPUT: u8 = 65;
 /// `postured template ...` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum TemplateCommand {
-    /// Import a template: Compliance Manager workbook (.xlsx, .xls, .xlsb, .ods), flat CSV
-    /// (.csv), OSCAL catalog (.json, .xml; with --profile, only the profile's controls).
-    /// Every problem is printed as `Sheet!Row:Column: message` and nothing is saved (exit 65).
-    /// With a configuration the template is saved to its store, else only validated.
+    /// Import a template: Compliance Manager workbook (.xlsx, .xlsm, .xlsb; .xls and .ods are
+    /// refused), flat CSV (.csv, UTF-8), OSCAL catalog (.json, .xml; with --profile, only the
+    /// profile's controls). Every problem is printed as `Sheet!Row:Column: message` and
+    /// nothing is saved (exit 65); so is a file past a limit (32 MiB, 1,000,000 cells a sheet,
+    /// 64 MiB unpacked, 128 XML levels, 4 MiB of OSCAL parameter inserts). With a
+    /// configuration the template is saved to its store, else only validated.
     Import {
         /// File to import.
         file: PathBuf,
@@ -82,14 +84,15 @@ pub struct ImportOptions {
     pub certification: Option<String>,
 }
 
-/// Import a template file by its extension (`xlsx`/`xlsm`/`xls`/`xlsb`/`ods`, `csv`, `json`
-/// = OSCAL catalog, `xml` = OSCAL catalog), apply the overrides and check it with the
-/// model's template validation.
+/// Import a template file by its extension (`xlsx`/`xlsm`/`xlsb`, also `xls`/`ods` which
+/// the workbook importer refuses; `csv`; `json` = OSCAL catalog, `xml` = OSCAL catalog),
+/// apply the overrides and check it with the model's template validation. The file is read
+/// up to [`MAX_IMPORT_FILE_BYTES`]; text files must be UTF-8.
 ///
 /// # Errors
 ///
 /// Every problem, located (model validation errors are located `template.<path>`); an
-/// unreadable file or unknown extension as a single error.
+/// unreadable, too large or non-UTF-8 file or an unknown extension as a single error.
 pub fn import_file(
     path: &Path,
     options: &ImportOptions,
@@ -149,8 +152,8 @@ pub fn import_file(
             return Err(vec![ImportError::new(
                 &shown,
                 format!(
-                    "unknown file type `.{other}` (expected .xlsx, .xls, .xlsb, .ods, .csv, \
-                     .json or .xml)"
+                    "unknown file type `.{other}` (expected .xlsx, .xlsm, .xlsb, .csv, .json \
+                     or .xml)"
                 ),
             )]);
         }

@@ -863,13 +863,12 @@ pub fn report_to_xlsx(report: &AssessmentReport) -> Result<Vec<u8>, ExportError>
         header(ws, &["action", "title", "evidence"])?;
         // Excel's last row is 1,048,576: links past it are counted on that row instead.
         const LAST_ROW: u32 = 1_048_575;
-        let mut row = 1;
         let links = report
             .actions
             .iter()
             .flat_map(|a| a.evidence.iter().map(move |l| (a, l)));
         let total = links.clone().count();
-        for (a, link) in links {
+        for (row, (a, link)) in (1..).zip(links) {
             if row == LAST_ROW && total > LAST_ROW as usize {
                 let more = total - (LAST_ROW as usize - 1);
                 write_row(
@@ -886,7 +885,6 @@ pub fn report_to_xlsx(report: &AssessmentReport) -> Result<Vec<u8>, ExportError>
                 row,
                 &[Cell::Text(&a.id), Cell::Text(&a.title), Cell::Link(link)],
             )?;
-            row += 1;
         }
         ws.set_column_width(1, 50)?;
         ws.set_column_width(2, 60)?;
@@ -1308,7 +1306,7 @@ mod tests {
         let notes_col = range
             .rows()
             .next()
-            .and_then(|h| h.iter().position(|c| c.to_string() == "notes"))
+            .and_then(|h| h.iter().position(|c| *c == "notes"))
             .expect("a notes column");
         let cell = range.get((1, notes_col)).expect("notes cell").to_string();
         assert_eq!(cell.encode_utf16().count(), MAX_CELL_CHARS);

@@ -48,6 +48,8 @@ pub mod excel;
 pub mod json;
 pub mod oscal;
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 pub(crate) mod testutil;
 
 /// Largest file `postured template import` reads (also the `--profile` file): 32 MiB. NIST's
