@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use postured::interchange::excel::{MAX_UNCOMPRESSED_BYTES, MAX_ZIP_ENTRIES};
-use postured::interchange::oscal::{MAX_INSERT_EXPANSION_BYTES, MAX_XML_DEPTH};
+use postured::interchange::oscal::{
+    MAX_INSERT_EXPANSION_BYTES, MAX_JSON_VALUES, MAX_XML_DEPTH, MAX_XML_NODES,
+};
 use postured::interchange::{MAX_IMPORT_FILE_BYTES, MAX_TABLE_CELLS};
 
 /// A flat CSV template that imports (id `acme-policy`).
@@ -277,7 +279,7 @@ fn hostile_workbooks_are_classified_errors() {
 // ---- CSV ---------------------------------------------------------------------------------
 
 /// CSV files: empty, truncated, wrong type (binary), wrong encoding (UTF-16, Latin-1), more
-/// cells than `MAX_TABLE_CELLS`, wrong-typed values.
+/// cells than `MAX_TABLE_CELLS` (in the file, in one record), wrong-typed values.
 #[test]
 fn hostile_csv_files_are_classified_errors() {
     let ws = Workspace::new();
@@ -325,6 +327,11 @@ fn hostile_csv_files_are_classified_errors() {
             &format!("the file has more than {MAX_TABLE_CELLS} cells"),
         ),
         (
+            "wide.csv",
+            ",".repeat(MAX_TABLE_CELLS + 1).into_bytes(),
+            &format!("wide.csv!1: the row has more than {MAX_TABLE_CELLS} cells"),
+        ),
+        (
             "types.csv",
             GOOD_CSV.replace(",3\n", ",[1e999]\n").into_bytes(),
             "types.csv!2:actionScore: `[1e999]` is not an integer in 1..=99",
@@ -353,8 +360,8 @@ fn amplifying_json() -> String {
     .to_string()
 }
 
-/// OSCAL JSON catalogs and profiles: empty, truncated, deep, amplifying (row 7), wrong types,
-/// wrong encoding.
+/// OSCAL JSON catalogs and profiles: empty, truncated, deep, huge (`MAX_JSON_VALUES`),
+/// amplifying (row 7), wrong types, wrong encoding.
 ///
 /// Issue 8 row 7 (JSON): a 132 KB catalog whose parameters insert each other was still
 /// running after 120 s at 2 GB; now exit 65 naming `MAX_INSERT_EXPANSION_BYTES`.
@@ -387,6 +394,11 @@ fn hostile_oscal_json_is_a_classified_error() {
             &format!(
                 "amplifying.json:catalog.groups[0].controls[0].parts: parameter inserts expand the statements past {MAX_INSERT_EXPANSION_BYTES} bytes"
             ),
+        ),
+        (
+            "values.json",
+            format!("{{\"catalog\": {{\"x\": [{}0]}}}}", "0,".repeat(MAX_JSON_VALUES)).into_bytes(),
+            &format!("the document has more than {MAX_JSON_VALUES} values"),
         ),
         ("array.json", b"[1, 2, 3]".to_vec(), "no top-level `catalog` object"),
         (
@@ -441,8 +453,8 @@ fn amplifying_xml() -> String {
     )
 }
 
-/// OSCAL XML catalogs: empty, truncated, amplifying (row 7), an entity bomb, wrong root,
-/// wrong encoding. (Deep nesting is row 6, below.)
+/// OSCAL XML catalogs: empty, truncated, huge (`MAX_XML_NODES`), amplifying (row 7), an
+/// entity bomb, wrong root, wrong encoding. (Deep nesting is row 6, below.)
 ///
 /// Issue 8 row 7 (XML): an 860 KB catalog inserting a parameter into itself thousands of
 /// times aborted allocating 6.5 GB; now exit 65 naming `MAX_INSERT_EXPANSION_BYTES`.
@@ -477,6 +489,11 @@ fn hostile_oscal_xml_is_a_classified_error() {
             &format!("amplifying.xml:4:1: parameter inserts expand the statements past {MAX_INSERT_EXPANSION_BYTES} bytes"),
         ),
         ("laughs.xml", laughs.into_bytes(), "document type declaration (`<!DOCTYPE`) is not accepted"),
+        (
+            "nodes.xml",
+            format!("<catalog>{}</catalog>", "<a/>".repeat(MAX_XML_NODES as usize)).into_bytes(),
+            &format!("nodes.xml:document: the document has more than {MAX_XML_NODES} XML nodes"),
+        ),
         ("profile.xml", b"<profile/>".to_vec(), "root element is `profile`"),
         ("utf16.xml", utf16, "it is UTF-16"),
         ("latin1.xml", latin1, "not UTF-8 text"),

@@ -36,8 +36,9 @@ pub enum TemplateCommand {
     /// refused), flat CSV (.csv, UTF-8), OSCAL catalog (.json, .xml; with --profile, only the
     /// profile's controls). Every problem is printed as `Sheet!Row:Column: message` and
     /// nothing is saved (exit 65); so is a file past a limit (32 MiB, 1,000,000 cells a sheet,
-    /// 64 MiB unpacked, 128 XML levels, 4 MiB of OSCAL parameter inserts). With a
-    /// configuration the template is saved to its store, else only validated.
+    /// 64 MiB unpacked, 2,000,000 JSON values or XML nodes, 128 levels of nesting, 4 MiB of
+    /// OSCAL parameter inserts). With a configuration the template is saved to its store,
+    /// else only validated.
     Import {
         /// File to import.
         file: PathBuf,

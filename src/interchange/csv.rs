@@ -133,7 +133,40 @@ where
     )
 }
 
+/// Refuse a CSV file with a record of more than [`MAX_TABLE_CELLS`] fields before the `csv`
+/// reader stores one: the fields are counted with `csv-core` (the `csv` crate's own parser,
+/// same dialect), keeping nothing.
+fn check_record_widths(text: &str, name: &str) -> Result<(), ImportError> {
+    use ::csv_core::ReadFieldResult;
+    let mut reader = ::csv_core::Reader::new();
+    let mut input = text.as_bytes();
+    let mut scratch = [0u8; 1024];
+    let (mut record, mut fields) = (1usize, 0usize);
+    loop {
+        let (result, read, _) = reader.read_field(input, &mut scratch);
+        input = &input[read..];
+        match result {
+            ReadFieldResult::InputEmpty | ReadFieldResult::OutputFull => {}
+            ReadFieldResult::Field { record_end } => {
+                fields += 1;
+                if fields > MAX_TABLE_CELLS {
+                    return Err(ImportError::new(
+                        format!("{name}!{record}"),
+                        format!("the row has more than {MAX_TABLE_CELLS} cells"),
+                    ));
+                }
+                if record_end {
+                    record += 1;
+                    fields = 0;
+                }
+            }
+            ReadFieldResult::End => return Ok(()),
+        }
+    }
+}
+
 fn read_table(text: &str, name: &str) -> Result<Table, Vec<ImportError>> {
+    check_record_widths(text, name).map_err(|e| vec![e])?;
     let mut reader = ::csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -162,12 +195,7 @@ fn read_table(text: &str, name: &str) -> Result<Table, Vec<ImportError>> {
         } else {
             record.len().min(table.headers.len())
         };
-        let cells: Vec<String> = record
-            .iter()
-            .take(width)
-            .map(|c| unneutralise(c.trim()).to_owned())
-            .collect();
-        if i > 0 && cells.iter().all(String::is_empty) {
+        if i > 0 && record.iter().take(width).all(|c| c.trim().is_empty()) {
             continue;
         }
         kept = kept.saturating_add(width.max(1));
@@ -177,6 +205,11 @@ fn read_table(text: &str, name: &str) -> Result<Table, Vec<ImportError>> {
                 format!("the file has more than {MAX_TABLE_CELLS} cells"),
             )]);
         }
+        let cells: Vec<String> = record
+            .iter()
+            .take(width)
+            .map(|c| unneutralise(c.trim()).to_owned())
+            .collect();
         if i == 0 {
             table.headers = cells;
         } else {

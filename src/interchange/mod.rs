@@ -29,6 +29,9 @@
 //! | file size | [`MAX_IMPORT_FILE_BYTES`] (32 MiB) | read by the CLI |
 //! | cells of a sheet or CSV file (used range, rows × columns) | [`MAX_TABLE_CELLS`] (1,000,000) | [`excel`], [`csv`] |
 //! | workbook: zip entries, declared uncompressed bytes | [`excel::MAX_ZIP_ENTRIES`] (10,000), [`excel::MAX_UNCOMPRESSED_BYTES`] (64 MiB) | [`excel`] |
+//! | fields of one CSV record (counted before the record is stored) | [`MAX_TABLE_CELLS`] | [`csv`] |
+//! | JSON values of a catalog or profile (counted before any is built) | [`oscal::MAX_JSON_VALUES`] (2,000,000) | [`oscal`] |
+//! | XML nodes of a catalog | [`oscal::MAX_XML_NODES`] (2,000,000) | [`oscal`] |
 //! | XML element nesting | [`oscal::MAX_XML_DEPTH`] (128; JSON: `serde_json`'s 128) | [`oscal`] |
 //! | text inserted by OSCAL parameter `insert`s | [`oscal::MAX_INSERT_EXPANSION_BYTES`] (4 MiB per catalog) | [`oscal`] |
 //!

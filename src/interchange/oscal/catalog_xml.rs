@@ -7,11 +7,12 @@
 //! prefix), every problem is located `line:column` (1-based, column in characters) at the
 //! offending start tag or XML error.
 //!
-//! Limits (roxmltree 0.21.2, whose defaults are kept): a document type declaration
-//! (`<!DOCTYPE`) is refused (`allow_dtd: false`; OSCAL documents have none, and this rules out
-//! entity-expansion attacks — with a DTD allowed, roxmltree would still cap entity references
-//! at 10 levels deep and 255 per reference); the node count is unlimited (`nodes_limit:
-//! u32::MAX`); at most 2^32 attributes and 2^16 distinct namespaces are read. roxmltree has
+//! Limits (roxmltree 0.21.2, whose defaults are kept but for the node count): a document type
+//! declaration (`<!DOCTYPE`) is refused (`allow_dtd: false`; OSCAL documents have none, and
+//! this rules out entity-expansion attacks — with a DTD allowed, roxmltree would still cap
+//! entity references at 10 levels deep and 255 per reference); at most [`MAX_XML_NODES`]
+//! nodes (`nodes_limit`); at most 2^32 attributes and 2^16 distinct namespaces are read
+//! (attributes are bounded in practice by the CLI's file-size limit). roxmltree has
 //! **no** element-nesting limit (since 0.21.2 it parses nested elements iteratively, so deep
 //! nesting does not exhaust its stack); this module's walk is recursive, so a document nested
 //! deeper than [`MAX_XML_DEPTH`] is refused before it (NIST catalogs nest about a dozen
@@ -26,6 +27,11 @@ use roxmltree::{Document, Node};
 
 use super::{InsertBudget, OscalCatalog, OscalControl, collapse_ws, param_text};
 use crate::interchange::ImportError;
+
+/// Most XML nodes (elements, text runs, comments, processing instructions) a catalog may
+/// have: 2,000,000, roxmltree's `nodes_limit` (its default is unlimited). NIST's CSF 2.0
+/// catalog has about 6,000; the bound keeps the parsed tree to a few hundred MB at most.
+pub const MAX_XML_NODES: u32 = 2_000_000;
 
 /// Deepest element nesting accepted (the root element is level 1), like `serde_json`'s
 /// 128-level limit on the JSON importers; deeper documents are refused with the location of
@@ -82,13 +88,22 @@ pub fn catalog_from_xml(text: &str) -> Result<OscalCatalog, Vec<ImportError>> {
     }
 }
 
-/// Parse with roxmltree's default options; a parse error becomes one located [`ImportError`]:
-/// `empty XML document` at `1:1` when there is no element at all, `malformed XML: unclosed
-/// element` (or roxmltree's message for a truncated tag) at `end of document`, the `<!DOCTYPE`
-/// for a refused document type declaration, else `malformed XML: <roxmltree's message>` at
-/// roxmltree's `line:column`.
+/// Parse with roxmltree's default options but at most [`MAX_XML_NODES`] nodes; a parse error
+/// becomes one located [`ImportError`]: `empty XML document` at `1:1` when there is no
+/// element at all, `malformed XML: unclosed element` (or roxmltree's message for a truncated
+/// tag) at `end of document`, the `<!DOCTYPE` for a refused document type declaration, the
+/// node limit at `document`, else `malformed XML: <roxmltree's message>` at roxmltree's
+/// `line:column`.
 fn parse(text: &str) -> Result<Document<'_>, ImportError> {
-    Document::parse(text).map_err(|e| match e {
+    let options = roxmltree::ParsingOptions {
+        nodes_limit: MAX_XML_NODES,
+        ..roxmltree::ParsingOptions::default()
+    };
+    Document::parse_with_options(text, options).map_err(|e| match e {
+        roxmltree::Error::NodesLimitReached => ImportError::new(
+            "document",
+            format!("the document has more than {MAX_XML_NODES} XML nodes"),
+        ),
         roxmltree::Error::NoRootNode => ImportError::new("1:1", "empty XML document"),
         roxmltree::Error::UnclosedRootNode => {
             ImportError::new("end of document", "malformed XML: unclosed element")
