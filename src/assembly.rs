@@ -104,6 +104,7 @@ pub async fn build_app(cfg: Config) -> anyhow::Result<App> {
         .refresh(app.store.as_ref())
         .await
         .context("loading imported templates and manual statuses")?;
+    app.model.publish_skipped(&app.metrics);
     let known: BTreeSet<String> = app.model.registry().ids().map(str::to_owned).collect();
     let problems = app.config.unknown_templates(&known);
     if !problems.is_empty() {
@@ -135,7 +136,11 @@ pub async fn unknown_templates(cfg: &Config) -> anyhow::Result<Vec<ConfigProblem
         Ok(Vec::new())
     } else {
         match store::open_store(&cfg.store.url, 1).await {
-            Ok(s) => s.list_templates().await.map_err(|e| e.to_string()),
+            Ok(s) => s
+                .list_templates()
+                .await
+                .map(|l| l.templates)
+                .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         }
     };

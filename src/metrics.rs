@@ -47,6 +47,7 @@ pub struct Metrics {
     control_status: IntGaugeVec,
     /// `postured_store_healthy`, `postured_store_health_failures_total`.
     store_health: StoreHealthMetrics,
+    templates_skipped: IntGaugeVec,
     /// Label values last exported per tenant, to remove series that disappeared.
     exported: Mutex<HashMap<String, Exported>>,
     /// Assessment ids last exported per tenant.
@@ -178,8 +179,23 @@ impl Metrics {
         registry
             .register(Box::new(control_status.clone()))
             .expect("metric registered once");
+        let templates_skipped = IntGaugeVec::new(
+            Opts::new(
+                "postured_templates_skipped",
+                "Templates imported into the store that the daemon left out at start-up, by reason (corrupt: the row no longer decodes; invalid: it fails validation).",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric definition");
+        registry
+            .register(Box::new(templates_skipped.clone()))
+            .expect("metric registered once");
+        for reason in ["corrupt", "invalid"] {
+            templates_skipped.with_label_values(&[reason]).set(0);
+        }
         Self {
             per_action_series,
+            templates_skipped,
             assessment_achieved: gauge(
                 r,
                 "postured_assessment_points_achieved",
@@ -413,6 +429,14 @@ impl Metrics {
                 .alerts_delivered_total
                 .with_label_values(&[notifier, outcome]);
         }
+    }
+
+    /// Set how many stored templates were left out at start-up for `reason` (`corrupt` or
+    /// `invalid`).
+    pub fn set_templates_skipped(&self, reason: &str, skipped: usize) {
+        self.templates_skipped
+            .with_label_values(&[reason])
+            .set(i64::try_from(skipped).unwrap_or(i64::MAX));
     }
 
     /// Set the number of undelivered outbox rows.

@@ -22,6 +22,7 @@ use crate::evaluation::{
     ActionDef, ActionResult, ActionState, Evaluator, ScoreSummary, TenantEvaluation,
 };
 use crate::interchange::oscal::framework_controls;
+use crate::metrics::Metrics;
 use crate::model::report::{AssessmentReport, TestingSource};
 use crate::model::template::{ImplementationType, Responsibility};
 use crate::model::{
@@ -44,6 +45,41 @@ pub struct ModelRuntime {
     manual: RwLock<Arc<Vec<ManualStatus>>>,
     /// Whether the store's templates have been merged into the registry.
     imported_loaded: std::sync::atomic::AtomicBool,
+    /// Stored templates left out of the registry by the load.
+    skipped: RwLock<Vec<SkippedTemplate>>,
+}
+
+/// Why a stored template was left out of the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// Its row no longer decodes as a template.
+    Corrupt,
+    /// It decodes but fails the template validation (e.g. against a changed catalog).
+    Invalid,
+}
+
+impl SkipReason {
+    /// Every reason, in the order of the metric's series.
+    pub const ALL: [SkipReason; 2] = [SkipReason::Corrupt, SkipReason::Invalid];
+
+    /// The `reason` label of `postured_templates_skipped`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Corrupt => "corrupt",
+            SkipReason::Invalid => "invalid",
+        }
+    }
+}
+
+/// A stored template left out of the registry, with why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedTemplate {
+    /// The template id (the row's).
+    pub id: String,
+    /// Why.
+    pub reason: SkipReason,
+    /// The decoder's or validation's message(s).
+    pub detail: String,
 }
 
 /// Problems met building the runtime (invalid extra templates), as display lines.
@@ -72,6 +108,7 @@ impl ModelRuntime {
             groups: crate::model::settings::groups(&config.groups),
             manual: RwLock::new(Arc::new(Vec::new())),
             imported_loaded: std::sync::atomic::AtomicBool::new(false),
+            skipped: RwLock::new(Vec::new()),
         };
         (runtime, problems)
     }
@@ -94,25 +131,55 @@ impl ModelRuntime {
 
     /// Load the manual statuses from the store and, the first time, merge the store's
     /// imported templates into the registry (built-in and directory templates win on an id
-    /// clash; invalid stored templates are skipped with a warning). Called at start-up and by
-    /// the periodic reload task of `postured run` (`[model] manual_refresh`), never by a poll.
-    /// On error the cache is kept.
+    /// clash). A stored template that no longer decodes or fails validation is skipped with a
+    /// warning, never an error: it is listed by [`ModelRuntime::skipped_templates`] and counted
+    /// by [`ModelRuntime::publish_skipped`]. Called at start-up and by the periodic reload task
+    /// of `postured run` (`[model] manual_refresh`), never by a poll. On error (the store
+    /// cannot be read) the cache is kept.
     pub async fn refresh(&self, store: &dyn Store) -> Result<(), StoreError> {
         use std::sync::atomic::Ordering;
         if !self.imported_loaded.load(Ordering::Acquire) {
             let stored = store.list_templates().await?;
             let mut registry = (*self.registry()).clone();
-            for t in stored {
+            let mut skipped: Vec<SkippedTemplate> = stored
+                .corrupt
+                .into_iter()
+                .map(|c| SkippedTemplate {
+                    id: c.id,
+                    reason: SkipReason::Corrupt,
+                    detail: c.problem,
+                })
+                .collect();
+            for t in stored.templates {
                 if registry.get(&t.id).is_some() {
                     continue;
                 }
                 let id = t.id.clone();
                 if let Err(errors) = registry.insert(t) {
-                    tracing::warn!(template = %id, problems = errors.len(), "a stored template is invalid; skipped");
+                    skipped.push(SkippedTemplate {
+                        id,
+                        reason: SkipReason::Invalid,
+                        detail: errors
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    });
                 }
+            }
+            for s in &skipped {
+                tracing::warn!(
+                    template = %s.id,
+                    reason = s.reason.as_str(),
+                    problem = %s.detail,
+                    "a stored template cannot be used; skipped"
+                );
             }
             if let Ok(mut r) = self.registry.write() {
                 *r = Arc::new(registry);
+            }
+            if let Ok(mut k) = self.skipped.write() {
+                *k = skipped;
             }
             self.imported_loaded.store(true, Ordering::Release);
         }
@@ -121,6 +188,25 @@ impl ModelRuntime {
             *m = Arc::new(manual);
         }
         Ok(())
+    }
+
+    /// The stored templates the last load left out of the registry (empty before
+    /// [`ModelRuntime::refresh`]).
+    pub fn skipped_templates(&self) -> Vec<SkippedTemplate> {
+        match self.skipped.read() {
+            Ok(k) => k.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Export how many stored templates were skipped, per reason
+    /// (`postured_templates_skipped{reason}`).
+    pub fn publish_skipped(&self, metrics: &Metrics) {
+        let skipped = self.skipped_templates();
+        for reason in SkipReason::ALL {
+            let n = skipped.iter().filter(|s| s.reason == reason).count();
+            metrics.set_templates_skipped(reason.as_str(), n);
+        }
     }
 
     /// Record a person's update of one action instance: write it to the store
@@ -331,6 +417,7 @@ pub async fn apply_action_set(
 mod tests {
     use super::*;
     use crate::evaluation::TestStatus;
+    use crate::store::ModelStore;
     use crate::store::sqlite::SqliteStore;
 
     fn config(text: &str) -> Config {
@@ -499,5 +586,83 @@ mod tests {
         );
         assert!(overall.categories.iter().any(|(c, _)| c == "Documentation"));
         assert_eq!(overall.actions, evaluation.actions);
+    }
+
+    /// Issue 8 row 14 (the runtime's part): stored templates that do not decode or fail
+    /// validation are skipped with a warning and counted per reason, the others are loaded.
+    #[tokio::test]
+    async fn unusable_stored_templates_are_skipped_and_counted() {
+        use crate::model::template::{
+            ImplementationType, Responsibility, Template, TemplateAction, TemplateControl,
+        };
+        let cfg = config(TEXT);
+        let evaluator = Evaluator::builtin().expect("catalog");
+        let (runtime, _) = ModelRuntime::new(&cfg, &evaluator);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("m.db").to_string_lossy(), 2)
+            .await
+            .expect("open");
+        store.migrate().await.expect("migrate");
+        let good = Template {
+            id: "acme".into(),
+            title: "ACME".into(),
+            product: String::new(),
+            certification: "ACME 1".into(),
+            in_scope_services: Vec::new(),
+            controls: vec![TemplateControl {
+                id: "C-1".into(),
+                family: "F".into(),
+                title: "T".into(),
+                description: String::new(),
+                actions: vec!["custom.a".into()],
+            }],
+            actions: vec![TemplateAction {
+                id: "custom.a".into(),
+                title: "A".into(),
+                implementation_type: ImplementationType::Documentation,
+                points: 3,
+                responsibility: Responsibility::Customer,
+                description_title: String::new(),
+                description: String::new(),
+            }],
+        };
+        // Invalid for the model: a control naming an action the template does not have.
+        let mut invalid = good.clone();
+        invalid.id = "broken".into();
+        invalid.controls[0].actions = vec!["custom.nowhere".into()];
+        let now = Utc::now();
+        store.save_template(&good, now).await.expect("save");
+        store.save_template(&invalid, now).await.expect("save");
+        assert!(runtime.skipped_templates().is_empty());
+        runtime.refresh(&store).await.expect("refresh");
+        assert!(runtime.registry().get("acme").is_some());
+        assert!(runtime.registry().get("broken").is_none());
+        let skipped = runtime.skipped_templates();
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert_eq!(
+            (skipped[0].id.as_str(), skipped[0].reason),
+            ("broken", SkipReason::Invalid)
+        );
+        let metrics = Metrics::new(false);
+        runtime.publish_skipped(&metrics);
+        let families = metrics.registry().gather();
+        let family = families
+            .iter()
+            .find(|f| f.name() == "postured_templates_skipped")
+            .expect("the family is exported");
+        let by_reason: Vec<(String, f64)> = family
+            .get_metric()
+            .iter()
+            .map(|m| {
+                (
+                    m.get_label()[0].value().to_owned(),
+                    m.get_gauge().get_value(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            by_reason,
+            vec![("corrupt".to_owned(), 0.0), ("invalid".to_owned(), 1.0)]
+        );
     }
 }

@@ -17,7 +17,9 @@ use clap::{Subcommand, ValueEnum};
 use crate::assembly;
 use crate::config::Config;
 use crate::evaluation::{Catalog, EvaluationInput, Evaluator};
-use crate::interchange::{ImportError, oscal, render_errors, template_id_from_title};
+use crate::interchange::{
+    ImportError, MAX_IMPORT_FILE_BYTES, oscal, render_errors, template_id_from_title,
+};
 use crate::model::registry::validate;
 use crate::model::report::AssessmentReport;
 use crate::model::template::Template;
@@ -30,10 +32,13 @@ pub const EXIT_INVALID_INPUT: u8 = 65;
 /// `postured template ...` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum TemplateCommand {
-    /// Import a template: Compliance Manager workbook (.xlsx, .xls, .xlsb, .ods), flat CSV
-    /// (.csv), OSCAL catalog (.json, .xml; with --profile, only the profile's controls).
-    /// Every problem is printed as `Sheet!Row:Column: message` and nothing is saved (exit 65).
-    /// With a configuration the template is saved to its store, else only validated.
+    /// Import a template: Compliance Manager workbook (.xlsx, .xlsm, .xlsb; .xls and .ods are
+    /// refused), flat CSV (.csv, UTF-8), OSCAL catalog (.json, .xml; with --profile, only the
+    /// profile's controls). Every problem is printed as `Sheet!Row:Column: message` and
+    /// nothing is saved (exit 65); so is a file past a limit (32 MiB, 1,000,000 cells a sheet,
+    /// 64 MiB unpacked, 2,000,000 JSON values or XML nodes, 128 levels of nesting, 4 MiB of
+    /// OSCAL parameter inserts). With a configuration the template is saved to its store,
+    /// else only validated.
     Import {
         /// File to import.
         file: PathBuf,
@@ -80,14 +85,15 @@ pub struct ImportOptions {
     pub certification: Option<String>,
 }
 
-/// Import a template file by its extension (`xlsx`/`xlsm`/`xls`/`xlsb`/`ods`, `csv`, `json`
-/// = OSCAL catalog, `xml` = OSCAL catalog), apply the overrides and check it with the
-/// model's template validation.
+/// Import a template file by its extension (`xlsx`/`xlsm`/`xlsb`, also `xls`/`ods` which
+/// the workbook importer refuses; `csv`; `json` = OSCAL catalog, `xml` = OSCAL catalog),
+/// apply the overrides and check it with the model's template validation. The file is read
+/// up to [`MAX_IMPORT_FILE_BYTES`]; text files must be UTF-8.
 ///
 /// # Errors
 ///
 /// Every problem, located (model validation errors are located `template.<path>`); an
-/// unreadable file or unknown extension as a single error.
+/// unreadable, too large or non-UTF-8 file or an unknown extension as a single error.
 pub fn import_file(
     path: &Path,
     options: &ImportOptions,
@@ -102,19 +108,17 @@ pub fn import_file(
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
-    let unreadable =
-        |e: std::io::Error| vec![ImportError::new(&shown, format!("cannot read: {e}"))];
     let mut template = match ext.as_str() {
         "xlsx" | "xlsm" | "xls" | "xlsb" | "ods" => {
-            let bytes = std::fs::read(path).map_err(unreadable)?;
+            let bytes = read_capped(path, &shown).map_err(|e| vec![e])?;
             crate::interchange::excel::template_from_xlsx(&bytes, catalog)?
         }
         "csv" => {
-            let text = std::fs::read_to_string(path).map_err(unreadable)?;
+            let text = read_text(path, &shown).map_err(|e| vec![e])?;
             crate::interchange::csv::template_from_csv(&text, &name, catalog)?
         }
         "json" | "xml" => {
-            let text = std::fs::read_to_string(path).map_err(unreadable)?;
+            let text = read_text(path, &shown).map_err(|e| vec![e])?;
             let cat = if ext == "json" {
                 oscal::catalog_from_json(&text)
             } else {
@@ -149,8 +153,8 @@ pub fn import_file(
             return Err(vec![ImportError::new(
                 &shown,
                 format!(
-                    "unknown file type `.{other}` (expected .xlsx, .xls, .xlsb, .ods, .csv, \
-                     .json or .xml)"
+                    "unknown file type `.{other}` (expected .xlsx, .xlsm, .xlsb, .csv, .json \
+                     or .xml)"
                 ),
             )]);
         }
@@ -180,6 +184,45 @@ pub fn import_file(
             })
             .collect())
     }
+}
+
+/// Read a file to import, refusing one larger than [`MAX_IMPORT_FILE_BYTES`] (without
+/// reading past the limit); problems are located at `shown`.
+fn read_capped(path: &Path, shown: &str) -> Result<Vec<u8>, ImportError> {
+    use std::io::Read;
+    let unreadable = |e: std::io::Error| ImportError::new(shown, format!("cannot read: {e}"));
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_IMPORT_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > MAX_IMPORT_FILE_BYTES {
+        return Err(ImportError::new(
+            shown,
+            format!("the file is larger than the {MAX_IMPORT_FILE_BYTES} bytes accepted"),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// [`read_capped`] for a text file, which must be UTF-8 (a UTF-8 byte-order mark is fine).
+fn read_text(path: &Path, shown: &str) -> Result<String, ImportError> {
+    let bytes = read_capped(path, shown)?;
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let hint = if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+            " (it is UTF-16: save it as UTF-8)"
+        } else {
+            " (save it as UTF-8)"
+        };
+        ImportError::new(
+            shown,
+            format!(
+                "not UTF-8 text: invalid byte at offset {}{hint}",
+                e.utf8_error().valid_up_to()
+            ),
+        )
+    })
 }
 
 fn prefix(name: &str, errors: Vec<ImportError>) -> Vec<ImportError> {
@@ -253,11 +296,18 @@ async fn registry(
         sources.entry(id.to_owned()).or_insert(Source::Directory);
     }
     if let Some(store) = store {
-        for t in store
+        let stored = store
             .list_templates()
             .await
-            .context("listing stored templates")?
-        {
+            .context("listing stored templates")?;
+        for c in &stored.corrupt {
+            tracing::warn!(
+                template = %c.id,
+                problem = %c.problem,
+                "a stored template no longer decodes; skipped"
+            );
+        }
+        for t in stored.templates {
             if registry.get(&t.id).is_some() {
                 continue;
             }
@@ -297,10 +347,13 @@ pub async fn template(cfg: Option<Config>, command: TemplateCommand) -> anyhow::
             certification,
         } => {
             let profile = match profile {
-                Some(p) => Some(
-                    std::fs::read_to_string(&p)
-                        .with_context(|| format!("cannot read {}", p.display()))?,
-                ),
+                Some(p) => match read_text(&p, &p.display().to_string()) {
+                    Ok(text) => Some(text),
+                    Err(e) => {
+                        eprintln!("{e}\n{}: nothing was imported", file.display());
+                        return Ok(ExitCode::from(EXIT_INVALID_INPUT));
+                    }
+                },
                 None => None,
             };
             let options = ImportOptions {

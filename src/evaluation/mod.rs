@@ -14,6 +14,8 @@ pub mod catalog;
 pub mod evaluator;
 pub mod family;
 pub mod points;
+#[cfg(test)]
+mod proptests;
 pub mod rules;
 pub mod signal_view;
 pub mod status;

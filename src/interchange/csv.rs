@@ -27,8 +27,9 @@
 use std::collections::HashMap;
 
 use super::{
-    ExportError, ImportError, Table, implementation_type_label, parse_points, parse_responsibility,
-    resolve_action_id, responsibility_label, split_list, template_id_from_title,
+    ExportError, ImportError, MAX_TABLE_CELLS, Table, implementation_type_label, parse_points,
+    parse_responsibility, resolve_action_id, responsibility_label, split_list,
+    template_id_from_title,
 };
 use crate::evaluation::Catalog;
 use crate::model::report::AssessmentReport;
@@ -83,7 +84,89 @@ pub const REPORT_COLUMNS: [&str; 24] = [
     "evidence",
 ];
 
+/// Characters that make a spreadsheet read a cell as a formula when they start it (OWASP's
+/// CSV-injection list: `=`, `+`, `-`, `@`, tab, carriage return; also line feed, NUL and the
+/// full-width `＝＋－＠`).
+const FORMULA_TRIGGERS: [char; 12] = [
+    '=', '+', '-', '@', '\t', '\r', '\n', '\0', '\u{FF1D}', '\u{FF0B}', '\u{FF0D}', '\u{FF20}',
+];
+
+/// A CSV cell neutralised against formula injection (OWASP "CSV Injection"): a value starting
+/// with a [formula trigger](FORMULA_TRIGGERS) — or with `'` itself, so that the rule can be
+/// undone — gets a leading `'`, which spreadsheets take as "this is text" and do not show.
+/// Every exporter of this module writes its cells through it, and quotes every field.
+/// [`template_from_csv`] removes the `'` again ([`unneutralise`]), so templates round-trip.
+pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(FORMULA_TRIGGERS) || cell.starts_with('\'') {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+/// Undo [`neutralise`] on an imported cell: a leading `'` followed by a formula trigger or by
+/// another `'` is removed (as a spreadsheet would); any other text is kept.
+pub fn unneutralise(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(FORMULA_TRIGGERS) || rest.starts_with('\'') => rest,
+        _ => cell,
+    }
+}
+
+/// A CSV writer quoting every field, as OWASP's CSV-injection guidance asks.
+fn writer() -> ::csv::Writer<Vec<u8>> {
+    ::csv::WriterBuilder::new()
+        .quote_style(::csv::QuoteStyle::Always)
+        .from_writer(Vec::new())
+}
+
+/// Write one record, every cell [neutralised](neutralise).
+fn write_record<I, S>(w: &mut ::csv::Writer<Vec<u8>>, cells: I) -> Result<(), ::csv::Error>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    w.write_record(
+        cells
+            .into_iter()
+            .map(|c| neutralise(c.as_ref()).into_owned()),
+    )
+}
+
+/// Refuse a CSV file with a record of more than [`MAX_TABLE_CELLS`] fields before the `csv`
+/// reader stores one: the fields are counted with `csv-core` (the `csv` crate's own parser,
+/// same dialect), keeping nothing.
+fn check_record_widths(text: &str, name: &str) -> Result<(), ImportError> {
+    use ::csv_core::ReadFieldResult;
+    let mut reader = ::csv_core::Reader::new();
+    let mut input = text.as_bytes();
+    let mut scratch = [0u8; 1024];
+    let (mut record, mut fields) = (1usize, 0usize);
+    loop {
+        let (result, read, _) = reader.read_field(input, &mut scratch);
+        input = &input[read..];
+        match result {
+            ReadFieldResult::InputEmpty | ReadFieldResult::OutputFull => {}
+            ReadFieldResult::Field { record_end } => {
+                fields += 1;
+                if fields > MAX_TABLE_CELLS {
+                    return Err(ImportError::new(
+                        format!("{name}!{record}"),
+                        format!("the row has more than {MAX_TABLE_CELLS} cells"),
+                    ));
+                }
+                if record_end {
+                    record += 1;
+                    fields = 0;
+                }
+            }
+            ReadFieldResult::End => return Ok(()),
+        }
+    }
+}
+
 fn read_table(text: &str, name: &str) -> Result<Table, Vec<ImportError>> {
+    check_record_widths(text, name).map_err(|e| vec![e])?;
     let mut reader = ::csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -93,17 +176,43 @@ fn read_table(text: &str, name: &str) -> Result<Table, Vec<ImportError>> {
         header_row: 1,
         ..Table::default()
     };
-    for (i, record) in reader.records().enumerate() {
-        let record = record.map_err(|e| {
-            vec![ImportError::new(
+    let mut kept = 0usize;
+    let mut record = ::csv::StringRecord::new();
+    for i in 0.. {
+        match reader.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                return Err(vec![ImportError::new(
+                    format!("{name}!{}", i + 1),
+                    format!("malformed CSV: {e}"),
+                )]);
+            }
+        }
+        // Cells past the header's columns are never read: they are not kept.
+        let width = if i == 0 {
+            record.len()
+        } else {
+            record.len().min(table.headers.len())
+        };
+        if i > 0 && record.iter().take(width).all(|c| c.trim().is_empty()) {
+            continue;
+        }
+        kept = kept.saturating_add(width.max(1));
+        if kept > MAX_TABLE_CELLS {
+            return Err(vec![ImportError::new(
                 format!("{name}!{}", i + 1),
-                format!("malformed CSV: {e}"),
-            )]
-        })?;
-        let cells: Vec<String> = record.iter().map(|c| c.trim().to_owned()).collect();
+                format!("the file has more than {MAX_TABLE_CELLS} cells"),
+            )]);
+        }
+        let cells: Vec<String> = record
+            .iter()
+            .take(width)
+            .map(|c| unneutralise(c.trim()).to_owned())
+            .collect();
         if i == 0 {
             table.headers = cells;
-        } else if cells.iter().any(|c| !c.is_empty()) {
+        } else {
             table.rows.push((i + 1, cells));
         }
     }
@@ -367,8 +476,8 @@ pub fn template_from_csv(
 ///
 /// The CSV writer's error.
 pub fn template_to_csv(template: &Template) -> Result<String, ExportError> {
-    let mut w = ::csv::Writer::from_writer(Vec::new());
-    w.write_record(TEMPLATE_COLUMNS)?;
+    let mut w = writer();
+    write_record(&mut w, TEMPLATE_COLUMNS)?;
     let services = template.in_scope_services.join(";;");
     let head = [
         template.id.as_str(),
@@ -403,7 +512,7 @@ pub fn template_to_csv(template: &Template) -> Result<String, ExportError> {
         let mut record: Vec<String> = head.iter().map(|s| (*s).to_owned()).collect();
         record.extend(vec![String::new(); 4]);
         record.extend(action_cells(Some(a)));
-        w.write_record(&record)?;
+        write_record(&mut w, &record)?;
         rows += 1;
     }
     for c in &template.controls {
@@ -433,14 +542,14 @@ pub fn template_to_csv(template: &Template) -> Result<String, ExportError> {
             let mut record: Vec<String> = head.iter().map(|s| (*s).to_owned()).collect();
             record.extend(control.iter().map(|s| (*s).to_owned()));
             record.extend(cells);
-            w.write_record(&record)?;
+            write_record(&mut w, &record)?;
             rows += 1;
         }
     }
     if rows == 0 {
         let mut record: Vec<String> = head.iter().map(|s| (*s).to_owned()).collect();
         record.extend(vec![String::new(); 11]);
-        w.write_record(&record)?;
+        write_record(&mut w, &record)?;
     }
     let bytes = w
         .into_inner()
@@ -456,8 +565,8 @@ pub fn template_to_csv(template: &Template) -> Result<String, ExportError> {
 ///
 /// The CSV writer's error.
 pub fn report_to_csv(report: &AssessmentReport) -> Result<String, ExportError> {
-    let mut w = ::csv::Writer::from_writer(Vec::new());
-    w.write_record(REPORT_COLUMNS)?;
+    let mut w = writer();
+    write_record(&mut w, REPORT_COLUMNS)?;
     let by_id: HashMap<&str, _> = report.actions.iter().map(|a| (a.id.as_str(), a)).collect();
     let generated = report
         .generated_at
@@ -504,7 +613,7 @@ pub fn report_to_csv(report: &AssessmentReport) -> Result<String, ExportError> {
                     record.extend(vec![String::new(); 13]);
                 }
             }
-            w.write_record(&record)?;
+            write_record(&mut w, &record)?;
         }
     }
     let bytes = w
@@ -582,5 +691,88 @@ OTHER,,C-1,G,T,B,Technical,0,someone
             missing[0].to_string(),
             "m.csv!1:certification: missing required column"
         );
+    }
+
+    /// Issue 8 row 11: template titles and notes starting with `=`, `+`, `-`, `@` were written
+    /// verbatim to CSV exports, where a spreadsheet runs them as formulas. Every exported cell
+    /// is now neutralised per OWASP (a leading `'`, every field quoted).
+    #[test]
+    fn formula_cells_are_neutralised_in_csv_exports() {
+        let hostile = [
+            "=HYPERLINK(\"https://evil.example\",\"x\")",
+            "+1+cmd|' /C calc'!A0",
+            "-2+3",
+            "@SUM(1,2)",
+            "\t=1",
+            "\r=1",
+            "＝1+1",
+        ];
+        for h in hostile {
+            let report = crate::interchange::testutil::report(h, h, h, h);
+            let text = report_to_csv(&report).expect("csv");
+            let mut reader = ::csv::Reader::from_reader(text.as_bytes());
+            for record in reader.records() {
+                for cell in record.expect("row").iter() {
+                    assert!(!cell.starts_with(FORMULA_TRIGGERS), "{h:?} -> {cell:?}");
+                }
+            }
+            assert!(
+                text.contains(&format!("\"'{}\"", h.replace('"', "\"\""))),
+                "{text}"
+            );
+            // Every field is quoted.
+            assert!(text.lines().all(|l| l.starts_with('"')), "{text}");
+        }
+        // The template CSV too, and it still round-trips.
+        let catalog = Catalog::builtin();
+        let mut t = template_from_csv(GOOD, "t.csv", &catalog).expect("valid");
+        t.title = "=cmd|' /C calc'!A0".into();
+        t.controls[0].title = "@SUM(A1)".into();
+        t.actions[1].description = "-1".into();
+        t.actions[2].description_title = "'quoted' as typed".into();
+        t.product = "''=x".into();
+        let text = template_to_csv(&t).expect("written");
+        assert!(text.contains("\"'=cmd|' /C calc'!A0\""), "{text}");
+        assert!(!text.contains(",\"=") && !text.contains(",\"@") && !text.contains(",\"-"));
+        assert_eq!(template_from_csv(&text, "t.csv", &catalog), Ok(t));
+    }
+
+    #[test]
+    fn neutralising_is_undone_only_where_it_was_applied() {
+        for v in ["=1", "'", "''", "'a", "a'", "-", "plain", "'=x", "", "＠x"] {
+            assert_eq!(unneutralise(&neutralise(v)), v, "{v:?}");
+        }
+        assert_eq!(unneutralise("'=x"), "=x");
+        assert_eq!(unneutralise("'quoted'"), "'quoted'");
+    }
+
+    /// A CSV file spanning more than `MAX_TABLE_CELLS` is refused at the row that crosses the
+    /// bound; cells past the header's columns are not kept (nor counted).
+    #[test]
+    fn a_csv_past_the_cell_bound_is_refused() {
+        let header = "title,certification,controlName,actionTitle,implementationType,actionScore\n";
+        let width = 6;
+        let rows = MAX_TABLE_CELLS / width + 1;
+        let mut text = String::from(header);
+        for _ in 0..rows {
+            text.push_str("a,,,,,\n");
+        }
+        let e = template_from_csv(&text, "big.csv", &Catalog::builtin()).unwrap_err();
+        assert_eq!(e.len(), 1);
+        assert_eq!(
+            e[0].to_string(),
+            // The header and `rows - 1` data rows hold `rows * width` > MAX_TABLE_CELLS cells.
+            format!("big.csv!{rows}: the file has more than {MAX_TABLE_CELLS} cells")
+        );
+        // Long rows past the header are cut, not counted: 100 rows of 20,000 cells are fine.
+        let mut text = String::from(header);
+        for i in 0..100 {
+            text.push_str(&format!(
+                "T,C,c{i},a{i},Operational,1{}\n",
+                ",".repeat(20_000)
+            ));
+        }
+        let t = template_from_csv(&text, "wide.csv", &Catalog::builtin()).expect("valid");
+        assert_eq!(t.actions.len(), 100);
     }
 }

@@ -2,6 +2,12 @@
 //! `calamine`, export with `rust_xlsxwriter`) and assessment reports (export, one sheet per
 //! view).
 //!
+//! Import reads `.xlsx`/`.xlsm` (and `.xlsb`) within bounds: the zip container is checked
+//! first ([`MAX_ZIP_ENTRIES`], [`MAX_UNCOMPRESSED_BYTES`]), then each sheet is read cell by
+//! cell (never as calamine's dense range, which would be sized by the outermost cells) and may
+//! span at most [`super::MAX_TABLE_CELLS`]. `.xls` and `.ods` are refused: calamine reads them
+//! only as dense ranges. Export cuts texts to Excel's [`MAX_CELL_CHARS`] ([`cell_value`]).
+//!
 //! ## Template workbook layout (Compliance Manager "template format")
 //!
 //! The first non-empty row of each sheet is its header; columns are found by header name,
@@ -25,12 +31,13 @@
 use std::collections::HashMap;
 use std::io::Cursor;
 
-use calamine::{Data, Reader};
+use calamine::{DataRef, Reader, Xlsb, Xlsx};
 use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 
 use super::{
-    ExportError, ImportError, Table, implementation_type_label, parse_points, parse_responsibility,
-    resolve_action_id, responsibility_label, split_list, template_id_from_title,
+    ExportError, ImportError, MAX_TABLE_CELLS, Table, implementation_type_label, parse_points,
+    parse_responsibility, resolve_action_id, responsibility_label, split_list,
+    template_id_from_title,
 };
 use crate::evaluation::Catalog;
 use crate::model::report::AssessmentReport;
@@ -44,68 +51,239 @@ pub const SHEET_CONTROLS: &str = "ControlFamily";
 /// Sheet with one row per action.
 pub const SHEET_ACTIONS: &str = "Actions";
 
-fn cell_text(d: &Data) -> String {
+/// Most entries (files) a workbook's zip archive may hold: 10,000 (an `.xlsx` has a few
+/// dozen). Checked on the archive's central directory before anything is unpacked.
+pub const MAX_ZIP_ENTRIES: usize = 10_000;
+
+/// Most bytes a workbook's entries may declare uncompressed, all together: 64 MiB. Checked on
+/// the central directory before anything is unpacked; the `zip` reader refuses an entry that
+/// grows past its declared size, so the declared sizes bound what is inflated (a zip bomb is
+/// refused, not inflated).
+pub const MAX_UNCOMPRESSED_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Excel's longest cell text, in UTF-16 code units (what Excel and `rust_xlsxwriter` count).
+pub const MAX_CELL_CHARS: usize = 32_767;
+
+/// Appended to a text cut to [`MAX_CELL_CHARS`] by the workbook exporters.
+pub const TRUNCATION_MARKER: &str = "… [truncated]";
+
+/// The signature of a Compound File (the `.xls` Excel 97-2003 format).
+const CFB_MAGIC: [u8; 8] = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
+
+fn cell_text(d: &DataRef<'_>) -> String {
     match d {
-        Data::Empty => String::new(),
-        Data::String(s) => s.trim().to_owned(),
-        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
-        Data::Float(f) => f.to_string(),
-        Data::Int(i) => i.to_string(),
-        Data::Bool(b) => b.to_string(),
-        Data::DateTime(dt) => dt.to_string(),
-        Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
-        Data::Error(e) => format!("#{e:?}"),
+        DataRef::Empty => String::new(),
+        DataRef::String(s) => s.trim().to_owned(),
+        DataRef::SharedString(s) => s.trim().to_owned(),
+        DataRef::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+        DataRef::Float(f) => f.to_string(),
+        DataRef::Int(i) => i.to_string(),
+        DataRef::Bool(b) => b.to_string(),
+        DataRef::DateTime(dt) => dt.to_string(),
+        DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => s.clone(),
+        DataRef::Error(e) => format!("#{e:?}"),
     }
 }
 
-/// Read one worksheet into a [`Table`] (header = first non-empty row).
-fn read_table<R: Reader<Cursor<Vec<u8>>>>(
-    wb: &mut R,
-    sheet: &str,
-) -> Result<Option<Table>, ImportError>
-where
-    R::Error: std::fmt::Display,
-{
-    let Some(name) = wb
+/// `A1`-style name of a 0-based cell position (`R{row}C{col}` past Excel's columns).
+fn cell_name(row: u32, col: u32) -> String {
+    match u16::try_from(col) {
+        Ok(c) => rust_xlsxwriter::utility::row_col_to_cell(row, c),
+        Err(_) => format!("R{}C{}", u64::from(row) + 1, u64::from(col) + 1),
+    }
+}
+
+/// A workbook that can be read cell by cell, never as a dense range (calamine's
+/// `worksheet_range` allocates the whole rectangle between the outermost cells).
+enum Book<'a> {
+    Xlsx(Xlsx<Cursor<&'a [u8]>>),
+    Xlsb(Xlsb<Cursor<&'a [u8]>>),
+}
+
+/// Check a workbook's container before calamine reads it, then open it: `.xls` and `.ods`
+/// are refused (their readers expand every sheet to its full used range in memory); a zip
+/// archive with more than [`MAX_ZIP_ENTRIES`] entries or declaring more than
+/// [`MAX_UNCOMPRESSED_BYTES`] is refused without inflating anything.
+fn open_book(bytes: &[u8]) -> Result<Book<'_>, ImportError> {
+    let at = |m: String| ImportError::new("workbook", m);
+    if bytes.starts_with(&CFB_MAGIC) {
+        return Err(at(
+            "an Excel 97-2003 workbook (.xls) is not accepted: its reader expands \
+             every sheet in memory; save it as .xlsx"
+                .to_owned(),
+        ));
+    }
+    let archive = zip::ZipArchive::new(Cursor::new(bytes))
+        .map_err(|e| at(format!("not a workbook (.xlsx, .xlsm or .xlsb): {e}")))?;
+    if archive.len() > MAX_ZIP_ENTRIES {
+        return Err(at(format!(
+            "the workbook holds {} files, more than the {MAX_ZIP_ENTRIES} accepted",
+            archive.len()
+        )));
+    }
+    let mut declared: u64 = 0;
+    for i in 0..archive.len() {
+        let size = archive
+            .by_index_data(i)
+            .map_err(|e| at(format!("not a workbook: {e}")))?
+            .size();
+        declared = declared.saturating_add(size);
+    }
+    if declared > MAX_UNCOMPRESSED_BYTES {
+        return Err(at(format!(
+            "the workbook unpacks to {declared} bytes, more than the {MAX_UNCOMPRESSED_BYTES} \
+             accepted"
+        )));
+    }
+    let is_xlsb = archive.index_for_name("xl/workbook.bin").is_some();
+    let is_ods = archive.index_for_name("content.xml").is_some()
+        && archive.index_for_name("xl/workbook.xml").is_none();
+    drop(archive);
+    if is_ods {
+        return Err(at(
+            "an OpenDocument spreadsheet (.ods) is not accepted: its reader \
+             expands every sheet in memory; save it as .xlsx"
+                .to_owned(),
+        ));
+    }
+    if is_xlsb {
+        Xlsb::new(Cursor::new(bytes))
+            .map(Book::Xlsb)
+            .map_err(|e| at(format!("not a workbook: {e}")))
+    } else {
+        Xlsx::new(Cursor::new(bytes))
+            .map(Book::Xlsx)
+            .map_err(|e| at(format!("not a workbook: {e}")))
+    }
+}
+
+impl Book<'_> {
+    fn sheet_names(&self) -> Vec<String> {
+        match self {
+            Book::Xlsx(wb) => wb.sheet_names(),
+            Book::Xlsb(wb) => wb.sheet_names(),
+        }
+    }
+
+    /// The non-empty cells of sheet `name` as `(row, column, text)`, 0-based, stopping with an
+    /// error past [`MAX_TABLE_CELLS`] of them.
+    fn cells(&mut self, name: &str, sheet: &str) -> Result<Vec<(u32, u32, String)>, ImportError> {
+        let unreadable = |e: String| ImportError::new(sheet, format!("cannot read the sheet: {e}"));
+        let mut out = Vec::new();
+        let mut push = |pos: (u32, u32), text: String| {
+            if text.is_empty() {
+                return Ok(());
+            }
+            if out.len() >= MAX_TABLE_CELLS {
+                return Err(ImportError::new(
+                    sheet,
+                    format!(
+                        "the sheet has more than {MAX_TABLE_CELLS} non-empty cells (at {})",
+                        cell_name(pos.0, pos.1)
+                    ),
+                ));
+            }
+            out.push((pos.0, pos.1, text));
+            Ok(())
+        };
+        match self {
+            Book::Xlsx(wb) => {
+                let mut reader = wb
+                    .worksheet_cells_reader(name)
+                    .map_err(|e| unreadable(e.to_string()))?;
+                while let Some(c) = reader.next_cell().map_err(|e| unreadable(e.to_string()))? {
+                    push(c.get_position(), cell_text(c.get_value()))?;
+                }
+            }
+            Book::Xlsb(wb) => {
+                let mut reader = wb
+                    .worksheet_cells_reader(name)
+                    .map_err(|e| unreadable(e.to_string()))?;
+                while let Some(c) = reader.next_cell().map_err(|e| unreadable(e.to_string()))? {
+                    push(c.get_position(), cell_text(c.get_value()))?;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Read one worksheet into a [`Table`] (header = first non-empty row; cells indexed from the
+/// sheet's first non-empty column). `Ok(None)` when the workbook has no such sheet.
+fn read_table(book: &mut Book<'_>, sheet: &str) -> Result<Option<Table>, ImportError> {
+    let Some(name) = book
         .sheet_names()
         .into_iter()
         .find(|n| n.trim().eq_ignore_ascii_case(sheet))
     else {
         return Ok(None);
     };
-    let range = wb
-        .worksheet_range(&name)
-        .map_err(|e| ImportError::new(sheet, format!("cannot read the sheet: {e}")))?;
-    let first_row = range.start().map(|(r, _)| r as usize).unwrap_or(0);
-    let first_col = range.start().map(|(_, c)| c as usize).unwrap_or(0);
-    let mut table = Table {
-        sheet: sheet.to_owned(),
-        ..Table::default()
-    };
-    let mut have_header = false;
-    for (i, row) in range.rows().enumerate() {
-        let excel_row = first_row + i + 1;
-        let mut cells = vec![String::new(); first_col];
-        cells.extend(row.iter().map(cell_text));
-        if cells.iter().all(String::is_empty) {
-            continue;
-        }
-        if have_header {
-            table.rows.push((excel_row, cells));
-        } else {
-            table.header_row = excel_row;
-            table.headers = cells;
-            have_header = true;
-        }
-    }
-    if !have_header {
-        table.header_row = 1;
-    }
-    Ok(Some(table))
+    let cells = book.cells(&name, sheet)?;
+    table_from_cells(sheet, cells).map(Some)
 }
 
-/// Import a template from a Compliance Manager template workbook (`.xlsx`, also `.xls`,
-/// `.xlsb`, `.ods`), mapping technical actions to `catalog` where their titles match.
+/// Lay sparse non-empty cells `(row, column, text)` (0-based, any order) out as a [`Table`]:
+/// the first row is the header, rows and columns before the first non-empty ones are dropped,
+/// and the used range may span at most [`MAX_TABLE_CELLS`] cells.
+pub(crate) fn table_from_cells(
+    sheet: &str,
+    mut cells: Vec<(u32, u32, String)>,
+) -> Result<Table, ImportError> {
+    let mut table = Table {
+        sheet: sheet.to_owned(),
+        header_row: 1,
+        ..Table::default()
+    };
+    let (Some(first_row), Some(last_row), Some(first_col), Some(last_col)) = (
+        cells.iter().map(|c| c.0).min(),
+        cells.iter().map(|c| c.0).max(),
+        cells.iter().map(|c| c.1).min(),
+        cells.iter().map(|c| c.1).max(),
+    ) else {
+        return Ok(table);
+    };
+    let width = u64::from(last_col - first_col) + 1;
+    let spanned = (u64::from(last_row - first_row) + 1).saturating_mul(width);
+    if spanned > MAX_TABLE_CELLS as u64 {
+        return Err(ImportError::new(
+            sheet,
+            format!(
+                "the sheet's used range {}:{} spans {spanned} cells, more than the \
+                 {MAX_TABLE_CELLS} accepted (delete stray cells far from the table)",
+                cell_name(first_row, first_col),
+                cell_name(last_row, last_col)
+            ),
+        ));
+    }
+    // `spanned` fits in usize: it is at most MAX_TABLE_CELLS.
+    let width = width as usize;
+    cells.sort_by_key(|c| (c.0, c.1));
+    let mut rows: Vec<(usize, Vec<String>)> = Vec::new();
+    for (row, col, text) in cells {
+        let excel_row = row as usize + 1;
+        if rows.last().is_none_or(|(r, _)| *r != excel_row) {
+            rows.push((excel_row, vec![String::new(); width]));
+        }
+        if let Some((_, line)) = rows.last_mut() {
+            line[(col - first_col) as usize] = text;
+        }
+    }
+    let mut rows = rows.into_iter();
+    if let Some((header_row, headers)) = rows.next() {
+        table.header_row = header_row;
+        table.headers = headers;
+    }
+    table.rows = rows.collect();
+    Ok(table)
+}
+
+/// Import a template from a Compliance Manager template workbook (`.xlsx`, `.xlsm`, also
+/// `.xlsb`), mapping technical actions to `catalog` where their titles match.
+///
+/// The workbook is read within bounds, whatever it declares: at most [`MAX_ZIP_ENTRIES`]
+/// files and [`MAX_UNCOMPRESSED_BYTES`] unpacked (checked before unpacking), sheets read cell
+/// by cell, each spanning at most [`MAX_TABLE_CELLS`]. `.xls` and `.ods` workbooks are
+/// refused (calamine reads them only as dense ranges).
 ///
 /// # Errors
 ///
@@ -113,14 +291,14 @@ where
 /// missing sheet or required column, an empty required value, an unknown
 /// `implementationType`, an `actionScore` that is not an integer in 1..=99, a duplicate
 /// `controlName`, `actionTitle` or action id, a `controlActionTitle` naming no action, more
-/// or fewer than one template row.
+/// or fewer than one template row; a file that is no workbook or exceeds a limit as one error
+/// located `workbook` or at the sheet.
 pub fn template_from_xlsx(bytes: &[u8], catalog: &Catalog) -> Result<Template, Vec<ImportError>> {
-    let mut wb = calamine::open_workbook_auto_from_rs(Cursor::new(bytes.to_vec()))
-        .map_err(|e| vec![ImportError::new("workbook", format!("not a workbook: {e}"))])?;
+    let mut book = open_book(bytes).map_err(|e| vec![e])?;
     let mut errors = Vec::new();
     let mut tables = Vec::new();
     for sheet in [SHEET_TEMPLATE, SHEET_CONTROLS, SHEET_ACTIONS] {
-        match read_table(&mut wb, sheet) {
+        match read_table(&mut book, sheet) {
             Ok(Some(t)) => tables.push(t),
             Ok(None) => {
                 errors.push(ImportError::new(sheet, "missing sheet"));
@@ -370,15 +548,36 @@ fn header(ws: &mut Worksheet, names: &[&str]) -> Result<(), XlsxError> {
     Ok(())
 }
 
+/// `text` as a workbook cell holds it: unchanged when it fits Excel's [`MAX_CELL_CHARS`]
+/// UTF-16 code units, else cut (at a character boundary) so that with [`TRUNCATION_MARKER`]
+/// appended it does.
+pub fn cell_value(text: &str) -> std::borrow::Cow<'_, str> {
+    let units = |s: &str| s.encode_utf16().count();
+    if units(text) <= MAX_CELL_CHARS {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let budget = MAX_CELL_CHARS - units(TRUNCATION_MARKER);
+    let mut used = 0;
+    let mut end = 0;
+    for (i, c) in text.char_indices() {
+        if used + c.len_utf16() > budget {
+            break;
+        }
+        used += c.len_utf16();
+        end = i + c.len_utf8();
+    }
+    std::borrow::Cow::Owned(format!("{}{TRUNCATION_MARKER}", &text[..end]))
+}
+
 fn write_row(ws: &mut Worksheet, row: u32, cells: &[Cell<'_>]) -> Result<(), XlsxError> {
     for (i, c) in cells.iter().enumerate() {
         let col = i as u16;
         match c {
             Cell::Text(s) => {
-                ws.write_string(row, col, *s)?;
+                ws.write_string(row, col, cell_value(s))?;
             }
             Cell::Owned(s) => {
-                ws.write_string(row, col, s)?;
+                ws.write_string(row, col, cell_value(s))?;
             }
             Cell::Number(n) => {
                 ws.write_number(row, col, *n)?;
@@ -386,7 +585,7 @@ fn write_row(ws: &mut Worksheet, row: u32, cells: &[Cell<'_>]) -> Result<(), Xls
             Cell::Link(url) => {
                 let is_web = url.starts_with("https://") || url.starts_with("http://");
                 if !is_web || ws.write_url(row, col, *url).is_err() {
-                    ws.write_string(row, col, *url)?;
+                    ws.write_string(row, col, cell_value(url))?;
                 }
             }
         }
@@ -405,9 +604,12 @@ enum Cell<'a> {
 /// documentation, with the postured extension columns `id`, `actionId` and `responsibility`
 /// so that a re-import gives the same template). Control actions are written by title.
 ///
+/// Texts longer than Excel's [`MAX_CELL_CHARS`] are cut and end with [`TRUNCATION_MARKER`]
+/// (such a workbook re-imports with the cut texts).
+///
 /// # Errors
 ///
-/// The writer's error (e.g. a cell longer than Excel's 32,767 characters).
+/// The writer's error.
 pub fn template_to_xlsx(template: &Template) -> Result<Vec<u8>, ExportError> {
     let mut wb = Workbook::new();
     let titles: HashMap<&str, &str> = template
@@ -514,7 +716,10 @@ pub fn template_to_xlsx(template: &Template) -> Result<Vec<u8>, ExportError> {
 ///   implementation status, test status, points, points achieved, points possible, status
 ///   since (RFC 3339), testing logic, reason, assigned to, notes, controls (`;;`);
 /// - `Evidence`: one row per evidence link (action id, action title, link; web links are
-///   clickable).
+///   clickable); past Excel's last row, one row counting the links not shown.
+///
+/// Texts longer than Excel's [`MAX_CELL_CHARS`] are cut and end with [`TRUNCATION_MARKER`]
+/// ([`cell_value`]), so a long note never fails the export.
 ///
 /// # Errors
 ///
@@ -656,16 +861,30 @@ pub fn report_to_xlsx(report: &AssessmentReport) -> Result<Vec<u8>, ExportError>
         let ws = wb.add_worksheet();
         ws.set_name("Evidence")?;
         header(ws, &["action", "title", "evidence"])?;
-        let mut row = 1;
-        for a in &report.actions {
-            for link in &a.evidence {
+        // Excel's last row is 1,048,576: links past it are counted on that row instead.
+        const LAST_ROW: u32 = 1_048_575;
+        let links = report
+            .actions
+            .iter()
+            .flat_map(|a| a.evidence.iter().map(move |l| (a, l)));
+        let total = links.clone().count();
+        for (row, (a, link)) in (1..).zip(links) {
+            if row == LAST_ROW && total > LAST_ROW as usize {
+                let more = total - (LAST_ROW as usize - 1);
                 write_row(
                     ws,
                     row,
-                    &[Cell::Text(&a.id), Cell::Text(&a.title), Cell::Link(link)],
+                    &[Cell::Owned(format!(
+                        "… {more} more evidence links not shown"
+                    ))],
                 )?;
-                row += 1;
+                break;
             }
+            write_row(
+                ws,
+                row,
+                &[Cell::Text(&a.id), Cell::Text(&a.title), Cell::Link(link)],
+            )?;
         }
         ws.set_column_width(1, 50)?;
         ws.set_column_width(2, 60)?;
@@ -897,5 +1116,200 @@ mod tests {
         );
         let e = template_from_xlsx(b"not a zip", &Catalog::builtin()).unwrap_err();
         assert_eq!(e[0].location, "workbook");
+    }
+
+    /// The workbook of `good()`.
+    fn good_workbook() -> Vec<u8> {
+        let (t, c, a) = good();
+        let tpl = template_from_tables(&t, &c, &a, &Catalog::builtin()).expect("valid");
+        template_to_xlsx(&tpl).expect("written")
+    }
+
+    /// `bytes` (a zip archive) with the entries of `replace` written instead of (or besides)
+    /// the archive's own, deflated.
+    fn rezip(bytes: &[u8], replace: &[(&str, &[u8])]) -> Vec<u8> {
+        use std::io::Write;
+        let mut source = zip::ZipArchive::new(Cursor::new(bytes)).expect("a zip");
+        let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .compression_level(Some(1))
+            .large_file(true);
+        for i in 0..source.len() {
+            let entry = source.by_index_raw(i).expect("entry");
+            let name = entry.name().expect("a name").into_owned();
+            if replace.iter().any(|(n, _)| *n == name) {
+                continue;
+            }
+            out.raw_copy_file(entry).expect("copied");
+        }
+        for (name, data) in replace {
+            out.start_file(*name, options).expect("entry");
+            out.write_all(data).expect("written");
+        }
+        out.finish().expect("zip").into_inner()
+    }
+
+    fn located(bytes: &[u8]) -> Vec<String> {
+        template_from_xlsx(bytes, &Catalog::builtin())
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// Issue 8 row 4: a 2 KB workbook with cells `A1` and `XFD1048576` made the importer
+    /// allocate the dense 16,384 × 1,048,576 range between them (512 GiB, abort). Sheets are
+    /// now read cell by cell and a used range past `MAX_TABLE_CELLS` is a located error.
+    #[test]
+    fn two_far_apart_cells_are_a_located_error_not_a_dense_allocation() {
+        let mut wb = Workbook::new();
+        for name in [SHEET_TEMPLATE, SHEET_CONTROLS, SHEET_ACTIONS] {
+            let ws = wb.add_worksheet();
+            ws.set_name(name).expect("name");
+            ws.write_string(0, 0, "title").expect("A1");
+            ws.write_string(1_048_575, 16_383, "x").expect("XFD1048576");
+        }
+        let bytes = wb.save_to_buffer().expect("saved");
+        assert!(bytes.len() < 20_000, "{}", bytes.len());
+        let got = located(&bytes);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(
+            got[0],
+            format!(
+                "Template: the sheet's used range A1:XFD1048576 spans 17179869184 cells, more \
+                 than the {MAX_TABLE_CELLS} accepted (delete stray cells far from the table)"
+            )
+        );
+        // Far-apart cells inside the bound are fine: rows and columns before the first
+        // non-empty ones are dropped, the header is the first non-empty row.
+        let table = table_from_cells(
+            "S",
+            vec![
+                (9, 3, "b".into()),
+                (4, 2, "h1".into()),
+                (4, 3, "h2".into()),
+                (7, 2, "a".into()),
+            ],
+        )
+        .expect("small");
+        assert_eq!(
+            (table.header_row, table.headers.clone()),
+            (5, vec!["h1".into(), "h2".into()])
+        );
+        assert_eq!(
+            table.rows,
+            vec![
+                (8, vec!["a".to_owned(), String::new()]),
+                (10, vec![String::new(), "b".to_owned()])
+            ]
+        );
+    }
+
+    /// Issue 8 row 5: a 2.7 MB workbook inflating to gigabytes took the importer to 3.6 GB RSS
+    /// and an abort. The zip's central directory is now checked before anything is inflated:
+    /// more than `MAX_UNCOMPRESSED_BYTES` declared (or `MAX_ZIP_ENTRIES` entries) is refused.
+    #[test]
+    fn a_zip_bomb_is_refused_before_it_is_inflated() {
+        let good = good_workbook();
+        assert!(template_from_xlsx(&good, &Catalog::builtin()).is_ok());
+        // Shared strings that inflate past the bound (valid XML, so calamine would read it).
+        let mut strings =
+            b"<sst xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\"><si><t>"
+                .to_vec();
+        strings.resize(strings.len() + MAX_UNCOMPRESSED_BYTES as usize, b'A');
+        strings.extend_from_slice(b"</t></si></sst>");
+        let bomb = rezip(&good, &[("xl/sharedStrings.xml", &strings)]);
+        assert!(bomb.len() < 1_000_000, "{}", bomb.len());
+        let got = located(&bomb);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            got[0].starts_with("workbook: the workbook unpacks to ")
+                && got[0].ends_with(&format!("more than the {MAX_UNCOMPRESSED_BYTES} accepted")),
+            "{got:?}"
+        );
+        // Many tiny entries: refused on their count.
+        let names: Vec<String> = (0..=MAX_ZIP_ENTRIES).map(|i| format!("x/{i}")).collect();
+        let many: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b""[..])).collect();
+        let got = located(&rezip(&good, &many));
+        assert!(
+            got[0].contains(&format!("more than the {MAX_ZIP_ENTRIES} accepted")),
+            "{got:?}"
+        );
+    }
+
+    /// `.xls` and `.ods` are refused with a hint (calamine reads them only as dense ranges);
+    /// truncated and empty files are located errors.
+    #[test]
+    fn dense_only_formats_and_broken_files_are_refused() {
+        let mut xls = CFB_MAGIC.to_vec();
+        xls.extend_from_slice(&[0; 504]);
+        assert!(located(&xls)[0].contains("(.xls) is not accepted"));
+        let ods = rezip(&good_workbook(), &[("content.xml", b"<x/>")]);
+        let ods = {
+            // An ODS has content.xml and no xl/workbook.xml.
+            let mut source = zip::ZipArchive::new(Cursor::new(ods.as_slice())).expect("zip");
+            let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
+            for i in 0..source.len() {
+                let entry = source.by_index_raw(i).expect("entry");
+                if entry.name().expect("a name") != "xl/workbook.xml" {
+                    out.raw_copy_file(entry).expect("copied");
+                }
+            }
+            out.finish().expect("zip").into_inner()
+        };
+        assert!(located(&ods)[0].contains("(.ods) is not accepted"));
+        let good = good_workbook();
+        for cut in [0, 1, 100, good.len() / 2, good.len() - 1] {
+            let got = located(&good[..cut]);
+            assert!(
+                got[0].starts_with("workbook: not a workbook"),
+                "{cut}: {got:?}"
+            );
+        }
+    }
+
+    /// Issue 8 row 12: notes of 40k characters were stored and then every xlsx export failed
+    /// (Excel's cell limit is 32,767). Long texts are now cut to the limit with a marker.
+    #[test]
+    fn texts_past_excels_cell_limit_are_cut_with_a_marker() {
+        let long = "é".repeat(40_000);
+        let cut = cell_value(&long);
+        assert_eq!(cut.encode_utf16().count(), MAX_CELL_CHARS);
+        assert!(cut.ends_with(TRUNCATION_MARKER));
+        assert!(matches!(
+            cell_value("short"),
+            std::borrow::Cow::Borrowed("short")
+        ));
+        // Astral characters count two UTF-16 units and are never split.
+        let astral = cell_value(&"𝄞".repeat(20_000)).into_owned();
+        assert!(astral.encode_utf16().count() <= MAX_CELL_CHARS);
+        assert!(astral.ends_with(TRUNCATION_MARKER));
+
+        let (t, c, a) = good();
+        let mut tpl = template_from_tables(&t, &c, &a, &Catalog::builtin()).expect("valid");
+        tpl.actions[1].description = long.clone();
+        let bytes = template_to_xlsx(&tpl).expect("a long description is no export error");
+        let back = template_from_xlsx(&bytes, &Catalog::builtin()).expect("re-imports");
+        assert_eq!(back.actions[1].description, cut);
+    }
+
+    /// Issue 8 row 12, the report export: 40k-character notes no longer fail it.
+    #[test]
+    fn a_report_with_long_notes_exports_cut_to_the_cell_limit() {
+        let notes = "n".repeat(40_000);
+        let report = crate::interchange::testutil::report("C", "A", &notes, "r");
+        let bytes = report_to_xlsx(&report).expect("long notes are no export error");
+        let mut wb: calamine::Xlsx<_> =
+            calamine::open_workbook_from_rs(Cursor::new(bytes)).expect("a workbook");
+        let range = wb.worksheet_range("Actions").expect("Actions");
+        let notes_col = range
+            .rows()
+            .next()
+            .and_then(|h| h.iter().position(|c| *c == "notes"))
+            .expect("a notes column");
+        let cell = range.get((1, notes_col)).expect("notes cell").to_string();
+        assert_eq!(cell.encode_utf16().count(), MAX_CELL_CHARS);
+        assert!(cell.ends_with(TRUNCATION_MARKER));
     }
 }

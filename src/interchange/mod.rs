@@ -16,6 +16,28 @@
 //! Must not: touch the store, the metrics or the clock (exporters stamp documents with the
 //! report's `generated_at`; OSCAL UUIDs are random v4). The file and store IO of `postured
 //! template import|list` and `postured export` is `crate::cli::interchange`.
+//!
+//! ## Limits
+//!
+//! A file to import comes from a person and may be hostile: every importer bounds what it
+//! allocates, and past a bound the import fails with a located [`ImportError`] (the CLI's exit
+//! code 65), never with an abort. The bounds (constants, not configurable; documented in
+//! `docs/interchange.md`):
+//!
+//! | limit | default | where |
+//! |---|---|---|
+//! | file size | [`MAX_IMPORT_FILE_BYTES`] (32 MiB) | read by the CLI |
+//! | cells of a sheet or CSV file (used range, rows × columns) | [`MAX_TABLE_CELLS`] (1,000,000) | [`excel`], [`csv`] |
+//! | workbook: zip entries, declared uncompressed bytes | [`excel::MAX_ZIP_ENTRIES`] (10,000), [`excel::MAX_UNCOMPRESSED_BYTES`] (64 MiB) | [`excel`] |
+//! | fields of one CSV record (counted before the record is stored) | [`MAX_TABLE_CELLS`] | [`csv`] |
+//! | JSON values of a catalog or profile (counted before any is built) | [`oscal::MAX_JSON_VALUES`] (2,000,000) | [`oscal`] |
+//! | XML nodes of a catalog | [`oscal::MAX_XML_NODES`] (2,000,000) | [`oscal`] |
+//! | XML element nesting | [`oscal::MAX_XML_DEPTH`] (128; JSON: `serde_json`'s 128) | [`oscal`] |
+//! | text inserted by OSCAL parameter `insert`s | [`oscal::MAX_INSERT_EXPANSION_BYTES`] (4 MiB per catalog) | [`oscal`] |
+//!
+//! Exports never fail on long text: a workbook cell is cut to Excel's
+//! [`excel::MAX_CELL_CHARS`] with [`excel::TRUNCATION_MARKER`]; CSV cells that a spreadsheet
+//! would read as a formula are neutralised ([`csv::neutralise`]).
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -28,6 +50,21 @@ pub mod csv;
 pub mod excel;
 pub mod json;
 pub mod oscal;
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+pub(crate) mod testutil;
+
+/// Largest file `postured template import` reads (also the `--profile` file): 32 MiB. NIST's
+/// whole SP 800-53 rev 5 catalog is about a third of it; a larger file is refused before it
+/// is parsed.
+pub const MAX_IMPORT_FILE_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Most cells a worksheet or a CSV file may span: its used range (from its first to its last
+/// non-empty row, times its first to its last non-empty column), 1,000,000. A Compliance
+/// Manager template has a few thousand; the bound keeps the table the importer builds (and its
+/// count of non-empty cells) small whatever the file's cell positions say.
+pub const MAX_TABLE_CELLS: usize = 1_000_000;
 
 /// One problem found while importing, with where it was found.
 ///

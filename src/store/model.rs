@@ -31,8 +31,11 @@ pub trait ModelStore: Send + Sync {
         template: &Template,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
-    /// Every stored template, sorted by id.
-    async fn list_templates(&self) -> Result<Vec<Template>, StoreError>;
+    /// Every stored template, sorted by id. Each row is decoded on its own: a row that no
+    /// longer decodes (hand-edited, or written by an incompatible version) is returned in
+    /// [`StoredTemplates::corrupt`] instead of failing the listing, so one bad row never keeps
+    /// the daemon from starting; the caller warns and counts it.
+    async fn list_templates(&self) -> Result<StoredTemplates, StoreError>;
     /// Delete a stored template; `true` when one was deleted.
     async fn delete_template(&self, id: &str) -> Result<bool, StoreError>;
     /// Insert or replace the manual status of one instance (keyed by `(scope, action)`).
@@ -66,6 +69,24 @@ const SELECT_MANUAL_ALL: &str = "SELECT scope_kind, scope_id, action_id, testing
 const SELECT_MANUAL_ONE: &str = "SELECT scope_kind, scope_id, action_id, testing_source, \
     implementation_status, test_status, parent, assigned_to, notes, evidence, updated_at \
     FROM manual_statuses WHERE scope_kind = $1 AND scope_id = $2 AND action_id = $3";
+
+/// The stored templates: those that decode, and the rows that do not.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoredTemplates {
+    /// The templates that decoded, sorted by id.
+    pub templates: Vec<Template>,
+    /// The rows that did not decode, sorted by id.
+    pub corrupt: Vec<CorruptTemplate>,
+}
+
+/// A `templates` row whose body does not decode as a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorruptTemplate {
+    /// The row's id.
+    pub id: String,
+    /// Why it does not decode (the decoder's message; no template text).
+    pub problem: String,
+}
 
 /// One `manual_statuses` row as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -224,13 +245,22 @@ where
         Ok(())
     }
 
-    async fn list_templates(&self) -> Result<Vec<Template>, StoreError> {
-        sqlx::query_as::<_, TemplateRow>(SELECT_TEMPLATES)
+    async fn list_templates(&self) -> Result<StoredTemplates, StoreError> {
+        let rows = sqlx::query_as::<_, TemplateRow>(SELECT_TEMPLATES)
             .fetch_all(self.pool())
-            .await?
-            .into_iter()
-            .map(TemplateRow::decode)
-            .collect()
+            .await?;
+        let mut out = StoredTemplates::default();
+        for row in rows {
+            let id = row.id.clone();
+            match row.decode() {
+                Ok(t) => out.templates.push(t),
+                Err(e) => out.corrupt.push(CorruptTemplate {
+                    id,
+                    problem: e.to_string(),
+                }),
+            }
+        }
+        Ok(out)
     }
 
     async fn delete_template(&self, id: &str) -> Result<bool, StoreError> {
@@ -282,5 +312,78 @@ where
             .into_iter()
             .map(ManualRow::decode)
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::template::{
+        ImplementationType, Responsibility, TemplateAction, TemplateControl,
+    };
+    use crate::store::Store;
+    use crate::store::sqlite::SqliteStore;
+
+    fn template(id: &str) -> Template {
+        Template {
+            id: id.into(),
+            title: format!("Template {id}"),
+            product: String::new(),
+            certification: "C".into(),
+            in_scope_services: Vec::new(),
+            controls: vec![TemplateControl {
+                id: "C-1".into(),
+                family: "F".into(),
+                title: "T".into(),
+                description: String::new(),
+                actions: vec!["custom.a".into()],
+            }],
+            actions: vec![TemplateAction {
+                id: "custom.a".into(),
+                title: "A".into(),
+                implementation_type: ImplementationType::Documentation,
+                points: 3,
+                responsibility: Responsibility::Customer,
+                description_title: String::new(),
+                description: String::new(),
+            }],
+        }
+    }
+
+    /// Issue 8 row 14 (the store's part): one stored template that no longer parses failed
+    /// the whole listing, so the daemon refused to start. Rows are now decoded one by one and
+    /// a bad one is returned as corrupt, beside the good ones.
+    #[tokio::test]
+    async fn a_corrupt_template_row_is_listed_apart_from_the_good_ones() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.db");
+        let store = SqliteStore::open(&path.to_string_lossy(), 2)
+            .await
+            .expect("open");
+        store.migrate().await.expect("migrate");
+        let now = chrono::Utc::now();
+        for id in ["a", "b", "c"] {
+            store.save_template(&template(id), now).await.expect("save");
+        }
+        for (id, body) in [("b", "{\"id\": \"b\", \"title\": "), ("c", "[1, 2]")] {
+            sqlx::query("UPDATE templates SET body = $1 WHERE id = $2")
+                .bind(body)
+                .bind(id)
+                .execute(store.pool())
+                .await
+                .expect("corrupted");
+        }
+        let listed = store
+            .list_templates()
+            .await
+            .expect("the listing still works");
+        assert_eq!(listed.templates, vec![template("a")]);
+        let ids: Vec<&str> = listed.corrupt.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["b", "c"]);
+        assert!(
+            listed.corrupt[0].problem.contains("template b"),
+            "{:?}",
+            listed.corrupt
+        );
     }
 }

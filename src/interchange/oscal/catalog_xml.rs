@@ -7,11 +7,12 @@
 //! prefix), every problem is located `line:column` (1-based, column in characters) at the
 //! offending start tag or XML error.
 //!
-//! Limits (roxmltree 0.21.2, whose defaults are kept): a document type declaration
-//! (`<!DOCTYPE`) is refused (`allow_dtd: false`; OSCAL documents have none, and this rules out
-//! entity-expansion attacks — with a DTD allowed, roxmltree would still cap entity references
-//! at 10 levels deep and 255 per reference); the node count is unlimited (`nodes_limit:
-//! u32::MAX`); at most 2^32 attributes and 2^16 distinct namespaces are read. roxmltree has
+//! Limits (roxmltree 0.21.2, whose defaults are kept but for the node count): a document type
+//! declaration (`<!DOCTYPE`) is refused (`allow_dtd: false`; OSCAL documents have none, and
+//! this rules out entity-expansion attacks — with a DTD allowed, roxmltree would still cap
+//! entity references at 10 levels deep and 255 per reference); at most [`MAX_XML_NODES`]
+//! nodes (`nodes_limit`); at most 2^32 attributes and 2^16 distinct namespaces are read
+//! (attributes are bounded in practice by the CLI's file-size limit). roxmltree has
 //! **no** element-nesting limit (since 0.21.2 it parses nested elements iteratively, so deep
 //! nesting does not exhaust its stack); this module's walk is recursive, so a document nested
 //! deeper than [`MAX_XML_DEPTH`] is refused before it (NIST catalogs nest about a dozen
@@ -24,8 +25,13 @@ use std::collections::HashMap;
 
 use roxmltree::{Document, Node};
 
-use super::{OscalCatalog, OscalControl, collapse_ws, param_text};
+use super::{InsertBudget, OscalCatalog, OscalControl, collapse_ws, param_text};
 use crate::interchange::ImportError;
+
+/// Most XML nodes (elements, text runs, comments, processing instructions) a catalog may
+/// have: 2,000,000, roxmltree's `nodes_limit` (its default is unlimited). NIST's CSF 2.0
+/// catalog has about 6,000; the bound keeps the parsed tree to a few hundred MB at most.
+pub const MAX_XML_NODES: u32 = 2_000_000;
 
 /// Deepest element nesting accepted (the root element is level 1), like `serde_json`'s
 /// 128-level limit on the JSON importers; deeper documents are refused with the location of
@@ -38,7 +44,8 @@ pub const MAX_XML_DEPTH: usize = 128;
 /// # Errors
 ///
 /// Malformed XML, a root element other than `catalog`, elements nested deeper than
-/// [`MAX_XML_DEPTH`], or controls without an `id` or `title`; each located `line:column`
+/// [`MAX_XML_DEPTH`], controls without an `id` or `title`, or statements whose parameter
+/// inserts go past [`super::MAX_INSERT_EXPANSION_BYTES`]; each located `line:column`
 /// (1-based) of the offending start tag or XML error.
 pub fn catalog_from_xml(text: &str) -> Result<OscalCatalog, Vec<ImportError>> {
     let doc = parse(text).map_err(|e| vec![e])?;
@@ -67,7 +74,13 @@ pub fn catalog_from_xml(text: &str) -> Result<OscalCatalog, Vec<ImportError>> {
     let mut params = HashMap::new();
     collect_params(root, &mut params);
     let mut errors = Vec::new();
-    walk(root, "", None, &params, &mut out.controls, &mut errors);
+    let mut cx = Walk {
+        params: &params,
+        budget: InsertBudget::default(),
+        out: &mut out.controls,
+        errors: &mut errors,
+    };
+    walk(root, "", None, &mut cx);
     if errors.is_empty() {
         Ok(out)
     } else {
@@ -75,13 +88,22 @@ pub fn catalog_from_xml(text: &str) -> Result<OscalCatalog, Vec<ImportError>> {
     }
 }
 
-/// Parse with roxmltree's default options; a parse error becomes one located [`ImportError`]:
-/// `empty XML document` at `1:1` when there is no element at all, `malformed XML: unclosed
-/// element` (or roxmltree's message for a truncated tag) at `end of document`, the `<!DOCTYPE`
-/// for a refused document type declaration, else `malformed XML: <roxmltree's message>` at
-/// roxmltree's `line:column`.
+/// Parse with roxmltree's default options but at most [`MAX_XML_NODES`] nodes; a parse error
+/// becomes one located [`ImportError`]: `empty XML document` at `1:1` when there is no
+/// element at all, `malformed XML: unclosed element` (or roxmltree's message for a truncated
+/// tag) at `end of document`, the `<!DOCTYPE` for a refused document type declaration, the
+/// node limit at `document`, else `malformed XML: <roxmltree's message>` at roxmltree's
+/// `line:column`.
 fn parse(text: &str) -> Result<Document<'_>, ImportError> {
-    Document::parse(text).map_err(|e| match e {
+    let options = roxmltree::ParsingOptions {
+        nodes_limit: MAX_XML_NODES,
+        ..roxmltree::ParsingOptions::default()
+    };
+    Document::parse_with_options(text, options).map_err(|e| match e {
+        roxmltree::Error::NodesLimitReached => ImportError::new(
+            "document",
+            format!("the document has more than {MAX_XML_NODES} XML nodes"),
+        ),
         roxmltree::Error::NoRootNode => ImportError::new("1:1", "empty XML document"),
         roxmltree::Error::UnclosedRootNode => {
             ImportError::new("end of document", "malformed XML: unclosed element")
@@ -161,17 +183,26 @@ fn child_text(node: Node<'_, '_>, local: &str) -> String {
         .next()
         .map(|e| {
             let mut s = String::new();
-            text_into(e, &mut s, &HashMap::new());
+            text_into(e, &mut s, &HashMap::new(), &mut InsertBudget::default());
             collapse_ws(&s)
         })
         .unwrap_or_default()
 }
 
 /// All text below `node`, `insert` elements replaced by their parameter's text (or
-/// `[Assignment]`), child `prop`, `link` and `title` elements skipped, a `part`'s label prop
-/// written before its text, every child element surrounded by spaces.
-fn text_into(node: Node<'_, '_>, out: &mut String, params: &HashMap<String, String>) {
+/// `[Assignment]`, the inserted bytes spent from `budget`), child `prop`, `link` and `title`
+/// elements skipped, a `part`'s label prop written before its text, every child element
+/// surrounded by spaces. Stops adding once the budget is exhausted (the caller checks it).
+fn text_into(
+    node: Node<'_, '_>,
+    out: &mut String,
+    params: &HashMap<String, String>,
+    budget: &mut InsertBudget,
+) {
     for n in node.children() {
+        if budget.exhausted() {
+            return;
+        }
         if n.is_text() {
             out.push_str(n.text().unwrap_or_default());
             continue;
@@ -183,8 +214,12 @@ fn text_into(node: Node<'_, '_>, out: &mut String, params: &HashMap<String, Stri
             "prop" | "link" | "title" => {}
             "insert" => {
                 let id = attr(n, "id-ref").unwrap_or_default();
+                let text = params.get(id).map(String::as_str).unwrap_or("[Assignment]");
+                if !budget.spend(text.len()) {
+                    return;
+                }
                 out.push(' ');
-                out.push_str(params.get(id).map(String::as_str).unwrap_or("[Assignment]"));
+                out.push_str(text);
                 out.push(' ');
             }
             "part" => {
@@ -193,12 +228,12 @@ fn text_into(node: Node<'_, '_>, out: &mut String, params: &HashMap<String, Stri
                     out.push_str(&l);
                     out.push(' ');
                 }
-                text_into(n, out, params);
+                text_into(n, out, params, budget);
                 out.push(' ');
             }
             _ => {
                 out.push(' ');
-                text_into(n, out, params);
+                text_into(n, out, params, budget);
                 out.push(' ');
             }
         }
@@ -228,7 +263,7 @@ fn collect_params(node: Node<'_, '_>, params: &mut HashMap<String, String>) {
                     .flat_map(|s| elements(s, "choice"))
                     .map(|c| {
                         let mut s = String::new();
-                        text_into(c, &mut s, &HashMap::new());
+                        text_into(c, &mut s, &HashMap::new(), &mut InsertBudget::default());
                         collapse_ws(&s)
                     })
                     .collect();
@@ -241,16 +276,21 @@ fn collect_params(node: Node<'_, '_>, params: &mut HashMap<String, String>) {
     }
 }
 
-/// Flatten the `group` and `control` elements under `node` into `out`, in document order.
-fn walk(
-    node: Node<'_, '_>,
-    family: &str,
-    parent: Option<&str>,
-    params: &HashMap<String, String>,
-    out: &mut Vec<OscalControl>,
-    errors: &mut Vec<ImportError>,
-) {
+/// What [`walk`] carries along: the parameters, the insert budget and what it collects.
+struct Walk<'a> {
+    params: &'a HashMap<String, String>,
+    budget: InsertBudget,
+    out: &'a mut Vec<OscalControl>,
+    errors: &'a mut Vec<ImportError>,
+}
+
+/// Flatten the `group` and `control` elements under `node` into `cx.out`, in document order;
+/// stops once the insert budget is exhausted (the error is located at that control).
+fn walk(node: Node<'_, '_>, family: &str, parent: Option<&str>, cx: &mut Walk<'_>) {
     for e in node.children().filter(Node::is_element) {
+        if cx.budget.exhausted() {
+            return;
+        }
         match name(e) {
             "group" => {
                 let title = child_text(e, "title");
@@ -259,29 +299,34 @@ fn walk(
                 } else {
                     family
                 };
-                walk(e, fam, parent, params, out, errors);
+                walk(e, fam, parent, cx);
             }
             "control" => {
                 let id = attr(e, "id").unwrap_or_default().to_owned();
                 let title = child_text(e, "title");
                 if id.is_empty() {
-                    errors.push(ImportError::new(at(e), "control without an id"));
+                    cx.errors
+                        .push(ImportError::new(at(e), "control without an id"));
                 }
                 if title.is_empty() {
-                    errors.push(ImportError::new(
+                    cx.errors.push(ImportError::new(
                         at(e),
                         format!("control `{id}` has no title"),
                     ));
                 }
                 let mut statement = String::new();
                 for part in elements(e, "part").filter(|p| attr(*p, "name") == Some("statement")) {
-                    text_into(part, &mut statement, params);
+                    text_into(part, &mut statement, cx.params, &mut cx.budget);
                     statement.push(' ');
+                }
+                if cx.budget.exhausted() {
+                    cx.errors.push(InsertBudget::error(at(e)));
+                    return;
                 }
                 let withdrawn = elements(e, "prop").any(|p| {
                     attr(p, "name") == Some("status") && attr(p, "value") == Some("withdrawn")
                 });
-                out.push(OscalControl {
+                cx.out.push(OscalControl {
                     id: id.clone(),
                     label: label(e),
                     class: attr(e, "class").map(str::to_owned),
@@ -291,7 +336,7 @@ fn walk(
                     statement: collapse_ws(&statement),
                     withdrawn,
                 });
-                walk(e, family, Some(&id), params, out, errors);
+                walk(e, family, Some(&id), cx);
             }
             _ => {}
         }
@@ -387,5 +432,31 @@ mod tests {
         assert!(e[0].starts_with("2:11: malformed XML: "), "{e:?}");
         let e = located("<catalog>\n <control id='a'></group></catalog>");
         assert!(e[0].starts_with("2:18: malformed XML: "), "{e:?}");
+    }
+
+    /// Issue 8 row 7 (XML): an 860 KB catalog inserting a long parameter thousands of times
+    /// aborted allocating 6.5 GB. Inserted text now spends one `MAX_INSERT_EXPANSION_BYTES`
+    /// budget; past it the import fails at the control's start tag.
+    #[test]
+    fn repeated_inserts_exhaust_the_budget_with_a_location() {
+        use crate::interchange::oscal::MAX_INSERT_EXPANSION_BYTES;
+        let xml = format!(
+            "<catalog>\n<control id=\"c-1\"><title>T</title>\n\
+             <param id=\"p\"><label>{}</label></param>\n\
+             <control id=\"c-2\"><title>U</title>\n\
+             <part name=\"statement\"><p>{}</p></part></control></control></catalog>",
+            "x".repeat(400_000),
+            "<insert type=\"param\" id-ref=\"p\"/>".repeat(12_000)
+        );
+        assert!(xml.len() < 900_000, "{}", xml.len());
+        let e = catalog_from_xml(&xml).unwrap_err();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(
+            e[0].to_string(),
+            format!(
+                "4:1: parameter inserts expand the statements past {MAX_INSERT_EXPANSION_BYTES} \
+                 bytes (parameters inserted too often, or into each other)"
+            )
+        );
     }
 }

@@ -15,6 +15,10 @@
 //! - `catalog_json`: catalog import from JSON ([`catalog_from_json`]);
 //! - `catalog_xml`: catalog import from XML with roxmltree ([`catalog_from_xml`],
 //!   [`MAX_XML_DEPTH`]);
+//!
+//! Both catalog importers spend one [`MAX_INSERT_EXPANSION_BYTES`] budget on the parameter
+//! text that `insert`s add to statements; JSON documents are held to [`MAX_JSON_VALUES`]
+//! values, XML ones to [`MAX_XML_NODES`] nodes.
 //! - `profile`: the control ids a profile selects ([`profile_control_ids`]);
 //! - `template`: catalog → template ([`template_from_catalog`], [`MAX_DESCRIPTION_CHARS`]);
 //! - `export`: report → `assessment-results` ([`assessment_results`],
@@ -40,10 +44,47 @@ mod profile;
 mod template;
 
 pub use catalog_json::catalog_from_json;
-pub use catalog_xml::{MAX_XML_DEPTH, catalog_from_xml};
+pub use catalog_xml::{MAX_XML_DEPTH, MAX_XML_NODES, catalog_from_xml};
 pub use export::{OSCAL_VERSION, POSTURED_NS, assessment_results, assessment_results_json};
 pub use profile::profile_control_ids;
 pub use template::{MAX_DESCRIPTION_CHARS, framework_controls, template_from_catalog};
+
+/// Most bytes of parameter text that `insert`s may add to a catalog's statements, all
+/// together: 4 MiB. Parameters inserted into statements (and, in JSON, into other parameters'
+/// labels, two levels deep) can multiply a small file into gigabytes; NIST's SP 800-53 rev 5
+/// MODERATE baseline catalog adds about 20 KB. Past the budget the import fails, located at
+/// the control whose statement crossed it.
+pub const MAX_INSERT_EXPANSION_BYTES: usize = 4 * 1024 * 1024;
+
+/// The bytes `insert`s have added so far to one catalog's statements (see
+/// [`MAX_INSERT_EXPANSION_BYTES`]).
+#[derive(Debug, Default)]
+struct InsertBudget {
+    used: usize,
+}
+
+impl InsertBudget {
+    /// Count `bytes` more inserted text; `false` once the total is past the budget.
+    fn spend(&mut self, bytes: usize) -> bool {
+        self.used = self.used.saturating_add(bytes);
+        !self.exhausted()
+    }
+
+    fn exhausted(&self) -> bool {
+        self.used > MAX_INSERT_EXPANSION_BYTES
+    }
+
+    /// The error for the control at `location` whose statement crossed the budget.
+    fn error(location: String) -> ImportError {
+        ImportError::new(
+            location,
+            format!(
+                "parameter inserts expand the statements past {MAX_INSERT_EXPANSION_BYTES} \
+                 bytes (parameters inserted too often, or into each other)"
+            ),
+        )
+    }
+}
 
 /// A catalog flattened for import.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -165,15 +206,104 @@ pub fn control_token(id: &str) -> String {
     out
 }
 
-/// Parse JSON text (a catalog or a profile); malformed JSON is one error located
-/// `line:column`.
+/// Most JSON values (objects, arrays, strings, numbers, booleans, nulls; keys not counted) a
+/// catalog or profile may have: 2,000,000. NIST's SP 800-53 rev 5 MODERATE baseline catalog
+/// has about 71,000. Counted while parsing, before any value is built, so a file of tiny
+/// values (`[0,0,0,...]`) cannot grow into a huge `serde_json::Value`.
+pub const MAX_JSON_VALUES: usize = 2_000_000;
+
+/// A `serde` visitor counting a document's values without building them, failing past
+/// [`MAX_JSON_VALUES`].
+struct CountValues<'a>(&'a std::cell::Cell<usize>);
+
+impl CountValues<'_> {
+    fn tick<E: serde::de::Error>(&self) -> Result<(), E> {
+        let n = self.0.get() + 1;
+        self.0.set(n);
+        if n > MAX_JSON_VALUES {
+            Err(E::custom(format!(
+                "the document has more than {MAX_JSON_VALUES} values"
+            )))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for CountValues<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for CountValues<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        self.tick()
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+        self.tick()
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        self.tick()
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+        self.tick()
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+        self.tick()
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        self.tick()
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.tick()?;
+        while seq.next_element_seed(CountValues(self.0))?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.tick()?;
+        while map.next_key::<serde::de::IgnoredAny>()?.is_some() {
+            map.next_value_seed(CountValues(self.0))?;
+        }
+        Ok(())
+    }
+}
+
+/// Parse JSON text (a catalog or a profile): first counted ([`MAX_JSON_VALUES`]), then built.
+/// Malformed JSON (also nesting deeper than `serde_json`'s 128 levels) is one error located
+/// `line:column`, and so is a document past the value limit.
 fn json_root(text: &str) -> Result<Value, Vec<ImportError>> {
-    serde_json::from_str(text).map_err(|e| {
+    let located = |e: serde_json::Error| {
+        let message = if e.classify() == serde_json::error::Category::Data {
+            e.to_string()
+        } else {
+            format!("not JSON: {e}")
+        };
         vec![ImportError::new(
             format!("{}:{}", e.line(), e.column()),
-            format!("not JSON: {e}"),
+            message,
         )]
-    })
+    };
+    let count = std::cell::Cell::new(0);
+    let mut de = serde_json::Deserializer::from_str(text);
+    serde::de::DeserializeSeed::deserialize(CountValues(&count), &mut de).map_err(located)?;
+    de.end().map_err(located)?;
+    serde_json::from_str(text).map_err(located)
 }
 
 /// The string at `key` of a JSON object ("" when absent or not a string).

@@ -69,7 +69,7 @@ pub async fn templates_round_trip_and_replace(store: &dyn Store) -> CheckResult 
     store.save_template(&template("b", 3), at(0)).await?;
     store.save_template(&template("a", 3), at(0)).await?;
     store.save_template(&template("b", 9), at(1)).await?;
-    let list = store.list_templates().await?;
+    let list = store.list_templates().await?.templates;
     let want = vec![template("a", 3), template("b", 9)];
     if list != want {
         return Err(fail(format!("templates: expected {want:?}, got {list:?}")));
@@ -83,6 +83,7 @@ pub async fn templates_round_trip_and_replace(store: &dyn Store) -> CheckResult 
     let ids: Vec<String> = store
         .list_templates()
         .await?
+        .templates
         .into_iter()
         .map(|t| t.id)
         .collect();
