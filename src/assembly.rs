@@ -105,7 +105,22 @@ pub async fn build_app(cfg: Config) -> anyhow::Result<App> {
         .await
         .context("loading imported templates and manual statuses")?;
     app.model.publish_skipped(&app.metrics);
-    let known: BTreeSet<String> = app.model.registry().ids().map(str::to_owned).collect();
+    // A template that is in the store but skipped (corrupt or invalid row) is not unknown: its
+    // assessments are skipped with a warning (the model reports them), the daemon still starts.
+    let skipped = app.model.skipped_templates();
+    for a in &app.model.assessments {
+        if let Some(t) = skipped.iter().find(|t| t.id == a.template) {
+            tracing::warn!(assessment = %a.id, template = %t.id, reason = t.reason.as_str(),
+                "assessment skipped: its stored template cannot be used ({})", t.detail);
+        }
+    }
+    let known: BTreeSet<String> = app
+        .model
+        .registry()
+        .ids()
+        .map(str::to_owned)
+        .chain(skipped.into_iter().map(|t| t.id))
+        .collect();
     let problems = app.config.unknown_templates(&known);
     if !problems.is_empty() {
         return Err(ConfigError {

@@ -584,7 +584,8 @@ fn hostile_configuration_files_are_classified_errors() {
 
 /// Issue 8 row 14: a stored template that no longer parses made the daemon refuse to start,
 /// although the documentation says it is skipped. Now the daemon starts, warns, keeps the
-/// other templates and exports `postured_templates_skipped{reason="corrupt"} 1`.
+/// other templates, skips an assessment of the corrupt one, and exports
+/// `postured_templates_skipped{reason="corrupt"} 1`.
 #[tokio::test]
 async fn a_corrupt_stored_template_is_skipped_and_counted_not_fatal() {
     let ws = Workspace::new();
@@ -603,10 +604,24 @@ async fn a_corrupt_stored_template_is_skipped_and_counted_not_fatal() {
             .expect("row corrupted");
         pool.close().await;
     }
+    // An assessment of the corrupt template does not stop the start either: it is skipped.
+    let mut config = std::fs::read_to_string(&ws.config).expect("config");
+    config.push_str(
+        "\n[[assessments]]\nid = \"contoso-demo-acme-second\"\ntenant = \"contoso-demo\"\ntemplate = \"acme-second\"\n",
+    );
+    std::fs::write(&ws.config, config).expect("config written");
     let cfg = postured::config::Config::load(&ws.config).expect("config");
     let app = postured::assembly::build_app(cfg)
         .await
         .expect("the daemon starts despite the corrupt row");
+    let tenant = app.tenant("contoso-demo").expect("tenant").clone();
+    app.poll(&tenant, 0).await;
+    let reports = app.assessment_reports().await;
+    assert!(!reports.is_empty());
+    assert!(
+        reports.iter().all(|r| r.id != "contoso-demo-acme-second"),
+        "the assessment of the corrupt template is skipped"
+    );
     let registry = app.model.registry();
     assert!(registry.get("acme-policy").is_some());
     assert!(registry.get("acme-second").is_none());
