@@ -171,14 +171,19 @@ async fn a_kind_defined_in_a_test_is_configured_polled_and_scored() {
             .iter()
             .any(|(k, _)| k == "widgets.fleet.enabled_ratio")
     );
-    // The built-in kinds' actions are there too; without their signals they are undetected
-    // and never failed.
+    // The built-in kinds' actions are there too, out of scope: the tenant has no msgraph
+    // connector, so they neither fail nor count.
     let graph = eval
         .actions
         .iter()
         .find(|a| a.action_id == "msgraph.mfa.all_users")
         .expect("built-in catalog kept");
-    assert_eq!(graph.test_status, TestStatus::CouldNotBeDetected);
+    assert_eq!(graph.test_status, TestStatus::OutOfScope);
+    assert_eq!(graph.points_possible, 0.0);
+    assert_eq!(
+        graph.reason.as_deref(),
+        Some("the tenant has no msgraph connector")
+    );
     // The tenant's compliance score is its assessment's: the widgets action alone.
     assert!((eval.score.points_achieved - a.points_achieved).abs() < 1e-9);
     assert!((eval.score.points_possible - a.points_possible).abs() < 1e-9);
@@ -237,4 +242,34 @@ fn a_kind_is_registered_once() {
     let mut r = registry();
     assert!(r.register(Arc::new(WidgetsKind)).is_err());
     assert_eq!(r.names(), ["msgraph", "widgets"]);
+}
+
+/// A registered kind the tenant has no connector of adds out-of-scope actions only: the
+/// tenant's score is the same as without that kind.
+#[tokio::test]
+async fn a_kind_the_tenant_does_not_use_never_lowers_its_score() {
+    let demo = format!("{}/config/demo/msgraph", env!("CARGO_MANIFEST_DIR"));
+    let tenant = format!(
+        r#"
+[[tenants]]
+id = "contoso"
+  [[tenants.connectors]]
+  kind = "msgraph"
+  schedule = "0 0 * * * *"
+  replay_dir = "{demo}"
+"#
+    );
+    let with_widgets = TestApp::spawn_with("", &tenant, &registry()).await;
+    let plain = TestApp::spawn("", &tenant).await;
+    let a = with_widgets.poll("contoso").await.evaluation;
+    let b = plain.poll("contoso").await.evaluation;
+    let widgets = a
+        .actions
+        .iter()
+        .find(|x| x.action_id == "widgets.enabled")
+        .expect("evaluated");
+    assert_eq!(widgets.test_status, TestStatus::OutOfScope);
+    assert_eq!(widgets.points_possible, 0.0);
+    assert_eq!(a.score, b.score);
+    assert!(a.score.points_possible > 0.0);
 }

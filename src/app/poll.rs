@@ -107,7 +107,20 @@ pub(super) async fn run(app: &App, tenant: &TenantRuntime, index: usize) -> Poll
     let now = Utc::now();
     let (evaluated, planned) = {
         let mut state = tenant.state.lock().await;
-        let evaluated = evaluate(app, &tenant.id, kind, &normalised.batch, &mut state, now);
+        let kinds: Vec<&str> = tenant
+            .connectors
+            .iter()
+            .map(|c| c.connector.kind())
+            .collect();
+        let evaluated = evaluate(
+            app,
+            &tenant.id,
+            &kinds,
+            kind,
+            &normalised.batch,
+            &mut state,
+            now,
+        );
         let planned = plan(app, &state, &evaluated);
         (evaluated, planned)
     };
@@ -233,12 +246,13 @@ async fn resume(app: &App, tenant: &TenantRuntime) {
     }
 }
 
-/// Stage 3, evaluate: merge this poll's signals and gaps into the tenant's, test every action,
-/// then let the model (the tenant's assessments and the manual statuses in memory) give the
+/// Stage 3, evaluate: merge this poll's signals and gaps into the tenant's, test every action
+/// (those of connector kinds the tenant does not have are out of scope), then let the model (the tenant's assessments and the manual statuses in memory) give the
 /// tenant score and the assessment reports. Pure apart from reading the shared model.
 fn evaluate(
     app: &App,
     tenant: &str,
+    kinds: &[&str],
     kind: &str,
     batch: &SignalBatch,
     state: &mut TenantMemory,
@@ -250,12 +264,16 @@ fn evaluate(
     state.gaps.insert(kind.to_owned(), batch.gaps.clone());
     let signals: Vec<Signal> = state.signals.values().cloned().collect();
     let gaps: Vec<SignalGap> = state.gaps.values().flatten().cloned().collect();
-    let actions = app.evaluator.evaluate_actions(&EvaluationInput {
-        tenant,
-        now,
-        signals: &signals,
-        gaps: &gaps,
-    });
+    let has_kind = |k: &str| kinds.contains(&k);
+    let actions = app.evaluator.evaluate_actions_of(
+        &EvaluationInput {
+            tenant,
+            now,
+            signals: &signals,
+            gaps: &gaps,
+        },
+        &has_kind,
+    );
     let (evaluation, assessments) = app.model.assess(tenant, now, actions, &state.stored);
     Evaluated {
         evaluation,

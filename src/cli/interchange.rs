@@ -488,12 +488,23 @@ pub async fn assessment_report(
         .load_tenant_state(tenant)
         .await
         .context("loading the tenant's signals")?;
-    let evaluation = evaluator.evaluate(&EvaluationInput {
-        tenant,
-        now,
-        signals: &state.signals,
-        gaps: &state.gaps,
-    });
+    // The same scoping as a poll: actions of kinds the tenant has no connector of are out of
+    // scope.
+    let kinds: Vec<&str> = cfg
+        .tenant(tenant)
+        .map(|t| t.connectors.iter().map(|c| c.kind).collect())
+        .unwrap_or_default();
+    let has_kind = |k: &str| kinds.contains(&k);
+    let actions = evaluator.evaluate_actions_of(
+        &EvaluationInput {
+            tenant,
+            now,
+            signals: &state.signals,
+            gaps: &state.gaps,
+        },
+        &has_kind,
+    );
+    let evaluation = crate::evaluation::TenantEvaluation::from_actions(tenant, now, actions);
     let manual = store
         .manual_statuses()
         .await

@@ -93,6 +93,11 @@ pub struct ActionDef {
     /// `<family item_field> = "<item id>"`, e.g. `secure_score_control = "AdminMFAV2"`). With a
     /// rule, the rule decides; either way the item generates no action of its own.
     pub family_item: Option<FamilyItemRef>,
+    /// The connector kind whose catalog defines the action (set by [`Catalog::from_sources`]):
+    /// for a tenant without a connector of that kind the action is out of scope. `None` (a
+    /// catalog given by `[catalog] path`): it applies to every tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
 }
 
 impl ActionDef {
@@ -148,7 +153,10 @@ impl Catalog {
         for (name, text) in sources {
             match Catalog::from_toml_str(text) {
                 Ok(c) => {
-                    actions.extend(c.actions);
+                    actions.extend(c.actions.into_iter().map(|mut a| {
+                        a.kind = Some((*name).to_owned());
+                        a
+                    }));
                     families.extend(c.families);
                 }
                 Err(errs) => errors.extend(errs.into_iter().map(|e| CatalogError {
@@ -463,6 +471,7 @@ fn parse_action(
     errors: &mut Vec<CatalogError>,
 ) -> ActionDef {
     let mut def = ActionDef {
+        kind: None,
         id: String::new(),
         title: String::new(),
         category: String::new(),

@@ -284,6 +284,18 @@ impl Evaluator {
     /// scored: the caller scores them, through the model over the tenant's assessments or
     /// [`TenantEvaluation::from_actions`].
     pub fn evaluate_actions(&self, input: &EvaluationInput<'_>) -> Vec<ActionResult> {
+        self.evaluate_actions_of(input, &|_| true)
+    }
+
+    /// [`Evaluator::evaluate_actions`] for a tenant whose connector kinds are those for which
+    /// `has_kind` is true: an action of another kind's catalog ([`ActionDef::kind`]) is
+    /// `out_of_scope` ("the tenant has no <kind> connector"), so a source the tenant does not
+    /// use never lowers its score.
+    pub fn evaluate_actions_of(
+        &self,
+        input: &EvaluationInput<'_>,
+        has_kind: &dyn Fn(&str) -> bool,
+    ) -> Vec<ActionResult> {
         let view = SignalView::new(input.now, input.signals, input.gaps);
         let env = RuleEnv::new(&self.base, &view, &self.namespaces);
         let mut actions = Vec::with_capacity(self.actions.len());
@@ -291,7 +303,14 @@ impl Evaluator {
         for action in &self.actions {
             let def = &action.def;
             let item = def.family_item.as_ref().map(|r| r.item.as_str());
+            let foreign = def.kind.as_deref().filter(|k| !has_kind(k));
             let evaluated = match (&action.rule, action.family.zip(item)) {
+                _ if foreign.is_some() => Evaluated {
+                    outcome: Outcome::NotApplicable,
+                    reason: foreign.map(|k| format!("the tenant has no {k} connector")),
+                    signals: Vec::new(),
+                    alternative: false,
+                },
                 (Some(rule), _) => {
                     let r = rule.evaluate(&env, def.risk);
                     Evaluated {
