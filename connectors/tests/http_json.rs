@@ -146,6 +146,7 @@ max_pages = 0
 [signals]
 ok = { expr = "length(@)", type = "number" }
 broken = { expr = "items[?enabled", type = "number" }
+unknown_fn = { expr = "length([?starts_with(name, 'a') && no_such_function(@)])", type = "number" }
 "#,
     )
     .unwrap_err();
@@ -157,6 +158,7 @@ broken = { expr = "items[?enabled", type = "number" }
         "tenants[0].connectors[0].items",
         "tenants[0].connectors[0].max_pages",
         "tenants[0].connectors[0].signals.broken.expr",
+        "tenants[0].connectors[0].signals.unknown_fn.expr",
     ] {
         assert!(paths.contains(&want), "missing {want} in {problems:#?}");
     }

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jmespath::Expression;
+use jmespath::ast::Ast;
 use reqwest::header::HeaderName;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -385,10 +386,21 @@ fn is_segment(s: &str) -> bool {
 /// Compile a JMESPath expression; a problem at `path` names the column and the reason.
 fn compile(path: String, text: &str, problems: &mut Vec<ConfigProblem>) -> Option<Jmes> {
     match jmespath::compile(text) {
-        Ok(expr) => Some(Jmes {
-            text: text.to_owned(),
-            expr: Arc::new(expr),
-        }),
+        Ok(expr) => {
+            let mut unknown = Vec::new();
+            unknown_functions(expr.as_ast(), &mut unknown);
+            if let Some(name) = unknown.first() {
+                problems.push(ConfigProblem::new(
+                    path,
+                    format!("JMESPath expression {text:?} calls the unknown function {name}()"),
+                ));
+                return None;
+            }
+            Some(Jmes {
+                text: text.to_owned(),
+                expr: Arc::new(expr),
+            })
+        }
         Err(e) => {
             problems.push(ConfigProblem::new(
                 path,
@@ -401,6 +413,54 @@ fn compile(path: String, text: &str, problems: &mut Vec<ConfigProblem>) -> Optio
             ));
             None
         }
+    }
+}
+
+/// The names of the functions `ast` calls that the default runtime does not have (the
+/// `jmespath` crate otherwise finds them only when evaluating).
+fn unknown_functions(ast: &Ast, out: &mut Vec<String>) {
+    match ast {
+        Ast::Function { name, args, .. } => {
+            if jmespath::DEFAULT_RUNTIME.get_function(name).is_none() {
+                out.push(name.clone());
+            }
+            for a in args {
+                unknown_functions(a, out);
+            }
+        }
+        Ast::Comparison { lhs, rhs, .. }
+        | Ast::Projection { lhs, rhs, .. }
+        | Ast::And { lhs, rhs, .. }
+        | Ast::Or { lhs, rhs, .. }
+        | Ast::Subexpr { lhs, rhs, .. } => {
+            unknown_functions(lhs, out);
+            unknown_functions(rhs, out);
+        }
+        Ast::Condition {
+            predicate, then, ..
+        } => {
+            unknown_functions(predicate, out);
+            unknown_functions(then, out);
+        }
+        Ast::Expref { ast: node, .. }
+        | Ast::Flatten { node, .. }
+        | Ast::Not { node, .. }
+        | Ast::ObjectValues { node, .. } => unknown_functions(node, out),
+        Ast::MultiList { elements, .. } => {
+            for e in elements {
+                unknown_functions(e, out);
+            }
+        }
+        Ast::MultiHash { elements, .. } => {
+            for kv in elements {
+                unknown_functions(&kv.value, out);
+            }
+        }
+        Ast::Identity { .. }
+        | Ast::Field { .. }
+        | Ast::Index { .. }
+        | Ast::Literal { .. }
+        | Ast::Slice { .. } => {}
     }
 }
 
