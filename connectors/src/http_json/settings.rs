@@ -759,3 +759,134 @@ impl ConnectorSettings for HttpJsonSettings {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "sup3r-secret-value";
+
+    fn parse(text: &str, resolve_secrets: bool) -> Result<HttpJsonSettings, Vec<ConfigProblem>> {
+        let env = |k: &str| (k == "S").then(|| SECRET.to_owned());
+        let cx = SettingsContext {
+            path: "tenants[0].connectors[2]",
+            tenant: "t",
+            env: &env,
+            base_dir: Some(std::path::Path::new("/etc/postured")),
+            resolve_secrets,
+        };
+        HttpJsonSettings::parse(text.parse().unwrap(), &cx)
+    }
+
+    fn table(auth: &str) -> String {
+        format!(
+            "name = \"n\"\nurl = \"https://api.example.com/v1/x\"\nauth = {auth}\n\
+             catalog = \"catalog/x.toml\"\n[signals]\nc = {{ expr = \"length(@)\", type = \"number\" }}"
+        )
+    }
+
+    const AUTHS: [&str; 4] = [
+        r#"{ kind = "bearer", token = { env = "S" } }"#,
+        r#"{ kind = "basic", username = "u", password = { env = "S" } }"#,
+        r#"{ kind = "header", name = "X-Api-Key", value = { env = "S" } }"#,
+        r#"{ kind = "oauth2", token_url = "https://idp.example.com/token", client_id = "c", client_secret = { env = "S" } }"#,
+    ];
+
+    #[test]
+    fn every_auth_kind_resolves_and_redacts_its_secret() {
+        for auth in AUTHS {
+            let s = parse(&table(auth), true).unwrap_or_else(|p| panic!("{auth}: {p:?}"));
+            assert!(s.auth.resolved());
+            let debug = format!("{s:?}");
+            assert!(!debug.contains(SECRET), "{debug}");
+            assert!(debug.contains("[redacted]"), "{debug}");
+            assert_eq!(s.prefix(), "http_json.n.");
+            assert_eq!(
+                s.catalog.as_deref(),
+                Some(std::path::Path::new("/etc/postured/catalog/x.toml"))
+            );
+            assert_eq!(s.max_pages, DEFAULT_MAX_PAGES);
+            assert_eq!(s.max_response_bytes, 8 << 20);
+        }
+    }
+
+    #[test]
+    fn unresolved_secrets_never_build_a_live_connector() {
+        for auth in AUTHS {
+            let s = parse(&table(auth), false).unwrap();
+            assert!(!s.auth.resolved());
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let http = reqwest::Client::new();
+            let cx = BuildContext {
+                tenant: "t",
+                http: &http,
+                record: None,
+            };
+            let err = s.build(&cx).err().expect("refused");
+            assert!(err.contains("not resolved"), "{err}");
+        }
+        // Unset and empty variables are problems naming the key and the variable only.
+        let problems = parse(
+            &table(r#"{ kind = "bearer", token = { env = "UNSET" } }"#),
+            true,
+        )
+        .unwrap_err();
+        assert_eq!(problems[0].path, "tenants[0].connectors[2].auth.token");
+        assert!(problems[0].message.contains("UNSET"));
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback_or_without_credentials() {
+        let t = |url: &str, auth: &str| {
+            format!(
+                "name = \"n\"\nurl = \"{url}\"\nauth = {auth}\n[signals]\nc = {{ expr = \"@\", type = \"number\" }}"
+            )
+        };
+        assert!(parse(&t("http://127.0.0.1:8080/x", AUTHS[0]), true).is_ok());
+        assert!(
+            parse(
+                &t("http://intranet.example/x", r#"{ kind = "none" }"#),
+                true
+            )
+            .is_ok()
+        );
+        let p = parse(&t("http://intranet.example/x", AUTHS[0]), true).unwrap_err();
+        assert_eq!(p[0].path, "tenants[0].connectors[2].url");
+        let p = parse(
+            &t(
+                "https://x.example/",
+                r#"{ kind = "oauth2", token_url = "http://idp.example/token", client_id = "c", client_secret = { env = "S" } }"#,
+            ),
+            true,
+        )
+        .unwrap_err();
+        assert_eq!(p[0].path, "tenants[0].connectors[2].auth.token_url");
+    }
+
+    #[test]
+    fn signal_names_are_key_segments() {
+        let t = |signals: &str| {
+            format!("name = \"n\"\nurl = \"https://x.example/\"\n[signals]\n{signals}")
+        };
+        assert!(parse(&t(r#""a.b_2" = { expr = "@", type = "text" }"#), true).is_ok());
+        for bad in [
+            r#""A" = { expr = "@", type = "text" }"#,
+            r#""a..b" = { expr = "@", type = "text" }"#,
+            r#""2x" = { expr = "@", type = "text" }"#,
+        ] {
+            let p = parse(&t(bad), true).unwrap_err();
+            assert!(
+                p[0].path.starts_with("tenants[0].connectors[2].signals."),
+                "{p:?}"
+            );
+        }
+        let p = parse(
+            &t("\"a\" = { expr = \"@\", type = \"text\" }\n\"a.b\" = { expr = \"@\", type = \"text\" }"),
+            true,
+        )
+        .unwrap_err();
+        assert_eq!(p[0].path, "tenants[0].connectors[2].signals.a");
+        let p = parse(&t(""), true).unwrap_err();
+        assert_eq!(p[0].path, "tenants[0].connectors[2].signals");
+    }
+}
