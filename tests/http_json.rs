@@ -269,3 +269,48 @@ fn a_broken_user_catalog_stops_start_up_with_its_key_path() {
         "{err}"
     );
 }
+
+#[test]
+fn check_config_compiles_the_user_catalog_named_relative_to_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("catalog")).unwrap();
+    let catalog = dir.path().join("catalog/github.toml");
+    let config = dir.path().join("postured.toml");
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[store]\nurl = \"sqlite://{}\"\n{}",
+        dir.path().join("db").display(),
+        tenant(
+            "acme",
+            "https://api.github.com",
+            std::path::Path::new("catalog/github.toml")
+        )
+    );
+    std::fs::write(&config, text).unwrap();
+    let check = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_postured"))
+            .arg("check-config")
+            .arg(&config)
+            .env("TEST_CLIENT_SECRET", "x")
+            .output()
+            .unwrap()
+    };
+    std::fs::write(&catalog, USER_CATALOG).unwrap();
+    let ok = check();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    std::fs::write(
+        &catalog,
+        USER_CATALOG.replace("risk = \"high\"", "risk = \"huge\""),
+    )
+    .unwrap();
+    let bad = check();
+    assert_eq!(bad.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("tenants[0].connectors[0].catalog") && err.contains("risk"),
+        "{err}"
+    );
+}
