@@ -387,7 +387,7 @@ async fn link_header_paging_and_a_foreign_origin_link_is_refused() {
             resp = resp.insert_header(
                 "link",
                 format!(
-                    "<{base}/members?page={}>; rel=\"next\", <{base}/members?page=3>; rel=\"last\"",
+                    "<{base}/members?page={}>; rel=\"next\", <{base}/members?page=3>; rel=\"last\", <{base}/about>",
                     p + 1
                 )
                 .as_str(),

@@ -355,10 +355,11 @@ fn link_next(
         let text = value.to_str().map_err(|_| {
             CollectionError::new(ErrorKind::Malformed, ep, "Link header is not text")
         })?;
-        let links = parse_link_header::parse_with_rel(text).map_err(|e| {
+        // Links without a `rel` are allowed (and ignored).
+        let links = parse_link_header::parse(text).map_err(|e| {
             CollectionError::new(ErrorKind::Malformed, ep, format!("Link header: {e}"))
         })?;
-        if let Some(l) = links.get("next") {
+        if let Some(l) = links.get(&Some("next".to_owned())) {
             next = Some(l.raw_uri.clone());
         }
     }
