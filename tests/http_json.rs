@@ -314,3 +314,27 @@ fn check_config_compiles_the_user_catalog_named_relative_to_the_config_file() {
         "{err}"
     );
 }
+
+/// The worked example of `docs/connectors/http_json.md` is a valid configuration and catalog.
+#[test]
+fn the_documented_worked_example_is_valid() {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/connectors/http_json.md"
+    ))
+    .unwrap();
+    let blocks: Vec<&str> = doc
+        .split("```toml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .collect();
+    assert_eq!(blocks.len(), 2, "a configuration and a catalog");
+    let env = |k: &str| (k == "POSTURED_GITHUB_TOKEN").then(|| "t".to_owned());
+    let cfg = Config::parse_with(blocks[0], &[], &env, &Registry::builtin(), None)
+        .unwrap_or_else(|p| panic!("{p:?}"));
+    assert_eq!(cfg.tenants[0].connectors.len(), 2);
+    let catalog = postured::evaluation::catalog::Catalog::from_toml_str(blocks[1])
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(catalog.actions.len(), 2);
+    postured::evaluation::Evaluator::new(catalog).expect("rules compile");
+}
