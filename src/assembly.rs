@@ -30,29 +30,68 @@ pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(store)
 }
 
-/// Compile the configured catalog (a file, or the built-in one).
+/// Compile the configured catalog: a `[catalog] path` file, or else the registered kinds'
+/// catalogs, merged with the catalog files that connectors name themselves
+/// ([`postured_connectors::ConnectorSettings::catalog`], e.g. an `http_json` connector's
+/// `catalog`). A file named by several connectors is read once; its problems are reported
+/// under the key path of the first connector naming it
+/// (`tenants[0].connectors[1].catalog: actions[2].rule: ...`).
 pub fn evaluator(cfg: &Config) -> anyhow::Result<Evaluator> {
-    let catalog = match &cfg.catalog.path {
-        Some(p) => Catalog::load(p).map_err(|errs| {
-            anyhow::anyhow!(
-                "catalog {} is invalid:\n{}",
-                p.display(),
-                errs.iter()
-                    .map(|e| format!("  - {e}"))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            )
-        })?,
-        None => Catalog::from_sources(&cfg.registry.catalogs()).map_err(|errs| {
-            anyhow::anyhow!(
-                "the connector catalogs are invalid:\n{}",
-                errs.iter()
-                    .map(|e| format!("  - {e}"))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            )
-        })?,
+    let listed = |errs: &[crate::evaluation::catalog::CatalogError]| {
+        errs.iter()
+            .map(|e| format!("  - {e}"))
+            .collect::<Vec<_>>()
+            .join("\n")
     };
+    let base: Vec<(String, String)> = match &cfg.catalog.path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| {
+                anyhow::anyhow!("catalog {} is invalid:\n  - cannot read: {e}", p.display())
+            })?;
+            if let Err(errs) = Catalog::from_toml_str(&text) {
+                anyhow::bail!("catalog {} is invalid:\n{}", p.display(), listed(&errs));
+            }
+            vec![(p.display().to_string(), text)]
+        }
+        None => cfg
+            .registry
+            .catalogs()
+            .into_iter()
+            .map(|(k, t)| (k.to_owned(), t.to_owned()))
+            .collect(),
+    };
+    let mut sources = base;
+    let mut problems = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (i, t) in cfg.tenants.iter().enumerate() {
+        for (j, c) in t.connectors.iter().enumerate() {
+            let Some(path) = c.settings.catalog() else {
+                continue;
+            };
+            let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+            if !seen.insert(canonical) {
+                continue;
+            }
+            let key = format!("tenants[{i}].connectors[{j}].catalog");
+            match std::fs::read_to_string(&path) {
+                Ok(text) => sources.push((format!("{key} ({})", path.display()), text)),
+                Err(e) => problems.push(format!("  - {key}: cannot read {}: {e}", path.display())),
+            }
+        }
+    }
+    if !problems.is_empty() {
+        anyhow::bail!(
+            "the connector catalogs are invalid:\n{}",
+            problems.join("\n")
+        );
+    }
+    let refs: Vec<(&str, &str)> = sources
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let catalog = Catalog::from_sources(&refs).map_err(|errs| {
+        anyhow::anyhow!("the connector catalogs are invalid:\n{}", listed(&errs))
+    })?;
     Evaluator::new(catalog).map_err(|errs| {
         anyhow::anyhow!(
             "catalog rules are invalid:\n{}",

@@ -241,7 +241,7 @@ fn the_kinds_settings_problems_come_with_every_other_problem() {
 fn a_kind_is_registered_once() {
     let mut r = registry();
     assert!(r.register(Arc::new(WidgetsKind)).is_err());
-    assert_eq!(r.names(), ["msgraph", "widgets"]);
+    assert_eq!(r.names(), ["msgraph", "http_json", "widgets"]);
 }
 
 /// A registered kind the tenant has no connector of adds out-of-scope actions only: the

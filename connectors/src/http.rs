@@ -157,12 +157,58 @@ impl GraphError {
     }
 }
 
-/// A raw response: status, parsed `Retry-After` and the body bytes.
+/// A raw response: status, parsed `Retry-After`, the headers and the body bytes.
 #[derive(Debug, Clone)]
 struct RawResponse {
     status: u16,
     retry_after: Option<Duration>,
+    headers: reqwest::header::HeaderMap,
     body: Vec<u8>,
+}
+
+/// The credentials sent with a source request. Values are marked sensitive (never logged by
+/// the HTTP stack) and never appear in an error.
+#[derive(Clone, Copy, Default)]
+pub enum Credentials<'a> {
+    /// No credentials.
+    #[default]
+    None,
+    /// `Authorization: Bearer <token>`.
+    Bearer(&'a SecretString),
+    /// `Authorization: Basic base64(<username>:<password>)`.
+    Basic {
+        /// User name (not secret).
+        username: &'a str,
+        /// Password.
+        password: &'a SecretString,
+    },
+    /// A custom header carrying the secret as its whole value, e.g. `X-Api-Key`.
+    Header {
+        /// Header name.
+        name: &'a reqwest::header::HeaderName,
+        /// Header value.
+        value: &'a SecretString,
+    },
+}
+
+impl std::fmt::Debug for Credentials<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Credentials::None => "None",
+            Credentials::Bearer(_) => "Bearer([redacted])",
+            Credentials::Basic { .. } => "Basic([redacted])",
+            Credentials::Header { .. } => "Header([redacted])",
+        })
+    }
+}
+
+/// One 2xx response: its body and headers (e.g. `Link`, for paging).
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// The body, read under [`HttpSettings::max_response_bytes`].
+    pub body: Vec<u8>,
+    /// The response headers (none in replay).
+    pub headers: reqwest::header::HeaderMap,
 }
 
 /// GET client over a shared [`reqwest::Client`], honouring the [`Mode`].
@@ -251,9 +297,22 @@ impl HttpClient {
         url: &Url,
         bearer: Option<&SecretString>,
     ) -> Result<Vec<u8>, CollectionError> {
+        let credentials = bearer.map_or(Credentials::None, Credentials::Bearer);
+        Ok(self.get_page(endpoint, url, credentials).await?.body)
+    }
+
+    /// GET `url` with `credentials`, with the same retries, byte cap, redirect checks and
+    /// record/replay as every other request; returns the 2xx body and the response headers
+    /// (for callers with their own paging scheme, e.g. the `Link` header).
+    pub async fn get_page(
+        &self,
+        endpoint: &str,
+        url: &Url,
+        credentials: Credentials<'_>,
+    ) -> Result<Page, CollectionError> {
         let mut attempt: u32 = 0;
         loop {
-            let err = match self.attempt(endpoint, url, bearer).await {
+            let err = match self.attempt(endpoint, url, credentials).await {
                 Ok(resp) if (200..300).contains(&resp.status) => {
                     tracing::debug!(endpoint, status = resp.status, attempt, "response");
                     if let Mode::Record(recorder) = &self.mode {
@@ -264,7 +323,10 @@ impl HttpClient {
                             Err(e) => tracing::warn!(endpoint, error = %e, "recording failed"),
                         }
                     }
-                    return Ok(resp.body);
+                    return Ok(Page {
+                        body: resp.body,
+                        headers: resp.headers,
+                    });
                 }
                 Ok(resp) => error_from_response(endpoint, &resp),
                 Err(e) => e,
@@ -286,7 +348,7 @@ impl HttpClient {
         &self,
         endpoint: &str,
         url: &Url,
-        bearer: Option<&SecretString>,
+        credentials: Credentials<'_>,
     ) -> Result<RawResponse, CollectionError> {
         if let Mode::Replay(dir) = &self.mode {
             let rec = record::read(
@@ -302,6 +364,7 @@ impl HttpClient {
             return Ok(RawResponse {
                 status: rec.status,
                 retry_after: None,
+                headers: reqwest::header::HeaderMap::new(),
                 body,
             });
         }
@@ -310,8 +373,25 @@ impl HttpClient {
             .get(url.clone())
             .timeout(self.settings.request_timeout)
             .header(reqwest::header::ACCEPT, "application/json");
-        if let Some(token) = bearer {
-            req = req.bearer_auth(token.expose_secret());
+        match credentials {
+            Credentials::None => {}
+            Credentials::Bearer(token) => req = req.bearer_auth(token.expose_secret()),
+            Credentials::Basic { username, password } => {
+                req = req.basic_auth(username, Some(password.expose_secret()));
+            }
+            Credentials::Header { name, value } => {
+                let mut v = reqwest::header::HeaderValue::from_str(value.expose_secret()).map_err(
+                    |_| {
+                        CollectionError::new(
+                            ErrorKind::Auth,
+                            endpoint,
+                            format!("the {name} header value is not a valid header value"),
+                        )
+                    },
+                )?;
+                v.set_sensitive(true);
+                req = req.header(name.clone(), v);
+            }
         }
         let mut resp = req
             .send()
@@ -340,6 +420,7 @@ impl HttpClient {
         Ok(RawResponse {
             status,
             retry_after,
+            headers: resp.headers().clone(),
             body,
         })
     }
@@ -646,6 +727,7 @@ mod tests {
         let resp = RawResponse {
             status: 429,
             retry_after: Some(Duration::from_millis(2128)),
+            headers: Default::default(),
             body: body.to_vec(),
         };
         let e = error_from_response("/x", &resp);
@@ -660,6 +742,7 @@ mod tests {
             &RawResponse {
                 status: 403,
                 retry_after: None,
+                headers: Default::default(),
                 body: generic.to_vec(),
             },
         );
@@ -671,6 +754,7 @@ mod tests {
             &RawResponse {
                 status: 502,
                 retry_after: None,
+                headers: Default::default(),
                 body: b"<html>bad gateway</html>".to_vec(),
             },
         );

@@ -15,6 +15,7 @@
 pub mod backoff;
 pub mod error;
 pub mod http;
+pub mod http_json;
 pub mod msgraph;
 pub mod pseudonym;
 pub mod record;
@@ -52,5 +53,8 @@ pub trait Connector: Send + Sync {
 
 /// Every connector kind built into postured: the one registry entry per kind.
 pub fn builtin_kinds() -> Vec<Arc<dyn ConnectorKind>> {
-    vec![Arc::new(msgraph::MsGraphKind)]
+    vec![
+        Arc::new(msgraph::MsGraphKind),
+        Arc::new(http_json::HttpJsonKind),
+    ]
 }

@@ -185,6 +185,14 @@ pub trait ConnectorSettings: fmt::Debug + Send + Sync + Any {
         false
     }
 
+    /// A catalog file of this one connector (resolved against the configuration file's
+    /// directory), merged by the daemon with the kinds' catalogs: for kinds whose signals the
+    /// user declares (`http_json`), so is the catalog that tests them. `None` (the default):
+    /// the kind's catalog ([`ConnectorKind::catalog`]) is all.
+    fn catalog(&self) -> Option<PathBuf> {
+        None
+    }
+
     /// For downcasting to the concrete settings type (tests, kind-specific tooling).
     fn as_any(&self) -> &dyn Any;
 }

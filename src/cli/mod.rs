@@ -229,11 +229,16 @@ pub fn main(cli: Cli) -> ExitCode {
 /// `postured check-config`: the file's own problems (every secret resolved), then assessments
 /// naming a template that exists nowhere (built in, `[templates] dirs`, or imported into the
 /// store), and a `[server] listen` address that cannot be bound (in use, or not allowed).
+/// The catalog (the kinds', `[catalog] path`, and the files connectors name) must compile.
 fn check_config(file: &std::path::Path) -> ExitCode {
     let cfg = match Config::load_resolving(file, Secrets::ALL) {
         Ok(cfg) => cfg,
         Err(e) => return config_failure(&e),
     };
+    if let Err(e) = assembly::evaluator(&cfg) {
+        eprintln!("error: {e:#}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
     let unknown = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

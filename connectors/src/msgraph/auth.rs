@@ -85,7 +85,12 @@ impl EntraTokenError {
     }
 
     /// The classified error (see [`TokenSource::token`] for the mapping).
-    fn to_collection_error(&self, status: Option<u16>, secret: &SecretString) -> CollectionError {
+    fn to_collection_error(
+        &self,
+        status: Option<u16>,
+        secret: &SecretString,
+        endpoint: &str,
+    ) -> CollectionError {
         let kind = match self.error.as_str() {
             "invalid_client" | "unauthorized_client" => ErrorKind::Unauthorized,
             "temporarily_unavailable" => ErrorKind::Server,
@@ -118,7 +123,7 @@ impl EntraTokenError {
         };
         CollectionError {
             kind,
-            endpoint: TOKEN_ENDPOINT.to_owned(),
+            endpoint: endpoint.to_owned(),
             status,
             code: Some(self.to_string()),
             message,
@@ -193,6 +198,20 @@ type EntraClient = Client<
     EndpointSet,
 >;
 
+/// What distinguishes one client-credentials token endpoint from another
+/// ([`TokenSource::with_options`]).
+#[derive(Debug, Clone)]
+pub struct TokenOptions {
+    /// Scopes requested (none: the `scope` parameter is omitted).
+    pub scopes: Vec<String>,
+    /// How the client authenticates: HTTP Basic (`AuthType::BasicAuth`, RFC 6749's
+    /// recommendation) or `client_id`/`client_secret` in the form body
+    /// (`AuthType::RequestBody`, what Entra expects).
+    pub auth_type: AuthType,
+    /// Endpoint label of token errors (a path, never the full URL).
+    pub endpoint: String,
+}
+
 struct Cached {
     token: SecretString,
     refresh_at: Instant,
@@ -205,6 +224,8 @@ pub struct TokenSource {
     http: reqwest::Client,
     settings: HttpSettings,
     secret: SecretString,
+    scopes: Vec<String>,
+    endpoint: String,
     cache: Mutex<Option<Cached>>,
 }
 
@@ -227,23 +248,54 @@ impl TokenSource {
         client_secret: SecretString,
         settings: HttpSettings,
     ) -> Result<Self, CollectionError> {
+        Self::with_options(
+            token_url,
+            client_id,
+            client_secret,
+            settings,
+            TokenOptions {
+                scopes: vec![GRAPH_SCOPE.to_owned()],
+                auth_type: AuthType::RequestBody,
+                endpoint: TOKEN_ENDPOINT.to_owned(),
+            },
+        )
+    }
+
+    /// A token source for any OAuth2 (RFC 6749 section 4.4) client-credentials token endpoint:
+    /// the scopes requested, how the client authenticates, and the endpoint label of its
+    /// errors. The same redirect refusal, byte cap, retries, caching and error classification
+    /// as the Graph token source.
+    pub fn with_options(
+        token_url: &str,
+        client_id: &str,
+        client_secret: SecretString,
+        settings: HttpSettings,
+        options: TokenOptions,
+    ) -> Result<Self, CollectionError> {
+        let TokenOptions {
+            scopes,
+            auth_type,
+            endpoint,
+        } = options;
         let http = token_client()?;
         let url = TokenUrl::new(token_url.to_owned()).map_err(|e| {
             CollectionError::new(
                 ErrorKind::Auth,
-                TOKEN_ENDPOINT,
+                endpoint.as_str(),
                 format!("invalid token URL: {e}"),
             )
         })?;
         let client = Client::new(ClientId::new(client_id.to_owned()))
             .set_client_secret(ClientSecret::new(client_secret.expose_secret().to_owned()))
-            .set_auth_type(AuthType::RequestBody)
+            .set_auth_type(auth_type)
             .set_token_uri(url);
         Ok(Self {
             client,
             http,
             settings,
             secret: client_secret,
+            scopes,
+            endpoint,
             cache: Mutex::new(None),
         })
     }
@@ -359,7 +411,7 @@ impl TokenSource {
         let result = self
             .client
             .exchange_client_credentials()
-            .add_scope(Scope::new(GRAPH_SCOPE.to_owned()))
+            .add_scopes(self.scopes.iter().cloned().map(Scope::new))
             .request_async(&send)
             .await;
         let status = match last_status.load(Ordering::Relaxed) {
@@ -391,13 +443,15 @@ impl TokenSource {
             _ => fallback,
         };
         match e {
-            RequestTokenError::ServerResponse(err) => err.to_collection_error(status, &self.secret),
+            RequestTokenError::ServerResponse(err) => {
+                err.to_collection_error(status, &self.secret, &self.endpoint)
+            }
             RequestTokenError::Request(SendError::Status {
                 status,
                 retry_after,
             }) => CollectionError {
                 kind: classify_status(status),
-                endpoint: TOKEN_ENDPOINT.to_owned(),
+                endpoint: self.endpoint.clone(),
                 status: Some(status),
                 code: None,
                 message: format!("token endpoint returned HTTP {status}"),
@@ -405,19 +459,19 @@ impl TokenSource {
             },
             RequestTokenError::Request(e @ SendError::Redirect { status, .. }) => CollectionError {
                 status: Some(status),
-                ..CollectionError::new(ErrorKind::Redirect, TOKEN_ENDPOINT, e.to_string())
+                ..CollectionError::new(ErrorKind::Redirect, self.endpoint.as_str(), e.to_string())
             },
             RequestTokenError::Request(e @ SendError::TooLarge { status, .. }) => CollectionError {
                 status: Some(status),
-                ..CollectionError::new(ErrorKind::TooLarge, TOKEN_ENDPOINT, e.to_string())
+                ..CollectionError::new(ErrorKind::TooLarge, self.endpoint.as_str(), e.to_string())
             },
             RequestTokenError::Request(SendError::Timeout) => CollectionError::new(
                 ErrorKind::Timeout,
-                TOKEN_ENDPOINT,
+                self.endpoint.as_str(),
                 "token request timed out",
             ),
             RequestTokenError::Request(e @ SendError::Network(_)) => {
-                CollectionError::new(ErrorKind::Network, TOKEN_ENDPOINT, e.to_string())
+                CollectionError::new(ErrorKind::Network, self.endpoint.as_str(), e.to_string())
             }
             RequestTokenError::Parse(err, _) => {
                 let ok = matches!(status, Some(s) if (200..300).contains(&s));
@@ -431,7 +485,7 @@ impl TokenSource {
                     status,
                     ..CollectionError::new(
                         kind,
-                        TOKEN_ENDPOINT,
+                        self.endpoint.as_str(),
                         format!("token endpoint response not understood: {}", err.inner()),
                     )
                 }
@@ -440,7 +494,7 @@ impl TokenSource {
                 let kind = by_status(ErrorKind::Auth);
                 CollectionError {
                     status,
-                    ..CollectionError::new(kind, TOKEN_ENDPOINT, scrub(&msg, &self.secret))
+                    ..CollectionError::new(kind, self.endpoint.as_str(), scrub(&msg, &self.secret))
                 }
             }
         }
@@ -462,7 +516,7 @@ mod tests {
         );
         let e: EntraTokenError = serde_json::from_str(body).unwrap();
         assert_eq!(e.aadsts(), Some(7_000_215));
-        let c = e.to_collection_error(Some(401), &secret());
+        let c = e.to_collection_error(Some(401), &secret(), TOKEN_ENDPOINT);
         assert_eq!(c.kind, ErrorKind::Unauthorized);
         assert_eq!(c.code.as_deref(), Some("invalid_client AADSTS7000215"));
         assert!(c.message.contains("secret is invalid"), "{}", c.message);
@@ -475,7 +529,7 @@ mod tests {
             "../../fixtures/entra-oauth/token-error-invalid_scope-clientcreds-doc.json"
         );
         let e: EntraTokenError = serde_json::from_str(body).unwrap();
-        let c = e.to_collection_error(Some(400), &secret());
+        let c = e.to_collection_error(Some(400), &secret(), TOKEN_ENDPOINT);
         assert_eq!(c.kind, ErrorKind::Auth);
         assert_eq!(c.code.as_deref(), Some("invalid_scope AADSTS70011"));
     }
@@ -489,7 +543,7 @@ mod tests {
             error_uri: None,
         };
         assert_eq!(e.aadsts(), Some(7_000_222));
-        let c = e.to_collection_error(Some(401), &secret());
+        let c = e.to_collection_error(Some(401), &secret(), TOKEN_ENDPOINT);
         assert!(c.message.contains("expired"));
         assert!(!c.message.contains("s3cr3t-value"));
     }
