@@ -43,7 +43,10 @@ pub fn evaluator(cfg: &Config) -> anyhow::Result<Evaluator> {
             .collect::<Vec<_>>()
             .join("\n")
     };
-    let base: Vec<(String, String)> = match &cfg.catalog.path {
+    // (source name, text, scope): the scope becomes each action's `kind` — a kind's catalog
+    // applies to tenants with a connector of that kind, a connector's own catalog file to
+    // tenants with a connector naming it, a `[catalog] path` file to every tenant.
+    let base: Vec<(String, String, Option<String>)> = match &cfg.catalog.path {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| {
                 anyhow::anyhow!("catalog {} is invalid:\n  - cannot read: {e}", p.display())
@@ -51,13 +54,13 @@ pub fn evaluator(cfg: &Config) -> anyhow::Result<Evaluator> {
             if let Err(errs) = Catalog::from_toml_str(&text) {
                 anyhow::bail!("catalog {} is invalid:\n{}", p.display(), listed(&errs));
             }
-            vec![(p.display().to_string(), text)]
+            vec![(p.display().to_string(), text, None)]
         }
         None => cfg
             .registry
             .catalogs()
             .into_iter()
-            .map(|(k, t)| (k.to_owned(), t.to_owned()))
+            .map(|(k, t)| (k.to_owned(), t.to_owned(), Some(k.to_owned())))
             .collect(),
     };
     let mut sources = base;
@@ -74,7 +77,11 @@ pub fn evaluator(cfg: &Config) -> anyhow::Result<Evaluator> {
             }
             let key = format!("tenants[{i}].connectors[{j}].catalog");
             match std::fs::read_to_string(&path) {
-                Ok(text) => sources.push((format!("{key} ({})", path.display()), text)),
+                Ok(text) => sources.push((
+                    format!("{key} ({})", path.display()),
+                    text,
+                    Some(crate::config::catalog_scope(&path)),
+                )),
                 Err(e) => problems.push(format!("  - {key}: cannot read {}: {e}", path.display())),
             }
         }
@@ -87,11 +94,17 @@ pub fn evaluator(cfg: &Config) -> anyhow::Result<Evaluator> {
     }
     let refs: Vec<(&str, &str)> = sources
         .iter()
-        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .map(|(n, t, _)| (n.as_str(), t.as_str()))
         .collect();
-    let catalog = Catalog::from_sources(&refs).map_err(|errs| {
+    let mut catalog = Catalog::from_sources(&refs).map_err(|errs| {
         anyhow::anyhow!("the connector catalogs are invalid:\n{}", listed(&errs))
     })?;
+    for action in &mut catalog.actions {
+        action.kind = sources
+            .iter()
+            .find(|(name, _, _)| action.kind.as_deref() == Some(name.as_str()))
+            .and_then(|(_, _, scope)| scope.clone());
+    }
     Evaluator::new(catalog).map_err(|errs| {
         anyhow::anyhow!(
             "catalog rules are invalid:\n{}",

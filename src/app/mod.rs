@@ -78,6 +78,8 @@ pub struct TenantRuntime {
     pub name: Option<String>,
     /// Connectors in configuration order.
     pub connectors: Vec<ConnectorSlot>,
+    /// The catalog scopes of its actions ([`crate::config::TenantConfig::scopes`]).
+    pub scopes: Vec<String>,
     /// Held for a whole poll of the tenant (store I/O included): polls of one tenant run one
     /// after the other, so each one plans against the last one's published state.
     poll: Mutex<()>,
@@ -149,6 +151,7 @@ impl App {
                     id: t.id.clone(),
                     name: t.name.clone(),
                     connectors: connectors.remove(&t.id).unwrap_or_default(),
+                    scopes: t.scopes(),
                     poll: Mutex::new(()),
                     state: Mutex::new(TenantMemory::default()),
                 })

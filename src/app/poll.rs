@@ -107,11 +107,7 @@ pub(super) async fn run(app: &App, tenant: &TenantRuntime, index: usize) -> Poll
     let now = Utc::now();
     let (evaluated, planned) = {
         let mut state = tenant.state.lock().await;
-        let kinds: Vec<&str> = tenant
-            .connectors
-            .iter()
-            .map(|c| c.connector.kind())
-            .collect();
+        let kinds: Vec<&str> = tenant.scopes.iter().map(String::as_str).collect();
         let evaluated = evaluate(
             app,
             &tenant.id,
@@ -247,8 +243,9 @@ async fn resume(app: &App, tenant: &TenantRuntime) {
 }
 
 /// Stage 3, evaluate: merge this poll's signals and gaps into the tenant's, test every action
-/// (those of connector kinds the tenant does not have are out of scope), then let the model (the tenant's assessments and the manual statuses in memory) give the
-/// tenant score and the assessment reports. Pure apart from reading the shared model.
+/// (those outside the tenant's catalog scopes are out of scope), then let the model (the
+/// tenant's assessments and the manual statuses in memory) give the tenant score and the
+/// assessment reports. Pure apart from reading the shared model.
 fn evaluate(
     app: &App,
     tenant: &str,

@@ -28,6 +28,32 @@ pub struct TenantConfig {
     pub connectors: Vec<ConnectorConfig>,
 }
 
+impl TenantConfig {
+    /// The catalog scopes of the tenant's actions: each connector's kind, and
+    /// [`catalog_scope`] of each catalog file a connector names. An action of another scope
+    /// is out of scope for the tenant (`crate::evaluation::ActionDef::kind`).
+    pub fn scopes(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for c in &self.connectors {
+            let scopes = std::iter::once(c.kind.to_owned())
+                .chain(c.settings.catalog().map(|p| catalog_scope(&p)));
+            for s in scopes {
+                if !out.contains(&s) {
+                    out.push(s);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The scope of the actions of a catalog file a connector names (`catalog = "PATH"`):
+/// `catalog:<canonical path>`, the same for every connector naming the file.
+pub fn catalog_scope(path: &Path) -> String {
+    let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    format!("catalog:{}", canonical.display())
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTenant {

@@ -30,7 +30,7 @@ mod connectors;
 mod overlay;
 mod sections;
 
-pub use connectors::{ConnectorConfig, TenantConfig};
+pub use connectors::{ConnectorConfig, TenantConfig, catalog_scope};
 pub use sections::{
     CatalogConfig, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT,
     HistoryConfig, LogConfig, LogFormat, MetricsConfig, SchedulerConfig, ServerConfig, StoreConfig,

@@ -93,9 +93,11 @@ pub struct ActionDef {
     /// `<family item_field> = "<item id>"`, e.g. `secure_score_control = "AdminMFAV2"`). With a
     /// rule, the rule decides; either way the item generates no action of its own.
     pub family_item: Option<FamilyItemRef>,
-    /// The connector kind whose catalog defines the action (set by [`Catalog::from_sources`]):
-    /// for a tenant without a connector of that kind the action is out of scope. `None` (a
-    /// catalog given by `[catalog] path`): it applies to every tenant.
+    /// The scope of the action: the connector kind whose catalog defines it (set by
+    /// [`Catalog::from_sources`] to the source's name; the daemon's assembly maps it), or
+    /// `catalog:<path>` for a catalog file a connector names. For a tenant without that
+    /// scope the action is out of scope. `None` (a catalog given by `[catalog] path`): it
+    /// applies to every tenant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
 }
