@@ -30,7 +30,24 @@ pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(store)
 }
 
-/// Compile the configured catalog (a file, or the built-in one).
+/// The catalog documents of a configuration without a `[catalog] path`: every registered
+/// kind's `(kind, TOML text)`, then the catalogs the configured connectors bring
+/// ([`postured_connectors::ConnectorSettings::catalog`], e.g. an `exec` connector's `catalog`
+/// file), each once however many connectors name it.
+pub fn catalog_sources(cfg: &Config) -> Vec<(&str, &str)> {
+    let mut sources: Vec<(&str, &str)> = cfg.registry.catalogs();
+    let mut seen = BTreeSet::new();
+    for c in cfg.tenants.iter().flat_map(|t| &t.connectors) {
+        if let Some((name, text)) = c.settings.catalog()
+            && seen.insert(name)
+        {
+            sources.push((name, text));
+        }
+    }
+    sources
+}
+
+/// Compile the configured catalog (a file, or the kinds' and connectors' catalogs).
 pub fn evaluator(cfg: &Config) -> anyhow::Result<Evaluator> {
     let catalog = match &cfg.catalog.path {
         Some(p) => Catalog::load(p).map_err(|errs| {
@@ -43,7 +60,7 @@ pub fn evaluator(cfg: &Config) -> anyhow::Result<Evaluator> {
                     .join("\n")
             )
         })?,
-        None => Catalog::from_sources(&cfg.registry.catalogs()).map_err(|errs| {
+        None => Catalog::from_sources(&catalog_sources(cfg)).map_err(|errs| {
             anyhow::anyhow!(
                 "the connector catalogs are invalid:\n{}",
                 errs.iter()

@@ -14,6 +14,7 @@
 
 pub mod backoff;
 pub mod error;
+pub mod exec;
 pub mod http;
 pub mod msgraph;
 pub mod pseudonym;
@@ -52,5 +53,5 @@ pub trait Connector: Send + Sync {
 
 /// Every connector kind built into postured: the one registry entry per kind.
 pub fn builtin_kinds() -> Vec<Arc<dyn ConnectorKind>> {
-    vec![Arc::new(msgraph::MsGraphKind)]
+    vec![Arc::new(msgraph::MsGraphKind), Arc::new(exec::ExecKind)]
 }

@@ -185,6 +185,15 @@ pub trait ConnectorSettings: fmt::Debug + Send + Sync + Any {
         false
     }
 
+    /// An improvement-action catalog this connector brings besides its kind's
+    /// ([`ConnectorKind::catalog`]), e.g. the `catalog` file of an `exec` connector:
+    /// `(name, TOML text)`, the name being where it came from (its path), read while the
+    /// settings were parsed. The daemon merges it into the catalog of the kinds once per name
+    /// (connectors sharing one file share its actions). Default: none.
+    fn catalog(&self) -> Option<(&str, &str)> {
+        None
+    }
+
     /// For downcasting to the concrete settings type (tests, kind-specific tooling).
     fn as_any(&self) -> &dyn Any;
 }

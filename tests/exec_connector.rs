@@ -1,0 +1,158 @@
+//! The exec connector end to end through the daemon: a `kind = "exec"` table runs a real
+//! program (a `/bin/sh` script written here), its JSON-lines signals are scored by a rule of the
+//! connector's own `catalog` file, and a failing run is a gap (`could_not_be_detected`), never
+//! a failed action.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use postured::evaluation::TestStatus;
+use postured::store::PollOutcome;
+use support::*;
+
+const CATALOG: &str = r#"
+[[actions]]
+id = "exec.backup.recent"
+title = "Back up every day"
+category = "Operations"
+solution = "restic"
+description = "The last successful backup is at most 26 hours old."
+purpose = "corrective"
+enforcement = "mandatory"
+risk = "high"
+rule = 'exec.backup.last_success_age_hours <= 26.0'
+
+[[actions]]
+id = "exec.backup.encrypted_share"
+title = "Encrypt every backup repository"
+category = "Operations"
+solution = "restic"
+description = "Credit is the share of repositories encrypted."
+purpose = "preventative"
+enforcement = "mandatory"
+rule = 'exec.backup.repositories == 0.0 ? "not_applicable" : exec.backup.encrypted_ratio'
+"#;
+
+/// Writes the program, the catalog and a template of the two actions; returns the extra
+/// configuration sections and the tenant block.
+fn setup(dir: &Path, body: &str) -> (String, String) {
+    let program = dir.join("check-backup");
+    std::fs::write(&program, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(dir.join("backup-catalog.toml"), CATALOG).unwrap();
+    std::fs::write(
+        dir.join("backup.toml"),
+        r#"
+id = "backup"
+title = "Backup hygiene"
+certification = "Backup hygiene"
+[[controls]]
+id = "B-1"
+family = "Backup"
+title = "Backups are recent and encrypted"
+actions = ["exec.backup.recent", "exec.backup.encrypted_share"]
+"#,
+    )
+    .unwrap();
+    let extra = format!(
+        r#"
+[model]
+default_assessment = false
+[templates]
+dirs = ["{dir}"]
+[[assessments]]
+id = "acme-backup"
+tenant = "acme"
+template = "backup"
+"#,
+        dir = dir.display()
+    );
+    let tenant = format!(
+        r#"
+[[tenants]]
+id = "acme"
+  [[tenants.connectors]]
+  kind = "exec"
+  schedule = "0 0 * * * *"
+  name = "backup"
+  argv = ["{program}", "--repo", "all"]
+  timeout = "5s"
+  env = ["PATH"]
+  working_dir = "{dir}"
+  catalog = "{dir}/backup-catalog.toml"
+"#,
+        program = program.display(),
+        dir = dir.display()
+    );
+    (extra, tenant)
+}
+
+#[tokio::test]
+async fn an_exec_connectors_signals_are_scored_by_its_own_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let (extra, tenant) = setup(
+        dir.path(),
+        r#"[ "$1 $2" = "--repo all" ] || exit 9
+echo '{"key": "exec.backup.last_success_age_hours", "value": 3.5, "expires_in": "1h"}'
+echo '{"key": "exec.backup.repositories", "value": 4}'
+echo '{"key": "exec.backup.encrypted_ratio", "value": 0.75}'"#,
+    );
+    let app = TestApp::spawn(&extra, &tenant).await;
+    let report = app.poll("acme").await;
+    assert_eq!(report.outcome, PollOutcome::Success, "{:?}", report.errors);
+    let eval = &report.evaluation;
+    let find = |id: &str| {
+        eval.actions
+            .iter()
+            .find(|a| a.action_id == id)
+            .unwrap_or_else(|| panic!("{id} evaluated"))
+    };
+    let recent = find("exec.backup.recent");
+    assert_eq!(recent.test_status, TestStatus::Passed, "{recent:?}");
+    assert!((recent.points_achieved - recent.points_possible).abs() < 1e-9);
+    let enc = find("exec.backup.encrypted_share");
+    assert_eq!(enc.test_status, TestStatus::PartiallyTested, "{enc:?}");
+    assert!((enc.credit - 0.75).abs() < 1e-12);
+    let possible = recent.points_possible + enc.points_possible;
+    let achieved = recent.points_possible + 0.75 * enc.points_possible;
+    assert!((eval.score.points_possible - possible).abs() < 1e-9);
+    assert!((eval.score.points_achieved - achieved).abs() < 1e-9);
+
+    let m = app.metrics().await;
+    assert_eq!(
+        sample(
+            &m,
+            "postured_connector_polls_total{connector=\"exec\",outcome=\"success\",tenant=\"acme\"}"
+        ),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn a_failing_program_is_a_gap_never_a_failed_action() {
+    let dir = tempfile::tempdir().unwrap();
+    let (extra, tenant) = setup(
+        dir.path(),
+        r#"echo '{"key": "exec.backup.last_success_age_hours", "value": 999}'
+echo "restic: repository is locked" >&2
+exit 1"#,
+    );
+    let app = TestApp::spawn(&extra, &tenant).await;
+    let report = app.poll("acme").await;
+    assert_eq!(report.outcome, PollOutcome::Failure, "{:?}", report.errors);
+    assert_eq!(report.errors.len(), 1);
+    assert!(
+        report.errors[0]
+            .message
+            .ends_with("stderr: restic: repository is locked"),
+        "{:?}",
+        report.errors
+    );
+    for a in &report.evaluation.actions {
+        if a.action_id.starts_with("exec.backup.") {
+            assert_eq!(a.test_status, TestStatus::CouldNotBeDetected, "{a:?}");
+        }
+    }
+}
