@@ -156,3 +156,36 @@ exit 1"#,
         }
     }
 }
+
+#[test]
+fn a_catalog_file_named_by_several_connectors_is_merged_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, tenant) = setup(dir.path(), "exit 0");
+    let text = format!(
+        "{tenant}\n{}",
+        tenant.replace("id = \"acme\"", "id = \"globex\"")
+    );
+    let cfg = postured::config::Config::parse(&text, &[], &|_| None).unwrap();
+    let sources = postured::assembly::catalog_sources(&cfg);
+    let catalog = dir.path().join("backup-catalog.toml").display().to_string();
+    assert_eq!(
+        sources.iter().filter(|(name, _)| *name == catalog).count(),
+        1
+    );
+    let evaluator = postured::assembly::evaluator(&cfg).expect("merged catalog compiles");
+    drop(evaluator);
+
+    // A broken connector catalog is a start-up error naming the file and the key path.
+    std::fs::write(
+        dir.path().join("backup-catalog.toml"),
+        CATALOG.replace("<= 26.0", "<= "),
+    )
+    .unwrap();
+    let cfg = postured::config::Config::parse(&text, &[], &|_| None).unwrap();
+    let Err(err) = postured::assembly::evaluator(&cfg) else {
+        panic!("an invalid rule must not compile");
+    };
+    let err = format!("{err:#}");
+    assert!(err.contains(&catalog), "{err}");
+    assert!(err.contains("actions[0].rule"), "{err}");
+}
