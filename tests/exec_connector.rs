@@ -189,3 +189,32 @@ fn a_catalog_file_named_by_several_connectors_is_merged_once() {
     assert!(err.contains(&catalog), "{err}");
     assert!(err.contains("actions[0].rule"), "{err}");
 }
+
+#[test]
+fn the_example_block_uncommented_is_a_valid_exec_connector() {
+    let example = postured::config::EXAMPLE;
+    let start = example
+        .find("  # [[tenants.connectors]]\n  # kind = \"exec\"")
+        .expect("exec block in config/example.toml");
+    let block: String = example[start..]
+        .lines()
+        .take_while(|l| l.trim_start().starts_with('#'))
+        .filter_map(|l| l.trim_start().strip_prefix("# "))
+        .filter(|l| !l.starts_with("# "))
+        // The catalog file is the reader's own.
+        .filter(|l| !l.starts_with("catalog"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let text = format!("[[tenants]]\nid = \"acme\"\n{block}");
+    let cfg = postured::config::Config::parse(&text, &[], &|_| None)
+        .unwrap_or_else(|p| panic!("{p:?}\n{text}"));
+    let c = &cfg.tenants[0].connectors[0];
+    assert_eq!(c.kind_name(), "exec");
+    let s = c
+        .settings
+        .as_any()
+        .downcast_ref::<postured_connectors::exec::ExecSettings>()
+        .unwrap();
+    assert_eq!(s.config.namespace(), "exec.backup.");
+    assert_eq!(s.config.max_stdout_bytes, 1 << 20);
+}

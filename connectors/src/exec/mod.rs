@@ -308,7 +308,12 @@ impl ExecConnector {
             (out, status)
         };
         let outcome = tokio::time::timeout(cfg.timeout, run).await;
-        // Whatever happened, nothing of the group outlives the run.
+        // Whatever happened, nothing of the group outlives the run. After a normal exit the
+        // leader is reaped already: a process left in the group keeps the group id in use;
+        // with none left, `killpg` finds no group (ESRCH) unless the kernel handed the same id
+        // to a new group leader in these microseconds, which its cyclic pid allocation makes
+        // practically impossible. On a timeout the leader is unreaped (a zombie at worst), so
+        // the group id cannot be reused.
         group.kill();
         let Ok((out, status)) = outcome else {
             return Err(RunFailure::new(
