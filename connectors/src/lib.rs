@@ -14,6 +14,7 @@
 
 pub mod backoff;
 pub mod error;
+pub mod exec;
 pub mod http;
 pub mod http_json;
 pub mod msgraph;
@@ -55,6 +56,7 @@ pub trait Connector: Send + Sync {
 pub fn builtin_kinds() -> Vec<Arc<dyn ConnectorKind>> {
     vec![
         Arc::new(msgraph::MsGraphKind),
+        Arc::new(exec::ExecKind),
         Arc::new(http_json::HttpJsonKind),
     ]
 }

@@ -6,7 +6,8 @@
 //! (`msgraph.mfa.` after a 403), with the classified error kind and a secret-free reason.
 //!
 //! Must not: read the clock (the observation time comes from [`crate::PollContext`]) or decide
-//! freshness (the daemon gives each signal its expiry).
+//! freshness (the daemon gives each signal its expiry; a source may only shorten it, through
+//! [`ObservedSignal::expires_at`]).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -35,6 +36,11 @@ pub struct ObservedSignal {
     pub value: SignalValue,
     /// When the connector observed it (the poll's start).
     pub observed_at: DateTime<Utc>,
+    /// An expiry the source gave the fact itself (the `exec` connector's `expires_in`): the
+    /// daemon makes the signal stale at the earlier of this and its own expiry. `None` for
+    /// most connectors: the daemon's expiry alone applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// A signal namespace that a poll could not collect, e.g. prefix `msgraph.mfa.` after a 403.
@@ -101,6 +107,16 @@ impl SnapshotBuilder {
             key: key.into(),
             value,
             observed_at: self.observed_at,
+            expires_at: None,
+        });
+    }
+
+    /// Add a signal as a source gave it (its own expiry kept), stamped with the poll's
+    /// observation time.
+    pub fn push_observed(&mut self, signal: ObservedSignal) {
+        self.snapshot.signals.push(ObservedSignal {
+            observed_at: self.observed_at,
+            ..signal
         });
     }
 

@@ -229,7 +229,8 @@ pub enum LogFormat {
 #[serde(deny_unknown_fields, default)]
 pub struct CatalogConfig {
     /// A catalog TOML file replacing the merged built-in catalogs of the connector kinds
-    /// (`config/catalog/<kind>.toml`): its actions and families are the whole catalog.
+    /// (`config/catalog/<kind>.toml`) and the connectors' own catalogs (an `exec` connector's
+    /// `catalog`): its actions and families are the whole catalog.
     pub path: Option<PathBuf>,
 }
 

@@ -157,8 +157,10 @@ where
     async fn record_poll(&self, poll: &PollRecord<'_>) -> Result<(), StoreError> {
         let encoded = EncodedPoll::new(poll)?;
         let alerts = EncodedAlerts::new(poll.tenant, &poll.alerts)?;
-        let mut tx = self.pool().begin_with(DB::BEGIN_WRITE).await?;
-        // Checked once the write transaction holds SQLite's write lock, just before writing.
+        // Checked before a connection is taken (opening one at a removed path fails with a
+        // plain database error), and again once the write transaction holds SQLite's write
+        // lock, just before writing.
+        let mut tx = self.writer()?.begin_with(DB::BEGIN_WRITE).await?;
         self.check_file()?;
         if let Some(lock) = DB::LOCK_TENANT {
             sqlx::query(lock)
