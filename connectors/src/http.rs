@@ -165,6 +165,21 @@ struct RawResponse {
     body: Vec<u8>,
 }
 
+/// Returns the headers of one attempt at a URL (e.g. an AWS SigV4 signature); see
+/// [`HttpClient::get_signed`]. Errors abort the request without retry.
+pub type SignFn<'a> =
+    dyn Fn(&Url) -> Result<Vec<(String, String)>, CollectionError> + Send + Sync + 'a;
+
+/// Builds the classified error of a non-2xx response from `(endpoint, status, Retry-After,
+/// body prefix)`; see [`HttpClient::get_signed`].
+pub type ErrorFn = dyn Fn(&str, u16, Option<Duration>, &[u8]) -> CollectionError + Send + Sync;
+
+/// How one request authenticates.
+enum Auth<'a> {
+    Bearer(Option<&'a SecretString>),
+    Headers(&'a SignFn<'a>),
+}
+
 /// GET client over a shared [`reqwest::Client`], honouring the [`Mode`].
 #[derive(Debug, Clone)]
 pub struct HttpClient {
@@ -251,9 +266,39 @@ impl HttpClient {
         url: &Url,
         bearer: Option<&SecretString>,
     ) -> Result<Vec<u8>, CollectionError> {
+        let auth = Auth::Bearer(bearer);
+        self.get_bytes_with(endpoint, url, &auth, &graph_error)
+            .await
+    }
+
+    /// GET `url` with the request headers `sign` returns (called before every attempt, e.g. a
+    /// fresh AWS SigV4 signature; not called in replay) and retries; returns the 2xx body
+    /// bytes unparsed. `error` builds the classified error of a non-2xx response from
+    /// `(endpoint, status, Retry-After, first bytes of the body)`: a source whose throttling
+    /// is not a 429 (AWS: HTTP 400 `Throttling`) returns [`ErrorKind::Throttled`], which is
+    /// retried like a 429. Replay serves a recording whose body is a JSON string as that
+    /// string's bytes (an XML body is recorded so).
+    pub async fn get_signed(
+        &self,
+        endpoint: &str,
+        url: &Url,
+        sign: &SignFn<'_>,
+        error: &ErrorFn,
+    ) -> Result<Vec<u8>, CollectionError> {
+        self.get_bytes_with(endpoint, url, &Auth::Headers(sign), error)
+            .await
+    }
+
+    async fn get_bytes_with(
+        &self,
+        endpoint: &str,
+        url: &Url,
+        auth: &Auth<'_>,
+        error: &ErrorFn,
+    ) -> Result<Vec<u8>, CollectionError> {
         let mut attempt: u32 = 0;
         loop {
-            let err = match self.attempt(endpoint, url, bearer).await {
+            let err = match self.attempt(endpoint, url, auth).await {
                 Ok(resp) if (200..300).contains(&resp.status) => {
                     tracing::debug!(endpoint, status = resp.status, attempt, "response");
                     if let Mode::Record(recorder) = &self.mode {
@@ -266,7 +311,7 @@ impl HttpClient {
                     }
                     return Ok(resp.body);
                 }
-                Ok(resp) => error_from_response(endpoint, &resp),
+                Ok(resp) => error(endpoint, resp.status, resp.retry_after, &resp.body),
                 Err(e) => e,
             };
             let replay = matches!(self.mode, Mode::Replay(_));
@@ -286,7 +331,7 @@ impl HttpClient {
         &self,
         endpoint: &str,
         url: &Url,
-        bearer: Option<&SecretString>,
+        auth: &Auth<'_>,
     ) -> Result<RawResponse, CollectionError> {
         if let Mode::Replay(dir) = &self.mode {
             let rec = record::read(
@@ -296,9 +341,12 @@ impl HttpClient {
                 endpoint,
                 self.settings.max_recording_bytes(),
             )?;
-            let body = serde_json::to_vec(&rec.body).map_err(|e| {
-                CollectionError::new(ErrorKind::Malformed, endpoint, format!("recording: {e}"))
-            })?;
+            let body = match rec.body {
+                serde_json::Value::String(text) => text.into_bytes(),
+                other => serde_json::to_vec(&other).map_err(|e| {
+                    CollectionError::new(ErrorKind::Malformed, endpoint, format!("recording: {e}"))
+                })?,
+            };
             return Ok(RawResponse {
                 status: rec.status,
                 retry_after: None,
@@ -310,8 +358,14 @@ impl HttpClient {
             .get(url.clone())
             .timeout(self.settings.request_timeout)
             .header(reqwest::header::ACCEPT, "application/json");
-        if let Some(token) = bearer {
-            req = req.bearer_auth(token.expose_secret());
+        match auth {
+            Auth::Bearer(Some(token)) => req = req.bearer_auth(token.expose_secret()),
+            Auth::Bearer(None) => {}
+            Auth::Headers(sign) => {
+                for (name, value) in sign(url)? {
+                    req = req.header(name, value);
+                }
+            }
         }
         let mut resp = req
             .send()
@@ -485,6 +539,22 @@ pub fn classify_status(status: u16) -> ErrorKind {
     }
 }
 
+fn graph_error(
+    endpoint: &str,
+    status: u16,
+    retry_after: Option<Duration>,
+    body: &[u8],
+) -> CollectionError {
+    error_from_response(
+        endpoint,
+        &RawResponse {
+            status,
+            retry_after,
+            body: body.to_vec(),
+        },
+    )
+}
+
 /// Build the error for a non-2xx response, reading the Graph error envelope for `code`.
 /// A 503 carrying `Retry-After` counts as throttling.
 fn error_from_response(endpoint: &str, resp: &RawResponse) -> CollectionError {
@@ -558,9 +628,13 @@ impl std::fmt::Display for DisplayChain<'_> {
     }
 }
 
-/// Whether a failed attempt may be retried: 429, 500, 502, 503, 504, timeouts and network
-/// errors.
+/// Whether a failed attempt may be retried: 429, 500, 502, 503, 504, any error classified
+/// [`ErrorKind::Throttled`], timeouts and network errors.
 pub fn is_retryable(err: &CollectionError) -> bool {
+    if err.kind == ErrorKind::Throttled {
+        // A source-specific throttling answer (AWS: HTTP 400 `Throttling`).
+        return true;
+    }
     match err.status {
         Some(s) => matches!(s, 429 | 500 | 502 | 503 | 504),
         None => matches!(err.kind, ErrorKind::Timeout | ErrorKind::Network),

@@ -1,0 +1,883 @@
+//! The `aws_iam` connector kind end to end, through the daemon (configuration, poll, signals,
+//! catalog rules, points):
+//!
+//! - against a **real AWS API emulator**, `moto_server` on loopback (`POSTURED_TEST_MOTO_URL`,
+//!   started by `scripts/test.sh`; without it these tests print a note and pass, unless
+//!   `POSTURED_REQUIRE_TEST_SERVERS` is set). Each scenario is its own AWS account, reached
+//!   the way an auditor reaches one: STS `AssumeRole` with an external id, signed with the
+//!   base keys (moto maps the assumed role's account id to a separate IAM state, so the
+//!   scenarios run in parallel on one server). Accounts are prepared through moto's IAM API
+//!   with the connector's own SigV4 client;
+//! - against **wiremock fixtures** built from AWS's documented response shapes
+//!   (`connectors/fixtures/aws_iam/`), for what moto cannot show: a `<root_account>` row,
+//!   `AccountMFAEnabled = 1`, a root virtual MFA device, and old and unused credentials.
+//!
+//! Every action of `config/catalog/aws_iam.toml` is asserted with its exact status and points.
+
+mod support;
+
+use std::path::Path;
+
+use base64::Engine;
+use postured::evaluation::{ActionResult, TestStatus};
+use postured::store::PollOutcome;
+use postured_connectors::aws_iam::AwsIamSettings;
+use postured_connectors::aws_iam::client::AwsCredentials;
+use postured_connectors::record::Mode;
+use postured_connectors::settings::SettingsContext;
+use support::*;
+use wiremock::matchers::{method, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use TestStatus::{
+    CouldNotBeDetected, FailedHighRisk, FailedLowRisk, FailedMediumRisk, OutOfScope,
+    PartiallyTested, Passed,
+};
+
+/// A fresh account id per scenario and run: moto keeps its state between runs, and accounts
+/// isolate scenarios running in parallel on one server.
+fn fresh_account() -> String {
+    format!(
+        "{:012}",
+        rand::random::<u64>() % 900_000_000_000 + 100_000_000_000
+    )
+}
+
+fn moto_url() -> Option<String> {
+    match std::env::var("POSTURED_TEST_MOTO_URL") {
+        Ok(u) if !u.is_empty() => Some(u.trim_end_matches('/').to_owned()),
+        _ => {
+            assert!(
+                !servers_required(),
+                "POSTURED_TEST_MOTO_URL is required (scripts/test.sh starts moto_server)"
+            );
+            eprintln!("skipped: POSTURED_TEST_MOTO_URL not set (run scripts/test.sh)");
+            None
+        }
+    }
+}
+
+/// Base keys in files (secret references), the role of `account` with an external id.
+fn connector_table(dir: &Path, endpoint: &str, account: &str) -> String {
+    std::fs::write(dir.join("key-id"), "AKIDPOSTUREDTEST").unwrap();
+    std::fs::write(dir.join("secret"), "not-a-real-secret\n").unwrap();
+    format!(
+        r#"
+  [[tenants.connectors]]
+  kind = "aws_iam"
+  schedule = "0 0 * * * *"
+  endpoint = "{endpoint}"
+  sts_endpoint = "{endpoint}"
+  access_key_id = {{ file = "{d}/key-id" }}
+  secret_access_key = {{ file = "{d}/secret" }}
+  role_arn = "arn:aws:iam::{account}:role/postured-audit"
+  external_id = "postured-external-id"
+  report_poll_interval = "50ms"
+  report_wait = "10s"
+  max_retry_wait = "200ms"
+"#,
+        d = dir.display()
+    )
+}
+
+/// A connector built from the same table, for preparing the account through IAM.
+struct Prep {
+    conn: postured_connectors::aws_iam::IamConnector,
+    creds: AwsCredentials,
+}
+
+impl Prep {
+    async fn new(dir: &Path, endpoint: &str, account: &str) -> Prep {
+        postured::http::install_crypto_provider();
+        let table: toml::Table = connector_table(dir, endpoint, account)
+            .replace("[[tenants.connectors]]", "")
+            .replace("kind = \"aws_iam\"", "")
+            .replace("schedule = \"0 0 * * * *\"", "")
+            .parse()
+            .unwrap();
+        let env = |_: &str| None;
+        let cx = SettingsContext {
+            path: "prep",
+            tenant: "prep",
+            env: &env,
+            base_dir: None,
+            resolve_secrets: true,
+        };
+        let settings = AwsIamSettings::parse(table, &cx).unwrap();
+        let conn = settings
+            .connector(reqwest::Client::new(), Mode::Live)
+            .unwrap();
+        let creds = conn.credentials().await.unwrap().unwrap();
+        Prep { conn, creds }
+    }
+
+    async fn call(&self, action: &str, params: &[(&str, &str)]) -> String {
+        self.conn
+            .iam()
+            .call(Some(&self.creds), action, params)
+            .await
+            .unwrap_or_else(|e| panic!("{action}: {e}"))
+    }
+
+    async fn user(&self, name: &str, console: bool, mfa: bool, keys: usize) {
+        self.call("CreateUser", &[("UserName", name)]).await;
+        if console {
+            self.call(
+                "CreateLoginProfile",
+                &[("UserName", name), ("Password", "Correct-Horse-9-Battery")],
+            )
+            .await;
+        }
+        if mfa {
+            let xml = self
+                .call("CreateVirtualMFADevice", &[("VirtualMFADeviceName", name)])
+                .await;
+            let doc = roxmltree::Document::parse(&xml).unwrap();
+            let serial = doc
+                .descendants()
+                .find(|n| n.has_tag_name("SerialNumber"))
+                .and_then(|n| n.text())
+                .unwrap()
+                .to_owned();
+            self.call(
+                "EnableMFADevice",
+                &[
+                    ("UserName", name),
+                    ("SerialNumber", &serial),
+                    ("AuthenticationCode1", "123456"),
+                    ("AuthenticationCode2", "654321"),
+                ],
+            )
+            .await;
+        }
+        for _ in 0..keys {
+            self.call("CreateAccessKey", &[("UserName", name)]).await;
+        }
+    }
+
+    /// Create a customer-managed policy; returns its ARN.
+    async fn policy(&self, name: &str, document: &str) -> String {
+        let xml = self
+            .call(
+                "CreatePolicy",
+                &[("PolicyName", name), ("PolicyDocument", document)],
+            )
+            .await;
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        doc.descendants()
+            .find(|n| n.has_tag_name("Arn"))
+            .and_then(|n| n.text())
+            .unwrap()
+            .to_owned()
+    }
+}
+
+const ADMIN: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+const READ: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:Get*","s3:List*"],"Resource":"*"}]}"#;
+
+async fn spawn(dir: &Path, endpoint: &str, account: &str) -> TestApp {
+    let tenants = format!(
+        "[[tenants]]\nid = \"aws\"\n{}",
+        connector_table(dir, endpoint, account)
+    );
+    TestApp::spawn_with("", &tenants, &registry()).await
+}
+
+/// The built-in kinds plus `aws_iam` (registered here until the daemon scopes a kind's
+/// actions to the tenants that have a connector of that kind; then `builtin_kinds()` lists
+/// it).
+fn registry() -> postured::registry::Registry {
+    let mut r = postured::registry::Registry::builtin();
+    if r.get("aws_iam").is_none() {
+        r.register(std::sync::Arc::new(
+            postured_connectors::aws_iam::AwsIamKind,
+        ))
+        .expect("aws_iam registers");
+    }
+    r
+}
+
+async fn poll_actions(app: &TestApp) -> Vec<ActionResult> {
+    let report = app.poll("aws").await;
+    assert_eq!(report.outcome, PollOutcome::Success, "{:#?}", report.errors);
+    report
+        .evaluation
+        .actions
+        .iter()
+        .filter(|a| a.action_id.starts_with("aws_iam."))
+        .cloned()
+        .collect()
+}
+
+/// `(action, status, points achieved, points possible, reason contains)`.
+type Expect<'a> = (&'a str, TestStatus, f64, f64, &'a str);
+
+fn check(actions: &[ActionResult], expected: &[Expect<'_>]) {
+    assert_eq!(
+        actions.len(),
+        expected.len(),
+        "{:#?}",
+        actions.iter().map(|a| &a.action_id).collect::<Vec<_>>()
+    );
+    let mut wrong = Vec::new();
+    for (id, status, achieved, possible, reason) in expected {
+        let a = actions
+            .iter()
+            .find(|a| a.action_id == *id)
+            .unwrap_or_else(|| panic!("{id} not evaluated"));
+        let r = a.reason.clone().unwrap_or_default();
+        if a.test_status != *status
+            || (a.points_achieved - achieved).abs() > 1e-9
+            || (a.points_possible - possible).abs() > 1e-9
+            || !r.contains(reason)
+        {
+            wrong.push(format!(
+                "{id}: got {:?} {}/{} {r:?}; expected {status:?} {achieved}/{possible} {reason:?}",
+                a.test_status, a.points_achieved, a.points_possible
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+const NO_POLICY: &str = "the account has no password policy";
+
+#[tokio::test]
+async fn moto_weak_account() {
+    let Some(url) = moto_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let account = fresh_account();
+    let p = Prep::new(dir.path(), &url, &account).await;
+    p.call(
+        "UpdateAccountPasswordPolicy",
+        &[
+            ("MinimumPasswordLength", "8"),
+            ("PasswordReusePrevention", "5"),
+            ("RequireSymbols", "false"),
+            ("RequireNumbers", "true"),
+            ("RequireUppercaseCharacters", "false"),
+            ("RequireLowercaseCharacters", "true"),
+        ],
+    )
+    .await;
+    // alice: console + MFA, permissions through a group only.
+    p.user("alice", true, true, 1).await;
+    p.call("CreateGroup", &[("GroupName", "readers")]).await;
+    let read = p.policy("Read", READ).await;
+    p.call(
+        "AttachGroupPolicy",
+        &[("GroupName", "readers"), ("PolicyArn", &read)],
+    )
+    .await;
+    p.call(
+        "AddUserToGroup",
+        &[("GroupName", "readers"), ("UserName", "alice")],
+    )
+    .await;
+    // bob: console without MFA, two active keys, an inline policy.
+    p.user("bob", true, false, 2).await;
+    p.call(
+        "PutUserPolicy",
+        &[
+            ("UserName", "bob"),
+            ("PolicyName", "inline"),
+            ("PolicyDocument", READ),
+        ],
+    )
+    .await;
+    // carol: no console, one key, the admin policy attached directly.
+    p.user("carol", false, false, 1).await;
+    let admin = p.policy("AdminAll", ADMIN).await;
+    p.call(
+        "AttachUserPolicy",
+        &[("UserName", "carol"), ("PolicyArn", &admin)],
+    )
+    .await;
+    // dave: console without MFA.
+    p.user("dave", true, false, 0).await;
+
+    let app = spawn(dir.path(), &url, &account).await;
+    let actions = poll_actions(&app).await;
+    check(
+        &actions,
+        &[
+            ("aws_iam.root.no_access_keys", Passed, 27.0, 27.0, ""),
+            // moto: AccountMFAEnabled is always 0.
+            ("aws_iam.root.mfa", FailedHighRisk, 0.0, 27.0, "no MFA"),
+            (
+                "aws_iam.root.hardware_mfa",
+                FailedMediumRisk,
+                0.0,
+                9.0,
+                "no MFA",
+            ),
+            (
+                "aws_iam.password.min_length",
+                FailedMediumRisk,
+                0.0,
+                27.0,
+                "below 14",
+            ),
+            (
+                "aws_iam.password.reuse_prevention",
+                FailedLowRisk,
+                0.0,
+                27.0,
+                "fewer than 24",
+            ),
+            ("aws_iam.password.uppercase", FailedLowRisk, 0.0, 9.0, ""),
+            ("aws_iam.password.lowercase", Passed, 9.0, 9.0, ""),
+            ("aws_iam.password.symbols", FailedLowRisk, 0.0, 9.0, ""),
+            ("aws_iam.password.numbers", Passed, 9.0, 9.0, ""),
+            (
+                "aws_iam.password.max_age",
+                FailedLowRisk,
+                0.0,
+                9.0,
+                "within 90 days",
+            ),
+            (
+                "aws_iam.users.console_mfa",
+                PartiallyTested,
+                9.0,
+                27.0,
+                "console users without MFA: bob, dave",
+            ),
+            (
+                "aws_iam.credentials.unused_disabled",
+                Passed,
+                27.0,
+                27.0,
+                "",
+            ),
+            (
+                "aws_iam.keys.one_active",
+                FailedLowRisk,
+                0.0,
+                9.0,
+                "users with two active access keys: bob",
+            ),
+            ("aws_iam.keys.rotated", Passed, 27.0, 27.0, ""),
+            (
+                "aws_iam.users.permissions_via_groups",
+                FailedLowRisk,
+                0.0,
+                9.0,
+                "users with policies attached directly: bob, carol",
+            ),
+            (
+                "aws_iam.policies.no_full_admin",
+                FailedHighRisk,
+                0.0,
+                27.0,
+                "granting *:*: AdminAll",
+            ),
+        ],
+    );
+}
+
+#[tokio::test]
+async fn moto_strong_account() {
+    let Some(url) = moto_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let account = fresh_account();
+    let p = Prep::new(dir.path(), &url, &account).await;
+    p.call(
+        "UpdateAccountPasswordPolicy",
+        &[
+            ("MinimumPasswordLength", "14"),
+            ("PasswordReusePrevention", "24"),
+            ("RequireSymbols", "true"),
+            ("RequireNumbers", "true"),
+            ("RequireUppercaseCharacters", "true"),
+            ("RequireLowercaseCharacters", "true"),
+            ("MaxPasswordAge", "90"),
+        ],
+    )
+    .await;
+    p.user("erin", true, true, 1).await;
+    p.call("CreateGroup", &[("GroupName", "admins")]).await;
+    // An admin policy that is not attached: CIS 1.16 only counts attached ones.
+    p.policy("UnusedAdmin", ADMIN).await;
+    let read = p.policy("Read", READ).await;
+    p.call(
+        "AttachGroupPolicy",
+        &[("GroupName", "admins"), ("PolicyArn", &read)],
+    )
+    .await;
+    p.call(
+        "AddUserToGroup",
+        &[("GroupName", "admins"), ("UserName", "erin")],
+    )
+    .await;
+
+    let app = spawn(dir.path(), &url, &account).await;
+    let actions = poll_actions(&app).await;
+    check(
+        &actions,
+        &[
+            ("aws_iam.root.no_access_keys", Passed, 27.0, 27.0, ""),
+            ("aws_iam.root.mfa", FailedHighRisk, 0.0, 27.0, "no MFA"),
+            (
+                "aws_iam.root.hardware_mfa",
+                FailedMediumRisk,
+                0.0,
+                9.0,
+                "no MFA",
+            ),
+            ("aws_iam.password.min_length", Passed, 27.0, 27.0, ""),
+            ("aws_iam.password.reuse_prevention", Passed, 27.0, 27.0, ""),
+            ("aws_iam.password.uppercase", Passed, 9.0, 9.0, ""),
+            ("aws_iam.password.lowercase", Passed, 9.0, 9.0, ""),
+            ("aws_iam.password.symbols", Passed, 9.0, 9.0, ""),
+            ("aws_iam.password.numbers", Passed, 9.0, 9.0, ""),
+            ("aws_iam.password.max_age", Passed, 9.0, 9.0, ""),
+            ("aws_iam.users.console_mfa", Passed, 27.0, 27.0, ""),
+            (
+                "aws_iam.credentials.unused_disabled",
+                Passed,
+                27.0,
+                27.0,
+                "",
+            ),
+            ("aws_iam.keys.one_active", Passed, 9.0, 9.0, ""),
+            ("aws_iam.keys.rotated", Passed, 27.0, 27.0, ""),
+            ("aws_iam.users.permissions_via_groups", Passed, 9.0, 9.0, ""),
+            ("aws_iam.policies.no_full_admin", Passed, 27.0, 27.0, ""),
+        ],
+    );
+}
+
+#[tokio::test]
+async fn moto_account_without_password_policy_or_users() {
+    let Some(url) = moto_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let account = fresh_account();
+    let app = spawn(dir.path(), &url, &account).await;
+    let actions = poll_actions(&app).await;
+    check(
+        &actions,
+        &[
+            ("aws_iam.root.no_access_keys", Passed, 27.0, 27.0, ""),
+            ("aws_iam.root.mfa", FailedHighRisk, 0.0, 27.0, "no MFA"),
+            (
+                "aws_iam.root.hardware_mfa",
+                FailedMediumRisk,
+                0.0,
+                9.0,
+                "no MFA",
+            ),
+            // NoSuchEntity: the password actions fail, the collection does not.
+            (
+                "aws_iam.password.min_length",
+                FailedMediumRisk,
+                0.0,
+                27.0,
+                NO_POLICY,
+            ),
+            (
+                "aws_iam.password.reuse_prevention",
+                FailedLowRisk,
+                0.0,
+                27.0,
+                NO_POLICY,
+            ),
+            (
+                "aws_iam.password.uppercase",
+                FailedLowRisk,
+                0.0,
+                9.0,
+                NO_POLICY,
+            ),
+            (
+                "aws_iam.password.lowercase",
+                FailedLowRisk,
+                0.0,
+                9.0,
+                NO_POLICY,
+            ),
+            (
+                "aws_iam.password.symbols",
+                FailedLowRisk,
+                0.0,
+                9.0,
+                NO_POLICY,
+            ),
+            (
+                "aws_iam.password.numbers",
+                FailedLowRisk,
+                0.0,
+                9.0,
+                NO_POLICY,
+            ),
+            (
+                "aws_iam.password.max_age",
+                FailedLowRisk,
+                0.0,
+                9.0,
+                NO_POLICY,
+            ),
+            ("aws_iam.users.console_mfa", OutOfScope, 0.0, 0.0, ""),
+            (
+                "aws_iam.credentials.unused_disabled",
+                Passed,
+                27.0,
+                27.0,
+                "",
+            ),
+            ("aws_iam.keys.one_active", Passed, 9.0, 9.0, ""),
+            ("aws_iam.keys.rotated", Passed, 27.0, 27.0, ""),
+            ("aws_iam.users.permissions_via_groups", Passed, 9.0, 9.0, ""),
+            ("aws_iam.policies.no_full_admin", Passed, 27.0, 27.0, ""),
+        ],
+    );
+}
+
+// --- wiremock: what moto cannot show -------------------------------------------------------------
+
+fn fixture_xml(name: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("connectors/fixtures/aws_iam")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn days_ago(days: i64) -> String {
+    (chrono::Utc::now() - chrono::Duration::days(days))
+        .format("%Y-%m-%dT%H:%M:%S+00:00")
+        .to_string()
+}
+
+async fn mount(server: &MockServer, action: &str, status: u16, body: String) {
+    Mock::given(method("GET"))
+        .and(query_param("Action", action))
+        .respond_with(ResponseTemplate::new(status).set_body_string(body))
+        .mount(server)
+        .await;
+}
+
+fn empty_list(action: &str, list: &str) -> String {
+    format!(
+        "<{action}Response xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><{action}Result><{list}/><IsTruncated>false</IsTruncated></{action}Result></{action}Response>"
+    )
+}
+
+/// A credential report built on the documented header (`credential-report-header.csv`):
+/// root with MFA and no keys; `old` with a key rotated 120 days ago and last used 50 days
+/// ago; `idle` with a console password never used and changed 60 days ago; `fresh` with a
+/// key used yesterday.
+fn credential_report() -> String {
+    let header = fixture_xml("credential-report-header.csv");
+    let rows = [
+        format!(
+            "<root_account>,arn:aws:iam::123456789012:root,{c},not_supported,{u},not_supported,not_supported,true,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A",
+            c = days_ago(900),
+            u = days_ago(3)
+        ),
+        format!(
+            "old,arn:aws:iam::123456789012:user/old,{c},false,N/A,N/A,N/A,false,true,{r},{u},us-east-1,s3,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A",
+            c = days_ago(400),
+            r = days_ago(120),
+            u = days_ago(50)
+        ),
+        format!(
+            "idle,arn:aws:iam::123456789012:user/idle,{c},true,no_information,{ch},N/A,true,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A",
+            c = days_ago(400),
+            ch = days_ago(60)
+        ),
+        format!(
+            "fresh,arn:aws:iam::123456789012:user/fresh,{c},false,N/A,N/A,N/A,false,true,{r},{u},us-east-1,iam,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A",
+            c = days_ago(30),
+            r = days_ago(30),
+            u = days_ago(1)
+        ),
+    ];
+    let csv = format!("{}\n{}\n", header.trim_end(), rows.join("\n"));
+    let content = base64::engine::general_purpose::STANDARD.encode(csv);
+    fixture_xml("GetCredentialReport-response.aws-doc.xml")
+        .replace("BASE-64 ENCODED FILE CONTENTS", &content)
+}
+
+#[tokio::test]
+async fn wiremock_root_row_root_mfa_and_old_credentials() {
+    postured::http::install_crypto_provider();
+    let server = MockServer::start().await;
+    let summary = fixture_xml("GetAccountSummary-response.erlcloud-fixture.xml").replace(
+        "<key>AccountMFAEnabled</key>\n                          <value>0</value>",
+        "<key>AccountMFAEnabled</key>\n                          <value>1</value>",
+    );
+    assert!(summary.contains("<value>1</value>"));
+    // The erlcloud sample has no AccountAccessKeysPresent entry (the service always sends
+    // it; the botocore example shows it): add it, as the AWS reference sample has it.
+    let summary = summary.replace(
+        "<SummaryMap>",
+        "<SummaryMap><entry><key>AccountAccessKeysPresent</key><value>0</value></entry>",
+    );
+    mount(&server, "GetAccountSummary", 200, summary).await;
+    mount(
+        &server,
+        "GenerateCredentialReport",
+        200,
+        fixture_xml("GenerateCredentialReport-response.erlcloud-fixture.xml")
+            .replace("STARTED", "COMPLETE"),
+    )
+    .await;
+    mount(&server, "GetCredentialReport", 200, credential_report()).await;
+    mount(
+        &server,
+        "GetAccountPasswordPolicy",
+        200,
+        fixture_xml("GetAccountPasswordPolicy-response.erlcloud-fixture.xml"),
+    )
+    .await;
+    // The documented sample holds a virtual device assigned to root.
+    mount(
+        &server,
+        "ListVirtualMFADevices",
+        200,
+        fixture_xml("ListVirtualMFADevices-response.erlcloud-fixture.xml"),
+    )
+    .await;
+    mount(&server, "ListUsers", 200, empty_list("ListUsers", "Users")).await;
+    mount(
+        &server,
+        "ListPolicies",
+        200,
+        empty_list("ListPolicies", "Policies"),
+    )
+    .await;
+    mount(
+        &server,
+        "AssumeRole",
+        200,
+        r#"<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIAEXAMPLE</AccessKeyId><SecretAccessKey>sk</SecretAccessKey><SessionToken>tok</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration></Credentials></AssumeRoleResult></AssumeRoleResponse>"#.to_owned(),
+    )
+    .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn(dir.path(), &server.uri(), "123456789012").await;
+    let actions = poll_actions(&app).await;
+    check(
+        &actions,
+        &[
+            ("aws_iam.root.no_access_keys", Passed, 27.0, 27.0, ""),
+            ("aws_iam.root.mfa", Passed, 27.0, 27.0, ""),
+            (
+                "aws_iam.root.hardware_mfa",
+                FailedMediumRisk,
+                0.0,
+                9.0,
+                "virtual device",
+            ),
+            // The erlcloud policy: length 12, reuse 12, all character classes, 90 days but
+            // ExpirePasswords false.
+            (
+                "aws_iam.password.min_length",
+                FailedMediumRisk,
+                0.0,
+                27.0,
+                "below 14",
+            ),
+            (
+                "aws_iam.password.reuse_prevention",
+                FailedLowRisk,
+                0.0,
+                27.0,
+                "fewer than 24",
+            ),
+            ("aws_iam.password.uppercase", Passed, 9.0, 9.0, ""),
+            ("aws_iam.password.lowercase", Passed, 9.0, 9.0, ""),
+            ("aws_iam.password.symbols", Passed, 9.0, 9.0, ""),
+            ("aws_iam.password.numbers", Passed, 9.0, 9.0, ""),
+            (
+                "aws_iam.password.max_age",
+                FailedLowRisk,
+                0.0,
+                9.0,
+                "within 90 days",
+            ),
+            // idle has MFA; root's row is not a console user.
+            ("aws_iam.users.console_mfa", Passed, 27.0, 27.0, ""),
+            (
+                "aws_iam.credentials.unused_disabled",
+                FailedMediumRisk,
+                0.0,
+                27.0,
+                "credentials unused for 45 days or more: old, idle",
+            ),
+            ("aws_iam.keys.one_active", Passed, 9.0, 9.0, ""),
+            (
+                "aws_iam.keys.rotated",
+                FailedMediumRisk,
+                0.0,
+                27.0,
+                "access keys older than 90 days: old",
+            ),
+            ("aws_iam.users.permissions_via_groups", Passed, 9.0, 9.0, ""),
+            ("aws_iam.policies.no_full_admin", Passed, 27.0, 27.0, ""),
+        ],
+    );
+    // Every IAM request was signed with the assumed role's keys.
+    let requests = server.received_requests().await.unwrap();
+    let iam: Vec<_> = requests
+        .iter()
+        .filter(|r| !r.url.query().unwrap_or("").contains("Action=AssumeRole"))
+        .collect();
+    assert!(!iam.is_empty());
+    for r in iam {
+        let auth = r.headers.get("authorization").unwrap().to_str().unwrap();
+        assert!(auth.contains("Credential=ASIAEXAMPLE/"), "{auth}");
+        assert_eq!(r.headers.get("x-amz-security-token").unwrap(), "tok");
+    }
+    let assume = requests
+        .iter()
+        .find(|r| r.url.query().unwrap_or("").contains("Action=AssumeRole"))
+        .unwrap();
+    let q = assume.url.query().unwrap();
+    assert!(q.contains("ExternalId=postured-external-id"), "{q}");
+    let auth = assume
+        .headers
+        .get("authorization")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(auth.contains("Credential=AKIDPOSTUREDTEST/"), "{auth}");
+}
+
+#[tokio::test]
+async fn throttling_is_retried_and_access_denied_is_a_gap() {
+    postured::http::install_crypto_provider();
+    let server = MockServer::start().await;
+    let throttled = r#"<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>r</RequestId></ErrorResponse>"#;
+    // GetAccountSummary: throttled twice, then answered.
+    Mock::given(method("GET"))
+        .and(query_param("Action", "GetAccountSummary"))
+        .respond_with(ResponseTemplate::new(400).set_body_string(throttled))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    mount(
+        &server,
+        "GetAccountSummary",
+        200,
+        fixture_xml("GetAccountSummary-response.erlcloud-fixture.xml").replace(
+            "<SummaryMap>",
+            "<SummaryMap><entry><key>AccountAccessKeysPresent</key><value>1</value></entry>",
+        ),
+    )
+    .await;
+    let denied = r#"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not authorized to perform iam:GenerateCredentialReport</Message></Error></ErrorResponse>"#;
+    for a in [
+        "GenerateCredentialReport",
+        "GetAccountPasswordPolicy",
+        "ListVirtualMFADevices",
+        "ListUsers",
+        "ListPolicies",
+        "AssumeRole",
+    ] {
+        let body = if a == "AssumeRole" {
+            r#"<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIAEXAMPLE</AccessKeyId><SecretAccessKey>sk</SecretAccessKey><SessionToken>tok</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration></Credentials></AssumeRoleResult></AssumeRoleResponse>"#
+        } else {
+            denied
+        };
+        mount(
+            &server,
+            a,
+            if a == "AssumeRole" { 200 } else { 403 },
+            body.to_owned(),
+        )
+        .await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn(dir.path(), &server.uri(), "123456789012").await;
+    let report = app.poll("aws").await;
+    assert_eq!(report.outcome, PollOutcome::Partial, "{:#?}", report.errors);
+    let actions: Vec<ActionResult> = report
+        .evaluation
+        .actions
+        .iter()
+        .filter(|a| a.action_id.starts_with("aws_iam."))
+        .cloned()
+        .collect();
+    let get = |id: &str| actions.iter().find(|a| a.action_id == id).unwrap();
+    // The throttled call succeeded on its third attempt: the summary's actions are decided.
+    assert_eq!(
+        get("aws_iam.root.no_access_keys").test_status,
+        FailedHighRisk
+    );
+    assert_eq!(get("aws_iam.root.mfa").test_status, FailedHighRisk);
+    // Without root MFA, CIS 1.6 fails on the summary alone (the device list is not needed).
+    assert_eq!(
+        get("aws_iam.root.hardware_mfa").test_status,
+        FailedMediumRisk
+    );
+    // Every other area is a gap: could not be detected, never failed.
+    for id in [
+        "aws_iam.password.min_length",
+        "aws_iam.users.console_mfa",
+        "aws_iam.keys.one_active",
+        "aws_iam.users.permissions_via_groups",
+        "aws_iam.policies.no_full_admin",
+    ] {
+        let a = get(id);
+        assert_eq!(a.test_status, CouldNotBeDetected, "{id}: {a:?}");
+        assert!(
+            a.reason.as_deref().unwrap_or("").contains("AccessDenied"),
+            "{id}: {:?}",
+            a.reason
+        );
+    }
+    let summary_calls = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r.url
+                .query()
+                .unwrap_or("")
+                .contains("Action=GetAccountSummary")
+        })
+        .count();
+    assert_eq!(summary_calls, 3);
+}
+
+/// The catalog loads, every rule compiles, every action names its CIS recommendation, and
+/// every signal a rule reads is documented in docs/signals.md.
+#[test]
+fn catalog_rules_read_documented_signals_and_name_their_benchmark() {
+    use postured_connectors::settings::ConnectorKind;
+    let kind = postured_connectors::aws_iam::AwsIamKind;
+    let catalog = postured::evaluation::Catalog::from_sources(&[(kind.name(), kind.catalog())])
+        .unwrap_or_else(|e| panic!("{e:#?}"));
+    assert_eq!(catalog.actions.len(), 16);
+    let docs =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/signals.md"))
+            .unwrap();
+    let section = docs
+        .split("## AWS IAM (`aws_iam`)")
+        .nth(1)
+        .expect("aws_iam section");
+    for a in &catalog.actions {
+        assert!(
+            a.title.contains("(CIS AWS ")
+                && a.description.contains("CIS AWS Foundations Benchmark v"),
+            "{}: names no CIS recommendation",
+            a.id
+        );
+        let rule = postured::evaluation::rules::cel::CompiledRule::compile(&a.rule)
+            .unwrap_or_else(|e| panic!("{}: {e}", a.id));
+        for path in rule.paths() {
+            assert!(path.starts_with("aws_iam."), "{}: {path}", a.id);
+            assert!(
+                section.contains(&format!("`{path}`")),
+                "{}: {path} is not documented in docs/signals.md",
+                a.id
+            );
+        }
+    }
+}
