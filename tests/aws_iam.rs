@@ -881,3 +881,178 @@ fn catalog_rules_read_documented_signals_and_name_their_benchmark() {
         }
     }
 }
+
+/// `postured record` against moto, then replay: the same signals, no network, and no STS
+/// answer (temporary credentials) among the recordings.
+#[tokio::test]
+async fn moto_record_then_replay_gives_the_same_signals() {
+    let Some(url) = moto_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let account = fresh_account();
+    let p = Prep::new(dir.path(), &url, &account).await;
+    p.user("rita", true, false, 2).await;
+    p.call(
+        "UpdateAccountPasswordPolicy",
+        &[("MinimumPasswordLength", "16")],
+    )
+    .await;
+    let rec_dir = dir.path().join("recordings");
+    let table = connector_table(dir.path(), &url, &account)
+        .replace("[[tenants.connectors]]", "")
+        .replace("kind = \"aws_iam\"", "")
+        .replace("schedule = \"0 0 * * * *\"", "");
+    let env = |_: &str| None;
+    let cx = SettingsContext {
+        path: "c",
+        tenant: "t",
+        env: &env,
+        base_dir: None,
+        resolve_secrets: true,
+    };
+    let settings = AwsIamSettings::parse(table.parse().unwrap(), &cx).unwrap();
+    let recorder = postured_connectors::record::Recorder::keeping_personal_data(&rec_dir);
+    let live = settings
+        .connector(reqwest::Client::new(), Mode::Record(recorder))
+        .unwrap();
+    let now = chrono::Utc::now();
+    let cx = postured_connectors::PollContext { observed_at: now };
+    use postured_connectors::Connector;
+    let recorded = live.poll(&cx).await;
+    assert!(recorded.gaps.is_empty(), "{:?}", recorded.gaps);
+    let files: Vec<String> = std::fs::read_dir(&rec_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        files.iter().any(|f| f.contains("GetCredentialReport")),
+        "{files:?}"
+    );
+    assert!(!files.iter().any(|f| f.contains("AssumeRole")), "{files:?}");
+
+    let replay = settings
+        .connector(reqwest::Client::new(), Mode::Replay(rec_dir.clone()))
+        .unwrap();
+    let replayed = replay.poll(&cx).await;
+    assert!(replayed.gaps.is_empty(), "{:?}", replayed.gaps);
+    assert_eq!(recorded.signals, replayed.signals);
+    let get = |k: &str| {
+        replayed
+            .signals
+            .iter()
+            .find(|s| s.key == k)
+            .map(|s| s.value.clone())
+    };
+    assert_eq!(
+        get("aws_iam.credentials.multiple_active_keys"),
+        Some(postured_connectors::SignalValue::Text("rita".into()))
+    );
+    assert_eq!(
+        get("aws_iam.password_policy.minimum_length"),
+        Some(postured_connectors::SignalValue::Number(16.0))
+    );
+}
+
+/// Web identity (EKS, GitHub OIDC): `AssumeRoleWithWebIdentity` unsigned with the token read
+/// from the file, then `AssumeRole` with the external id signed with its credentials, then IAM
+/// signed with the assumed role's.
+#[tokio::test]
+async fn web_identity_then_assume_role() {
+    postured::http::install_crypto_provider();
+    let server = MockServer::start().await;
+    let creds = |id: &str, token: &str| {
+        format!(
+            "<R><Result><Credentials><AccessKeyId>{id}</AccessKeyId><SecretAccessKey>s-{id}</SecretAccessKey><SessionToken>{token}</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration></Credentials></Result></R>"
+        )
+    };
+    mount(
+        &server,
+        "AssumeRoleWithWebIdentity",
+        200,
+        creds("ASIAWEB", "web-tok"),
+    )
+    .await;
+    mount(&server, "AssumeRole", 200, creds("ASIAROLE", "role-tok")).await;
+    mount(
+        &server,
+        "GetAccountSummary",
+        200,
+        fixture_xml("GetAccountSummary-response.erlcloud-fixture.xml"),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "eyJ.oidc.token\n").unwrap();
+    let table = format!(
+        r#"
+endpoint = "{u}"
+sts_endpoint = "{u}"
+web_identity_token_file = "{t}"
+web_identity_role_arn = "arn:aws:iam::111122223333:role/postured"
+role_arn = "arn:aws:iam::444455556666:role/audit"
+external_id = "ext-1"
+"#,
+        u = server.uri(),
+        t = token_file.display()
+    );
+    let env = |_: &str| None;
+    let cx = SettingsContext {
+        path: "c",
+        tenant: "t",
+        env: &env,
+        base_dir: None,
+        resolve_secrets: true,
+    };
+    let settings = AwsIamSettings::parse(table.parse().unwrap(), &cx).unwrap();
+    let conn = settings
+        .connector(reqwest::Client::new(), Mode::Live)
+        .unwrap();
+    let c = conn.credentials().await.unwrap().unwrap();
+    assert_eq!(c.access_key_id, "ASIAROLE");
+    conn.iam()
+        .call(Some(&c), "GetAccountSummary", &[])
+        .await
+        .unwrap();
+    let requests = server.received_requests().await.unwrap();
+    let find = |action: &str| {
+        requests
+            .iter()
+            .find(|r| {
+                r.url
+                    .query_pairs()
+                    .any(|(k, v)| k == "Action" && v == action)
+            })
+            .unwrap_or_else(|| panic!("no {action}"))
+    };
+    let web = find("AssumeRoleWithWebIdentity");
+    assert!(web.headers.get("authorization").is_none());
+    assert!(
+        web.url
+            .query_pairs()
+            .any(|(k, v)| k == "WebIdentityToken" && v == "eyJ.oidc.token")
+    );
+    let assume = find("AssumeRole");
+    let auth = assume
+        .headers
+        .get("authorization")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(auth.contains("Credential=ASIAWEB/"), "{auth}");
+    assert_eq!(
+        assume.headers.get("x-amz-security-token").unwrap(),
+        "web-tok"
+    );
+    assert!(
+        assume
+            .url
+            .query_pairs()
+            .any(|(k, v)| k == "ExternalId" && v == "ext-1")
+    );
+    let iam = find("GetAccountSummary");
+    let auth = iam.headers.get("authorization").unwrap().to_str().unwrap();
+    assert!(auth.contains("Credential=ASIAROLE/"), "{auth}");
+    assert!(auth.contains("/us-east-1/iam/aws4_request"), "{auth}");
+    // Cached: a second call asks STS nothing more.
+    conn.credentials().await.unwrap();
+    assert_eq!(server.received_requests().await.unwrap().len(), 3);
+}

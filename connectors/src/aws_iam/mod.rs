@@ -154,15 +154,12 @@ impl IamConnector {
         let iam_base = parse_url(&cfg.endpoint)?;
         let sts_base = parse_url(&cfg.sts_endpoint)?;
         let replay = matches!(cfg.mode, Mode::Replay(_));
+        // STS answers carry temporary credentials: never recorded (a recording poll talks to
+        // STS live), never replayed (a replaying connector signs nothing).
+        let sts_http = HttpClient::new(client.clone(), Mode::Live, cfg.http.clone());
         let http = HttpClient::new(client, cfg.mode, cfg.http);
-        let iam = QueryApi::new(
-            http.clone(),
-            iam_base,
-            cfg.region.clone(),
-            "iam",
-            IAM_VERSION,
-        );
-        let sts = QueryApi::new(http, sts_base, cfg.region, "sts", STS_VERSION);
+        let iam = QueryApi::new(http, iam_base, cfg.region.clone(), "iam", IAM_VERSION);
+        let sts = QueryApi::new(sts_http, sts_base, cfg.region, "sts", STS_VERSION);
         Ok(Self {
             iam,
             credentials: (!replay).then(|| credentials(sts)),
