@@ -1129,3 +1129,80 @@ async fn poll_cost_against_moto() {
          CPU (postured's thread) {cpu:?} per poll, mean of {runs}"
     );
 }
+
+/// `Marker`/`IsTruncated` paging: the marker (with characters that need encoding) is passed
+/// back verbatim and both pages are read.
+#[tokio::test]
+async fn list_calls_follow_the_marker() {
+    postured::http::install_crypto_provider();
+    let server = MockServer::start().await;
+    let page = |names: &[&str], marker: Option<&str>| {
+        let members: String = names
+            .iter()
+            .map(|n| {
+                format!(
+                    "<member><UserName>{n}</UserName><Arn>arn:aws:iam::1:user/{n}</Arn></member>"
+                )
+            })
+            .collect();
+        let tail = match marker {
+            Some(m) => format!("<IsTruncated>true</IsTruncated><Marker>{m}</Marker>"),
+            None => "<IsTruncated>false</IsTruncated>".to_owned(),
+        };
+        format!(
+            "<ListUsersResponse><ListUsersResult><Users>{members}</Users>{tail}</ListUsersResult></ListUsersResponse>"
+        )
+    };
+    Mock::given(method("GET"))
+        .and(query_param("Action", "ListUsers"))
+        .and(query_param("Marker", "m/1+x=="))
+        .respond_with(ResponseTemplate::new(200).set_body_string(page(&["c"], None)))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    mount(
+        &server,
+        "ListUsers",
+        200,
+        page(&["a", "b"], Some("m/1+x==")),
+    )
+    .await;
+    mount(
+        &server,
+        "ListAttachedUserPolicies",
+        200,
+        empty_list("ListAttachedUserPolicies", "AttachedPolicies"),
+    )
+    .await;
+    mount(
+        &server,
+        "ListUserPolicies",
+        200,
+        empty_list("ListUserPolicies", "PolicyNames"),
+    )
+    .await;
+    let table = format!(
+        "endpoint = \"{u}\"\naccess_key_id = {{ env = \"ID\" }}\nsecret_access_key = {{ env = \"SECRET\" }}",
+        u = server.uri()
+    );
+    let env = |k: &str| Some(format!("value-of-{k}"));
+    let cx = SettingsContext {
+        path: "c",
+        tenant: "t",
+        env: &env,
+        base_dir: None,
+        resolve_secrets: true,
+    };
+    let settings = AwsIamSettings::parse(table.parse().unwrap(), &cx).unwrap();
+    let conn = settings
+        .connector(reqwest::Client::new(), Mode::Live)
+        .unwrap();
+    let snap = conn.snapshot().await;
+    let users: Vec<String> = snap
+        .user_policies
+        .unwrap()
+        .into_iter()
+        .map(|u| u.user)
+        .collect();
+    assert_eq!(users, ["a", "b", "c"]);
+}

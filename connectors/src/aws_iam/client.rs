@@ -186,7 +186,7 @@ pub fn malformed(label: &str, message: impl Into<String>) -> CollectionError {
     )
 }
 
-/// Parse an XML body (no DTD: roxmltree refuses entity declarations by default).
+/// Parse an XML body (a DTD, hence any entity declaration, is refused: roxmltree default).
 pub fn parse<'x>(label: &str, xml: &'x str) -> Result<roxmltree::Document<'x>, CollectionError> {
     roxmltree::Document::parse(xml).map_err(|e| malformed(label, format!("XML: {e}")))
 }

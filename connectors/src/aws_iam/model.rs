@@ -429,6 +429,44 @@ mod tests {
     }
 
     #[test]
+    fn truncated_malformed_and_extended_bodies() {
+        // The AWS reference sample as captured is truncated: not XML.
+        let truncated =
+            include_str!("../../fixtures/aws_iam/GetAccountSummary-response.aws-doc-partial.xml");
+        assert!(roxmltree::Document::parse(truncated).is_err());
+        let e = super::super::client::parse("iam:GetAccountSummary", truncated).unwrap_err();
+        assert_eq!(e.kind, crate::ErrorKind::Malformed);
+        // Wrong types are errors, not zeros.
+        let d = doc(
+            "<R><SummaryMap><entry><key>Users</key><value>many</value></entry></SummaryMap></R>",
+        );
+        assert!(account_summary(&d).unwrap_err().contains("not a number"));
+        let d = doc("<R><PasswordPolicy><RequireSymbols>yes</RequireSymbols></PasswordPolicy></R>");
+        assert!(password_policy(&d).unwrap_err().contains("not a boolean"));
+        // A missing element is an error; unknown elements are ignored.
+        assert!(account_summary(&doc("<R/>")).is_err());
+        let d = doc(
+            "<R><PasswordPolicy><Future>1</Future><MinimumPasswordLength>14</MinimumPasswordLength></PasswordPolicy></R>",
+        );
+        assert_eq!(password_policy(&d).unwrap().minimum_length, Some(14));
+        // A DTD (entity declarations: billion laughs) is refused by the parser.
+        let bomb = r#"<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]><r>&b;</r>"#;
+        assert!(roxmltree::Document::parse(bomb).is_err());
+        // Credential report: not base64, not CSV, missing column, extra column.
+        let d = doc("<R><Content>!!!</Content></R>");
+        assert!(credential_report(&d).unwrap_err().contains("base64"));
+        assert!(credential_report_csv(b"user,arn\nx,y\n").is_err());
+        let header = include_str!("../../fixtures/aws_iam/credential-report-header.csv");
+        let csv = format!(
+            "{},future_column\nu,a,N/A,false,N/A,N/A,N/A,false,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A,x\n",
+            header.trim_end()
+        );
+        assert_eq!(credential_report_csv(csv.as_bytes()).unwrap().rows.len(), 1);
+        let ragged = format!("{}\nu,a\n", header.trim_end());
+        assert!(credential_report_csv(ragged.as_bytes()).is_err());
+    }
+
+    #[test]
     fn admin_documents() {
         let enc = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22%2A%22%2C%22Resource%22%3A%22%2A%22%7D%7D";
         let xml = format!(

@@ -229,6 +229,76 @@ mod tests {
         assert!(!has_unused_credentials(&r, now));
     }
 
+    /// Every key a full snapshot emits is listed in docs/signals.md's AWS IAM section.
+    #[test]
+    fn every_emitted_key_is_documented() {
+        use super::super::UserPolicies;
+        use super::super::model::{ManagedPolicy, PasswordPolicy, VirtualMfaDevice};
+        let docs = include_str!("../../../docs/signals.md");
+        let section = docs
+            .split("## AWS IAM (`aws_iam`)")
+            .nth(1)
+            .expect("an aws_iam section");
+        let now: DateTime<Utc> = "2026-03-01T00:00:00Z".parse().unwrap();
+        let root = ReportRow {
+            user: "<root_account>".into(),
+            mfa_active: true,
+            ..ReportRow::default()
+        };
+        let snap = IamSnapshot {
+            summary: Ok([
+                ("AccountMFAEnabled".to_owned(), 1),
+                ("AccountAccessKeysPresent".to_owned(), 0),
+                ("Users".to_owned(), 1),
+            ]
+            .into_iter()
+            .collect()),
+            credential_report: Ok(CredentialReport {
+                generated: None,
+                rows: vec![
+                    root,
+                    ReportRow {
+                        user: "u".into(),
+                        password_enabled: true,
+                        ..ReportRow::default()
+                    },
+                ],
+            }),
+            password_policy: Ok(Some(PasswordPolicy::default())),
+            virtual_mfa_devices: Ok(vec![VirtualMfaDevice {
+                serial_number: "arn:aws:iam::1:mfa/x".into(),
+                user_arn: None,
+            }]),
+            user_policies: Ok(vec![UserPolicies {
+                user: "u".into(),
+                attached: vec!["p".into()],
+                inline: vec![],
+            }]),
+            admin_policies: Ok(vec![ManagedPolicy {
+                name: "p".into(),
+                arn: "arn:aws:iam::1:policy/p".into(),
+                default_version: "v1".into(),
+            }]),
+        };
+        let out = normalise(&snap, now);
+        assert!(out.gaps.is_empty());
+        assert!(out.signals.len() > 30, "{}", out.signals.len());
+        for s in &out.signals {
+            assert!(
+                section.contains(&format!("`{}`", s.key)),
+                "{} is not documented in docs/signals.md",
+                s.key
+            );
+        }
+        let e = crate::CollectionError::new(crate::ErrorKind::Forbidden, "iam:X", "denied");
+        let out = normalise(&IamSnapshot::all_failed(e), now);
+        assert!(out.signals.is_empty());
+        for g in &out.gaps {
+            assert!(section.contains(&format!("`{}`", g.prefix)), "{}", g.prefix);
+        }
+        assert_eq!(out.gaps.len(), 6);
+    }
+
     #[test]
     fn listing_caps_at_ten() {
         let names: Vec<String> = (0..13).map(|i| format!("u{i}")).collect();
