@@ -1206,3 +1206,144 @@ async fn list_calls_follow_the_marker() {
         .collect();
     assert_eq!(users, ["a", "b", "c"]);
 }
+
+/// The demo account's recordings (`config/demo/aws_iam/`), made against a fresh moto with
+/// `POSTURED_RECORD_AWS_DEMO=config/demo/aws_iam cargo test --test aws_iam record_demo --
+/// --ignored` (moto running, `POSTURED_TEST_MOTO_URL` set). Users are synthetic.
+#[tokio::test]
+#[ignore = "generator of config/demo/aws_iam: run explicitly"]
+async fn record_demo_account() {
+    let Some(url) = moto_url() else { return };
+    let Ok(out) = std::env::var("POSTURED_RECORD_AWS_DEMO") else {
+        panic!("set POSTURED_RECORD_AWS_DEMO to the output directory");
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let account = "111122223333";
+    let p = Prep::new(dir.path(), &url, account).await;
+    p.call(
+        "UpdateAccountPasswordPolicy",
+        &[
+            ("MinimumPasswordLength", "14"),
+            ("PasswordReusePrevention", "24"),
+            ("RequireSymbols", "true"),
+            ("RequireNumbers", "true"),
+            ("RequireUppercaseCharacters", "false"),
+            ("RequireLowercaseCharacters", "true"),
+        ],
+    )
+    .await;
+    p.call("CreateGroup", &[("GroupName", "engineers")]).await;
+    let read = p.policy("EngineeringRead", READ).await;
+    p.call(
+        "AttachGroupPolicy",
+        &[("GroupName", "engineers"), ("PolicyArn", &read)],
+    )
+    .await;
+    for (name, console, mfa, keys) in [
+        ("ana.lima", true, true, 1),
+        ("ben.okafor", true, true, 0),
+        ("chen.wei", true, false, 0),
+        ("ci-deployer", false, false, 2),
+    ] {
+        p.user(name, console, mfa, keys).await;
+        p.call(
+            "AddUserToGroup",
+            &[("GroupName", "engineers"), ("UserName", name)],
+        )
+        .await;
+    }
+    let admin = p.policy("BreakGlassAdmin", ADMIN).await;
+    p.call(
+        "AttachUserPolicy",
+        &[("UserName", "ci-deployer"), ("PolicyArn", &admin)],
+    )
+    .await;
+    let table = connector_table(dir.path(), &url, account)
+        .replace("[[tenants.connectors]]", "")
+        .replace("kind = \"aws_iam\"", "")
+        .replace("schedule = \"0 0 * * * *\"", "");
+    let env = |_: &str| None;
+    let cx = SettingsContext {
+        path: "c",
+        tenant: "t",
+        env: &env,
+        base_dir: None,
+        resolve_secrets: true,
+    };
+    let settings = AwsIamSettings::parse(table.parse().unwrap(), &cx).unwrap();
+    let recorder = postured_connectors::record::Recorder::keeping_personal_data(&out);
+    let conn = settings
+        .connector(reqwest::Client::new(), Mode::Record(recorder))
+        .unwrap();
+    let snap = conn.snapshot().await;
+    assert!(
+        snap.summary.is_ok() && snap.admin_policies.is_ok(),
+        "{snap:?}"
+    );
+}
+
+/// The demo recordings replay (no network, no credentials) into the expected signals, at the
+/// recording's date (the keys' and passwords' ages are measured at the poll's start).
+#[tokio::test]
+async fn demo_recordings_replay() {
+    postured::http::install_crypto_provider();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo/aws_iam");
+    let table: toml::Table = format!("replay_dir = {:?}", dir.display().to_string())
+        .parse()
+        .unwrap();
+    let env = |_: &str| None;
+    let cx = SettingsContext {
+        path: "c",
+        tenant: "t",
+        env: &env,
+        base_dir: None,
+        resolve_secrets: true,
+    };
+    let settings = AwsIamSettings::parse(table, &cx).unwrap();
+    let conn = settings
+        .connector(reqwest::Client::new(), Mode::Replay(dir))
+        .unwrap();
+    let snap = conn.snapshot().await;
+    let report = snap.credential_report.clone().expect("credential report");
+    let recorded_on = report
+        .rows
+        .iter()
+        .filter_map(|r| r.keys[0].last_rotated)
+        .max()
+        .expect("a key");
+    use postured_connectors::SignalValue::{Bool, Number, Text};
+    let out = postured_connectors::aws_iam::signals::normalise(&snap, recorded_on);
+    assert!(out.gaps.is_empty(), "{:?}", out.gaps);
+    let get = |k: &str| {
+        out.signals
+            .iter()
+            .find(|s| s.key == k)
+            .map(|s| s.value.clone())
+            .unwrap_or_else(|| panic!("{k} missing"))
+    };
+    assert_eq!(get("aws_iam.credentials.users_total"), Number(4.0));
+    assert_eq!(get("aws_iam.credentials.console_users_total"), Number(3.0));
+    assert_eq!(
+        get("aws_iam.credentials.console_users_without_mfa"),
+        Text("chen.wei".into())
+    );
+    assert_eq!(
+        get("aws_iam.credentials.multiple_active_keys"),
+        Text("ci-deployer".into())
+    );
+    assert_eq!(get("aws_iam.credentials.unused_total"), Number(0.0));
+    assert_eq!(
+        get("aws_iam.users.direct_policies"),
+        Text("ci-deployer".into())
+    );
+    assert_eq!(
+        get("aws_iam.policies.admin_attached"),
+        Text("BreakGlassAdmin".into())
+    );
+    assert_eq!(get("aws_iam.password_policy.minimum_length"), Number(14.0));
+    assert_eq!(
+        get("aws_iam.password_policy.require_uppercase"),
+        Bool(false)
+    );
+    assert_eq!(get("aws_iam.account.root_mfa_enabled"), Bool(false));
+}
