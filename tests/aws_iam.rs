@@ -1215,7 +1215,8 @@ async fn list_calls_follow_the_marker() {
 async fn record_demo_account() {
     let Some(url) = moto_url() else { return };
     let Ok(out) = std::env::var("POSTURED_RECORD_AWS_DEMO") else {
-        panic!("set POSTURED_RECORD_AWS_DEMO to the output directory");
+        eprintln!("skipped: set POSTURED_RECORD_AWS_DEMO to the output directory");
+        return;
     };
     let dir = tempfile::tempdir().unwrap();
     let account = "111122223333";

@@ -23,9 +23,12 @@ pub mod model;
 pub mod settings;
 pub mod signals;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 use tracing::Instrument;
 use url::Url;
 
@@ -60,6 +63,9 @@ pub struct IamLimits {
     pub max_users: usize,
     /// Most customer-managed policies whose default version is read (default 1,000).
     pub max_policies: usize,
+    /// Users whose policies are listed at the same time (default 4; two calls each, one after
+    /// the other).
+    pub user_concurrency: usize,
 }
 
 impl Default for IamLimits {
@@ -70,6 +76,7 @@ impl Default for IamLimits {
             max_pages: 200,
             max_users: 1000,
             max_policies: 1000,
+            user_concurrency: 4,
         }
     }
 }
@@ -303,15 +310,20 @@ impl IamConnector {
         list: &str,
         field: Option<&str>,
     ) -> Result<Vec<String>, CollectionError> {
-        let mut out = Vec::new();
-        self.iam
-            .call_paged(c, action, params, self.limits.max_pages, |r| {
-                model::member_fields(r, list, field, &mut out)
-            })
-            .await?;
-        Ok(out)
+        list_names(
+            &self.iam,
+            c,
+            action,
+            params,
+            list,
+            field,
+            self.limits.max_pages,
+        )
+        .await
     }
 
+    /// `ListUsers`, then each user's attached and inline policies, at most
+    /// `user_concurrency` users at a time; the first error fails the area.
     async fn user_policies(
         &self,
         c: Option<&AwsCredentials>,
@@ -330,26 +342,61 @@ impl IamConnector {
                 ),
             ));
         }
-        let mut out = Vec::with_capacity(users.len());
-        for user in users {
-            let p = [("UserName", user.as_str())];
-            let (attached, inline) = tokio::join!(
-                self.names(
-                    c,
-                    "ListAttachedUserPolicies",
-                    &p,
-                    "AttachedPolicies",
-                    Some("PolicyName")
-                ),
-                self.names(c, "ListUserPolicies", &p, "PolicyNames", None),
+        let permits = Arc::new(Semaphore::new(self.limits.user_concurrency.max(1)));
+        let mut tasks = JoinSet::new();
+        for (i, user) in users.into_iter().enumerate() {
+            let (api, creds, permits) = (self.iam.clone(), c.cloned(), permits.clone());
+            let max_pages = self.limits.max_pages;
+            tasks.spawn(
+                async move {
+                    let _permit = permits.acquire_owned().await;
+                    let p = [("UserName", user.as_str())];
+                    let c = creds.as_ref();
+                    let attached = list_names(
+                        &api,
+                        c,
+                        "ListAttachedUserPolicies",
+                        &p,
+                        "AttachedPolicies",
+                        Some("PolicyName"),
+                        max_pages,
+                    )
+                    .await?;
+                    let inline = list_names(
+                        &api,
+                        c,
+                        "ListUserPolicies",
+                        &p,
+                        "PolicyNames",
+                        None,
+                        max_pages,
+                    )
+                    .await?;
+                    Ok::<_, CollectionError>((
+                        i,
+                        UserPolicies {
+                            user,
+                            attached,
+                            inline,
+                        },
+                    ))
+                }
+                .instrument(tracing::Span::current()),
             );
-            out.push(UserPolicies {
-                attached: attached?,
-                inline: inline?,
-                user,
-            });
         }
-        Ok(out)
+        let mut out = Vec::with_capacity(tasks.len());
+        while let Some(joined) = tasks.join_next().await {
+            let done = joined.map_err(|e| {
+                CollectionError::new(
+                    ErrorKind::Other,
+                    self.iam.label("ListUserPolicies"),
+                    format!("a user's policy listing did not finish: {e}"),
+                )
+            })?;
+            out.push(done?);
+        }
+        out.sort_by_key(|(i, _)| *i);
+        Ok(out.into_iter().map(|(_, u)| u).collect())
     }
 
     async fn admin_policies(
@@ -393,6 +440,24 @@ impl IamConnector {
         }
         Ok(admin)
     }
+}
+
+/// All names of a paged list call (see [`QueryApi::call_paged`]).
+async fn list_names(
+    api: &QueryApi,
+    c: Option<&AwsCredentials>,
+    action: &str,
+    params: &[(&str, &str)],
+    list: &str,
+    field: Option<&str>,
+    max_pages: usize,
+) -> Result<Vec<String>, CollectionError> {
+    let mut out = Vec::new();
+    api.call_paged(c, action, params, max_pages, |r| {
+        model::member_fields(r, list, field, &mut out)
+    })
+    .await?;
+    Ok(out)
 }
 
 #[async_trait]

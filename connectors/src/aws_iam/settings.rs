@@ -8,7 +8,8 @@
 //! `shared_credentials_file`, `web_identity_token_file`, `web_identity_role_arn`, `role_arn`,
 //! `external_id`, `role_session_name` (`postured`); limits: `request_timeout` (30 s),
 //! `max_retries` (4), `max_retry_wait` (60 s), `max_response_bytes` (8 MiB), `report_wait`
-//! (60 s), `report_poll_interval` (2 s), `max_users` (1000), `max_policies` (1000); and
+//! (60 s), `report_poll_interval` (2 s), `max_users` (1000), `max_policies` (1000),
+//! `user_concurrency` (4); and
 //! `replay_dir`.
 //!
 //! Must not: do network IO or reveal a secret (keys are redacted in `Debug`).
@@ -107,6 +108,8 @@ struct Raw {
     max_users: usize,
     #[serde(default = "d_max")]
     max_policies: usize,
+    #[serde(default = "d_concurrency")]
+    user_concurrency: usize,
     #[serde(default)]
     replay_dir: Option<PathBuf>,
 }
@@ -143,6 +146,9 @@ fn d_report_interval() -> Duration {
 }
 fn d_max() -> usize {
     1000
+}
+fn d_concurrency() -> usize {
+    IamLimits::default().user_concurrency
 }
 
 /// `kind = "aws_iam"` settings, credentials resolved.
@@ -201,6 +207,12 @@ impl AwsIamSettings {
                 "must be positive",
             ));
         }
+        if raw.user_concurrency == 0 || raw.user_concurrency > 32 {
+            problems.push(ConfigProblem::new(
+                cx.key("user_concurrency"),
+                "must be between 1 and 32",
+            ));
+        }
         if raw.region.trim().is_empty() {
             problems.push(ConfigProblem::new(cx.key("region"), "must not be empty"));
         }
@@ -245,6 +257,7 @@ impl AwsIamSettings {
                 report_poll_interval: raw.report_poll_interval,
                 max_users: raw.max_users,
                 max_policies: raw.max_policies,
+                user_concurrency: raw.user_concurrency,
                 ..IamLimits::default()
             },
             replay_dir,
