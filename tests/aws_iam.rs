@@ -1181,6 +1181,16 @@ async fn list_calls_follow_the_marker() {
         empty_list("ListUserPolicies", "PolicyNames"),
     )
     .await;
+    // User c was deleted after ListUsers: NoSuchEntity means no policies, not a failure.
+    Mock::given(method("GET"))
+        .and(query_param("Action", "ListUserPolicies"))
+        .and(query_param("UserName", "c"))
+        .respond_with(ResponseTemplate::new(404).set_body_string(
+            "<ErrorResponse><Error><Type>Sender</Type><Code>NoSuchEntity</Code><Message>The user with name c cannot be found.</Message></Error></ErrorResponse>",
+        ))
+        .with_priority(1)
+        .mount(&server)
+        .await;
     let table = format!(
         "endpoint = \"{u}\"\naccess_key_id = {{ env = \"ID\" }}\nsecret_access_key = {{ env = \"SECRET\" }}",
         u = server.uri()

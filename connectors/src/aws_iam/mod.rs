@@ -352,26 +352,35 @@ impl IamConnector {
                     let _permit = permits.acquire_owned().await;
                     let p = [("UserName", user.as_str())];
                     let c = creds.as_ref();
-                    let attached = list_names(
-                        &api,
-                        c,
-                        "ListAttachedUserPolicies",
-                        &p,
-                        "AttachedPolicies",
-                        Some("PolicyName"),
-                        max_pages,
-                    )
-                    .await?;
-                    let inline = list_names(
-                        &api,
-                        c,
-                        "ListUserPolicies",
-                        &p,
-                        "PolicyNames",
-                        None,
-                        max_pages,
-                    )
-                    .await?;
+                    // A user deleted since `ListUsers` (`NoSuchEntity`) has no policies.
+                    let gone = |r: Result<Vec<String>, CollectionError>| match r {
+                        Err(e) if e.code.as_deref() == Some("NoSuchEntity") => Ok(Vec::new()),
+                        other => other,
+                    };
+                    let attached = gone(
+                        list_names(
+                            &api,
+                            c,
+                            "ListAttachedUserPolicies",
+                            &p,
+                            "AttachedPolicies",
+                            Some("PolicyName"),
+                            max_pages,
+                        )
+                        .await,
+                    )?;
+                    let inline = gone(
+                        list_names(
+                            &api,
+                            c,
+                            "ListUserPolicies",
+                            &p,
+                            "PolicyNames",
+                            None,
+                            max_pages,
+                        )
+                        .await,
+                    )?;
                     Ok::<_, CollectionError>((
                         i,
                         UserPolicies {
