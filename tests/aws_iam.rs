@@ -1358,3 +1358,87 @@ async fn demo_recordings_replay() {
     );
     assert_eq!(get("aws_iam.account.root_mfa_enabled"), Bool(false));
 }
+
+/// Hostile or failing answers: each area gets its classified gap, no signal, no panic.
+#[tokio::test]
+async fn hostile_answers_are_classified_gaps() {
+    postured::http::install_crypto_provider();
+    let server = MockServer::start().await;
+    let other = MockServer::start().await;
+    // Oversized body (cap 2 KiB below).
+    mount(
+        &server,
+        "GetAccountSummary",
+        200,
+        format!("<R>{}</R>", "x".repeat(4096)),
+    )
+    .await;
+    // Redirect to another origin: never followed.
+    Mock::given(method("GET"))
+        .and(query_param("Action", "ListUsers"))
+        .respond_with(
+            ResponseTemplate::new(302).insert_header("location", format!("{}/steal", other.uri())),
+        )
+        .mount(&server)
+        .await;
+    // Bad keys.
+    mount(
+        &server,
+        "GetAccountPasswordPolicy",
+        403,
+        "<ErrorResponse><Error><Code>InvalidClientTokenId</Code><Message>The security token included in the request is invalid.</Message></Error></ErrorResponse>".to_owned(),
+    )
+    .await;
+    // Not XML.
+    mount(
+        &server,
+        "ListVirtualMFADevices",
+        200,
+        "{\"json\": true}".to_owned(),
+    )
+    .await;
+    // Server error (retried, then given up).
+    mount(&server, "GenerateCredentialReport", 500, "oops".to_owned()).await;
+    mount(&server, "ListPolicies", 404, "".to_owned()).await;
+    let table = format!(
+        "endpoint = \"{u}\"\naccess_key_id = {{ env = \"ID\" }}\nsecret_access_key = {{ env = \"SECRET\" }}\nmax_response_bytes = 2048\nmax_retries = 1\nmax_retry_wait = \"10ms\"",
+        u = server.uri()
+    );
+    let env = |k: &str| Some(format!("value-of-{k}"));
+    let cx = SettingsContext {
+        path: "c",
+        tenant: "t",
+        env: &env,
+        base_dir: None,
+        resolve_secrets: true,
+    };
+    let settings = AwsIamSettings::parse(table.parse().unwrap(), &cx).unwrap();
+    let conn = settings
+        .connector(postured::http::http_client().unwrap(), Mode::Live)
+        .unwrap();
+    use postured_connectors::Connector;
+    let snap = conn
+        .poll(&postured_connectors::PollContext {
+            observed_at: chrono::Utc::now(),
+        })
+        .await;
+    assert!(snap.signals.is_empty(), "{:?}", snap.signals);
+    let kind = |prefix: &str| {
+        snap.gaps
+            .iter()
+            .find(|g| g.prefix == prefix)
+            .map(|g| g.kind.as_str())
+            .unwrap_or_else(|| panic!("no gap {prefix}: {:?}", snap.gaps))
+    };
+    assert_eq!(kind("aws_iam.account."), "too_large");
+    assert_eq!(kind("aws_iam.users."), "redirect");
+    assert_eq!(kind("aws_iam.password_policy."), "unauthorized");
+    assert_eq!(kind("aws_iam.mfa_devices."), "malformed");
+    assert_eq!(kind("aws_iam.credentials."), "server_error");
+    assert_eq!(kind("aws_iam.policies."), "not_found");
+    assert!(other.received_requests().await.unwrap().is_empty());
+    // The secret never appears in a reason.
+    for g in &snap.gaps {
+        assert!(!g.reason.contains("value-of-SECRET"), "{}", g.reason);
+    }
+}
