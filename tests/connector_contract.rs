@@ -241,5 +241,8 @@ fn the_kinds_settings_problems_come_with_every_other_problem() {
 fn a_kind_is_registered_once() {
     let mut r = registry();
     assert!(r.register(Arc::new(WidgetsKind)).is_err());
-    assert_eq!(r.names(), ["msgraph", "exec", "http_json", "widgets"]);
+    assert_eq!(
+        r.names(),
+        ["msgraph", "exec", "http_json", "aws_iam", "widgets"]
+    );
 }

@@ -166,6 +166,15 @@ struct RawResponse {
     body: Vec<u8>,
 }
 
+/// Returns the headers of one attempt at a URL (e.g. an AWS SigV4 signature); see
+/// [`HttpClient::get_signed`]. Errors abort the request without retry.
+pub type SignFn<'a> =
+    dyn Fn(&Url) -> Result<Vec<(String, String)>, CollectionError> + Send + Sync + 'a;
+
+/// Builds the classified error of a non-2xx response from `(endpoint, status, Retry-After,
+/// body prefix)`; see [`HttpClient::get_signed`].
+pub type ErrorFn = dyn Fn(&str, u16, Option<Duration>, &[u8]) -> CollectionError + Send + Sync;
+
 /// The credentials sent with a source request. Values are marked sensitive (never logged by
 /// the HTTP stack) and never appear in an error.
 #[derive(Clone, Copy, Default)]
@@ -182,6 +191,9 @@ pub enum Credentials<'a> {
         /// Password.
         password: &'a SecretString,
     },
+    /// Headers computed for each attempt, e.g. an AWS SigV4 signature (see
+    /// [`HttpClient::get_signed`]).
+    Signed(&'a SignFn<'a>),
     /// A custom header carrying the secret as its whole value, e.g. `X-Api-Key`.
     Header {
         /// Header name.
@@ -198,6 +210,7 @@ impl std::fmt::Debug for Credentials<'_> {
             Credentials::Bearer(_) => "Bearer([redacted])",
             Credentials::Basic { .. } => "Basic([redacted])",
             Credentials::Header { .. } => "Header([redacted])",
+            Credentials::Signed(_) => "Signed([redacted])",
         })
     }
 }
@@ -310,6 +323,39 @@ impl HttpClient {
         url: &Url,
         credentials: Credentials<'_>,
     ) -> Result<Page, CollectionError> {
+        self.get_page_with(endpoint, url, credentials, &graph_error)
+            .await
+    }
+
+    /// GET `url` with the request headers `sign` returns (called before every attempt, e.g. a
+    /// fresh AWS SigV4 signature; not called in replay) and retries; returns the 2xx body
+    /// bytes unparsed. `error` builds the classified error of a non-2xx response from
+    /// `(endpoint, status, Retry-After, first bytes of the body)`: a source whose throttling
+    /// is not a 429 (AWS: HTTP 400 `Throttling`) returns [`ErrorKind::Throttled`], which is
+    /// retried like a 429. Replay serves a recording whose body is a JSON string as that
+    /// string's bytes (an XML body is recorded so).
+    pub async fn get_signed(
+        &self,
+        endpoint: &str,
+        url: &Url,
+        sign: &SignFn<'_>,
+        error: &ErrorFn,
+    ) -> Result<Vec<u8>, CollectionError> {
+        Ok(self
+            .get_page_with(endpoint, url, Credentials::Signed(sign), error)
+            .await?
+            .body)
+    }
+
+    /// The one request loop: retries with `Retry-After`, byte cap, redirect checks,
+    /// record/replay; `error` classifies a non-2xx answer.
+    async fn get_page_with(
+        &self,
+        endpoint: &str,
+        url: &Url,
+        credentials: Credentials<'_>,
+        error: &ErrorFn,
+    ) -> Result<Page, CollectionError> {
         let mut attempt: u32 = 0;
         loop {
             let err = match self.attempt(endpoint, url, credentials).await {
@@ -328,7 +374,7 @@ impl HttpClient {
                         headers: resp.headers,
                     });
                 }
-                Ok(resp) => error_from_response(endpoint, &resp),
+                Ok(resp) => error(endpoint, resp.status, resp.retry_after, &resp.body),
                 Err(e) => e,
             };
             let replay = matches!(self.mode, Mode::Replay(_));
@@ -358,9 +404,12 @@ impl HttpClient {
                 endpoint,
                 self.settings.max_recording_bytes(),
             )?;
-            let body = serde_json::to_vec(&rec.body).map_err(|e| {
-                CollectionError::new(ErrorKind::Malformed, endpoint, format!("recording: {e}"))
-            })?;
+            let body = match rec.body {
+                serde_json::Value::String(text) => text.into_bytes(),
+                other => serde_json::to_vec(&other).map_err(|e| {
+                    CollectionError::new(ErrorKind::Malformed, endpoint, format!("recording: {e}"))
+                })?,
+            };
             return Ok(RawResponse {
                 status: rec.status,
                 retry_after: None,
@@ -376,6 +425,11 @@ impl HttpClient {
         match credentials {
             Credentials::None => {}
             Credentials::Bearer(token) => req = req.bearer_auth(token.expose_secret()),
+            Credentials::Signed(sign) => {
+                for (name, value) in sign(url)? {
+                    req = req.header(name, value);
+                }
+            }
             Credentials::Basic { username, password } => {
                 req = req.basic_auth(username, Some(password.expose_secret()));
             }
@@ -566,6 +620,23 @@ pub fn classify_status(status: u16) -> ErrorKind {
     }
 }
 
+fn graph_error(
+    endpoint: &str,
+    status: u16,
+    retry_after: Option<Duration>,
+    body: &[u8],
+) -> CollectionError {
+    error_from_response(
+        endpoint,
+        &RawResponse {
+            status,
+            retry_after,
+            headers: Default::default(),
+            body: body.to_vec(),
+        },
+    )
+}
+
 /// Build the error for a non-2xx response, reading the Graph error envelope for `code`.
 /// A 503 carrying `Retry-After` counts as throttling.
 fn error_from_response(endpoint: &str, resp: &RawResponse) -> CollectionError {
@@ -639,9 +710,13 @@ impl std::fmt::Display for DisplayChain<'_> {
     }
 }
 
-/// Whether a failed attempt may be retried: 429, 500, 502, 503, 504, timeouts and network
-/// errors.
+/// Whether a failed attempt may be retried: 429, 500, 502, 503, 504, any error classified
+/// [`ErrorKind::Throttled`], timeouts and network errors.
 pub fn is_retryable(err: &CollectionError) -> bool {
+    if err.kind == ErrorKind::Throttled {
+        // A source-specific throttling answer (AWS: HTTP 400 `Throttling`).
+        return true;
+    }
     match err.status {
         Some(s) => matches!(s, 429 | 500 | 502 | 503 | 504),
         None => matches!(err.kind, ErrorKind::Timeout | ErrorKind::Network),

@@ -1,7 +1,7 @@
 //! Connectors: fetch a tenant's configuration from a source API, parse it and normalise it into
 //! the daemon's one signal vocabulary.
 //!
-//! A connector kind is one folder (`msgraph/`): it fetches, parses and normalises into a
+//! A connector kind is one folder (`msgraph/`, `aws_iam/`): it fetches, parses and normalises into a
 //! connector-agnostic [`Snapshot`] of typed signals and gaps; it owns its typed settings
 //! ([`settings::ConnectorKind`]), its signal vocabulary (documented in its module and in
 //! `docs/signals.md`) and its catalog file `config/catalog/<kind>.toml`. [`builtin_kinds`] is
@@ -12,6 +12,7 @@
 //! own: a 403 on one report (missing licence or permission) does not hide the others. A failure
 //! is a classified [`CollectionError`] and a signal gap, never a failed control.
 
+pub mod aws_iam;
 pub mod backoff;
 pub mod error;
 pub mod exec;
@@ -58,5 +59,6 @@ pub fn builtin_kinds() -> Vec<Arc<dyn ConnectorKind>> {
         Arc::new(msgraph::MsGraphKind),
         Arc::new(exec::ExecKind),
         Arc::new(http_json::HttpJsonKind),
+        Arc::new(aws_iam::AwsIamKind),
     ]
 }

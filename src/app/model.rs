@@ -503,12 +503,18 @@ mod tests {
         assert_eq!(runtime.manual().len(), 1);
 
         // The policy counts in the ISO assessment (group eu), not in the baseline.
-        let evaluation = evaluator.evaluate(&crate::evaluation::EvaluationInput {
+        // Tenant t has one msgraph connector: the other kinds' actions are out of scope.
+        let input = crate::evaluation::EvaluationInput {
             tenant: "t",
             now,
             signals: &[],
             gaps: &[],
-        });
+        };
+        let evaluation = TenantEvaluation::from_actions(
+            "t",
+            now,
+            evaluator.evaluate_actions_of(&input, &|k| k == "msgraph"),
+        );
         let reports = runtime.tenant_reports(&evaluation);
         let iso = reports
             .iter()

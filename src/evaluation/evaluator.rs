@@ -526,13 +526,17 @@ mod tests {
         )
     }
 
+    /// The evaluation of a Microsoft 365 tenant (its one connector kind is msgraph: the other
+    /// built-in kinds' actions are out of scope).
     fn evaluate(ev: &Evaluator, signals: &[Signal], gaps: &[SignalGap]) -> TenantEvaluation {
-        ev.evaluate(&EvaluationInput {
+        let input = EvaluationInput {
             tenant: "contoso",
             now: now(),
             signals,
             gaps,
-        })
+        };
+        let actions = ev.evaluate_actions_of(&input, &|k| k == "msgraph");
+        TenantEvaluation::from_actions(input.tenant, input.now, actions)
     }
 
     fn find<'a>(e: &'a TenantEvaluation, id: &str) -> &'a ActionResult {
