@@ -48,9 +48,8 @@ pub fn evaluator(cfg: &Config) -> anyhow::Result<Evaluator> {
     // tenants with a connector naming it, a `[catalog] path` file to every tenant.
     let base: Vec<(String, String, Option<String>)> = match &cfg.catalog.path {
         Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| {
-                anyhow::anyhow!("catalog {} is invalid:\n  - cannot read: {e}", p.display())
-            })?;
+            let text = postured_connectors::settings::read_catalog(p)
+                .map_err(|m| anyhow::anyhow!("catalog {} is invalid:\n  - {m}", p.display()))?;
             if let Err(errs) = Catalog::from_toml_str(&text) {
                 anyhow::bail!("catalog {} is invalid:\n{}", p.display(), listed(&errs));
             }
@@ -71,18 +70,18 @@ pub fn evaluator(cfg: &Config) -> anyhow::Result<Evaluator> {
             let Some(path) = c.settings.catalog() else {
                 continue;
             };
-            let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-            if !seen.insert(canonical) {
+            // One scope per file (its canonical path): a file named by several connectors is
+            // read once.
+            let scope = crate::config::catalog_scope(&path);
+            if !seen.insert(scope.clone()) {
                 continue;
             }
             let key = format!("tenants[{i}].connectors[{j}].catalog");
-            match std::fs::read_to_string(&path) {
-                Ok(text) => sources.push((
-                    format!("{key} ({})", path.display()),
-                    text,
-                    Some(crate::config::catalog_scope(&path)),
-                )),
-                Err(e) => problems.push(format!("  - {key}: cannot read {}: {e}", path.display())),
+            match postured_connectors::settings::read_catalog(&path) {
+                Ok(text) => {
+                    sources.push((format!("{key} ({})", path.display()), text, Some(scope)))
+                }
+                Err(m) => problems.push(format!("  - {key}: {m}")),
             }
         }
     }
@@ -92,19 +91,13 @@ pub fn evaluator(cfg: &Config) -> anyhow::Result<Evaluator> {
             problems.join("\n")
         );
     }
-    let refs: Vec<(&str, &str)> = sources
+    let refs: Vec<(&str, &str, Option<&str>)> = sources
         .iter()
-        .map(|(n, t, _)| (n.as_str(), t.as_str()))
+        .map(|(n, t, scope)| (n.as_str(), t.as_str(), scope.as_deref()))
         .collect();
-    let mut catalog = Catalog::from_sources(&refs).map_err(|errs| {
+    let catalog = Catalog::from_sources(&refs).map_err(|errs| {
         anyhow::anyhow!("the connector catalogs are invalid:\n{}", listed(&errs))
     })?;
-    for action in &mut catalog.actions {
-        action.kind = sources
-            .iter()
-            .find(|(name, _, _)| action.kind.as_deref() == Some(name.as_str()))
-            .and_then(|(_, _, scope)| scope.clone());
-    }
     Evaluator::new(catalog).map_err(|errs| {
         anyhow::anyhow!(
             "catalog rules are invalid:\n{}",

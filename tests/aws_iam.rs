@@ -190,10 +190,8 @@ async fn spawn(dir: &Path, endpoint: &str, account: &str) -> TestApp {
 fn registry() -> postured::registry::Registry {
     let mut r = postured::registry::Registry::builtin();
     if r.get("aws_iam").is_none() {
-        r.register(std::sync::Arc::new(
-            postured_connectors::aws_iam::AwsIamKind,
-        ))
-        .expect("aws_iam registers");
+        r.register(std::sync::Arc::new(postured_connectors::aws_iam::AWS_IAM))
+            .expect("aws_iam registers");
     }
     r
 }
@@ -851,9 +849,13 @@ async fn throttling_is_retried_and_access_denied_is_a_gap() {
 #[test]
 fn catalog_rules_read_documented_signals_and_name_their_benchmark() {
     use postured_connectors::settings::ConnectorKind;
-    let kind = postured_connectors::aws_iam::AwsIamKind;
-    let catalog = postured::evaluation::Catalog::from_sources(&[(kind.name(), kind.catalog())])
-        .unwrap_or_else(|e| panic!("{e:#?}"));
+    let kind = postured_connectors::aws_iam::AWS_IAM;
+    let catalog = postured::evaluation::Catalog::from_sources(&[(
+        kind.name(),
+        kind.catalog(),
+        Some(kind.name()),
+    )])
+    .unwrap_or_else(|e| panic!("{e:#?}"));
     assert_eq!(catalog.actions.len(), 16);
     let docs =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/signals.md"))

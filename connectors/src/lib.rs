@@ -56,9 +56,9 @@ pub trait Connector: Send + Sync {
 /// Every connector kind built into postured: the one registry entry per kind.
 pub fn builtin_kinds() -> Vec<Arc<dyn ConnectorKind>> {
     vec![
-        Arc::new(msgraph::MsGraphKind),
-        Arc::new(exec::ExecKind),
-        Arc::new(http_json::HttpJsonKind),
-        Arc::new(aws_iam::AwsIamKind),
+        Arc::new(msgraph::MSGRAPH),
+        Arc::new(exec::EXEC),
+        Arc::new(http_json::HTTP_JSON),
+        Arc::new(aws_iam::AWS_IAM),
     ]
 }

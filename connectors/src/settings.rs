@@ -103,6 +103,25 @@ pub fn decode<T: DeserializeOwned>(base: &str, value: toml::Value) -> Result<T, 
     })
 }
 
+/// Largest catalog file a connector may name (`catalog = "PATH"`): 1 MiB.
+pub const MAX_CATALOG_BYTES: u64 = 1 << 20;
+
+/// Read a catalog file a connector names, at most [`MAX_CATALOG_BYTES`]. Errors name the
+/// file, never its content.
+pub fn read_catalog(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let shown = path.display();
+    let f = std::fs::File::open(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let mut text = String::new();
+    f.take(MAX_CATALOG_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+    if text.len() as u64 > MAX_CATALOG_BYTES {
+        return Err(format!("{shown} is larger than {MAX_CATALOG_BYTES} bytes"));
+    }
+    Ok(text)
+}
+
 /// What a kind's settings parser may use besides the table.
 pub struct SettingsContext<'a> {
     /// Key path of the connector's table, e.g. `tenants[0].connectors[1]`; problems are
@@ -171,6 +190,36 @@ pub trait ConnectorKind: Send + Sync {
         table: toml::Table,
         cx: &SettingsContext<'_>,
     ) -> Result<Arc<dyn ConnectorSettings>, Vec<ConfigProblem>>;
+}
+
+/// The registry entry of a connector kind whose settings type parses itself: each kind's
+/// folder declares one as a constant (`msgraph::MSGRAPH`), so the trait's body is written
+/// once.
+pub struct Kind<S> {
+    /// The `kind = "..."` value ([`ConnectorKind::name`]).
+    pub name: &'static str,
+    /// The kind's catalog TOML ([`ConnectorKind::catalog`]).
+    pub catalog: &'static str,
+    /// Decodes and validates the kind-specific keys ([`ConnectorKind::settings`]).
+    pub parse: fn(toml::Table, &SettingsContext<'_>) -> Result<S, Vec<ConfigProblem>>,
+}
+
+impl<S: ConnectorSettings> ConnectorKind for Kind<S> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn catalog(&self) -> &'static str {
+        self.catalog
+    }
+
+    fn settings(
+        &self,
+        table: toml::Table,
+        cx: &SettingsContext<'_>,
+    ) -> Result<Arc<dyn ConnectorSettings>, Vec<ConfigProblem>> {
+        Ok(Arc::new((self.parse)(table, cx)?))
+    }
 }
 
 /// One connector's typed, validated settings (secrets resolved, redacted in `Debug`).

@@ -93,9 +93,9 @@ pub struct ActionDef {
     /// `<family item_field> = "<item id>"`, e.g. `secure_score_control = "AdminMFAV2"`). With a
     /// rule, the rule decides; either way the item generates no action of its own.
     pub family_item: Option<FamilyItemRef>,
-    /// The scope of the action: the connector kind whose catalog defines it (set by
-    /// [`Catalog::from_sources`] to the source's name; the daemon's assembly maps it), or
-    /// `catalog:<path>` for a catalog file a connector names. For a tenant without that
+    /// The scope of the action, given with its document to [`Catalog::from_sources`]: the
+    /// connector kind whose catalog defines it, or `catalog:<path>` for a catalog file a
+    /// connector names. For a tenant without that
     /// scope the action is out of scope. `None` (a catalog given by `[catalog] path`): it
     /// applies to every tenant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -139,24 +139,31 @@ impl Catalog {
     /// The built-in catalog, or its problems.
     pub fn try_builtin() -> Result<Catalog, Vec<CatalogError>> {
         let kinds = postured_connectors::builtin_kinds();
-        let sources: Vec<(&str, &str)> = kinds.iter().map(|k| (k.name(), k.catalog())).collect();
+        let sources: Vec<_> = kinds
+            .iter()
+            .map(|k| (k.name(), k.catalog(), Some(k.name())))
+            .collect();
         Catalog::from_sources(&sources)
     }
 
-    /// Merge catalog documents, e.g. every registered connector kind's `(kind, TOML text)`.
+    /// Merge catalog documents `(name, TOML text, scope)`, e.g. every registered connector
+    /// kind's `(kind, text, Some(kind))`; each action gets its document's scope
+    /// ([`ActionDef::kind`]).
     /// A document's problems are prefixed with its name (`msgraph: actions[3].rule`); an id
     /// defined by two documents, two documents' families declaring the same `item_field` or
     /// overlapping id prefixes, and an action id under another document's family prefix are
     /// problems of the merged catalog (paths into the merged `actions` and `families`).
-    pub fn from_sources(sources: &[(&str, &str)]) -> Result<Catalog, Vec<CatalogError>> {
+    pub fn from_sources(
+        sources: &[(&str, &str, Option<&str>)],
+    ) -> Result<Catalog, Vec<CatalogError>> {
         let mut errors = Vec::new();
         let mut actions = Vec::new();
         let mut families = Vec::new();
-        for (name, text) in sources {
+        for (name, text, scope) in sources {
             match Catalog::from_toml_str(text) {
                 Ok(c) => {
                     actions.extend(c.actions.into_iter().map(|mut a| {
-                        a.kind = Some((*name).to_owned());
+                        a.kind = scope.map(str::to_owned);
                         a
                     }));
                     families.extend(c.families);

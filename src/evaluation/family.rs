@@ -655,7 +655,8 @@ widget_check = " "
     fn merged_documents_must_not_share_family_names_or_prefixes() {
         let other = WIDGETS.replace("widgets.encryption", "gadgets.encryption");
         let errors =
-            Catalog::from_sources(&[("widgets", WIDGETS), ("gadgets", &other)]).expect_err("clash");
+            Catalog::from_sources(&[("widgets", WIDGETS, None), ("gadgets", &other, None)])
+                .expect_err("clash");
         let got: Vec<String> = errors.iter().map(ToString::to_string).collect();
         assert!(
             got.contains(
@@ -683,8 +684,9 @@ purpose = "preventative"
 enforcement = "mandatory"
 rule = "true"
 "#;
-        let errors = Catalog::from_sources(&[("widgets", WIDGETS), ("intruder", intruder)])
-            .expect_err("reserved");
+        let errors =
+            Catalog::from_sources(&[("widgets", WIDGETS, None), ("intruder", intruder, None)])
+                .expect_err("reserved");
         assert_eq!(
             errors[0].to_string(),
             "actions[1].id: \"widgetaudit.mine\": the prefix \"widgetaudit.\" is reserved for generated Widget audit actions"

@@ -38,7 +38,7 @@ use crate::{CollectionError, Connector, ErrorKind, PollContext, Snapshot};
 use client::{AwsCredentials, IAM_VERSION, QueryApi, STS_VERSION, parse};
 use credentials::CredentialSource;
 use model::{AccountSummary, CredentialReport, ManagedPolicy, PasswordPolicy, VirtualMfaDevice};
-pub use settings::{AwsIamKind, AwsIamSettings};
+pub use settings::{AWS_IAM, AwsIamSettings};
 
 /// Connector kind and signal namespace.
 pub const KIND: &str = "aws_iam";

@@ -1,5 +1,5 @@
 //! `kind = "aws_iam"`: the connector table's keys, their validation, and the kind's registry
-//! entry ([`AwsIamKind`]).
+//! entry ([`AWS_IAM`]).
 //!
 //! Keys (besides `kind`, `schedule` and `poll_timeout`), with their defaults:
 //! `endpoint` (`https://iam.amazonaws.com`), `sts_endpoint` (`https://sts.amazonaws.com`),
@@ -34,34 +34,18 @@ use crate::Connector;
 use crate::http::HttpSettings;
 use crate::record::Mode;
 use crate::settings::{
-    BuildContext, ConfigProblem, ConnectorKind, ConnectorSettings, SecretRef, SettingsContext,
-    decode,
+    BuildContext, ConfigProblem, ConnectorSettings, Kind, SecretRef, SettingsContext, decode,
 };
 
 /// The catalog of AWS IAM improvement actions (`config/catalog/aws_iam.toml`).
 pub const CATALOG: &str = include_str!("../../../config/catalog/aws_iam.toml");
 
 /// The registry entry of the AWS IAM connector kind.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AwsIamKind;
-
-impl ConnectorKind for AwsIamKind {
-    fn name(&self) -> &'static str {
-        KIND
-    }
-
-    fn catalog(&self) -> &'static str {
-        CATALOG
-    }
-
-    fn settings(
-        &self,
-        table: toml::Table,
-        cx: &SettingsContext<'_>,
-    ) -> Result<Arc<dyn ConnectorSettings>, Vec<ConfigProblem>> {
-        Ok(Arc::new(AwsIamSettings::parse(table, cx)?))
-    }
-}
+pub const AWS_IAM: Kind<AwsIamSettings> = Kind {
+    name: KIND,
+    catalog: CATALOG,
+    parse: AwsIamSettings::parse,
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

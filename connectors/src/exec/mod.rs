@@ -11,7 +11,7 @@
 //! kept. The whole process group is killed (`SIGKILL`) when the run ends, on timeout, on an
 //! oversized output and when the poll is dropped (the daemon's poll deadline or shutdown).
 //!
-//! [`settings`] owns the connector table's keys and [`ExecKind`] is the kind's registry entry
+//! [`settings`] owns the connector table's keys and [`EXEC`] is the kind's registry entry
 //! (catalog `config/catalog/exec.toml`, empty: a connector's actions come from its own
 //! `catalog` file). Documented in `docs/connectors/exec.md`.
 //!
@@ -35,7 +35,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::signal::SnapshotBuilder;
 use crate::{CollectionError, Connector, ErrorKind, PollContext, Snapshot};
-pub use settings::{ExecKind, ExecSettings};
+pub use settings::{EXEC, ExecSettings};
 
 /// Connector kind; signal keys are `exec.<name>.…`.
 pub const KIND: &str = "exec";

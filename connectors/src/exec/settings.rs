@@ -1,5 +1,5 @@
 //! `kind = "exec"`: the connector table's keys, their validation, and the kind's registry
-//! entry ([`ExecKind`]).
+//! entry ([`EXEC`]).
 //!
 //! Keys (besides `kind`, `schedule` and `poll_timeout`, which every connector has): `name`
 //! (required; signals are `exec.<name>.…`), `argv` (required; `argv[0]` an absolute path, or a
@@ -29,40 +29,23 @@ use super::{
 };
 use crate::Connector;
 use crate::settings::{
-    BuildContext, ConfigProblem, ConnectorKind, ConnectorSettings, SettingsContext, decode,
+    BuildContext, ConfigProblem, ConnectorSettings, Kind, MAX_CATALOG_BYTES, SettingsContext,
+    decode,
 };
 
 /// The kind's own catalog (`config/catalog/exec.toml`): no actions; each connector brings its
 /// actions in its `catalog` file.
 pub const CATALOG: &str = include_str!("../../../config/catalog/exec.toml");
 
-/// Largest `catalog` file read.
-pub const MAX_CATALOG_BYTES: u64 = 1 << 20;
-
 /// Longest `name`.
 pub const MAX_NAME_LEN: usize = 64;
 
 /// The registry entry of the exec connector kind.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ExecKind;
-
-impl ConnectorKind for ExecKind {
-    fn name(&self) -> &'static str {
-        KIND
-    }
-
-    fn catalog(&self) -> &'static str {
-        CATALOG
-    }
-
-    fn settings(
-        &self,
-        table: toml::Table,
-        cx: &SettingsContext<'_>,
-    ) -> Result<Arc<dyn ConnectorSettings>, Vec<ConfigProblem>> {
-        Ok(Arc::new(ExecSettings::parse(table, cx)?))
-    }
-}
+pub const EXEC: Kind<ExecSettings> = Kind {
+    name: KIND,
+    catalog: CATALOG,
+    parse: ExecSettings::parse,
+};
 
 /// `kind = "exec"` settings, validated; environment values read from the daemon's
 /// environment at load time.
@@ -70,15 +53,15 @@ impl ConnectorKind for ExecKind {
 pub struct ExecSettings {
     /// Run configuration.
     pub config: ExecConfig,
-    /// The connector's catalog: `(file path, TOML text)`.
-    pub catalog: Option<(String, String)>,
+    /// The connector's catalog file (read by the daemon with the other catalogs).
+    pub catalog: Option<PathBuf>,
 }
 
 impl fmt::Debug for ExecSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ExecSettings")
             .field("config", &self.config)
-            .field("catalog", &self.catalog.as_ref().map(|(p, _)| p))
+            .field("catalog", &self.catalog)
             .finish()
     }
 }
@@ -213,16 +196,25 @@ impl ExecSettings {
                 env.push((name.clone(), SecretString::from(value.clone())));
             }
         }
-        let catalog = raw.catalog.and_then(|p| {
-            let p = cx.resolve_path(p);
-            match read_catalog(&p) {
-                Ok(text) => Some((p.display().to_string(), text)),
-                Err(m) => {
-                    problems.push(ConfigProblem::new(cx.key("catalog"), m));
-                    None
-                }
+        // Only checked here (a file of at most MAX_CATALOG_BYTES): the daemon reads it once,
+        // with every other catalog.
+        let catalog = raw.catalog.map(|p| cx.resolve_path(p));
+        if let Some(p) = &catalog {
+            match std::fs::metadata(p) {
+                Ok(m) if m.is_file() && m.len() <= MAX_CATALOG_BYTES => {}
+                Ok(_) => problems.push(ConfigProblem::new(
+                    cx.key("catalog"),
+                    format!(
+                        "{} is not a file of at most {MAX_CATALOG_BYTES} bytes",
+                        p.display()
+                    ),
+                )),
+                Err(e) => problems.push(ConfigProblem::new(
+                    cx.key("catalog"),
+                    format!("cannot read {}: {e}", p.display()),
+                )),
             }
-        });
+        }
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -242,29 +234,13 @@ impl ExecSettings {
     }
 }
 
-fn read_catalog(p: &std::path::Path) -> Result<String, String> {
-    use std::io::Read;
-    let f = std::fs::File::open(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-    let mut text = String::new();
-    f.take(MAX_CATALOG_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-    if text.len() as u64 > MAX_CATALOG_BYTES {
-        return Err(format!(
-            "{} is larger than {MAX_CATALOG_BYTES} bytes",
-            p.display()
-        ));
-    }
-    Ok(text)
-}
-
 impl ConnectorSettings for ExecSettings {
     fn build(&self, _cx: &BuildContext<'_>) -> Result<Arc<dyn Connector>, String> {
         Ok(Arc::new(ExecConnector::new(self.config.clone())?))
     }
 
     fn catalog(&self) -> Option<PathBuf> {
-        self.catalog.as_ref().map(|(p, _)| PathBuf::from(p))
+        self.catalog.clone()
     }
 
     fn as_any(&self) -> &dyn Any {

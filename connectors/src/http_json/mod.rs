@@ -32,7 +32,7 @@ use crate::record::Mode;
 use crate::{
     CollectionError, Connector, ErrorKind, PollContext, SignalValue, Snapshot, SnapshotBuilder,
 };
-pub use settings::{Auth, ClientAuth, HttpJsonKind, HttpJsonSettings, Jmes, Paging, SignalType};
+pub use settings::{Auth, ClientAuth, HTTP_JSON, HttpJsonSettings, Jmes, Paging, SignalType};
 
 /// The kind name and first segment of every signal key.
 pub const KIND: &str = "http_json";

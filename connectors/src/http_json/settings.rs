@@ -1,5 +1,5 @@
 //! `kind = "http_json"`: the connector table's keys, their validation, and the kind's registry
-//! entry ([`HttpJsonKind`]).
+//! entry ([`HTTP_JSON`]).
 //!
 //! Keys (besides `kind`, `schedule` and `poll_timeout`): `name`, `url`, `auth`, `paging`,
 //! `max_pages`, `items`, `signals`, `catalog`, `request_timeout`, `max_retries`,
@@ -26,8 +26,7 @@ use super::{HttpJsonConnector, KIND};
 use crate::Connector;
 use crate::record::Mode;
 use crate::settings::{
-    BuildContext, ConfigProblem, ConnectorKind, ConnectorSettings, SecretRef, SettingsContext,
-    decode,
+    BuildContext, ConfigProblem, ConnectorSettings, Kind, SecretRef, SettingsContext, decode,
 };
 
 /// The kind's own catalog (`config/catalog/http_json.toml`): no actions. Each connector's
@@ -38,26 +37,11 @@ pub const CATALOG: &str = include_str!("../../../config/catalog/http_json.toml")
 pub const DEFAULT_MAX_PAGES: usize = 50;
 
 /// The registry entry of the generic HTTP-JSON connector kind.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct HttpJsonKind;
-
-impl ConnectorKind for HttpJsonKind {
-    fn name(&self) -> &'static str {
-        KIND
-    }
-
-    fn catalog(&self) -> &'static str {
-        CATALOG
-    }
-
-    fn settings(
-        &self,
-        table: toml::Table,
-        cx: &SettingsContext<'_>,
-    ) -> Result<Arc<dyn ConnectorSettings>, Vec<ConfigProblem>> {
-        Ok(Arc::new(HttpJsonSettings::parse(table, cx)?))
-    }
-}
+pub const HTTP_JSON: Kind<HttpJsonSettings> = Kind {
+    name: KIND,
+    catalog: CATALOG,
+    parse: HttpJsonSettings::parse,
+};
 
 /// A compiled JMESPath expression with its text.
 #[derive(Clone)]

@@ -3,7 +3,7 @@
 //! Role: for one tenant, get a token once, read six Graph v1.0 endpoints concurrently and
 //! return each one's typed payload or its own [`CollectionError`] in an [`MsGraphSnapshot`];
 //! [`signals`] normalises that into the `msgraph.*` signals, [`settings`] owns the connector
-//! table's keys and [`MsGraphKind`] is the kind's registry entry (catalog
+//! table's keys and [`MSGRAPH`] is the kind's registry entry (catalog
 //! `config/catalog/msgraph.toml`). It does not schedule, store or export metrics, and never
 //! logs the client secret or a token.
 //!
@@ -40,7 +40,7 @@ use model::{
     ConditionalAccessPolicy, SecureScore, SecureScoreControlProfile, SecurityDefaultsPolicy,
     SensitivityLabel, UserRegistrationDetails,
 };
-pub use settings::{MsGraphKind, MsGraphSettings, SourceMode};
+pub use settings::{MSGRAPH, MsGraphSettings, SourceMode};
 
 /// Connector kind and signal namespace.
 pub const KIND: &str = "msgraph";

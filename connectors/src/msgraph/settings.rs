@@ -1,5 +1,5 @@
 //! `kind = "msgraph"`: the connector table's keys, their validation, and the kind's registry
-//! entry ([`MsGraphKind`]).
+//! entry ([`MSGRAPH`]).
 //!
 //! Keys (besides `kind`, `schedule` and `poll_timeout`, which every connector has):
 //! `tenant_id`, `client_id`, `client_secret` (a [`SecretRef`]), `authority`, `token_url`,
@@ -22,34 +22,18 @@ use super::{DEFAULT_AUTHORITY, DEFAULT_GRAPH_BASE, KIND, MsGraphConfig, MsGraphC
 use crate::Connector;
 use crate::record::Mode;
 use crate::settings::{
-    BuildContext, ConfigProblem, ConnectorKind, ConnectorSettings, SecretRef, SettingsContext,
-    decode,
+    BuildContext, ConfigProblem, ConnectorSettings, Kind, SecretRef, SettingsContext, decode,
 };
 
 /// The catalog of Microsoft Graph improvement actions (`config/catalog/msgraph.toml`).
 pub const CATALOG: &str = include_str!("../../../config/catalog/msgraph.toml");
 
 /// The registry entry of the Microsoft Graph connector kind.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct MsGraphKind;
-
-impl ConnectorKind for MsGraphKind {
-    fn name(&self) -> &'static str {
-        KIND
-    }
-
-    fn catalog(&self) -> &'static str {
-        CATALOG
-    }
-
-    fn settings(
-        &self,
-        table: toml::Table,
-        cx: &SettingsContext<'_>,
-    ) -> Result<Arc<dyn ConnectorSettings>, Vec<ConfigProblem>> {
-        Ok(Arc::new(MsGraphSettings::parse(table, cx)?))
-    }
-}
+pub const MSGRAPH: Kind<MsGraphSettings> = Kind {
+    name: KIND,
+    catalog: CATALOG,
+    parse: MsGraphSettings::parse,
+};
 
 /// Where a Microsoft Graph connector's responses come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
