@@ -76,7 +76,7 @@ impl SecretRef {
                 .filter(|v| !v.is_empty())
                 .map(SecretString::from)
                 .ok_or_else(|| format!("environment variable {name} is not set")),
-            SecretRef::File { file } => std::fs::read_to_string(file)
+            SecretRef::File { file } => read_bounded(file, MAX_SECRET_FILE_BYTES)
                 .map(|s| SecretString::from(s.trim_end_matches(['\r', '\n']).to_owned()))
                 .map_err(|e| format!("cannot read secret file {}: {e}", file.display())),
         }
@@ -106,20 +106,33 @@ pub fn decode<T: DeserializeOwned>(base: &str, value: toml::Value) -> Result<T, 
 /// Largest catalog file a connector may name (`catalog = "PATH"`): 1 MiB.
 pub const MAX_CATALOG_BYTES: u64 = 1 << 20;
 
+/// Largest secret file (`{ file = "PATH" }`, a web identity token): 64 KiB.
+pub const MAX_SECRET_FILE_BYTES: u64 = 64 << 10;
+
+/// Largest local credentials file (e.g. `~/.aws/credentials`): 1 MiB.
+pub const MAX_CREDENTIALS_FILE_BYTES: u64 = 1 << 20;
+
+/// Read a local text file of at most `max` bytes: the one bounded reader for the files a
+/// configuration names (catalogs, secrets, credentials). Errors are `(what went wrong)`
+/// texts naming the file, never its content.
+pub fn read_bounded(path: &Path, max: u64) -> Result<String, String> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    f.take(max + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| e.to_string())?;
+    if text.len() as u64 > max {
+        return Err(format!("larger than {max} bytes"));
+    }
+    Ok(text)
+}
+
 /// Read a catalog file a connector names, at most [`MAX_CATALOG_BYTES`]. Errors name the
 /// file, never its content.
 pub fn read_catalog(path: &Path) -> Result<String, String> {
-    use std::io::Read;
-    let shown = path.display();
-    let f = std::fs::File::open(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
-    let mut text = String::new();
-    f.take(MAX_CATALOG_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| format!("cannot read {shown}: {e}"))?;
-    if text.len() as u64 > MAX_CATALOG_BYTES {
-        return Err(format!("{shown} is larger than {MAX_CATALOG_BYTES} bytes"));
-    }
-    Ok(text)
+    read_bounded(path, MAX_CATALOG_BYTES)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
 /// What a kind's settings parser may use besides the table.
@@ -244,4 +257,32 @@ pub trait ConnectorSettings: fmt::Debug + Send + Sync + Any {
 
     /// For downcasting to the concrete settings type (tests, kind-specific tooling).
     fn as_any(&self) -> &dyn Any;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 8 (bound every input): the files a configuration names are read under a cap; past
+    /// it the error names the file, never its content.
+    #[test]
+    fn configured_files_are_read_under_a_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let at_cap = dir.path().join("at-cap");
+        std::fs::write(&at_cap, "x".repeat(MAX_SECRET_FILE_BYTES as usize)).unwrap();
+        assert!(read_bounded(&at_cap, MAX_SECRET_FILE_BYTES).is_ok());
+        let over = dir.path().join("secret");
+        std::fs::write(&over, "s".repeat(MAX_SECRET_FILE_BYTES as usize + 1)).unwrap();
+        let err = SecretRef::File { file: over.clone() }
+            .resolve(&|_| None)
+            .unwrap_err();
+        assert!(err.contains("larger than 65536 bytes"), "{err}");
+        assert!(
+            err.contains(&over.display().to_string()) && !err.contains("sss"),
+            "{err}"
+        );
+        let catalog = dir.path().join("catalog.toml");
+        std::fs::write(&catalog, "#".repeat(MAX_CATALOG_BYTES as usize + 1)).unwrap();
+        assert!(read_catalog(&catalog).unwrap_err().contains("larger than"));
+    }
 }

@@ -111,7 +111,11 @@ impl CredentialSource {
                 role_arn,
                 token_file,
             } => {
-                let token = std::fs::read_to_string(token_file).map_err(|e| {
+                let token = crate::settings::read_bounded(
+                    token_file,
+                    crate::settings::MAX_SECRET_FILE_BYTES,
+                )
+                .map_err(|e| {
                     CollectionError::new(
                         ErrorKind::Auth,
                         CREDENTIALS,
@@ -187,12 +191,13 @@ pub fn profile_credentials(
     path: &std::path::Path,
     profile: &str,
 ) -> Result<AwsCredentials, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        format!(
-            "cannot read shared credentials file {}: {e}",
-            path.display()
-        )
-    })?;
+    let text = crate::settings::read_bounded(path, crate::settings::MAX_CREDENTIALS_FILE_BYTES)
+        .map_err(|e| {
+            format!(
+                "cannot read shared credentials file {}: {e}",
+                path.display()
+            )
+        })?;
     let mut in_profile = false;
     let mut found = false;
     let (mut id, mut secret, mut token) = (None, None, None);
