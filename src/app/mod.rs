@@ -217,6 +217,26 @@ impl App {
         out
     }
 
+    /// The JSON report of every evaluated tenant (`crate::report`), with its assessments and,
+    /// when `ledgers`, each action's regression ledger read from the store (a store that fails
+    /// leaves the ledgers out). Served by `GET /api/v1/report` and printed by `postured once`.
+    pub async fn report(&self, ledgers: bool) -> crate::report::Report {
+        let evaluations = self.evaluations().await;
+        let r = crate::report::with_assessments(
+            crate::report::build(Utc::now(), &evaluations, |t| {
+                self.tenant(t).and_then(|t| t.name.clone())
+            }),
+            &self.assessment_reports().await,
+        );
+        if !ledgers {
+            return r;
+        }
+        let tenants: Vec<String> = evaluations.iter().map(|e| e.tenant.clone()).collect();
+        let ledgers =
+            crate::report::ledger::for_report(self.store.as_ref(), &tenants, Utc::now()).await;
+        crate::report::with_ledger(r, &ledgers)
+    }
+
     /// The latest assessment reports of every evaluated tenant, tenants in configuration
     /// order, each tenant's assessments in configuration order (defaults last).
     pub async fn assessment_reports(&self) -> Vec<crate::model::report::AssessmentReport> {

@@ -462,28 +462,7 @@ async fn once(cfg: Config, output: Output) -> Result<ExitCode, Failure> {
         }
     }
     while polls.join_next().await.is_some() {}
-    let evaluations = app.evaluations().await;
-    let r = report::with_assessments(
-        report::build(Utc::now(), &evaluations, |t| {
-            app.tenant(t).and_then(|t| t.name.clone())
-        }),
-        &app.assessment_reports().await,
-    );
-    let r = match output {
-        Output::Json => {
-            let ledgers = crate::report::ledger::for_report(
-                app.store.as_ref(),
-                &evaluations
-                    .iter()
-                    .map(|e| e.tenant.clone())
-                    .collect::<Vec<_>>(),
-                Utc::now(),
-            )
-            .await;
-            report::with_ledger(r, &ledgers)
-        }
-        Output::Table => r,
-    };
+    let r = app.report(output == Output::Json).await;
     match output {
         Output::Json => println!(
             "{}",

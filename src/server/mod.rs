@@ -48,7 +48,6 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::app::App;
 use crate::config::ServerConfig;
-use crate::report;
 
 pub mod assessments;
 pub mod input;
@@ -240,24 +239,7 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn report_json(State(app): State<Arc<App>>) -> Response {
-    let evaluations = app.evaluations().await;
-    let r = report::with_assessments(
-        report::build(Utc::now(), &evaluations, |t| {
-            app.tenant(t).and_then(|t| t.name.clone())
-        }),
-        &app.assessment_reports().await,
-    );
-    let ledgers = crate::report::ledger::for_report(
-        app.store.as_ref(),
-        &evaluations
-            .iter()
-            .map(|e| e.tenant.clone())
-            .collect::<Vec<_>>(),
-        Utc::now(),
-    )
-    .await;
-    let r = report::with_ledger(r, &ledgers);
-    axum::Json(r).into_response()
+    axum::Json(app.report(true).await).into_response()
 }
 
 #[derive(Deserialize)]
