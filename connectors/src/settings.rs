@@ -135,6 +135,30 @@ pub fn read_catalog(path: &Path) -> Result<String, String> {
         .map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
+/// Check a URL that credentials, signatures or tokens go to: absolute `https://` with a host,
+/// or `http://` to a loopback host (a local test double or emulator; nothing leaves the
+/// machine), or plain `http://` anywhere when `plain_ok` (no credentials are sent). The one
+/// check every connector kind uses; errors are configuration problem messages.
+pub fn check_credential_url(text: &str, plain_ok: bool) -> Result<url::Url, String> {
+    let url = url::Url::parse(text).map_err(|_| format!("{text:?} is not a URL"))?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return Err(format!("{text:?} has no host")),
+    };
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if loopback || plain_ok => Ok(url),
+        "http" => Err(format!(
+            "{text:?} is plain http: credentials need https:// (http:// only to a loopback host)"
+        )),
+        other => Err(format!(
+            "{text:?}: unsupported scheme {other:?} (use https://)"
+        )),
+    }
+}
+
 /// What a kind's settings parser may use besides the table.
 pub struct SettingsContext<'a> {
     /// Key path of the connector's table, e.g. `tenants[0].connectors[1]`; problems are

@@ -172,7 +172,7 @@ impl AwsIamSettings {
             ("endpoint", &raw.endpoint),
             ("sts_endpoint", &raw.sts_endpoint),
         ] {
-            if let Err(m) = check_endpoint(url) {
+            if let Err(m) = crate::settings::check_credential_url(url, false) {
                 problems.push(ConfigProblem::new(cx.key(key), m));
             }
         }
@@ -366,29 +366,6 @@ fn resolve_base(raw: &Raw, cx: &SettingsContext<'_>) -> Result<BaseCredentials, 
                 ),
             )
         })
-}
-
-/// An endpoint credentials go to: `https://`, or `http://` to a loopback host (a local
-/// emulator or test double).
-fn check_endpoint(text: &str) -> Result<(), String> {
-    let url = url::Url::parse(text).map_err(|_| format!("{text:?} is not a URL"))?;
-    let loopback = match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => return Err(format!("{text:?} has no host")),
-    };
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if loopback => Ok(()),
-        "http" => Err(format!(
-            "{text:?} is plain http: signed requests need https:// (http:// only to a loopback \
-             host)"
-        )),
-        other => Err(format!(
-            "{text:?}: unsupported scheme {other:?} (use https://)"
-        )),
-    }
 }
 
 impl ConnectorSettings for AwsIamSettings {

@@ -471,29 +471,6 @@ fn secret(
     }
 }
 
-/// A URL requests go to: absolute `https://`, or `http://` to a loopback host, or plain
-/// `http://` anywhere when `plain_ok` (no credentials are sent).
-fn check_url(text: &str, plain_ok: bool) -> Result<url::Url, String> {
-    let url = url::Url::parse(text).map_err(|_| format!("{text:?} is not a URL"))?;
-    let loopback = match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => return Err(format!("{text:?} has no host")),
-    };
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if loopback || plain_ok => Ok(url),
-        "http" => Err(format!(
-            "{text:?} is plain http: credentials need https:// (http:// only to a loopback \
-             host, or with auth kind \"none\")"
-        )),
-        other => Err(format!(
-            "{text:?}: unsupported scheme {other:?} (use https://)"
-        )),
-    }
-}
-
 impl HttpJsonSettings {
     /// Decode and validate a connector table (common keys removed). Every problem is returned
     /// at once, each with its key path: the name and signal names are identifiers, the URLs
@@ -554,7 +531,7 @@ impl HttpJsonSettings {
                 scopes,
                 client_auth,
             } => {
-                if let Err(m) = check_url(&token_url, false) {
+                if let Err(m) = crate::settings::check_credential_url(&token_url, false) {
                     problems.push(ConfigProblem::new(cx.key("auth.token_url"), m));
                 }
                 if client_id.is_empty() {
@@ -574,7 +551,8 @@ impl HttpJsonSettings {
                 }
             }
         };
-        let url = match check_url(&raw.url, matches!(auth, Auth::None)) {
+        let url = match crate::settings::check_credential_url(&raw.url, matches!(auth, Auth::None))
+        {
             Ok(u) => Some(u),
             Err(m) => {
                 problems.push(ConfigProblem::new(cx.key("url"), m));

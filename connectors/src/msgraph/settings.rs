@@ -158,7 +158,7 @@ impl MsGraphSettings {
             ("token_url", raw.token_url.as_ref()),
         ] {
             if let Some(url) = url
-                && let Err(m) = check_endpoint(url)
+                && let Err(m) = crate::settings::check_credential_url(url, false)
             {
                 problems.push(ConfigProblem::new(cx.key(key), m));
             }
@@ -244,29 +244,6 @@ impl MsGraphSettings {
             max_response_bytes: self.max_response_bytes,
             mode,
         }
-    }
-}
-
-/// An endpoint the client secret or tokens go to: an absolute `https://` URL with a host, or
-/// `http://` to a loopback host (a local test double; nothing leaves the machine).
-fn check_endpoint(text: &str) -> Result<(), String> {
-    let url = url::Url::parse(text).map_err(|_| format!("{text:?} is not a URL"))?;
-    let loopback = match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => return Err(format!("{text:?} has no host")),
-    };
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if loopback => Ok(()),
-        "http" => Err(format!(
-            "{text:?} is plain http: credentials and tokens need https:// (http:// only to a \
-             loopback host)"
-        )),
-        other => Err(format!(
-            "{text:?}: unsupported scheme {other:?} (use https://)"
-        )),
     }
 }
 
