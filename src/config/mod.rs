@@ -480,7 +480,8 @@ pub const EXAMPLE: &str = include_str!("../../config/example.toml");
 #[cfg(test)]
 mod tests {
     use super::*;
-    use postured_connectors::msgraph::{MsGraphSettings, SourceMode};
+    use postured_connectors::msgraph::MsGraphSettings;
+    use postured_connectors::record::Mode;
 
     fn no_env(_: &str) -> Option<String> {
         None
@@ -507,7 +508,7 @@ mod tests {
         let settings = cfg.tenants[0].connectors[0].settings.as_any();
         assert!(matches!(
             settings.downcast_ref::<MsGraphSettings>(),
-            Some(g) if matches!(g.mode, SourceMode::Replay(_))
+            Some(g) if matches!(g.config.mode, Mode::Replay(_))
         ));
     }
 

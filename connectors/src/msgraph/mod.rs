@@ -40,7 +40,7 @@ use model::{
     ConditionalAccessPolicy, SecureScore, SecureScoreControlProfile, SecurityDefaultsPolicy,
     SensitivityLabel, UserRegistrationDetails,
 };
-pub use settings::{MSGRAPH, MsGraphSettings, SourceMode};
+pub use settings::{MSGRAPH, MsGraphSettings};
 
 /// Connector kind and signal namespace.
 pub const KIND: &str = "msgraph";

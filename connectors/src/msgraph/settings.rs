@@ -10,12 +10,11 @@
 //! Must not: do network IO or reveal the client secret (it is redacted in `Debug`).
 
 use std::any::Any;
-use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use super::{DEFAULT_AUTHORITY, DEFAULT_GRAPH_BASE, KIND, MsGraphConfig, MsGraphConnector};
@@ -35,63 +34,18 @@ pub const MSGRAPH: Kind<MsGraphSettings> = Kind {
     parse: MsGraphSettings::parse,
 };
 
-/// Where a Microsoft Graph connector's responses come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SourceMode {
-    /// Live Graph and Entra token endpoint.
-    Live,
-    /// Serve recorded responses from a directory (see `connectors/README.md`).
-    Replay(PathBuf),
-}
-
-/// `kind = "msgraph"` settings, secrets resolved.
-#[derive(Clone)]
+/// `kind = "msgraph"` settings: the connector's configuration as the table gives it.
+#[derive(Clone, Debug)]
 pub struct MsGraphSettings {
-    /// Entra tenant id (GUID) or primary domain; empty when replaying (the postured tenant id
-    /// stands in for it).
-    pub tenant_id: String,
-    /// Application (client) id of the app registration.
-    pub client_id: String,
-    /// Client secret; `None` in replay mode.
-    pub client_secret: Option<SecretString>,
-    /// Entra authority, default `https://login.microsoftonline.com`.
-    pub authority: String,
-    /// Full token URL overriding `{authority}/{tenant_id}/oauth2/v2.0/token`.
-    pub token_url: Option<String>,
-    /// Graph base URL, default `https://graph.microsoft.com/v1.0`.
-    pub graph_base: String,
-    /// Per-request timeout (default 30 s).
-    pub request_timeout: Duration,
-    /// Retries of one request on 429/5xx/network errors (default 4).
-    pub max_retries: u32,
-    /// Longest honoured `Retry-After` (default 120 s).
-    pub max_retry_wait: Duration,
-    /// Largest response body read, per response (default
-    /// [`crate::http::DEFAULT_MAX_RESPONSE_BYTES`], 8 MiB); a larger one is a `too_large` gap.
-    pub max_response_bytes: u64,
-    /// Live or replay (`replay_dir`, resolved against the configuration file's directory).
-    pub mode: SourceMode,
-}
-
-impl fmt::Debug for MsGraphSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MsGraphSettings")
-            .field("tenant_id", &self.tenant_id)
-            .field("client_id", &self.client_id)
-            .field(
-                "client_secret",
-                &self.client_secret.as_ref().map(|_| "[redacted]"),
-            )
-            .field("authority", &self.authority)
-            .field("token_url", &self.token_url)
-            .field("graph_base", &self.graph_base)
-            .field("request_timeout", &self.request_timeout)
-            .field("max_retries", &self.max_retries)
-            .field("max_retry_wait", &self.max_retry_wait)
-            .field("max_response_bytes", &self.max_response_bytes)
-            .field("mode", &self.mode)
-            .finish()
-    }
+    /// The connector configuration ([`MsGraphConfig`] documents every key and default; its
+    /// `Debug` redacts the secret). `mode` is [`Mode::Live`] or [`Mode::Replay`]
+    /// (`replay_dir`, resolved against the configuration file's directory); `tenant_id` is
+    /// empty when a replay omits it (the postured tenant id stands in at build); the client
+    /// secret is empty in replay and when it was not resolved.
+    pub config: MsGraphConfig,
+    /// Whether the client secret was resolved ([`SettingsContext::resolve_secrets`]): a live
+    /// connector loaded without it (an offline command) refuses to build.
+    pub secret_resolved: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -176,11 +130,11 @@ impl MsGraphSettings {
             ));
         }
         let mode = match raw.replay_dir {
-            Some(d) => SourceMode::Replay(cx.resolve_path(d)),
-            None => SourceMode::Live,
+            Some(d) => Mode::Replay(cx.resolve_path(d)),
+            None => Mode::Live,
         };
         let mut secret = None;
-        if mode == SourceMode::Live {
+        if mode == Mode::Live {
             for (key, v) in [("tenant_id", &raw.tenant_id), ("client_id", &raw.client_id)] {
                 if v.as_deref().is_none_or(str::is_empty) {
                     problems.push(ConfigProblem::new(
@@ -209,55 +163,45 @@ impl MsGraphSettings {
             return Err(problems);
         }
         Ok(MsGraphSettings {
-            tenant_id: raw.tenant_id.unwrap_or_default(),
-            client_id: raw.client_id.unwrap_or_default(),
-            client_secret: secret,
-            authority: raw.authority,
-            token_url: raw.token_url,
-            graph_base: raw.graph_base,
-            request_timeout: raw.request_timeout,
-            max_retries: raw.max_retries,
-            max_retry_wait: raw.max_retry_wait,
-            max_response_bytes: raw.max_response_bytes,
-            mode,
+            secret_resolved: secret.is_some(),
+            config: MsGraphConfig {
+                tenant_id: raw.tenant_id.unwrap_or_default(),
+                client_id: raw.client_id.unwrap_or_default(),
+                client_secret: secret.unwrap_or_default(),
+                authority: raw.authority,
+                token_url: raw.token_url,
+                graph_base: raw.graph_base,
+                request_timeout: raw.request_timeout,
+                max_retries: raw.max_retries,
+                max_retry_wait: raw.max_retry_wait,
+                max_response_bytes: raw.max_response_bytes,
+                mode,
+            },
         })
     }
 
     /// The connector configuration for postured tenant `tenant` in `mode`. A replayed
     /// connector may omit the Entra tenant id; the postured tenant id stands in for it.
     pub fn connector_config(&self, tenant: &str, mode: Mode) -> MsGraphConfig {
-        let tenant_id = if self.tenant_id.is_empty() {
-            tenant.to_owned()
-        } else {
-            self.tenant_id.clone()
-        };
-        MsGraphConfig {
-            tenant_id,
-            client_id: self.client_id.clone(),
-            client_secret: self.client_secret.clone().unwrap_or_default(),
-            authority: self.authority.clone(),
-            token_url: self.token_url.clone(),
-            graph_base: self.graph_base.clone(),
-            request_timeout: self.request_timeout,
-            max_retries: self.max_retries,
-            max_retry_wait: self.max_retry_wait,
-            max_response_bytes: self.max_response_bytes,
-            mode,
+        let mut config = self.config.clone();
+        if config.tenant_id.is_empty() {
+            config.tenant_id = tenant.to_owned();
         }
+        config.mode = mode;
+        config
     }
 }
 
 impl ConnectorSettings for MsGraphSettings {
     fn build(&self, cx: &BuildContext<'_>) -> Result<Arc<dyn Connector>, String> {
-        if self.client_secret.is_none() && self.mode == SourceMode::Live {
+        if !self.secret_resolved && self.config.mode == Mode::Live {
             // Loaded without resolving secrets (an offline command): never poll live with an
             // empty secret.
             return Err("the msgraph client secret was not resolved".into());
         }
-        let mode = match (&self.mode, cx.record) {
-            (_, Some(recorder)) => Mode::Record(recorder.clone()),
-            (SourceMode::Live, None) => Mode::Live,
-            (SourceMode::Replay(dir), None) => Mode::Replay(dir.clone()),
+        let mode = match cx.record {
+            Some(recorder) => Mode::Record(recorder.clone()),
+            None => self.config.mode.clone(),
         };
         let conn = MsGraphConnector::new(self.connector_config(cx.tenant, mode), cx.http.clone())
             .map_err(|e| format!("building the msgraph connector: {e}"))?;
@@ -265,7 +209,7 @@ impl ConnectorSettings for MsGraphSettings {
     }
 
     fn replays(&self) -> bool {
-        matches!(self.mode, SourceMode::Replay(_))
+        matches!(self.config.mode, Mode::Replay(_))
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -292,9 +236,9 @@ mod tests {
     #[test]
     fn max_response_bytes_defaults_to_8_mib_and_must_be_positive() {
         let s = parse(r#"replay_dir = "d""#).unwrap();
-        assert_eq!(s.max_response_bytes, 8 * 1024 * 1024);
+        assert_eq!(s.config.max_response_bytes, 8 * 1024 * 1024);
         let s = parse("replay_dir = \"d\"\nmax_response_bytes = 1024").unwrap();
-        assert_eq!(s.max_response_bytes, 1024);
+        assert_eq!(s.config.max_response_bytes, 1024);
         let cfg = s.connector_config("t", Mode::Live);
         assert_eq!(cfg.max_response_bytes, 1024);
         let problems = parse("replay_dir = \"d\"\nmax_response_bytes = 0").unwrap_err();
