@@ -1,7 +1,8 @@
 //! Prometheus metrics: one registry, typed families, bounded label sets.
 //!
-//! Labels come only from configuration (tenant ids, connector kinds), the catalog (action ids,
-//! categories) and fixed enums (outcomes, error kinds, statuses); never from payload text.
+//! Labels come only from configuration (tenant ids, connector ids: a kind, or `<kind>.<name>`
+//! for named connectors), the catalog (action ids, categories) and fixed enums (outcomes,
+//! error kinds, statuses); never from payload text.
 //! Per-action series can be switched off (`[metrics] per_action_series = false`). Series of
 //! actions or categories that disappear from a tenant's evaluation are removed. This module
 //! only records; it never polls or reads the store.

@@ -136,8 +136,7 @@ async fn poll_loop(
                 Err(_) => return,
             },
         };
-        let span =
-            tracing::info_span!("poll", tenant = %tenant.id, connector = slot.connector.kind());
+        let span = tracing::info_span!("poll", tenant = %tenant.id, connector = %slot.config.id);
         let report = tracing::Instrument::instrument(app.poll(&tenant, index), span).await;
         drop(permit);
         failures = match report.outcome {
@@ -152,7 +151,7 @@ async fn poll_loop(
             &backoff,
             &mut rand::rng(),
         );
-        tracing::debug!(tenant = %tenant.id, connector = slot.connector.kind(), outcome = report.outcome.as_str(), %next, "next poll");
+        tracing::debug!(tenant = %tenant.id, connector = %slot.config.id, outcome = report.outcome.as_str(), %next, "next poll");
     }
 }
 

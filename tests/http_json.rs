@@ -219,6 +219,23 @@ async fn a_user_declared_source_is_polled_and_scored_by_the_users_catalog() {
         .expect("signal shown with the action");
     assert_eq!(signal.1, postured_connectors::SignalValue::Number(3.0));
 
+    // The two connectors' gaps are kept apart: once the members endpoint fails, its gap
+    // outlives the other connector's successful poll in the store (the members
+    // signal of the earlier poll stays in use until it expires, as the scoring contract says).
+    Mock::given(method("GET"))
+        .and(path("/orgs/acme/members"))
+        .respond_with(ResponseTemplate::new(500))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let failed = app.app.poll(&t, 0).await;
+    assert_eq!(failed.errors.len(), 1, "{:?}", failed.errors);
+    let org = app.app.poll(&t, 1).await;
+    assert!(org.errors.is_empty(), "{:?}", org.errors);
+    let stored = app.app.store.load_tenant_state("acme").await.unwrap();
+    let prefixes: Vec<&str> = stored.gaps.iter().map(|g| g.prefix.as_str()).collect();
+    assert_eq!(prefixes, ["http_json.github_2fa."], "{:?}", stored.gaps);
+
     // beta: a string where a bool is declared, a 500 on the members: undetected, never failed.
     let t = app.app.tenant("beta").unwrap().clone();
     let members = app.app.poll(&t, 0).await;
@@ -230,14 +247,19 @@ async fn a_user_declared_source_is_polled_and_scored_by_the_users_catalog() {
         }
     }
     let m = app.metrics().await;
-    assert_eq!(
-        sample(
-            &m,
-            "postured_connector_polls_total{connector=\"http_json\",outcome=\"failure\",tenant=\"beta\"}"
-        ),
-        Some(2.0),
-        "{m}"
-    );
+    // Each connector has its own series, labelled with its id `http_json.<name>`.
+    for id in ["http_json.github_2fa", "http_json.github_org"] {
+        assert_eq!(
+            sample(
+                &m,
+                &format!(
+                    "postured_connector_polls_total{{connector=\"{id}\",outcome=\"failure\",tenant=\"beta\"}}"
+                )
+            ),
+            Some(1.0),
+            "{m}"
+        );
+    }
 }
 
 #[test]

@@ -279,6 +279,14 @@ pub trait ConnectorSettings: fmt::Debug + Send + Sync + Any {
         None
     }
 
+    /// The connector's name among its tenant's connectors of the same kind, for kinds whose
+    /// connectors are named (`http_json`, `exec`: `name`, which also names their signal
+    /// namespace `<kind>.<name>.`). `None` (the default): a tenant has at most one connector
+    /// of the kind.
+    fn instance(&self) -> Option<&str> {
+        None
+    }
+
     /// For downcasting to the concrete settings type (tests, kind-specific tooling).
     fn as_any(&self) -> &dyn Any;
 }

@@ -58,10 +58,11 @@ pub struct SignalGap {
 }
 
 impl SignalGap {
-    /// The gap of a whole connector namespace (`<kind>.`), e.g. after a poll timeout.
-    pub fn whole(kind: &str, e: &CollectionError) -> Self {
+    /// The gap of a whole connector namespace (`<namespace>.`: its kind, or `<kind>.<name>`
+    /// for a named connector), e.g. after a poll timeout.
+    pub fn whole(namespace: &str, e: &CollectionError) -> Self {
         Self {
-            prefix: format!("{kind}."),
+            prefix: format!("{namespace}."),
             kind: e.kind.as_str().to_owned(),
             reason: e.message.clone(),
         }

@@ -91,7 +91,7 @@ pub struct TenantRuntime {
 struct TenantMemory {
     loaded: bool,
     signals: BTreeMap<String, Signal>,
-    /// Gaps per connector kind.
+    /// Gaps per connector id (`ConnectorConfig::id`).
     gaps: HashMap<String, Vec<SignalGap>>,
     /// Last *stored* state per action.
     stored: HashMap<String, ActionState>,

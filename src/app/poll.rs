@@ -85,7 +85,8 @@ pub struct Planned {
 /// Run every stage for connector `index` of `tenant`.
 pub(super) async fn run(app: &App, tenant: &TenantRuntime, index: usize) -> PollReport {
     let slot = &tenant.connectors[index];
-    let kind = slot.connector.kind();
+    // The connector's id (its kind, or `<kind>.<name>`) keys its polls, gaps and metrics.
+    let kind = slot.config.id.as_str();
     let _in_flight = app.metrics.poll_started();
     let clock = Instant::now();
     let collected = collect(slot, app.poll_timeout(slot)).await;
@@ -157,7 +158,7 @@ pub async fn collect(slot: &ConnectorSlot, timeout: Duration) -> Collected {
             snapshot: Snapshot::default(),
             timeout: Some(CollectionError::new(
                 ErrorKind::Timeout,
-                slot.connector.kind(),
+                slot.config.id.as_str(),
                 format!("poll exceeded its {}s deadline", timeout.as_secs_f64()),
             )),
         },
@@ -165,13 +166,14 @@ pub async fn collect(slot: &ConnectorSlot, timeout: Duration) -> Collected {
 }
 
 /// Stage 2, normalise: give every signal its expiry (`started_at + ttl`) and classify the
-/// poll of connector `kind`: a timeout collected nothing (its whole namespace is a gap), no error is a success,
-/// errors with no signal a failure, errors with signals a partial poll.
-pub fn normalise(c: Collected, kind: &str, ttl: chrono::Duration) -> Normalised {
+/// poll of connector `id` (its signal namespace): a timeout collected nothing (its whole
+/// namespace is a gap), no error is a success, errors with no signal a failure, errors with
+/// signals a partial poll.
+pub fn normalise(c: Collected, id: &str, ttl: chrono::Duration) -> Normalised {
     if let Some(err) = c.timeout {
         return Normalised {
             started_at: c.started_at,
-            batch: SignalBatch::nothing_collected(kind, &err),
+            batch: SignalBatch::nothing_collected(id, &err),
             errors: vec![err],
             outcome: PollOutcome::Timeout,
         };
@@ -214,10 +216,22 @@ async fn resume(app: &App, tenant: &TenantRuntime) {
                 for (id, a) in stored.actions {
                     state.stored.entry(id).or_insert(a);
                 }
-                // A gap's prefix starts with its connector kind (`msgraph.`).
+                // A gap's prefix starts with its connector's id (`msgraph.`,
+                // `http_json.github_org.`): the longest id that prefixes it owns it.
                 let mut stored_gaps: HashMap<String, Vec<SignalGap>> = HashMap::new();
                 for gap in stored.gaps {
-                    let owner = gap.prefix.split('.').next().unwrap_or_default().to_owned();
+                    let owner = tenant
+                        .connectors
+                        .iter()
+                        .map(|c| c.config.id.as_str())
+                        .filter(|id| {
+                            gap.prefix
+                                .strip_prefix(id)
+                                .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+                        })
+                        .max_by_key(|id| id.len())
+                        .unwrap_or_else(|| gap.prefix.split('.').next().unwrap_or_default())
+                        .to_owned();
                     stored_gaps.entry(owner).or_default().push(gap);
                 }
                 for (owner, gaps) in stored_gaps {

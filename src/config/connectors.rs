@@ -76,6 +76,11 @@ pub struct ConnectorConfig {
     pub poll_timeout: Option<Duration>,
     /// The registered connector kind (`msgraph`).
     pub kind: &'static str,
+    /// The connector's id within its tenant, unique there: its kind (`msgraph`), or
+    /// `<kind>.<name>` for kinds whose connectors are named (`http_json.github_org`; see
+    /// `ConnectorSettings::instance`). It is the `connector` of its stored polls and gaps and
+    /// of its metrics, and the namespace of its signals.
+    pub id: String,
     /// Kind-specific settings, typed and validated by the kind (secrets resolved).
     pub settings: Arc<dyn ConnectorSettings>,
 }
@@ -140,10 +145,23 @@ pub(super) fn parse_tenant(
             "a tenant needs at least one connector",
         ));
     }
-    let mut connectors = Vec::new();
+    let mut connectors: Vec<ConnectorConfig> = Vec::new();
     for (j, c) in raw.connectors.into_iter().enumerate() {
         let cpath = format!("{path}.connectors[{j}]");
         if let Some(c) = parse_connector(&cpath, &raw.id, c, cx, problems) {
+            // Polls, gaps and metrics are kept per connector id: two connectors with one id
+            // would overwrite each other's.
+            if connectors.iter().any(|o| o.id == c.id) {
+                let what = match c.settings.instance() {
+                    Some(name) => format!("a second {} connector named {name:?}", c.kind),
+                    None => format!(
+                        "a second {} connector: a tenant has at most one of this kind",
+                        c.kind
+                    ),
+                };
+                problems.push(problem(cpath, what));
+                continue;
+            }
             connectors.push(c);
         }
     }
@@ -237,11 +255,17 @@ fn parse_connector(
         }
     };
     let common = common?;
+    let settings = settings?;
+    let id = match settings.instance() {
+        Some(name) => format!("{}.{name}", kind.name()),
+        None => kind.name().to_owned(),
+    };
     Some(ConnectorConfig {
         schedule: schedule?,
         schedule_text: common.schedule,
         poll_timeout: common.poll_timeout,
         kind: kind.name(),
-        settings: settings?,
+        id,
+        settings,
     })
 }

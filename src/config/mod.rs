@@ -856,3 +856,53 @@ actions = ["msgraph.mfa.all_users"]
         assert!(problems[0].message.starts_with("invalid TOML"));
     }
 }
+
+#[cfg(test)]
+mod connector_id_tests {
+    use super::*;
+
+    /// Polls, gaps and metrics are kept per connector id: a tenant's connectors must have
+    /// distinct ones (one per unnamed kind, one per name of a named kind).
+    #[test]
+    fn connector_ids_are_unique_per_tenant() {
+        let text = r#"
+[[tenants]]
+id = "t"
+  [[tenants.connectors]]
+  kind = "msgraph"
+  schedule = "0 * * * * *"
+  replay_dir = "a"
+  [[tenants.connectors]]
+  kind = "msgraph"
+  schedule = "0 * * * * *"
+  replay_dir = "b"
+  [[tenants.connectors]]
+  kind = "exec"
+  schedule = "0 * * * * *"
+  name = "probe"
+  argv = ["/bin/true"]
+  [[tenants.connectors]]
+  kind = "exec"
+  schedule = "0 * * * * *"
+  name = "other"
+  argv = ["/bin/true"]
+  [[tenants.connectors]]
+  kind = "exec"
+  schedule = "0 * * * * *"
+  name = "probe"
+  argv = ["/bin/true"]
+"#;
+        let problems = Config::parse(text, &[], &|_| None).unwrap_err();
+        let at = |path: &str| {
+            problems
+                .iter()
+                .find(|p| p.path == path)
+                .unwrap_or_else(|| panic!("{path} in {problems:?}"))
+                .message
+                .clone()
+        };
+        assert!(at("tenants[0].connectors[1]").contains("a second msgraph connector"));
+        assert!(at("tenants[0].connectors[4]").contains("a second exec connector named \"probe\""));
+        assert_eq!(problems.len(), 2, "{problems:?}");
+    }
+}

@@ -243,6 +243,10 @@ impl ConnectorSettings for ExecSettings {
         self.catalog.clone()
     }
 
+    fn instance(&self) -> Option<&str> {
+        Some(&self.config.name)
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }

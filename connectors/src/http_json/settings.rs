@@ -717,6 +717,10 @@ impl ConnectorSettings for HttpJsonSettings {
         self.catalog.clone()
     }
 
+    fn instance(&self) -> Option<&str> {
+        Some(&self.name)
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }
