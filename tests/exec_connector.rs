@@ -124,7 +124,7 @@ echo '{"key": "exec.backup.encrypted_ratio", "value": 0.75}'"#,
     assert_eq!(
         sample(
             &m,
-            "postured_connector_polls_total{connector=\"exec\",outcome=\"success\",tenant=\"acme\"}"
+            "postured_connector_polls_total{connector=\"exec.backup\",outcome=\"success\",tenant=\"acme\"}"
         ),
         Some(1.0)
     );
