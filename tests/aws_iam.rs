@@ -1325,7 +1325,7 @@ async fn demo_recordings_replay() {
         .max()
         .expect("a key");
     use postured_connectors::SignalValue::{Bool, Number, Text};
-    let out = postured_connectors::aws_iam::signals::normalise(&snap, recorded_on);
+    let out = postured_connectors::aws_iam::signals::normalise(&snap, recorded_on, recorded_on);
     assert!(out.gaps.is_empty(), "{:?}", out.gaps);
     let get = |k: &str| {
         out.signals

@@ -783,6 +783,47 @@ fn once_on_the_demo_prints_the_json_report() {
             .contains("could not collect")),
         "{t}"
     );
+
+    // The AWS tenant, replayed from moto recordings with ages measured on the recording day:
+    // the exact CIS verdicts of the recorded account (see config/demo/aws_iam/SOURCES.md).
+    let aws = &report["tenants"][1];
+    assert_eq!(aws["tenant"], "aws-demo");
+    let status = |id: &str| -> (String, f64) {
+        let a = aws["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == id)
+            .unwrap_or_else(|| panic!("{id} in {aws}"));
+        (
+            a["test_status"].as_str().unwrap().to_owned(),
+            a["points_achieved"].as_f64().unwrap(),
+        )
+    };
+    for (id, want, points) in [
+        ("aws_iam.root.no_access_keys", "passed", 27.0),
+        ("aws_iam.root.mfa", "failed_high_risk", 0.0),
+        ("aws_iam.password.min_length", "passed", 27.0),
+        ("aws_iam.password.uppercase", "failed_low_risk", 0.0),
+        ("aws_iam.users.console_mfa", "partially_tested", 18.0),
+        ("aws_iam.credentials.unused_disabled", "passed", 27.0),
+        ("aws_iam.keys.one_active", "failed_low_risk", 0.0),
+        ("aws_iam.keys.rotated", "passed", 27.0),
+        (
+            "aws_iam.users.permissions_via_groups",
+            "failed_low_risk",
+            0.0,
+        ),
+        ("aws_iam.policies.no_full_admin", "failed_high_risk", 0.0),
+        ("msgraph.mfa.all_users", "out_of_scope", 0.0),
+    ] {
+        assert_eq!(status(id), (want.to_owned(), points), "{id}");
+    }
+    assert_eq!(
+        aws["score"]["points_achieved"].as_f64(),
+        Some(192.0),
+        "{aws}"
+    );
 }
 
 #[test]
@@ -934,6 +975,8 @@ fn an_assessment_may_use_a_template_imported_into_the_store() {
     let config = dir.path().join("postured.toml");
     let demo = std::fs::read_to_string("config/demo.toml").unwrap();
     let recordings = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo/msgraph");
+    let aws_recordings =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo/aws_iam");
     let text = format!(
         "{}\n[[assessments]]\nid = \"acme\"\ntenant = \"contoso-demo\"\ntemplate = \"acme-policy\"\ngroup = \"default\"\n",
         demo.replace(
@@ -943,6 +986,10 @@ fn an_assessment_may_use_a_template_imported_into_the_store() {
         .replace(
             "replay_dir = \"demo/msgraph\"",
             &format!("replay_dir = \"{}\"", recordings.display())
+        )
+        .replace(
+            "replay_dir = \"demo/aws_iam\"",
+            &format!("replay_dir = \"{}\"", aws_recordings.display())
         )
     );
     std::fs::write(&config, text).unwrap();

@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::Instrument;
@@ -138,6 +139,9 @@ pub struct IamConfig {
     pub limits: IamLimits,
     /// Live, record or replay.
     pub mode: Mode,
+    /// The instant credential ages are measured at (CIS 1.12, 1.14); `None`: each poll's
+    /// start. Only for replays, so a recorded account keeps the verdicts of its recording day.
+    pub ages_as_of: Option<DateTime<Utc>>,
 }
 
 /// The AWS IAM connector for one account.
@@ -147,6 +151,7 @@ pub struct IamConnector {
     /// `None` in replay mode (nothing is signed).
     credentials: Option<CredentialSource>,
     limits: IamLimits,
+    ages_as_of: Option<DateTime<Utc>>,
 }
 
 impl IamConnector {
@@ -171,6 +176,7 @@ impl IamConnector {
             iam,
             credentials: (!replay).then(|| credentials(sts)),
             limits: cfg.limits,
+            ages_as_of: cfg.ages_as_of,
         })
     }
 
@@ -476,6 +482,7 @@ impl Connector for IamConnector {
     }
 
     async fn poll(&self, cx: &PollContext) -> Snapshot {
-        signals::normalise(&self.snapshot().await, cx.observed_at)
+        let ages_at = self.ages_as_of.unwrap_or(cx.observed_at);
+        signals::normalise(&self.snapshot().await, cx.observed_at, ages_at)
     }
 }

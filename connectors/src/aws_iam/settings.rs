@@ -10,7 +10,9 @@
 //! `max_retries` (4), `max_retry_wait` (60 s), `max_response_bytes` (8 MiB), `report_wait`
 //! (60 s), `report_poll_interval` (2 s), `max_users` (1000), `max_policies` (1000),
 //! `user_concurrency` (4); and
-//! `replay_dir`.
+//! `replay_dir` with, optionally, `ages_as_of` (an RFC 3339 instant at which credential ages
+//! are measured instead of each poll's start, so a replayed recording keeps the verdicts of
+//! the day it was made; only with `replay_dir`).
 //!
 //! Must not: do network IO or reveal a secret (keys are redacted in `Debug`).
 
@@ -96,6 +98,8 @@ struct Raw {
     user_concurrency: usize,
     #[serde(default)]
     replay_dir: Option<PathBuf>,
+    #[serde(default)]
+    ages_as_of: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 fn d_endpoint() -> String {
@@ -156,6 +160,8 @@ pub struct AwsIamSettings {
     pub limits: IamLimits,
     /// Replay directory (resolved against the configuration file's directory).
     pub replay_dir: Option<PathBuf>,
+    /// With `replay_dir`: the instant credential ages are measured at (see [`IamConfig`]).
+    pub ages_as_of: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl AwsIamSettings {
@@ -207,6 +213,12 @@ impl AwsIamSettings {
             ));
         }
         let replay_dir = raw.replay_dir.clone().map(|d| cx.resolve_path(d));
+        if raw.ages_as_of.is_some() && replay_dir.is_none() {
+            problems.push(ConfigProblem::new(
+                cx.key("ages_as_of"),
+                "only with replay_dir: a live poll measures credential ages when it starts",
+            ));
+        }
         let mut base = None;
         if replay_dir.is_none() && cx.resolve_secrets {
             match resolve_base(&raw, cx) {
@@ -245,6 +257,7 @@ impl AwsIamSettings {
                 ..IamLimits::default()
             },
             replay_dir,
+            ages_as_of: raw.ages_as_of,
         })
     }
 
@@ -257,6 +270,7 @@ impl AwsIamSettings {
             http: self.http.clone(),
             limits: self.limits.clone(),
             mode,
+            ages_as_of: self.ages_as_of,
         }
     }
 
@@ -496,5 +510,24 @@ mod tests {
         assert_eq!(s.endpoint, "https://iam.amazonaws.com");
         assert_eq!(s.region, "us-east-1");
         assert_eq!(s.limits.report_wait, Duration::from_secs(60));
+    }
+
+    /// `ages_as_of` pins the instant credential ages are measured at, for replays only.
+    #[test]
+    fn ages_as_of_is_for_replays() {
+        let env = |k: &str| match k {
+            "AWS_ACCESS_KEY_ID" => Some("AKID".to_owned()),
+            "AWS_SECRET_ACCESS_KEY" => Some("secret".to_owned()),
+            _ => None,
+        };
+        let at = "ages_as_of = \"2026-11-29T06:00:00Z\"";
+        let problems = parse_with(at, &env).unwrap_err();
+        assert_eq!(problems[0].path, "tenants[0].connectors[0].ages_as_of");
+        assert!(problems[0].message.contains("only with replay_dir"));
+        let s = parse_with(&format!("replay_dir = \"d\"\n{at}"), &env).unwrap();
+        let want: chrono::DateTime<chrono::Utc> = "2026-11-29T06:00:00Z".parse().unwrap();
+        assert_eq!(s.config(Mode::Live).ages_as_of, Some(want));
+        let bad = parse_with("replay_dir = \"d\"\nages_as_of = \"yesterday\"", &env).unwrap_err();
+        assert_eq!(bad[0].path, "tenants[0].connectors[0].ages_as_of");
     }
 }

@@ -32,8 +32,13 @@ pub fn listing(names: &[String]) -> String {
     out
 }
 
-/// The snapshot's signals and gaps.
-pub fn normalise(snap: &IamSnapshot, observed_at: DateTime<Utc>) -> Snapshot {
+/// The snapshot's signals and gaps, stamped `observed_at`; credential ages (CIS 1.12, 1.14)
+/// are measured at `ages_at` (the poll's start, or a replay's configured `ages_as_of`).
+pub fn normalise(
+    snap: &IamSnapshot,
+    observed_at: DateTime<Utc>,
+    ages_at: DateTime<Utc>,
+) -> Snapshot {
     let mut b = SnapshotBuilder::new(observed_at);
     let p = |s: &str| format!("{KIND}.{s}.");
 
@@ -85,7 +90,7 @@ pub fn normalise(snap: &IamSnapshot, observed_at: DateTime<Utc>) -> Snapshot {
     }
 
     match &snap.credential_report {
-        Ok(r) => report_signals(&mut b, r, observed_at),
+        Ok(r) => report_signals(&mut b, r, ages_at),
         Err(e) => b.gap(&p("credentials"), e),
     }
 
@@ -280,7 +285,7 @@ mod tests {
                 default_version: "v1".into(),
             }]),
         };
-        let out = normalise(&snap, now);
+        let out = normalise(&snap, now, now);
         assert!(out.gaps.is_empty());
         assert!(out.signals.len() > 30, "{}", out.signals.len());
         for s in &out.signals {
@@ -291,7 +296,7 @@ mod tests {
             );
         }
         let e = crate::CollectionError::new(crate::ErrorKind::Forbidden, "iam:X", "denied");
-        let out = normalise(&IamSnapshot::all_failed(e), now);
+        let out = normalise(&IamSnapshot::all_failed(e), now, now);
         assert!(out.signals.is_empty());
         for g in &out.gaps {
             assert!(section.contains(&format!("`{}`", g.prefix)), "{}", g.prefix);
