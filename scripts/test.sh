@@ -31,10 +31,6 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 command -v promtool >/dev/null && promtool --version 2>&1 | head -1
-if ! command -v moto_server >/dev/null 2>&1; then
-  echo "== installing moto[server] (pip)"
-  python3 -m pip install --quiet 'moto[server]'
-fi
 
 echo "== installing the OAuth2 test server (npm)"
 (cd tests/support/oauth2 && npm ci --no-audit --no-fund --loglevel=error)
@@ -64,8 +60,11 @@ POSTURED_TEST_OAUTH2_URL=$(head -1 "$workdir/oauth2.url")
 export POSTURED_TEST_OAUTH2_URL
 echo "== OAuth2 test server at $POSTURED_TEST_OAUTH2_URL"
 
+# moto (AWS API emulator) on a free loopback port; the tests use one AWS account each (it
+# also defines port_in_use).
+. scripts/moto.sh
+
 # Prometheus Alertmanager on a free loopback port (no gossip cluster), storage in the temp dir.
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 am_ready() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'GET /-/ready HTTP/1.0\r\n\r\n' >&3 && head -1 <&3 | grep -q ' 200') 2>/dev/null
 }
@@ -87,26 +86,6 @@ if ! am_ready "$am_port"; then
 fi
 export POSTURED_TEST_ALERTMANAGER_URL="http://127.0.0.1:$am_port"
 echo "== Alertmanager at $POSTURED_TEST_ALERTMANAGER_URL"
-
-# moto (AWS API emulator) on a free loopback port; the tests use one AWS account each.
-moto_ready() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'GET /moto-api/ HTTP/1.0\r\n\r\n' >&3 && head -1 <&3 | grep -q ' 200') 2>/dev/null
-}
-for _ in $(seq 1 50); do
-  moto_port=$((20000 + RANDOM % 40000))
-  port_in_use "$moto_port" || break
-done
-moto_server -H 127.0.0.1 -p "$moto_port" >"$workdir/moto.log" 2>&1 &
-moto_pid=$!
-for _ in $(seq 1 100); do
-  moto_ready "$moto_port" && break
-  sleep 0.1
-done
-if ! moto_ready "$moto_port"; then
-  echo "moto_server did not start:"; cat "$workdir/moto.log"; exit 1
-fi
-export POSTURED_TEST_MOTO_URL="http://127.0.0.1:$moto_port"
-echo "== moto_server at $POSTURED_TEST_MOTO_URL"
 
 export POSTURED_REQUIRE_TEST_SERVERS=1
 echo "== cargo test --workspace (inside a throw-away PostgreSQL cluster)"

@@ -1069,10 +1069,8 @@ fn thread_cpu() -> Option<std::time::Duration> {
 
 /// The cost of one account poll against moto on loopback: 10 users (3 with console passwords,
 /// 1 with MFA, 6 access keys), 2 attached customer-managed policies, a password policy.
-/// Run with `cargo test --test aws_iam poll_cost -- --ignored --nocapture` (moto running,
-/// `POSTURED_TEST_MOTO_URL` set). Measured on 2026-11-29 (debug build, 2 shared cores): wall
-/// 79 ms, CPU 7.7 ms per poll; the requests are sequential per user, moto answers each in
-/// about 2.5 ms.
+/// The benchmark `scripts/bench-aws-iam.sh` runs it in a release build against a moto it
+/// starts (figures in `docs/connectors/aws_iam.md`, "Cost").
 #[tokio::test]
 #[ignore = "benchmark: run explicitly"]
 async fn poll_cost_against_moto() {
