@@ -753,18 +753,20 @@ fn once_on_the_demo_prints_the_json_report() {
     assert!(ratio > 0.0 && ratio < 1.0, "{ratio}");
     assert!(t["actions"].as_array().unwrap().len() >= 15);
     assert!(t["categories"].as_array().unwrap().len() >= 2);
-    // Five framework assessments and the default one, each with score, rollup and progress.
+    // Six framework assessments and the default one, each with score, rollup and progress.
     let assessments = t["assessments"].as_array().unwrap();
-    assert_eq!(assessments.len(), 6, "{assessments:?}");
+    assert_eq!(assessments.len(), 7, "{assessments:?}");
     for a in assessments {
         assert!(a["status"].is_string(), "{a}");
         let progress = a["progress"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&progress), "{progress}");
     }
     // The baseline scores exactly the evaluated actions; the tenant's score covers the
-    // instances of all six assessments, each once, so its denominator is larger.
-    let baseline = &assessments[5];
-    assert_eq!(baseline["id"], "contoso-demo-data-protection-baseline");
+    // instances of all seven assessments, each once, so its denominator is larger.
+    let baseline = assessments
+        .iter()
+        .find(|a| a["id"] == "contoso-demo-data-protection-baseline")
+        .expect("the default assessment");
     let actions_possible: f64 = t["actions"]
         .as_array()
         .unwrap()
@@ -782,6 +784,37 @@ fn once_on_the_demo_prints_the_json_report() {
             .unwrap_or("")
             .contains("could not collect")),
         "{t}"
+    );
+
+    // The CISA SCuBA Entra ID assessment: the documentation's tenant has no enabled
+    // conditional access policy and no Entra ID P2 plan, so its risk policies are not
+    // applicable and the other conditional access policies fail with the reason.
+    let scuba = assessments
+        .iter()
+        .find(|a| a["id"] == "contoso-demo-scuba")
+        .expect("the SCuBA assessment");
+    assert_eq!(
+        scuba["score"]["points_achieved"].as_f64(),
+        Some(0.0),
+        "{scuba}"
+    );
+    let action = |id: &str| {
+        actions
+            .iter()
+            .find(|a| a["id"] == id)
+            .unwrap_or_else(|| panic!("{id}"))
+    };
+    let risky = action("msgraph.ca.high_risk_users_blocked");
+    assert_eq!(risky["test_status"], "out_of_scope", "{risky}");
+    assert!(risky["reason"].as_str().unwrap().contains("Entra ID P2"));
+    let legacy = action("msgraph.ca.legacy_auth_blocked");
+    assert_eq!(legacy["test_status"], "failed_high_risk", "{legacy}");
+    assert!(
+        legacy["reason"]
+            .as_str()
+            .unwrap()
+            .contains("security defaults are on"),
+        "{legacy}"
     );
 
     // The AWS tenant, replayed from moto recordings with ages measured on the recording day:

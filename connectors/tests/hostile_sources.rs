@@ -60,8 +60,8 @@ async fn mount_token(server: &MockServer) {
         .await;
 }
 
-/// (path under the Graph base, fixture) of the six endpoints.
-const ENDPOINTS: [(&str, &str); 6] = [
+/// (path under the Graph base, fixture) of the seven endpoints.
+const ENDPOINTS: [(&str, &str); 7] = [
     (endpoints::SECURE_SCORES, "msgraph/secureScores-list.json"),
     (
         endpoints::CONTROL_PROFILES,
@@ -83,6 +83,7 @@ const ENDPOINTS: [(&str, &str); 6] = [
         endpoints::SENSITIVITY_LABELS,
         "msgraph/sensitivityLabels-list-v1.json",
     ),
+    ("/subscribedSkus", "msgraph/subscribedSkus-list.json"),
 ];
 
 /// Mount every endpoint (bearer required) with its official example, except `skip`.

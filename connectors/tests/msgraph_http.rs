@@ -60,8 +60,8 @@ async fn mount_token(server: &MockServer, expect: u64) {
         .await;
 }
 
-/// (path, fixture) of the six endpoints; the secure-score request also carries `$top=1`.
-const ENDPOINTS: [(&str, &str); 6] = [
+/// (path, fixture) of the seven endpoints; the secure-score request also carries `$top=1`.
+const ENDPOINTS: [(&str, &str); 7] = [
     (
         "/v1.0/security/secureScores",
         "msgraph/secureScores-list.json",
@@ -86,6 +86,7 @@ const ENDPOINTS: [(&str, &str); 6] = [
         "/v1.0/security/dataSecurityAndGovernance/sensitivityLabels",
         "msgraph/sensitivityLabels-list-v1.json",
     ),
+    ("/v1.0/subscribedSkus", "msgraph/subscribedSkus-list.json"),
 ];
 
 /// Mount every endpoint with its official example, except the paths in `skip`.
@@ -122,7 +123,7 @@ fn assert_all_ok(s: &MsGraphSnapshot) {
 }
 
 #[tokio::test]
-async fn happy_path_all_six_endpoints() {
+async fn happy_path_all_endpoints() {
     let server = MockServer::start().await;
     mount_token(&server, 1).await;
     mount_graph_ok(&server, &[]).await;
@@ -306,7 +307,7 @@ async fn token_invalid_client_fails_every_endpoint_without_graph_calls() {
         .await;
     let s = connector(config(&server)).snapshot().await;
     let errs = s.errors();
-    assert_eq!(errs.len(), 6);
+    assert_eq!(errs.len(), MsGraphSnapshot::ENDPOINTS);
     for e in &errs {
         assert_eq!(e.kind, ErrorKind::Unauthorized);
         assert_eq!(e.status, Some(401));
@@ -392,7 +393,7 @@ async fn record_then_replay_round_trip() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     names.sort();
-    assert_eq!(names.len(), 6, "{names:?}");
+    assert_eq!(names.len(), MsGraphSnapshot::ENDPOINTS, "{names:?}");
     assert!(names.contains(&"v1.0_security_secureScores__top=1.json".to_owned()));
     for n in &names {
         let text = std::fs::read_to_string(dir.path().join(n)).unwrap();
@@ -448,7 +449,7 @@ async fn replay_serves_edited_status() {
 }
 
 #[tokio::test]
-async fn demo_recordings_replay_all_six_endpoints() {
+async fn demo_recordings_replay_all_endpoints() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = format!("{}/../config/demo/msgraph", env!("CARGO_MANIFEST_DIR"));
     let c =

@@ -62,6 +62,10 @@ pub struct ControlRefs {
     pub nist_800_53: Vec<String>,
     /// GDPR articles, e.g. `Art. 32`, `Art. 5(1)(f)`.
     pub gdpr: Vec<String>,
+    /// CISA SCuBA baseline policy ids, e.g. `MS.AAD.3.2v1`: the action follows that policy's
+    /// semantics exactly (the connector's docs say how).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scuba: Vec<String>,
 }
 
 /// One improvement action of the catalog.
@@ -339,6 +343,7 @@ impl Catalog {
                 ),
                 ("nist_800_53", &refs.nist_800_53, check_nist),
                 ("gdpr", &refs.gdpr, check_gdpr),
+                ("scuba", &refs.scuba, check_scuba),
             ] {
                 for (j, id) in list.iter().enumerate() {
                     if !check(id) {
@@ -371,6 +376,7 @@ fn framework_name(field: &str) -> &'static str {
     match field {
         "iso27001" => "ISO/IEC 27001:2022 Annex A",
         "nist_800_53" => "NIST SP 800-53 rev 5",
+        "scuba" => "CISA SCuBA policy",
         _ => "GDPR article",
     }
 }
@@ -581,7 +587,7 @@ fn parse_action(
         Some(toml::Value::Table(controls)) => {
             let cpath = format!("{path}.controls");
             for key in controls.keys() {
-                if !["iso27001", "nist_800_53", "gdpr"].contains(&key.as_str()) {
+                if !["iso27001", "nist_800_53", "gdpr", "scuba"].contains(&key.as_str()) {
                     errors.push(CatalogError::new(format!("{cpath}.{key}"), "unknown field"));
                 }
             }
@@ -590,6 +596,7 @@ fn parse_action(
                 iso27001: list("iso27001"),
                 nist_800_53: list("nist_800_53"),
                 gdpr: list("gdpr"),
+                scuba: list("scuba"),
             };
         }
         Some(other) => errors.push(CatalogError::new(
@@ -676,6 +683,26 @@ pub fn check_nist(id: &str) -> bool {
         None => (rest, None),
     };
     small_number(base).is_some() && enhancement.is_none_or(|e| small_number(e).is_some())
+}
+
+/// A CISA SCuBA policy id: `MS.<PRODUCT>.<group>.<number>v<version>`, e.g. `MS.AAD.3.2v1`.
+pub fn check_scuba(id: &str) -> bool {
+    let Some(rest) = id.strip_prefix("MS.") else {
+        return false;
+    };
+    let mut parts = rest.splitn(3, '.');
+    let (Some(product), Some(group), Some(tail)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let Some((number, version)) = tail.split_once('v') else {
+        return false;
+    };
+    !product.is_empty()
+        && product.chars().all(|c| c.is_ascii_uppercase())
+        && [group, number, version]
+            .iter()
+            .all(|n| small_number(n).is_some_and(|n| n >= 1))
 }
 
 /// GDPR article reference: `Art. 32`, `Art. 32(1)`, `Art. 5(1)(f)` (articles 1..=99).

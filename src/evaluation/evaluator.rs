@@ -731,27 +731,43 @@ mod tests {
         assert_eq!(a.points_possible, 0.0);
     }
 
+    /// SCuBA MS.AAD.1.1v1: only a conditional access policy meets it; security defaults are
+    /// named in the reason of the failure, not counted.
     #[test]
-    fn legacy_auth_rule_needs_both_sources_to_fail() {
+    fn legacy_auth_rule_follows_scuba_1_1() {
         let ev = Evaluator::builtin().unwrap_or_else(|e| panic!("{e:#?}"));
         let id = "msgraph.ca.legacy_auth_blocked";
         let ca = "msgraph.ca.legacy_auth_blocked";
+        let detail = "msgraph.ca.scuba.aad_1_1.detail";
+        let why = "no enabled conditional access policy blocks legacy authentication for all users";
         let sd = "msgraph.security_defaults.enabled";
-        let table: Vec<(Vec<Signal>, TestStatus)> = vec![
-            (vec![fresh(ca, true)], TestStatus::Passed),
-            (vec![fresh(sd, true)], TestStatus::Passed),
-            (vec![fresh(ca, false), fresh(sd, true)], TestStatus::Passed),
+        let table: Vec<(Vec<Signal>, TestStatus, Option<&str>)> = vec![
+            (vec![fresh(ca, true)], TestStatus::Passed, None),
             (
-                vec![fresh(ca, false), fresh(sd, false)],
+                vec![fresh(ca, false), fresh(detail, why), fresh(sd, true)],
                 TestStatus::FailedHighRisk,
+                Some("security defaults are on"),
             ),
-            (vec![fresh(ca, false)], TestStatus::CouldNotBeDetected),
-            (vec![fresh(sd, false)], TestStatus::CouldNotBeDetected),
-            (vec![], TestStatus::CouldNotBeDetected),
+            (
+                vec![fresh(ca, false), fresh(detail, why), fresh(sd, false)],
+                TestStatus::FailedHighRisk,
+                Some(why),
+            ),
+            (
+                vec![fresh(ca, false), fresh(detail, why)],
+                TestStatus::FailedHighRisk,
+                Some(why),
+            ),
+            (vec![fresh(sd, true)], TestStatus::CouldNotBeDetected, None),
+            (vec![], TestStatus::CouldNotBeDetected, None),
         ];
-        for (signals, status) in table {
+        for (signals, status, reason) in table {
             let e = evaluate(&ev, &signals, &[]);
-            assert_eq!(find(&e, id).test_status, status, "{signals:?}");
+            let a = find(&e, id);
+            assert_eq!(a.test_status, status, "{signals:?}");
+            if let Some(r) = reason {
+                assert!(a.reason.as_deref().unwrap_or("").contains(r), "{a:?}");
+            }
         }
     }
 
@@ -965,9 +981,13 @@ mod tests {
             fresh("msgraph.ca.mfa_policies_total", 2.0),
             fresh("msgraph.ca.mfa_all_users", true),
             fresh("msgraph.ca.mfa_admins", true),
+            fresh(
+                "msgraph.ca.mfa_admins_detail",
+                "satisfied by: MFA for everyone",
+            ),
             fresh("msgraph.ca.legacy_auth_blocked", false),
-            fresh("msgraph.ca.risk_policies_total", 0.0),
             fresh("msgraph.ca.compliant_device_required", false),
+            fresh("msgraph.licences.aad_premium_p2", true),
             fresh("msgraph.security_defaults.enabled", false),
             fresh("msgraph.labels.total", 3.0),
             fresh("msgraph.labels.protected_total", 0.0),
@@ -976,6 +996,26 @@ mod tests {
             fresh("msgraph.securescore.max_score", 100.0),
             fresh("msgraph.securescore.ratio", 0.4),
         ];
+        for (key, met) in [
+            ("aad_1_1", false),
+            ("aad_2_1", false),
+            ("aad_2_3", true),
+            ("aad_3_1", false),
+            ("aad_3_2", true),
+            ("aad_3_6", false),
+            ("aad_3_7", false),
+            ("aad_3_8", false),
+        ] {
+            s.push(fresh(&format!("msgraph.ca.scuba.{key}.met"), met));
+            s.push(fresh(
+                &format!("msgraph.ca.scuba.{key}.detail"),
+                if met {
+                    "satisfied by: P"
+                } else {
+                    "no enabled conditional access policy"
+                },
+            ));
+        }
         s.extend(control("AdminMFAV2", 10.0, 10.0, "default"));
         s.extend(control("DLPEnabled", 0.0, 10.0, "default"));
         s.extend(control("MFARegistrationV2", 4.5, 9.0, "default"));
@@ -996,6 +1036,19 @@ mod tests {
         let table = [
             ("msgraph.mfa.admins", TestStatus::Passed),
             ("msgraph.ca.legacy_auth_blocked", TestStatus::FailedHighRisk),
+            (
+                "msgraph.ca.high_risk_users_blocked",
+                TestStatus::FailedHighRisk,
+            ),
+            ("msgraph.ca.high_risk_sign_ins_blocked", TestStatus::Passed),
+            (
+                "msgraph.ca.phishing_resistant_mfa",
+                TestStatus::FailedHighRisk,
+            ),
+            (
+                "msgraph.ca.managed_device_registration",
+                TestStatus::FailedMediumRisk,
+            ),
             ("msgraph.security_defaults.baseline", TestStatus::OutOfScope),
             ("msgraph.labels.protection", TestStatus::FailedMediumRisk),
             ("msgraph.securescore.overall", TestStatus::PartiallyTested),
@@ -1009,7 +1062,7 @@ mod tests {
         let sd = find(&e, "msgraph.security_defaults.baseline");
         assert_eq!(
             sd.reason.as_deref(),
-            Some("conditional access policies enforce MFA instead")
+            Some("conditional access policies enforce MFA for all users instead")
         );
         let overall = find(&e, "msgraph.securescore.overall");
         assert!((overall.credit - 0.4 / 0.7).abs() < EPS);

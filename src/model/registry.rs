@@ -75,6 +75,10 @@ pub const BUILTIN_TEMPLATES: &[(&str, &str)] = &[
         "hipaa-security-rule.toml",
         include_str!("../../config/templates/hipaa-security-rule.toml"),
     ),
+    (
+        "cisa-scuba-entra-id.toml",
+        include_str!("../../config/templates/cisa-scuba-entra-id.toml"),
+    ),
 ];
 
 /// Reads the controls of a framework catalog file a template names in `oscal_catalog`:
@@ -116,6 +120,8 @@ pub enum CatalogRefs {
     Nist80053,
     /// `controls.gdpr`.
     Gdpr,
+    /// `controls.scuba` (CISA SCuBA policy ids).
+    Scuba,
 }
 
 #[derive(Debug, Deserialize)]
@@ -443,6 +449,7 @@ fn parse_template(
                 CatalogRefs::Iso27001 => &def.controls.iso27001,
                 CatalogRefs::Nist80053 => &def.controls.nist_800_53,
                 CatalogRefs::Gdpr => &def.controls.gdpr,
+                CatalogRefs::Scuba => &def.controls.scuba,
             };
             for r in list {
                 let mut id = Some(r.as_str());
@@ -825,6 +832,7 @@ mod builtin_tests {
         assert_eq!(
             ids,
             [
+                "cisa-scuba-entra-id",
                 "data-protection-baseline",
                 "gdpr",
                 "hipaa-security-rule",
@@ -859,7 +867,7 @@ mod builtin_tests {
         assert!(
             control("AC-2")
                 .actions
-                .contains(&"msgraph.ca.risk_policies".to_string())
+                .contains(&"msgraph.ca.high_risk_users_blocked".to_string())
         );
         assert!(
             control("AC-2")
@@ -964,5 +972,42 @@ mod builtin_tests {
             .find(|c| c.id == "Art. 32")
             .expect("Art. 32");
         assert!(art32.actions.contains(&"msgraph.mfa.all_users".to_string()));
+    }
+}
+
+#[cfg(test)]
+mod scuba_template_tests {
+    use super::*;
+
+    /// The SCuBA Entra ID template: one control per baseline policy id, and every catalog
+    /// action that names a SCuBA policy is mapped to exactly that control.
+    #[test]
+    fn scuba_template_maps_every_scuba_action_to_its_policy() {
+        let catalog = crate::evaluation::Catalog::builtin();
+        let r = TemplateRegistry::builtin(
+            &catalog.actions,
+            crate::interchange::oscal::framework_controls,
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        let t = r.get("cisa-scuba-entra-id").expect("template");
+        assert_eq!(t.controls.len(), 30);
+        assert!(t.controls.iter().all(|c| c.id.starts_with("MS.AAD.")));
+        let mut mapped = 0;
+        for def in catalog
+            .actions
+            .iter()
+            .filter(|d| !d.controls.scuba.is_empty())
+        {
+            for policy in &def.controls.scuba {
+                let c = t
+                    .controls
+                    .iter()
+                    .find(|c| &c.id == policy)
+                    .unwrap_or_else(|| panic!("{policy}"));
+                assert!(c.actions.contains(&def.id), "{policy}: {}", def.id);
+                mapped += 1;
+            }
+        }
+        assert_eq!(mapped, 8, "the eight conditional access policies");
     }
 }

@@ -22,7 +22,7 @@ pub fn fixture(name: &str) -> String {
 }
 
 /// The Graph endpoints the msgraph connector reads, with the official example answering each.
-pub const GRAPH_ENDPOINTS: [(&str, &str); 6] = [
+pub const GRAPH_ENDPOINTS: [(&str, &str); 7] = [
     (
         "/v1.0/security/secureScores",
         "msgraph/secureScores-list.json",
@@ -47,6 +47,7 @@ pub const GRAPH_ENDPOINTS: [(&str, &str); 6] = [
         "/v1.0/security/dataSecurityAndGovernance/sensitivityLabels",
         "msgraph/sensitivityLabels-list-v1.json",
     ),
+    ("/v1.0/subscribedSkus", "msgraph/subscribedSkus-list.json"),
 ];
 
 /// Answer every Graph endpoint with its official example (lowest priority, so a test can

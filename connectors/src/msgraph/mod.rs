@@ -1,6 +1,6 @@
 //! Microsoft Graph connector (application permissions, client-credentials flow).
 //!
-//! Role: for one tenant, get a token once, read six Graph v1.0 endpoints concurrently and
+//! Role: for one tenant, get a token once, read seven Graph v1.0 endpoints concurrently and
 //! return each one's typed payload or its own [`CollectionError`] in an [`MsGraphSnapshot`];
 //! [`signals`] normalises that into the `msgraph.*` signals, [`settings`] owns the connector
 //! table's keys and [`MSGRAPH`] is the kind's registry entry (catalog
@@ -15,11 +15,15 @@
 //! | `conditional_access` | `GET /identity/conditionalAccess/policies` | Policy.Read.All |
 //! | `security_defaults` | `GET /policies/identitySecurityDefaultsEnforcementPolicy` | Policy.Read.All |
 //! | `sensitivity_labels` | `GET /security/dataSecurityAndGovernance/sensitivityLabels` | SensitivityLabels.Read.All |
+//! | `subscribed_skus` | `GET /subscribedSkus` | Organization.Read.All (or Directory.Read.All) |
 
 pub mod auth;
 pub mod model;
 #[cfg(test)]
 mod model_tests;
+pub mod scuba;
+#[cfg(test)]
+mod scuba_tests;
 pub mod settings;
 pub mod signals;
 
@@ -38,7 +42,7 @@ use crate::{CollectionError, Connector, ErrorKind, PollContext, Snapshot};
 use auth::TokenSource;
 use model::{
     ConditionalAccessPolicy, SecureScore, SecureScoreControlProfile, SecurityDefaultsPolicy,
-    SensitivityLabel, UserRegistrationDetails,
+    SensitivityLabel, SubscribedSku, UserRegistrationDetails,
 };
 pub use settings::{MSGRAPH, MsGraphSettings};
 
@@ -65,6 +69,9 @@ pub mod endpoints {
     pub const SECURITY_DEFAULTS: &str = "/policies/identitySecurityDefaultsEnforcementPolicy";
     /// Tenant sensitivity labels (SensitivityLabels.Read.All).
     pub const SENSITIVITY_LABELS: &str = "/security/dataSecurityAndGovernance/sensitivityLabels";
+    /// The tenant's subscriptions and their service plans (Organization.Read.All): licences
+    /// such as Entra ID P2 (`AAD_PREMIUM_P2`).
+    pub const SUBSCRIBED_SKUS: &str = "/subscribedSkus";
 }
 
 /// Configuration of one tenant's Graph connector.
@@ -95,6 +102,9 @@ pub struct MsGraphConfig {
     pub max_response_bytes: u64,
     /// Live, record into a directory, or replay from one.
     pub mode: Mode,
+    /// Conditional access exclusions the tenant declares (break-glass accounts), accepted by
+    /// the SCuBA checks ([`scuba`]); default none.
+    pub exclusions: scuba::Exclusions,
 }
 
 impl MsGraphConfig {
@@ -117,6 +127,7 @@ impl MsGraphConfig {
             max_retry_wait: Duration::from_secs(60),
             max_response_bytes: crate::http::DEFAULT_MAX_RESPONSE_BYTES,
             mode: Mode::Live,
+            exclusions: scuba::Exclusions::default(),
         }
     }
 
@@ -155,6 +166,7 @@ impl std::fmt::Debug for MsGraphConfig {
             .field("max_retry_wait", &self.max_retry_wait)
             .field("max_response_bytes", &self.max_response_bytes)
             .field("mode", &self.mode)
+            .field("exclusions", &self.exclusions)
             .finish()
     }
 }
@@ -182,9 +194,14 @@ pub struct MsGraphSnapshot {
     /// `GET /security/dataSecurityAndGovernance/sensitivityLabels` (SensitivityLabels.Read.All),
     /// top-level labels with their sublabels nested, all pages.
     pub sensitivity_labels: Result<Vec<SensitivityLabel>, CollectionError>,
+    /// `GET /subscribedSkus` (Organization.Read.All), all pages.
+    pub subscribed_skus: Result<Vec<SubscribedSku>, CollectionError>,
 }
 
 impl MsGraphSnapshot {
+    /// The number of endpoints a poll reads (fields of this struct).
+    pub const ENDPOINTS: usize = 7;
+
     /// A snapshot where every endpoint failed with the same error (token failure).
     pub fn all_failed(e: CollectionError) -> Self {
         Self {
@@ -193,7 +210,8 @@ impl MsGraphSnapshot {
             registration_details: Err(e.clone()),
             conditional_access: Err(e.clone()),
             security_defaults: Err(e.clone()),
-            sensitivity_labels: Err(e),
+            sensitivity_labels: Err(e.clone()),
+            subscribed_skus: Err(e),
         }
     }
 
@@ -206,6 +224,7 @@ impl MsGraphSnapshot {
             self.conditional_access.as_ref().err(),
             self.security_defaults.as_ref().err(),
             self.sensitivity_labels.as_ref().err(),
+            self.subscribed_skus.as_ref().err(),
         ]
         .into_iter()
         .flatten()
@@ -216,7 +235,8 @@ impl MsGraphSnapshot {
     /// (every error's endpoint is [`auth::TOKEN_ENDPOINT`]).
     pub fn token_error(&self) -> Option<&CollectionError> {
         let errs = self.errors();
-        if errs.len() == 6 && errs.iter().all(|e| e.endpoint == auth::TOKEN_ENDPOINT) {
+        if errs.len() == Self::ENDPOINTS && errs.iter().all(|e| e.endpoint == auth::TOKEN_ENDPOINT)
+        {
             errs.first().copied()
         } else {
             None
@@ -232,6 +252,7 @@ pub struct MsGraphConnector {
     http: HttpClient,
     /// `None` in replay mode (no token is ever requested).
     auth: Option<TokenSource>,
+    exclusions: scuba::Exclusions,
 }
 
 impl MsGraphConnector {
@@ -275,6 +296,7 @@ impl MsGraphConnector {
             graph_base,
             http: HttpClient::new(client, cfg.mode, settings),
             auth,
+            exclusions: cfg.exclusions,
         })
     }
 
@@ -283,7 +305,7 @@ impl MsGraphConnector {
         &self.tenant_id
     }
 
-    /// Read all six endpoints once (see the module table). Never fails as a whole: a token
+    /// Read all seven endpoints once (see the module table). Never fails as a whole: a token
     /// failure gives every endpoint that same error and makes no Graph call.
     pub async fn snapshot(&self) -> MsGraphSnapshot {
         let span = tracing::info_span!("msgraph_poll", tenant_id = %self.tenant_id);
@@ -303,6 +325,7 @@ impl MsGraphConnector {
                 conditional_access,
                 security_defaults,
                 sensitivity_labels,
+                subscribed_skus,
             ) = tokio::join!(
                 self.latest_secure_score(token.clone()),
                 self.list(CONTROL_PROFILES, "", token.clone(), true),
@@ -310,6 +333,7 @@ impl MsGraphConnector {
                 self.list(CONDITIONAL_ACCESS, "", token.clone(), true),
                 self.single(SECURITY_DEFAULTS, token.clone()),
                 self.list(SENSITIVITY_LABELS, "", token.clone(), true),
+                self.list(SUBSCRIBED_SKUS, "", token.clone(), true),
             );
             let snap = MsGraphSnapshot {
                 secure_score,
@@ -318,6 +342,7 @@ impl MsGraphConnector {
                 conditional_access,
                 security_defaults,
                 sensitivity_labels,
+                subscribed_skus,
             };
             tracing::info!(failed = snap.errors().len(), "msgraph poll done");
             snap
@@ -380,7 +405,7 @@ impl Connector for MsGraphConnector {
     }
 
     async fn poll(&self, cx: &PollContext) -> Snapshot {
-        signals::normalise(&self.snapshot().await, cx.observed_at)
+        signals::normalise(&self.snapshot().await, &self.exclusions, cx.observed_at)
     }
 }
 

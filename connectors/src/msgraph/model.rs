@@ -416,6 +416,15 @@ pub struct ConditionSet {
     /// Service-principal risk levels.
     #[serde(default, deserialize_with = "nullable_vec")]
     pub service_principal_risk_levels: Vec<String>,
+    /// Device platforms the policy is limited to (`null`: every platform).
+    #[serde(default)]
+    pub platforms: Option<serde_json::Value>,
+    /// Network locations the policy is limited to (`null`: every location).
+    #[serde(default)]
+    pub locations: Option<serde_json::Value>,
+    /// A device filter (`null`: every device).
+    #[serde(default)]
+    pub devices: Option<serde_json::Value>,
 }
 
 /// `conditionalAccessUsers`. Special values: `All`, `None`, `GuestsOrExternalUsers`.
@@ -440,6 +449,9 @@ pub struct UserConditions {
     /// Excluded directory role template ids.
     #[serde(default, deserialize_with = "nullable_vec")]
     pub exclude_roles: Vec<String>,
+    /// Excluded guest or external user types (`null`: none excluded).
+    #[serde(default)]
+    pub exclude_guests_or_external_users: Option<serde_json::Value>,
 }
 
 impl UserConditions {
@@ -506,6 +518,10 @@ pub struct AuthenticationStrength {
     /// Name, e.g. `Multifactor authentication`.
     #[serde(default)]
     pub display_name: Option<String>,
+    /// The method combinations that satisfy it, e.g. `fido2`, `password,sms` (expanded inline
+    /// in the policy; empty when the response does not carry them).
+    #[serde(default, deserialize_with = "nullable_vec")]
+    pub allowed_combinations: Vec<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -524,6 +540,53 @@ pub struct SecurityDefaultsPolicy {
     pub display_name: Option<String>,
     /// Whether security defaults are on.
     pub is_enabled: bool,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Licences
+// ---------------------------------------------------------------------------------------------
+
+/// A commercial subscription of the tenant (`GET /subscribedSkus`, Organization.Read.All).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscribedSku {
+    /// e.g. `ENTERPRISEPREMIUM`.
+    #[serde(default)]
+    pub sku_part_number: Option<String>,
+    /// `Enabled`, `Warning` (grace period), `Suspended`, `Deleted`, `LockedOut`.
+    #[serde(default)]
+    pub capability_status: Option<String>,
+    /// The service plans it includes.
+    #[serde(default, deserialize_with = "nullable_vec")]
+    pub service_plans: Vec<ServicePlanInfo>,
+}
+
+/// `servicePlanInfo` of a [`SubscribedSku`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServicePlanInfo {
+    /// e.g. `AAD_PREMIUM_P2`.
+    #[serde(default)]
+    pub service_plan_name: Option<String>,
+    /// `Success`, `Disabled`, `PendingInput`, ...
+    #[serde(default)]
+    pub provisioning_status: Option<String>,
+}
+
+impl SubscribedSku {
+    /// Whether the subscription is in force (`Enabled`, or `Warning` during its grace period)
+    /// and includes the service plan `name` not disabled.
+    pub fn provides(&self, name: &str) -> bool {
+        let active = matches!(
+            self.capability_status.as_deref(),
+            Some("Enabled") | Some("Warning")
+        );
+        active
+            && self.service_plans.iter().any(|p| {
+                p.service_plan_name.as_deref() == Some(name)
+                    && p.provisioning_status.as_deref() != Some("Disabled")
+            })
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,12 +4,15 @@
 //! Keys (besides `kind`, `schedule` and `poll_timeout`, which every connector has):
 //! `tenant_id`, `client_id`, `client_secret` (a [`SecretRef`]), `authority`, `token_url`,
 //! `graph_base`, `request_timeout`, `max_retries`, `max_retry_wait`, `max_response_bytes`,
-//! `replay_dir`. Documented
+//! `replay_dir`, and the conditional access exclusions the SCuBA checks accept: `break_glass =
+//! { users = [...], groups = [...] }` (object ids, every check) and `scuba_exclusions."<policy
+//! id>" = { users, groups }` (one check, e.g. `MS.AAD.3.2v1`). Documented
 //! with their defaults in `config/example.toml`.
 //!
 //! Must not: do network IO or reveal the client secret (it is redacted in `Debug`).
 
 use std::any::Any;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +20,7 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
+use super::scuba::{Check, Declared, Exclusions};
 use super::{DEFAULT_AUTHORITY, DEFAULT_GRAPH_BASE, KIND, MsGraphConfig, MsGraphConnector};
 use crate::Connector;
 use crate::record::Mode;
@@ -73,6 +77,46 @@ struct RawMsGraph {
     max_response_bytes: u64,
     #[serde(default)]
     replay_dir: Option<PathBuf>,
+    #[serde(default)]
+    break_glass: RawDeclared,
+    #[serde(default)]
+    scuba_exclusions: BTreeMap<String, RawDeclared>,
+}
+
+/// Users and groups a conditional access policy may exclude, by object id.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDeclared {
+    #[serde(default)]
+    users: Vec<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+}
+
+impl RawDeclared {
+    /// Validated: every entry an object id (a GUID, as conditional access policies hold them).
+    fn check(self, path: &str, problems: &mut Vec<ConfigProblem>) -> Declared {
+        let mut out = Declared::default();
+        for (field, ids, set) in [
+            ("users", self.users, &mut out.users),
+            ("groups", self.groups, &mut out.groups),
+        ] {
+            for (i, id) in ids.into_iter().enumerate() {
+                if uuid::Uuid::parse_str(&id).is_err() {
+                    problems.push(ConfigProblem::new(
+                        format!("{path}.{field}[{i}]"),
+                        format!(
+                            "{id:?} is not an object id (a GUID, as the policy's excludeUsers and \
+                             excludeGroups hold them)"
+                        ),
+                    ));
+                } else {
+                    set.insert(id.to_ascii_lowercase());
+                }
+            }
+        }
+        out
+    }
 }
 
 fn default_authority() -> String {
@@ -129,6 +173,28 @@ impl MsGraphSettings {
                 "must be positive",
             ));
         }
+        let mut exclusions = Exclusions {
+            all: raw.break_glass.check(&cx.key("break_glass"), &mut problems),
+            per_policy: BTreeMap::new(),
+        };
+        for (policy, declared) in raw.scuba_exclusions {
+            let path = cx.key(&format!("scuba_exclusions.\"{policy}\""));
+            if !Check::SCUBA
+                .iter()
+                .any(|c| c.policy_id() == Some(policy.as_str()))
+            {
+                let known: Vec<&str> = Check::SCUBA.iter().filter_map(|c| c.policy_id()).collect();
+                problems.push(ConfigProblem::new(
+                    path.clone(),
+                    format!(
+                        "not a SCuBA conditional access policy id (known: {})",
+                        known.join(", ")
+                    ),
+                ));
+            }
+            let declared = declared.check(&path, &mut problems);
+            exclusions.per_policy.insert(policy, declared);
+        }
         let mode = match raw.replay_dir {
             Some(d) => Mode::Replay(cx.resolve_path(d)),
             None => Mode::Live,
@@ -176,6 +242,7 @@ impl MsGraphSettings {
                 max_retry_wait: raw.max_retry_wait,
                 max_response_bytes: raw.max_response_bytes,
                 mode,
+                exclusions,
             },
         })
     }

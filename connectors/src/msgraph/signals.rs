@@ -8,7 +8,8 @@
 //! |---|---|
 //! | `msgraph.securescore.` | `secureScores` (latest) and `secureScoreControlProfiles`: overall score, per-control `score`, `max_score`, `title`, `category`, `state`, `deprecated` |
 //! | `msgraph.mfa.` | `userRegistrationDetails`: users, members and admins registered for MFA, MFA capable, SSPR registered, passwordless capable |
-//! | `msgraph.ca.` | conditional access policies: enabled / report-only counts, MFA for all users and admins, legacy authentication blocked, risk policies, compliant device |
+//! | `msgraph.ca.` | conditional access policies: enabled / report-only counts, MFA for all users and admins, legacy authentication blocked, managed devices, and each SCuBA conditional access policy (`msgraph.ca.scuba.<check>.met`, `.detail`; see [`super::scuba`]) |
+//! | `msgraph.licences.` | `subscribedSkus`: an active Entra ID P2 service plan |
 //! | `msgraph.security_defaults.` | `identitySecurityDefaultsEnforcementPolicy`: enabled |
 //! | `msgraph.labels.` | sensitivity labels: total, with protection (rights management) |
 
@@ -16,17 +17,22 @@ use chrono::{DateTime, Utc};
 
 use super::MsGraphSnapshot;
 use super::model::{
-    BuiltInControl, ClientAppType, ConditionalAccessPolicy, PolicyState, SecureScore,
-    SecureScoreControlProfile, SecurityDefaultsPolicy, SensitivityLabel, UserRegistrationDetails,
-    UserType,
+    BuiltInControl, ConditionalAccessPolicy, PolicyState, SecureScore, SecureScoreControlProfile,
+    SecurityDefaultsPolicy, SensitivityLabel, UserRegistrationDetails, UserType,
 };
+use super::scuba::{self, Check, Exclusions};
 use crate::signal::{Snapshot, SnapshotBuilder};
 
 /// Normalise one poll's payloads into a [`Snapshot`] observed at `observed_at` (keys and gap
-/// prefixes exactly as in `docs/signals.md`).
-pub fn normalise(s: &MsGraphSnapshot, observed_at: DateTime<Utc>) -> Snapshot {
+/// prefixes exactly as in `docs/signals.md`); `exclusions` are the conditional access
+/// exclusions the tenant's configuration declares.
+pub fn normalise(
+    s: &MsGraphSnapshot,
+    exclusions: &Exclusions,
+    observed_at: DateTime<Utc>,
+) -> Snapshot {
     let mut b = SnapshotBuilder::new(observed_at);
-    msgraph(&mut b, s);
+    msgraph(&mut b, s, exclusions);
     b.finish()
 }
 
@@ -35,8 +41,9 @@ const MFA: &str = "msgraph.mfa.";
 const CA: &str = "msgraph.ca.";
 const SECURITY_DEFAULTS: &str = "msgraph.security_defaults.";
 const LABELS: &str = "msgraph.labels.";
+const LICENCES: &str = "msgraph.licences.";
 
-fn msgraph(b: &mut SnapshotBuilder, s: &MsGraphSnapshot) {
+fn msgraph(b: &mut SnapshotBuilder, s: &MsGraphSnapshot, exclusions: &Exclusions) {
     if let Some(e) = s.token_error() {
         b.gap("msgraph.", e);
         // the same token error stands for every endpoint: keep each for logs and metrics
@@ -59,7 +66,7 @@ fn msgraph(b: &mut SnapshotBuilder, s: &MsGraphSnapshot) {
         Err(e) => b.gap(MFA, e),
     }
     match &s.conditional_access {
-        Ok(policies) => conditional_access(b, policies),
+        Ok(policies) => conditional_access(b, policies, exclusions),
         Err(e) => b.gap(CA, e),
     }
     match &s.security_defaults {
@@ -69,6 +76,13 @@ fn msgraph(b: &mut SnapshotBuilder, s: &MsGraphSnapshot) {
     match &s.sensitivity_labels {
         Ok(labels) => sensitivity_labels(b, labels),
         Err(e) => b.gap(LABELS, e),
+    }
+    match &s.subscribed_skus {
+        Ok(skus) => b.flag(
+            "msgraph.licences.aad_premium_p2",
+            skus.iter().any(|s| s.provides("AAD_PREMIUM_P2")),
+        ),
+        Err(e) => b.gap(LICENCES, e),
     }
 }
 
@@ -159,9 +173,12 @@ fn mfa(b: &mut SnapshotBuilder, users: &[UserRegistrationDetails]) {
     );
 }
 
-fn conditional_access(b: &mut SnapshotBuilder, policies: &[ConditionalAccessPolicy]) {
+fn conditional_access(
+    b: &mut SnapshotBuilder,
+    policies: &[ConditionalAccessPolicy],
+    exclusions: &Exclusions,
+) {
     let enabled: Vec<_> = policies.iter().filter(|p| p.is_enabled()).collect();
-    let mfa: Vec<_> = enabled.iter().filter(|p| p.requires_mfa()).collect();
     b.count("msgraph.ca.policies_total", policies.len());
     b.count("msgraph.ca.enabled_total", enabled.len());
     b.count(
@@ -171,51 +188,39 @@ fn conditional_access(b: &mut SnapshotBuilder, policies: &[ConditionalAccessPoli
             .filter(|p| p.state == PolicyState::ReportOnly)
             .count(),
     );
-    b.count("msgraph.ca.mfa_policies_total", mfa.len());
-    b.flag(
-        "msgraph.ca.mfa_all_users",
-        mfa.iter()
-            .any(|p| p.users().all_users() && p.applications().all_apps()),
-    );
-    b.flag(
-        "msgraph.ca.mfa_admins",
-        mfa.iter().any(|p| {
-            let u = p.users();
-            u.all_users() || !u.include_roles.is_empty()
-        }),
-    );
-    b.flag(
-        "msgraph.ca.legacy_auth_blocked",
-        enabled.iter().any(|p| {
-            let apps = p
-                .conditions
-                .as_ref()
-                .map(|c| c.client_app_types.as_slice())
-                .unwrap_or_default();
-            p.grants(&BuiltInControl::Block)
-                && p.users().all_users()
-                && apps.contains(&ClientAppType::ExchangeActiveSync)
-                && apps.contains(&ClientAppType::OtherClients)
-        }),
-    );
     b.count(
-        "msgraph.ca.risk_policies_total",
+        "msgraph.ca.mfa_policies_total",
         enabled
             .iter()
             .filter(|p| {
-                p.conditions.as_ref().is_some_and(|c| {
-                    !c.sign_in_risk_levels.is_empty() || !c.user_risk_levels.is_empty()
+                p.grant_controls.as_ref().is_some_and(|g| {
+                    g.built_in_controls.contains(&BuiltInControl::Mfa)
+                        || g.authentication_strength.is_some()
                 })
             })
             .count(),
     );
+    // The flags of the original actions are SCuBA verdicts (one body of the rules, with
+    // exclusions, operators and authentication strengths counted; see `super::scuba`).
+    let verdict = |check| scuba::evaluate(check, policies, exclusions);
+    b.flag("msgraph.ca.mfa_all_users", verdict(Check::Mfa).met());
+    let admins = verdict(Check::PrivilegedMfa);
+    b.flag("msgraph.ca.mfa_admins", admins.met());
+    b.text("msgraph.ca.mfa_admins_detail", admins.detail());
+    b.flag(
+        "msgraph.ca.legacy_auth_blocked",
+        verdict(Check::LegacyAuth).met(),
+    );
     b.flag(
         "msgraph.ca.compliant_device_required",
-        enabled.iter().any(|p| {
-            p.grants(&BuiltInControl::CompliantDevice)
-                || p.grants(&BuiltInControl::DomainJoinedDevice)
-        }),
+        verdict(Check::ManagedDevice).met(),
     );
+    for check in Check::SCUBA {
+        let v = verdict(check);
+        let key = |field: &str| format!("msgraph.ca.scuba.{}.{field}", check.key());
+        b.flag(key("met"), v.met());
+        b.text(key("detail"), v.detail());
+    }
 }
 
 fn security_defaults(b: &mut SnapshotBuilder, p: &SecurityDefaultsPolicy) {
@@ -266,6 +271,7 @@ mod tests {
             )
             .unwrap()),
             sensitivity_labels: Ok(list("sensitivityLabels-list-v1.json")),
+            subscribed_skus: Ok(list("subscribedSkus-list.json")),
         }
     }
 
@@ -276,7 +282,7 @@ mod tests {
 
     fn run(s: MsGraphSnapshot) -> SignalBatch {
         let (o, e) = times();
-        let snap = normalise(&s, o);
+        let snap = normalise(&s, &Exclusions::default(), o);
         SignalBatch {
             signals: snap
                 .signals
@@ -416,8 +422,13 @@ mod tests {
         assert!(!flag(&b, "msgraph.ca.mfa_all_users"));
         assert!(!flag(&b, "msgraph.ca.mfa_admins"));
         assert!(!flag(&b, "msgraph.ca.legacy_auth_blocked"));
-        assert_eq!(num(&b, "msgraph.ca.risk_policies_total"), 0.0);
         assert!(!flag(&b, "msgraph.ca.compliant_device_required"));
+        for check in Check::SCUBA {
+            let key = format!("msgraph.ca.scuba.{}.met", check.key());
+            assert!(!flag(&b, &key), "{key}");
+        }
+        // The documentation's subscriptions hold no Entra ID P2 plan.
+        assert!(!flag(&b, "msgraph.licences.aad_premium_p2"));
 
         assert!(flag(&b, "msgraph.security_defaults.enabled"));
         assert_eq!(num(&b, "msgraph.labels.total"), 1.0);
@@ -425,32 +436,37 @@ mod tests {
         assert!(!flag(&b, "msgraph.labels.protection_enabled"));
     }
 
+    /// Issue 10's conditional access bugs at the signal level (each assertion marked "bug"
+    /// failed on the rules before the SCuBA checks): the documentation's example policy,
+    /// enabled, grants MFA *or* a device *or* an app (operator OR), for three roles, at some
+    /// sign-in risks, platforms and locations; it enforces nothing for everyone.
     #[test]
     fn enabled_policies_drive_ca_signals() {
         let mut policies: Vec<ConditionalAccessPolicy> =
             list("conditionalAccessPolicies-list.json");
         let mut get_one: ConditionalAccessPolicy =
             parse_body("/t", &fixture("conditionalAccessPolicy-get.json")).unwrap();
-        get_one.state = PolicyState::Enabled; // mfa for 3 roles, sign-in risk, compliant device
+        get_one.state = PolicyState::Enabled;
         policies.push(get_one);
         let extra = br#"{"value": [
-          {"id": "strength", "state": "enabled",
+          {"id": "unknown-strength", "state": "enabled",
            "conditions": {"users": {"includeUsers": ["All"]}, "applications": {"includeApplications": ["All"]}},
            "grantControls": {"operator": "OR", "builtInControls": [], "authenticationStrength": {"id": "x"}}},
-          {"id": "legacy", "state": "enabled",
-           "conditions": {"users": {"includeUsers": ["All"]}, "applications": {"includeApplications": ["All"]},
+          {"id": "legacy-one-app", "state": "enabled",
+           "conditions": {"users": {"includeUsers": ["All"]},
+                          "applications": {"includeApplications": ["00000002-0000-0ff1-ce00-000000000000"]},
                           "clientAppTypes": ["exchangeActiveSync", "other"]},
            "grantControls": {"operator": "OR", "builtInControls": ["block"]}},
           {"id": "ro", "state": "enabledForReportingButNotEnforced",
            "conditions": {"users": {"includeUsers": ["All"]}, "userRiskLevels": ["high"]},
-           "grantControls": {"operator": "OR", "builtInControls": ["mfa"]}}]}"#;
+           "grantControls": {"operator": "OR", "builtInControls": ["block"]}}]}"#;
         policies.extend(
             parse_body::<ODataPage<ConditionalAccessPolicy>>("/t", extra)
                 .unwrap()
                 .value,
         );
         let b = run(MsGraphSnapshot {
-            conditional_access: Ok(policies),
+            conditional_access: Ok(policies.clone()),
             ..official()
         });
         assert_eq!(num(&b, "msgraph.ca.policies_total"), 6.0);
@@ -458,17 +474,67 @@ mod tests {
         assert_eq!(num(&b, "msgraph.ca.report_only_total"), 1.0);
         assert_eq!(num(&b, "msgraph.ca.mfa_policies_total"), 2.0);
         assert!(
-            flag(&b, "msgraph.ca.mfa_all_users"),
-            "authenticationStrength counts as MFA"
+            !flag(&b, "msgraph.ca.mfa_all_users"),
+            "bug: a strength whose combinations are unknown counted as MFA"
         );
-        assert!(flag(&b, "msgraph.ca.mfa_admins"));
-        assert!(flag(&b, "msgraph.ca.legacy_auth_blocked"));
-        assert_eq!(
-            num(&b, "msgraph.ca.risk_policies_total"),
-            1.0,
-            "report-only not counted"
+        assert!(
+            !flag(&b, "msgraph.ca.mfa_admins"),
+            "bug: MFA as one alternative of five, for 3 roles, counted"
         );
-        assert!(flag(&b, "msgraph.ca.compliant_device_required"));
+        assert!(
+            !flag(&b, "msgraph.ca.legacy_auth_blocked"),
+            "bug: a block scoped to one application counted"
+        );
+        assert!(
+            !flag(&b, "msgraph.ca.compliant_device_required"),
+            "bug: a device as one alternative (operator OR) counted"
+        );
+        assert!(!flag(&b, "msgraph.ca.scuba.aad_2_1.met"), "report-only");
+        let why = text(&b, "msgraph.ca.scuba.aad_1_1.detail");
+        assert!(
+            why.contains("legacy-one-app: does not include all cloud apps"),
+            "{why}"
+        );
+
+        // The documentation's policy with an authentication strength expanded inline: the
+        // built-in "Multifactor authentication" strength, for all users, with an undeclared
+        // group exclusion. Declared (for MS.AAD.3.2v1), it enforces MFA for everyone.
+        let mut strength: ConditionalAccessPolicy = parse_body(
+            "/t",
+            &fixture("conditionalAccessPolicy-get-authenticationStrength.json"),
+        )
+        .unwrap();
+        strength
+            .conditions
+            .as_mut()
+            .unwrap()
+            .user_risk_levels
+            .clear();
+        let s = MsGraphSnapshot {
+            conditional_access: Ok(vec![strength]),
+            ..official()
+        };
+        let undeclared = run(s.clone());
+        assert!(!flag(&undeclared, "msgraph.ca.mfa_all_users"));
+        assert!(
+            text(&undeclared, "msgraph.ca.scuba.aad_3_2.detail")
+                .contains("groups eedad040-3722-4bcb-bde5-bc7c857f4983 not declared")
+        );
+        let mut ex = Exclusions::default();
+        ex.per_policy.insert(
+            "MS.AAD.3.2v1".into(),
+            crate::msgraph::scuba::Declared {
+                users: Default::default(),
+                groups: ["eedad040-3722-4bcb-bde5-bc7c857f4983".to_owned()].into(),
+            },
+        );
+        let declared = normalise(&s, &ex, times().0);
+        let met = declared
+            .signals
+            .iter()
+            .find(|x| x.key == "msgraph.ca.mfa_all_users")
+            .unwrap();
+        assert_eq!(met.value, SignalValue::Bool(true));
     }
 
     #[test]
@@ -634,7 +700,15 @@ mod tests {
         for s in &b.signals {
             assert!(documented(&s.key), "undocumented key {}", s.key);
         }
-        for prefix in ["msgraph.", SECURESCORE, MFA, CA, SECURITY_DEFAULTS, LABELS] {
+        for prefix in [
+            "msgraph.",
+            SECURESCORE,
+            MFA,
+            CA,
+            SECURITY_DEFAULTS,
+            LABELS,
+            LICENCES,
+        ] {
             assert!(
                 doc.contains(&format!("`{prefix}`")),
                 "gap prefix {prefix} not documented"
