@@ -27,13 +27,17 @@
 //! status for "unauthenticated" either: exit 1 with the cause on stderr is `other`, and the
 //! stderr tail is the reason.
 //!
-//! Every row asserts (a) every error of the faulty poll has the row's kind, and for the throttled
-//! rows the retry (one retry, `max_retries = 1`; after the `Retry-After` when there is one);
-//! (b) every action of the faulty tenant is `could_not_be_detected` with a collection gap of
-//! that kind as its cause, 0 points achieved and its points still possible (or out of scope:
-//! another kind's action), never failed; (c) the healthy tenant, polled at the same time, keeps
-//! its normal statuses and finishes before the slowest faulty poll; (d) no poll panics. The
-//! healthy answers are the demo recordings (`config/demo/`, real shapes) and GitHub's
+//! Every row asserts (a) every error of the faulty poll has the row's kind; for HTTP kinds the
+//! source saw each request twice on a transient fault (`max_retries = 1`: throttled, timeout,
+//! truncated transfer), the throttled retry after the `Retry-After` when there is one (which
+//! the poll reports), and once on any other; (b) every action of the faulty tenant is
+//! `could_not_be_detected` with a collection gap of that kind as its cause, 0 points achieved
+//! and the same points possible as for the healthy tenant (or out of scope: another kind's
+//! action), never failed or passed; no error or reason holds the credentials, and the other
+//! origin of the redirect row is never asked; (c) the healthy tenant, polled at the same time,
+//! keeps its normal statuses and finishes before the slowest faulty poll, and polls the same
+//! afterwards; (d) no poll panics; for exec, the timed-out program and its child are killed.
+//! The healthy answers are the demo recordings (`config/demo/`, real shapes) and GitHub's
 //! documented organisation (`connectors/fixtures/http_json/github/`).
 //!
 //! `connectors/tests/hostile_sources.rs` keeps what this table does not show: the token
@@ -321,6 +325,14 @@ fn check_row(
     }
     let score = &r.evaluation.score;
     assert_eq!(score.points_achieved, 0.0, "{row}: {score:?}");
+    // The credentials (every kind's secret is this value) appear in no error and no reason.
+    let secret = "not-a-real-secret";
+    for e in &r.errors {
+        assert!(!e.to_string().contains(secret), "{row}: {e}");
+    }
+    for a in &r.evaluation.actions {
+        assert!(!a.reason.as_deref().unwrap_or("").contains(secret), "{row}");
+    }
 }
 
 /// What the HTTP source saw of a row: a retry after `Retry-After` (or after the backoff)
@@ -331,9 +343,7 @@ fn check_http_row(kind: &str, fault: Fault, r: &PollReport, hits: &[Hit]) {
     for h in hits.iter().filter(|h| h.fault == Some(fault)) {
         by_request.entry(h.request.as_str()).or_default().push(h.at);
     }
-    if fault != Fault::TruncatedTransfer {
-        assert!(!by_request.is_empty(), "{row}: the source was never asked");
-    }
+    assert!(!by_request.is_empty(), "{row}: the source was never asked");
     match fault {
         Fault::ThrottledRetryAfter | Fault::Throttled => {
             for (request, at) in &by_request {
@@ -368,7 +378,7 @@ fn check_http_row(kind: &str, fault: Fault, r: &PollReport, hits: &[Hit]) {
             }
         }
         // Transient: retried once.
-        Fault::Timeout => {
+        Fault::Timeout | Fault::TruncatedTransfer => {
             for (request, at) in &by_request {
                 assert_eq!(
                     at.len(),
@@ -378,7 +388,6 @@ fn check_http_row(kind: &str, fault: Fault, r: &PollReport, hits: &[Hit]) {
                 );
             }
         }
-        Fault::TruncatedTransfer => {}
     }
 }
 
@@ -542,6 +551,20 @@ fn answer(
     }
 }
 
+/// Log a request of row `fault` to (source-relative) `url`.
+fn log_hit(hits: &Mutex<Vec<Hit>>, fault: Option<Fault>, method: &str, url: &Url) {
+    let request = format!(
+        "{method} {}{}",
+        url.path(),
+        url.query().map(|q| format!("?{q}")).unwrap_or_default()
+    );
+    hits.lock().unwrap().push(Hit {
+        fault,
+        request,
+        at: Instant::now(),
+    });
+}
+
 /// The loopback source: routes `/<row>/...` to the row's answer and logs every request.
 struct Responder {
     source: Arc<dyn HttpSource>,
@@ -554,17 +577,7 @@ impl Respond for Responder {
         let Some((fault, url)) = route(&request.url) else {
             return ResponseTemplate::new(500);
         };
-        let request_line = format!(
-            "{} {}{}",
-            request.method,
-            url.path(),
-            url.query().map(|q| format!("?{q}")).unwrap_or_default()
-        );
-        self.hits.lock().unwrap().push(Hit {
-            fault,
-            request: request_line,
-            at: Instant::now(),
-        });
+        log_hit(&self.hits, fault, request.method.as_str(), &url);
         answer(
             &*self.source,
             fault,
@@ -578,12 +591,12 @@ impl Respond for Responder {
 
 /// A source that announces the whole body's `Content-Length`, sends half of it and closes
 /// the connection (a raw socket: an HTTP library would not send a short body).
-async fn truncating_server(source: Arc<dyn HttpSource>) -> String {
+async fn truncating_server(source: Arc<dyn HttpSource>, hits: Arc<Mutex<Vec<Hit>>>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((mut sock, _)) = listener.accept().await {
-            let source = source.clone();
+            let (source, hits) = (source.clone(), hits.clone());
             tokio::spawn(async move {
                 let mut head = Vec::new();
                 let mut buf = [0u8; 4096];
@@ -606,6 +619,7 @@ async fn truncating_server(source: Arc<dyn HttpSource>) -> String {
                 else {
                     return;
                 };
+                log_hit(&hits, fault, method, &url);
                 let a = answer(&*source, fault, method, &url, "");
                 let head = format!(
                     "HTTP/1.1 {} OK\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
@@ -646,7 +660,7 @@ async fn http_setup(source: Arc<dyn HttpSource>) -> Setup {
         })
         .mount(&server)
         .await;
-    let truncating = truncating_server(source.clone()).await;
+    let truncating = truncating_server(source.clone(), hits.clone()).await;
     let healthy_base = format!("{}/{HEALTHY}", server.uri());
     let mut tenants = tenant(
         HEALTHY,
