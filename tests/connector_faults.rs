@@ -151,7 +151,7 @@ struct Setup {
     hits: Option<Arc<Mutex<Vec<Hit>>>>,
     /// The redirect target (must never be asked).
     other_origin: Option<MockServer>,
-    /// Where exec programs write their process ids.
+    /// Temporary files: user catalogs, exec programs and the process ids they write.
     dir: tempfile::TempDir,
     /// Kept alive for the run.
     _servers: Vec<MockServer>,
@@ -183,6 +183,7 @@ fn spawn_poll(app: &TestApp, tenant: &str) -> tokio::task::JoinHandle<(PollRepor
     })
 }
 
+/// Poll the healthy tenant alone, then every tenant at once, and check every row.
 async fn run(setup: Setup) {
     let started = Instant::now();
     let kind = setup.kind;
