@@ -153,7 +153,21 @@ impl QueryApi {
             let doc = parse(&label, &xml)?;
             let result = doc.root_element();
             each(result).map_err(|m| malformed(&label, m))?;
-            let truncated = child_text(result, "IsTruncated", true) == Some("true");
+            // A flag that is not a boolean is refused rather than read as `false`: that would
+            // judge the first page as the whole list.
+            let truncated = match child_text(result, "IsTruncated", true).map(str::trim) {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(other) => {
+                    return Err(malformed(
+                        &label,
+                        format!(
+                            "IsTruncated {:?} is not a boolean",
+                            other.chars().take(40).collect::<String>()
+                        ),
+                    ));
+                }
+            };
             marker = if truncated {
                 match child_text(result, "Marker", true) {
                     Some(m) if !m.trim().is_empty() => Some(m.trim().to_owned()),

@@ -320,18 +320,34 @@ pub fn credential_report_csv(bytes: &[u8]) -> Result<CredentialReport, String> {
     for record in reader.records() {
         let r = record.map_err(|e| format!("credential report CSV: {e}"))?;
         let get = |i: usize| r.get(i).unwrap_or("");
-        let key = |(a, rot, used): (usize, usize, usize)| ReportKey {
-            active: get(a) == "true",
-            last_rotated: report_time(get(rot)),
-            last_used: report_time(get(used)),
+        // A flag column is `true`, `false` or (root's `password_enabled`) `not_supported`;
+        // anything else is refused rather than read as `false`, which could pass or fail a
+        // control on a value that was never a boolean.
+        let flag = |i: usize| -> Result<bool, String> {
+            match get(i) {
+                "true" => Ok(true),
+                "false" | "not_supported" => Ok(false),
+                other => Err(format!(
+                    "credential report column {}: {:?} is not a boolean",
+                    headers.get(i).unwrap_or("?"),
+                    other.chars().take(40).collect::<String>()
+                )),
+            }
+        };
+        let key = |(a, rot, used): (usize, usize, usize)| -> Result<ReportKey, String> {
+            Ok(ReportKey {
+                active: flag(a)?,
+                last_rotated: report_time(get(rot)),
+                last_used: report_time(get(used)),
+            })
         };
         rows.push(ReportRow {
             user: get(user).to_owned(),
-            password_enabled: get(pw) == "true",
+            password_enabled: flag(pw)?,
             password_last_used: report_time(get(pw_used)),
             password_last_changed: report_time(get(pw_changed)),
-            mfa_active: get(mfa) == "true",
-            keys: [key(key_cols[0]), key(key_cols[1])],
+            mfa_active: flag(mfa)?,
+            keys: [key(key_cols[0])?, key(key_cols[1])?],
         });
     }
     Ok(CredentialReport {
@@ -464,6 +480,16 @@ mod tests {
         assert_eq!(credential_report_csv(csv.as_bytes()).unwrap().rows.len(), 1);
         let ragged = format!("{}\nu,a\n", header.trim_end());
         assert!(credential_report_csv(ragged.as_bytes()).is_err());
+        // A flag that is not a boolean is an error, not `false`.
+        let yes = format!(
+            "{}\nu,a,N/A,false,N/A,N/A,N/A,yes,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n",
+            header.trim_end()
+        );
+        let e = credential_report_csv(yes.as_bytes()).unwrap_err();
+        assert!(
+            e.contains("mfa_active") && e.contains("not a boolean"),
+            "{e}"
+        );
     }
 
     #[test]

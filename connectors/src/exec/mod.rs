@@ -5,7 +5,8 @@
 //! allow-listed variables, in the configured working directory, stdin `/dev/null`; read its
 //! stdout (at most `max_stdout_bytes`) and keep the tail of its stderr (the last
 //! `max_stderr_bytes`); parse stdout as JSON lines ([`signals`], one signal per line under the
-//! connector's namespace `exec.<name>.`). A non-zero exit, a timeout, an oversized output, a
+//! connector's namespace `exec.<name>.`). A non-zero exit (classified by [`EX_TEMPFAIL`] and
+//! [`EX_NOPERM`], else `other`), a timeout, an oversized output, a
 //! line that does not parse or a key outside the namespace is one [`CollectionError`] (its
 //! message ends with the stderr tail) and one gap on `exec.<name>.`; no signal of that run is
 //! kept. The whole process group is killed (`SIGKILL`) when the run ends, on timeout, on an
@@ -116,6 +117,22 @@ impl GroupKill {
 impl Drop for GroupKill {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// `sysexits.h` `EX_TEMPFAIL`: a temporary failure, try again later (the source throttled).
+pub const EX_TEMPFAIL: i32 = 75;
+/// `sysexits.h` `EX_NOPERM`: the program lacks a permission it needs at the source.
+pub const EX_NOPERM: i32 = 77;
+
+/// The class of a non-zero exit status: [`EX_TEMPFAIL`] is [`ErrorKind::Throttled`] (transient:
+/// the scheduler backs off), [`EX_NOPERM`] is [`ErrorKind::Forbidden`]; any other status (or a
+/// signal) is [`ErrorKind::Other`].
+fn exit_kind(code: Option<i32>) -> ErrorKind {
+    match code {
+        Some(EX_TEMPFAIL) => ErrorKind::Throttled,
+        Some(EX_NOPERM) => ErrorKind::Forbidden,
+        _ => ErrorKind::Other,
     }
 }
 
@@ -350,7 +367,11 @@ impl ExecConnector {
                 (None, Some(s)) => (format!("signal {s}"), format!("killed by signal {s}")),
                 (None, None) => ("exit".into(), format!("failed: {status}")),
             };
-            return Err(RunFailure::new(ErrorKind::Other, Some(code), message));
+            return Err(RunFailure::new(
+                exit_kind(status.code()),
+                Some(code),
+                message,
+            ));
         }
         Ok(out)
     }
@@ -402,5 +423,19 @@ impl Connector for ExecConnector {
             Err(e) => b.gap(&self.cfg.namespace(), &e),
         }
         b.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sysexits_statuses_are_classified() {
+        assert_eq!(exit_kind(Some(75)), ErrorKind::Throttled);
+        assert_eq!(exit_kind(Some(77)), ErrorKind::Forbidden);
+        for other in [Some(1), Some(2), Some(64), Some(76), Some(78), None] {
+            assert_eq!(exit_kind(other), ErrorKind::Other, "{other:?}");
+        }
     }
 }

@@ -116,8 +116,8 @@ impl CompiledRule {
 
 /// The CEL variables of a view: one nested map per root segment. Besides the fresh values,
 /// these namespaces exist as (possibly empty) maps so that `has()` answers `false` instead of
-/// failing: those of expired signals, of gaps, and the given `namespaces` (the parents of every
-/// path the rules mention, see [`rule_namespaces`](super::rule_namespaces)).
+/// failing: those of expired signals, the parents of gaps, and the given `namespaces` (the
+/// parents of every path the rules mention, see [`rule_namespaces`](super::rule_namespaces)).
 fn cel_roots<'b>(view: &SignalView<'b>, namespaces: &'b [String]) -> Vec<(String, Value)> {
     let mut root: HashMap<&'b str, Node<'b>> = HashMap::new();
     for signal in view.fresh_signals() {
@@ -127,9 +127,12 @@ fn cel_roots<'b>(view: &SignalView<'b>, namespaces: &'b [String]) -> Vec<(String
         insert(&mut root, signal.key.as_str(), None);
     }
     for gap in view.gaps() {
-        let prefix = gap.prefix.trim_end_matches('.');
-        if !prefix.is_empty() {
-            insert_namespace(&mut root, prefix);
+        // The gap's parents only: its own prefix may be the very key a rule reads as a value
+        // (a per-signal gap `http_json.<name>.<signal>.`), which must stay missing so that the
+        // rule is undetected with the gap as its cause; a namespace a rule reads into exists
+        // through `namespaces` anyway.
+        if let Some((parent, _)) = gap.prefix.trim_end_matches('.').rsplit_once('.') {
+            insert_namespace(&mut root, parent);
         }
     }
     for namespace in namespaces {

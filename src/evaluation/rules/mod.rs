@@ -360,6 +360,21 @@ mod tests {
             &[gap("msgraph.labels.", "forbidden", "403")],
         );
         assert_eq!(r.outcome, Outcome::Fail(Risk::Medium));
+        // A gap of one signal (`<key>.`, as http_json gives a value of the wrong type) leaves
+        // the key missing, not an empty map: the rule is undetected by that gap.
+        let g = gap("http_json.org.two_factor.", "malformed", "not a bool");
+        let r = run("http_json.org.two_factor", &[], std::slice::from_ref(&g));
+        match r.outcome {
+            Outcome::Unknown(Undetected::Gap { prefix, kind, .. }) => {
+                assert_eq!(
+                    (prefix.as_str(), kind.as_str()),
+                    (g.prefix.as_str(), "malformed")
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let r = run("has(http_json.org.two_factor)", &[], &[g]);
+        assert_eq!(r.outcome, Outcome::Fail(Risk::Medium));
     }
 
     #[test]
