@@ -13,7 +13,7 @@
 //! | `timeout` | the healthy answer, 3 s late (`request_timeout` 1 s) | `timeout` | sleeps past `timeout` (1 s) | `timeout` |
 //! | `truncated_body` | 200, the healthy body cut in half (its own `Content-Length`) | `malformed` | a line cut in half | `malformed` |
 //! | `truncated_transfer` | 200, `Content-Length` of the whole body, half of it sent, then the connection closed | `network` | — | — |
-//! | `wrong_types` | 200, the healthy body with every number, boolean (and JSON list of scalars) as a string | `malformed` | a list where a scalar value goes | `malformed` |
+//! | `wrong_types` | 200, the healthy body with every number, boolean (and JSON list of scalars) as a string, every string as a number | `malformed` | a list where a scalar value goes | `malformed` |
 //! | `oversized` | 200, a valid body one byte over `max_response_bytes` | `too_large` | more than `max_stdout_bytes` on stdout | `too_large` |
 //! | `redirect` | 302 to the same path on another loopback origin | `redirect` | — | — |
 //!
@@ -448,11 +448,13 @@ trait HttpSource: Send + Sync + 'static {
     }
 }
 
-/// Every number and boolean, and every list of scalars, as a string: valid JSON of the same
-/// layout whose values have the wrong types.
+/// Every number and boolean, and every list of scalars, as a string, and every string as a
+/// number (its length): valid JSON of the same layout whose values have the wrong types, in
+/// whichever fields a connector reads.
 fn stringify_scalars(v: serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
     match v {
+        Value::String(s) => Value::Number(s.len().into()),
         Value::Number(n) => Value::String(n.to_string()),
         Value::Bool(b) => Value::String(b.to_string()),
         Value::Array(a) if !a.is_empty() && a.iter().all(|x| !x.is_array() && !x.is_object()) => {

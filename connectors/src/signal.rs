@@ -81,6 +81,19 @@ pub struct Snapshot {
     pub errors: Vec<CollectionError>,
 }
 
+/// Most names a list signal (a text of names, e.g. users failing a check) holds.
+pub const MAX_LISTED: usize = 10;
+
+/// `a, b, c` with at most [`MAX_LISTED`] names, then ` and N more`; empty for no name.
+pub fn listing(names: &[String]) -> String {
+    let shown: Vec<&str> = names.iter().take(MAX_LISTED).map(String::as_str).collect();
+    let mut out = shown.join(", ");
+    if names.len() > MAX_LISTED {
+        out.push_str(&format!(" and {} more", names.len() - MAX_LISTED));
+    }
+    out
+}
+
 /// Builds a [`Snapshot`], stamping every signal with the poll's observation time.
 #[derive(Debug)]
 pub struct SnapshotBuilder {

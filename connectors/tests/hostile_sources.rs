@@ -61,7 +61,7 @@ async fn mount_token(server: &MockServer) {
 }
 
 /// (path under the Graph base, fixture) of the seven endpoints.
-const ENDPOINTS: [(&str, &str); 7] = [
+const ENDPOINTS: [(&str, &str); 11] = [
     (endpoints::SECURE_SCORES, "msgraph/secureScores-list.json"),
     (
         endpoints::CONTROL_PROFILES,
@@ -84,6 +84,19 @@ const ENDPOINTS: [(&str, &str); 7] = [
         "msgraph/sensitivityLabels-list-v1.json",
     ),
     ("/subscribedSkus", "msgraph/subscribedSkus-list.json"),
+    (
+        "/policies/authenticationMethodsPolicy",
+        "msgraph/authenticationMethodsPolicy-get-featureSettings.json",
+    ),
+    (
+        "/policies/authorizationPolicy",
+        "msgraph/authorizationPolicy-get.json",
+    ),
+    (
+        "/policies/adminConsentRequestPolicy",
+        "msgraph/adminConsentRequestPolicy-get.json",
+    ),
+    ("/domains", "msgraph/domains-list.json"),
 ];
 
 /// Mount every endpoint (bearer required) with its official example, except `skip`.

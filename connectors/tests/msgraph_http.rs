@@ -61,7 +61,7 @@ async fn mount_token(server: &MockServer, expect: u64) {
 }
 
 /// (path, fixture) of the seven endpoints; the secure-score request also carries `$top=1`.
-const ENDPOINTS: [(&str, &str); 7] = [
+const ENDPOINTS: [(&str, &str); 11] = [
     (
         "/v1.0/security/secureScores",
         "msgraph/secureScores-list.json",
@@ -87,6 +87,19 @@ const ENDPOINTS: [(&str, &str); 7] = [
         "msgraph/sensitivityLabels-list-v1.json",
     ),
     ("/v1.0/subscribedSkus", "msgraph/subscribedSkus-list.json"),
+    (
+        "/v1.0/policies/authenticationMethodsPolicy",
+        "msgraph/authenticationMethodsPolicy-get-featureSettings.json",
+    ),
+    (
+        "/v1.0/policies/authorizationPolicy",
+        "msgraph/authorizationPolicy-get.json",
+    ),
+    (
+        "/v1.0/policies/adminConsentRequestPolicy",
+        "msgraph/adminConsentRequestPolicy-get.json",
+    ),
+    ("/v1.0/domains", "msgraph/domains-list.json"),
 ];
 
 /// Mount every endpoint with its official example, except the paths in `skip`.

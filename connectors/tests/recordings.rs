@@ -67,6 +67,19 @@ async fn graph() -> MockServer {
             "/v1.0/subscribedSkus",
             fixture("msgraph/subscribedSkus-list.json"),
         ),
+        (
+            "/v1.0/policies/authenticationMethodsPolicy",
+            fixture("msgraph/authenticationMethodsPolicy-get-featureSettings.json"),
+        ),
+        (
+            "/v1.0/policies/authorizationPolicy",
+            fixture("msgraph/authorizationPolicy-get.json"),
+        ),
+        (
+            "/v1.0/policies/adminConsentRequestPolicy",
+            fixture("msgraph/adminConsentRequestPolicy-get.json"),
+        ),
+        ("/v1.0/domains", fixture("msgraph/domains-list.json")),
     ] {
         Mock::given(method("GET"))
             .and(path(p))

@@ -736,6 +736,9 @@ title = "Configuration settings"
 id = "CM-7"
 title = "Least functionality"
 [[controls]]
+id = "CM-11"
+title = "User-installed software"
+[[controls]]
 id = "SI-4"
 title = "System monitoring"
 [[controls]]
@@ -1008,6 +1011,7 @@ mod scuba_template_tests {
                 mapped += 1;
             }
         }
-        assert_eq!(mapped, 8, "the eight conditional access policies");
+        // The eight conditional access policies and nine tenant-wide settings.
+        assert_eq!(mapped, 17);
     }
 }

@@ -22,7 +22,7 @@ pub fn fixture(name: &str) -> String {
 }
 
 /// The Graph endpoints the msgraph connector reads, with the official example answering each.
-pub const GRAPH_ENDPOINTS: [(&str, &str); 7] = [
+pub const GRAPH_ENDPOINTS: [(&str, &str); 11] = [
     (
         "/v1.0/security/secureScores",
         "msgraph/secureScores-list.json",
@@ -48,6 +48,19 @@ pub const GRAPH_ENDPOINTS: [(&str, &str); 7] = [
         "msgraph/sensitivityLabels-list-v1.json",
     ),
     ("/v1.0/subscribedSkus", "msgraph/subscribedSkus-list.json"),
+    (
+        "/v1.0/policies/authenticationMethodsPolicy",
+        "msgraph/authenticationMethodsPolicy-get-featureSettings.json",
+    ),
+    (
+        "/v1.0/policies/authorizationPolicy",
+        "msgraph/authorizationPolicy-get.json",
+    ),
+    (
+        "/v1.0/policies/adminConsentRequestPolicy",
+        "msgraph/adminConsentRequestPolicy-get.json",
+    ),
+    ("/v1.0/domains", "msgraph/domains-list.json"),
 ];
 
 /// Answer every Graph endpoint with its official example (lowest priority, so a test can

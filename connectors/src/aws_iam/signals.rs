@@ -13,24 +13,13 @@ use chrono::{DateTime, Utc};
 
 use super::model::{CredentialReport, ReportRow};
 use super::{IamSnapshot, KIND};
+pub use crate::signal::{MAX_LISTED, listing};
 use crate::{Snapshot, SnapshotBuilder};
 
-/// Most user or policy names a list signal names.
-pub const MAX_LISTED: usize = 10;
 /// CIS 1.12: credentials unused for this many days or more must be disabled.
 pub const UNUSED_DAYS: i64 = 45;
 /// CIS 1.14: access keys must be rotated within this many days.
 pub const ROTATION_DAYS: i64 = 90;
-
-/// `a, b, c` with at most [`MAX_LISTED`] names, then ` and N more`.
-pub fn listing(names: &[String]) -> String {
-    let shown: Vec<&str> = names.iter().take(MAX_LISTED).map(String::as_str).collect();
-    let mut out = shown.join(", ");
-    if names.len() > MAX_LISTED {
-        out.push_str(&format!(" and {} more", names.len() - MAX_LISTED));
-    }
-    out
-}
 
 /// The snapshot's signals and gaps, stamped `observed_at`; credential ages (CIS 1.12, 1.14)
 /// are measured at `ages_at` (the poll's start, or a replay's configured `ages_as_of`).

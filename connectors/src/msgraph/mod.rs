@@ -1,6 +1,6 @@
 //! Microsoft Graph connector (application permissions, client-credentials flow).
 //!
-//! Role: for one tenant, get a token once, read seven Graph v1.0 endpoints concurrently and
+//! Role: for one tenant, get a token once, read its Graph v1.0 endpoints concurrently and
 //! return each one's typed payload or its own [`CollectionError`] in an [`MsGraphSnapshot`];
 //! [`signals`] normalises that into the `msgraph.*` signals, [`settings`] owns the connector
 //! table's keys and [`MSGRAPH`] is the kind's registry entry (catalog
@@ -16,8 +16,15 @@
 //! | `security_defaults` | `GET /policies/identitySecurityDefaultsEnforcementPolicy` | Policy.Read.All |
 //! | `sensitivity_labels` | `GET /security/dataSecurityAndGovernance/sensitivityLabels` | SensitivityLabels.Read.All |
 //! | `subscribed_skus` | `GET /subscribedSkus` | Organization.Read.All (or Directory.Read.All) |
+//! | `authentication_methods` | `GET /policies/authenticationMethodsPolicy` | Policy.Read.All |
+//! | `authorization` | `GET /policies/authorizationPolicy` | Policy.Read.All |
+//! | `admin_consent` | `GET /policies/adminConsentRequestPolicy` | Policy.Read.All |
+//! | `domains` | `GET /domains` | Domain.Read.All |
 
 pub mod auth;
+pub mod directory;
+#[cfg(test)]
+mod directory_tests;
 pub mod model;
 #[cfg(test)]
 mod model_tests;
@@ -40,6 +47,9 @@ use crate::http::{HttpClient, HttpSettings};
 use crate::record::{Mode, Recorder};
 use crate::{CollectionError, Connector, ErrorKind, PollContext, Snapshot};
 use auth::TokenSource;
+use directory::{
+    AdminConsentRequestPolicy, AuthenticationMethodsPolicy, AuthorizationPolicy, Domain,
+};
 use model::{
     ConditionalAccessPolicy, SecureScore, SecureScoreControlProfile, SecurityDefaultsPolicy,
     SensitivityLabel, SubscribedSku, UserRegistrationDetails,
@@ -72,6 +82,14 @@ pub mod endpoints {
     /// The tenant's subscriptions and their service plans (Organization.Read.All): licences
     /// such as Entra ID P2 (`AAD_PREMIUM_P2`).
     pub const SUBSCRIBED_SKUS: &str = "/subscribedSkus";
+    /// The authentication methods policy (Policy.Read.All).
+    pub const AUTHENTICATION_METHODS: &str = "/policies/authenticationMethodsPolicy";
+    /// The authorization policy: app registration, user consent, guests (Policy.Read.All).
+    pub const AUTHORIZATION: &str = "/policies/authorizationPolicy";
+    /// The admin consent request policy (Policy.Read.All).
+    pub const ADMIN_CONSENT: &str = "/policies/adminConsentRequestPolicy";
+    /// The tenant's domains and their password expiry (Domain.Read.All).
+    pub const DOMAINS: &str = "/domains";
 }
 
 /// Configuration of one tenant's Graph connector.
@@ -196,11 +214,19 @@ pub struct MsGraphSnapshot {
     pub sensitivity_labels: Result<Vec<SensitivityLabel>, CollectionError>,
     /// `GET /subscribedSkus` (Organization.Read.All), all pages.
     pub subscribed_skus: Result<Vec<SubscribedSku>, CollectionError>,
+    /// `GET /policies/authenticationMethodsPolicy` (Policy.Read.All).
+    pub authentication_methods: Result<AuthenticationMethodsPolicy, CollectionError>,
+    /// `GET /policies/authorizationPolicy` (Policy.Read.All).
+    pub authorization: Result<AuthorizationPolicy, CollectionError>,
+    /// `GET /policies/adminConsentRequestPolicy` (Policy.Read.All).
+    pub admin_consent: Result<AdminConsentRequestPolicy, CollectionError>,
+    /// `GET /domains` (Domain.Read.All), all pages.
+    pub domains: Result<Vec<Domain>, CollectionError>,
 }
 
 impl MsGraphSnapshot {
     /// The number of endpoints a poll reads (fields of this struct).
-    pub const ENDPOINTS: usize = 7;
+    pub const ENDPOINTS: usize = 11;
 
     /// A snapshot where every endpoint failed with the same error (token failure).
     pub fn all_failed(e: CollectionError) -> Self {
@@ -211,7 +237,11 @@ impl MsGraphSnapshot {
             conditional_access: Err(e.clone()),
             security_defaults: Err(e.clone()),
             sensitivity_labels: Err(e.clone()),
-            subscribed_skus: Err(e),
+            subscribed_skus: Err(e.clone()),
+            authentication_methods: Err(e.clone()),
+            authorization: Err(e.clone()),
+            admin_consent: Err(e.clone()),
+            domains: Err(e),
         }
     }
 
@@ -225,6 +255,10 @@ impl MsGraphSnapshot {
             self.security_defaults.as_ref().err(),
             self.sensitivity_labels.as_ref().err(),
             self.subscribed_skus.as_ref().err(),
+            self.authentication_methods.as_ref().err(),
+            self.authorization.as_ref().err(),
+            self.admin_consent.as_ref().err(),
+            self.domains.as_ref().err(),
         ]
         .into_iter()
         .flatten()
@@ -305,7 +339,7 @@ impl MsGraphConnector {
         &self.tenant_id
     }
 
-    /// Read all seven endpoints once (see the module table). Never fails as a whole: a token
+    /// Read every endpoint once (see the module table). Never fails as a whole: a token
     /// failure gives every endpoint that same error and makes no Graph call.
     pub async fn snapshot(&self) -> MsGraphSnapshot {
         let span = tracing::info_span!("msgraph_poll", tenant_id = %self.tenant_id);
@@ -326,6 +360,10 @@ impl MsGraphConnector {
                 security_defaults,
                 sensitivity_labels,
                 subscribed_skus,
+                authentication_methods,
+                authorization,
+                admin_consent,
+                domains,
             ) = tokio::join!(
                 self.latest_secure_score(token.clone()),
                 self.list(CONTROL_PROFILES, "", token.clone(), true),
@@ -334,6 +372,10 @@ impl MsGraphConnector {
                 self.single(SECURITY_DEFAULTS, token.clone()),
                 self.list(SENSITIVITY_LABELS, "", token.clone(), true),
                 self.list(SUBSCRIBED_SKUS, "", token.clone(), true),
+                self.single(AUTHENTICATION_METHODS, token.clone()),
+                self.single(AUTHORIZATION, token.clone()),
+                self.single(ADMIN_CONSENT, token.clone()),
+                self.list(DOMAINS, "", token.clone(), true),
             );
             let snap = MsGraphSnapshot {
                 secure_score,
@@ -343,6 +385,10 @@ impl MsGraphConnector {
                 security_defaults,
                 sensitivity_labels,
                 subscribed_skus,
+                authentication_methods,
+                authorization,
+                admin_consent,
+                domains,
             };
             tracing::info!(failed = snap.errors().len(), "msgraph poll done");
             snap

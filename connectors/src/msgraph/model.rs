@@ -7,7 +7,7 @@
 use serde::{Deserialize, Deserializer};
 
 /// Read `null` or a missing array as an empty `Vec`.
-fn nullable_vec<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+pub(crate) fn nullable_vec<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
