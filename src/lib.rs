@@ -18,6 +18,7 @@ pub mod registry;
 pub mod report;
 pub mod scheduler;
 pub mod server;
+pub mod service;
 pub mod signals;
 pub mod store;
 pub mod telemetry;

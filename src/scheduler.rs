@@ -79,10 +79,52 @@ pub fn next_poll_at(
     }
 }
 
+/// The first round of polls of a scheduler start: done once every connector has finished its
+/// first poll (with `poll_on_start`), or has armed its schedule (without). The service manager
+/// is told the daemon is ready after it ([`crate::cli`]).
+#[derive(Debug, Clone)]
+pub struct FirstRound {
+    remaining: Arc<std::sync::atomic::AtomicUsize>,
+    done: Arc<tokio::sync::Notify>,
+}
+
+impl FirstRound {
+    fn new(connectors: usize) -> Self {
+        Self {
+            remaining: Arc::new(std::sync::atomic::AtomicUsize::new(connectors)),
+            done: Arc::new(tokio::sync::Notify::new()),
+        }
+    }
+
+    /// One connector's part of the round is done (called once per connector).
+    fn finished_one(&self) {
+        use std::sync::atomic::Ordering;
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.done.notify_waiters();
+        }
+    }
+
+    /// Resolves when the round is done (at once when it already is, or there is nothing to
+    /// poll).
+    pub async fn wait(&self) {
+        use std::sync::atomic::Ordering;
+        loop {
+            let notified = self.done.notified();
+            if self.remaining.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
 /// Spawn one polling task per (tenant, connector) on `tracker`. Tasks stop starting polls once
 /// `cancel` fires; a poll in flight finishes (the caller bounds that with its grace deadline).
-pub fn spawn_all(app: Arc<App>, cancel: CancellationToken, tracker: &TaskTracker) {
+/// Returns the start's [`FirstRound`].
+pub fn spawn_all(app: Arc<App>, cancel: CancellationToken, tracker: &TaskTracker) -> FirstRound {
     let permits = Arc::new(Semaphore::new(app.config.scheduler.max_concurrent_polls));
+    let connectors = app.tenants().iter().map(|t| t.connectors.len()).sum();
+    let round = FirstRound::new(connectors);
     for tenant in app.tenants().iter().cloned() {
         for index in 0..tenant.connectors.len() {
             tracker.spawn(poll_loop(
@@ -91,9 +133,11 @@ pub fn spawn_all(app: Arc<App>, cancel: CancellationToken, tracker: &TaskTracker
                 index,
                 permits.clone(),
                 cancel.clone(),
+                round.clone(),
             ));
         }
     }
+    round
 }
 
 async fn poll_loop(
@@ -102,8 +146,16 @@ async fn poll_loop(
     index: usize,
     permits: Arc<Semaphore>,
     cancel: CancellationToken,
+    round: FirstRound,
 ) {
     let cfg = &app.config.scheduler;
+    // Without `poll_on_start`, arming the schedule is this connector's part of the first round.
+    let mut round = Some(round);
+    if !cfg.poll_on_start
+        && let Some(r) = round.take()
+    {
+        r.finished_one();
+    }
     let slot = &tenant.connectors[index];
     let backoff = poll_backoff(cfg);
     let jitter = if cfg.startup_jitter.is_zero() {
@@ -139,6 +191,9 @@ async fn poll_loop(
         let span = tracing::info_span!("poll", tenant = %tenant.id, connector = %slot.config.id);
         let report = tracing::Instrument::instrument(app.poll(&tenant, index), span).await;
         drop(permit);
+        if let Some(r) = round.take() {
+            r.finished_one();
+        }
         failures = match report.outcome {
             PollOutcome::Success | PollOutcome::Partial => 0,
             PollOutcome::Failure | PollOutcome::Timeout => failures.saturating_add(1),

@@ -65,6 +65,12 @@ pub enum SecretRef {
         /// File path.
         file: PathBuf,
     },
+    /// A systemd credential (`LoadCredential=NAME:PATH` in the unit): the file `NAME` of the
+    /// directory systemd names in `$CREDENTIALS_DIRECTORY` (trailing newline trimmed).
+    Credential {
+        /// Credential name (no `/`).
+        credential: String,
+    },
 }
 
 impl SecretRef {
@@ -76,11 +82,30 @@ impl SecretRef {
                 .filter(|v| !v.is_empty())
                 .map(SecretString::from)
                 .ok_or_else(|| format!("environment variable {name} is not set")),
-            SecretRef::File { file } => read_bounded(file, MAX_SECRET_FILE_BYTES)
-                .map(|s| SecretString::from(s.trim_end_matches(['\r', '\n']).to_owned()))
-                .map_err(|e| format!("cannot read secret file {}: {e}", file.display())),
+            SecretRef::File { file } => read_secret_file(file),
+            SecretRef::Credential { credential } => {
+                if credential.is_empty() || credential.contains('/') || credential == ".." {
+                    return Err(format!("{credential:?} is not a credential name"));
+                }
+                let dir = env("CREDENTIALS_DIRECTORY")
+                    .filter(|d| !d.is_empty())
+                    .ok_or_else(|| {
+                        format!(
+                            "credential {credential}: CREDENTIALS_DIRECTORY is not set (the unit \
+                         needs LoadCredential={credential}:PATH)"
+                        )
+                    })?;
+                read_secret_file(&PathBuf::from(dir).join(credential))
+            }
         }
     }
+}
+
+/// A secret file's content, trailing newline trimmed, read under [`MAX_SECRET_FILE_BYTES`].
+fn read_secret_file(file: &Path) -> Result<SecretString, String> {
+    read_bounded(file, MAX_SECRET_FILE_BYTES)
+        .map(|s| SecretString::from(s.trim_end_matches(['\r', '\n']).to_owned()))
+        .map_err(|e| format!("cannot read secret file {}: {e}", file.display()))
 }
 
 /// Decode one TOML value into `T`, turning the serde error into a problem with the full key
@@ -294,6 +319,33 @@ pub trait ConnectorSettings: fmt::Debug + Send + Sync + Any {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `{ credential = "NAME" }` reads `$CREDENTIALS_DIRECTORY/NAME` (systemd's
+    /// `LoadCredential=`); names with a `/` and an unset directory are clear errors.
+    #[test]
+    fn systemd_credentials_are_read_from_their_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("contoso-secret"), "s3cret\n").unwrap();
+        let d = dir.path().display().to_string();
+        let env = |k: &str| (k == "CREDENTIALS_DIRECTORY").then(|| d.clone());
+        let r: SecretRef = toml::from_str::<toml::Table>("s = { credential = \"contoso-secret\" }")
+            .unwrap()["s"]
+            .clone()
+            .try_into()
+            .unwrap();
+        use secrecy::ExposeSecret;
+        assert_eq!(r.resolve(&env).unwrap().expose_secret(), "s3cret");
+        let err = r.resolve(&|_| None).unwrap_err();
+        assert!(err.contains("CREDENTIALS_DIRECTORY is not set"), "{err}");
+        let up = SecretRef::Credential {
+            credential: "../etc/passwd".into(),
+        };
+        assert!(
+            up.resolve(&env)
+                .unwrap_err()
+                .contains("not a credential name")
+        );
+    }
 
     /// Issue 8 (bound every input): the files a configuration names are read under a cap; past
     /// it the error names the file, never its content.

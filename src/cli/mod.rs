@@ -3,31 +3,38 @@
 //!
 //! Exit codes: 0 success, 64 invalid configuration (every problem printed, with its key path),
 //! 65 invalid template import file (every problem printed, located), 1 any other error, 130
-//! when a second signal forces an immediate exit.
+//! when a second signal forces an immediate exit. `run` answers SIGHUP with a configuration
+//! reload ([`daemon`]).
 
 pub mod action;
+mod daemon;
 pub mod interchange;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 use postured_connectors::record::PersonalData;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, ConfigError, ConfigProblem, Secrets};
-use crate::{assembly, report, scheduler, server, telemetry};
+use crate::{assembly, report, telemetry};
 
 /// Exit code for an invalid configuration.
 pub const EXIT_CONFIG: u8 = 64;
 
+/// `postured --version`: the package version and the git commit it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("POSTURED_GIT_COMMIT"),
+    ")"
+);
+
 /// postured: continuous compliance assessment daemon.
 #[derive(Debug, Parser)]
-#[command(name = "postured", version, about)]
+#[command(name = "postured", version = VERSION, about)]
 pub struct Cli {
     /// The command to run.
     #[command(subcommand)]
@@ -322,7 +329,7 @@ fn load(path: &std::path::Path, secrets: Secrets) -> Result<Config, Failure> {
 
 async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
     match command {
-        Command::Run { config } => run(load(&config, Secrets::ALL)?).await,
+        Command::Run { config } => daemon::run(&config, load(&config, Secrets::ALL)?).await,
         Command::Once { config, output } => once(load(&config, Secrets::CONNECTORS)?, output).await,
         Command::Migrate { config } => {
             let cfg = load(&config, Secrets::NONE)?;
@@ -471,64 +478,4 @@ async fn once(cfg: Config, output: Output) -> Result<ExitCode, Failure> {
         Output::Table => print!("{}", report::render_table(&r)),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-async fn run(cfg: Config) -> Result<ExitCode, Failure> {
-    let grace = cfg.scheduler.shutdown_grace;
-    let listen = cfg.server.listen.clone();
-    // Listen before touching the store: a port in use fails here, before any migration.
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-    let addr = listener.local_addr().map_err(anyhow::Error::from)?;
-    let app = Arc::new(assembly::build_app(cfg).await?);
-    let cancel = CancellationToken::new();
-    let serve = server::serve(app.clone(), listener, cancel.clone());
-    tracing::info!(%addr, tenants = app.tenants().len(), "postured started");
-    println!("postured is serving metrics on http://{addr}/metrics");
-    let server_task = tokio::spawn(serve);
-
-    let tracker = TaskTracker::new();
-    scheduler::spawn_all(app.clone(), cancel.clone(), &tracker);
-    crate::app::tasks::spawn(app.background(), &cancel, &tracker)?;
-    tracker.close();
-
-    shutdown_signal().await;
-    tracing::info!(
-        grace_seconds = grace.as_secs_f64(),
-        "shutting down: draining in-flight polls"
-    );
-    cancel.cancel();
-    tokio::select! {
-        _ = tracker.wait() => tracing::info!("all polls drained"),
-        _ = tokio::time::sleep(grace) => tracing::warn!("grace deadline passed; abandoning in-flight polls"),
-        _ = shutdown_signal() => {
-            tracing::warn!("second signal: exiting now");
-            return Ok(ExitCode::from(130));
-        }
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(5), server_task).await;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
 }
