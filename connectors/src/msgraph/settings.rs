@@ -2,21 +2,26 @@
 //! entry ([`MSGRAPH`]).
 //!
 //! Keys (besides `kind`, `schedule` and `poll_timeout`, which every connector has):
-//! `tenant_id`, `client_id`, `client_secret` (a [`SecretRef`]), `authority`, `token_url`,
-//! `graph_base`, `request_timeout`, `max_retries`, `max_retry_wait`, `max_response_bytes`,
-//! `replay_dir`. Documented
-//! with their defaults in `config/example.toml`.
+//! `tenant_id`, `client_id`, one credential (`client_secret` a [`SecretRef`], `certificate`,
+//! `federated_token_file` or `managed_identity`), `authority`, `token_url`, `graph_base`,
+//! `request_timeout`, `max_retries`, `max_retry_wait`, `max_response_bytes`, `replay_dir`.
+//! Documented with their defaults in `config/example.toml` and `docs/connectors/msgraph.md`
+//! ("Sign-in").
 //!
-//! Must not: do network IO or reveal the client secret (it is redacted in `Debug`).
+//! Must not: do network IO or reveal a secret or key (they are redacted in `Debug`).
 
 use std::any::Any;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use super::credential::{
+    CertificateKey, CertificatePart, Credential, DEFAULT_IMDS_ENDPOINT, ManagedIdentity,
+    read_federated_token,
+};
 use super::{DEFAULT_AUTHORITY, DEFAULT_GRAPH_BASE, KIND, MsGraphConfig, MsGraphConnector};
 use crate::Connector;
 use crate::record::Mode;
@@ -38,14 +43,15 @@ pub const MSGRAPH: Kind<MsGraphSettings> = Kind {
 #[derive(Clone, Debug)]
 pub struct MsGraphSettings {
     /// The connector configuration ([`MsGraphConfig`] documents every key and default; its
-    /// `Debug` redacts the secret). `mode` is [`Mode::Live`] or [`Mode::Replay`]
+    /// `Debug` redacts the credential). `mode` is [`Mode::Live`] or [`Mode::Replay`]
     /// (`replay_dir`, resolved against the configuration file's directory); `tenant_id` is
-    /// empty when a replay omits it (the postured tenant id stands in at build); the client
-    /// secret is empty in replay and when it was not resolved.
+    /// empty when a replay omits it (the postured tenant id stands in at build); the
+    /// credential is an empty client secret in replay and when it was not resolved.
     pub config: MsGraphConfig,
-    /// Whether the client secret was resolved ([`SettingsContext::resolve_secrets`]): a live
-    /// connector loaded without it (an offline command) refuses to build.
-    pub secret_resolved: bool,
+    /// Whether the credential was resolved ([`SettingsContext::resolve_secrets`]; a managed
+    /// identity needs nothing resolved): a live connector loaded without it (an offline
+    /// command) refuses to build.
+    pub credential_resolved: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,6 +63,12 @@ struct RawMsGraph {
     client_id: Option<String>,
     #[serde(default)]
     client_secret: Option<SecretRef>,
+    #[serde(default)]
+    certificate: Option<RawCertificate>,
+    #[serde(default)]
+    federated_token_file: Option<PathOrEnv>,
+    #[serde(default)]
+    managed_identity: Option<RawManagedIdentity>,
     #[serde(default = "default_authority")]
     authority: String,
     #[serde(default)]
@@ -74,6 +86,41 @@ struct RawMsGraph {
     #[serde(default)]
     replay_dir: Option<PathBuf>,
 }
+
+/// `certificate = { key = {...}, certificate = {...} }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCertificate {
+    key: SecretRef,
+    certificate: SecretRef,
+}
+
+/// `federated_token_file = "PATH"` or `{ env = "VAR" }` (the variable holds the path, as
+/// `AZURE_FEDERATED_TOKEN_FILE` does on AKS).
+#[derive(Debug, Deserialize)]
+#[serde(untagged, deny_unknown_fields)]
+enum PathOrEnv {
+    Path(PathBuf),
+    Env { env: String },
+}
+
+/// `managed_identity = { client_id = "...", endpoint = "..." }` (both optional).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManagedIdentity {
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    endpoint: Option<String>,
+}
+
+/// The credential keys, in the order problems name them.
+const CREDENTIAL_KEYS: [&str; 4] = [
+    "client_secret",
+    "certificate",
+    "federated_token_file",
+    "managed_identity",
+];
 
 fn default_authority() -> String {
     DEFAULT_AUTHORITY.into()
@@ -129,13 +176,24 @@ impl MsGraphSettings {
                 "must be positive",
             ));
         }
-        let mode = match raw.replay_dir {
+        let mode = match raw.replay_dir.clone() {
             Some(d) => Mode::Replay(cx.resolve_path(d)),
             None => Mode::Live,
         };
-        let mut secret = None;
+        let mut credential = None;
         if mode == Mode::Live {
-            for (key, v) in [("tenant_id", &raw.tenant_id), ("client_id", &raw.client_id)] {
+            let managed = raw.managed_identity.is_some();
+            let mut required = vec![("tenant_id", &raw.tenant_id)];
+            if !managed {
+                required.push(("client_id", &raw.client_id));
+            } else if raw.client_id.is_some() {
+                problems.push(ConfigProblem::new(
+                    cx.key("client_id"),
+                    "not used with managed_identity (a user-assigned identity is chosen with \
+                     managed_identity.client_id)",
+                ));
+            }
+            for (key, v) in required {
                 if v.as_deref().is_none_or(str::is_empty) {
                     problems.push(ConfigProblem::new(
                         cx.key(key),
@@ -143,31 +201,18 @@ impl MsGraphSettings {
                     ));
                 }
             }
-            match &raw.client_secret {
-                None => problems.push(ConfigProblem::new(
-                    cx.key("client_secret"),
-                    "required for a live connector ({ env = \"VAR\" } or { file = \"PATH\" })",
-                )),
-                Some(_) if !cx.resolve_secrets => {}
-                Some(r) => match r.resolve(cx.env) {
-                    Ok(s) if s.expose_secret().is_empty() => problems.push(ConfigProblem::new(
-                        cx.key("client_secret"),
-                        "the secret is empty",
-                    )),
-                    Ok(s) => secret = Some(s),
-                    Err(m) => problems.push(ConfigProblem::new(cx.key("client_secret"), m)),
-                },
-            }
+            credential = resolve_credential(&raw, cx, &mut problems);
         }
         if !problems.is_empty() {
             return Err(problems);
         }
         Ok(MsGraphSettings {
-            secret_resolved: secret.is_some(),
+            credential_resolved: credential.is_some(),
             config: MsGraphConfig {
                 tenant_id: raw.tenant_id.unwrap_or_default(),
                 client_id: raw.client_id.unwrap_or_default(),
-                client_secret: secret.unwrap_or_default(),
+                credential: credential
+                    .unwrap_or_else(|| Credential::Secret(SecretString::from(String::new()))),
                 authority: raw.authority,
                 token_url: raw.token_url,
                 graph_base: raw.graph_base,
@@ -192,12 +237,155 @@ impl MsGraphSettings {
     }
 }
 
+/// The one credential of a live connector, checked and (when
+/// [`SettingsContext::resolve_secrets`]) loaded; `None` with problems pushed, or when nothing
+/// was resolved. Exactly one of [`CREDENTIAL_KEYS`] must be set: none is a problem at
+/// `client_secret`, several are a problem at each of them.
+fn resolve_credential(
+    raw: &RawMsGraph,
+    cx: &SettingsContext<'_>,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<Credential> {
+    let set: Vec<&str> = CREDENTIAL_KEYS
+        .into_iter()
+        .zip([
+            raw.client_secret.is_some(),
+            raw.certificate.is_some(),
+            raw.federated_token_file.is_some(),
+            raw.managed_identity.is_some(),
+        ])
+        .filter_map(|(k, on)| on.then_some(k))
+        .collect();
+    match set.as_slice() {
+        [] => {
+            problems.push(ConfigProblem::new(
+                cx.key("client_secret"),
+                "required for a live connector ({ env = \"VAR\" } or { file = \"PATH\" }), or \
+                 another credential: certificate, federated_token_file or managed_identity",
+            ));
+            return None;
+        }
+        [_] => {}
+        many => {
+            for key in many {
+                let others: Vec<&str> = many.iter().copied().filter(|k| k != key).collect();
+                problems.push(ConfigProblem::new(
+                    cx.key(key),
+                    format!(
+                        "only one credential may be set; also set: {}",
+                        others.join(", ")
+                    ),
+                ));
+            }
+            return None;
+        }
+    }
+    let before = problems.len();
+    let mut problem = |key: &str, m: String| problems.push(ConfigProblem::new(cx.key(key), m));
+    if let Some(mi) = &raw.managed_identity {
+        let endpoint = mi
+            .endpoint
+            .clone()
+            .unwrap_or_else(|| DEFAULT_IMDS_ENDPOINT.to_owned());
+        if let Err(m) = check_imds_url(&endpoint) {
+            problem("managed_identity.endpoint", m);
+        }
+        if mi.client_id.as_deref() == Some("") {
+            problem(
+                "managed_identity.client_id",
+                "is empty (omit it for the system-assigned identity)".into(),
+            );
+        }
+        if problems.len() > before {
+            return None;
+        }
+        return Some(Credential::ManagedIdentity(ManagedIdentity {
+            endpoint,
+            client_id: mi.client_id.clone(),
+        }));
+    }
+    if !cx.resolve_secrets {
+        return None;
+    }
+    if let Some(r) = &raw.client_secret {
+        return match r.resolve(cx.env) {
+            Ok(s) if s.expose_secret().is_empty() => {
+                problem("client_secret", "the secret is empty".into());
+                None
+            }
+            Ok(s) => Some(Credential::Secret(s)),
+            Err(m) => {
+                problem("client_secret", m);
+                None
+            }
+        };
+    }
+    if let Some(c) = &raw.certificate {
+        let key = c
+            .key
+            .resolve(cx.env)
+            .map_err(|m| problem("certificate.key", m))
+            .ok();
+        let cert = c
+            .certificate
+            .resolve(cx.env)
+            .map_err(|m| problem("certificate.certificate", m))
+            .ok();
+        let (key, cert) = (key?, cert?);
+        return match CertificateKey::from_pem(key.expose_secret(), cert.expose_secret()) {
+            Ok(k) => Some(Credential::Certificate(Arc::new(k))),
+            Err((part, m)) => {
+                let key = match part {
+                    CertificatePart::Key => "certificate.key",
+                    CertificatePart::Certificate => "certificate.certificate",
+                    CertificatePart::Pair => "certificate",
+                };
+                problem(key, m);
+                None
+            }
+        };
+    }
+    let path = match raw.federated_token_file.as_ref()? {
+        PathOrEnv::Path(p) => cx.resolve_path(p.clone()),
+        PathOrEnv::Env { env } => match (cx.env)(env).filter(|v| !v.is_empty()) {
+            Some(p) => cx.resolve_path(PathBuf::from(p)),
+            None => {
+                problem(
+                    "federated_token_file",
+                    format!("environment variable {env} is not set"),
+                );
+                return None;
+            }
+        },
+    };
+    match read_federated_token(&path) {
+        Ok(_) => Some(Credential::FederatedToken(path)),
+        Err(m) => {
+            problem("federated_token_file", m);
+            None
+        }
+    }
+}
+
+/// The managed identity endpoint: `https://`, or `http://` to a loopback host (a test double)
+/// or a link-local one (IMDS itself, 169.254.169.254, which has no TLS).
+fn check_imds_url(text: &str) -> Result<(), String> {
+    let url = url::Url::parse(text).map_err(|_| format!("{text:?} is not a URL"))?;
+    let link_local = matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_link_local());
+    if url.scheme() == "http" && link_local {
+        return Ok(());
+    }
+    crate::settings::check_credential_url(text, false)
+        .map(drop)
+        .map_err(|m| format!("{m} or to the link-local metadata address"))
+}
+
 impl ConnectorSettings for MsGraphSettings {
     fn build(&self, cx: &BuildContext<'_>) -> Result<Arc<dyn Connector>, String> {
-        if !self.secret_resolved && self.config.mode == Mode::Live {
+        if !self.credential_resolved && self.config.mode == Mode::Live {
             // Loaded without resolving secrets (an offline command): never poll live with an
             // empty secret.
-            return Err("the msgraph client secret was not resolved".into());
+            return Err("the msgraph credential was not resolved".into());
         }
         let mode = match cx.record {
             Some(recorder) => Mode::Record(recorder.clone()),
