@@ -23,6 +23,8 @@ pub mod model;
 #[cfg(test)]
 mod model_tests;
 pub mod settings;
+#[cfg(test)]
+mod settings_tests;
 pub mod signals;
 
 use std::path::PathBuf;

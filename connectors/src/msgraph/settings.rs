@@ -321,13 +321,18 @@ fn resolve_credential(
         };
     }
     if let Some(c) = &raw.certificate {
-        let key = c
-            .key
+        // Files are read from the configuration's directory when relative.
+        let in_dir = |r: &SecretRef| match r {
+            SecretRef::File { file } => SecretRef::File {
+                file: cx.resolve_path(file.clone()),
+            },
+            other => other.clone(),
+        };
+        let key = in_dir(&c.key)
             .resolve(cx.env)
             .map_err(|m| problem("certificate.key", m))
             .ok();
-        let cert = c
-            .certificate
+        let cert = in_dir(&c.certificate)
             .resolve(cx.env)
             .map_err(|m| problem("certificate.certificate", m))
             .ok();
