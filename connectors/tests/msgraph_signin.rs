@@ -618,3 +618,37 @@ async fn managed_identity_errors_are_classified() {
     let snap = poll(managed(&server, None)).await;
     assert_eq!(snap.token_error().unwrap().kind, ErrorKind::Redirect);
 }
+
+#[tokio::test]
+async fn recording_with_a_certificate_holds_no_key_assertion_or_token() {
+    use postured_connectors::msgraph::record_tenant;
+    use postured_connectors::record::{PersonalData, Recorder};
+    let server = MockServer::start().await;
+    let audience = format!("{}{}", server.uri(), token_path());
+    Mock::given(method("POST"))
+        .and(path(token_path()))
+        .respond_with(AssertionVerifier::new(&RSA, &audience))
+        .mount(&server)
+        .await;
+    mount_graph(&server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = Recorder::new(dir.path(), PersonalData::Pseudonymise);
+    let snap = record_tenant(
+        config(&server, certificate(&RSA)),
+        reqwest::Client::new(),
+        recorder,
+    )
+    .await
+    .unwrap();
+    assert!(snap.token_error().is_none(), "{:?}", snap.errors());
+    let sent = assertions(&server).await;
+    let key_line = pem_body(&RSA.key_pem)[..40].to_owned();
+    let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(files.len(), 6, "only the Graph responses are recorded");
+    for f in files {
+        let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
+        for secret in [sent[0].as_str(), &key_line, &access_token(), "Bearer"] {
+            assert!(!text.contains(secret), "recording holds {secret}");
+        }
+    }
+}

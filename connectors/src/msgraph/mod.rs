@@ -26,6 +26,7 @@ pub mod settings;
 #[cfg(test)]
 mod settings_tests;
 pub mod signals;
+pub mod token_error;
 
 use std::path::PathBuf;
 use std::time::Duration;
