@@ -533,6 +533,7 @@ fn managed(server: &MockServer, client_id: Option<&str>) -> MsGraphConfig {
             Credential::ManagedIdentity(ManagedIdentity {
                 endpoint: format!("{}{IMDS_PATH}", server.uri()),
                 client_id: client_id.map(str::to_owned),
+                identity_header: None,
             }),
         )
     }
@@ -576,6 +577,58 @@ async fn managed_identity_token_from_imds_is_used_on_graph_requests() {
     let snap = poll(managed(&server, None)).await;
     assert!(snap.token_error().is_none(), "{:?}", snap.errors());
     assert_token_used(&graph_authorizations(&server).await, "mi-system-token");
+}
+
+#[tokio::test]
+async fn app_service_identity_endpoint_with_its_header() {
+    // App Service / Functions: IDENTITY_ENDPOINT with X-IDENTITY-HEADER; the response has
+    // `expires_on` (epoch seconds) and no `expires_in`.
+    let header_value = "d1a0c4a8-app-service-identity-header";
+    let server = MockServer::start().await;
+    let expires_on = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    Mock::given(method("GET"))
+        .and(path("/msi/token"))
+        .and(header("x-identity-header", header_value))
+        .and(query_param("api-version", "2019-08-01"))
+        .and(query_param("resource", "https://graph.microsoft.com"))
+        .respond_with(json(
+            200,
+            serde_json::json!({
+                "access_token": "app-service-token",
+                "expires_on": expires_on.to_string(),
+                "resource": "https://graph.microsoft.com",
+                "token_type": "Bearer",
+                "client_id": "5e1f0a3c-0000-0000-0000-000000000000"
+            }),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    mount_graph(&server).await;
+    let cfg = MsGraphConfig {
+        client_id: String::new(),
+        ..config(
+            &server,
+            Credential::ManagedIdentity(ManagedIdentity {
+                endpoint: format!("{}/msi/token", server.uri()),
+                client_id: None,
+                identity_header: Some(header_value.into()),
+            }),
+        )
+    };
+    assert!(!format!("{cfg:?}").contains(header_value));
+    let connector = MsGraphConnector::new(cfg, reqwest::Client::new()).unwrap();
+    let snap = connector.snapshot().await;
+    assert!(snap.token_error().is_none(), "{:?}", snap.errors());
+    // Cached for its hour: the second poll asks no new token (`expect(1)`).
+    connector.snapshot().await;
+    let auths = graph_authorizations(&server).await;
+    assert_token_used(&auths[..6], "app-service-token");
+    assert_token_used(&auths[6..], "app-service-token");
 }
 
 #[tokio::test]

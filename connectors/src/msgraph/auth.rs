@@ -21,8 +21,8 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, SystemTime};
 
 use super::credential::{
-    ASSERTION_TYPE, Credential, GRAPH_RESOURCE, IMDS_API_VERSION, ManagedIdentity,
-    read_federated_token,
+    APP_SERVICE_API_VERSION, ASSERTION_TYPE, Credential, GRAPH_RESOURCE, IMDS_API_VERSION,
+    ManagedIdentity, read_federated_token,
 };
 
 use oauth2::basic::{
@@ -217,12 +217,34 @@ struct Cached {
     refresh_at: Instant,
 }
 
-/// The IMDS token response (`expires_in` is a string of seconds there; a number is accepted).
+/// The managed identity token response: IMDS gives `expires_in` (a string of seconds), App
+/// Service only `expires_on` (a string of epoch seconds); numbers are accepted too.
 #[derive(Deserialize)]
 struct ImdsToken {
     access_token: String,
     #[serde(default)]
     expires_in: Option<serde_json::Value>,
+    #[serde(default)]
+    expires_on: Option<serde_json::Value>,
+}
+
+impl ImdsToken {
+    /// The token's lifetime from `now` (600 s when the response gives neither field).
+    fn lifetime(&self, now: SystemTime) -> Duration {
+        let seconds = |v: &Option<serde_json::Value>| match v {
+            Some(serde_json::Value::String(s)) => s.parse::<u64>().ok(),
+            Some(v) => v.as_u64(),
+            None => None,
+        };
+        let epoch = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let secs = seconds(&self.expires_in)
+            .or_else(|| seconds(&self.expires_on).map(|at| at.saturating_sub(epoch)))
+            .unwrap_or(600);
+        Duration::from_secs(secs)
+    }
 }
 
 /// Token source for one tenant, with a shared cache: concurrent callers wait for a single
@@ -436,24 +458,36 @@ impl TokenSource {
     }
 
     /// The managed-identity request: `GET {endpoint}?api-version=2018-02-01&resource=
-    /// https://graph.microsoft.com[&client_id=...]` with `Metadata: true`.
+    /// https://graph.microsoft.com[&client_id=...]` with `Metadata: true` (IMDS), or with
+    /// `api-version=2019-08-01` and `X-IDENTITY-HEADER` (App Service, Functions).
     async fn imds_once(
         &self,
         mi: &ManagedIdentity,
         status_cell: &Arc<AtomicU16>,
     ) -> Result<(SecretString, Duration), Failure> {
+        let (api_version, name, value) = match &mi.identity_header {
+            None => (IMDS_API_VERSION, "Metadata", "true"),
+            Some(h) => (
+                APP_SERVICE_API_VERSION,
+                "X-IDENTITY-HEADER",
+                h.expose_secret(),
+            ),
+        };
         let mut url = url::Url::parse(&mi.endpoint)
             .map_err(|e| Failure::Other(format!("invalid managed identity endpoint: {e}")))?;
         url.query_pairs_mut()
-            .append_pair("api-version", IMDS_API_VERSION)
+            .append_pair("api-version", api_version)
             .append_pair("resource", GRAPH_RESOURCE);
         if let Some(id) = &mi.client_id {
             url.query_pairs_mut().append_pair("client_id", id);
         }
+        let mut value = reqwest::header::HeaderValue::from_str(value)
+            .map_err(|_| Failure::Other(format!("the {name} header value is not valid")))?;
+        value.set_sensitive(true);
         let req = self
             .http
             .get(url)
-            .header("Metadata", "true")
+            .header(name, value)
             .build()
             .map_err(|e| Failure::Other(format!("bad request: {}", e.without_url())))?;
         let resp = send(
@@ -477,15 +511,8 @@ impl TokenSource {
         }
         let token: ImdsToken =
             serde_json::from_slice(body).map_err(|e| Failure::Parse(e.to_string()))?;
-        let seconds = match &token.expires_in {
-            Some(serde_json::Value::String(s)) => s.parse().ok(),
-            Some(v) => v.as_u64(),
-            None => None,
-        };
-        Ok((
-            SecretString::from(token.access_token),
-            Duration::from_secs(seconds.unwrap_or(600)),
-        ))
+        let lifetime = token.lifetime(SystemTime::now());
+        Ok((SecretString::from(token.access_token), lifetime))
     }
 
     /// The classified error of one failed token request; `carried` (the secret or assertion

@@ -72,14 +72,34 @@ impl std::fmt::Debug for Credential {
     }
 }
 
-/// Azure managed identity settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Azure managed identity settings. `Debug` redacts the App Service identity header.
+#[derive(Clone)]
 pub struct ManagedIdentity {
-    /// Token endpoint, default [`DEFAULT_IMDS_ENDPOINT`] (a loopback URL in tests).
+    /// Token endpoint: default [`DEFAULT_IMDS_ENDPOINT`]; on App Service and Functions the
+    /// `IDENTITY_ENDPOINT` variable (a loopback URL in tests).
     pub endpoint: String,
     /// Client id of a user-assigned identity; `None`: the system-assigned identity.
     pub client_id: Option<String>,
+    /// App Service and Functions: the `IDENTITY_HEADER` value, sent as `X-IDENTITY-HEADER`
+    /// with `api-version` [`APP_SERVICE_API_VERSION`]; `None`: IMDS (`Metadata: true`).
+    pub identity_header: Option<SecretString>,
 }
+
+impl std::fmt::Debug for ManagedIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagedIdentity")
+            .field("endpoint", &self.endpoint)
+            .field("client_id", &self.client_id)
+            .field(
+                "identity_header",
+                &self.identity_header.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
+}
+
+/// `api-version` of the App Service / Functions managed identity endpoint.
+pub const APP_SERVICE_API_VERSION: &str = "2019-08-01";
 
 /// A certificate's private key, ready to sign client assertions. `Debug` shows the algorithm
 /// and the thumbprint only.

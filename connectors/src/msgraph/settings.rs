@@ -49,8 +49,8 @@ pub struct MsGraphSettings {
     /// credential is an empty client secret in replay and when it was not resolved.
     pub config: MsGraphConfig,
     /// Whether the credential was resolved ([`SettingsContext::resolve_secrets`]; a managed
-    /// identity needs nothing resolved): a live connector loaded without it (an offline
-    /// command) refuses to build.
+    /// identity through IMDS needs nothing resolved): a live connector loaded without it (an
+    /// offline command) refuses to build.
     pub credential_resolved: bool,
 }
 
@@ -104,14 +104,28 @@ enum PathOrEnv {
     Env { env: String },
 }
 
-/// `managed_identity = { client_id = "...", endpoint = "..." }` (both optional).
+/// `managed_identity = { source = "imds" | "app_service", client_id = "...", endpoint = "..." }`
+/// (all optional).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawManagedIdentity {
     #[serde(default)]
+    source: IdentitySource,
+    #[serde(default)]
     client_id: Option<String>,
     #[serde(default)]
     endpoint: Option<String>,
+}
+
+/// Where a managed identity's token comes from.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum IdentitySource {
+    /// The Azure Instance Metadata Service (VMs, scale sets, AKS nodes, Container Instances).
+    #[default]
+    Imds,
+    /// App Service and Functions: `IDENTITY_ENDPOINT` and `IDENTITY_HEADER`.
+    AppService,
 }
 
 /// The credential keys, in the order problems name them.
@@ -280,30 +294,10 @@ fn resolve_credential(
             return None;
         }
     }
-    let before = problems.len();
-    let mut problem = |key: &str, m: String| problems.push(ConfigProblem::new(cx.key(key), m));
     if let Some(mi) = &raw.managed_identity {
-        let endpoint = mi
-            .endpoint
-            .clone()
-            .unwrap_or_else(|| DEFAULT_IMDS_ENDPOINT.to_owned());
-        if let Err(m) = check_imds_url(&endpoint) {
-            problem("managed_identity.endpoint", m);
-        }
-        if mi.client_id.as_deref() == Some("") {
-            problem(
-                "managed_identity.client_id",
-                "is empty (omit it for the system-assigned identity)".into(),
-            );
-        }
-        if problems.len() > before {
-            return None;
-        }
-        return Some(Credential::ManagedIdentity(ManagedIdentity {
-            endpoint,
-            client_id: mi.client_id.clone(),
-        }));
+        return managed_identity(mi, cx, problems);
     }
+    let mut problem = |key: &str, m: String| problems.push(ConfigProblem::new(cx.key(key), m));
     if !cx.resolve_secrets {
         return None;
     }
@@ -370,6 +364,77 @@ fn resolve_credential(
             None
         }
     }
+}
+
+/// A managed identity: its endpoint checked (IMDS by default; on App Service `IDENTITY_ENDPOINT`
+/// unless `endpoint` is set) and, on App Service, its `IDENTITY_HEADER` read (when
+/// [`SettingsContext::resolve_secrets`]). Problems are under `managed_identity.*`.
+fn managed_identity(
+    mi: &RawManagedIdentity,
+    cx: &SettingsContext<'_>,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<Credential> {
+    let before = problems.len();
+    let mut problem = |key: &str, m: String| {
+        problems.push(ConfigProblem::new(
+            cx.key(&format!("managed_identity.{key}")),
+            m,
+        ))
+    };
+    if mi.client_id.as_deref() == Some("") {
+        problem(
+            "client_id",
+            "is empty (omit it for the system-assigned identity)".into(),
+        );
+    }
+    let from_env = |var: &str| (cx.env)(var).filter(|v| !v.is_empty());
+    let unset = |var: &str| {
+        format!(
+            "environment variable {var} is not set (App Service sets it when the app has a managed identity)"
+        )
+    };
+    let (endpoint, identity_header) = match mi.source {
+        IdentitySource::Imds => (
+            Some(
+                mi.endpoint
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_IMDS_ENDPOINT.to_owned()),
+            ),
+            None,
+        ),
+        IdentitySource::AppService if !cx.resolve_secrets => (None, None),
+        IdentitySource::AppService => {
+            let endpoint = mi
+                .endpoint
+                .clone()
+                .or_else(|| from_env("IDENTITY_ENDPOINT"));
+            if endpoint.is_none() {
+                problem("source", unset("IDENTITY_ENDPOINT"));
+            }
+            let header = from_env("IDENTITY_HEADER").map(SecretString::from);
+            if header.is_none() {
+                problem("source", unset("IDENTITY_HEADER"));
+            }
+            (endpoint, header)
+        }
+    };
+    if let Some(e) = &endpoint
+        && let Err(m) = check_imds_url(e)
+    {
+        problem("endpoint", m);
+    }
+    if problems.len() > before {
+        return None;
+    }
+    let unresolved = mi.source == IdentitySource::AppService && identity_header.is_none();
+    if unresolved {
+        return None;
+    }
+    Some(Credential::ManagedIdentity(ManagedIdentity {
+        endpoint: endpoint?,
+        client_id: mi.client_id.clone(),
+        identity_header,
+    }))
 }
 
 /// The managed identity endpoint: `https://`, or `http://` to a loopback host (a test double)

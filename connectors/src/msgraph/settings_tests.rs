@@ -18,6 +18,8 @@ fn parse_in(
     let env = |name: &str| match name {
         "SECRET" => Some("s3cr3t".to_owned()),
         "AZURE_FEDERATED_TOKEN_FILE" => Some("token".to_owned()),
+        "IDENTITY_ENDPOINT" => Some("http://127.0.0.1:41234/msi/token".to_owned()),
+        "IDENTITY_HEADER" => Some("app-service-header".to_owned()),
         _ => None,
     };
     let cx = SettingsContext {
@@ -119,6 +121,21 @@ fn each_credential_form_parses() {
         ("http://127.0.0.1:9/token", Some("u"))
     );
     assert!(s.credential_resolved);
+    assert!(mi.identity_header.is_none());
+
+    // App Service: the endpoint and header from its variables; the header is redacted.
+    let s = parse_in(
+        "tenant_id = \"t\"\nmanaged_identity = { source = \"app_service\" }",
+        d,
+        true,
+    )
+    .unwrap();
+    let Credential::ManagedIdentity(mi) = &s.config.credential else {
+        panic!()
+    };
+    assert_eq!(mi.endpoint, "http://127.0.0.1:41234/msi/token");
+    assert!(mi.identity_header.is_some());
+    assert!(!format!("{s:?}").contains("app-service-header"));
 }
 
 #[test]
@@ -210,12 +227,12 @@ fn managed_identity_problems() {
         keys,
         [
             ".client_id",
-            ".managed_identity.endpoint",
-            ".managed_identity.client_id"
+            ".managed_identity.client_id",
+            ".managed_identity.endpoint"
         ]
     );
     assert!(p[0].1.contains("managed_identity.client_id"), "{}", p[0].1);
-    assert!(p[1].1.contains("plain http"), "{}", p[1].1);
+    assert!(p[2].1.contains("plain http"), "{}", p[2].1);
     // https anywhere is fine; an unknown key is a decode problem under its path.
     assert!(
         parse_in(
