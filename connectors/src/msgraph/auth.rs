@@ -98,7 +98,7 @@ impl From<RequestTokenError<SendError, EntraTokenError>> for Failure {
 }
 
 /// The client of token requests: no redirect is ever followed (the form body holds the client
-/// secret), the daemon's user agent. Errors ([`ErrorKind::Auth`]): no rustls crypto provider
+/// secret or assertion, a managed identity request its header), the daemon's user agent. Errors ([`ErrorKind::Auth`]): no rustls crypto provider
 /// is installed (the daemon installs ring's at start; building without one would panic), or
 /// the client cannot be built.
 pub fn token_client() -> Result<reqwest::Client, CollectionError> {
