@@ -196,7 +196,11 @@ impl MsGraphSettings {
         };
         let mut credential = None;
         if mode == Mode::Live {
-            let managed = raw.managed_identity.is_some();
+            // With a managed identity (and no other credential) the app's client id is unused.
+            let managed = raw.managed_identity.is_some()
+                && raw.client_secret.is_none()
+                && raw.certificate.is_none()
+                && raw.federated_token_file.is_none();
             let mut required = vec![("tenant_id", &raw.tenant_id)];
             if !managed {
                 required.push(("client_id", &raw.client_id));

@@ -193,7 +193,7 @@ fn several_credentials_are_a_problem_at_each() {
             ),
         ]
     );
-    let all = "tenant_id = \"t\"\nclient_secret = { env = \"SECRET\" }\nfederated_token_file = \"/t\"\n\
+    let all = "tenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = { env = \"SECRET\" }\nfederated_token_file = \"/t\"\n\
          certificate = { key = { file = \"/k\" }, certificate = { file = \"/c\" } }\nmanaged_identity = {}";
     assert_eq!(
         paths(all, None),
