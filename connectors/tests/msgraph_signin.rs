@@ -414,6 +414,32 @@ fn key_of_another_certificate_is_refused_at_load() {
     assert_eq!(part, CertificatePart::Certificate);
     let key = CertificateKey::from_pem(&RSA.key_pem, &RSA.cert_pem).unwrap();
     assert_eq!(key.thumbprint(), thumbprint(&RSA.cert_pem));
+    // The same RSA key in PKCS#1 form (BEGIN RSA PRIVATE KEY) loads too and signs PS256.
+    let pkcs1 = {
+        use rsa::pkcs1::EncodeRsaPrivateKey;
+        use rsa::pkcs8::DecodePrivateKey;
+        rsa::RsaPrivateKey::from_pkcs8_pem(&RSA.key_pem)
+            .unwrap()
+            .to_pkcs1_pem(rsa::pkcs8::LineEnding::LF)
+            .unwrap()
+            .to_string()
+    };
+    assert!(pkcs1.starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+    let key = CertificateKey::from_pem(&pkcs1, &RSA.cert_pem).unwrap();
+    assert_eq!(key.algorithm(), Algorithm::PS256);
+    let assertion = key.assertion(CLIENT_ID, "https://token.example/").unwrap();
+    let v = {
+        let mut v = Validation::new(Algorithm::PS256);
+        v.set_audience(&["https://token.example/"]);
+        v
+    };
+    let public = DecodingKey::from_rsa_pem(RSA.public_pem.as_bytes()).unwrap();
+    jsonwebtoken::decode::<Claims>(
+        secrecy::ExposeSecret::expose_secret(&assertion),
+        &public,
+        &v,
+    )
+    .unwrap();
     assert!(!format!("{key:?}").contains(&pem_body(&RSA.key_pem)[..40]));
 }
 
