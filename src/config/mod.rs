@@ -703,6 +703,61 @@ actions = ["msgraph.mfa.all_users"]
         assert_eq!(r.resolve(&no_env).unwrap().expose_secret(), "abc");
     }
 
+    /// Issue 10 item 3: the msgraph credential problems (several credentials, an unreadable
+    /// certificate, an unset federated token variable, a plain-http managed identity endpoint)
+    /// are reported with their key paths, together with the file's other problems.
+    #[test]
+    fn msgraph_credential_problems_are_reported_with_the_others() {
+        let text = r#"
+            [server]
+            max_connections = 0
+            [[tenants]]
+            id = "a"
+              [[tenants.connectors]]
+              kind = "msgraph"
+              schedule = "0 0 * * * *"
+              tenant_id = "t"
+              client_id = "c"
+              client_secret = { env = "SECRET" }
+              managed_identity = {}
+              [[tenants.connectors]]
+              kind = "msgraph"
+              schedule = "0 0 * * * *"
+              tenant_id = "t"
+              client_id = "c"
+              certificate = { key = { file = "/nonexistent/key.pem" }, certificate = { file = "/nonexistent/cert.pem" } }
+            [[tenants]]
+            id = "b"
+              [[tenants.connectors]]
+              kind = "msgraph"
+              schedule = "0 0 * * * *"
+              tenant_id = "t"
+              client_id = "c"
+              federated_token_file = { env = "AZURE_FEDERATED_TOKEN_FILE" }
+              [[tenants.connectors]]
+              kind = "msgraph"
+              schedule = "0 0 * * * *"
+              tenant_id = "t"
+              managed_identity = { endpoint = "http://identity.example.com/token" }
+            "#;
+        let env = |k: &str| (k == "SECRET").then(|| "s".to_owned());
+        let problems = Config::parse(text, &[], &env).unwrap_err();
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "server.max_connections",
+                "tenants[0].connectors[0].client_secret",
+                "tenants[0].connectors[0].managed_identity",
+                "tenants[0].connectors[1].certificate.key",
+                "tenants[0].connectors[1].certificate.certificate",
+                "tenants[1].connectors[0].federated_token_file",
+                "tenants[1].connectors[1].managed_identity.endpoint",
+            ],
+            "{problems:#?}"
+        );
+    }
+
     /// Issue 8 row 17: an empty or malformed API token, `http://` token and Graph URLs (not
     /// to a loopback host), a cron schedule that never fires and zero server limits are each a
     /// located problem.

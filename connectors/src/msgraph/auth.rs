@@ -1,15 +1,18 @@
-//! Entra ID OAuth2 client-credentials token for Microsoft Graph, cached until shortly before
-//! it expires.
+//! Entra ID access token for Microsoft Graph, cached until shortly before it expires.
 //!
-//! Role: obtain a bearer token from `{authority}/{tenant_id}/oauth2/v2.0/token` (or a full
-//! `token_url` override) with scope `https://graph.microsoft.com/.default`, using the `oauth2`
-//! crate over a reqwest client of its own ([`token_client`]), and classify failures. It must
-//! not log, record or put into an error message the client secret or a token; token requests
-//! never go through [`crate::record`].
+//! Role: obtain a bearer token for the connector's [`Credential`] and classify failures. With
+//! a client secret, a certificate or a federated token file: an OAuth2 client-credentials
+//! request to `{authority}/{tenant_id}/oauth2/v2.0/token` (or a full `token_url` override)
+//! with scope `https://graph.microsoft.com/.default`, built by the `oauth2` crate, carrying
+//! `client_secret` or a `client_assertion` (RFC 7523). With a managed identity: a `GET` of
+//! the instance metadata endpoint with `Metadata: true`. Both go over one reqwest client of
+//! their own ([`token_client`]) through one send function and one classification. It must not
+//! log, record or put into an error message a secret, a key, an assertion or a token; token
+//! requests never go through [`crate::record`].
 //!
-//! The token request carries the client secret in its form body, so it never follows a
-//! redirect (reqwest would re-POST the form to the `Location` of a 307/308, wherever it
-//! points): its client is built with `redirect::Policy::none()` and any 3xx answer is
+//! The token request carries the credential in its form body, so it never follows a redirect
+//! (reqwest would re-POST the form to the `Location` of a 307/308, wherever it points): its
+//! client is built with `redirect::Policy::none()` and any 3xx answer is
 //! [`ErrorKind::Redirect`]. Its body is read under the connector's `max_response_bytes` cap
 //! ([`ErrorKind::TooLarge`]).
 
@@ -17,15 +20,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, SystemTime};
 
+use super::credential::{
+    APP_SERVICE_API_VERSION, ASSERTION_TYPE, Credential, GRAPH_RESOURCE, IMDS_API_VERSION,
+    ManagedIdentity, read_federated_token,
+};
+
 use oauth2::basic::{
     BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenResponse,
 };
 use oauth2::{
-    AuthType, Client, ClientId, ClientSecret, EndpointNotSet, EndpointSet, ErrorResponse,
-    RequestTokenError, Scope, StandardRevocableToken, TokenResponse, TokenUrl,
+    AuthType, Client, ClientId, ClientSecret, EndpointNotSet, EndpointSet, RequestTokenError,
+    Scope, StandardRevocableToken, TokenResponse, TokenUrl,
 };
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -34,6 +42,9 @@ use crate::http::{
     retry_wait,
 };
 use crate::{CollectionError, ErrorKind};
+
+pub use super::token_error::EntraTokenError;
+use super::token_error::scrub;
 
 /// Scope requested: every application permission granted to the app on Microsoft Graph.
 pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
@@ -44,105 +55,7 @@ pub const TOKEN_ENDPOINT: &str = "/oauth2/v2.0/token";
 /// A token is refreshed this long before its `expires_in` runs out.
 pub const EXPIRY_MARGIN: Duration = Duration::from_secs(300);
 
-/// Entra token-endpoint error body: RFC 6749 fields plus Entra's `error_codes` (AADSTS numbers).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct EntraTokenError {
-    /// OAuth error, e.g. `invalid_client`, `invalid_scope`.
-    pub error: String,
-    /// `AADSTSnnnn: ...\r\nTrace ID: ...` (diagnostics only).
-    #[serde(default)]
-    pub error_description: Option<String>,
-    /// AADSTS numbers, e.g. `[7000222]`.
-    #[serde(default)]
-    pub error_codes: Option<Vec<u64>>,
-    /// Link to the error-code page.
-    #[serde(default)]
-    pub error_uri: Option<String>,
-}
-
-impl std::fmt::Display for EntraTokenError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.error)?;
-        if let Some(n) = self.aadsts() {
-            write!(f, " AADSTS{n}")?;
-        }
-        Ok(())
-    }
-}
-
-impl ErrorResponse for EntraTokenError {}
-
-impl EntraTokenError {
-    /// The first AADSTS number, from `error_codes` or else the `AADSTSnnnn:` description prefix.
-    pub fn aadsts(&self) -> Option<u64> {
-        if let Some(n) = self.error_codes.as_ref().and_then(|c| c.first()) {
-            return Some(*n);
-        }
-        let d = self.error_description.as_deref()?;
-        let rest = &d[d.find("AADSTS")? + "AADSTS".len()..];
-        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-        digits.parse().ok()
-    }
-
-    /// The classified error (see [`TokenSource::token`] for the mapping).
-    fn to_collection_error(
-        &self,
-        status: Option<u16>,
-        secret: &SecretString,
-        endpoint: &str,
-    ) -> CollectionError {
-        let kind = match self.error.as_str() {
-            "invalid_client" | "unauthorized_client" => ErrorKind::Unauthorized,
-            "temporarily_unavailable" => ErrorKind::Server,
-            _ => ErrorKind::Auth,
-        };
-        let n = self.aadsts();
-        let hint = match n {
-            Some(7_000_215) => {
-                "client secret is invalid (often the secret ID was configured instead of its value)"
-            }
-            Some(7_000_222) => "client secret has expired; create a new secret for the app",
-            Some(7_000_218) => "request lacks a client secret or assertion",
-            Some(700_016) | Some(700_011) => "application (client_id) not found in the tenant",
-            Some(7_000_112) => "application is disabled",
-            Some(90_002) => "tenant not found",
-            Some(70_011) => "invalid scope",
-            Some(53_003) | Some(530_035) => "blocked by conditional access or security defaults",
-            _ => "token endpoint rejected the request",
-        };
-        let first_line = self
-            .error_description
-            .as_deref()
-            .and_then(|d| d.lines().next())
-            .map(|l| scrub(l, secret))
-            .unwrap_or_default();
-        let message = if first_line.is_empty() {
-            hint.to_owned()
-        } else {
-            format!("{hint}: {first_line}")
-        };
-        CollectionError {
-            kind,
-            endpoint: endpoint.to_owned(),
-            status,
-            code: Some(self.to_string()),
-            message,
-            retry_after: None,
-        }
-    }
-}
-
-/// Remove the secret from a server-provided text, should it ever be echoed.
-fn scrub(text: &str, secret: &SecretString) -> String {
-    let s = secret.expose_secret();
-    if s.len() >= 4 {
-        text.replace(s, "[redacted]")
-    } else {
-        text.to_owned()
-    }
-}
-
-/// Transport-level failure inside the oauth2 http-client closure.
+/// Transport-level failure of a token request.
 #[derive(Debug, thiserror::Error)]
 enum SendError {
     #[error("token request timed out")]
@@ -160,8 +73,32 @@ enum SendError {
     TooLarge { status: u16, limit: u64 },
 }
 
+/// Why one token request failed, before classification ([`TokenSource::classify`]): the
+/// OAuth2 path's `RequestTokenError` and the managed-identity path both come down to it.
+enum Failure {
+    /// No usable response (transport, 429/5xx, redirect, too large).
+    Send(SendError),
+    /// An RFC 6749 error body (`error`, `error_description`); IMDS answers the same shape.
+    Server(EntraTokenError),
+    /// A body that is not the documented shape.
+    Parse(String),
+    /// Anything else (e.g. a client assertion that could not be signed).
+    Other(String),
+}
+
+impl From<RequestTokenError<SendError, EntraTokenError>> for Failure {
+    fn from(e: RequestTokenError<SendError, EntraTokenError>) -> Self {
+        match e {
+            RequestTokenError::ServerResponse(err) => Failure::Server(err),
+            RequestTokenError::Request(e) => Failure::Send(e),
+            RequestTokenError::Parse(err, _) => Failure::Parse(err.inner().to_string()),
+            RequestTokenError::Other(msg) => Failure::Other(msg),
+        }
+    }
+}
+
 /// The client of token requests: no redirect is ever followed (the form body holds the client
-/// secret), the daemon's user agent. Errors ([`ErrorKind::Auth`]): no rustls crypto provider
+/// secret or assertion, a managed identity request its header), the daemon's user agent. Errors ([`ErrorKind::Auth`]): no rustls crypto provider
 /// is installed (the daemon installs ring's at start; building without one would panic), or
 /// the client cannot be built.
 pub fn token_client() -> Result<reqwest::Client, CollectionError> {
@@ -183,6 +120,69 @@ pub fn token_client() -> Result<reqwest::Client, CollectionError> {
                 format!("building the token client: {}", e.without_url()),
             )
         })
+}
+
+/// Send one token request: the attempt deadline, no redirect (a 3xx is
+/// [`SendError::Redirect`]), 429/5xx as [`SendError::Status`] (retried by the caller), any
+/// other answer read under `limit` bytes. The status is stored in `status_cell` for the
+/// classification of a body that does not parse.
+async fn send(
+    http: reqwest::Client,
+    mut req: reqwest::Request,
+    timeout: Duration,
+    limit: u64,
+    status_cell: Arc<AtomicU16>,
+) -> Result<http::Response<Vec<u8>>, SendError> {
+    let requested = req.url().clone();
+    *req.timeout_mut() = Some(timeout);
+    let transport = |e: reqwest::Error| {
+        if e.is_timeout() {
+            SendError::Timeout
+        } else {
+            SendError::Network(e.without_url().to_string())
+        }
+    };
+    let mut resp = http.execute(req).await.map_err(transport)?;
+    let status = resp.status();
+    status_cell.store(status.as_u16(), Ordering::Relaxed);
+    let retry_after = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+    if status.is_redirection() {
+        let target = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|l| requested.join(l).ok())
+            .map(|t| origin_label(&t))
+            .unwrap_or_else(|| "no usable Location".to_owned());
+        return Err(SendError::Redirect {
+            status: status.as_u16(),
+            target,
+        });
+    }
+    if status.as_u16() == 429 || status.is_server_error() {
+        return Err(SendError::Status {
+            status: status.as_u16(),
+            retry_after,
+        });
+    }
+    let mut builder = http::Response::builder().status(status);
+    for (k, v) in resp.headers() {
+        builder = builder.header(k, v);
+    }
+    let body = read_capped(&mut resp, limit)
+        .await
+        .map_err(transport)?
+        .ok_or(SendError::TooLarge {
+            status: status.as_u16(),
+            limit,
+        })?;
+    builder
+        .body(body)
+        .map_err(|e| SendError::Network(format!("bad response: {e}")))
 }
 
 type EntraClient = Client<
@@ -217,13 +217,45 @@ struct Cached {
     refresh_at: Instant,
 }
 
-/// Client-credentials token source for one tenant, with a shared cache: concurrent callers
-/// wait for a single refresh.
+/// The managed identity token response: IMDS gives `expires_in` (a string of seconds), App
+/// Service only `expires_on` (a string of epoch seconds); numbers are accepted too.
+#[derive(Deserialize)]
+struct ImdsToken {
+    access_token: String,
+    #[serde(default)]
+    expires_in: Option<serde_json::Value>,
+    #[serde(default)]
+    expires_on: Option<serde_json::Value>,
+}
+
+impl ImdsToken {
+    /// The token's lifetime from `now` (600 s when the response gives neither field).
+    fn lifetime(&self, now: SystemTime) -> Duration {
+        let seconds = |v: &Option<serde_json::Value>| match v {
+            Some(serde_json::Value::String(s)) => s.parse::<u64>().ok(),
+            Some(v) => v.as_u64(),
+            None => None,
+        };
+        let epoch = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let secs = seconds(&self.expires_in)
+            .or_else(|| seconds(&self.expires_on).map(|at| at.saturating_sub(epoch)))
+            .unwrap_or(600);
+        Duration::from_secs(secs)
+    }
+}
+
+/// Token source for one tenant, with a shared cache: concurrent callers wait for a single
+/// refresh.
 pub struct TokenSource {
     client: EntraClient,
     http: reqwest::Client,
     settings: HttpSettings,
-    secret: SecretString,
+    credential: Credential,
+    client_id: String,
+    token_url: String,
     scopes: Vec<String>,
     endpoint: String,
     cache: Mutex<Option<Cached>>,
@@ -232,26 +264,27 @@ pub struct TokenSource {
 impl std::fmt::Debug for TokenSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenSource")
-            .field("token_url", &self.client.token_uri().as_str())
-            .field("client_secret", &"[redacted]")
+            .field("token_url", &self.token_url)
+            .field("credential", &self.credential)
             .finish_non_exhaustive()
     }
 }
 
 impl TokenSource {
-    /// Build a token source for `token_url` (already resolved from authority + tenant or the
-    /// override), with its own [`token_client`]. Errors ([`ErrorKind::Auth`]): `token_url` is
-    /// not a valid URL, or the client cannot be built.
+    /// Build the Graph token source for `credential`: `token_url` (already resolved from
+    /// authority + tenant or the override; for a managed identity, its endpoint) with its own
+    /// [`token_client`]. Errors ([`ErrorKind::Auth`]): `token_url` is not a valid URL, or the
+    /// client cannot be built.
     pub fn new(
         token_url: &str,
         client_id: &str,
-        client_secret: SecretString,
+        credential: Credential,
         settings: HttpSettings,
     ) -> Result<Self, CollectionError> {
-        Self::with_options(
+        Self::build(
             token_url,
             client_id,
-            client_secret,
+            credential,
             settings,
             TokenOptions {
                 scopes: vec![GRAPH_SCOPE.to_owned()],
@@ -261,14 +294,30 @@ impl TokenSource {
         )
     }
 
-    /// A token source for any OAuth2 (RFC 6749 section 4.4) client-credentials token endpoint:
-    /// the scopes requested, how the client authenticates, and the endpoint label of its
-    /// errors. The same redirect refusal, byte cap, retries, caching and error classification
-    /// as the Graph token source.
+    /// A token source for any OAuth2 (RFC 6749 section 4.4) client-credentials token endpoint
+    /// with a client secret: the scopes requested, how the client authenticates, and the
+    /// endpoint label of its errors. The same redirect refusal, byte cap, retries, caching and
+    /// error classification as the Graph token source.
     pub fn with_options(
         token_url: &str,
         client_id: &str,
         client_secret: SecretString,
+        settings: HttpSettings,
+        options: TokenOptions,
+    ) -> Result<Self, CollectionError> {
+        Self::build(
+            token_url,
+            client_id,
+            Credential::Secret(client_secret),
+            settings,
+            options,
+        )
+    }
+
+    fn build(
+        token_url: &str,
+        client_id: &str,
+        credential: Credential,
         settings: HttpSettings,
         options: TokenOptions,
     ) -> Result<Self, CollectionError> {
@@ -285,15 +334,19 @@ impl TokenSource {
                 format!("invalid token URL: {e}"),
             )
         })?;
-        let client = Client::new(ClientId::new(client_id.to_owned()))
-            .set_client_secret(ClientSecret::new(client_secret.expose_secret().to_owned()))
+        let mut client = Client::new(ClientId::new(client_id.to_owned()))
             .set_auth_type(auth_type)
             .set_token_uri(url);
+        if let Credential::Secret(secret) = &credential {
+            client = client.set_client_secret(ClientSecret::new(secret.expose_secret().to_owned()));
+        }
         Ok(Self {
             client,
             http,
             settings,
-            secret: client_secret,
+            credential,
+            client_id: client_id.to_owned(),
+            token_url: token_url.to_owned(),
             scopes,
             endpoint,
             cache: Mutex::new(None),
@@ -303,10 +356,12 @@ impl TokenSource {
     /// A valid access token, from the cache or freshly requested (retrying 429/5xx/network
     /// failures within the retry budget).
     ///
-    /// Errors: `invalid_client`/`unauthorized_client` (bad or expired secret, unknown app) →
-    /// [`ErrorKind::Unauthorized`] with code like `invalid_client AADSTS7000222`; other OAuth
-    /// errors → [`ErrorKind::Auth`]; 429 → Throttled; 5xx → Server; timeouts → Timeout;
-    /// transport → Network. Messages never contain the secret or a token.
+    /// Errors: `invalid_client`/`unauthorized_client` (bad or expired secret, unknown app,
+    /// assertion refused) → [`ErrorKind::Unauthorized`] with code like
+    /// `invalid_client AADSTS7000222`; other OAuth errors (and IMDS errors, same shape) →
+    /// [`ErrorKind::Auth`]; a certificate that cannot sign or an unreadable federated token
+    /// file → [`ErrorKind::Auth`]; 429 → Throttled; 5xx → Server; timeouts → Timeout;
+    /// transport → Network. Messages never contain a secret, an assertion or a token.
     pub async fn token(&self) -> Result<SecretString, CollectionError> {
         let mut cache = self.cache.lock().await;
         if let Some(c) = cache.as_ref()
@@ -339,101 +394,134 @@ impl TokenSource {
         Ok(token)
     }
 
-    /// One token request through oauth2, sent with our reqwest client.
+    /// One token request for the credential, classified.
     async fn request_once(&self) -> Result<(SecretString, Duration), CollectionError> {
-        // Owned clones: the future must be `Send` for any lifetime (async-trait callers).
-        let last_status = Arc::new(AtomicU16::new(0));
-        let timeout = self.settings.request_timeout;
-        let limit = self.settings.max_response_bytes;
-        let (client, cell) = (self.http.clone(), last_status.clone());
-        let send = move |req: oauth2::HttpRequest| {
-            let (http, status_cell) = (client.clone(), cell.clone());
-            async move {
-                let mut req = reqwest::Request::try_from(req)
-                    .map_err(|e| SendError::Network(format!("bad request: {e}")))?;
-                let requested = req.url().clone();
-                *req.timeout_mut() = Some(timeout);
-                let mut resp = http.execute(req).await.map_err(|e| {
-                    if e.is_timeout() {
-                        SendError::Timeout
-                    } else {
-                        SendError::Network(e.without_url().to_string())
-                    }
-                })?;
-                let status = resp.status();
-                status_cell.store(status.as_u16(), Ordering::Relaxed);
-                let retry_after = resp
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, SystemTime::now()));
-                if status.is_redirection() {
-                    let target = resp
-                        .headers()
-                        .get(reqwest::header::LOCATION)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|l| requested.join(l).ok())
-                        .map(|t| origin_label(&t))
-                        .unwrap_or_else(|| "no usable Location".to_owned());
-                    return Err(SendError::Redirect {
-                        status: status.as_u16(),
-                        target,
-                    });
-                }
-                if status.as_u16() == 429 || status.is_server_error() {
-                    return Err(SendError::Status {
-                        status: status.as_u16(),
-                        retry_after,
-                    });
-                }
-                let mut builder = http::Response::builder().status(status);
-                for (k, v) in resp.headers() {
-                    builder = builder.header(k, v);
-                }
-                let body = read_capped(&mut resp, limit)
-                    .await
-                    .map_err(|e| {
-                        if e.is_timeout() {
-                            SendError::Timeout
-                        } else {
-                            SendError::Network(e.without_url().to_string())
-                        }
-                    })?
-                    .ok_or(SendError::TooLarge {
-                        status: status.as_u16(),
-                        limit,
-                    })?;
-                builder
-                    .body(body.to_vec())
-                    .map_err(|e| SendError::Network(format!("bad response: {e}")))
-            }
+        let status_cell = Arc::new(AtomicU16::new(0));
+        let (result, carried) = match &self.credential {
+            Credential::ManagedIdentity(mi) => (self.imds_once(mi, &status_cell).await, None),
+            Credential::Secret(secret) => (
+                self.form_once(None, &status_cell).await,
+                Some(secret.clone()),
+            ),
+            Credential::Certificate(key) => match key.assertion(&self.client_id, &self.token_url) {
+                Ok(a) => (self.form_once(Some(&a), &status_cell).await, Some(a)),
+                Err(m) => (Err(Failure::Other(m)), None),
+            },
+            Credential::FederatedToken(path) => match read_federated_token(path) {
+                Ok(a) => (self.form_once(Some(&a), &status_cell).await, Some(a)),
+                Err(m) => (Err(Failure::Other(m)), None),
+            },
         };
-        let result = self
-            .client
-            .exchange_client_credentials()
-            .add_scopes(self.scopes.iter().cloned().map(Scope::new))
-            .request_async(&send)
-            .await;
-        let status = match last_status.load(Ordering::Relaxed) {
+        let status = match status_cell.load(Ordering::Relaxed) {
             0 => None,
             s => Some(s),
         };
-        match result {
-            Ok(resp) => {
-                let lifetime = resp.expires_in().unwrap_or(Duration::from_secs(600));
-                Ok((
-                    SecretString::from(resp.access_token().secret().to_owned()),
-                    lifetime,
-                ))
-            }
-            Err(e) => Err(self.classify(e, status)),
-        }
+        result.map_err(|e| self.classify(e, status, carried.as_ref()))
     }
 
+    /// The OAuth2 client-credentials request through the `oauth2` crate, with the client
+    /// secret set on the client or `assertion` as `client_assertion`.
+    async fn form_once(
+        &self,
+        assertion: Option<&SecretString>,
+        status_cell: &Arc<AtomicU16>,
+    ) -> Result<(SecretString, Duration), Failure> {
+        // Owned clones: the future must be `Send` for any lifetime (async-trait callers).
+        let (timeout, limit) = (
+            self.settings.request_timeout,
+            self.settings.max_response_bytes,
+        );
+        let (client, cell) = (self.http.clone(), status_cell.clone());
+        let send_one = move |req: oauth2::HttpRequest| {
+            let (http, cell) = (client.clone(), cell.clone());
+            async move {
+                let req = reqwest::Request::try_from(req)
+                    .map_err(|e| SendError::Network(format!("bad request: {e}")))?;
+                send(http, req, timeout, limit, cell).await
+            }
+        };
+        let mut request = self
+            .client
+            .exchange_client_credentials()
+            .add_scopes(self.scopes.iter().cloned().map(Scope::new));
+        if let Some(a) = assertion {
+            request = request
+                .add_extra_param("client_assertion_type", ASSERTION_TYPE)
+                .add_extra_param("client_assertion", a.expose_secret().to_owned());
+        }
+        let resp = request.request_async(&send_one).await?;
+        let lifetime = resp.expires_in().unwrap_or(Duration::from_secs(600));
+        Ok((
+            SecretString::from(resp.access_token().secret().to_owned()),
+            lifetime,
+        ))
+    }
+
+    /// The managed-identity request: `GET {endpoint}?api-version=2018-02-01&resource=
+    /// https://graph.microsoft.com[&client_id=...]` with `Metadata: true` (IMDS), or with
+    /// `api-version=2019-08-01` and `X-IDENTITY-HEADER` (App Service, Functions).
+    async fn imds_once(
+        &self,
+        mi: &ManagedIdentity,
+        status_cell: &Arc<AtomicU16>,
+    ) -> Result<(SecretString, Duration), Failure> {
+        let (api_version, name, value) = match &mi.identity_header {
+            None => (IMDS_API_VERSION, "Metadata", "true"),
+            Some(h) => (
+                APP_SERVICE_API_VERSION,
+                "X-IDENTITY-HEADER",
+                h.expose_secret(),
+            ),
+        };
+        let mut url = url::Url::parse(&mi.endpoint)
+            .map_err(|e| Failure::Other(format!("invalid managed identity endpoint: {e}")))?;
+        url.query_pairs_mut()
+            .append_pair("api-version", api_version)
+            .append_pair("resource", GRAPH_RESOURCE);
+        if let Some(id) = &mi.client_id {
+            url.query_pairs_mut().append_pair("client_id", id);
+        }
+        let mut value = reqwest::header::HeaderValue::from_str(value)
+            .map_err(|_| Failure::Other(format!("the {name} header value is not valid")))?;
+        value.set_sensitive(true);
+        let req = self
+            .http
+            .get(url)
+            .header(name, value)
+            .build()
+            .map_err(|e| Failure::Other(format!("bad request: {}", e.without_url())))?;
+        let resp = send(
+            self.http.clone(),
+            req,
+            self.settings.request_timeout,
+            self.settings.max_response_bytes,
+            status_cell.clone(),
+        )
+        .await
+        .map_err(Failure::Send)?;
+        let body = resp.body();
+        if !resp.status().is_success() {
+            return Err(match serde_json::from_slice::<EntraTokenError>(body) {
+                Ok(err) => Failure::Server(err),
+                Err(_) => Failure::Other(format!(
+                    "managed identity endpoint returned HTTP {}",
+                    resp.status().as_u16()
+                )),
+            });
+        }
+        let token: ImdsToken =
+            serde_json::from_slice(body).map_err(|e| Failure::Parse(e.to_string()))?;
+        let lifetime = token.lifetime(SystemTime::now());
+        Ok((SecretString::from(token.access_token), lifetime))
+    }
+
+    /// The classified error of one failed token request; `carried` (the secret or assertion
+    /// the request sent) is scrubbed from any server-provided text.
     fn classify(
         &self,
-        e: RequestTokenError<SendError, EntraTokenError>,
+        e: Failure,
         status: Option<u16>,
+        carried: Option<&SecretString>,
     ) -> CollectionError {
         let by_status = |fallback: ErrorKind| match status {
             Some(s) if !(200..300).contains(&s) => match classify_status(s) {
@@ -442,38 +530,35 @@ impl TokenSource {
             },
             _ => fallback,
         };
+        let endpoint = self.endpoint.as_str();
         match e {
-            RequestTokenError::ServerResponse(err) => {
-                err.to_collection_error(status, &self.secret, &self.endpoint)
-            }
-            RequestTokenError::Request(SendError::Status {
+            Failure::Server(err) => err.to_collection_error(status, carried, endpoint),
+            Failure::Send(SendError::Status {
                 status,
                 retry_after,
             }) => CollectionError {
                 kind: classify_status(status),
-                endpoint: self.endpoint.clone(),
+                endpoint: endpoint.to_owned(),
                 status: Some(status),
                 code: None,
                 message: format!("token endpoint returned HTTP {status}"),
                 retry_after,
             },
-            RequestTokenError::Request(e @ SendError::Redirect { status, .. }) => CollectionError {
+            Failure::Send(e @ SendError::Redirect { status, .. }) => CollectionError {
                 status: Some(status),
-                ..CollectionError::new(ErrorKind::Redirect, self.endpoint.as_str(), e.to_string())
+                ..CollectionError::new(ErrorKind::Redirect, endpoint, e.to_string())
             },
-            RequestTokenError::Request(e @ SendError::TooLarge { status, .. }) => CollectionError {
+            Failure::Send(e @ SendError::TooLarge { status, .. }) => CollectionError {
                 status: Some(status),
-                ..CollectionError::new(ErrorKind::TooLarge, self.endpoint.as_str(), e.to_string())
+                ..CollectionError::new(ErrorKind::TooLarge, endpoint, e.to_string())
             },
-            RequestTokenError::Request(SendError::Timeout) => CollectionError::new(
-                ErrorKind::Timeout,
-                self.endpoint.as_str(),
-                "token request timed out",
-            ),
-            RequestTokenError::Request(e @ SendError::Network(_)) => {
-                CollectionError::new(ErrorKind::Network, self.endpoint.as_str(), e.to_string())
+            Failure::Send(SendError::Timeout) => {
+                CollectionError::new(ErrorKind::Timeout, endpoint, "token request timed out")
             }
-            RequestTokenError::Parse(err, _) => {
+            Failure::Send(e @ SendError::Network(_)) => {
+                CollectionError::new(ErrorKind::Network, endpoint, e.to_string())
+            }
+            Failure::Parse(err) => {
                 let ok = matches!(status, Some(s) if (200..300).contains(&s));
                 let kind = if ok {
                     ErrorKind::Malformed
@@ -481,70 +566,21 @@ impl TokenSource {
                     by_status(ErrorKind::Auth)
                 };
                 CollectionError {
-                    kind,
                     status,
                     ..CollectionError::new(
                         kind,
-                        self.endpoint.as_str(),
-                        format!("token endpoint response not understood: {}", err.inner()),
+                        endpoint,
+                        format!("token endpoint response not understood: {err}"),
                     )
                 }
             }
-            RequestTokenError::Other(msg) => {
+            Failure::Other(msg) => {
                 let kind = by_status(ErrorKind::Auth);
                 CollectionError {
                     status,
-                    ..CollectionError::new(kind, self.endpoint.as_str(), scrub(&msg, &self.secret))
+                    ..CollectionError::new(kind, endpoint, scrub(&msg, carried))
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn secret() -> SecretString {
-        SecretString::from("s3cr3t-value".to_owned())
-    }
-
-    #[test]
-    fn invalid_client_7000215_from_realdata() {
-        let body = include_str!(
-            "../../fixtures/entra-oauth/token-error-invalid_client-7000215-supportdoc.json"
-        );
-        let e: EntraTokenError = serde_json::from_str(body).unwrap();
-        assert_eq!(e.aadsts(), Some(7_000_215));
-        let c = e.to_collection_error(Some(401), &secret(), TOKEN_ENDPOINT);
-        assert_eq!(c.kind, ErrorKind::Unauthorized);
-        assert_eq!(c.code.as_deref(), Some("invalid_client AADSTS7000215"));
-        assert!(c.message.contains("secret is invalid"), "{}", c.message);
-        assert!(!c.message.contains("Trace ID"));
-    }
-
-    #[test]
-    fn invalid_scope_is_auth() {
-        let body = include_str!(
-            "../../fixtures/entra-oauth/token-error-invalid_scope-clientcreds-doc.json"
-        );
-        let e: EntraTokenError = serde_json::from_str(body).unwrap();
-        let c = e.to_collection_error(Some(400), &secret(), TOKEN_ENDPOINT);
-        assert_eq!(c.kind, ErrorKind::Auth);
-        assert_eq!(c.code.as_deref(), Some("invalid_scope AADSTS70011"));
-    }
-
-    #[test]
-    fn aadsts_from_description_when_codes_missing() {
-        let e = EntraTokenError {
-            error: "invalid_client".into(),
-            error_description: Some("AADSTS7000222: The provided client secret keys are expired. s3cr3t-value\r\nTrace ID: x".into()),
-            error_codes: None,
-            error_uri: None,
-        };
-        assert_eq!(e.aadsts(), Some(7_000_222));
-        let c = e.to_collection_error(Some(401), &secret(), TOKEN_ENDPOINT);
-        assert!(c.message.contains("expired"));
-        assert!(!c.message.contains("s3cr3t-value"));
     }
 }

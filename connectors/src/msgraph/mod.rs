@@ -4,8 +4,9 @@
 //! return each one's typed payload or its own [`CollectionError`] in an [`MsGraphSnapshot`];
 //! [`signals`] normalises that into the `msgraph.*` signals, [`settings`] owns the connector
 //! table's keys and [`MSGRAPH`] is the kind's registry entry (catalog
-//! `config/catalog/msgraph.toml`). It does not schedule, store or export metrics, and never
-//! logs the client secret or a token.
+//! `config/catalog/msgraph.toml`). [`credential`] holds what it signs in with (client secret,
+//! certificate, federated token, managed identity) and [`auth`] gets the token. It does not
+//! schedule, store or export metrics, and never logs a secret, a key or a token.
 //!
 //! | field of [`MsGraphSnapshot`] | endpoint | application permission |
 //! |---|---|---|
@@ -22,6 +23,7 @@
 //! | `domains` | `GET /domains` | Domain.Read.All |
 
 pub mod auth;
+pub mod credential;
 pub mod directory;
 #[cfg(test)]
 mod directory_tests;
@@ -32,7 +34,10 @@ pub mod scuba;
 #[cfg(test)]
 mod scuba_tests;
 pub mod settings;
+#[cfg(test)]
+mod settings_tests;
 pub mod signals;
+pub mod token_error;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -47,6 +52,7 @@ use crate::http::{HttpClient, HttpSettings};
 use crate::record::{Mode, Recorder};
 use crate::{CollectionError, Connector, ErrorKind, PollContext, Snapshot};
 use auth::TokenSource;
+pub use credential::{CertificateKey, Credential, ManagedIdentity};
 use directory::{
     AdminConsentRequestPolicy, AuthenticationMethodsPolicy, AuthorizationPolicy, Domain,
 };
@@ -97,10 +103,12 @@ pub mod endpoints {
 pub struct MsGraphConfig {
     /// Entra tenant id (GUID or verified domain; not `common`).
     pub tenant_id: String,
-    /// App registration (client) id.
+    /// App registration (client) id (unused with a managed identity).
     pub client_id: String,
-    /// Client secret value (not its id). Redacted in `Debug`; unused in replay mode.
-    pub client_secret: SecretString,
+    /// What the connector signs in with: a client secret (its value, not its id), a
+    /// certificate, a federated token file or a managed identity. Its material is redacted in
+    /// `Debug`; unused in replay mode.
+    pub credential: Credential,
     /// Entra authority, default `https://login.microsoftonline.com`.
     pub authority: String,
     /// Full token URL override (e.g. a local OAuth2 server's `/token`); default
@@ -126,17 +134,26 @@ pub struct MsGraphConfig {
 }
 
 impl MsGraphConfig {
-    /// Config with the defaults: public authority and Graph v1.0, 30 s timeout, 3 retries,
-    /// 60 s max wait, 8 MiB per response, live mode.
+    /// Config with a client secret and the defaults: public authority and Graph v1.0, 30 s
+    /// timeout, 3 retries, 60 s max wait, 8 MiB per response, live mode.
     pub fn new(
         tenant_id: impl Into<String>,
         client_id: impl Into<String>,
         client_secret: SecretString,
     ) -> Self {
+        Self::with_credential(tenant_id, client_id, Credential::Secret(client_secret))
+    }
+
+    /// Config with any credential and the defaults of [`MsGraphConfig::new`].
+    pub fn with_credential(
+        tenant_id: impl Into<String>,
+        client_id: impl Into<String>,
+        credential: Credential,
+    ) -> Self {
         Self {
             tenant_id: tenant_id.into(),
             client_id: client_id.into(),
-            client_secret,
+            credential,
             authority: DEFAULT_AUTHORITY.to_owned(),
             token_url: None,
             graph_base: DEFAULT_GRAPH_BASE.to_owned(),
@@ -157,8 +174,12 @@ impl MsGraphConfig {
         }
     }
 
-    /// The token URL in force: the override, or `{authority}/{tenant_id}/oauth2/v2.0/token`.
+    /// The token URL in force: a managed identity's endpoint, the override, or
+    /// `{authority}/{tenant_id}/oauth2/v2.0/token` (also the `aud` of client assertions).
     pub fn resolved_token_url(&self) -> String {
+        if let Credential::ManagedIdentity(mi) = &self.credential {
+            return mi.endpoint.clone();
+        }
         match &self.token_url {
             Some(u) => u.clone(),
             None => format!(
@@ -175,7 +196,7 @@ impl std::fmt::Debug for MsGraphConfig {
         f.debug_struct("MsGraphConfig")
             .field("tenant_id", &self.tenant_id)
             .field("client_id", &self.client_id)
-            .field("client_secret", &"[redacted]")
+            .field("credential", &self.credential)
             .field("authority", &self.authority)
             .field("token_url", &self.token_url)
             .field("graph_base", &self.graph_base)
@@ -318,7 +339,7 @@ impl MsGraphConnector {
                     TokenSource::new(
                         &token_url,
                         &cfg.client_id,
-                        cfg.client_secret.clone(),
+                        cfg.credential.clone(),
                         settings.clone(),
                     )
                     .map_err(|e| ConfigError(e.message))?,

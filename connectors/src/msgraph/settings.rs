@@ -2,14 +2,16 @@
 //! entry ([`MSGRAPH`]).
 //!
 //! Keys (besides `kind`, `schedule` and `poll_timeout`, which every connector has):
-//! `tenant_id`, `client_id`, `client_secret` (a [`SecretRef`]), `authority`, `token_url`,
-//! `graph_base`, `request_timeout`, `max_retries`, `max_retry_wait`, `max_response_bytes`,
-//! `replay_dir`, and the conditional access exclusions the SCuBA checks accept: `break_glass =
-//! { users = [...], groups = [...] }` (object ids, every check) and `scuba_exclusions."<policy
-//! id>" = { users, groups }` (one check, e.g. `MS.AAD.3.2v1`). Documented
-//! with their defaults in `config/example.toml`.
+//! `tenant_id`, `client_id`, one credential (`client_secret` a [`SecretRef`], `certificate`,
+//! `federated_token_file` or `managed_identity`), `authority`, `token_url`, `graph_base`,
+//! `request_timeout`, `max_retries`, `max_retry_wait`, `max_response_bytes`, `replay_dir`, and
+//! the conditional access exclusions the SCuBA checks accept: `break_glass = { users = [...],
+//! groups = [...] }` (object ids, every check) and `scuba_exclusions."<policy id>" = { users,
+//! groups }` (one check, e.g. `MS.AAD.3.2v1`). Documented with their defaults in
+//! `config/example.toml` and `docs/connectors/msgraph.md` ("Sign-in", "SCuBA conditional
+//! access").
 //!
-//! Must not: do network IO or reveal the client secret (it is redacted in `Debug`).
+//! Must not: do network IO or reveal a secret or key (they are redacted in `Debug`).
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -17,9 +19,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use super::credential::{
+    CertificateKey, CertificatePart, Credential, DEFAULT_IMDS_ENDPOINT, ManagedIdentity,
+    read_federated_token,
+};
 use super::scuba::{Check, Declared, Exclusions};
 use super::{DEFAULT_AUTHORITY, DEFAULT_GRAPH_BASE, KIND, MsGraphConfig, MsGraphConnector};
 use crate::Connector;
@@ -42,14 +48,15 @@ pub const MSGRAPH: Kind<MsGraphSettings> = Kind {
 #[derive(Clone, Debug)]
 pub struct MsGraphSettings {
     /// The connector configuration ([`MsGraphConfig`] documents every key and default; its
-    /// `Debug` redacts the secret). `mode` is [`Mode::Live`] or [`Mode::Replay`]
+    /// `Debug` redacts the credential). `mode` is [`Mode::Live`] or [`Mode::Replay`]
     /// (`replay_dir`, resolved against the configuration file's directory); `tenant_id` is
-    /// empty when a replay omits it (the postured tenant id stands in at build); the client
-    /// secret is empty in replay and when it was not resolved.
+    /// empty when a replay omits it (the postured tenant id stands in at build); the
+    /// credential is an empty client secret in replay and when it was not resolved.
     pub config: MsGraphConfig,
-    /// Whether the client secret was resolved ([`SettingsContext::resolve_secrets`]): a live
-    /// connector loaded without it (an offline command) refuses to build.
-    pub secret_resolved: bool,
+    /// Whether the credential was resolved ([`SettingsContext::resolve_secrets`]; a managed
+    /// identity through IMDS needs nothing resolved): a live connector loaded without it (an
+    /// offline command) refuses to build.
+    pub credential_resolved: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -61,6 +68,12 @@ struct RawMsGraph {
     client_id: Option<String>,
     #[serde(default)]
     client_secret: Option<SecretRef>,
+    #[serde(default)]
+    certificate: Option<RawCertificate>,
+    #[serde(default)]
+    federated_token_file: Option<PathOrEnv>,
+    #[serde(default)]
+    managed_identity: Option<RawManagedIdentity>,
     #[serde(default = "default_authority")]
     authority: String,
     #[serde(default)]
@@ -119,6 +132,55 @@ impl RawDeclared {
     }
 }
 
+/// `certificate = { key = {...}, certificate = {...} }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCertificate {
+    key: SecretRef,
+    certificate: SecretRef,
+}
+
+/// `federated_token_file = "PATH"` or `{ env = "VAR" }` (the variable holds the path, as
+/// `AZURE_FEDERATED_TOKEN_FILE` does on AKS).
+#[derive(Debug, Deserialize)]
+#[serde(untagged, deny_unknown_fields)]
+enum PathOrEnv {
+    Path(PathBuf),
+    Env { env: String },
+}
+
+/// `managed_identity = { source = "imds" | "app_service", client_id = "...", endpoint = "..." }`
+/// (all optional).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManagedIdentity {
+    #[serde(default)]
+    source: IdentitySource,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    endpoint: Option<String>,
+}
+
+/// Where a managed identity's token comes from.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum IdentitySource {
+    /// The Azure Instance Metadata Service (VMs, scale sets, AKS nodes, Container Instances).
+    #[default]
+    Imds,
+    /// App Service and Functions: `IDENTITY_ENDPOINT` and `IDENTITY_HEADER`.
+    AppService,
+}
+
+/// The credential keys, in the order problems name them.
+const CREDENTIAL_KEYS: [&str; 4] = [
+    "client_secret",
+    "certificate",
+    "federated_token_file",
+    "managed_identity",
+];
+
 fn default_authority() -> String {
     DEFAULT_AUTHORITY.into()
 }
@@ -148,7 +210,8 @@ impl MsGraphSettings {
         table: toml::Table,
         cx: &SettingsContext<'_>,
     ) -> Result<MsGraphSettings, Vec<ConfigProblem>> {
-        let raw: RawMsGraph = decode(cx.path, toml::Value::Table(table)).map_err(|p| vec![p])?;
+        let mut raw: RawMsGraph =
+            decode(cx.path, toml::Value::Table(table)).map_err(|p| vec![p])?;
         let mut problems = Vec::new();
         for (key, url) in [
             ("authority", Some(&raw.authority)),
@@ -174,10 +237,10 @@ impl MsGraphSettings {
             ));
         }
         let mut exclusions = Exclusions {
-            all: raw.break_glass.check(&cx.key("break_glass"), &mut problems),
+            all: std::mem::take(&mut raw.break_glass).check(&cx.key("break_glass"), &mut problems),
             per_policy: BTreeMap::new(),
         };
-        for (policy, declared) in raw.scuba_exclusions {
+        for (policy, declared) in std::mem::take(&mut raw.scuba_exclusions) {
             let path = cx.key(&format!("scuba_exclusions.\"{policy}\""));
             if !Check::SCUBA
                 .iter()
@@ -195,13 +258,28 @@ impl MsGraphSettings {
             let declared = declared.check(&path, &mut problems);
             exclusions.per_policy.insert(policy, declared);
         }
-        let mode = match raw.replay_dir {
+        let mode = match raw.replay_dir.clone() {
             Some(d) => Mode::Replay(cx.resolve_path(d)),
             None => Mode::Live,
         };
-        let mut secret = None;
+        let mut credential = None;
         if mode == Mode::Live {
-            for (key, v) in [("tenant_id", &raw.tenant_id), ("client_id", &raw.client_id)] {
+            // With a managed identity (and no other credential) the app's client id is unused.
+            let managed = raw.managed_identity.is_some()
+                && raw.client_secret.is_none()
+                && raw.certificate.is_none()
+                && raw.federated_token_file.is_none();
+            let mut required = vec![("tenant_id", &raw.tenant_id)];
+            if !managed {
+                required.push(("client_id", &raw.client_id));
+            } else if raw.client_id.is_some() {
+                problems.push(ConfigProblem::new(
+                    cx.key("client_id"),
+                    "not used with managed_identity (a user-assigned identity is chosen with \
+                     managed_identity.client_id)",
+                ));
+            }
+            for (key, v) in required {
                 if v.as_deref().is_none_or(str::is_empty) {
                     problems.push(ConfigProblem::new(
                         cx.key(key),
@@ -209,31 +287,18 @@ impl MsGraphSettings {
                     ));
                 }
             }
-            match &raw.client_secret {
-                None => problems.push(ConfigProblem::new(
-                    cx.key("client_secret"),
-                    "required for a live connector ({ env = \"VAR\" } or { file = \"PATH\" })",
-                )),
-                Some(_) if !cx.resolve_secrets => {}
-                Some(r) => match r.resolve(cx.env) {
-                    Ok(s) if s.expose_secret().is_empty() => problems.push(ConfigProblem::new(
-                        cx.key("client_secret"),
-                        "the secret is empty",
-                    )),
-                    Ok(s) => secret = Some(s),
-                    Err(m) => problems.push(ConfigProblem::new(cx.key("client_secret"), m)),
-                },
-            }
+            credential = resolve_credential(&raw, cx, &mut problems);
         }
         if !problems.is_empty() {
             return Err(problems);
         }
         Ok(MsGraphSettings {
-            secret_resolved: secret.is_some(),
+            credential_resolved: credential.is_some(),
             config: MsGraphConfig {
                 tenant_id: raw.tenant_id.unwrap_or_default(),
                 client_id: raw.client_id.unwrap_or_default(),
-                client_secret: secret.unwrap_or_default(),
+                credential: credential
+                    .unwrap_or_else(|| Credential::Secret(SecretString::from(String::new()))),
                 authority: raw.authority,
                 token_url: raw.token_url,
                 graph_base: raw.graph_base,
@@ -259,12 +324,211 @@ impl MsGraphSettings {
     }
 }
 
+/// The one credential of a live connector, checked and (when
+/// [`SettingsContext::resolve_secrets`]) loaded; `None` with problems pushed, or when nothing
+/// was resolved. Exactly one of [`CREDENTIAL_KEYS`] must be set: none is a problem at
+/// `client_secret`, several are a problem at each of them.
+fn resolve_credential(
+    raw: &RawMsGraph,
+    cx: &SettingsContext<'_>,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<Credential> {
+    let set: Vec<&str> = CREDENTIAL_KEYS
+        .into_iter()
+        .zip([
+            raw.client_secret.is_some(),
+            raw.certificate.is_some(),
+            raw.federated_token_file.is_some(),
+            raw.managed_identity.is_some(),
+        ])
+        .filter_map(|(k, on)| on.then_some(k))
+        .collect();
+    match set.as_slice() {
+        [] => {
+            problems.push(ConfigProblem::new(
+                cx.key("client_secret"),
+                "required for a live connector ({ env = \"VAR\" } or { file = \"PATH\" }), or \
+                 another credential: certificate, federated_token_file or managed_identity",
+            ));
+            return None;
+        }
+        [_] => {}
+        many => {
+            for key in many {
+                let others: Vec<&str> = many.iter().copied().filter(|k| k != key).collect();
+                problems.push(ConfigProblem::new(
+                    cx.key(key),
+                    format!(
+                        "only one credential may be set; also set: {}",
+                        others.join(", ")
+                    ),
+                ));
+            }
+            return None;
+        }
+    }
+    if let Some(mi) = &raw.managed_identity {
+        return managed_identity(mi, cx, problems);
+    }
+    let mut problem = |key: &str, m: String| problems.push(ConfigProblem::new(cx.key(key), m));
+    if !cx.resolve_secrets {
+        return None;
+    }
+    if let Some(r) = &raw.client_secret {
+        return match r.resolve(cx.env) {
+            Ok(s) if s.expose_secret().is_empty() => {
+                problem("client_secret", "the secret is empty".into());
+                None
+            }
+            Ok(s) => Some(Credential::Secret(s)),
+            Err(m) => {
+                problem("client_secret", m);
+                None
+            }
+        };
+    }
+    if let Some(c) = &raw.certificate {
+        // Files are read from the configuration's directory when relative.
+        let in_dir = |r: &SecretRef| match r {
+            SecretRef::File { file } => SecretRef::File {
+                file: cx.resolve_path(file.clone()),
+            },
+            other => other.clone(),
+        };
+        let key = in_dir(&c.key)
+            .resolve(cx.env)
+            .map_err(|m| problem("certificate.key", m))
+            .ok();
+        let cert = in_dir(&c.certificate)
+            .resolve(cx.env)
+            .map_err(|m| problem("certificate.certificate", m))
+            .ok();
+        let (key, cert) = (key?, cert?);
+        return match CertificateKey::from_pem(key.expose_secret(), cert.expose_secret()) {
+            Ok(k) => Some(Credential::Certificate(Arc::new(k))),
+            Err((part, m)) => {
+                let key = match part {
+                    CertificatePart::Key => "certificate.key",
+                    CertificatePart::Certificate => "certificate.certificate",
+                    CertificatePart::Pair => "certificate",
+                };
+                problem(key, m);
+                None
+            }
+        };
+    }
+    let path = match raw.federated_token_file.as_ref()? {
+        PathOrEnv::Path(p) => cx.resolve_path(p.clone()),
+        PathOrEnv::Env { env } => match (cx.env)(env).filter(|v| !v.is_empty()) {
+            Some(p) => cx.resolve_path(PathBuf::from(p)),
+            None => {
+                problem(
+                    "federated_token_file",
+                    format!("environment variable {env} is not set"),
+                );
+                return None;
+            }
+        },
+    };
+    match read_federated_token(&path) {
+        Ok(_) => Some(Credential::FederatedToken(path)),
+        Err(m) => {
+            problem("federated_token_file", m);
+            None
+        }
+    }
+}
+
+/// A managed identity: its endpoint checked (IMDS by default; on App Service `IDENTITY_ENDPOINT`
+/// unless `endpoint` is set) and, on App Service, its `IDENTITY_HEADER` read (when
+/// [`SettingsContext::resolve_secrets`]). Problems are under `managed_identity.*`.
+fn managed_identity(
+    mi: &RawManagedIdentity,
+    cx: &SettingsContext<'_>,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<Credential> {
+    let before = problems.len();
+    let mut problem = |key: &str, m: String| {
+        problems.push(ConfigProblem::new(
+            cx.key(&format!("managed_identity.{key}")),
+            m,
+        ))
+    };
+    if mi.client_id.as_deref() == Some("") {
+        problem(
+            "client_id",
+            "is empty (omit it for the system-assigned identity)".into(),
+        );
+    }
+    let from_env = |var: &str| (cx.env)(var).filter(|v| !v.is_empty());
+    let unset = |var: &str| {
+        format!(
+            "environment variable {var} is not set (App Service sets it when the app has a managed identity)"
+        )
+    };
+    let (endpoint, identity_header) = match mi.source {
+        IdentitySource::Imds => (
+            Some(
+                mi.endpoint
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_IMDS_ENDPOINT.to_owned()),
+            ),
+            None,
+        ),
+        IdentitySource::AppService if !cx.resolve_secrets => (None, None),
+        IdentitySource::AppService => {
+            let endpoint = mi
+                .endpoint
+                .clone()
+                .or_else(|| from_env("IDENTITY_ENDPOINT"));
+            if endpoint.is_none() {
+                problem("source", unset("IDENTITY_ENDPOINT"));
+            }
+            let header = from_env("IDENTITY_HEADER").map(SecretString::from);
+            if header.is_none() {
+                problem("source", unset("IDENTITY_HEADER"));
+            }
+            (endpoint, header)
+        }
+    };
+    if let Some(e) = &endpoint
+        && let Err(m) = check_imds_url(e)
+    {
+        problem("endpoint", m);
+    }
+    if problems.len() > before {
+        return None;
+    }
+    let unresolved = mi.source == IdentitySource::AppService && identity_header.is_none();
+    if unresolved {
+        return None;
+    }
+    Some(Credential::ManagedIdentity(ManagedIdentity {
+        endpoint: endpoint?,
+        client_id: mi.client_id.clone(),
+        identity_header,
+    }))
+}
+
+/// The managed identity endpoint: `https://`, or `http://` to a loopback host (a test double)
+/// or a link-local one (IMDS itself, 169.254.169.254, which has no TLS).
+fn check_imds_url(text: &str) -> Result<(), String> {
+    let url = url::Url::parse(text).map_err(|_| format!("{text:?} is not a URL"))?;
+    let link_local = matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_link_local());
+    if url.scheme() == "http" && link_local {
+        return Ok(());
+    }
+    crate::settings::check_credential_url(text, false)
+        .map(drop)
+        .map_err(|m| format!("{m} or to the link-local metadata address"))
+}
+
 impl ConnectorSettings for MsGraphSettings {
     fn build(&self, cx: &BuildContext<'_>) -> Result<Arc<dyn Connector>, String> {
-        if !self.secret_resolved && self.config.mode == Mode::Live {
+        if !self.credential_resolved && self.config.mode == Mode::Live {
             // Loaded without resolving secrets (an offline command): never poll live with an
             // empty secret.
-            return Err("the msgraph client secret was not resolved".into());
+            return Err("the msgraph credential was not resolved".into());
         }
         let mode = match cx.record {
             Some(recorder) => Mode::Record(recorder.clone()),
