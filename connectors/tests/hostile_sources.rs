@@ -60,8 +60,9 @@ async fn mount_token(server: &MockServer) {
         .await;
 }
 
-/// (path under the Graph base, fixture) of the seven endpoints.
-const ENDPOINTS: [(&str, &str); 7] = [
+/// (path under the Graph base, fixture) of the seven endpoints and the five privileged-access
+/// paths.
+const ENDPOINTS: [(&str, &str); 12] = [
     (endpoints::SECURE_SCORES, "msgraph/secureScores-list.json"),
     (
         endpoints::CONTROL_PROFILES,
@@ -84,6 +85,23 @@ const ENDPOINTS: [(&str, &str); 7] = [
         "msgraph/sensitivityLabels-list-v1.json",
     ),
     ("/subscribedSkus", "msgraph/subscribedSkus-list.json"),
+    (
+        "/roleManagement/directory/roleAssignments",
+        "msgraph/roleAssignments-list-expand-principal.json",
+    ),
+    (
+        "/roleManagement/directory/roleEligibilityScheduleInstances",
+        "msgraph/roleEligibilityScheduleInstances-list.json",
+    ),
+    (
+        "/roleManagement/directory/roleAssignmentScheduleInstances",
+        "msgraph/roleAssignmentScheduleInstances-list.json",
+    ),
+    (
+        "/policies/roleManagementPolicyAssignments",
+        "msgraph/roleManagementPolicyAssignments-list.json",
+    ),
+    ("/users", "msgraph/users-list.json"),
 ];
 
 /// Mount every endpoint (bearer required) with its official example, except `skip`.

@@ -1008,6 +1008,9 @@ mod scuba_template_tests {
                 mapped += 1;
             }
         }
-        assert_eq!(mapped, 8, "the eight conditional access policies");
+        assert_eq!(
+            mapped, 17,
+            "the eight conditional access and the nine privileged access policies"
+        );
     }
 }

@@ -16,11 +16,16 @@
 //! | `security_defaults` | `GET /policies/identitySecurityDefaultsEnforcementPolicy` | Policy.Read.All |
 //! | `sensitivity_labels` | `GET /security/dataSecurityAndGovernance/sensitivityLabels` | SensitivityLabels.Read.All |
 //! | `subscribed_skus` | `GET /subscribedSkus` | Organization.Read.All (or Directory.Read.All) |
+//! | `privileged` | role assignments, PIM instances and policies, principals ([`privileged`]) | RoleManagement.Read.Directory and others ([`privileged`]) |
 
 pub mod auth;
 pub mod model;
 #[cfg(test)]
 mod model_tests;
+pub mod privileged;
+pub mod privileged_signals;
+#[cfg(test)]
+mod privileged_tests;
 pub mod scuba;
 #[cfg(test)]
 mod scuba_tests;
@@ -196,11 +201,13 @@ pub struct MsGraphSnapshot {
     pub sensitivity_labels: Result<Vec<SensitivityLabel>, CollectionError>,
     /// `GET /subscribedSkus` (Organization.Read.All), all pages.
     pub subscribed_skus: Result<Vec<SubscribedSku>, CollectionError>,
+    /// Privileged roles, PIM and their principals ([`privileged`]), one result per part.
+    pub privileged: privileged::PrivilegedAccess,
 }
 
 impl MsGraphSnapshot {
     /// The number of endpoints a poll reads (fields of this struct).
-    pub const ENDPOINTS: usize = 7;
+    pub const ENDPOINTS: usize = 7 + privileged::PrivilegedAccess::RESULTS;
 
     /// A snapshot where every endpoint failed with the same error (token failure).
     pub fn all_failed(e: CollectionError) -> Self {
@@ -211,7 +218,8 @@ impl MsGraphSnapshot {
             conditional_access: Err(e.clone()),
             security_defaults: Err(e.clone()),
             sensitivity_labels: Err(e.clone()),
-            subscribed_skus: Err(e),
+            subscribed_skus: Err(e.clone()),
+            privileged: privileged::PrivilegedAccess::all_failed(e),
         }
     }
 
@@ -228,6 +236,7 @@ impl MsGraphSnapshot {
         ]
         .into_iter()
         .flatten()
+        .chain(self.privileged.errors())
         .collect()
     }
 
@@ -326,6 +335,7 @@ impl MsGraphConnector {
                 security_defaults,
                 sensitivity_labels,
                 subscribed_skus,
+                privileged,
             ) = tokio::join!(
                 self.latest_secure_score(token.clone()),
                 self.list(CONTROL_PROFILES, "", token.clone(), true),
@@ -334,6 +344,7 @@ impl MsGraphConnector {
                 self.single(SECURITY_DEFAULTS, token.clone()),
                 self.list(SENSITIVITY_LABELS, "", token.clone(), true),
                 self.list(SUBSCRIBED_SKUS, "", token.clone(), true),
+                self.privileged(token.clone()),
             );
             let snap = MsGraphSnapshot {
                 secure_score,
@@ -343,6 +354,7 @@ impl MsGraphConnector {
                 security_defaults,
                 sensitivity_labels,
                 subscribed_skus,
+                privileged,
             };
             tracing::info!(failed = snap.errors().len(), "msgraph poll done");
             snap

@@ -6,7 +6,9 @@
 //! `graph_base`, `request_timeout`, `max_retries`, `max_retry_wait`, `max_response_bytes`,
 //! `replay_dir`, and the conditional access exclusions the SCuBA checks accept: `break_glass =
 //! { users = [...], groups = [...] }` (object ids, every check) and `scuba_exclusions."<policy
-//! id>" = { users, groups }` (one check, e.g. `MS.AAD.3.2v1`). Documented
+//! id>" = { users, groups }` (one check, e.g. `MS.AAD.3.2v1`); the principals allowed a
+//! permanent privileged role assignment (MS.AAD.7.4v1): `permanent_assignments = { users,
+//! groups }` (object ids). Documented
 //! with their defaults in `config/example.toml`.
 //!
 //! Must not: do network IO or reveal the client secret (it is redacted in `Debug`).
@@ -81,6 +83,8 @@ struct RawMsGraph {
     break_glass: RawDeclared,
     #[serde(default)]
     scuba_exclusions: BTreeMap<String, RawDeclared>,
+    #[serde(default)]
+    permanent_assignments: RawDeclared,
 }
 
 /// Users and groups a conditional access policy may exclude, by object id.
@@ -176,6 +180,9 @@ impl MsGraphSettings {
         let mut exclusions = Exclusions {
             all: raw.break_glass.check(&cx.key("break_glass"), &mut problems),
             per_policy: BTreeMap::new(),
+            permanent_assignments: raw
+                .permanent_assignments
+                .check(&cx.key("permanent_assignments"), &mut problems),
         };
         for (policy, declared) in raw.scuba_exclusions {
             let path = cx.key(&format!("scuba_exclusions.\"{policy}\""));

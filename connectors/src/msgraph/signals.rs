@@ -12,6 +12,7 @@
 //! | `msgraph.licences.` | `subscribedSkus`: an active Entra ID P2 service plan |
 //! | `msgraph.security_defaults.` | `identitySecurityDefaultsEnforcementPolicy`: enabled |
 //! | `msgraph.labels.` | sensitivity labels: total, with protection (rights management) |
+//! | `msgraph.privileged.roles.`, `.pim_assignments.`, `.pim_policies.` | privileged roles, PIM instances and policies: SCuBA MS.AAD.7.1v1–7.9v1 (see [`super::privileged_signals`]) |
 
 use chrono::{DateTime, Utc};
 
@@ -84,6 +85,7 @@ fn msgraph(b: &mut SnapshotBuilder, s: &MsGraphSnapshot, exclusions: &Exclusions
         ),
         Err(e) => b.gap(LICENCES, e),
     }
+    super::privileged_signals::privileged(b, s, exclusions);
 }
 
 fn secure_score(b: &mut SnapshotBuilder, s: &SecureScore) {
@@ -272,6 +274,7 @@ mod tests {
             .unwrap()),
             sensitivity_labels: Ok(list("sensitivityLabels-list-v1.json")),
             subscribed_skus: Ok(list("subscribedSkus-list.json")),
+            privileged: crate::msgraph::privileged_tests::official(),
         }
     }
 
