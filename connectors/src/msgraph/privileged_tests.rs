@@ -635,3 +635,36 @@ fn token_failure_counts_every_part() {
     assert_eq!(s.errors().len(), MsGraphSnapshot::ENDPOINTS);
     assert!(s.token_error().is_some());
 }
+
+/// `permanent_assignments` is validated like `break_glass`: object ids only, lower-cased.
+#[test]
+fn permanent_assignments_setting() {
+    use super::settings::MsGraphSettings;
+    use crate::settings::SettingsContext;
+    let env = |_: &str| None;
+    let cx = SettingsContext {
+        path: "tenants[0].connectors[0]",
+        tenant: "t",
+        env: &env,
+        base_dir: None,
+        resolve_secrets: true,
+    };
+    let parse = |text: &str| MsGraphSettings::parse(text.parse().unwrap(), &cx);
+    let s = parse(
+        "replay_dir = \"d\"\npermanent_assignments = { users = [\"C3F9A1E2-0000-4000-8000-00000000B001\"], groups = [] }",
+    )
+    .unwrap();
+    assert_eq!(
+        s.config.exclusions.permanent_assignments.users,
+        ["c3f9a1e2-0000-4000-8000-00000000b001".to_owned()].into()
+    );
+    assert!(s.config.exclusions.all.users.is_empty());
+    let problems =
+        parse("replay_dir = \"d\"\npermanent_assignments = { groups = [\"admins\"] }").unwrap_err();
+    assert_eq!(problems.len(), 1);
+    assert_eq!(
+        problems[0].path,
+        "tenants[0].connectors[0].permanent_assignments.groups[0]"
+    );
+    assert!(parse("replay_dir = \"d\"\npermanent_assignments = { roles = [] }").is_err());
+}
