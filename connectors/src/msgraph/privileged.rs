@@ -380,21 +380,30 @@ impl MsGraphConnector {
                 continue;
             };
             match &a.principal {
-                Some(p) if is_type(p, "#microsoft.graph.user") => users.insert(id),
-                Some(p) if is_type(p, "#microsoft.graph.group") => groups.insert(id),
-                Some(p) if p.odata_type.is_some() => out.insert(id, Resolved::Other).is_none(),
-                _ => untyped.insert(id),
-            };
+                Some(p) if is_type(p, "#microsoft.graph.user") => {
+                    users.insert(id);
+                }
+                Some(p) if is_type(p, "#microsoft.graph.group") => {
+                    groups.insert(id);
+                }
+                // a service principal (or another type): holds no user
+                Some(p) if p.odata_type.is_some() => {
+                    out.insert(id, Resolved::Other);
+                }
+                _ => {
+                    untyped.insert(id);
+                }
+            }
         }
         for e in eligibility
             .iter()
             .filter(|e| is_privileged(&e.role_definition_id))
         {
             match object_id(&e.principal_id) {
-                Some(id) if !users.contains(&id) && !groups.contains(&id) => {
-                    if !out.contains_key(&id) {
-                        untyped.insert(id);
-                    }
+                Some(id)
+                    if !users.contains(&id) && !groups.contains(&id) && !out.contains_key(&id) =>
+                {
+                    untyped.insert(id);
                 }
                 Some(_) => {}
                 None => {

@@ -14,16 +14,18 @@
 //! postured is stricter (also in `docs/connectors/msgraph.md`, "SCuBA: privileged access"):
 //!
 //! - the privileged users are the users holding one of the eight privileged roles
-//!   ([`super::scuba::PRIVILEGED_ROLES`]) by an active assignment or, when the tenant has
-//!   Entra ID P2, an eligible one; a group holding a role counts each of its users
-//!   (transitively). Without P2 the eligibilities are not needed (and not readable);
+//!   ([`super::scuba::PRIVILEGED_ROLES`]) by an active assignment or an eligible one; a group
+//!   holding a role counts each of its users (transitively). The eligibilities are needed
+//!   (unreadable: a gap) when the tenant has Entra ID P2; without it they are used when
+//!   readable and otherwise ignored;
 //! - 7.1: between 2 and 8 distinct users hold Global Administrator; 7.2: 7.1 holds and no more
 //!   users hold Global Administrator than hold only other privileged roles;
 //! - 7.3: no privileged user has an `onPremisesImmutableId`. A privileged user the `/users`
 //!   lookup does not return cannot be shown cloud-only and fails the check (stricter);
 //! - 7.4: no active assignment of a privileged role is permanent (no end) unless its
 //!   principal is in `permanent_assignments`; 7.5: every active assignment of a privileged role
-//!   has a start (was made through PIM);
+//!   has a start (was made through PIM). Only the assignments themselves (`memberType`
+//!   `Direct`) are judged, not the copies a group's members inherit;
 //! - 7.6: Global Administrator's activation needs approval (rule `Approval_EndUser_Assignment`);
 //!   7.7: every privileged role alerts on active and eligible assignments
 //!   (`Notification_Admin_Admin_Assignment`, `Notification_Admin_Admin_Eligibility`, each with
@@ -253,6 +255,15 @@ fn roles(b: &mut SnapshotBuilder, p: &PrivilegedAccess, p2: Option<bool>) {
     v73.emit(b, ROLES, "aad_7_3");
 }
 
+/// Whether an instance is the assignment itself (`memberType` `Direct`, or absent), not its
+/// inherited copy for a member of a group that holds the role: the group's own instance
+/// stands for it, so a group is judged (and allowed) once.
+fn direct(i: &ScheduleInstance) -> bool {
+    i.member_type
+        .as_deref()
+        .is_none_or(|m| m.eq_ignore_ascii_case("Direct"))
+}
+
 /// `<principal> (<role>)` for the instances matching `bad`.
 fn offenders<'a>(
     instances: &'a [ScheduleInstance],
@@ -260,7 +271,7 @@ fn offenders<'a>(
 ) -> Vec<String> {
     let set: BTreeSet<String> = instances
         .iter()
-        .filter(|i| is_privileged(&i.role_definition_id) && bad(i))
+        .filter(|i| is_privileged(&i.role_definition_id) && direct(i) && bad(i))
         .map(|i| {
             format!(
                 "{} ({})",

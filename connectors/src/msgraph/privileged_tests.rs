@@ -425,6 +425,13 @@ fn aad_7_4_permanent_assignments() {
         };
         assert!(check(&run_with(p.clone(), true, &ex), 4).0);
     }
+    // The copy a group's member inherits (memberType Group) is not judged: the group's own
+    // assignment is.
+    let mut inherited = instance(user, GA, Value::Null, Value::Null);
+    inherited["memberType"] = json!("Group");
+    p.active = Ok(parse(vec![inherited]));
+    let s = run(p.clone(), true);
+    assert!(check(&s, 4).0 && check(&s, 5).0);
     // A permanent assignment of a role that is not privileged is not looked at.
     p.active = Ok(parse(vec![instance(
         user,
