@@ -1082,6 +1082,26 @@ mod tests {
                 a.reason
             );
         }
+        // 7.1-7.3 need no licence: a gap on the roles leaves them undetected, naming it.
+        let roles_gap = [gap(
+            "msgraph.privileged.roles.",
+            "forbidden",
+            "403 on /users",
+        )];
+        let e = evaluate(&ev, &signals[..1], &roles_gap);
+        for id in [
+            "msgraph.privileged.global_admins_count",
+            "msgraph.privileged.least_privilege",
+            "msgraph.privileged.cloud_only",
+        ] {
+            let a = find(&e, id);
+            assert_eq!(a.test_status, TestStatus::CouldNotBeDetected, "{id}");
+            assert!(
+                a.reason.as_deref().unwrap().contains("403 on /users"),
+                "{id}: {:?}",
+                a.reason
+            );
+        }
         // 7.9 is a Should: a failure is low risk.
         signals.extend(privileged_signals(&[("pim_policies", 9, 9, false)]));
         let e = evaluate(&ev, &signals, &gaps);
