@@ -73,17 +73,27 @@ impl Verdict {
     }
 }
 
-/// `a, b, c (and 4 more)`, sorted, at most [`SHOWN`] items.
+/// `a, b, c`, sorted and each once, at most [`SHOWN`], then ` and N more`; empty for none.
 fn listing<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
-    let all: BTreeSet<&str> = items.into_iter().collect();
-    let mut out = all
+    let names: Vec<String> = items
+        .into_iter()
+        .collect::<BTreeSet<&str>>()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    capped(&names, ", ")
+}
+
+/// `names` joined by `sep`, at most [`SHOWN`], then ` and N more`.
+fn capped(names: &[String], sep: &str) -> String {
+    let mut out = names
         .iter()
         .take(SHOWN)
-        .copied()
+        .map(String::as_str)
         .collect::<Vec<_>>()
-        .join(", ");
-    if all.len() > SHOWN {
-        out.push_str(&format!(" (and {} more)", all.len() - SHOWN));
+        .join(sep);
+    if names.len() > SHOWN {
+        out.push_str(&format!(" and {} more", names.len() - SHOWN));
     }
     out
 }
@@ -398,21 +408,12 @@ fn pim_policies(b: &mut SnapshotBuilder, assignments: &[PolicyAssignment]) {
         // one line per role and rule, in order, each once, at most SHOWN
         let mut seen = BTreeSet::new();
         let bad: Vec<String> = bad.into_iter().filter(|b| seen.insert(b.clone())).collect();
-        let mut detail = bad
-            .iter()
-            .take(SHOWN)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("; ");
-        if bad.len() > SHOWN {
-            detail.push_str(&format!(" (and {} more)", bad.len() - SHOWN));
-        }
         Verdict {
             met: bad.is_empty(),
             detail: if bad.is_empty() {
                 good.to_owned()
             } else {
-                detail
+                capped(&bad, "; ")
             },
         }
     };

@@ -275,12 +275,22 @@ fn documentation_examples() {
 
 #[test]
 fn aad_7_1_global_admin_count() {
-    for (n, met) in [(0, false), (1, false), (2, true), (8, true), (9, false)] {
+    for (n, met) in [
+        (0, false),
+        (1, false),
+        (2, true),
+        (8, true),
+        (9, false),
+        (12, false),
+    ] {
         let mut p = empty();
         holders(&mut p, GA, "a", n);
         let (m, why) = check(&run(p, false), 1);
         assert_eq!(m, met, "{n} GAs: {why}");
         assert!(why.starts_with(&format!("{n} users hold")), "{why}");
+        // object ids, at most 10, then a count
+        assert_eq!(why.ends_with(" and 2 more"), n == 12, "{why}");
+        assert_eq!(why.matches("-4000-8000-").count(), n.min(10), "{why}");
     }
 }
 
