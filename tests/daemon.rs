@@ -787,9 +787,11 @@ fn once_on_the_demo_prints_the_json_report() {
     );
 
     // The CISA SCuBA Entra ID assessment: the documentation's tenant has no enabled
-    // conditional access policy and no Entra ID P2 plan, so its risk policies are not
-    // applicable and the other conditional access policies fail with the reason; some
-    // tenant-wide settings pass (the admin consent workflow is on).
+    // conditional access policy and no Entra ID P2 plan, so its risk policies and its PIM
+    // policies (MS.AAD.7.4-7.9) are not applicable and the other conditional access policies
+    // fail with the reason; some tenant-wide settings pass (the admin consent workflow is on),
+    // and its three cloud-only Global Administrators (the role assignments example) meet
+    // MS.AAD.7.1 and 7.3; 7.2 fails (no other privileged user).
     let scuba = assessments
         .iter()
         .find(|a| a["id"] == "contoso-demo-scuba")
@@ -806,6 +808,34 @@ fn once_on_the_demo_prints_the_json_report() {
             .find(|a| a["id"] == id)
             .unwrap_or_else(|| panic!("{id}"))
     };
+    let earned: f64 = [
+        "msgraph.privileged.global_admins_count",
+        "msgraph.privileged.cloud_only",
+    ]
+    .iter()
+    .map(|id| {
+        let a = action(id);
+        assert_eq!(a["test_status"], "passed", "{a}");
+        a["points_achieved"].as_f64().unwrap()
+    })
+    .sum();
+    assert!(earned > 0.0);
+    assert!(
+        scuba["score"]["points_achieved"].as_f64().unwrap() >= earned,
+        "{scuba}"
+    );
+    let least = action("msgraph.privileged.least_privilege");
+    assert_eq!(least["test_status"], "failed_medium_risk", "{least}");
+    assert!(
+        least["reason"]
+            .as_str()
+            .unwrap()
+            .contains("3 Global Administrators, 0 users"),
+        "{least}"
+    );
+    let pim = action("msgraph.privileged.no_permanent_assignments");
+    assert_eq!(pim["test_status"], "out_of_scope", "{pim}");
+    assert!(pim["reason"].as_str().unwrap().contains("Entra ID P2"));
     let risky = action("msgraph.ca.high_risk_users_blocked");
     assert_eq!(risky["test_status"], "out_of_scope", "{risky}");
     assert!(risky["reason"].as_str().unwrap().contains("Entra ID P2"));

@@ -60,8 +60,9 @@ async fn mount_token(server: &MockServer) {
         .await;
 }
 
-/// (path under the Graph base, fixture) of the seven endpoints.
-const ENDPOINTS: [(&str, &str); 11] = [
+/// (path under the Graph base, fixture) of the endpoints and the five privileged-access
+/// paths.
+const ENDPOINTS: [(&str, &str); 16] = [
     (endpoints::SECURE_SCORES, "msgraph/secureScores-list.json"),
     (
         endpoints::CONTROL_PROFILES,
@@ -97,6 +98,23 @@ const ENDPOINTS: [(&str, &str); 11] = [
         "msgraph/adminConsentRequestPolicy-get.json",
     ),
     ("/domains", "msgraph/domains-list.json"),
+    (
+        "/roleManagement/directory/roleAssignments",
+        "msgraph/roleAssignments-list-expand-principal.json",
+    ),
+    (
+        "/roleManagement/directory/roleEligibilityScheduleInstances",
+        "msgraph/roleEligibilityScheduleInstances-list.json",
+    ),
+    (
+        "/roleManagement/directory/roleAssignmentScheduleInstances",
+        "msgraph/roleAssignmentScheduleInstances-list.json",
+    ),
+    (
+        "/policies/roleManagementPolicyAssignments",
+        "msgraph/roleManagementPolicyAssignments-list.json",
+    ),
+    ("/users", "msgraph/users-list.json"),
 ];
 
 /// Mount every endpoint (bearer required) with its official example, except `skip`.

@@ -60,8 +60,10 @@ async fn mount_token(server: &MockServer, expect: u64) {
         .await;
 }
 
-/// (path, fixture) of the seven endpoints; the secure-score request also carries `$top=1`.
-const ENDPOINTS: [(&str, &str); 11] = [
+/// (path, fixture) of the endpoints and the five privileged-access paths (PIM policies
+/// unexpanded, users not matching the principals: see `msgraph_privileged.rs` for those); the
+/// secure-score request also carries `$top=1`.
+const ENDPOINTS: [(&str, &str); 16] = [
     (
         "/v1.0/security/secureScores",
         "msgraph/secureScores-list.json",
@@ -100,6 +102,23 @@ const ENDPOINTS: [(&str, &str); 11] = [
         "msgraph/adminConsentRequestPolicy-get.json",
     ),
     ("/v1.0/domains", "msgraph/domains-list.json"),
+    (
+        "/v1.0/roleManagement/directory/roleAssignments",
+        "msgraph/roleAssignments-list-expand-principal.json",
+    ),
+    (
+        "/v1.0/roleManagement/directory/roleEligibilityScheduleInstances",
+        "msgraph/roleEligibilityScheduleInstances-list.json",
+    ),
+    (
+        "/v1.0/roleManagement/directory/roleAssignmentScheduleInstances",
+        "msgraph/roleAssignmentScheduleInstances-list.json",
+    ),
+    (
+        "/v1.0/policies/roleManagementPolicyAssignments",
+        "msgraph/roleManagementPolicyAssignments-list.json",
+    ),
+    ("/v1.0/users", "msgraph/users-list.json"),
 ];
 
 /// Mount every endpoint with its official example, except the paths in `skip`.

@@ -80,6 +80,23 @@ async fn graph() -> MockServer {
             fixture("msgraph/adminConsentRequestPolicy-get.json"),
         ),
         ("/v1.0/domains", fixture("msgraph/domains-list.json")),
+        (
+            "/v1.0/roleManagement/directory/roleAssignments",
+            fixture("msgraph/roleAssignments-list-expand-principal.json"),
+        ),
+        (
+            "/v1.0/roleManagement/directory/roleEligibilityScheduleInstances",
+            fixture("msgraph/roleEligibilityScheduleInstances-list.json"),
+        ),
+        (
+            "/v1.0/roleManagement/directory/roleAssignmentScheduleInstances",
+            fixture("msgraph/roleAssignmentScheduleInstances-list.json"),
+        ),
+        (
+            "/v1.0/policies/roleManagementPolicyAssignments",
+            fixture("msgraph/roleManagementPolicyAssignments-list.json"),
+        ),
+        ("/v1.0/users", fixture("msgraph/users-list.json")),
     ] {
         Mock::given(method("GET"))
             .and(path(p))

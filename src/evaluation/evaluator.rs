@@ -1037,10 +1037,99 @@ mod tests {
                 },
             ));
         }
+        s.extend(privileged_signals(&[
+            ("roles", 1, 3, true),
+            ("pim_assignments", 4, 5, false),
+        ]));
+        s.extend(privileged_signals(&[("pim_policies", 6, 9, true)]));
         s.extend(control("AdminMFAV2", 10.0, 10.0, "default"));
         s.extend(control("DLPEnabled", 0.0, 10.0, "default"));
         s.extend(control("MFARegistrationV2", 4.5, 9.0, "default"));
         s
+    }
+
+    /// `msgraph.privileged.<ns>.scuba.aad_7_<n>.met` / `.detail` for each `(ns, first, last,
+    /// met)`.
+    fn privileged_signals(rows: &[(&str, u8, u8, bool)]) -> Vec<Signal> {
+        let mut s = Vec::new();
+        for (ns, first, last, met) in rows {
+            for n in *first..=*last {
+                let key = |f: &str| format!("msgraph.privileged.{ns}.scuba.aad_7_{n}.{f}");
+                s.push(fresh(&key("met"), *met));
+                s.push(fresh(&key("detail"), format!("7.{n} detail").as_str()));
+            }
+        }
+        s
+    }
+
+    /// SCuBA MS.AAD.7: 7.1–7.3 need no licence; 7.4–7.9 (PIM) are not applicable without
+    /// Entra ID P2, and with it a gap on their namespace leaves them undetected.
+    #[test]
+    fn privileged_access_actions_follow_p2() {
+        let ev = Evaluator::builtin().unwrap_or_else(|e| panic!("{e:#?}"));
+        let pim = [
+            "msgraph.privileged.no_permanent_assignments",
+            "msgraph.privileged.assigned_through_pim",
+            "msgraph.privileged.ga_activation_approval",
+            "msgraph.privileged.assignment_alerts",
+            "msgraph.privileged.ga_activation_alert",
+            "msgraph.privileged.activation_alerts",
+        ];
+        // No P2, and the PIM endpoints forbidden: not applicable, with the reason.
+        let mut signals = vec![fresh("msgraph.licences.aad_premium_p2", false)];
+        signals.extend(privileged_signals(&[("roles", 1, 3, false)]));
+        let gaps = [
+            gap("msgraph.privileged.pim_assignments.", "forbidden", "403"),
+            gap("msgraph.privileged.pim_policies.", "forbidden", "403"),
+        ];
+        let e = evaluate(&ev, &signals, &gaps);
+        for id in pim {
+            let a = find(&e, id);
+            assert_eq!(a.test_status, TestStatus::OutOfScope, "{id}");
+            assert!(a.reason.as_deref().unwrap().contains("Entra ID P2"), "{id}");
+        }
+        let ga = find(&e, "msgraph.privileged.global_admins_count");
+        assert_eq!(ga.test_status, TestStatus::FailedHighRisk);
+        assert_eq!(ga.reason.as_deref(), Some("7.1 detail"));
+        // P2: the gaps leave the PIM actions undetected, naming the gap.
+        signals[0] = fresh("msgraph.licences.aad_premium_p2", true);
+        let e = evaluate(&ev, &signals, &gaps);
+        for id in pim {
+            let a = find(&e, id);
+            assert_eq!(a.test_status, TestStatus::CouldNotBeDetected, "{id}");
+            assert!(
+                a.reason.as_deref().unwrap().contains("could not collect"),
+                "{id}: {:?}",
+                a.reason
+            );
+        }
+        // 7.1-7.3 need no licence: a gap on the roles leaves them undetected, naming it.
+        let roles_gap = [gap(
+            "msgraph.privileged.roles.",
+            "forbidden",
+            "403 on /users",
+        )];
+        let e = evaluate(&ev, &signals[..1], &roles_gap);
+        for id in [
+            "msgraph.privileged.global_admins_count",
+            "msgraph.privileged.least_privilege",
+            "msgraph.privileged.cloud_only",
+        ] {
+            let a = find(&e, id);
+            assert_eq!(a.test_status, TestStatus::CouldNotBeDetected, "{id}");
+            assert!(
+                a.reason.as_deref().unwrap().contains("403 on /users"),
+                "{id}: {:?}",
+                a.reason
+            );
+        }
+        // 7.9 is a Should: a failure is low risk.
+        signals.extend(privileged_signals(&[("pim_policies", 9, 9, false)]));
+        let e = evaluate(&ev, &signals, &gaps);
+        assert_eq!(
+            find(&e, "msgraph.privileged.activation_alerts").test_status,
+            TestStatus::FailedLowRisk
+        );
     }
 
     #[test]
@@ -1088,6 +1177,12 @@ mod tests {
             ("msgraph.labels.protection", TestStatus::FailedMediumRisk),
             ("msgraph.securescore.overall", TestStatus::PartiallyTested),
             ("msgraph.securescore.admin_mfa", TestStatus::Passed),
+            ("msgraph.privileged.cloud_only", TestStatus::Passed),
+            (
+                "msgraph.privileged.no_permanent_assignments",
+                TestStatus::FailedHighRisk,
+            ),
+            ("msgraph.privileged.assignment_alerts", TestStatus::Passed),
             ("msgraph.securescore.dlp", TestStatus::FailedMediumRisk),
             ("securescore.MFARegistrationV2", TestStatus::PartiallyTested),
         ];

@@ -1011,7 +1011,8 @@ mod scuba_template_tests {
                 mapped += 1;
             }
         }
-        // The eight conditional access policies and nine tenant-wide settings.
-        assert_eq!(mapped, 17);
+        // The eight conditional access policies, nine tenant-wide settings and nine
+        // privileged-access policies.
+        assert_eq!(mapped, 26);
     }
 }

@@ -22,7 +22,7 @@ pub fn fixture(name: &str) -> String {
 }
 
 /// The Graph endpoints the msgraph connector reads, with the official example answering each.
-pub const GRAPH_ENDPOINTS: [(&str, &str); 11] = [
+pub const GRAPH_ENDPOINTS: [(&str, &str); 16] = [
     (
         "/v1.0/security/secureScores",
         "msgraph/secureScores-list.json",
@@ -61,6 +61,23 @@ pub const GRAPH_ENDPOINTS: [(&str, &str); 11] = [
         "msgraph/adminConsentRequestPolicy-get.json",
     ),
     ("/v1.0/domains", "msgraph/domains-list.json"),
+    (
+        "/v1.0/roleManagement/directory/roleAssignments",
+        "msgraph/roleAssignments-list-expand-principal.json",
+    ),
+    (
+        "/v1.0/roleManagement/directory/roleEligibilityScheduleInstances",
+        "msgraph/roleEligibilityScheduleInstances-list.json",
+    ),
+    (
+        "/v1.0/roleManagement/directory/roleAssignmentScheduleInstances",
+        "msgraph/roleAssignmentScheduleInstances-list.json",
+    ),
+    (
+        "/v1.0/policies/roleManagementPolicyAssignments",
+        "msgraph/roleManagementPolicyAssignments-list.json",
+    ),
+    ("/v1.0/users", "msgraph/users-list.json"),
 ];
 
 /// Answer every Graph endpoint with its official example (lowest priority, so a test can

@@ -21,6 +21,7 @@
 //! | `authorization` | `GET /policies/authorizationPolicy` | Policy.Read.All |
 //! | `admin_consent` | `GET /policies/adminConsentRequestPolicy` | Policy.Read.All |
 //! | `domains` | `GET /domains` | Domain.Read.All |
+//! | `privileged` | role assignments, PIM instances and policies, principals ([`privileged`]) | RoleManagement.Read.Directory and others ([`privileged`]) |
 
 pub mod auth;
 pub mod credential;
@@ -30,6 +31,10 @@ mod directory_tests;
 pub mod model;
 #[cfg(test)]
 mod model_tests;
+pub mod privileged;
+pub mod privileged_signals;
+#[cfg(test)]
+mod privileged_tests;
 pub mod scuba;
 #[cfg(test)]
 mod scuba_tests;
@@ -243,11 +248,13 @@ pub struct MsGraphSnapshot {
     pub admin_consent: Result<AdminConsentRequestPolicy, CollectionError>,
     /// `GET /domains` (Domain.Read.All), all pages.
     pub domains: Result<Vec<Domain>, CollectionError>,
+    /// Privileged roles, PIM and their principals ([`privileged`]), one result per part.
+    pub privileged: privileged::PrivilegedAccess,
 }
 
 impl MsGraphSnapshot {
     /// The number of endpoints a poll reads (fields of this struct).
-    pub const ENDPOINTS: usize = 11;
+    pub const ENDPOINTS: usize = 11 + privileged::PrivilegedAccess::RESULTS;
 
     /// A snapshot where every endpoint failed with the same error (token failure).
     pub fn all_failed(e: CollectionError) -> Self {
@@ -262,7 +269,8 @@ impl MsGraphSnapshot {
             authentication_methods: Err(e.clone()),
             authorization: Err(e.clone()),
             admin_consent: Err(e.clone()),
-            domains: Err(e),
+            domains: Err(e.clone()),
+            privileged: privileged::PrivilegedAccess::all_failed(e),
         }
     }
 
@@ -283,6 +291,7 @@ impl MsGraphSnapshot {
         ]
         .into_iter()
         .flatten()
+        .chain(self.privileged.errors())
         .collect()
     }
 
@@ -385,6 +394,7 @@ impl MsGraphConnector {
                 authorization,
                 admin_consent,
                 domains,
+                privileged,
             ) = tokio::join!(
                 self.latest_secure_score(token.clone()),
                 self.list(CONTROL_PROFILES, "", token.clone(), true),
@@ -397,6 +407,7 @@ impl MsGraphConnector {
                 self.single(AUTHORIZATION, token.clone()),
                 self.single(ADMIN_CONSENT, token.clone()),
                 self.list(DOMAINS, "", token.clone(), true),
+                self.privileged(token.clone()),
             );
             let snap = MsGraphSnapshot {
                 secure_score,
@@ -410,6 +421,7 @@ impl MsGraphConnector {
                 authorization,
                 admin_consent,
                 domains,
+                privileged,
             };
             tracing::info!(failed = snap.errors().len(), "msgraph poll done");
             snap

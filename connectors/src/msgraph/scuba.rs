@@ -256,6 +256,9 @@ pub struct Exclusions {
     pub all: Declared,
     /// Accepted by one check, by policy id (`scuba_exclusions."MS.AAD.3.2v1"`).
     pub per_policy: BTreeMap<String, Declared>,
+    /// Principals allowed a permanent active privileged role assignment (MS.AAD.7.4v1,
+    /// `permanent_assignments`; see [`super::privileged_signals`]).
+    pub permanent_assignments: Declared,
 }
 
 impl Exclusions {

@@ -590,6 +590,7 @@ fn exclusions_are_declared_per_policy_or_for_all() {
             groups: Default::default(),
         },
         per_policy: Default::default(),
+        permanent_assignments: Default::default(),
     };
     assert!(run(Check::LegacyAuth, legacy, &all).0);
 }

@@ -7,7 +7,8 @@
 //! `request_timeout`, `max_retries`, `max_retry_wait`, `max_response_bytes`, `replay_dir`, and
 //! the conditional access exclusions the SCuBA checks accept: `break_glass = { users = [...],
 //! groups = [...] }` (object ids, every check) and `scuba_exclusions."<policy id>" = { users,
-//! groups }` (one check, e.g. `MS.AAD.3.2v1`). Documented with their defaults in
+//! groups }` (one check, e.g. `MS.AAD.3.2v1`); the principals allowed a permanent privileged
+//! role assignment (MS.AAD.7.4v1): `permanent_assignments = { users, groups }` (object ids). Documented with their defaults in
 //! `config/example.toml` and `docs/connectors/msgraph.md` ("Sign-in", "SCuBA conditional
 //! access").
 //!
@@ -94,6 +95,8 @@ struct RawMsGraph {
     break_glass: RawDeclared,
     #[serde(default)]
     scuba_exclusions: BTreeMap<String, RawDeclared>,
+    #[serde(default)]
+    permanent_assignments: RawDeclared,
 }
 
 /// Users and groups a conditional access policy may exclude, by object id.
@@ -239,6 +242,8 @@ impl MsGraphSettings {
         let mut exclusions = Exclusions {
             all: std::mem::take(&mut raw.break_glass).check(&cx.key("break_glass"), &mut problems),
             per_policy: BTreeMap::new(),
+            permanent_assignments: std::mem::take(&mut raw.permanent_assignments)
+                .check(&cx.key("permanent_assignments"), &mut problems),
         };
         for (policy, declared) in std::mem::take(&mut raw.scuba_exclusions) {
             let path = cx.key(&format!("scuba_exclusions.\"{policy}\""));

@@ -16,6 +16,7 @@
 //! | `msgraph.domains.` | `domains`: verified managed domains whose passwords expire |
 //! | `msgraph.security_defaults.` | `identitySecurityDefaultsEnforcementPolicy`: enabled |
 //! | `msgraph.labels.` | sensitivity labels: total, with protection (rights management) |
+//! | `msgraph.privileged.roles.`, `.pim_assignments.`, `.pim_policies.` | privileged roles, PIM instances and policies: SCuBA MS.AAD.7.1v1–7.9v1 (see [`super::privileged_signals`]) |
 
 use chrono::{DateTime, Utc};
 
@@ -112,6 +113,7 @@ fn msgraph(b: &mut SnapshotBuilder, s: &MsGraphSnapshot, exclusions: &Exclusions
         Ok(d) => domains(b, d),
         Err(e) => b.gap(DOMAINS, e),
     }
+    super::privileged_signals::privileged(b, s, exclusions);
 }
 
 fn authentication_methods(b: &mut SnapshotBuilder, p: &AuthenticationMethodsPolicy) {
@@ -361,6 +363,7 @@ mod tests {
                 parse_body("/t", &fixture("adminConsentRequestPolicy-get.json")).unwrap(),
             ),
             domains: Ok(list("domains-list.json")),
+            privileged: crate::msgraph::privileged_tests::official(),
         }
     }
 
