@@ -731,6 +731,123 @@ mod tests {
         assert_eq!(a.points_possible, 0.0);
     }
 
+    /// The tenant-wide SCuBA actions from their signals: pass, fail (with the reason), the
+    /// baseline's not-applicable cases, and undetected without the signal (a gap).
+    #[test]
+    fn scuba_tenant_wide_rules() {
+        let ev = Evaluator::builtin().unwrap_or_else(|e| panic!("{e:#?}"));
+        let k = |s: &str| format!("msgraph.{s}");
+        type Row = (&'static str, Vec<Signal>, TestStatus, &'static str);
+        let rows: Vec<Row> = vec![
+            // MS.AAD.3.3v1: not applicable when 3.1 is met or Authenticator is off.
+            (
+                "msgraph.auth_methods.authenticator_context",
+                vec![fresh(&k("ca.scuba.aad_3_1.met"), true)],
+                TestStatus::OutOfScope,
+                "phishing-resistant MFA is enforced",
+            ),
+            (
+                "msgraph.auth_methods.authenticator_context",
+                vec![
+                    fresh(&k("ca.scuba.aad_3_1.met"), false),
+                    fresh(&k("auth_methods.authenticator_enabled"), false),
+                ],
+                TestStatus::OutOfScope,
+                "Microsoft Authenticator is disabled",
+            ),
+            (
+                "msgraph.auth_methods.authenticator_context",
+                vec![
+                    fresh(&k("ca.scuba.aad_3_1.met"), false),
+                    fresh(&k("auth_methods.authenticator_enabled"), true),
+                    fresh(&k("auth_methods.authenticator_context"), true),
+                ],
+                TestStatus::Passed,
+                "",
+            ),
+            // MS.AAD.3.5v1: not applicable before the migration is complete.
+            (
+                "msgraph.auth_methods.weak_methods_disabled",
+                vec![fresh(&k("auth_methods.migration_complete"), false)],
+                TestStatus::OutOfScope,
+                "migration",
+            ),
+            (
+                "msgraph.auth_methods.weak_methods_disabled",
+                vec![
+                    fresh(&k("auth_methods.migration_complete"), true),
+                    fresh(&k("auth_methods.weak_methods_enabled_total"), 2.0),
+                    fresh(&k("auth_methods.weak_methods_enabled"), "Sms, Voice"),
+                ],
+                TestStatus::FailedMediumRisk,
+                "enabled: Sms, Voice",
+            ),
+            (
+                "msgraph.auth_methods.migration_complete",
+                vec![
+                    fresh(&k("auth_methods.migration_complete"), false),
+                    fresh(&k("auth_methods.migration_state"), "migrationInProgress"),
+                ],
+                TestStatus::FailedMediumRisk,
+                "migrationInProgress",
+            ),
+            (
+                "msgraph.apps.admin_consent_only",
+                vec![
+                    fresh(&k("authorization.user_consent_policies_total"), 1.0),
+                    fresh(
+                        &k("authorization.user_consent_policies"),
+                        "ManagePermissionGrantsForSelf.microsoft-user-default-low",
+                    ),
+                ],
+                TestStatus::FailedHighRisk,
+                "microsoft-user-default-low",
+            ),
+            (
+                "msgraph.apps.admin_consent_workflow",
+                vec![fresh(&k("admin_consent.enabled"), true)],
+                TestStatus::Passed,
+                "",
+            ),
+            (
+                "msgraph.passwords.never_expire",
+                vec![
+                    fresh(&k("domains.password_expiry_met"), false),
+                    fresh(&k("domains.expiring_total"), 0.0),
+                ],
+                TestStatus::FailedLowRisk,
+                "no verified managed domain",
+            ),
+            (
+                "msgraph.guests.access_restricted",
+                vec![
+                    fresh(&k("authorization.guest_access_restricted"), false),
+                    fresh(
+                        &k("authorization.guest_access"),
+                        "the same access as members",
+                    ),
+                ],
+                TestStatus::FailedMediumRisk,
+                "guests have the same access as members",
+            ),
+            (
+                "msgraph.guests.invites_limited",
+                vec![],
+                TestStatus::CouldNotBeDetected,
+                "",
+            ),
+        ];
+        for (id, signals, status, reason) in rows {
+            let e = evaluate(&ev, &signals, &[]);
+            let a = find(&e, id);
+            assert_eq!(a.test_status, status, "{id}: {a:?}");
+            assert!(
+                a.reason.as_deref().unwrap_or("").contains(reason),
+                "{id}: {a:?}"
+            );
+        }
+    }
+
     /// SCuBA MS.AAD.1.1v1: only a conditional access policy meets it; security defaults are
     /// named in the reason of the failure, not counted.
     #[test]
