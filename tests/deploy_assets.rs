@@ -6,6 +6,10 @@
 //!   (`postured::metrics::Metrics`, every family driven so it renders), and every recording
 //!   rule they reference is defined, with a `level:postured_metric:operations` name.
 //!
+//! - the packaging (`packaging/`): the Kubernetes ConfigMap's configuration is valid, and the
+//!   systemd unit and the Debian package metadata agree (`packaging/check.sh` builds,
+//!   installs and verifies the package itself).
+//!
 //! promtool comes from the Debian package `prometheus` (scripts/test.sh installs it); without
 //! it the promtool tests print a note and pass, unless POSTURED_REQUIRE_TEST_SERVERS is set.
 
@@ -483,4 +487,52 @@ fn reference_extraction_finds_names_and_recording_rules() {
         "postured_connector_poll_duration_seconds_total",
         &families
     ));
+}
+
+/// The configuration the Kubernetes ConfigMap ships (`packaging/kubernetes/configmap.yaml`) is
+/// valid for this build: every key known, the secret files named where the Deployment mounts
+/// them (not read here: `Secrets::NONE`).
+#[test]
+fn the_kubernetes_configmap_holds_a_valid_configuration() {
+    let manifest = read("packaging/kubernetes/configmap.yaml");
+    let (_, block) = manifest
+        .split_once("  postured.toml: |\n")
+        .expect("the ConfigMap's postured.toml");
+    let text: String = block
+        .lines()
+        .take_while(|l| l.is_empty() || l.starts_with("    "))
+        .map(|l| format!("{}\n", l.strip_prefix("    ").unwrap_or(l)))
+        .collect();
+    let cfg = postured::config::Config::parse_resolving(
+        &text,
+        &[],
+        &|_| None,
+        &postured::registry::Registry::builtin(),
+        None,
+        postured::config::Secrets::NONE,
+    )
+    .unwrap_or_else(|p| panic!("{p:#?}\n{text}"));
+    assert_eq!(cfg.tenants.len(), 1);
+    assert_eq!(cfg.server.listen, "0.0.0.0:9898");
+    let deployment = read("packaging/kubernetes/deployment.yaml");
+    assert!(deployment.contains("mountPath: /etc/postured/secrets"));
+    assert!(text.contains("/etc/postured/secrets/contoso-client-secret"));
+}
+
+/// The systemd unit starts the daemon the way the CLI defines it, and the Debian package
+/// installs what the unit and the docs name.
+#[test]
+fn the_systemd_unit_and_the_package_agree() {
+    let unit = read("packaging/debian/postured.service");
+    assert!(unit.contains("ExecStart=/usr/bin/postured run --config /etc/postured/postured.toml"));
+    assert!(unit.contains("Type=notify"));
+    assert!(unit.contains("ExecReload=/bin/kill -HUP $MAINPID"));
+    let cargo = read("Cargo.toml");
+    for installed in [
+        "\"target/release/postured\", \"usr/bin/\"",
+        "\"config/example.toml\", \"etc/postured/postured.toml\"",
+        "conf-files = [\"/etc/postured/postured.toml\"]",
+    ] {
+        assert!(cargo.contains(installed), "{installed}");
+    }
 }

@@ -7,6 +7,7 @@
 //! reload ([`daemon`]).
 
 pub mod action;
+pub mod assets;
 mod daemon;
 pub mod interchange;
 
@@ -66,6 +67,12 @@ pub enum Command {
     },
     /// Print a fully commented example configuration.
     PrintConfig,
+    /// Write the manual pages and shell completions into a directory (for packages).
+    #[command(hide = true)]
+    GenerateAssets {
+        /// Output directory (`man/`, `completions/` are created in it).
+        out: PathBuf,
+    },
     /// Apply database migrations and exit.
     Migrate {
         /// Configuration file (its [store] section is used).
@@ -207,6 +214,20 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::PrintConfig => {
             print!("{}", crate::config::EXAMPLE);
             return ExitCode::SUCCESS;
+        }
+        Command::GenerateAssets { out } => {
+            return match assets::generate(out) {
+                Ok(files) => {
+                    for f in files {
+                        println!("{}", f.display());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: writing into {}: {e}", out.display());
+                    ExitCode::FAILURE
+                }
+            };
         }
         Command::CheckConfig { file } => return check_config(file),
         _ => {}
@@ -438,7 +459,9 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
             };
             Ok(crate::cli::action::action_set(cfg, set).await?)
         }
-        Command::PrintConfig | Command::CheckConfig { .. } => Ok(ExitCode::SUCCESS),
+        Command::PrintConfig | Command::CheckConfig { .. } | Command::GenerateAssets { .. } => {
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
