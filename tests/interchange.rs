@@ -462,6 +462,38 @@ fn cli_imports_lists_and_exports() {
         .find(|l| l.starts_with("acme-security-baseline"))
         .expect("listed");
     assert!(line.contains("imported"), "{line}");
+    // Coverage: the imported template is there, and with this configuration (msgraph only)
+    // the AWS actions of the built-in templates do not count.
+    let (code, stdout, stderr) =
+        run(&["template", "coverage", "--config", cfg, "--output", "json"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let rows: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    let row = |id: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["template"] == id)
+            .unwrap_or_else(|| panic!("{id} in {stdout}"))
+            .clone()
+    };
+    assert!(row("acme-security-baseline")["controls"].as_u64().unwrap() > 0);
+    let hipaa = row("hipaa-security-rule");
+    assert!(
+        hipaa["automated_controls_by_kind"].get("aws_iam").is_none(),
+        "{hipaa}"
+    );
+    assert!(
+        hipaa["automated_controls_by_kind"]["msgraph"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    let (code, _, stderr) = run(&["template", "coverage", "no-such-template"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("unknown template `no-such-template`"),
+        "{stderr}"
+    );
 
     let (code, _, stderr) = run(&["once", "--config", cfg, "--output", "json"]);
     assert_eq!(code, Some(0), "{stderr}");

@@ -57,6 +57,17 @@ pub enum TemplateCommand {
     },
     /// List the templates: built-in ones and, with a configuration, imported ones.
     List,
+    /// Automation coverage per template: controls, controls with an automatically tested
+    /// action (by connector kind), the share of possible points automation can decide. With a
+    /// configuration, only the connector kinds some tenant has count (and imported templates
+    /// are included).
+    Coverage {
+        /// One template (default: every template).
+        template: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = crate::cli::Output::Table)]
+        output: crate::cli::Output,
+    },
 }
 
 /// Format of `postured export`.
@@ -403,6 +414,32 @@ pub async fn template(cfg: Option<Config>, command: TemplateCommand) -> anyhow::
             }
             Ok(ExitCode::SUCCESS)
         }
+        TemplateCommand::Coverage { template, output } => {
+            let (registry, _) = registry(&catalog, cfg.as_ref(), store.as_ref()).await?;
+            let scopes: Option<Vec<String>> = cfg
+                .as_ref()
+                .map(|c| c.tenants.iter().flat_map(|t| t.scopes()).collect());
+            let in_scope = |kind: Option<&str>| match (&scopes, kind) {
+                (None, _) | (_, None) => true,
+                (Some(s), Some(k)) => s.iter().any(|x| x == k),
+            };
+            let mut rows = Vec::new();
+            for t in registry.iter() {
+                if template.as_deref().is_none_or(|id| id == t.id) {
+                    rows.push(crate::model::coverage::coverage(t, &catalog, &in_scope));
+                }
+            }
+            if let Some(id) = &template
+                && rows.is_empty()
+            {
+                bail!("unknown template `{id}`");
+            }
+            match output {
+                crate::cli::Output::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+                crate::cli::Output::Table => print!("{}", coverage_table(&rows)),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         TemplateCommand::List => {
             let (registry, sources) = registry(&catalog, cfg.as_ref(), store.as_ref()).await?;
             println!(
@@ -424,6 +461,32 @@ pub async fn template(cfg: Option<Config>, command: TemplateCommand) -> anyhow::
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The coverage rows as a text table: template, controls, controls with an automated action
+/// (and per kind), controls with no action, the automated share of points.
+fn coverage_table(rows: &[crate::model::coverage::Coverage]) -> String {
+    let mut out = format!(
+        "{:<28} {:>8} {:>9} {:>9} {:>8}  AUTOMATED CONTROLS BY KIND\n",
+        "TEMPLATE", "CONTROLS", "AUTOMATED", "NO ACTION", "POINTS"
+    );
+    for r in rows {
+        let kinds: Vec<String> = r
+            .automated_controls_by_kind
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        out.push_str(&format!(
+            "{:<28} {:>8} {:>9} {:>9} {:>7.1}%  {}\n",
+            r.template,
+            r.controls,
+            r.automated_controls,
+            r.controls_without_actions,
+            100.0 * r.automated_points_ratio(),
+            kinds.join(", ")
+        ));
+    }
+    out
 }
 
 /// Build the current report of one assessment of `tenant`: the tenant's stored signals

@@ -5,12 +5,14 @@
 //! - [`template`]: a framework's controls and the actions mapped to them (shared with the
 //!   importers and exporters of `crate::interchange`).
 //! - [`registry`]: built-in templates (`config/templates/`) and extra ones.
+//! - [`coverage`]: how much of a template automation covers.
 //! - [`assessment`]: assessments, groups, manual status records.
 //! - [`scoring`]: the de-duplicated instance set, scores with filters, assessment reports.
 //! - [`rollup`]: control and assessment rollups.
 //! - [`report`]: the point-in-time report shapes.
 
 pub mod assessment;
+pub mod coverage;
 pub mod registry;
 pub mod report;
 pub mod rollup;
