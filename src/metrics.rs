@@ -45,6 +45,7 @@ pub struct Metrics {
     assessment_achieved: GaugeVec,
     assessment_possible: GaugeVec,
     assessment_progress: GaugeVec,
+    assessment_automated: GaugeVec,
     control_status: IntGaugeVec,
     /// `postured_store_healthy`, `postured_store_health_failures_total`.
     store_health: StoreHealthMetrics,
@@ -215,6 +216,12 @@ impl Metrics {
                 "Share of an assessment's in-scope controls that passed, in [0, 1].",
                 &["tenant", "assessment"],
             ),
+            assessment_automated: gauge(
+                r,
+                "postured_assessment_automated_points_ratio",
+                "Share of an assessment's possible points tested automatically (testing source automatic), in [0, 1].",
+                &["tenant", "assessment"],
+            ),
             control_status,
             score_ratio: gauge(
                 r,
@@ -327,6 +334,9 @@ impl Metrics {
             self.assessment_progress
                 .with_label_values(&l)
                 .set(r.progress);
+            self.assessment_automated
+                .with_label_values(&l)
+                .set(r.automated_points_ratio);
             for status in CONTROL_STATUSES {
                 let n = r.controls.iter().filter(|c| c.status == status).count();
                 self.control_status
@@ -345,6 +355,7 @@ impl Metrics {
                 let _ = self.assessment_achieved.remove_label_values(&l);
                 let _ = self.assessment_possible.remove_label_values(&l);
                 let _ = self.assessment_progress.remove_label_values(&l);
+                let _ = self.assessment_automated.remove_label_values(&l);
                 for status in CONTROL_STATUSES {
                     let _ = self.control_status.remove_label_values(&[
                         tenant,
@@ -662,6 +673,7 @@ mod tests {
             },
             status: crate::model::report::AssessmentStatus::InProgress,
             progress: 0.5,
+            automated_points_ratio: 0.0,
             controls: statuses
                 .iter()
                 .enumerate()
@@ -695,6 +707,7 @@ mod tests {
             "postured_assessment_points_achieved{assessment=\"a1\",tenant=\"t1\"} 3",
             "postured_assessment_points_possible{assessment=\"a1\",tenant=\"t1\"} 12",
             "postured_assessment_progress_ratio{assessment=\"a1\",tenant=\"t1\"} 0.5",
+            "postured_assessment_automated_points_ratio{assessment=\"a1\",tenant=\"t1\"} 0",
             "postured_control_status{assessment=\"a1\",status=\"passed\",tenant=\"t1\"} 2",
             "postured_control_status{assessment=\"a1\",status=\"failed\",tenant=\"t1\"} 1",
             "postured_control_status{assessment=\"a1\",status=\"out_of_scope\",tenant=\"t1\"} 0",

@@ -802,6 +802,12 @@ fn once_on_the_demo_prints_the_json_report() {
         "{scuba}"
     );
     assert_eq!(scuba["status"], "incomplete");
+    // Every SCuBA action is technical and tested by the connector.
+    assert_eq!(
+        scuba["automated_points_ratio"].as_f64(),
+        Some(1.0),
+        "{scuba}"
+    );
     let action = |id: &str| {
         actions
             .iter()

@@ -352,6 +352,7 @@ fn every_family_driven() -> Metrics {
             score: summary(27.0, 54.0),
             status: AssessmentStatus::Incomplete,
             progress: 0.5,
+            automated_points_ratio: 0.0,
             controls: ["1.1", "1.2"]
                 .iter()
                 .zip([ControlStatus::Passed, ControlStatus::Failed])

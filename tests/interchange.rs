@@ -557,6 +557,7 @@ fn oscal_export_edge_cases_validate() {
         score: ScoreSummary::default(),
         status: AssessmentStatus::None,
         progress: 0.0,
+        automated_points_ratio: 0.0,
         controls: Vec::new(),
         actions: Vec::new(),
     };

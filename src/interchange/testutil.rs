@@ -33,6 +33,7 @@ pub(crate) fn report(
         },
         status: AssessmentStatus::InProgress,
         progress: 0.0,
+        automated_points_ratio: 0.0,
         controls: vec![ControlReport {
             id: "C-1".into(),
             family: "F".into(),

@@ -128,6 +128,10 @@ pub struct AssessmentReport {
     pub status: AssessmentStatus,
     /// Share of controls passed (out-of-scope controls excluded), in [0, 1].
     pub progress: f64,
+    /// Share of the possible points whose instances are tested automatically (testing source
+    /// `automatic`), in [0, 1]; 0 without possible points.
+    #[serde(default)]
+    pub automated_points_ratio: f64,
     /// Controls in template order.
     pub controls: Vec<ControlReport>,
     /// Every action instance of the assessment, each once, sorted by id.

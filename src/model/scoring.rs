@@ -500,6 +500,12 @@ impl ComplianceModel {
             .map(instance_report)
             .collect();
         actions.sort_by(|x, y| x.id.cmp(&y.id));
+        let possible: f64 = actions.iter().map(|a| a.points_possible).sum();
+        let automated: f64 = actions
+            .iter()
+            .filter(|a| a.testing_source == TestingSource::Automatic)
+            .map(|a| a.points_possible)
+            .sum();
         AssessmentReport {
             id: a.assessment.id.clone(),
             tenant: a.assessment.tenant.clone(),
@@ -514,6 +520,11 @@ impl ComplianceModel {
             }),
             status: assessment_status(&statuses),
             progress: progress(&statuses),
+            automated_points_ratio: if possible > 0.0 {
+                automated / possible
+            } else {
+                0.0
+            },
             controls,
             actions,
         }

@@ -66,6 +66,8 @@ pub struct AssessmentSummary {
     pub status: AssessmentStatus,
     /// Share of in-scope controls passed, in [0, 1].
     pub progress: f64,
+    /// Share of the possible points tested automatically, in [0, 1].
+    pub automated_points_ratio: f64,
     /// Number of controls per rollup status.
     pub controls: ControlCounts,
 }
@@ -114,6 +116,7 @@ pub fn with_assessments(mut report: Report, assessments: &[AssessmentReport]) ->
                     },
                     status: a.status,
                     progress: a.progress,
+                    automated_points_ratio: a.automated_points_ratio,
                     controls,
                 }
             })
@@ -428,6 +431,7 @@ mod tests {
             },
             status: AssessmentStatus::Incomplete,
             progress: 0.5,
+            automated_points_ratio: 0.0,
             controls: vec![
                 control(ControlStatus::Passed),
                 control(ControlStatus::Failed),
