@@ -268,3 +268,21 @@ actions = ["iso.isms.policy"]
             .contains("unknown action \"iso.isms.policy\"")
     );
 }
+
+/// A template names another's action by id and gets the first declaration; an id declared by
+/// several built-in templates (the provider-managed ones) must therefore be declared alike.
+#[test]
+fn an_action_declared_by_several_built_in_templates_is_declared_alike() {
+    let r = builtin();
+    let mut seen: HashMap<&str, (&str, &crate::model::template::TemplateAction)> = HashMap::new();
+    for t in r.iter() {
+        for a in &t.actions {
+            match seen.get(a.id.as_str()) {
+                Some((first, b)) => assert_eq!(*b, a, "{} differs in {first} and {}", a.id, t.id),
+                None => {
+                    seen.insert(a.id.as_str(), (t.id.as_str(), a));
+                }
+            }
+        }
+    }
+}
