@@ -30,7 +30,11 @@
 //! ```
 //!
 //! A control may name catalog actions by id without listing them under `[[actions]]`: they are
-//! completed from the catalog (title, points, description; technical). An id ending in `*` is a
+//! completed from the catalog (title, points, description; technical). It may likewise name an
+//! action declared under `[[actions]]` by another built-in template (for a template of a
+//! `[templates] dirs` directory: by any template loaded before it), which is completed from that
+//! declaration: a non-technical action shared by several frameworks is declared once and keeps
+//! one id, so it is one instance per group (see docs/scoring.md). An id ending in `*` is a
 //! wildcard kept as is and expanded per tenant (see `scoring`). When `oscal_catalog` is set,
 //! the OSCAL catalog's controls come first (id, family, title, description, through
 //! `crate::interchange::oscal`); controls listed in the file are merged into them by id (their
@@ -78,6 +82,14 @@ pub const BUILTIN_TEMPLATES: &[(&str, &str)] = &[
     (
         "cisa-scuba-entra-id.toml",
         include_str!("../../config/templates/cisa-scuba-entra-id.toml"),
+    ),
+    (
+        "cis-aws-foundations-3.0.toml",
+        include_str!("../../config/templates/cis-aws-foundations-3.0.toml"),
+    ),
+    (
+        "soc2-tsc-2017.toml",
+        include_str!("../../config/templates/soc2-tsc-2017.toml"),
     ),
 ];
 
@@ -220,8 +232,9 @@ impl TemplateRegistry {
     ) -> Result<Self, Vec<TemplateError>> {
         let mut registry = Self::new();
         let mut errors = Vec::new();
+        let shared = builtin_declared_actions();
         for (file, text) in BUILTIN_TEMPLATES {
-            match parse_template(file, text, catalog, frameworks, &|name| {
+            match parse_template(file, text, catalog, &shared, frameworks, &|name| {
                 builtin_framework(name).map(|b| b.to_vec())
             }) {
                 Ok(t) => registry.insert_checked(file, t, &mut errors),
@@ -253,6 +266,10 @@ impl TemplateRegistry {
             .collect();
         files.sort();
         let mut errors = Vec::new();
+        let mut shared: HashMap<String, TemplateAction> = HashMap::new();
+        for a in self.templates.values().flat_map(|t| &t.actions) {
+            shared.entry(a.id.clone()).or_insert_with(|| a.clone());
+        }
         for path in files {
             let file = path.display().to_string();
             let text = match std::fs::read_to_string(&path) {
@@ -263,7 +280,7 @@ impl TemplateRegistry {
                 }
             };
             let read = |name: &str| std::fs::read(dir.join(name)).ok();
-            match parse_template(&file, &text, catalog, frameworks, &read) {
+            match parse_template(&file, &text, catalog, &shared, frameworks, &read) {
                 Ok(t) => self.insert_checked(&file, t, &mut errors),
                 Err(e) => errors.extend(e),
             }
@@ -340,11 +357,41 @@ pub fn builtin_framework(name: &str) -> Option<&'static [u8]> {
     }
 }
 
-/// Parse, complete and validate one template file.
+/// The actions every built-in template file declares under `[[actions]]`, by id (the first
+/// declaration of an id wins; files that do not parse are skipped here and reported when loaded).
+fn builtin_declared_actions() -> HashMap<String, TemplateAction> {
+    let mut out = HashMap::new();
+    for (_, text) in BUILTIN_TEMPLATES {
+        if let Ok(parsed) = toml::from_str::<TemplateFile>(text) {
+            for a in parsed.actions {
+                out.entry(a.id.clone()).or_insert_with(|| a.into());
+            }
+        }
+    }
+    out
+}
+
+impl From<FileAction> for TemplateAction {
+    fn from(a: FileAction) -> Self {
+        TemplateAction {
+            id: a.id,
+            title: a.title,
+            implementation_type: a.implementation_type,
+            points: a.points,
+            responsibility: a.responsibility,
+            description_title: a.description_title,
+            description: a.description,
+        }
+    }
+}
+
+/// Parse, complete and validate one template file. `shared` holds actions declared by other
+/// templates, which a control may name without declaring them.
 fn parse_template(
     file: &str,
     text: &str,
     catalog: &[ActionDef],
+    shared: &HashMap<String, TemplateAction>,
     frameworks: FrameworkReader,
     read: &dyn Fn(&str) -> Option<Vec<u8>>,
 ) -> Result<Template, Vec<TemplateError>> {
@@ -428,19 +475,7 @@ fn parse_template(
             }
         }
     }
-    let mut actions: Vec<TemplateAction> = parsed
-        .actions
-        .into_iter()
-        .map(|a| TemplateAction {
-            id: a.id,
-            title: a.title,
-            implementation_type: a.implementation_type,
-            points: a.points,
-            responsibility: a.responsibility,
-            description_title: a.description_title,
-            description: a.description,
-        })
-        .collect();
+    let mut actions: Vec<TemplateAction> = parsed.actions.into_iter().map(Into::into).collect();
 
     // Map catalog actions by their control references.
     if let Some(refs) = parsed.catalog_refs {
@@ -498,6 +533,9 @@ fn parse_template(
                     description_title: def.title.clone(),
                     description: def.description.trim().to_string(),
                 });
+                defined.insert(id.clone());
+            } else if let Some(action) = shared.get(id.as_str()) {
+                actions.push(action.clone());
                 defined.insert(id.clone());
             }
         }
@@ -633,8 +671,15 @@ title = "B"
 implementation_type = "operational"
 points = 3
 "#;
-        let errors =
-            parse_template("t.toml", text, &[], framework_controls, &|_| None).unwrap_err();
+        let errors = parse_template(
+            "t.toml",
+            text,
+            &[],
+            &HashMap::new(),
+            framework_controls,
+            &|_| None,
+        )
+        .unwrap_err();
         let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
         for want in [
             "t.toml: controls[1].id: duplicate id \"c-1\"",
@@ -773,6 +818,7 @@ title = "Vulnerability monitoring and scanning"
             "t.toml",
             text,
             &catalog.actions,
+            &HashMap::new(),
             framework_controls,
             &|_| None,
         )
@@ -795,6 +841,7 @@ title = "Vulnerability monitoring and scanning"
             "t.toml",
             &short,
             &catalog.actions,
+            &HashMap::new(),
             framework_controls,
             &|_| None,
         )
@@ -835,13 +882,15 @@ mod builtin_tests {
         assert_eq!(
             ids,
             [
+                "cis-aws-foundations-3.0",
                 "cisa-scuba-entra-id",
                 "data-protection-baseline",
                 "gdpr",
                 "hipaa-security-rule",
                 "iso-27001-2022",
                 "nist-800-53-r5",
-                "nist-csf-2.0"
+                "nist-csf-2.0",
+                "soc2-tsc-2017"
             ]
         );
     }
@@ -1016,3 +1065,6 @@ mod scuba_template_tests {
         assert_eq!(mapped, 26);
     }
 }
+
+#[cfg(test)]
+mod cis_soc2_tests;
