@@ -10,11 +10,13 @@ if ! command -v cargo-deb >/dev/null 2>&1; then
   echo "== installing cargo-deb"
   cargo install cargo-deb --locked --version '^3'
 fi
+# cargo-deb maps asset paths under `target/release/` to the real target directory.
+release="${CARGO_TARGET_DIR:-target}/release"
 echo "== cargo build --release"
 cargo build --release --locked --bin postured
 echo "== man pages and completions"
-rm -rf target/assets
-target/release/postured generate-assets target/assets >/dev/null
+rm -rf "$release/assets"
+"$release/postured" generate-assets "$release/assets" >/dev/null
 echo "== cargo deb"
 deb=$(cargo deb --no-build --locked 2>/dev/null | tail -1)
 ls -l "$deb"
