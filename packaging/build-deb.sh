@@ -17,6 +17,7 @@ cargo build --release --locked --bin postured
 echo "== man pages and completions"
 rm -rf "$release/assets"
 "$release/postured" generate-assets "$release/assets" >/dev/null
+gzip -9n "$release"/assets/man/*.1
 echo "== cargo deb"
 deb=$(cargo deb --no-build --locked 2>/dev/null | tail -1)
 ls -l "$deb"
