@@ -532,14 +532,14 @@ async fn client_credentials_against_a_real_oauth2_server() {
     };
     let graph = MockServer::start().await;
     // Graph accepts only a signed JWT (header.payload.signature) as bearer.
-    for (p, f) in GRAPH_ENDPOINTS {
+    for (p, f) in graph_endpoints() {
         Mock::given(method("GET"))
             .and(path(p))
             .and(header_regex(
                 "authorization",
                 r"^Bearer [\w-]+\.[\w-]+\.[\w-]+$",
             ))
-            .respond_with(ResponseTemplate::new(200).set_body_raw(fixture(f), "application/json"))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(fixture(&f), "application/json"))
             .mount(&graph)
             .await;
     }
@@ -973,7 +973,6 @@ fn action_set_on_the_demo_counts_from_the_next_once() {
 
 #[test]
 fn run_serves_the_demo_score_and_stops_on_sigterm() {
-    use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
     let mut child = postured()
         .args(["run", "--config", "config/demo.toml"])
@@ -986,15 +985,7 @@ fn run_serves_the_demo_score_and_stops_on_sigterm() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .to_owned();
+    let url = served_url(&mut child);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     let score = loop {
@@ -1012,23 +1003,8 @@ fn run_serves_the_demo_score_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(200));
     };
     assert!(score > 0.0 && score < 1.0);
-    let pid = child.id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "{status:?}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "daemon did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    send_signal(child.id(), "TERM");
+    exits_cleanly(&mut child, Duration::from_secs(15));
 }
 
 #[test]

@@ -7,12 +7,11 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::sample;
+use support::{exits_cleanly, sample, send_signal, served_url};
 
 fn config(dir: &Path, tenants: &[&str]) -> String {
     let recordings = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo/msgraph");
@@ -48,16 +47,6 @@ fn expect(socket: &UnixDatagram, want: &str, seen: &mut Vec<String>) {
     panic!("no {want} from the daemon; received {seen:#?}");
 }
 
-fn signal(pid: u32, name: &str) {
-    assert!(
-        std::process::Command::new("kill")
-            .args([&format!("-{name}"), &pid.to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-}
-
 fn metrics(url: &str) -> String {
     let rt = tokio::runtime::Runtime::new().unwrap();
     postured::http::install_crypto_provider();
@@ -86,15 +75,7 @@ fn notify_protocol_reload_and_stop() {
         .spawn()
         .unwrap();
     let pid = child.id();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .to_owned();
+    let url = served_url(&mut child);
     let mut seen = Vec::new();
 
     // Ready after the first poll round: the tenant is scored by then.
@@ -110,7 +91,7 @@ fn notify_protocol_reload_and_stop() {
     // SIGHUP with a second tenant: reloading, then ready with both tenants scored.
     std::fs::write(&cfg, config(dir.path(), &["alpha", "beta"])).unwrap();
     seen.clear();
-    signal(pid, "HUP");
+    send_signal(pid, "HUP");
     expect(&socket, "RELOADING=1", &mut seen);
     expect(&socket, "READY=1", &mut seen);
     let m = metrics(&url);
@@ -128,7 +109,7 @@ fn notify_protocol_reload_and_stop() {
     // SIGHUP with a broken file: refused, the running configuration keeps serving.
     std::fs::write(&cfg, "[scheduler]\nsignal_ttl_polls = 0\n").unwrap();
     seen.clear();
-    signal(pid, "HUP");
+    send_signal(pid, "HUP");
     expect(&socket, "RELOADING=1", &mut seen);
     expect(&socket, "READY=1", &mut seen);
     assert!(
@@ -144,15 +125,7 @@ fn notify_protocol_reload_and_stop() {
 
     // SIGTERM: stopping, then a clean exit.
     seen.clear();
-    signal(pid, "TERM");
+    send_signal(pid, "TERM");
     expect(&socket, "STOPPING=1", &mut seen);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "{status:?}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "daemon did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    exits_cleanly(&mut child, Duration::from_secs(15));
 }

@@ -178,12 +178,12 @@ async fn a_stalled_store_write_does_not_block_api_reads() {
     // Collection is over once every Graph endpoint was asked again; evaluating takes
     // milliseconds, then the poll waits for the write lock (up to SQLite's 5 s busy timeout).
     for _ in 0..500 {
-        if graph_calls().await >= before + GRAPH_ENDPOINTS.len() {
+        if graph_calls().await >= before + graph_endpoints().len() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(graph_calls().await >= before + GRAPH_ENDPOINTS.len());
+    assert!(graph_calls().await >= before + graph_endpoints().len());
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         !poll.is_finished(),

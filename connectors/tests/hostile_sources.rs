@@ -60,73 +60,29 @@ async fn mount_token(server: &MockServer) {
         .await;
 }
 
-/// (path under the Graph base, fixture) of the endpoints and the five privileged-access
-/// paths.
-const ENDPOINTS: [(&str, &str); 16] = [
-    (endpoints::SECURE_SCORES, "msgraph/secureScores-list.json"),
-    (
-        endpoints::CONTROL_PROFILES,
-        "msgraph/secureScoreControlProfiles-list.json",
-    ),
-    (
-        endpoints::REGISTRATION_DETAILS,
-        "msgraph/userRegistrationDetails-list.json",
-    ),
-    (
-        endpoints::CONDITIONAL_ACCESS,
-        "msgraph/conditionalAccessPolicies-list.json",
-    ),
-    (
-        endpoints::SECURITY_DEFAULTS,
-        "msgraph/identitySecurityDefaultsEnforcementPolicy-get.json",
-    ),
-    (
-        endpoints::SENSITIVITY_LABELS,
-        "msgraph/sensitivityLabels-list-v1.json",
-    ),
-    ("/subscribedSkus", "msgraph/subscribedSkus-list.json"),
-    (
-        "/policies/authenticationMethodsPolicy",
-        "msgraph/authenticationMethodsPolicy-get-featureSettings.json",
-    ),
-    (
-        "/policies/authorizationPolicy",
-        "msgraph/authorizationPolicy-get.json",
-    ),
-    (
-        "/policies/adminConsentRequestPolicy",
-        "msgraph/adminConsentRequestPolicy-get.json",
-    ),
-    ("/domains", "msgraph/domains-list.json"),
-    (
-        "/roleManagement/directory/roleAssignments",
-        "msgraph/roleAssignments-list-expand-principal.json",
-    ),
-    (
-        "/roleManagement/directory/roleEligibilityScheduleInstances",
-        "msgraph/roleEligibilityScheduleInstances-list.json",
-    ),
-    (
-        "/roleManagement/directory/roleAssignmentScheduleInstances",
-        "msgraph/roleAssignmentScheduleInstances-list.json",
-    ),
-    (
-        "/policies/roleManagementPolicyAssignments",
-        "msgraph/roleManagementPolicyAssignments-list.json",
-    ),
-    ("/users", "msgraph/users-list.json"),
-];
+/// (path under the Graph base, fixture) of every endpoint: the one list in
+/// `connectors/fixtures/msgraph/endpoints.tsv`.
+fn endpoints() -> Vec<(String, String)> {
+    fixture("msgraph/endpoints.tsv")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let (p, f) = l.split_once('\t').expect("path<TAB>fixture");
+            (p.to_owned(), f.to_owned())
+        })
+        .collect()
+}
 
 /// Mount every endpoint (bearer required) with its official example, except `skip`.
 async fn mount_graph_ok(server: &MockServer, skip: &[&str]) {
-    for (p, f) in ENDPOINTS {
-        if skip.contains(&p) {
+    for (p, f) in endpoints() {
+        if skip.contains(&p.as_str()) {
             continue;
         }
         Mock::given(method("GET"))
             .and(path(format!("/v1.0{p}")))
             .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
-            .respond_with(json(200, &fixture(f)))
+            .respond_with(json(200, &fixture(&f)))
             .mount(server)
             .await;
     }

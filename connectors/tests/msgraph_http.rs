@@ -60,77 +60,29 @@ async fn mount_token(server: &MockServer, expect: u64) {
         .await;
 }
 
-/// (path, fixture) of the endpoints and the five privileged-access paths (PIM policies
-/// unexpanded, users not matching the principals: see `msgraph_privileged.rs` for those); the
-/// secure-score request also carries `$top=1`.
-const ENDPOINTS: [(&str, &str); 16] = [
-    (
-        "/v1.0/security/secureScores",
-        "msgraph/secureScores-list.json",
-    ),
-    (
-        "/v1.0/security/secureScoreControlProfiles",
-        "msgraph/secureScoreControlProfiles-list.json",
-    ),
-    (
-        "/v1.0/reports/authenticationMethods/userRegistrationDetails",
-        "msgraph/userRegistrationDetails-list.json",
-    ),
-    (
-        "/v1.0/identity/conditionalAccess/policies",
-        "msgraph/conditionalAccessPolicies-list.json",
-    ),
-    (
-        "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy",
-        "msgraph/identitySecurityDefaultsEnforcementPolicy-get.json",
-    ),
-    (
-        "/v1.0/security/dataSecurityAndGovernance/sensitivityLabels",
-        "msgraph/sensitivityLabels-list-v1.json",
-    ),
-    ("/v1.0/subscribedSkus", "msgraph/subscribedSkus-list.json"),
-    (
-        "/v1.0/policies/authenticationMethodsPolicy",
-        "msgraph/authenticationMethodsPolicy-get-featureSettings.json",
-    ),
-    (
-        "/v1.0/policies/authorizationPolicy",
-        "msgraph/authorizationPolicy-get.json",
-    ),
-    (
-        "/v1.0/policies/adminConsentRequestPolicy",
-        "msgraph/adminConsentRequestPolicy-get.json",
-    ),
-    ("/v1.0/domains", "msgraph/domains-list.json"),
-    (
-        "/v1.0/roleManagement/directory/roleAssignments",
-        "msgraph/roleAssignments-list-expand-principal.json",
-    ),
-    (
-        "/v1.0/roleManagement/directory/roleEligibilityScheduleInstances",
-        "msgraph/roleEligibilityScheduleInstances-list.json",
-    ),
-    (
-        "/v1.0/roleManagement/directory/roleAssignmentScheduleInstances",
-        "msgraph/roleAssignmentScheduleInstances-list.json",
-    ),
-    (
-        "/v1.0/policies/roleManagementPolicyAssignments",
-        "msgraph/roleManagementPolicyAssignments-list.json",
-    ),
-    ("/v1.0/users", "msgraph/users-list.json"),
-];
+/// (path (under /v1.0), fixture) of every endpoint: the one list in
+/// `connectors/fixtures/msgraph/endpoints.tsv`.
+fn endpoints() -> Vec<(String, String)> {
+    fixture("msgraph/endpoints.tsv")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let (p, f) = l.split_once('\t').expect("path<TAB>fixture");
+            (format!("/v1.0{p}"), f.to_owned())
+        })
+        .collect()
+}
 
 /// Mount every endpoint with its official example, except the paths in `skip`.
 async fn mount_graph_ok(server: &MockServer, skip: &[&str]) {
-    for (p, f) in ENDPOINTS {
-        if skip.contains(&p) {
+    for (p, f) in endpoints() {
+        if skip.contains(&p.as_str()) {
             continue;
         }
         Mock::given(method("GET"))
             .and(path(p))
             .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
-            .respond_with(json(200, &fixture(f)))
+            .respond_with(json(200, &fixture(&f)))
             .mount(server)
             .await;
     }

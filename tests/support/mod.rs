@@ -21,72 +21,26 @@ pub fn fixture(name: &str) -> String {
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("fixture {}: {e}", p.display()))
 }
 
-/// The Graph endpoints the msgraph connector reads, with the official example answering each.
-pub const GRAPH_ENDPOINTS: [(&str, &str); 16] = [
-    (
-        "/v1.0/security/secureScores",
-        "msgraph/secureScores-list.json",
-    ),
-    (
-        "/v1.0/security/secureScoreControlProfiles",
-        "msgraph/secureScoreControlProfiles-list.json",
-    ),
-    (
-        "/v1.0/reports/authenticationMethods/userRegistrationDetails",
-        "msgraph/userRegistrationDetails-list.json",
-    ),
-    (
-        "/v1.0/identity/conditionalAccess/policies",
-        "msgraph/conditionalAccessPolicies-list.json",
-    ),
-    (
-        "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy",
-        "msgraph/identitySecurityDefaultsEnforcementPolicy-get.json",
-    ),
-    (
-        "/v1.0/security/dataSecurityAndGovernance/sensitivityLabels",
-        "msgraph/sensitivityLabels-list-v1.json",
-    ),
-    ("/v1.0/subscribedSkus", "msgraph/subscribedSkus-list.json"),
-    (
-        "/v1.0/policies/authenticationMethodsPolicy",
-        "msgraph/authenticationMethodsPolicy-get-featureSettings.json",
-    ),
-    (
-        "/v1.0/policies/authorizationPolicy",
-        "msgraph/authorizationPolicy-get.json",
-    ),
-    (
-        "/v1.0/policies/adminConsentRequestPolicy",
-        "msgraph/adminConsentRequestPolicy-get.json",
-    ),
-    ("/v1.0/domains", "msgraph/domains-list.json"),
-    (
-        "/v1.0/roleManagement/directory/roleAssignments",
-        "msgraph/roleAssignments-list-expand-principal.json",
-    ),
-    (
-        "/v1.0/roleManagement/directory/roleEligibilityScheduleInstances",
-        "msgraph/roleEligibilityScheduleInstances-list.json",
-    ),
-    (
-        "/v1.0/roleManagement/directory/roleAssignmentScheduleInstances",
-        "msgraph/roleAssignmentScheduleInstances-list.json",
-    ),
-    (
-        "/v1.0/policies/roleManagementPolicyAssignments",
-        "msgraph/roleManagementPolicyAssignments-list.json",
-    ),
-    ("/v1.0/users", "msgraph/users-list.json"),
-];
+/// The Graph endpoints the msgraph connector reads, with the official example answering each
+/// (`/v1.0/...` path, fixture): the one list in `connectors/fixtures/msgraph/endpoints.tsv`.
+pub fn graph_endpoints() -> Vec<(String, String)> {
+    let list = fixture("msgraph/endpoints.tsv");
+    list.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let (p, f) = l.split_once('\t').expect("path<TAB>fixture");
+            (format!("/v1.0{p}"), f.to_owned())
+        })
+        .collect()
+}
 
 /// Answer every Graph endpoint with its official example (lowest priority, so a test can
 /// mount a more specific answer on top).
 pub async fn mount_graph_examples(server: &MockServer) {
-    for (p, f) in GRAPH_ENDPOINTS {
+    for (p, f) in graph_endpoints() {
         Mock::given(method("GET"))
             .and(path(p))
-            .respond_with(ResponseTemplate::new(200).set_body_raw(fixture(f), "application/json"))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(fixture(&f), "application/json"))
             .with_priority(10)
             .mount(server)
             .await;
@@ -238,4 +192,45 @@ pub fn sample(metrics: &str, series: &str) -> Option<f64> {
 /// Whether real test servers are required (set by scripts/test.sh) rather than optional.
 pub fn servers_required() -> bool {
     std::env::var_os("POSTURED_REQUIRE_TEST_SERVERS").is_some()
+}
+
+/// The daemon's URL from the first line `postured run` prints on stdout (`... on
+/// http://ADDR/metrics`); takes the child's stdout.
+pub fn served_url(child: &mut std::process::Child) -> String {
+    use std::io::{BufRead, BufReader};
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout piped"))
+        .read_line(&mut line)
+        .unwrap();
+    line.split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_owned()
+}
+
+/// Send signal `name` (`TERM`, `HUP`, ...) to process `pid`.
+pub fn send_signal(pid: u32, name: &str) {
+    assert!(
+        std::process::Command::new("kill")
+            .args([&format!("-{name}"), &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+/// Wait up to `within` for `child` to exit, and assert it exited successfully.
+pub fn exits_cleanly(child: &mut std::process::Child, within: std::time::Duration) {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon did not stop"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
