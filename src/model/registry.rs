@@ -1068,5 +1068,3 @@ mod scuba_template_tests {
 
 #[cfg(test)]
 mod cis_soc2_tests;
-#[cfg(test)]
-mod quality_tests;

@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use super::*;
-use crate::evaluation::Catalog;
-use crate::interchange::oscal::framework_controls;
+use postured::evaluation::Catalog;
+use postured::interchange::oscal::framework_controls;
+use postured::model::registry::TemplateRegistry;
+use postured::model::template::{Template, is_pattern};
 
 #[test]
 fn builtin_templates_pass_the_quality_checks() {
@@ -48,7 +49,7 @@ fn builtin_templates_pass_the_quality_checks() {
 /// template (controls, their actions, the actions' types and points).
 #[test]
 fn builtin_templates_round_trip_through_the_workbook() {
-    use crate::interchange::excel::{template_from_xlsx, template_to_xlsx};
+    use postured::interchange::excel::{template_from_xlsx, template_to_xlsx};
     let catalog = Catalog::builtin();
     let registry = TemplateRegistry::builtin(&catalog.actions, framework_controls)
         .unwrap_or_else(|e| panic!("{e:?}"));
