@@ -4,7 +4,7 @@
 //!
 //! [`App`] owns the shared pieces (store, evaluator, metrics, connectors, model runtime) and
 //! each tenant's in-memory state (latest signals, gaps, last stored action states, regression
-//! detector state, last evaluation and assessment reports), loaded from the store on first use
+//! detector state, last evaluation and the model snapshot it was assessed with), loaded from the store on first use
 //! so that a restart resumes where it stopped. Polls of one tenant are serialised by that
 //! tenant's poll lock; different tenants never wait for each other. The tenant's state lock,
 //! which the API's reads take too, is never held across store I/O: a poll loads and writes with
@@ -96,8 +96,10 @@ struct TenantMemory {
     /// Last *stored* state per action.
     stored: HashMap<String, ActionState>,
     last: Option<TenantEvaluation>,
-    /// Reports of the tenant's assessments at `last`.
-    assessments: Vec<crate::model::report::AssessmentReport>,
+    /// The model inputs (templates, manual statuses; shared, not copied) `last` was assessed
+    /// with: its assessment reports are computed again from them when asked for
+    /// ([`App::assessment_reports`]), not kept per tenant.
+    snapshot: Option<model::ModelSnapshot>,
     /// Regression detector state per action as last stored; `None` until loaded.
     alert_state: Option<HashMap<String, crate::alerts::InstanceState>>,
 }
@@ -239,10 +241,23 @@ impl App {
 
     /// The latest assessment reports of every evaluated tenant, tenants in configuration
     /// order, each tenant's assessments in configuration order (defaults last).
+    /// They are computed again from each tenant's last evaluation, the model snapshot it was
+    /// assessed with and its stored states (the tenant's state lock is released first).
     pub async fn assessment_reports(&self) -> Vec<crate::model::report::AssessmentReport> {
         let mut out = Vec::new();
         for t in &self.tenants {
-            out.extend(t.state.lock().await.assessments.iter().cloned());
+            let inputs = {
+                let state = t.state.lock().await;
+                match (&state.last, &state.snapshot) {
+                    (Some(last), Some(snapshot)) => {
+                        Some((last.clone(), snapshot.clone(), state.stored.clone()))
+                    }
+                    _ => None,
+                }
+            };
+            if let Some((last, snapshot, stored)) = inputs {
+                out.extend(self.model.reports_at(&snapshot, &last, &stored));
+            }
         }
         out
     }

@@ -244,6 +244,17 @@ impl ModelRuntime {
         self.assessments.iter().filter(move |a| a.tenant == tenant)
     }
 
+    /// The shared inputs the model reads now: the template registry and the manual statuses
+    /// (two `Arc`s, nothing copied). A tenant keeps the snapshot its last poll was assessed
+    /// with, so its reports can be computed again on demand ([`ModelRuntime::reports_at`])
+    /// instead of being kept per tenant.
+    pub fn snapshot(&self) -> ModelSnapshot {
+        ModelSnapshot {
+            registry: self.registry(),
+            manual: self.manual(),
+        }
+    }
+
     /// Build the model over some evaluations (the tenants without one are "not evaluated yet")
     /// and the given assessments.
     pub fn model(
@@ -252,25 +263,31 @@ impl ModelRuntime {
         evaluations: &[TenantEvaluation],
         now: DateTime<Utc>,
     ) -> ComplianceModel {
-        let registry = self.registry();
-        let manual = self.manual();
-        let model = ComplianceModel::build(&ModelInput {
-            templates: &registry,
-            assessments,
-            evaluations,
-            manual: &manual,
-            now,
-        });
-        for p in model.problems() {
-            tracing::warn!(assessment = %p.assessment, "assessment skipped: {}", p.message);
-        }
-        model
+        model_with(&self.snapshot(), assessments, evaluations, now)
+    }
+
+    /// The model of one tenant's assessments over its evaluation, `None` when it has none.
+    fn tenant_model(
+        &self,
+        snapshot: &ModelSnapshot,
+        evaluation: &TenantEvaluation,
+    ) -> Option<ComplianceModel> {
+        let assessments: Vec<Assessment> =
+            self.assessments_of(&evaluation.tenant).cloned().collect();
+        (!assessments.is_empty()).then(|| {
+            model_with(
+                snapshot,
+                &assessments,
+                std::slice::from_ref(evaluation),
+                evaluation.evaluated_at,
+            )
+        })
     }
 
     /// Score a tenant's evaluated actions once: with the tenant's assessments, the score and
     /// per-category breakdown are the overall score over the de-duplicated instances of all of
-    /// them (SCORING.md "Overall tenant score", manual statuses from memory), returned with the
-    /// assessment reports; a tenant without assessments is scored over its actions alone
+    /// them (SCORING.md "Overall tenant score", manual statuses of `snapshot`), returned with
+    /// the assessment reports; a tenant without assessments is scored over its actions alone
     /// ([`TenantEvaluation::from_actions`]). With only the default assessment the two are equal.
     ///
     /// `stored` (the last stored state per action) dates the automatic instances: an action
@@ -278,18 +295,12 @@ impl ModelRuntime {
     /// the evaluation's instant `at`.
     pub fn assess(
         &self,
+        snapshot: &ModelSnapshot,
         tenant: &str,
         at: DateTime<Utc>,
         actions: Vec<ActionResult>,
         stored: &HashMap<String, ActionState>,
     ) -> (TenantEvaluation, Vec<AssessmentReport>) {
-        let assessments: Vec<Assessment> = self.assessments_of(tenant).cloned().collect();
-        if assessments.is_empty() {
-            return (
-                TenantEvaluation::from_actions(tenant, at, actions),
-                Vec::new(),
-            );
-        }
         let mut evaluation = TenantEvaluation {
             tenant: tenant.to_owned(),
             evaluated_at: at,
@@ -297,38 +308,91 @@ impl ModelRuntime {
             score: ScoreSummary::default(),
             categories: Vec::new(),
         };
-        let model = self.model(&assessments, std::slice::from_ref(&evaluation), at);
+        let Some(model) = self.tenant_model(snapshot, &evaluation) else {
+            let TenantEvaluation { actions, .. } = evaluation;
+            return (
+                TenantEvaluation::from_actions(tenant, at, actions),
+                Vec::new(),
+            );
+        };
         let filter = ScoreFilter {
             tenant: Some(tenant.to_owned()),
             ..ScoreFilter::default()
         };
         evaluation.score = model.score(&filter);
         evaluation.categories = model.scores_by(Dimension::Category, &filter);
-        let mut reports = model.reports();
-        for a in reports.iter_mut().flat_map(|r| r.actions.iter_mut()) {
-            if a.testing_source == TestingSource::Automatic && a.status_since.is_none() {
-                a.status_since = Some(
-                    stored
-                        .get(&a.id)
-                        .filter(|s| s.test_status == a.test_status)
-                        .map_or(at, |s| s.since),
-                );
-            }
-        }
+        let reports = dated_reports(&model, stored, at);
         (evaluation, reports)
+    }
+
+    /// The reports of one tenant's assessments at `evaluation`, as [`ModelRuntime::assess`]
+    /// gave them, computed again from the snapshot it was assessed with and the tenant's
+    /// stored states (the daemon keeps these, not the reports: a tenant's reports hold every
+    /// control and action text of its templates).
+    pub fn reports_at(
+        &self,
+        snapshot: &ModelSnapshot,
+        evaluation: &TenantEvaluation,
+        stored: &HashMap<String, ActionState>,
+    ) -> Vec<AssessmentReport> {
+        self.tenant_model(snapshot, evaluation)
+            .map(|m| dated_reports(&m, stored, evaluation.evaluated_at))
+            .unwrap_or_default()
     }
 
     /// The reports of one tenant's assessments after an evaluation.
     pub fn tenant_reports(&self, evaluation: &TenantEvaluation) -> Vec<AssessmentReport> {
-        let assessments: Vec<Assessment> =
-            self.assessments_of(&evaluation.tenant).cloned().collect();
-        self.model(
-            &assessments,
-            std::slice::from_ref(evaluation),
-            evaluation.evaluated_at,
-        )
-        .reports()
+        self.tenant_model(&self.snapshot(), evaluation)
+            .map(|m| m.reports())
+            .unwrap_or_default()
     }
+}
+
+/// The shared inputs of the model at one instant ([`ModelRuntime::snapshot`]).
+#[derive(Debug, Clone)]
+pub struct ModelSnapshot {
+    registry: Arc<TemplateRegistry>,
+    manual: Arc<Vec<ManualStatus>>,
+}
+
+fn model_with(
+    snapshot: &ModelSnapshot,
+    assessments: &[Assessment],
+    evaluations: &[TenantEvaluation],
+    now: DateTime<Utc>,
+) -> ComplianceModel {
+    let model = ComplianceModel::build(&ModelInput {
+        templates: &snapshot.registry,
+        assessments,
+        evaluations,
+        manual: &snapshot.manual,
+        now,
+    });
+    for p in model.problems() {
+        tracing::warn!(assessment = %p.assessment, "assessment skipped: {}", p.message);
+    }
+    model
+}
+
+/// The model's reports with their automatic instances dated from `stored`: an action whose
+/// stored status is its current one keeps the stored `since`, any other gets `at`.
+fn dated_reports(
+    model: &ComplianceModel,
+    stored: &HashMap<String, ActionState>,
+    at: DateTime<Utc>,
+) -> Vec<AssessmentReport> {
+    let mut reports = model.reports();
+    for a in reports.iter_mut().flat_map(|r| r.actions.iter_mut()) {
+        if a.testing_source == TestingSource::Automatic && a.status_since.is_none() {
+            a.status_since = Some(
+                stored
+                    .get(&a.id)
+                    .filter(|s| s.test_status == a.test_status)
+                    .map_or(at, |s| s.since),
+            );
+        }
+    }
+    reports
 }
 
 /// What `postured action set` changes.
@@ -552,6 +616,7 @@ mod tests {
             },
         )]);
         let (overall, reports2) = runtime.assess(
+            &runtime.snapshot(),
             &evaluation.tenant,
             evaluation.evaluated_at,
             evaluation.actions.clone(),

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use postured_connectors::{CollectionError, ErrorKind, PollContext, Snapshot};
 
+use super::model::ModelSnapshot;
 use super::plan::{self, AlertPlan};
 use super::{App, ConnectorSlot, PollReport, TenantMemory, TenantRuntime};
 use crate::evaluation::{
@@ -67,6 +68,8 @@ pub struct Evaluated {
     pub evaluation: TenantEvaluation,
     /// The tenant's assessment reports.
     pub assessments: Vec<AssessmentReport>,
+    /// The model inputs they were computed with (kept by the tenant instead of the reports).
+    pub snapshot: ModelSnapshot,
     /// Every signal in force for the tenant (this poll's and the other connectors' latest).
     pub signals: Vec<Signal>,
 }
@@ -285,10 +288,14 @@ fn evaluate(
         },
         &has_kind,
     );
-    let (evaluation, assessments) = app.model.assess(tenant, now, actions, &state.stored);
+    let snapshot = app.model.snapshot();
+    let (evaluation, assessments) =
+        app.model
+            .assess(&snapshot, tenant, now, actions, &state.stored);
     Evaluated {
         evaluation,
         assessments,
+        snapshot,
         signals,
     }
 }
@@ -363,8 +370,9 @@ fn publish(
         );
     }
     state.last = Some(evaluated.evaluation.clone());
-    state.assessments = evaluated.assessments;
-    app.metrics.observe_assessments(&tenant, &state.assessments);
+    state.snapshot = Some(evaluated.snapshot);
+    app.metrics
+        .observe_assessments(&tenant, &evaluated.assessments);
     app.metrics.observe_evaluation(&evaluated.evaluation);
     app.metrics.set_signal_stale(
         &tenant,
