@@ -65,7 +65,7 @@ fn automated_kind(
     catalog: &Catalog,
     in_scope: &dyn Fn(Option<&str>) -> bool,
 ) -> Option<String> {
-    if let Some(def) = catalog.actions.iter().find(|d| d.id == id) {
+    if let Some(def) = catalog.get(id) {
         return in_scope(def.kind.as_deref()).then(|| kind_label(def));
     }
     if is_pattern(id) {

@@ -132,7 +132,8 @@ impl AuthenticationMethodsPolicy {
         if !m.include_targets.iter().any(|t| t.id == "all_users") {
             return Some("Microsoft Authenticator does not target all users".into());
         }
-        let f = m.feature_settings.clone().unwrap_or_default();
+        let no_features = AuthenticatorFeatures::default();
+        let f = m.feature_settings.as_ref().unwrap_or(&no_features);
         let missing = FeatureTarget::default();
         let problems: Vec<String> = [
             (

@@ -362,19 +362,14 @@ impl ConditionalAccessPolicy {
         self.state == PolicyState::Enabled
     }
 
-    /// Requires MFA: `mfa` in `builtInControls`, or a non-null `authenticationStrength`.
+    /// Names MFA among its grant controls: `mfa` in `builtInControls`, or a non-null
+    /// `authenticationStrength`. Whether the grant *enforces* it (operator, strength
+    /// combinations) is [`super::scuba`]'s question.
     pub fn requires_mfa(&self) -> bool {
         self.grant_controls.as_ref().is_some_and(|g| {
             g.built_in_controls.contains(&BuiltInControl::Mfa)
                 || g.authentication_strength.is_some()
         })
-    }
-
-    /// Has `control` among its grant controls.
-    pub fn grants(&self, control: &BuiltInControl) -> bool {
-        self.grant_controls
-            .as_ref()
-            .is_some_and(|g| g.built_in_controls.contains(control))
     }
 
     /// The user conditions, or empty ones.

@@ -30,7 +30,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::model::{BuiltInControl, ClientAppType, ConditionalAccessPolicy};
+use super::model::{
+    BuiltInControl, ClientAppType, ConditionSet, ConditionalAccessPolicy, GrantControls,
+};
 
 /// The eight privileged roles of the baseline (ScubaGear's default `privileged_roles`), by the
 /// role template ids Microsoft gives the built-in roles (the same in every tenant).
@@ -349,8 +351,9 @@ pub fn evaluate(
 /// Whether the policy is about the check: it grants (or requires) what the check asks, or has
 /// the condition the check is about.
 fn aimed_at(check: Check, p: &ConditionalAccessPolicy) -> bool {
-    let g = p.grant_controls.clone().unwrap_or_default();
-    let c = p.conditions.clone().unwrap_or_default();
+    let (no_grant, no_conditions) = (GrantControls::default(), ConditionSet::default());
+    let g = p.grant_controls.as_ref().unwrap_or(&no_grant);
+    let c = p.conditions.as_ref().unwrap_or(&no_conditions);
     match check {
         Check::LegacyAuth => {
             g.built_in_controls.contains(&BuiltInControl::Block)
@@ -380,7 +383,8 @@ fn aimed_at(check: Check, p: &ConditionalAccessPolicy) -> bool {
 fn why_not(check: Check, p: &ConditionalAccessPolicy, ex: &Exclusions) -> Option<String> {
     let users = p.users();
     let apps = p.applications();
-    let c = p.conditions.clone().unwrap_or_default();
+    let no_conditions = ConditionSet::default();
+    let c = p.conditions.as_ref().unwrap_or(&no_conditions);
 
     // Who: all users (3.6: or every privileged role).
     if check.privileged() && !users.all_users() {

@@ -18,12 +18,14 @@
 //! | `msgraph.labels.` | sensitivity labels: total, with protection (rights management) |
 //! | `msgraph.privileged.roles.`, `.pim_assignments.`, `.pim_policies.` | privileged roles, PIM instances and policies: SCuBA MS.AAD.7.1v1–7.9v1 (see [`super::privileged_signals`]) |
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 
 use super::MsGraphSnapshot;
 use super::directory::{AuthenticationMethodsPolicy, AuthorizationPolicy, Domain, PasswordExpiry};
 use super::model::{
-    BuiltInControl, ConditionalAccessPolicy, PolicyState, SecureScore, SecureScoreControlProfile,
+    ConditionalAccessPolicy, PolicyState, SecureScore, SecureScoreControlProfile,
     SecurityDefaultsPolicy, SensitivityLabel, UserRegistrationDetails, UserType,
 };
 use super::scuba::{self, Check, Exclusions};
@@ -271,39 +273,35 @@ fn conditional_access(
     );
     b.count(
         "msgraph.ca.mfa_policies_total",
-        enabled
-            .iter()
-            .filter(|p| {
-                p.grant_controls.as_ref().is_some_and(|g| {
-                    g.built_in_controls.contains(&BuiltInControl::Mfa)
-                        || g.authentication_strength.is_some()
-                })
-            })
-            .count(),
+        enabled.iter().filter(|p| p.requires_mfa()).count(),
     );
-    // The flags of the original actions are SCuBA verdicts (one body of the rules, with
-    // exclusions, operators and authentication strengths counted; see `super::scuba`).
-    let verdict = |check| scuba::evaluate(check, policies, exclusions);
-    b.flag("msgraph.ca.mfa_all_users", verdict(Check::Mfa).met());
-    let admins = verdict(Check::PrivilegedMfa);
-    b.flag("msgraph.ca.mfa_admins", admins.met());
-    b.text("msgraph.ca.mfa_admins_detail", admins.detail());
-    b.flag(
-        "msgraph.ca.legacy_auth_blocked",
-        verdict(Check::LegacyAuth).met(),
+    // Every check is evaluated once; the flags of the original actions are SCuBA verdicts
+    // (one body of the rules, with exclusions, operators and authentication strengths
+    // counted; see `super::scuba`).
+    let verdicts: BTreeMap<Check, scuba::Verdict> = Check::SCUBA
+        .into_iter()
+        .chain([Check::PrivilegedMfa])
+        .map(|check| (check, scuba::evaluate(check, policies, exclusions)))
+        .collect();
+    let met = |check: Check| verdicts[&check].met();
+    b.flag("msgraph.ca.mfa_all_users", met(Check::Mfa));
+    b.flag("msgraph.ca.mfa_admins", met(Check::PrivilegedMfa));
+    b.text(
+        "msgraph.ca.mfa_admins_detail",
+        verdicts[&Check::PrivilegedMfa].detail(),
     );
+    b.flag("msgraph.ca.legacy_auth_blocked", met(Check::LegacyAuth));
     b.flag(
         "msgraph.ca.compliant_device_required",
-        verdict(Check::ManagedDevice).met(),
+        met(Check::ManagedDevice),
     );
     for check in Check::SCUBA {
-        let v = verdict(check);
+        let v = &verdicts[&check];
         let key = |field: &str| format!("msgraph.ca.scuba.{}.{field}", check.key());
         b.flag(key("met"), v.met());
         b.text(key("detail"), v.detail());
     }
 }
-
 fn security_defaults(b: &mut SnapshotBuilder, p: &SecurityDefaultsPolicy) {
     b.flag("msgraph.security_defaults.enabled", p.is_enabled);
 }
