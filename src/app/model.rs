@@ -663,9 +663,6 @@ mod tests {
     /// validation are skipped with a warning and counted per reason, the others are loaded.
     #[tokio::test]
     async fn unusable_stored_templates_are_skipped_and_counted() {
-        use crate::model::template::{
-            ImplementationType, Responsibility, Template, TemplateAction, TemplateControl,
-        };
         let cfg = config(TEXT);
         let evaluator = Evaluator::builtin().expect("catalog");
         let (runtime, _) = ModelRuntime::new(&cfg, &evaluator);
@@ -674,29 +671,7 @@ mod tests {
             .await
             .expect("open");
         store.migrate().await.expect("migrate");
-        let good = Template {
-            id: "acme".into(),
-            title: "ACME".into(),
-            product: String::new(),
-            certification: "ACME 1".into(),
-            in_scope_services: Vec::new(),
-            controls: vec![TemplateControl {
-                id: "C-1".into(),
-                family: "F".into(),
-                title: "T".into(),
-                description: String::new(),
-                actions: vec!["custom.a".into()],
-            }],
-            actions: vec![TemplateAction {
-                id: "custom.a".into(),
-                title: "A".into(),
-                implementation_type: ImplementationType::Documentation,
-                points: 3,
-                responsibility: Responsibility::Customer,
-                description_title: String::new(),
-                description: String::new(),
-            }],
-        };
+        let good = crate::model::template::one_control_template("acme", "ACME", "ACME 1");
         // Invalid for the model: a control naming an action the template does not have.
         let mut invalid = good.clone();
         invalid.id = "broken".into();

@@ -120,3 +120,32 @@ pub struct Template {
     /// Every action the controls reference, each once.
     pub actions: Vec<TemplateAction>,
 }
+
+/// A template of one control `C-1` with one documentation action `custom.a` (3 points), for
+/// tests of the code that stores and loads templates.
+#[cfg(test)]
+pub(crate) fn one_control_template(id: &str, title: &str, certification: &str) -> Template {
+    Template {
+        id: id.into(),
+        title: title.into(),
+        product: String::new(),
+        certification: certification.into(),
+        in_scope_services: Vec::new(),
+        controls: vec![TemplateControl {
+            id: "C-1".into(),
+            family: "F".into(),
+            title: "T".into(),
+            description: String::new(),
+            actions: vec!["custom.a".into()],
+        }],
+        actions: vec![TemplateAction {
+            id: "custom.a".into(),
+            title: "A".into(),
+            implementation_type: ImplementationType::Documentation,
+            points: 3,
+            responsibility: Responsibility::Customer,
+            description_title: String::new(),
+            description: String::new(),
+        }],
+    }
+}

@@ -318,36 +318,11 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::template::{
-        ImplementationType, Responsibility, TemplateAction, TemplateControl,
-    };
     use crate::store::Store;
     use crate::store::sqlite::SqliteStore;
 
     fn template(id: &str) -> Template {
-        Template {
-            id: id.into(),
-            title: format!("Template {id}"),
-            product: String::new(),
-            certification: "C".into(),
-            in_scope_services: Vec::new(),
-            controls: vec![TemplateControl {
-                id: "C-1".into(),
-                family: "F".into(),
-                title: "T".into(),
-                description: String::new(),
-                actions: vec!["custom.a".into()],
-            }],
-            actions: vec![TemplateAction {
-                id: "custom.a".into(),
-                title: "A".into(),
-                implementation_type: ImplementationType::Documentation,
-                points: 3,
-                responsibility: Responsibility::Customer,
-                description_title: String::new(),
-                description: String::new(),
-            }],
-        }
+        crate::model::template::one_control_template(id, &format!("Template {id}"), "C")
     }
 
     /// Issue 8 row 14 (the store's part): one stored template that no longer parses failed

@@ -194,9 +194,7 @@ mod tests {
     use chrono::DateTime;
 
     use super::*;
-    use crate::evaluation::{
-        ActionResult, ImplementationStatus, ScoreSummary, TenantEvaluation, TestStatus,
-    };
+    use crate::evaluation::TestStatus;
     use crate::store::conformance::{
         self, alerts::ALERT_CHECKS, model::MODEL_CHECKS, one_action_poll, polls, record_one,
     };
@@ -509,29 +507,8 @@ mod tests {
         );
 
         // Recording compares raw rows and never decodes them: the poll lands and heals the row.
-        let now = DateTime::from_timestamp_millis(1_800_000_000_000).unwrap();
-        let evaluation = TenantEvaluation {
-            tenant: tenant.into(),
-            evaluated_at: now,
-            actions: vec![ActionResult {
-                action_id: "a.passed".into(),
-                title: String::new(),
-                category: String::new(),
-                solution: String::new(),
-                implementation_status: ImplementationStatus::Implemented,
-                test_status: TestStatus::Passed,
-                credit: 1.0,
-                points: 27,
-                points_achieved: 27.0,
-                points_possible: 27.0,
-                testing_logic: String::new(),
-                reason: None,
-                cause: None,
-                signals: Vec::new(),
-            }],
-            score: ScoreSummary::default(),
-            categories: Vec::new(),
-        };
+        let evaluation = one_action_poll(tenant, 0);
+        let now = evaluation.evaluated_at;
         let record = PollRecord {
             tenant,
             connector: "msgraph",
