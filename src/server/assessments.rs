@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::App;
 use crate::app::model::ActionSet;
+use crate::server::auth::{Principal, Role};
 use crate::server::input::{ActionSetError, check_action_set};
 use crate::server::problem::{Problem, excerpt};
 
@@ -39,7 +40,10 @@ use crate::model::report::TestingSource;
 use crate::model::{Dimension, ManualUpdate, ScoreFilter};
 
 /// `GET /api/v1/assessments`.
-pub async fn assessments(State(app): State<Arc<App>>) -> Response {
+pub async fn assessments(State(app): State<Arc<App>>, principal: Principal) -> Response {
+    if let Err(p) = principal.require(Role::Reader) {
+        return p.into_response();
+    }
     Json(app.assessment_reports().await).into_response()
 }
 
@@ -65,7 +69,14 @@ pub struct ScoresAnswer {
 }
 
 /// `GET /api/v1/scores`.
-pub async fn scores(State(app): State<Arc<App>>, Query(q): Query<ScoresQuery>) -> Response {
+pub async fn scores(
+    State(app): State<Arc<App>>,
+    principal: Principal,
+    Query(q): Query<ScoresQuery>,
+) -> Response {
+    if let Err(p) = principal.require(Role::Reader) {
+        return p.into_response();
+    }
     let model = app.compliance_model().await;
     let breakdown =
         q.by.map(|d| model.scores_by(d, &q.filter))
@@ -108,6 +119,7 @@ pub struct StatusBody {
 /// `PUT /api/v1/actions/{action}/status`.
 pub async fn set_status(
     State(app): State<Arc<App>>,
+    principal: Principal,
     action: Result<Path<String>, PathRejection>,
     body: Result<Json<StatusBody>, JsonRejection>,
 ) -> Response {
@@ -134,6 +146,26 @@ pub async fn set_status(
             return Problem::new(status, kind, title, excerpt(&e.body_text(), 300)).into_response();
         }
     };
+    // Test status decides points: an assessor's call; the rest is a contributor's.
+    let needed = if body.test_status.is_some() {
+        Role::Assessor
+    } else {
+        Role::Contributor
+    };
+    if let Err(p) = principal.require(needed) {
+        return p.into_response();
+    }
+    if let Some(t) = &body.tenant
+        && let Err(p) = principal.require_tenant(needed, t)
+    {
+        return p.into_response();
+    }
+    if let Some(g) = &body.group
+        && !principal.scope.allows_group(g)
+    {
+        return crate::server::auth::forbidden("the group is outside the caller's scope")
+            .into_response();
+    }
     let set = ActionSet {
         tenant: body.tenant,
         group: body.group,

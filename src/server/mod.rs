@@ -1,10 +1,9 @@
 //! HTTP server (axum): `/healthz`, `/metrics` and the API.
 //!
-//! Every route but `/healthz` (and `/metrics` when `[server] metrics_public = true`) requires
-//! `Authorization: Bearer <api_token>` (RFC 6750: the scheme in any case, then one or more
-//! spaces, then exactly the token; compared as SHA-256 digests in constant time, so neither the
-//! content nor the length of the token leaks); without a configured token those routes answer
-//! 401.
+//! Every route but `/healthz`, `/readyz` (and `/metrics` when `[server] metrics_public =
+//! true`) requires `Authorization: Bearer <token>`, resolved into a caller with a role and a
+//! scope by [`auth`]; each handler checks the role it needs. Without valid credentials a route
+//! answers 401 (problem details, `WWW-Authenticate: Bearer`), without the role 403.
 //!
 //! Connections are served by hyper's HTTP/1 server over a `TcpListener` loop ([`serve`]) with
 //! the `[server]` limits: a request head must arrive within `header_read_timeout` (an idle
@@ -28,18 +27,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use chrono::{DateTime, Utc};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -48,8 +44,10 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::app::App;
 use crate::config::ServerConfig;
+use crate::server::auth::{Principal, Role};
 
 pub mod assessments;
+pub mod auth;
 pub mod input;
 pub mod problem;
 
@@ -71,7 +69,10 @@ pub fn router(app: Arc<App>) -> Router {
     } else {
         (Router::new(), api.merge(metrics))
     };
-    let private = private.route_layer(middleware::from_fn_with_state(app.clone(), require_token));
+    let private = private.route_layer(middleware::from_fn_with_state(
+        app.clone(),
+        auth::authenticate,
+    ));
     let request_timeout = app.config.server.request_timeout;
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -164,48 +165,6 @@ pub async fn serve(
     Ok(())
 }
 
-/// The token of an `Authorization` value under RFC 6750 §2.1: the scheme `Bearer` in any
-/// case, one or more spaces, then the token, taken exactly (nothing trimmed: a tab or trailing
-/// space makes it a different token).
-fn bearer_token(value: &[u8]) -> Option<&[u8]> {
-    let space = value.iter().position(|b| *b == b' ')?;
-    let (scheme, rest) = value.split_at(space);
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
-        return None;
-    }
-    let token = &rest[rest.iter().position(|b| *b != b' ')?..];
-    Some(token)
-}
-
-/// Whether `given` is the configured token: the SHA-256 digests of both are compared in
-/// constant time, so the time taken reveals neither the token's content nor its length.
-fn token_matches(expected: &SecretString, given: &[u8]) -> bool {
-    let expected: [u8; 32] = Sha256::digest(expected.expose_secret().as_bytes()).into();
-    let given: [u8; 32] = Sha256::digest(given).into();
-    bool::from(expected[..].ct_eq(&given[..]))
-}
-
-async fn require_token(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| bearer_token(v.as_bytes()));
-    let ok = match (&app.config.api_token, presented) {
-        (Some(expected), Some(given)) => token_matches(expected, given),
-        _ => false,
-    };
-    if ok {
-        next.run(req).await
-    } else {
-        (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            "missing or invalid bearer token\n",
-        )
-            .into_response()
-    }
-}
-
 async fn readyz(State(app): State<Arc<App>>) -> Response {
     match app.check_store().await {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
@@ -238,7 +197,10 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
         .into_response()
 }
 
-async fn report_json(State(app): State<Arc<App>>) -> Response {
+async fn report_json(State(app): State<Arc<App>>, principal: Principal) -> Response {
+    if let Err(p) = principal.require(Role::Reader) {
+        return p.into_response();
+    }
     axum::Json(app.report(true).await).into_response()
 }
 
@@ -250,9 +212,13 @@ struct HistoryQuery {
 
 async fn transitions(
     State(app): State<Arc<App>>,
+    principal: Principal,
     Path(tenant): Path<String>,
     Query(q): Query<HistoryQuery>,
 ) -> Response {
+    if let Err(p) = principal.require_tenant(Role::Reader, &tenant) {
+        return p.into_response();
+    }
     if app.tenant(&tenant).is_none() {
         return (StatusCode::NOT_FOUND, "unknown tenant\n").into_response();
     }
@@ -269,40 +235,6 @@ async fn transitions(
                 format!("store unavailable: {}\n", e.kind()),
             )
                 .into_response()
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Issue 8 row 16: RFC 6750 bearer parsing: the scheme in any case, the token exact (a
-    /// trailing space or tab, or a tab before it, is not the token).
-    #[test]
-    fn bearer_scheme_is_case_insensitive_and_the_token_exact() {
-        for (value, token) in [
-            ("Bearer abc", Some("abc")),
-            ("bearer abc", Some("abc")),
-            ("BEARER   abc", Some("abc")),
-            ("Bearer abc ", Some("abc ")),
-            ("Bearer abc\t", Some("abc\t")),
-            ("Bearer \tabc", Some("\tabc")),
-            ("Basic abc", None),
-            ("Bearerabc", None),
-            ("Bearer", None),
-            ("Bearer ", None),
-        ] {
-            assert_eq!(
-                bearer_token(value.as_bytes()),
-                token.map(str::as_bytes),
-                "{value:?}"
-            );
-        }
-        let secret = SecretString::from("abc");
-        assert!(token_matches(&secret, b"abc"));
-        for wrong in [&b"abc "[..], b"abc\t", b"\tabc", b"ab", b"abcd", b""] {
-            assert!(!token_matches(&secret, wrong), "{wrong:?}");
         }
     }
 }
