@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Whether an improvement action has been put in place, as a person or provider reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ImplementationStatus {
     /// Not in place (or not shown to be: an automatic test that did not pass).
@@ -20,7 +20,7 @@ pub enum ImplementationStatus {
 }
 
 /// Result of testing an improvement action, set automatically by a rule or by a person.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TestStatus {
     /// Never tested.

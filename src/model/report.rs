@@ -8,7 +8,7 @@ use super::template::{ImplementationType, Responsibility};
 use crate::evaluation::{ImplementationStatus, ScoreSummary, TestStatus};
 
 /// Who or what sets an action's test status (SCORING.md "testing source").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TestingSource {
     /// A rule over signals.

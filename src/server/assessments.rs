@@ -40,6 +40,13 @@ use crate::model::report::TestingSource;
 use crate::model::{Dimension, ManualUpdate, ScoreFilter};
 
 /// `GET /api/v1/assessments`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/assessments",
+    tag = "assessments",
+    security(("bearer" = ["reader"])),
+    responses((status = 200, description = "Every tenant's assessment reports", body = serde_json::Value)),
+)]
 pub async fn assessments(State(app): State<Arc<App>>, principal: Principal) -> Response {
     if let Err(p) = principal.require(Role::Reader) {
         return p.into_response();
@@ -69,6 +76,13 @@ pub struct ScoresAnswer {
 }
 
 /// `GET /api/v1/scores`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/scores",
+    tag = "scores",
+    security(("bearer" = ["reader"])),
+    responses((status = 200, description = "The filtered compliance score and its breakdown", body = serde_json::Value)),
+)]
 pub async fn scores(
     State(app): State<Arc<App>>,
     principal: Principal,
@@ -92,7 +106,7 @@ pub async fn scores(
 /// Body of `PUT /api/v1/actions/{action}/status`: exactly one of `tenant` (technical and
 /// provider-managed actions) or `group` (operational, documentation), and the fields to
 /// change (the semantics of [`ManualUpdate`]).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusBody {
     /// Tenant id.
@@ -117,6 +131,22 @@ pub struct StatusBody {
 }
 
 /// `PUT /api/v1/actions/{action}/status`.
+#[utoipa::path(
+    put,
+    path = "/api/v1/actions/{action}/status",
+    tag = "actions",
+    security(("bearer" = ["contributor"])),
+    params(("action" = String, Path, description = "Improvement action id")),
+    request_body = StatusBody,
+    responses(
+        (status = 200, description = "The saved manual status", body = serde_json::Value),
+        (status = 400, description = "Invalid body or field"),
+        (status = 403, description = "Caller lacks the role (assessor for a test status) or scope"),
+        (status = 404, description = "Unknown action"),
+        (status = 413, description = "Body too large"),
+        (status = 503, description = "Store unavailable"),
+    ),
+)]
 pub async fn set_status(
     State(app): State<Arc<App>>,
     principal: Principal,

@@ -17,8 +17,9 @@
 //! - `GET /readyz` -> `200 ready` when the store is healthy (the database file is the one
 //!   opened, a write probe commits, within `[store] health_timeout`), else 503 with the reason
 //! - `GET /metrics` -> Prometheus text exposition
-//! - `GET /api/v1/report` -> the JSON report (see [`crate::report`])
-//! - `GET /api/v1/tenants/{tenant}/transitions?action=ID&since=RFC3339` -> status history
+//! - `GET /api/v1/openapi.json` -> the OpenAPI 3.1 document of the API ([`api`])
+//! - `GET /api/v1/report`, `GET /api/v1/tenants/{tenant}/transitions?action=ID&since=RFC3339`
+//!   -> the JSON report and status history ([`history`])
 //! - `GET /api/v1/assessments`, `GET /api/v1/scores?...`, `PUT /api/v1/actions/{action}/status`
 //!   -> the model's reports, filtered scores and manual statuses (see [`crate::server::assessments`])
 
@@ -27,15 +28,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
-use chrono::{DateTime, Utc};
+use axum::routing::get;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -44,25 +43,17 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::app::App;
 use crate::config::ServerConfig;
-use crate::server::auth::{Principal, Role};
 
+pub mod api;
 pub mod assessments;
 pub mod auth;
+pub mod history;
 pub mod input;
 pub mod problem;
 
 /// Build the router for `app`.
 pub fn router(app: Arc<App>) -> Router {
-    let api = Router::new()
-        .route("/api/v1/report", get(report_json))
-        .route("/api/v1/tenants/{tenant}/transitions", get(transitions))
-        .route("/api/v1/assessments", get(assessments::assessments))
-        .route("/api/v1/scores", get(assessments::scores))
-        .route(
-            "/api/v1/actions/{action}/status",
-            put(assessments::set_status)
-                .layer(DefaultBodyLimit::max(assessments::MAX_STATUS_BODY_BYTES)),
-        );
+    let (api, _doc) = api::routes();
     let metrics = Router::new().route("/metrics", get(metrics));
     let (public, private) = if app.config.server.metrics_public {
         (metrics, api)
@@ -195,46 +186,4 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
         app.metrics.render(),
     )
         .into_response()
-}
-
-async fn report_json(State(app): State<Arc<App>>, principal: Principal) -> Response {
-    if let Err(p) = principal.require(Role::Reader) {
-        return p.into_response();
-    }
-    axum::Json(app.report(true).await).into_response()
-}
-
-#[derive(Deserialize)]
-struct HistoryQuery {
-    action: Option<String>,
-    since: Option<DateTime<Utc>>,
-}
-
-async fn transitions(
-    State(app): State<Arc<App>>,
-    principal: Principal,
-    Path(tenant): Path<String>,
-    Query(q): Query<HistoryQuery>,
-) -> Response {
-    if let Err(p) = principal.require_tenant(Role::Reader, &tenant) {
-        return p.into_response();
-    }
-    if app.tenant(&tenant).is_none() {
-        return (StatusCode::NOT_FOUND, "unknown tenant\n").into_response();
-    }
-    match app
-        .store
-        .transitions(&tenant, q.action.as_deref(), q.since)
-        .await
-    {
-        Ok(rows) => axum::Json(rows).into_response(),
-        Err(e) => {
-            app.metrics.observe_store_error(e.kind());
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("store unavailable: {}\n", e.kind()),
-            )
-                .into_response()
-        }
-    }
 }
