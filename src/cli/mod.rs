@@ -2,18 +2,20 @@
 //! `template import|list`, `export`, `action set`.
 //!
 //! Exit codes: 0 success, 64 invalid configuration (every problem printed, with its key path),
-//! 65 invalid template import file (every problem printed, located), 1 any other error, 130
-//! when a second signal forces an immediate exit. `run` answers SIGHUP with a configuration
-//! reload ([`daemon`]).
+//! 65 invalid template import file (every problem printed, located), 1 any other error, 2 a
+//! usage error (clap's, and `once` naming an unknown tenant or assessment), 3 a CI gate breach
+//! and 4 a CI gate that cannot decide because improvement actions could not be detected
+//! (`once --fail-under/--fail-on`, [`once`]), 130 when a second signal forces an immediate
+//! exit. `run` answers SIGHUP with a configuration reload ([`daemon`]).
 
 pub mod action;
 pub mod assets;
 mod daemon;
 pub mod interchange;
+pub mod once;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -51,14 +53,19 @@ pub enum Command {
         #[arg(long, short, env = "POSTURED_CONFIG")]
         config: PathBuf,
     },
-    /// Poll every tenant once, store the results, print the scores and exit.
+    /// Poll every tenant once, store the results, print the scores and exit; with
+    /// `--fail-under` or `--fail-on`, a CI gate (docs/ci-gate.md).
+    #[command(after_help = ONCE_EXIT_CODES)]
     Once {
         /// Configuration file.
         #[arg(long, short, env = "POSTURED_CONFIG")]
         config: PathBuf,
         /// Output format.
-        #[arg(long, value_enum, default_value_t = Output::Table)]
-        output: Output,
+        #[arg(long, value_enum, default_value_t = once::OnceOutput::Table)]
+        output: once::OnceOutput,
+        /// The CI gate and what it covers.
+        #[command(flatten)]
+        gate: once::GateArgs,
     },
     /// Validate a configuration file; prints every problem with its key path (exit 64).
     CheckConfig {
@@ -199,7 +206,20 @@ pub enum ActionCommand {
     },
 }
 
-/// Output format of `once` and `history`.
+/// The exit codes of `postured once`, shown by `postured once --help`.
+const ONCE_EXIT_CODES: &str = "Exit codes:
+  0   every tenant polled and reported; the gate (if any) passed
+  1   another error (the store cannot be opened, the output file cannot be written)
+  2   usage error (an unknown option or --fail-on status, an unknown tenant or assessment)
+  3   gate breach: a compliance score under --fail-under, or an action with a --fail-on status
+  4   gate undecided: improvement actions could not be detected (collection failure, stale or
+      missing signal) and only they keep the score under --fail-under; an action is
+      could_not_be_detected or to_be_detected and --fail-on names it; or no points are possible
+  64  invalid configuration
+A breach wins over undecided. One line per finding goes to standard error:
+  postured: tenant contoso: compliance score 0.62 is under 0.80";
+
+/// Output format of `history`.
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum Output {
     /// Human-readable tables.
@@ -351,7 +371,11 @@ fn load(path: &std::path::Path, secrets: Secrets) -> Result<Config, Failure> {
 async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
     match command {
         Command::Run { config } => daemon::run(&config, load(&config, Secrets::ALL)?).await,
-        Command::Once { config, output } => once(load(&config, Secrets::CONNECTORS)?, output).await,
+        Command::Once {
+            config,
+            output,
+            gate,
+        } => Ok(once::run(load(&config, Secrets::CONNECTORS)?, &config, output, gate).await?),
         Command::Migrate { config } => {
             let cfg = load(&config, Secrets::NONE)?;
             assembly::open_store(&cfg).await?;
@@ -474,31 +498,4 @@ fn redact_url(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
-}
-
-async fn once(cfg: Config, output: Output) -> Result<ExitCode, Failure> {
-    let app = Arc::new(assembly::build_app(cfg).await?);
-    let permits = Arc::new(tokio::sync::Semaphore::new(
-        app.config.scheduler.max_concurrent_polls,
-    ));
-    let mut polls = tokio::task::JoinSet::new();
-    for tenant in app.tenants().iter().cloned() {
-        for index in 0..tenant.connectors.len() {
-            let (app, tenant, permits) = (app.clone(), tenant.clone(), permits.clone());
-            polls.spawn(async move {
-                let _permit = permits.acquire_owned().await;
-                app.poll(&tenant, index).await
-            });
-        }
-    }
-    while polls.join_next().await.is_some() {}
-    let r = app.report(output == Output::Json).await;
-    match output {
-        Output::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&r).map_err(anyhow::Error::from)?
-        ),
-        Output::Table => print!("{}", report::render_table(&r)),
-    }
-    Ok(ExitCode::SUCCESS)
 }

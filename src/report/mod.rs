@@ -10,7 +10,11 @@
 //! `could_not_be_detected`, see `evaluation::Undetected`). Ratios are in [0, 1]. Pure formatting:
 //! no IO.
 
+pub mod ci;
+pub mod gate;
+pub mod junit;
 pub mod ledger;
+pub mod sarif;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
