@@ -688,7 +688,10 @@ async fn a_collection_failure_is_undecided_not_a_breach_and_no_line_has_the_secr
         &["--fail-on", "could_not_be_detected", "--output", "json"][..],
     ] {
         let out = run(args).await.unwrap();
-        assert!(!out.stdout.is_empty() && !gate_lines(&out).is_empty(), "{args:?}");
+        assert!(
+            !out.stdout.is_empty() && !gate_lines(&out).is_empty(),
+            "{args:?}"
+        );
         for (name, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
             assert!(
                 !String::from_utf8_lossy(bytes).contains(SECRET),

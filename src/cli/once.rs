@@ -53,8 +53,9 @@ pub struct GateArgs {
     #[arg(long, value_name = "RATIO")]
     pub fail_under: Option<Threshold>,
     /// Fail with exit code 3 when an improvement action has one of these test statuses
-    /// (comma-separated, e.g. `failed_high_risk,failed_medium_risk`); `could_not_be_detected`
-    /// and `to_be_detected` fail with exit code 4.
+    /// (comma-separated, e.g. `failed_high_risk,failed_medium_risk`; one line per status
+    /// named, repeats ignored); `could_not_be_detected` and `to_be_detected` fail with exit
+    /// code 4.
     #[arg(
         long,
         value_name = "STATUS,...",
@@ -110,9 +111,12 @@ pub async fn run(
             .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?,
         None => print!("{text}"),
     }
+    let mut fail_on = args.fail_on;
+    let mut seen = std::collections::HashSet::new();
+    fail_on.retain(|s| seen.insert(*s));
     let gate = Gate {
         fail_under: args.fail_under,
-        fail_on: args.fail_on,
+        fail_on,
     };
     if !gate.is_set() {
         return Ok(ExitCode::SUCCESS);

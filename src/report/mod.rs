@@ -9,6 +9,9 @@
 //! "testing_logic", "reason", "cause"?}]}]}` (`cause`: the typed cause of
 //! `could_not_be_detected`, see `evaluation::Undetected`). Ratios are in [0, 1]. Pure formatting:
 //! no IO.
+//!
+//! For CI systems ([`ci`] the view, docs/ci-gate.md): the gate of `once --fail-under /
+//! --fail-on` ([`gate`]), JUnit XML ([`junit`]) and SARIF 2.1.0 ([`sarif`]).
 
 pub mod ci;
 pub mod gate;
