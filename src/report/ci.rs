@@ -329,3 +329,172 @@ pub(crate) mod testutil {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evaluation::{ActionResult, TenantEvaluation};
+    use crate::model::template::{
+        ImplementationType, Responsibility, Template, TemplateAction, TemplateControl,
+    };
+    use crate::model::{Assessment, ModelInput, TemplateRegistry};
+
+    fn result(id: &str, test: TestStatus) -> ActionResult {
+        let credit = if test == TestStatus::Passed { 1.0 } else { 0.0 };
+        ActionResult {
+            action_id: id.into(),
+            title: id.into(),
+            category: "Identity".into(),
+            solution: "Microsoft Entra ID".into(),
+            implementation_status: crate::evaluation::evaluator::implementation_status(test, false),
+            test_status: test,
+            credit,
+            points: 27,
+            points_achieved: 27.0 * credit,
+            points_possible: 27.0,
+            testing_logic: "rule".into(),
+            reason: None,
+            cause: None,
+            signals: Vec::new(),
+        }
+    }
+
+    fn template_action(id: &str, kind: ImplementationType, points: u32) -> TemplateAction {
+        TemplateAction {
+            id: id.into(),
+            title: id.into(),
+            implementation_type: kind,
+            points,
+            responsibility: Responsibility::Customer,
+            description_title: String::new(),
+            description: format!("Do {id}."),
+        }
+    }
+
+    #[test]
+    fn scopes_hold_the_instances_their_score_covers_with_controls() {
+        let mut registry = TemplateRegistry::new();
+        registry
+            .insert(Template {
+                id: "iso".into(),
+                title: "ISO".into(),
+                product: String::new(),
+                certification: "ISO/IEC 27001:2022".into(),
+                in_scope_services: Vec::new(),
+                controls: vec![TemplateControl {
+                    id: "A.8.5".into(),
+                    family: "F".into(),
+                    title: "T".into(),
+                    description: String::new(),
+                    actions: vec!["tech.a".into(), "doc.b".into()],
+                }],
+                actions: vec![
+                    template_action("tech.a", ImplementationType::Technical, 27),
+                    template_action("doc.b", ImplementationType::Documentation, 3),
+                ],
+            })
+            .expect("valid template");
+        let assessment = |id: &str, tenant: &str| Assessment {
+            id: id.into(),
+            tenant: tenant.into(),
+            template: "iso".into(),
+            group: "g".into(),
+        };
+        let assessments = [assessment("t1-iso", "t1"), assessment("t2-iso", "t2")];
+        let now = testutil::now();
+        let evaluation = |tenant: &str, status| TenantEvaluation {
+            tenant: tenant.into(),
+            evaluated_at: now,
+            actions: vec![result("tech.a", status)],
+            score: ScoreSummary::default(),
+            categories: Vec::new(),
+        };
+        let evaluations = [
+            evaluation("t1", TestStatus::Passed),
+            evaluation("t2", TestStatus::CouldNotBeDetected),
+        ];
+        let model = ComplianceModel::build(&ModelInput {
+            templates: &registry,
+            assessments: &assessments,
+            evaluations: &evaluations,
+            manual: &[],
+            now,
+        });
+        let reports = model.reports();
+        let tenants = [
+            ("t1".to_owned(), Some("Tenant one".to_owned())),
+            ("t2".to_owned(), None),
+            ("t3".to_owned(), None),
+        ];
+        let evaluated_at = BTreeMap::from([("t1".to_owned(), now), ("t2".to_owned(), now)]);
+        let describe = |id: &str| ActionText {
+            description: format!("about {id}"),
+            risk: None,
+        };
+        let input = CiInput {
+            now,
+            tenants: &tenants,
+            evaluated_at: &evaluated_at,
+            model: &model,
+            reports: &reports,
+            describe: &describe,
+        };
+
+        let all = build(&input, &Selection::All);
+        let ids: Vec<&str> = all.scopes.iter().map(|s| s.tenant.as_str()).collect();
+        assert_eq!(ids, ["t1", "t2", "t3"]);
+        let t1 = &all.scopes[0];
+        assert_eq!(t1.name.as_deref(), Some("Tenant one"));
+        // The technical action once for the tenant, the documentation one of its group.
+        let actions: Vec<(&str, TestStatus)> = t1
+            .actions
+            .iter()
+            .map(|a| (a.id.as_str(), a.test_status))
+            .collect();
+        assert_eq!(
+            actions,
+            [("doc.b", TestStatus::None), ("tech.a", TestStatus::Passed)]
+        );
+        assert_eq!(
+            t1.actions[1].controls,
+            [ControlRef {
+                framework: "ISO/IEC 27001:2022".into(),
+                control: "A.8.5".into()
+            }]
+        );
+        assert_eq!(t1.actions[1].text.description, "about tech.a");
+        // The model's score over the same instances: 27 of 27 + 3.
+        assert_eq!(
+            (t1.score.points_achieved, t1.score.points_possible),
+            (27.0, 30.0)
+        );
+        let t2 = &all.scopes[1];
+        assert_eq!(t2.actions[1].test_status, TestStatus::CouldNotBeDetected);
+        // A tenant the model has no assessment of: an empty scope, never evaluated.
+        let t3 = &all.scopes[2];
+        assert!(t3.actions.is_empty() && t3.evaluated_at.is_none());
+        assert_eq!(t3.score.points_possible, 0.0);
+
+        let one = build(&input, &Selection::Tenant("t2".into()));
+        assert_eq!(one.scopes.len(), 1);
+        assert_eq!(one.scopes[0].label(), "tenant t2");
+
+        let a = build(
+            &input,
+            &Selection::Assessment {
+                tenant: "t1".into(),
+                assessment: "t1-iso".into(),
+            },
+        );
+        assert_eq!(a.scopes.len(), 1);
+        assert_eq!(a.scopes[0].label(), "tenant t1: assessment t1-iso");
+        assert_eq!(a.scopes[0].actions.len(), 2);
+        assert_eq!(
+            a.scopes[0].score,
+            model.score(&ScoreFilter {
+                assessment: Some("t1-iso".into()),
+                ..ScoreFilter::default()
+            })
+        );
+    }
+}
