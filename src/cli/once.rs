@@ -67,8 +67,9 @@ pub struct GateArgs {
     /// Only this tenant: polled, reported and judged alone.
     #[arg(long)]
     pub tenant: Option<String>,
-    /// Judge and report this assessment (its score and its actions) instead of its tenant's;
-    /// only its tenant is polled. A configured id, or `<tenant>-data-protection-baseline`.
+    /// Judge this assessment (its score and its actions) instead of its tenant's, and report
+    /// only its actions in JUnit and SARIF (table and JSON show its tenant); only its tenant
+    /// is polled. A configured id, or `<tenant>-data-protection-baseline`.
     #[arg(long)]
     pub assessment: Option<String>,
     /// Write the output to this file instead of standard output.
