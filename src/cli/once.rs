@@ -94,24 +94,6 @@ pub async fn run(
         }
     };
     poll(&app, &selection).await;
-    let text = match output {
-        OnceOutput::Table => report::render_table(&app.report(false).await),
-        OnceOutput::Json => format!(
-            "{}\n",
-            serde_json::to_string_pretty(&app.report(true).await)?
-        ),
-        OnceOutput::Junit => report::junit::render(&ci_report(&app, &selection).await)?,
-        OnceOutput::Sarif => report::sarif::render(
-            &ci_report(&app, &selection).await,
-            crate::cli::VERSION,
-            Some(&artifact_uri(config_path)),
-        )?,
-    };
-    match &args.output_file {
-        Some(path) => std::fs::write(path, text.as_bytes())
-            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?,
-        None => print!("{text}"),
-    }
     let mut fail_on = args.fail_on;
     let mut seen = std::collections::HashSet::new();
     fail_on.retain(|s| seen.insert(*s));
@@ -119,10 +101,35 @@ pub async fn run(
         fail_under: args.fail_under,
         fail_on,
     };
+    // One view for the output and the gate, so they never disagree.
+    let view = if gate.is_set() || matches!(output, OnceOutput::Junit | OnceOutput::Sarif) {
+        ci_report(&app, &selection).await
+    } else {
+        ci::CiReport {
+            generated_at: Utc::now(),
+            scopes: Vec::new(),
+        }
+    };
+    let text = match output {
+        OnceOutput::Table => report::render_table(&app.report(false).await),
+        OnceOutput::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&app.report(true).await)?
+        ),
+        OnceOutput::Junit => report::junit::render(&view)?,
+        OnceOutput::Sarif => {
+            report::sarif::render(&view, crate::cli::VERSION, Some(&artifact_uri(config_path)))?
+        }
+    };
+    match &args.output_file {
+        Some(path) => std::fs::write(path, text.as_bytes())
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?,
+        None => print!("{text}"),
+    }
     if !gate.is_set() {
         return Ok(ExitCode::SUCCESS);
     }
-    let verdict = gate::judge(&gate, &ci_report(&app, &selection).await);
+    let verdict = gate::judge(&gate, &view);
     for finding in &verdict.findings {
         eprintln!("{finding}");
     }
