@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 /// How an improvement action is carried out (Compliance Manager `implementationType`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ImplementationType {
     /// A configuration a connector can test; counted once per tenant.
@@ -41,7 +41,9 @@ impl ImplementationType {
 }
 
 /// Who is responsible for an action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Responsibility {
     /// The customer implements and tests it (the default).

@@ -47,9 +47,11 @@ use crate::config::ServerConfig;
 pub mod api;
 pub mod assessments;
 pub mod auth;
+pub mod extract;
 pub mod history;
 pub mod input;
 pub mod problem;
+pub mod tenants;
 
 /// Build the router for `app`.
 pub fn router(app: Arc<App>) -> Router {

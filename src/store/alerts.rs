@@ -58,7 +58,7 @@ pub struct OutboxEntry {
 }
 
 /// Delivery state of a notification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OutboxState {
     /// Not delivered yet.

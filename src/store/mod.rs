@@ -105,7 +105,7 @@ impl StoreError {
 }
 
 /// How a poll ended, as stored and exported (`postured_connector_polls_total{outcome}`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PollOutcome {
     /// Every endpoint was collected.
@@ -192,7 +192,7 @@ pub struct TenantState {
 }
 
 /// One stored transition, for history listings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TransitionRow {
     /// Tenant the transition belongs to.
     pub tenant: String,

@@ -1,0 +1,530 @@
+//! The REST API under `/api/v1` over a real daemon (loopback HTTP, a real SQLite file, the
+//! official Microsoft Graph examples replayed by wiremock): tenants, the score with filters and
+//! breakdowns, assessments and controls, improvement actions (filter, sort, cursor paging,
+//! detail), templates (list, import, export), alerts; every answer checked against the schema
+//! the served OpenAPI document declares for it, and the document itself against the official
+//! OpenAPI 3.1 meta-schema (and, under scripts/test.sh, the `openapi-spec-validator` CLI).
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use axum::extract::State;
+use postured::server::auth::{Principal, Role, Scope};
+use serde_json::Value;
+use support::*;
+use wiremock::MockServer;
+
+const GUID: &str = "00000001-0001-0001-0001-000000000001c";
+const GUID2: &str = "00000002-0002-0002-0002-000000000002c";
+
+async fn graph() -> MockServer {
+    let graph = MockServer::start().await;
+    mount_token_ok(&graph, GUID).await;
+    mount_token_ok(&graph, GUID2).await;
+    mount_graph_examples(&graph).await;
+    graph
+}
+
+const EXTRA: &str = r#"
+[[groups]]
+id = "eu"
+name = "EU"
+[[assessments]]
+id = "contoso-gdpr"
+tenant = "contoso"
+template = "gdpr"
+[[assessments]]
+id = "fabrikam-iso"
+tenant = "fabrikam"
+template = "iso-27001-2022"
+group = "eu"
+"#;
+
+/// Two tenants (contoso, fabrikam) polled once each.
+async fn two_tenants() -> (TestApp, MockServer) {
+    let graph = graph().await;
+    let tenants = format!(
+        "{}{}",
+        tenant_block("contoso", GUID, "client-1", &graph.uri(), "0 0 * * * *"),
+        tenant_block("fabrikam", GUID2, "client-2", &graph.uri(), "0 0 * * * *")
+    );
+    let app = TestApp::spawn(EXTRA, &tenants).await;
+    assert!(app.poll("contoso").await.stored);
+    assert!(app.poll("fabrikam").await.stored);
+    (app, graph)
+}
+
+/// The served OpenAPI document.
+async fn document(app: &TestApp) -> Value {
+    let r = app.get("/api/v1/openapi.json", Some(API_TOKEN)).await;
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+/// The OpenAPI path template that `path` (without query) matches, the most literal first.
+fn template_of<'a>(doc: &'a Value, path: &str) -> &'a str {
+    let mut best: Option<(&str, usize)> = None;
+    for template in doc["paths"].as_object().unwrap().keys() {
+        let t: Vec<&str> = template.split('/').collect();
+        let p: Vec<&str> = path.split('/').collect();
+        if t.len() != p.len() {
+            continue;
+        }
+        let matches = t
+            .iter()
+            .zip(&p)
+            .all(|(t, p)| (t.starts_with('{') && t.ends_with('}') && !p.is_empty()) || t == p);
+        let params = t.iter().filter(|s| s.starts_with('{')).count();
+        if matches && best.is_none_or(|(_, n)| params < n) {
+            best = Some((template, params));
+        }
+    }
+    best.unwrap_or_else(|| panic!("no path of the document matches {path}"))
+        .0
+}
+
+/// Validate `body` against the schema the document declares for `method path` answered
+/// `status` with `content_type`.
+fn conforms(doc: &Value, method: &str, path: &str, status: u16, content_type: &str, body: &Value) {
+    let path = path.split('?').next().unwrap();
+    let template = template_of(doc, path);
+    let response = &doc["paths"][template][method]["responses"][status.to_string()];
+    assert!(
+        !response.is_null(),
+        "{method} {template} does not declare the status {status}"
+    );
+    let schema = &response["content"][content_type]["schema"];
+    assert!(
+        !schema.is_null(),
+        "{method} {template} {status} declares no {content_type} schema: {response}"
+    );
+    let wrapper = serde_json::json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "components": doc["components"],
+        "allOf": [schema],
+    });
+    let validator = jsonschema::validator_for(&wrapper).expect("the declared schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(body)
+        .take(5)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{method} {path} {status}: the body does not conform to the declared schema: {errors:#?}"
+    );
+}
+
+/// A client of the test app that checks every answer against the served document.
+struct Api<'a> {
+    app: &'a TestApp,
+    doc: Value,
+    client: reqwest::Client,
+}
+
+impl<'a> Api<'a> {
+    async fn new(app: &'a TestApp) -> Api<'a> {
+        postured::http::install_crypto_provider();
+        let doc = document(app).await;
+        Api {
+            app,
+            doc,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// GET `path`, expect `status`; the body checked against its declared schema.
+    async fn get(&self, path: &str, status: u16) -> Value {
+        let r = self
+            .client
+            .get(format!("http://{}{path}", self.app.addr))
+            .bearer_auth(API_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        self.check("get", path, status, r).await
+    }
+
+    async fn check(&self, method: &str, path: &str, status: u16, r: reqwest::Response) -> Value {
+        let got = r.status().as_u16();
+        let content_type = r
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let text = r.text().await.unwrap();
+        assert_eq!(got, status, "{method} {path}: {text}");
+        let body: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {text}"));
+        let declared = if status >= 400 {
+            assert_eq!(content_type, "application/problem+json", "{method} {path}");
+            assert!(body["type"].as_str().unwrap().starts_with("/problems/"));
+            "application/problem+json"
+        } else {
+            "application/json"
+        };
+        conforms(&self.doc, method, path, status, declared, &body);
+        body
+    }
+}
+
+fn principal(role: Role, tenants: Option<&[&str]>) -> Principal {
+    Principal {
+        subject: "test".into(),
+        role,
+        scope: Scope {
+            tenants: tenants.map(|t| t.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>()),
+            groups: None,
+        },
+    }
+}
+
+async fn body_of(response: axum::response::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 24)
+        .await
+        .unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap())
+}
+
+#[tokio::test]
+async fn the_document_is_valid_openapi_3_1() {
+    let graph = graph().await;
+    let app = TestApp::spawn(
+        "",
+        &tenant_block("contoso", GUID, "client-1", &graph.uri(), "0 0 * * * *"),
+    )
+    .await;
+    let doc = document(&app).await;
+    assert_eq!(doc["openapi"].as_str().unwrap().get(..4), Some("3.1."));
+    let meta: Value =
+        serde_json::from_str(include_str!("fixtures/openapi/oas-3.1-schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&meta).expect("the meta-schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(&doc)
+        .take(10)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    // The meta-schema does not look into schemas: each component schema must compile as a
+    // JSON Schema 2020-12 schema (OpenAPI 3.1's dialect).
+    for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
+        let wrapper = serde_json::json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "components": doc["components"],
+            "allOf": [schema],
+        });
+        jsonschema::validator_for(&wrapper)
+            .unwrap_or_else(|e| panic!("component schema {name} does not compile: {e}"));
+    }
+    // Every reference resolves (the meta-schema does not check it).
+    fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(r)) = m.get("$ref") {
+                    out.push(r);
+                }
+                m.values().for_each(|x| refs(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(!all.is_empty());
+    for r in all {
+        let pointer = r.strip_prefix('#').expect("local reference");
+        assert!(doc.pointer(pointer).is_some(), "{r} does not resolve");
+    }
+    // A body of the wrong shape fails its declared schema (the conformance checks can fail).
+    let wrong = std::panic::catch_unwind(|| {
+        conforms(
+            &doc,
+            "get",
+            "/api/v1/tenants/x",
+            200,
+            "application/json",
+            &serde_json::json!({"id": 5}),
+        )
+    });
+    assert!(wrong.is_err());
+    // Every operation answers errors as problem details and names one role.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            assert!(responses.contains_key("401"), "{method} {path}");
+            for (status, r) in responses {
+                if status.starts_with('4') || status.starts_with('5') {
+                    assert!(
+                        r["content"]["application/problem+json"]["schema"].is_object(),
+                        "{method} {path} {status} is not a problem"
+                    );
+                }
+            }
+            assert_eq!(op["security"][0]["bearer"].as_array().unwrap().len(), 1);
+        }
+    }
+
+    // The real validator, as CI runs it (scripts/test.sh installs it).
+    match std::env::var("POSTURED_TEST_OPENAPI_VALIDATOR") {
+        Ok(validator) => {
+            let file = app.dir.path().join("openapi.json");
+            std::fs::write(&file, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+            let out = std::process::Command::new(&validator)
+                .arg("--schema")
+                .arg("3.1.0")
+                .arg(&file)
+                .output()
+                .expect("the validator runs");
+            assert!(
+                out.status.success(),
+                "openapi-spec-validator: {}{}",
+                String::from_utf8_lossy(&out.stdout)
+                    .chars()
+                    .take(3000)
+                    .collect::<String>(),
+                String::from_utf8_lossy(&out.stderr)
+                    .chars()
+                    .take(3000)
+                    .collect::<String>()
+            );
+        }
+        Err(_) => assert!(
+            !servers_required(),
+            "POSTURED_TEST_OPENAPI_VALIDATOR is not set (scripts/test.sh sets it)"
+        ),
+    }
+}
+
+#[tokio::test]
+async fn tenants_score_assessments_and_controls() {
+    let (app, _graph) = two_tenants().await;
+    let api = Api::new(&app).await;
+
+    let tenants = api.get("/api/v1/tenants", 200).await;
+    let ids: Vec<&str> = tenants
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["contoso", "fabrikam"]);
+    let contoso = api.get("/api/v1/tenants/contoso", 200).await;
+    assert_eq!(contoso, tenants[0]);
+    let connector = &contoso["connectors"][0];
+    assert_eq!(connector["id"], "msgraph");
+    assert_eq!(connector["last_poll"]["outcome"], "success");
+    let evaluation = app.app.evaluation("contoso").await.unwrap();
+    assert_eq!(
+        contoso["score"]["points_achieved"].as_f64().unwrap(),
+        evaluation.score.points_achieved
+    );
+    let missing = api.get("/api/v1/tenants/nobody", 404).await;
+    assert_eq!(missing["type"], "/problems/unknown-tenant");
+
+    // The score: every filter narrows it, the breakdown adds up to it.
+    let all = api.get("/api/v1/score", 200).await;
+    let contoso_score = api.get("/api/v1/score?tenant=contoso", 200).await;
+    let possible = |v: &Value| v["score"]["points_possible"].as_f64().unwrap();
+    let achieved = |v: &Value| v["score"]["points_achieved"].as_f64().unwrap();
+    assert!(possible(&contoso_score) > 0.0 && possible(&contoso_score) < possible(&all));
+    assert!(
+        (achieved(&contoso_score) - evaluation.score.points_achieved).abs() < 1e-9,
+        "the tenant's score is its evaluation's"
+    );
+    for (param, value) in [
+        ("assessment", "contoso-gdpr"),
+        ("regulation", "GDPR"),
+        ("group", "eu"),
+        ("category", "Identity"),
+        ("solution", "Microsoft Entra ID"),
+        ("testing_source", "manual"),
+        ("test_status", "passed"),
+    ] {
+        let one = api
+            .get(&format!("/api/v1/score?{param}={value}"), 200)
+            .await;
+        assert_eq!(one["filter"][param], value, "{param}");
+        assert!(
+            possible(&one) > 0.0 && possible(&one) < possible(&all),
+            "{param}={value}: {one}"
+        );
+    }
+    let by = api.get("/api/v1/score?by=tenant", 200).await;
+    let parts: Vec<&str> = by["breakdown"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b[0].as_str().unwrap())
+        .collect();
+    assert_eq!(parts, ["contoso", "fabrikam"]);
+    let by_category = api
+        .get("/api/v1/score?tenant=contoso&by=category", 200)
+        .await;
+    let sum: f64 = by_category["breakdown"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b[1]["points_possible"].as_f64().unwrap())
+        .sum();
+    assert!((sum - possible(&contoso_score)).abs() < 1e-6);
+    // The earlier name answers the same.
+    assert_eq!(
+        api.get("/api/v1/scores?tenant=contoso", 200).await,
+        contoso_score
+    );
+    let bad = api.get("/api/v1/score?test_status=green", 400).await;
+    assert_eq!(bad["type"], "/problems/invalid-query");
+    let bad = api.get("/api/v1/score?by=colour", 400).await;
+    assert_eq!(bad["type"], "/problems/invalid-query");
+
+    // Assessments: the list keeps its earlier shape (an array of reports).
+    let list = api.get("/api/v1/assessments", 200).await;
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "contoso-gdpr",
+            "contoso-data-protection-baseline",
+            "fabrikam-iso",
+            "fabrikam-data-protection-baseline"
+        ]
+    );
+    let only = api.get("/api/v1/assessments?tenant=fabrikam", 200).await;
+    assert_eq!(only.as_array().unwrap().len(), 2);
+    let iso = api
+        .get("/api/v1/assessments/fabrikam/fabrikam-iso", 200)
+        .await;
+    assert_eq!(iso, list[2]);
+    assert!(iso["progress"].as_f64().is_some() && iso["status"].is_string());
+    let wrong_tenant = api
+        .get("/api/v1/assessments/contoso/fabrikam-iso", 404)
+        .await;
+    assert_eq!(wrong_tenant["type"], "/problems/unknown-assessment");
+    let control_id = iso["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["actions"].as_array().unwrap().len() >= 2)
+        .expect("a control with two actions")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let control = api
+        .get(
+            &format!("/api/v1/assessments/fabrikam/fabrikam-iso/controls/{control_id}"),
+            200,
+        )
+        .await;
+    assert_eq!(control["control"]["id"], control_id.as_str());
+    let action_ids: Vec<&Value> = control["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["id"])
+        .collect();
+    let declared: Vec<&Value> = control["control"]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(action_ids, declared);
+    let nope = api
+        .get(
+            "/api/v1/assessments/fabrikam/fabrikam-iso/controls/Z.9.99",
+            404,
+        )
+        .await;
+    assert_eq!(nope["type"], "/problems/unknown-control");
+}
+
+/// A caller limited to one tenant sees only it: the other is left out of lists and scores and
+/// is not found on its own.
+#[tokio::test]
+async fn a_scoped_caller_sees_only_its_tenants() {
+    let (app, _graph) = two_tenants().await;
+    let state = || State(app.app.clone());
+    let scoped = principal(Role::Reader, Some(&["fabrikam"]));
+
+    let (status, list) =
+        body_of(postured::server::tenants::list(state(), scoped.clone()).await).await;
+    assert_eq!(status, 200);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["id"], "fabrikam");
+    let (status, hidden) = body_of(
+        postured::server::tenants::get(
+            state(),
+            scoped.clone(),
+            axum::extract::Path("contoso".to_owned()),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, hidden["type"].as_str()),
+        (404, Some("/problems/unknown-tenant"))
+    );
+
+    let query = |q: &str| postured::server::extract::ApiQuery(serde_urlencoded_query(q));
+    let (_, scores) = body_of(
+        postured::server::assessments::score(state(), scoped.clone(), query("by=tenant")).await,
+    )
+    .await;
+    let parts: Vec<&str> = scores["breakdown"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b[0].as_str().unwrap())
+        .collect();
+    assert_eq!(parts, ["fabrikam"]);
+    let (_, everything) = body_of(
+        postured::server::assessments::score(
+            state(),
+            principal(Role::Reader, None),
+            query("tenant=fabrikam"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(scores["score"], everything["score"]);
+
+    let (_, assessments) = body_of(
+        postured::server::assessments::assessments(
+            state(),
+            scoped.clone(),
+            postured::server::extract::ApiQuery(Default::default()),
+        )
+        .await,
+    )
+    .await;
+    assert!(
+        assessments
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["tenant"] == "fabrikam")
+    );
+    let (status, _) = body_of(
+        postured::server::assessments::assessment(
+            state(),
+            scoped.clone(),
+            axum::extract::Path(("contoso".to_owned(), "contoso-gdpr".to_owned())),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+/// A score query parsed as the route parses it.
+fn serde_urlencoded_query(q: &str) -> postured::server::assessments::ScoresQuery {
+    let uri: axum::http::Uri = format!("/?{q}").parse().unwrap();
+    axum::extract::Query::try_from_uri(&uri).unwrap().0
+}
