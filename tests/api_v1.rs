@@ -528,3 +528,266 @@ fn serde_urlencoded_query(q: &str) -> postured::server::assessments::ScoresQuery
     let uri: axum::http::Uri = format!("/?{q}").parse().unwrap();
     axum::extract::Query::try_from_uri(&uri).unwrap().0
 }
+
+/// Every item of a listing by pages of `limit`, following `next_cursor`.
+async fn all_pages(api: &Api<'_>, query: &str, limit: usize) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!("/api/v1/actions?{query}&limit={limit}");
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let page = api.get(&path, 200).await;
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= limit);
+        out.extend(items.iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => {
+                assert_eq!(items.len(), limit, "a page before the last is full");
+                cursor = Some(c.to_owned());
+            }
+            None => break,
+        }
+    }
+    out
+}
+
+fn instance_ids(items: &[Value]) -> Vec<String> {
+    items
+        .iter()
+        .map(|i| i["instance"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn actions_filter_sort_and_page_with_a_stable_order() {
+    let (app, _graph) = two_tenants().await;
+    let api = Api::new(&app).await;
+
+    let everything = api.get("/api/v1/actions?limit=500", 200).await;
+    let all = everything["items"].as_array().unwrap();
+    assert!(all.len() > 50, "{}", all.len());
+    assert_eq!(everything["limit"], 500);
+    // Default: points, largest first, ties by instance id.
+    for w in all.windows(2) {
+        let (a, b) = (&w[0], &w[1]);
+        let (pa, pb) = (a["points"].as_u64().unwrap(), b["points"].as_u64().unwrap());
+        assert!(pa > pb || (pa == pb && a["instance"].as_str() < b["instance"].as_str()));
+    }
+    let default_page = api.get("/api/v1/actions", 200).await;
+    assert_eq!(default_page["limit"], 50);
+    assert_eq!(default_page["items"].as_array().unwrap().len(), 50);
+
+    // Filters: the model's, the title, implementation status, owner.
+    let identity = api
+        .get(
+            "/api/v1/actions?tenant=contoso&category=Identity&limit=500",
+            200,
+        )
+        .await;
+    let identity = identity["items"].as_array().unwrap();
+    assert!(!identity.is_empty());
+    assert!(identity.iter().all(|i| i["category"] == "Identity"));
+    let mfa = api.get("/api/v1/actions?q=MFA&limit=500", 200).await;
+    let mfa = mfa["items"].as_array().unwrap();
+    assert!(!mfa.is_empty());
+    assert!(
+        mfa.iter()
+            .all(|i| i["title"].as_str().unwrap().to_lowercase().contains("mfa"))
+    );
+    let implemented = api
+        .get(
+            "/api/v1/actions?implementation_status=implemented&limit=500",
+            200,
+        )
+        .await;
+    assert!(
+        implemented["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["implementation_status"] == "implemented")
+    );
+
+    // Pages of every size give the whole listing, each item once, in order; for each sort.
+    let query = "assessment=contoso-gdpr";
+    for sort in ["points", "title", "status", "updated"] {
+        for order in ["asc", "desc"] {
+            let q = format!("{query}&sort={sort}&order={order}");
+            let whole = api
+                .get(&format!("/api/v1/actions?{q}&limit=500"), 200)
+                .await;
+            let whole = instance_ids(whole["items"].as_array().unwrap());
+            let n = whole.len();
+            assert!(n >= 10, "{n}");
+            for limit in [1, 2, 3, 7, n - 1, n, n + 1] {
+                let paged = instance_ids(&all_pages(&api, &q, limit).await);
+                assert_eq!(paged, whole, "sort={sort} order={order} limit={limit}");
+            }
+        }
+    }
+
+    // A change between pages: a person passes an action not yet listed; the listing by
+    // title continues after the last item returned, nothing repeated or skipped.
+    let q = "assessment=contoso-gdpr&sort=title";
+    let first = api.get(&format!("/api/v1/actions?{q}&limit=3"), 200).await;
+    let seen = instance_ids(first["items"].as_array().unwrap());
+    let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+    let whole = api
+        .get(&format!("/api/v1/actions?{q}&limit=500"), 200)
+        .await;
+    let whole_items = whole["items"].as_array().unwrap().clone();
+    let target = whole_items
+        .iter()
+        .rev()
+        .find(|i| i["scope"]["kind"] == "group" && i["test_status"] != "passed")
+        .expect("a group action later in the listing");
+    let target_id = target["id"].as_str().unwrap().to_owned();
+    let put = api
+        .client
+        .put(format!("http://{}/api/v1/actions/{target_id}/status", app.addr))
+        .bearer_auth(API_TOKEN)
+        .json(&serde_json::json!({"group": "default", "test_status": "passed", "assigned_to": "dpo@contoso.example"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let mut rest = Vec::new();
+    let mut cursor = Some(cursor);
+    while let Some(c) = cursor {
+        let page = api
+            .get(&format!("/api/v1/actions?{q}&limit=4&cursor={c}"), 200)
+            .await;
+        rest.extend(page["items"].as_array().unwrap().iter().cloned());
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+    }
+    let mut joined = seen.clone();
+    joined.extend(instance_ids(&rest));
+    assert_eq!(joined, instance_ids(&whole_items));
+    let changed = rest.iter().find(|i| i["id"] == target_id.as_str()).unwrap();
+    assert_eq!(changed["test_status"], "passed");
+    assert_eq!(changed["testing_source"], "manual");
+    let owned = api
+        .get("/api/v1/actions?assigned_to=dpo%40contoso.example", 200)
+        .await;
+    assert_eq!(instance_ids(owned["items"].as_array().unwrap()).len(), 1);
+
+    // Refusals.
+    for (path, kind) in [
+        ("/api/v1/actions?limit=0", "/problems/invalid-query"),
+        ("/api/v1/actions?limit=501", "/problems/invalid-query"),
+        ("/api/v1/actions?sort=colour", "/problems/invalid-query"),
+        ("/api/v1/actions?cursor=zz", "/problems/invalid-cursor"),
+    ] {
+        let p = api.get(path, 400).await;
+        assert_eq!(p["type"], kind, "{path}");
+    }
+    let long = "x".repeat(201);
+    assert_eq!(
+        api.get(&format!("/api/v1/actions?q={long}"), 400).await["type"],
+        "/problems/invalid-query"
+    );
+    // A cursor of another listing (other sort) is refused.
+    let by_points = api.get("/api/v1/actions?limit=1", 200).await;
+    let c = by_points["next_cursor"].as_str().unwrap();
+    let p = api
+        .get(
+            &format!("/api/v1/actions?limit=1&sort=title&cursor={c}"),
+            400,
+        )
+        .await;
+    assert_eq!(p["type"], "/problems/invalid-cursor");
+}
+
+#[tokio::test]
+async fn an_action_in_detail() {
+    let (app, _graph) = two_tenants().await;
+    let api = Api::new(&app).await;
+    let d = api
+        .get("/api/v1/actions/msgraph.mfa.all_users?tenant=contoso", 200)
+        .await;
+    assert_eq!(d["action"]["id"], "msgraph.mfa.all_users");
+    assert_eq!(d["action"]["test_status"], "partially_tested");
+    assert!(!d["testing_logic"]["rule"].as_str().unwrap().is_empty());
+    assert!(
+        !d["testing_logic"]["description"]
+            .as_str()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(d["testing_logic"]["kind"], "msgraph");
+    let signals = d["evaluation"]["signals"].as_array().unwrap();
+    assert!(!signals.is_empty());
+    assert!(
+        signals
+            .iter()
+            .all(|s| s[0].as_str().unwrap().starts_with("msgraph."))
+    );
+    assert!(d["action"]["updated_at"].is_string());
+    // History and ledger from the store: the first poll's transition.
+    let history = d["history"].as_array().unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0]["to_status"], "partially_tested");
+    assert_eq!(d["ledger"]["transitions"], 1);
+    assert!(
+        d["framework_controls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c.as_str().unwrap().starts_with("iso27001:"))
+    );
+    let controls = d["controls"].as_array().unwrap();
+    assert!(!controls.is_empty());
+    assert!(
+        controls
+            .iter()
+            .all(|c| c["assessment"].as_str().unwrap().starts_with("contoso-"))
+    );
+
+    // A group-scoped action: no automatic evaluation, no stored history.
+    let g = api
+        .get("/api/v1/actions/gdpr.records.ropa?group=default", 200)
+        .await;
+    assert!(g["evaluation"].is_null());
+    assert_eq!(g["action"]["scope"]["kind"], "group");
+    assert!(
+        g["regulations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "GDPR")
+    );
+
+    let p = api.get("/api/v1/actions/msgraph.mfa.all_users", 400).await;
+    assert_eq!(p["type"], "/problems/wrong-scope");
+    let p = api
+        .get(
+            "/api/v1/actions/msgraph.mfa.all_users?tenant=contoso&group=default",
+            400,
+        )
+        .await;
+    assert_eq!(p["type"], "/problems/wrong-scope");
+    let p = api
+        .get("/api/v1/actions/nothing.here?tenant=contoso", 404)
+        .await;
+    assert_eq!(p["type"], "/problems/unknown-action");
+    // Outside the caller's scope: not found.
+    let (status, hidden) = body_of(
+        postured::server::actions::detail(
+            State(app.app.clone()),
+            principal(Role::Reader, Some(&["fabrikam"])),
+            axum::extract::Path("msgraph.mfa.all_users".to_owned()),
+            postured::server::extract::ApiQuery(postured::server::actions::DetailQuery {
+                tenant: Some("contoso".into()),
+                group: None,
+            }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, hidden["type"].as_str()),
+        (404, Some("/problems/unknown-action"))
+    );
+}

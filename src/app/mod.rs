@@ -224,6 +224,14 @@ impl App {
         self.tenant(tenant)?.state.lock().await.last.clone()
     }
 
+    /// The last stored state of each of `tenant`'s actions (empty before its first poll).
+    pub async fn stored_states(&self, tenant: &str) -> HashMap<String, ActionState> {
+        match self.tenant(tenant) {
+            Some(t) => t.state.lock().await.stored.clone(),
+            None => HashMap::new(),
+        }
+    }
+
     /// The JSON report of every evaluated tenant (`crate::report`), with its assessments and,
     /// when `ledgers`, each action's regression ledger read from the store (a store that fails
     /// leaves the ledgers out). Served by `GET /api/v1/report` and printed by `postured once`.

@@ -21,7 +21,7 @@ use utoipa_axum::routes;
 
 use crate::app::App;
 use crate::server::auth::{Principal, Role};
-use crate::server::{assessments, history, tenants};
+use crate::server::{actions, assessments, history, tenants};
 
 /// The document's fixed parts: info and the security scheme.
 #[derive(OpenApi)]
@@ -79,6 +79,8 @@ pub fn routes() -> (axum::Router<Arc<App>>, OpenApiDoc) {
         .routes(routes!(assessments::control))
         .routes(routes!(assessments::score))
         .routes(routes!(assessments::scores))
+        .routes(routes!(actions::list))
+        .routes(routes!(actions::detail))
         .routes((schemas, paths, set_status))
         .routes(routes!(openapi_json))
         .split_for_parts()

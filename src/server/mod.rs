@@ -44,6 +44,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::app::App;
 use crate::config::ServerConfig;
 
+pub mod actions;
 pub mod api;
 pub mod assessments;
 pub mod auth;
