@@ -791,3 +791,162 @@ async fn an_action_in_detail() {
         (404, Some("/problems/unknown-action"))
     );
 }
+
+impl Api<'_> {
+    /// POST `body` as `content_type` to `path`, expect `status`; the answer checked.
+    async fn post(&self, path: &str, content_type: &str, body: Vec<u8>, status: u16) -> Value {
+        let r = self
+            .client
+            .post(format!("http://{}{path}", self.app.addr))
+            .bearer_auth(API_TOKEN)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.check("post", path, status, r).await
+    }
+
+    /// GET a file: its content type and bytes.
+    async fn file(&self, path: &str) -> (String, Vec<u8>) {
+        let r = self
+            .client
+            .get(format!("http://{}{path}", self.app.addr))
+            .bearer_auth(API_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(
+            r.headers()["content-disposition"]
+                .to_str()
+                .unwrap()
+                .starts_with("attachment; filename=")
+        );
+        (ct, r.bytes().await.unwrap().to_vec())
+    }
+}
+
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+#[tokio::test]
+async fn templates_list_import_and_export() {
+    let (app, _graph) = two_tenants().await;
+    let api = Api::new(&app).await;
+    let list = api.get("/api/v1/templates", 200).await;
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"gdpr") && ids.contains(&"iso-27001-2022"),
+        "{ids:?}"
+    );
+    let gdpr = api.get("/api/v1/templates/gdpr", 200).await;
+    assert_eq!(gdpr["certification"], "GDPR");
+    assert_eq!(
+        api.get("/api/v1/templates/nope", 404).await["type"],
+        "/problems/unknown-template"
+    );
+
+    // Export as CSV and as a workbook; import each back under a new id.
+    let (ct, csv) = api.file("/api/v1/templates/gdpr/export?format=csv").await;
+    assert!(ct.starts_with("text/csv"));
+    let imported = api
+        .post(
+            "/api/v1/templates?id=gdpr-copy",
+            "text/csv",
+            csv.clone(),
+            201,
+        )
+        .await;
+    assert_eq!(imported["id"], "gdpr-copy");
+    assert_eq!(
+        imported["controls"],
+        gdpr["controls"].as_array().unwrap().len()
+    );
+    let copy = api.get("/api/v1/templates/gdpr-copy", 200).await;
+    assert_eq!(copy["controls"], gdpr["controls"]);
+    let (ct, xlsx) = api.file("/api/v1/templates/gdpr/export?format=xlsx").await;
+    assert_eq!(ct, XLSX);
+    let from_workbook = api
+        .post("/api/v1/templates?id=gdpr-workbook", XLSX, xlsx, 201)
+        .await;
+    assert_eq!(
+        from_workbook["actions"],
+        gdpr["actions"].as_array().unwrap().len()
+    );
+    let (_, json) = api
+        .file("/api/v1/templates/gdpr-copy/export?format=json")
+        .await;
+    let json: Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(json, copy);
+    // Saved to the store: the next start loads it.
+    let stored = app.app.store.list_templates().await.unwrap();
+    assert!(stored.templates.iter().any(|t| t.id == "gdpr-copy"));
+
+    // Refusals: the id taken, problems in the file, an unknown type, too large a body.
+    let taken = api
+        .post("/api/v1/templates?id=gdpr", "text/csv", csv.clone(), 409)
+        .await;
+    assert_eq!(taken["type"], "/problems/template-exists");
+    let broken = b"templateId,title\nx,\n".to_vec();
+    let invalid = api.post("/api/v1/templates", "text/csv", broken, 422).await;
+    assert_eq!(invalid["type"], "/problems/invalid-template");
+    assert!(
+        !invalid["errors"].as_array().unwrap().is_empty(),
+        "{invalid}"
+    );
+    let odd = api.post("/api/v1/templates", "text/plain", csv, 415).await;
+    assert_eq!(odd["type"], "/problems/unsupported-media-type");
+    let huge = vec![b'a'; 32 * 1024 * 1024 + 1];
+    let large = api.post("/api/v1/templates", "text/csv", huge, 413).await;
+    assert_eq!(large["type"], "/problems/body-too-large");
+    let bad = api
+        .get("/api/v1/templates/gdpr/export?format=pdf", 400)
+        .await;
+    assert_eq!(bad["type"], "/problems/invalid-query");
+    assert!(
+        !api.get("/api/v1/templates", 200)
+            .await
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == "x")
+    );
+
+    // The assessment export: the CLI's formats.
+    let report = api
+        .get("/api/v1/assessments/contoso/contoso-gdpr", 200)
+        .await;
+    let (ct, json) = api
+        .file("/api/v1/assessments/contoso/contoso-gdpr/export?format=json")
+        .await;
+    assert_eq!(ct, "application/json");
+    let exported: Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(exported["id"], report["id"]);
+    assert_eq!(exported["score"], report["score"]);
+    let (ct, oscal) = api
+        .file("/api/v1/assessments/contoso/contoso-gdpr/export?format=oscal")
+        .await;
+    assert_eq!(ct, "application/oscal.assessment-results+json");
+    let oscal: Value = serde_json::from_slice(&oscal).unwrap();
+    assert!(oscal["assessment-results"].is_object());
+    let (ct, xlsx) = api
+        .file("/api/v1/assessments/contoso/contoso-gdpr/export?format=xlsx")
+        .await;
+    assert_eq!(ct, XLSX);
+    assert_eq!(&xlsx[..2], b"PK");
+    let (ct, csv) = api
+        .file("/api/v1/assessments/contoso/contoso-gdpr/export?format=csv")
+        .await;
+    assert!(ct.starts_with("text/csv") && !csv.is_empty());
+    assert_eq!(
+        api.get("/api/v1/assessments/contoso/nope/export?format=csv", 404)
+            .await["type"],
+        "/problems/unknown-assessment"
+    );
+}

@@ -21,7 +21,7 @@ use utoipa_axum::routes;
 
 use crate::app::App;
 use crate::server::auth::{Principal, Role};
-use crate::server::{actions, assessments, history, tenants};
+use crate::server::{actions, assessments, history, templates, tenants};
 
 /// The document's fixed parts: info and the security scheme.
 #[derive(OpenApi)]
@@ -69,6 +69,11 @@ impl Modify for BearerScheme {
 pub fn routes() -> (axum::Router<Arc<App>>, OpenApiDoc) {
     let (schemas, paths, set_status) = routes!(assessments::set_status);
     let set_status = set_status.layer(DefaultBodyLimit::max(assessments::MAX_STATUS_BODY_BYTES));
+    // One method router for the path's GET and POST (the limit only matters to the import).
+    let (t_schemas, t_paths, t_router) = routes!(templates::list, templates::import);
+    let t_router = t_router.layer(DefaultBodyLimit::max(
+        usize::try_from(crate::interchange::MAX_IMPORT_FILE_BYTES).unwrap_or(usize::MAX),
+    ));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(tenants::list))
         .routes(routes!(tenants::get))
@@ -79,6 +84,10 @@ pub fn routes() -> (axum::Router<Arc<App>>, OpenApiDoc) {
         .routes(routes!(assessments::control))
         .routes(routes!(assessments::score))
         .routes(routes!(assessments::scores))
+        .routes(routes!(templates::export_assessment))
+        .routes((t_schemas, t_paths, t_router))
+        .routes(routes!(templates::get))
+        .routes(routes!(templates::export))
         .routes(routes!(actions::list))
         .routes(routes!(actions::detail))
         .routes((schemas, paths, set_status))

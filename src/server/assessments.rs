@@ -104,7 +104,7 @@ pub async fn assessments(
 
 /// The report of `assessment` of `tenant` if both exist, the tenant has been evaluated and the
 /// assessment is in the caller's scope, else a 404 problem.
-async fn find_report(
+pub(crate) async fn find_report(
     app: &App,
     principal: &Principal,
     tenant: &str,

@@ -52,6 +52,7 @@ pub mod extract;
 pub mod history;
 pub mod input;
 pub mod problem;
+pub mod templates;
 pub mod tenants;
 
 /// Build the router for `app`.
