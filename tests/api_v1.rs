@@ -250,9 +250,15 @@ async fn the_document_is_valid_openapi_3_1() {
         )
     });
     assert!(wrong.is_err());
-    // Every operation answers errors as problem details and names one role.
+    // Every operation answers errors as problem details, names one role and has its own id.
+    let mut operation_ids = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
+            assert!(
+                operation_ids.insert(op["operationId"].as_str().unwrap().to_owned()),
+                "{method} {path}: operationId {} is not unique",
+                op["operationId"]
+            );
             let responses = op["responses"].as_object().unwrap();
             assert!(responses.contains_key("401"), "{method} {path}");
             for (status, r) in responses {
@@ -323,6 +329,22 @@ async fn tenants_score_assessments_and_controls() {
     );
     let missing = api.get("/api/v1/tenants/nobody", 404).await;
     assert_eq!(missing["type"], "/problems/unknown-tenant");
+    // The earlier routes answer their declared shapes too.
+    let report = api.get("/api/v1/report", 200).await;
+    assert_eq!(report["tenants"].as_array().unwrap().len(), 2);
+    let transitions = api
+        .get(
+            "/api/v1/tenants/contoso/transitions?action=msgraph.mfa.all_users",
+            200,
+        )
+        .await;
+    assert_eq!(transitions.as_array().unwrap().len(), 1);
+    let unknown = api.get("/api/v1/tenants/nobody/transitions", 404).await;
+    assert_eq!(unknown["type"], "/problems/unknown-tenant");
+    let bad_since = api
+        .get("/api/v1/tenants/contoso/transitions?since=yesterday", 400)
+        .await;
+    assert_eq!(bad_since["type"], "/problems/invalid-query");
 
     // The score: every filter narrows it, the breakdown adds up to it.
     let all = api.get("/api/v1/score", 200).await;
@@ -949,4 +971,173 @@ async fn templates_list_import_and_export() {
             .await["type"],
         "/problems/unknown-assessment"
     );
+}
+
+/// Graph answering every user registered for self-service password reset (`true`) or none.
+async fn mount_sspr(graph: &MockServer, registered: bool) {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, ResponseTemplate};
+    graph.reset().await;
+    mount_token_ok(graph, GUID).await;
+    mount_token_ok(graph, GUID2).await;
+    mount_graph_examples(graph).await;
+    let body = if registered {
+        fixture("msgraph/userRegistrationDetails-list.json")
+            .replace("\"isSsprRegistered\": false", "\"isSsprRegistered\": true")
+    } else {
+        fixture("msgraph/userRegistrationDetails-list.json")
+            .replace("\"isSsprRegistered\": true", "\"isSsprRegistered\": false")
+    };
+    Mock::given(method("GET"))
+        .and(path(
+            "/v1.0/reports/authenticationMethods/userRegistrationDetails",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(body, "application/json"))
+        .with_priority(1)
+        .mount(graph)
+        .await;
+}
+
+#[tokio::test]
+async fn alerts_with_their_delivery_state() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, ResponseTemplate};
+    let graph = MockServer::start().await;
+    mount_sspr(&graph, true).await;
+    let hook = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&hook)
+        .await;
+    let keydir = tempfile::tempdir().unwrap();
+    let key = keydir.path().join("hook.key");
+    std::fs::write(&key, "a webhook secret\n").unwrap();
+    let extra = format!(
+        r#"
+[alerts]
+debounce_observations = 2
+[alerts.delivery]
+backoff_initial = "1s"
+backoff_max = "2s"
+[[alerts.notifiers]]
+name = "hook"
+kind = "webhook"
+url = "{}/hook"
+secret = {{ file = "{}" }}
+timeout = "5s"
+[[alerts.routes]]
+kinds = ["regression"]
+notifiers = ["hook"]
+"#,
+        hook.uri(),
+        key.display()
+    );
+    let tenants = format!(
+        "{}{}",
+        tenant_block("contoso", GUID, "client-1", &graph.uri(), "0 0 * * * *"),
+        tenant_block("fabrikam", GUID2, "client-2", &graph.uri(), "0 0 * * * *")
+    );
+    let app = TestApp::spawn(&extra, &tenants).await;
+    for t in ["contoso", "fabrikam"] {
+        app.poll(t).await;
+    }
+    mount_sspr(&graph, false).await;
+    for _ in 0..2 {
+        for t in ["contoso", "fabrikam"] {
+            app.poll(t).await;
+        }
+    }
+    let api = Api::new(&app).await;
+    let pending = api.get("/api/v1/alerts", 200).await;
+    let items = pending["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{pending}");
+    assert!(
+        items
+            .iter()
+            .all(|n| n["state"] == "pending" && n["attempts"] == 0)
+    );
+    assert!(
+        items[0]["id"].as_i64() > items[1]["id"].as_i64(),
+        "newest first"
+    );
+    assert!(items.iter().all(|n| n["event"]["kind"] == "regression"));
+
+    // One delivery round: the receiver answers 503, the attempt is recorded.
+    let delivery = postured::app::delivery::Delivery::new(
+        app.app.store.clone(),
+        app.app.config.alerts.clone(),
+        postured::http::http_client().expect("client"),
+        app.app.metrics.clone(),
+    );
+    let round = delivery.round(chrono::Utc::now(), None).await.unwrap();
+    assert!(round.retried >= 1 && round.delivered == 0, "{round:?}");
+    let after = api.get("/api/v1/alerts?state=pending", 200).await;
+    let tried: Vec<&Value> = after["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["attempts"] == 1)
+        .collect();
+    assert_eq!(tried.len() as u32, round.retried, "{after}");
+    assert!(
+        tried
+            .iter()
+            .all(|n| n["last_error"].as_str().unwrap().contains("503")),
+        "{after}"
+    );
+    assert!(
+        api.get("/api/v1/alerts?state=delivered", 200).await["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let of_one = api.get("/api/v1/alerts?tenant=fabrikam", 200).await;
+    let of_one = of_one["items"].as_array().unwrap();
+    assert_eq!(of_one.len(), 1);
+    assert_eq!(of_one[0]["event"]["tenant"], "fabrikam");
+
+    // Pages of one: each row once, in order.
+    let first = api.get("/api/v1/alerts?limit=1", 200).await;
+    let c = first["next_cursor"].as_str().unwrap();
+    let second = api
+        .get(&format!("/api/v1/alerts?limit=1&cursor={c}"), 200)
+        .await;
+    assert!(second["next_cursor"].is_null());
+    assert_eq!(first["items"][0], after["items"][0]);
+    assert_eq!(second["items"][0], after["items"][1]);
+    let other = api
+        .get(
+            &format!("/api/v1/alerts?limit=1&state=failed&cursor={c}"),
+            400,
+        )
+        .await;
+    assert_eq!(other["type"], "/problems/invalid-cursor");
+    assert_eq!(
+        api.get("/api/v1/alerts?limit=501", 400).await["type"],
+        "/problems/invalid-query"
+    );
+    assert_eq!(
+        api.get("/api/v1/alerts?tenant=nobody", 404).await["type"],
+        "/problems/unknown-tenant"
+    );
+
+    // A caller limited to contoso sees its row only, even through pages of one.
+    let scoped = principal(Role::Reader, Some(&["contoso"]));
+    let (_, page) = body_of(
+        postured::server::alerts::list(
+            State(app.app.clone()),
+            scoped.clone(),
+            postured::server::extract::ApiQuery(postured::server::alerts::AlertsQuery {
+                limit: Some(1),
+                ..Default::default()
+            }),
+        )
+        .await,
+    )
+    .await;
+    let rows = page["items"].as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["event"]["tenant"], "contoso");
+    assert!(page["next_cursor"].is_null(), "{page}");
 }

@@ -291,6 +291,7 @@ async fn stored_states(
 #[utoipa::path(
     get,
     path = "/api/v1/actions",
+    operation_id = "list_actions",
     tag = "actions",
     security(("bearer" = ["reader"])),
     params(ScoreFilter, ListParams),
@@ -496,6 +497,7 @@ pub struct ActionDetail {
 #[utoipa::path(
     get,
     path = "/api/v1/actions/{action}",
+    operation_id = "get_action",
     tag = "actions",
     security(("bearer" = ["reader"])),
     params(("action" = String, Path, description = "Improvement action id"), DetailQuery),

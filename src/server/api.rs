@@ -21,7 +21,7 @@ use utoipa_axum::routes;
 
 use crate::app::App;
 use crate::server::auth::{Principal, Role};
-use crate::server::{actions, assessments, history, templates, tenants};
+use crate::server::{actions, alerts, assessments, history, templates, tenants};
 
 /// The document's fixed parts: info and the security scheme.
 #[derive(OpenApi)]
@@ -39,6 +39,8 @@ use crate::server::{actions, assessments, history, templates, tenants};
         crate::model::report::TestingSource,
         crate::evaluation::TestStatus,
         crate::evaluation::ImplementationStatus,
+        crate::server::actions::SortBy,
+        crate::server::actions::SortOrder,
     )),
 )]
 struct ApiDoc;
@@ -88,6 +90,7 @@ pub fn routes() -> (axum::Router<Arc<App>>, OpenApiDoc) {
         .routes((t_schemas, t_paths, t_router))
         .routes(routes!(templates::get))
         .routes(routes!(templates::export))
+        .routes(routes!(alerts::list))
         .routes(routes!(actions::list))
         .routes(routes!(actions::detail))
         .routes((schemas, paths, set_status))

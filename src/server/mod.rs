@@ -45,6 +45,7 @@ use crate::app::App;
 use crate::config::ServerConfig;
 
 pub mod actions;
+pub mod alerts;
 pub mod api;
 pub mod assessments;
 pub mod auth;

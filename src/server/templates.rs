@@ -82,6 +82,7 @@ fn unknown_template(id: &str) -> Problem {
 #[utoipa::path(
     get,
     path = "/api/v1/templates",
+    operation_id = "list_templates",
     tag = "templates",
     security(("bearer" = ["reader"])),
     responses(
@@ -103,6 +104,7 @@ pub async fn list(State(app): State<Arc<App>>, principal: Principal) -> Response
 #[utoipa::path(
     get,
     path = "/api/v1/templates/{id}",
+    operation_id = "get_template",
     tag = "templates",
     security(("bearer" = ["reader"])),
     params(("id" = String, Path, description = "Template id")),
@@ -142,6 +144,7 @@ pub struct ImportParams {
 #[utoipa::path(
     post,
     path = "/api/v1/templates",
+    operation_id = "import_template",
     tag = "templates",
     security(("bearer" = ["administrator"])),
     params(ImportParams),
@@ -320,6 +323,7 @@ fn export_failed(e: &crate::interchange::ExportError) -> Problem {
 #[utoipa::path(
     get,
     path = "/api/v1/templates/{id}/export",
+    operation_id = "export_template",
     tag = "templates",
     security(("bearer" = ["reader"])),
     params(("id" = String, Path, description = "Template id"), TemplateExportParams),

@@ -128,6 +128,7 @@ pub fn visible_tenant<'a>(
 #[utoipa::path(
     get,
     path = "/api/v1/tenants",
+    operation_id = "list_tenants",
     tag = "tenants",
     security(("bearer" = ["reader"])),
     responses(
@@ -157,6 +158,7 @@ pub async fn list(State(app): State<Arc<App>>, principal: Principal) -> Response
 #[utoipa::path(
     get,
     path = "/api/v1/tenants/{tenant}",
+    operation_id = "get_tenant",
     tag = "tenants",
     security(("bearer" = ["reader"])),
     params(("tenant" = String, Path, description = "Tenant id")),

@@ -53,8 +53,8 @@ use crate::config::StoreConfig;
 use crate::evaluation::{ActionState, ScoreSummary, TenantEvaluation, Transition};
 use crate::signals::{Signal, SignalGap, SignalValue};
 pub use alerts::{
-    AlertStore, AlertWrites, AssessmentSnapshot, CategorySnapshot, OutboxEntry, PruneReport,
-    RoutedEvent, StoredEvent,
+    AlertStore, AlertWrites, AssessmentSnapshot, CategorySnapshot, Notification,
+    NotificationFilter, OutboxEntry, PruneReport, RoutedEvent, StoredEvent,
 };
 pub use backend::SqlStore;
 pub use model::ModelStore;
