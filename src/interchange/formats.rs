@@ -242,7 +242,8 @@ pub fn export_report(
     })
 }
 
-/// A format a template is exported in (each one the importers read back).
+/// A format a template is exported in: `xlsx` and `csv` are read back by the importers;
+/// `json` is the template as the API serialises it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TemplateFormat {

@@ -86,6 +86,7 @@ pub enum SortOrder {
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Case-insensitive text the title contains (at most 200 characters).
+    #[param(max_length = 200)]
     pub q: Option<String>,
     /// Only instances with this implementation status.
     pub implementation_status: Option<ImplementationStatus>,
@@ -96,8 +97,10 @@ pub struct ListParams {
     /// Sort direction (default `desc` for `points`, `asc` otherwise).
     pub order: Option<SortOrder>,
     /// Items a page: default 50, 1..=500.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
     /// `next_cursor` of the previous page.
+    #[param(max_length = 2048)]
     pub cursor: Option<String>,
 }
 

@@ -41,6 +41,7 @@ pub struct AlertsQuery {
     #[param(value_type = Option<String>, pattern = "^(pending|delivered|failed)$")]
     pub state: Option<OutboxState>,
     /// Items a page: default 50, 1..=500.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
