@@ -339,6 +339,15 @@ async fn tenants_score_assessments_and_controls() {
     );
     let missing = api.get("/api/v1/tenants/nobody", 404).await;
     assert_eq!(missing["type"], "/problems/unknown-tenant");
+    // A path no route has is a problem too.
+    let nothing = app.get("/api/v1/nothing", Some(API_TOKEN)).await;
+    assert_eq!(nothing.status(), 404);
+    assert_eq!(
+        nothing.headers()["content-type"],
+        "application/problem+json"
+    );
+    let nothing: Value = nothing.json().await.unwrap();
+    assert_eq!(nothing["type"], "/problems/no-such-route");
     // The earlier routes answer their declared shapes too.
     let report = api.get("/api/v1/report", 200).await;
     assert_eq!(report["tenants"].as_array().unwrap().len(), 2);

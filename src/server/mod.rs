@@ -89,6 +89,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/readyz", get(readyz))
         .merge(public)
         .merge(private)
+        .fallback(no_such_route)
         .with_state(app)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -173,6 +174,19 @@ pub async fn serve(
     connections.close();
     connections.wait().await;
     Ok(())
+}
+
+/// The answer of a path no route has: a 404 problem.
+async fn no_such_route(uri: axum::http::Uri) -> Response {
+    problem::NO_SUCH_ROUTE
+        .at(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no route has the path {:?}",
+                problem::excerpt(uri.path(), 200)
+            ),
+        )
+        .into_response()
 }
 
 async fn readyz(State(app): State<Arc<App>>) -> Response {

@@ -32,6 +32,7 @@
 //! | [`TEMPLATE_EXISTS`] | `/problems/template-exists` | 409 | an imported template whose id is taken |
 //! | [`EXPORT_FAILED`] | `/problems/export-failed` | 500 | an exporter failed to render a report |
 //! | [`STORE_UNAVAILABLE`] | `/problems/store-unavailable` | 503 | the store failed (its error kind in `detail`) |
+//! | [`NO_SUCH_ROUTE`] | `/problems/no-such-route` | 404 | no route of the API has this path |
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -103,6 +104,8 @@ problem_types! {
     EXPORT_FAILED = "/problems/export-failed", "Export failed";
     /// The store failed (503).
     STORE_UNAVAILABLE = "/problems/store-unavailable", "Store unavailable";
+    /// No route has this path (404).
+    NO_SUCH_ROUTE = "/problems/no-such-route", "No such route";
 }
 
 /// One located problem of a refused import (`errors` of an [`INVALID_TEMPLATE`] problem).
