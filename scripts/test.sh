@@ -12,6 +12,9 @@
 #   - moto (PyPI `moto[server]`, installed with pip when `moto_server` is missing): a real AWS
 #     API emulator on loopback for the aws_iam connector tests (POSTURED_TEST_MOTO_URL,
 #     tests/aws_iam.rs)
+#   - openapi-spec-validator (PyPI, pinned in tests/support/openapi/requirements.txt, installed
+#     into a venv under target/): validates the served /api/v1/openapi.json against the OpenAPI
+#     3.1 specification (POSTURED_TEST_OPENAPI_VALIDATOR, tests/api_v1.rs)
 #   - @grafana/grafana-foundation-sdk + TypeScript (npm, pinned in deploy/grafana/check): the
 #     dashboard in deploy/grafana is type-checked before the Rust tests; promtool also runs the
 #     alerting-rule unit tests (tests/deploy_assets.rs)
@@ -37,6 +40,14 @@ echo "== installing the OAuth2 test server (npm)"
 
 echo "== Grafana dashboard: type check against @grafana/grafana-foundation-sdk (npm, tsc --strict)"
 (cd deploy/grafana/check && npm ci --no-audit --no-fund --loglevel=error && npm run -s check)
+
+echo "== installing the OpenAPI validator (PyPI, pinned, in a venv)"
+openapi_venv="$PWD/target/openapi-venv"
+[ -x "$openapi_venv/bin/pip" ] || python3 -m venv "$openapi_venv"
+# Pinned versions already installed are not fetched again (works offline after the first run).
+"$openapi_venv/bin/pip" install -q --disable-pip-version-check -r tests/support/openapi/requirements.txt
+export POSTURED_TEST_OPENAPI_VALIDATOR="$openapi_venv/bin/openapi-spec-validator"
+"$POSTURED_TEST_OPENAPI_VALIDATOR" --help >/dev/null
 
 workdir=$(mktemp -d)
 cleanup() {

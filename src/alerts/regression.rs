@@ -41,7 +41,7 @@ pub const DEFAULT_DEBOUNCE_OBSERVATIONS: u32 = 2;
 const CREDIT_EPSILON: f64 = 1e-9;
 
 /// What an event says happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// A credit drop persisted for the debounce window.
@@ -116,7 +116,19 @@ impl EventKind {
 }
 
 /// Alert severity, used for routing and as the `severity` label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// A low-risk failure.
@@ -260,7 +272,7 @@ pub struct InstanceState {
 }
 
 /// One detected event of one action instance. Everything an alert needs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AlertEvent {
     /// Tenant id.
     pub tenant: String,
@@ -293,6 +305,7 @@ pub struct AlertEvent {
     /// The result's reason (failure detail, stale or collection error text).
     pub reason: Option<String>,
     /// Signals the rule read, with their values.
+    #[schema(value_type = Vec<(String, serde_json::Value)>)]
     pub signals: Vec<(String, SignalValue)>,
     /// Framework controls of the action (`iso27001:A.8.5`, `nist_800_53:IA-2(1)`, ...).
     pub controls: Vec<String>,

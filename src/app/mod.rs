@@ -219,6 +219,19 @@ impl App {
         out
     }
 
+    /// The latest evaluation of `tenant`, `None` before its first poll (or for an unknown id).
+    pub async fn evaluation(&self, tenant: &str) -> Option<TenantEvaluation> {
+        self.tenant(tenant)?.state.lock().await.last.clone()
+    }
+
+    /// The last stored state of each of `tenant`'s actions (empty before its first poll).
+    pub async fn stored_states(&self, tenant: &str) -> HashMap<String, ActionState> {
+        match self.tenant(tenant) {
+            Some(t) => t.state.lock().await.stored.clone(),
+            None => HashMap::new(),
+        }
+    }
+
     /// The JSON report of every evaluated tenant (`crate::report`), with its assessments and,
     /// when `ledgers`, each action's regression ledger read from the store (a store that fails
     /// leaves the ledgers out). Served by `GET /api/v1/report` and printed by `postured once`.
@@ -244,8 +257,17 @@ impl App {
     /// They are computed again from each tenant's last evaluation, the model snapshot it was
     /// assessed with and its stored states (the tenant's state lock is released first).
     pub async fn assessment_reports(&self) -> Vec<crate::model::report::AssessmentReport> {
+        self.assessment_reports_of(|_| true).await
+    }
+
+    /// [`App::assessment_reports`] of the tenants for which `tenant` is true only (the others'
+    /// reports are not computed).
+    pub async fn assessment_reports_of(
+        &self,
+        tenant: impl Fn(&str) -> bool,
+    ) -> Vec<crate::model::report::AssessmentReport> {
         let mut out = Vec::new();
-        for t in &self.tenants {
+        for t in self.tenants.iter().filter(|t| tenant(&t.id)) {
             let inputs = {
                 let state = t.state.lock().await;
                 match (&state.last, &state.snapshot) {
@@ -265,9 +287,24 @@ impl App {
     /// The model over every active assessment and the latest evaluations, for scores across
     /// tenants and groups with filters (`ComplianceModel::score`).
     pub async fn compliance_model(&self) -> crate::model::ComplianceModel {
+        self.compliance_model_of(|_| true).await
+    }
+
+    /// [`App::compliance_model`] over the active assessments for which `keep` is true (an API
+    /// caller's scope: its tenants and groups).
+    pub async fn compliance_model_of(
+        &self,
+        keep: impl Fn(&crate::model::Assessment) -> bool,
+    ) -> crate::model::ComplianceModel {
         let evaluations = self.evaluations().await;
-        self.model
-            .model(&self.model.assessments, &evaluations, Utc::now())
+        let assessments: Vec<crate::model::Assessment> = self
+            .model
+            .assessments
+            .iter()
+            .filter(|a| keep(a))
+            .cloned()
+            .collect();
+        self.model.model(&assessments, &evaluations, Utc::now())
     }
 
     /// Signal lifetime for a connector: `signal_ttl_polls` × the schedule's interval (the gap

@@ -190,6 +190,27 @@ impl ModelRuntime {
         Ok(())
     }
 
+    /// Add a template imported through the API to the in-memory registry (it is already
+    /// saved to the store); assessments naming it are built from the next poll on.
+    ///
+    /// # Errors
+    ///
+    /// The registry's validation problems (nothing is added).
+    pub fn insert_template(
+        &self,
+        template: crate::model::template::Template,
+    ) -> Result<(), Vec<crate::model::TemplateError>> {
+        // Under the write lock, so two imports at once both land.
+        let mut guard = match self.registry.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut registry = (**guard).clone();
+        registry.insert(template)?;
+        *guard = Arc::new(registry);
+        Ok(())
+    }
+
     /// The stored templates the last load left out of the registry (empty before
     /// [`ModelRuntime::refresh`]).
     pub fn skipped_templates(&self) -> Vec<SkippedTemplate> {

@@ -17,10 +17,10 @@ use clap::{Subcommand, ValueEnum};
 use crate::assembly;
 use crate::config::Config;
 use crate::evaluation::{Catalog, EvaluationInput, Evaluator};
-use crate::interchange::{
-    ImportError, MAX_IMPORT_FILE_BYTES, oscal, render_errors, template_id_from_title,
+use crate::interchange::formats::{
+    ImportFormat, ReportFormat, export_report, import_template, utf8_text,
 };
-use crate::model::registry::validate;
+use crate::interchange::{ImportError, MAX_IMPORT_FILE_BYTES, oscal, render_errors};
 use crate::model::report::AssessmentReport;
 use crate::model::template::Template;
 use crate::model::{Assessment, ComplianceModel, DEFAULT_GROUP, ModelInput, TemplateRegistry};
@@ -83,23 +83,12 @@ pub enum ExportFormat {
     Oscal,
 }
 
-/// Options of [`import_file`].
-#[derive(Debug, Clone, Default)]
-pub struct ImportOptions {
-    /// OSCAL profile text selecting the catalog's controls.
-    pub profile: Option<String>,
-    /// Template id override.
-    pub id: Option<String>,
-    /// Template title override.
-    pub title: Option<String>,
-    /// Certification override (OSCAL).
-    pub certification: Option<String>,
-}
+pub use crate::interchange::formats::ImportOptions;
 
 /// Import a template file by its extension (`xlsx`/`xlsm`/`xlsb`, also `xls`/`ods` which
-/// the workbook importer refuses; `csv`; `json` = OSCAL catalog, `xml` = OSCAL catalog),
-/// apply the overrides and check it with the model's template validation. The file is read
-/// up to [`MAX_IMPORT_FILE_BYTES`]; text files must be UTF-8.
+/// the workbook importer refuses; `csv`; `json` = OSCAL catalog, `xml` = OSCAL catalog)
+/// with [`crate::interchange::formats::import_template`], the one import body the API's
+/// `POST /api/v1/templates` uses too. The file is read up to [`MAX_IMPORT_FILE_BYTES`].
 ///
 /// # Errors
 ///
@@ -119,82 +108,16 @@ pub fn import_file(
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
-    let mut template = match ext.as_str() {
-        "xlsx" | "xlsm" | "xls" | "xlsb" | "ods" => {
-            let bytes = read_capped(path, &shown).map_err(|e| vec![e])?;
-            crate::interchange::excel::template_from_xlsx(&bytes, catalog)?
-        }
-        "csv" => {
-            let text = read_text(path, &shown).map_err(|e| vec![e])?;
-            crate::interchange::csv::template_from_csv(&text, &name, catalog)?
-        }
-        "json" | "xml" => {
-            let text = read_text(path, &shown).map_err(|e| vec![e])?;
-            let cat = if ext == "json" {
-                oscal::catalog_from_json(&text)
-            } else {
-                oscal::catalog_from_xml(&text)
-            }
-            .map_err(|errs| prefix(&name, errs))?;
-            let select = match &options.profile {
-                Some(p) => Some(oscal::profile_control_ids(p).map_err(|e| prefix("profile", e))?),
-                None => None,
-            };
-            let title = options.title.clone().unwrap_or_else(|| cat.title.clone());
-            let certification = options
-                .certification
-                .clone()
-                .unwrap_or_else(|| cat.title.clone());
-            let t = oscal::template_from_catalog(
-                &cat,
-                &template_id_from_title(&title),
-                &title,
-                &certification,
-                select.as_deref(),
-            );
-            if t.controls.is_empty() {
-                return Err(vec![ImportError::new(
-                    &name,
-                    "no control selected (check the profile's ids against the catalog)",
-                )]);
-            }
-            t
-        }
-        other => {
-            return Err(vec![ImportError::new(
-                &shown,
-                format!(
-                    "unknown file type `.{other}` (expected .xlsx, .xlsm, .xlsb, .csv, .json \
-                     or .xml)"
-                ),
-            )]);
-        }
+    let Some(format) = ImportFormat::from_extension(&ext) else {
+        return Err(vec![ImportError::new(
+            &shown,
+            format!(
+                "unknown file type `.{ext}` (expected .xlsx, .xlsm, .xlsb, .csv, .json or .xml)"
+            ),
+        )]);
     };
-    if let Some(id) = &options.id {
-        template.id.clone_from(id);
-    }
-    if let Some(title) = &options.title {
-        template.title.clone_from(title);
-    }
-    if let Some(c) = &options.certification {
-        template.certification.clone_from(c);
-    }
-    let problems = validate(&template.id, &template);
-    if problems.is_empty() {
-        Ok(template)
-    } else {
-        Err(problems
-            .into_iter()
-            .map(|p| {
-                let at = if p.path.is_empty() {
-                    "template".to_owned()
-                } else {
-                    format!("template.{}", p.path)
-                };
-                ImportError::new(at, p.message)
-            })
-            .collect())
-    }
+    let bytes = read_capped(path, &shown).map_err(|e| vec![e])?;
+    import_template(format, &name, bytes, options, catalog)
 }
 
 /// Read a file to import, refusing one larger than [`MAX_IMPORT_FILE_BYTES`] (without
@@ -218,29 +141,7 @@ fn read_capped(path: &Path, shown: &str) -> Result<Vec<u8>, ImportError> {
 
 /// [`read_capped`] for a text file, which must be UTF-8 (a UTF-8 byte-order mark is fine).
 fn read_text(path: &Path, shown: &str) -> Result<String, ImportError> {
-    let bytes = read_capped(path, shown)?;
-    String::from_utf8(bytes).map_err(|e| {
-        let bytes = e.as_bytes();
-        let hint = if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
-            " (it is UTF-16: save it as UTF-8)"
-        } else {
-            " (save it as UTF-8)"
-        };
-        ImportError::new(
-            shown,
-            format!(
-                "not UTF-8 text: invalid byte at offset {}{hint}",
-                e.utf8_error().valid_up_to()
-            ),
-        )
-    })
-}
-
-fn prefix(name: &str, errors: Vec<ImportError>) -> Vec<ImportError> {
-    errors
-        .into_iter()
-        .map(|e| ImportError::new(format!("{name}:{}", e.location), e.message))
-        .collect()
+    utf8_text(read_capped(path, shown)?, shown)
 }
 
 /// The catalog of a configuration (its file, else the built-in one).
@@ -598,12 +499,15 @@ pub async fn export(
 ) -> anyhow::Result<ExitCode> {
     let store = assembly::open_store(&cfg).await?;
     let report = assessment_report(&cfg, &store, tenant, assessment).await?;
-    let bytes = match format {
-        ExportFormat::Xlsx => crate::interchange::excel::report_to_xlsx(&report)?,
-        ExportFormat::Csv => crate::interchange::csv::report_to_csv(&report)?.into_bytes(),
-        ExportFormat::Json => crate::interchange::json::report_to_json(&report)?.into_bytes(),
-        ExportFormat::Oscal => oscal::assessment_results_json(&report)?.into_bytes(),
-    };
+    let bytes = export_report(
+        &report,
+        match format {
+            ExportFormat::Xlsx => ReportFormat::Xlsx,
+            ExportFormat::Csv => ReportFormat::Csv,
+            ExportFormat::Json => ReportFormat::Json,
+            ExportFormat::Oscal => ReportFormat::Oscal,
+        },
+    )?;
     std::fs::write(out, bytes).with_context(|| format!("cannot write {}", out.display()))?;
     println!(
         "exported assessment {assessment} of tenant {tenant} ({} controls, {} actions, score {:.1} %) to {}",

@@ -74,7 +74,7 @@ pub struct ActionResult {
 }
 
 /// Points and ratio over a set of action instances.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ScoreSummary {
     /// Σ points achieved.
     pub points_achieved: f64,
@@ -115,7 +115,7 @@ pub struct ActionState {
 }
 
 /// A change of an action instance's test status or credit between two evaluations.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Transition {
     /// The action.
     pub action_id: String,
@@ -134,6 +134,7 @@ pub struct Transition {
     /// The new result's reason.
     pub reason: Option<String>,
     /// Signals the new result read, with their values.
+    #[schema(value_type = Vec<(String, serde_json::Value)>)]
     pub signals: Vec<(String, SignalValue)>,
     /// The evaluation instant.
     pub at: DateTime<Utc>,

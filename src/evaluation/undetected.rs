@@ -13,7 +13,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The last value of a signal, which expired (its `expires_at <= now`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Expiry {
     /// Signal key, e.g. `msgraph.mfa.registered_ratio`.
     pub key: String,
@@ -27,7 +27,7 @@ pub struct Expiry {
 /// exports; each variant documents its text.
 ///
 /// Serialized as a map tagged by `cause` (`{"cause": "stale", "key": .., "expired_at": ..}`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "cause", rename_all = "snake_case")]
 pub enum Undetected {
     /// The most specific current collection gap covering a signal the rule needs: the

@@ -6,6 +6,8 @@
 //! - [`csv`]: flat template CSV import/export, report CSV;
 //! - [`json`]: report JSON;
 //! - [`oscal`]: catalogs (JSON, XML) and profiles in, `assessment-results` out;
+//! - [`formats`]: the one import body (format -> importer, overrides, validation) and the
+//!   exporter dispatch, shared by the CLI and the API;
 //!
 //! Every importer is pure (text or bytes in, [`Template`] out) and collects **every** problem
 //! it finds as an [`ImportError`] located in the source (`Actions!5:actionScore: ...` for a
@@ -48,6 +50,7 @@ use crate::model::template::{ImplementationType, Responsibility, Template};
 
 pub mod csv;
 pub mod excel;
+pub mod formats;
 pub mod json;
 pub mod oscal;
 #[cfg(test)]

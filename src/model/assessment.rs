@@ -55,7 +55,9 @@ impl Assessment {
 
 /// Where one action instance lives: technical and provider-managed actions once per tenant,
 /// non-technical (operational, documentation) actions once per group.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
 pub enum InstanceScope {
     /// Counted once per tenant (technical and provider-managed actions).
@@ -98,7 +100,7 @@ impl InstanceScope {
 /// evidence are kept). [`TestingSource::Parent`] copies the status of the action `parent` in
 /// the same scope (or, for a group-scoped instance, of the tenant-scoped technical action of
 /// that id).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ManualStatus {
     /// The instance: `Tenant(t)` for technical and provider-managed actions, `Group(g)` for
     /// non-technical ones.

@@ -20,7 +20,7 @@ pub enum TestingSource {
 }
 
 /// Rollup status of a control (SCORING.md "Rollups").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ControlStatus {
     /// Every action passed, or at least one passed and the rest are out of scope.
@@ -36,7 +36,7 @@ pub enum ControlStatus {
 }
 
 /// Rollup status of an assessment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AssessmentStatus {
     /// Every control passed or is out of scope.
@@ -50,7 +50,7 @@ pub enum AssessmentStatus {
 }
 
 /// One action instance as it stands in an assessment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ActionInstanceReport {
     /// Action id.
     pub id: String,
@@ -89,7 +89,7 @@ pub struct ActionInstanceReport {
 }
 
 /// One control with its rollup.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ControlReport {
     /// Control id.
     pub id: String,
@@ -106,7 +106,7 @@ pub struct ControlReport {
 }
 
 /// A point-in-time report of one assessment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AssessmentReport {
     /// Assessment id.
     pub id: String,

@@ -113,7 +113,10 @@ pub struct Instance {
 
 /// Which instances a score covers. Every `Some` field must match (logical AND); the default
 /// filter matches everything.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema, utoipa::IntoParams,
+)]
+#[into_params(parameter_in = Query)]
 pub struct ScoreFilter {
     /// Instances referenced by an assessment of this tenant.
     pub tenant: Option<String>,
@@ -150,7 +153,7 @@ impl ScoreFilter {
 }
 
 /// A dimension to break a score down by ([`ComplianceModel::scores_by`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Dimension {
     /// Per tenant.

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 /// How an improvement action is carried out (Compliance Manager `implementationType`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ImplementationType {
     /// A configuration a connector can test; counted once per tenant.
@@ -41,7 +41,9 @@ impl ImplementationType {
 }
 
 /// Who is responsible for an action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Responsibility {
     /// The customer implements and tests it (the default).
@@ -52,7 +54,7 @@ pub enum Responsibility {
 }
 
 /// One improvement action as a template lists it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TemplateAction {
     /// Stable id. A technical action whose id matches a catalog action (e.g.
     /// `msgraph.mfa.all_users`) or a generated Secure Score action (`securescore.X`) is tested
@@ -82,7 +84,7 @@ pub fn is_pattern(id: &str) -> bool {
 }
 
 /// One control of a framework.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TemplateControl {
     /// Control id (`controlName`), e.g. `IA-2`, `A.8.5`, `Art. 32`, `PR.AA-03`.
     pub id: String,
@@ -100,7 +102,7 @@ pub struct TemplateControl {
 }
 
 /// A framework's controls and the actions mapped to them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Template {
     /// Stable id, e.g. `nist-800-53-r5`, `data-protection-baseline`.
     pub id: String,

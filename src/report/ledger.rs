@@ -16,7 +16,7 @@ use crate::evaluation::TestStatus;
 use crate::store::{AssessmentSnapshot, CategorySnapshot, StoredEvent, TransitionRow};
 
 /// Statistics of one action instance of a tenant.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ActionLedger {
     /// Action id.
     pub action_id: String,

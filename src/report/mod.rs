@@ -27,7 +27,7 @@ use crate::evaluation::{ImplementationStatus, ScoreSummary, TenantEvaluation, Te
 use crate::model::report::{AssessmentReport, AssessmentStatus, ControlStatus};
 
 /// The whole report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Report {
     /// RFC 3339 UTC time the report was built.
     pub generated_at: String,
@@ -36,7 +36,7 @@ pub struct Report {
 }
 
 /// One tenant's score, categories and actions.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TenantReport {
     /// Tenant id.
     pub tenant: String,
@@ -57,7 +57,7 @@ pub struct TenantReport {
 
 /// One assessment of a tenant: its score over its de-duplicated instances, rollup status and
 /// progress.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AssessmentSummary {
     /// Assessment id.
     pub id: String,
@@ -80,7 +80,7 @@ pub struct AssessmentSummary {
 }
 
 /// Controls of an assessment per rollup status.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, utoipa::ToSchema)]
 pub struct ControlCounts {
     /// `passed`.
     pub passed: usize,
@@ -149,7 +149,7 @@ pub fn with_ledger(
 }
 
 /// A category's points.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CategoryReport {
     /// Category name, e.g. `Identity`.
     pub category: String,
@@ -159,7 +159,7 @@ pub struct CategoryReport {
 }
 
 /// One improvement action's state.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ActionReport {
     /// Action id (`msgraph.mfa.all_users`, `securescore.<control>`).
     pub id: String,

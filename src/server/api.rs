@@ -21,7 +21,7 @@ use utoipa_axum::routes;
 
 use crate::app::App;
 use crate::server::auth::{Principal, Role};
-use crate::server::{assessments, history};
+use crate::server::{actions, alerts, assessments, history, templates, tenants};
 
 /// The document's fixed parts: info and the security scheme.
 #[derive(OpenApi)]
@@ -33,6 +33,15 @@ use crate::server::{assessments, history};
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     modifiers(&BearerScheme),
+    // Schemas only query parameters refer to (bodies register theirs themselves).
+    components(schemas(
+        crate::model::Dimension,
+        crate::model::report::TestingSource,
+        crate::evaluation::TestStatus,
+        crate::evaluation::ImplementationStatus,
+        crate::server::actions::SortBy,
+        crate::server::actions::SortOrder,
+    )),
 )]
 struct ApiDoc;
 
@@ -62,11 +71,28 @@ impl Modify for BearerScheme {
 pub fn routes() -> (axum::Router<Arc<App>>, OpenApiDoc) {
     let (schemas, paths, set_status) = routes!(assessments::set_status);
     let set_status = set_status.layer(DefaultBodyLimit::max(assessments::MAX_STATUS_BODY_BYTES));
+    // One method router for the path's GET and POST (the limit only matters to the import).
+    let (t_schemas, t_paths, t_router) = routes!(templates::list, templates::import);
+    let t_router = t_router.layer(DefaultBodyLimit::max(
+        usize::try_from(crate::interchange::MAX_IMPORT_FILE_BYTES).unwrap_or(usize::MAX),
+    ));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(tenants::list))
+        .routes(routes!(tenants::get))
         .routes(routes!(history::report_json))
         .routes(routes!(history::transitions))
         .routes(routes!(assessments::assessments))
+        .routes(routes!(assessments::assessment))
+        .routes(routes!(assessments::control))
+        .routes(routes!(assessments::score))
         .routes(routes!(assessments::scores))
+        .routes(routes!(templates::export_assessment))
+        .routes((t_schemas, t_paths, t_router))
+        .routes(routes!(templates::get))
+        .routes(routes!(templates::export))
+        .routes(routes!(alerts::list))
+        .routes(routes!(actions::list))
+        .routes(routes!(actions::detail))
         .routes((schemas, paths, set_status))
         .routes(routes!(openapi_json))
         .split_for_parts()
@@ -86,7 +112,7 @@ pub fn document() -> &'static OpenApiDoc {
     security(("bearer" = ["reader"])),
     responses(
         (status = 200, description = "The OpenAPI 3.1 document", body = serde_json::Value),
-        (status = 401, description = "No valid credentials"),
+        (status = 401, description = "No valid credentials", body = crate::server::problem::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn openapi_json(State(_app): State<Arc<App>>, principal: Principal) -> Response {

@@ -4,8 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -13,6 +12,9 @@ use utoipa::IntoParams;
 
 use crate::app::App;
 use crate::server::auth::{Principal, Role};
+use crate::server::extract::ApiQuery;
+use crate::server::problem::{Problem, store_unavailable};
+use crate::server::tenants::visible_tenant;
 
 /// `GET /api/v1/report`: the JSON report of every tenant.
 #[utoipa::path(
@@ -20,17 +22,25 @@ use crate::server::auth::{Principal, Role};
     path = "/api/v1/report",
     tag = "report",
     security(("bearer" = ["reader"])),
-    responses((status = 200, description = "The JSON report", body = serde_json::Value)),
+    responses(
+        (status = 200, description = "The JSON report (tenants in the caller's scope)", body = crate::report::Report),
+        (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"),
+    ),
 )]
 pub async fn report_json(State(app): State<Arc<App>>, principal: Principal) -> Response {
     if let Err(p) = principal.require(Role::Reader) {
         return p.into_response();
     }
-    axum::Json(app.report(true).await).into_response()
+    let mut report = app.report(true).await;
+    report
+        .tenants
+        .retain(|t| principal.scope.allows_tenant(&t.tenant));
+    axum::Json(report).into_response()
 }
 
 /// Query of `GET /api/v1/tenants/{tenant}/transitions`.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// Only this improvement action.
     action: Option<String>,
@@ -46,22 +56,24 @@ pub struct HistoryQuery {
     security(("bearer" = ["reader"])),
     params(("tenant" = String, Path, description = "Tenant id"), HistoryQuery),
     responses(
-        (status = 200, description = "Transitions, oldest first", body = serde_json::Value),
-        (status = 404, description = "Unknown tenant"),
-        (status = 503, description = "Store unavailable"),
+        (status = 200, description = "Transitions, oldest first", body = Vec<crate::store::TransitionRow>),
+        (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown tenant, or outside the caller's scope", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Store unavailable", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn transitions(
     State(app): State<Arc<App>>,
     principal: Principal,
     Path(tenant): Path<String>,
-    Query(q): Query<HistoryQuery>,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> Response {
-    if let Err(p) = principal.require_tenant(Role::Reader, &tenant) {
+    if let Err(p) = principal.require(Role::Reader) {
         return p.into_response();
     }
-    if app.tenant(&tenant).is_none() {
-        return (StatusCode::NOT_FOUND, "unknown tenant\n").into_response();
+    if let Err(p) = visible_tenant(&app, &principal, &tenant) {
+        return p.into_response();
     }
     match app
         .store
@@ -71,11 +83,7 @@ pub async fn transitions(
         Ok(rows) => axum::Json(rows).into_response(),
         Err(e) => {
             app.metrics.observe_store_error(e.kind());
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("store unavailable: {}\n", e.kind()),
-            )
-                .into_response()
+            store_unavailable(e.kind()).into_response()
         }
     }
 }

@@ -9,8 +9,11 @@
 //! the `[server]` limits: a request head must arrive within `header_read_timeout` (an idle
 //! keep-alive connection included), a request must be answered within `request_timeout` (else
 //! 408), and at most `max_connections` are open at once (one more is closed at once).
-//! The API never polls: it reads the app's latest evaluations and the store; its one write is a
-//! person's manual action status (`PUT /api/v1/actions/{action}/status`, into the store).
+//! The API never polls: it reads the app's latest evaluations and the store; its writes are a
+//! person's manual action status (`PUT /api/v1/actions/{action}/status`, into the store) and
+//! an imported template (`POST /api/v1/templates`, into the store and the registry). Every
+//! `/api/v1` route is declared with `#[utoipa::path]` (its parameters, bodies, answers and
+//! least role) and collected by [`api::routes`]; errors are [`problem`] details.
 //!
 //! Routes:
 //! - `GET /healthz` -> `200 ok` (liveness; the store is checked by `/readyz`)
@@ -18,10 +21,21 @@
 //!   opened, a write probe commits, within `[store] health_timeout`), else 503 with the reason
 //! - `GET /metrics` -> Prometheus text exposition
 //! - `GET /api/v1/openapi.json` -> the OpenAPI 3.1 document of the API ([`api`])
+//! - `GET /api/v1/tenants`, `GET /api/v1/tenants/{tenant}` -> tenants with their connectors'
+//!   last poll and score ([`tenants`])
+//! - `GET /api/v1/score` (and its earlier name `/api/v1/scores`), `GET /api/v1/assessments`,
+//!   `GET /api/v1/assessments/{tenant}/{assessment}`,
+//!   `GET /api/v1/assessments/{tenant}/{assessment}/controls/{control}`,
+//!   `PUT /api/v1/actions/{action}/status` -> the model's scores, reports and manual statuses
+//!   ([`assessments`])
+//! - `GET /api/v1/actions`, `GET /api/v1/actions/{action}` -> action instances, filtered,
+//!   sorted and paged, and one in detail ([`actions`])
+//! - `GET|POST /api/v1/templates`, `GET /api/v1/templates/{id}`,
+//!   `GET /api/v1/templates/{id}/export`, `GET /api/v1/assessments/{tenant}/{assessment}/export`
+//!   -> templates and exports ([`templates`])
+//! - `GET /api/v1/alerts` -> the alert outbox with delivery state ([`alerts`])
 //! - `GET /api/v1/report`, `GET /api/v1/tenants/{tenant}/transitions?action=ID&since=RFC3339`
 //!   -> the JSON report and status history ([`history`])
-//! - `GET /api/v1/assessments`, `GET /api/v1/scores?...`, `PUT /api/v1/actions/{action}/status`
-//!   -> the model's reports, filtered scores and manual statuses (see [`crate::server::assessments`])
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -44,12 +58,17 @@ use tower_http::timeout::TimeoutLayer;
 use crate::app::App;
 use crate::config::ServerConfig;
 
+pub mod actions;
+pub mod alerts;
 pub mod api;
 pub mod assessments;
 pub mod auth;
+pub mod extract;
 pub mod history;
 pub mod input;
 pub mod problem;
+pub mod templates;
+pub mod tenants;
 
 /// Build the router for `app`.
 pub fn router(app: Arc<App>) -> Router {
@@ -70,6 +89,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/readyz", get(readyz))
         .merge(public)
         .merge(private)
+        .fallback(no_such_route)
         .with_state(app)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -154,6 +174,19 @@ pub async fn serve(
     connections.close();
     connections.wait().await;
     Ok(())
+}
+
+/// The answer of a path no route has: a 404 problem.
+async fn no_such_route(uri: axum::http::Uri) -> Response {
+    problem::NO_SUCH_ROUTE
+        .at(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no route has the path {:?}",
+                problem::excerpt(uri.path(), 200)
+            ),
+        )
+        .into_response()
 }
 
 async fn readyz(State(app): State<Arc<App>>) -> Response {

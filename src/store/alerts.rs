@@ -58,7 +58,7 @@ pub struct OutboxEntry {
 }
 
 /// Delivery state of a notification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OutboxState {
     /// Not delivered yet.
@@ -78,6 +78,41 @@ impl OutboxState {
             OutboxState::Failed => "failed",
         }
     }
+}
+
+/// One notification of the outbox with its delivery state, for listings
+/// ([`AlertStore::notifications`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Notification {
+    /// Row id (increases with insertion order).
+    pub id: i64,
+    /// Notifier name.
+    pub notifier: String,
+    /// Delivery state.
+    pub state: OutboxState,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When the row was written (with its poll).
+    pub created_at: DateTime<Utc>,
+    /// When the next attempt is due (pending rows).
+    pub next_attempt_at: DateTime<Utc>,
+    /// When it was delivered.
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// The last delivery error (secret-free).
+    pub last_error: Option<String>,
+    /// The event.
+    pub event: AlertEvent,
+}
+
+/// Which notifications [`AlertStore::notifications`] lists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NotificationFilter<'a> {
+    /// Only this tenant's.
+    pub tenant: Option<&'a str>,
+    /// Only in this state.
+    pub state: Option<OutboxState>,
+    /// Only rows with an id below this one (the previous page's last id).
+    pub before_id: Option<i64>,
 }
 
 /// A stored alert event, for the ledger and history listings.
@@ -173,6 +208,12 @@ pub trait AlertStore: Send + Sync {
     /// Alerts of `notifier` that are firing: the newest row of each alert key is a delivered,
     /// non-resolving event (Alertmanager re-posts them).
     async fn firing_alerts(&self, notifier: &str) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// Notifications with their delivery state, newest first (by id), at most `limit`.
+    async fn notifications(
+        &self,
+        filter: NotificationFilter<'_>,
+        limit: u32,
+    ) -> Result<Vec<Notification>, StoreError>;
     /// Alert events of a tenant, oldest first, optionally for one action and since an instant.
     async fn alert_events(
         &self,
@@ -317,6 +358,50 @@ impl OutboxDbRow {
     }
 }
 
+/// An outbox row with its delivery state and event.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct NotificationDbRow {
+    pub id: i64,
+    pub notifier: String,
+    pub state: String,
+    pub attempts: i64,
+    pub created_at: i64,
+    pub next_attempt_at: i64,
+    pub delivered_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub event: String,
+}
+
+impl NotificationDbRow {
+    pub fn into_notification(self) -> Result<Notification, StoreError> {
+        let state = match self.state.as_str() {
+            "pending" => OutboxState::Pending,
+            "delivered" => OutboxState::Delivered,
+            "failed" => OutboxState::Failed,
+            other => {
+                return Err(StoreError::Corrupt {
+                    table: table::ALERT_OUTBOX,
+                    detail: format!("unknown state {other:?}"),
+                });
+            }
+        };
+        Ok(Notification {
+            id: self.id,
+            notifier: self.notifier,
+            state,
+            attempts: u32::try_from(self.attempts).unwrap_or(u32::MAX),
+            created_at: rows::from_millis(table::ALERT_OUTBOX, self.created_at)?,
+            next_attempt_at: rows::from_millis(table::ALERT_OUTBOX, self.next_attempt_at)?,
+            delivered_at: self
+                .delivered_at
+                .map(|t| rows::from_millis(table::ALERT_OUTBOX, t))
+                .transpose()?,
+            last_error: self.last_error,
+            event: decode_event(table::ALERT_OUTBOX, &self.event)?,
+        })
+    }
+}
+
 /// An alert event row.
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct EventDbRow {
@@ -440,6 +525,11 @@ const MARK_DELIVERED: &str = "UPDATE alert_outbox SET state = 'delivered', deliv
     attempts = attempts + 1, last_error = NULL WHERE id = $2";
 const MARK_FAILED: &str = "UPDATE alert_outbox SET attempts = $1, \
     next_attempt_at = COALESCE($2, next_attempt_at), last_error = $3, state = $4 WHERE id = $5";
+const SELECT_NOTIFICATIONS: &str = "SELECT o.id, o.notifier, o.state, o.attempts, \
+    o.created_at, o.next_attempt_at, o.delivered_at, o.last_error, e.event \
+    FROM alert_outbox o JOIN alert_events e ON e.id = o.event_id \
+    WHERE ($1 IS NULL OR e.tenant = $1) AND ($2 IS NULL OR o.state = $2) \
+    AND ($3 IS NULL OR o.id < $3) ORDER BY o.id DESC LIMIT $4";
 const COUNT_PENDING: &str = "SELECT COUNT(*) FROM alert_outbox WHERE state = 'pending'";
 const SELECT_EVENTS: &str = "SELECT id, dedup_key, event FROM alert_events \
     WHERE tenant = $1 AND at >= $2 ORDER BY at, id";
@@ -680,6 +770,21 @@ where
             .fetch_all(self.pool())
             .await?;
         rows::decode_all(rows, OutboxDbRow::into_entry)
+    }
+
+    async fn notifications(
+        &self,
+        filter: NotificationFilter<'_>,
+        limit: u32,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let rows = sqlx::query_as::<_, NotificationDbRow>(SELECT_NOTIFICATIONS)
+            .bind(filter.tenant)
+            .bind(filter.state.map(OutboxState::as_str))
+            .bind(filter.before_id)
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await?;
+        rows::decode_all(rows, NotificationDbRow::into_notification)
     }
 
     async fn alert_events(

@@ -53,8 +53,8 @@ use crate::config::StoreConfig;
 use crate::evaluation::{ActionState, ScoreSummary, TenantEvaluation, Transition};
 use crate::signals::{Signal, SignalGap, SignalValue};
 pub use alerts::{
-    AlertStore, AlertWrites, AssessmentSnapshot, CategorySnapshot, OutboxEntry, PruneReport,
-    RoutedEvent, StoredEvent,
+    AlertStore, AlertWrites, AssessmentSnapshot, CategorySnapshot, Notification,
+    NotificationFilter, OutboxEntry, PruneReport, RoutedEvent, StoredEvent,
 };
 pub use backend::SqlStore;
 pub use model::ModelStore;
@@ -105,7 +105,7 @@ impl StoreError {
 }
 
 /// How a poll ended, as stored and exported (`postured_connector_polls_total{outcome}`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PollOutcome {
     /// Every endpoint was collected.
@@ -192,7 +192,7 @@ pub struct TenantState {
 }
 
 /// One stored transition, for history listings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TransitionRow {
     /// Tenant the transition belongs to.
     pub tenant: String,

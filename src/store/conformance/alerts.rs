@@ -31,6 +31,10 @@ pub const ALERT_CHECKS: &[Check] = &[
         run: |s| Box::pin(outbox_delivery_lifecycle(s)),
     },
     Check {
+        name: "notifications_are_listed_with_their_state",
+        run: |s| Box::pin(notifications_are_listed_with_their_state(s)),
+    },
+    Check {
         name: "rows_of_one_alert_are_due_in_order",
         run: |s| Box::pin(rows_of_one_alert_are_due_in_order(s)),
     },
@@ -313,6 +317,89 @@ pub async fn outbox_delivery_lifecycle(store: &dyn Store) -> CheckResult {
     ensure(store.firing_alerts("am").await?.is_empty(), || {
         "a resolved alert is not firing".into()
     })
+}
+
+/// `notifications` lists the outbox newest first with its delivery state, filtered by tenant
+/// and state, paged by id.
+pub async fn notifications_are_listed_with_their_state(store: &dyn Store) -> CheckResult {
+    use crate::store::NotificationFilter;
+    use crate::store::alerts::OutboxState;
+    let (a, b) = ("conformance-list-a", "conformance-list-b");
+    let fire = [routed(
+        event(a, EventKind::Regression, 2, 1),
+        &["am", "hook"],
+    )];
+    record(store, &evaluation(a, 2, 0.0, &[]), &fire, &[]).await?;
+    let other = [routed(event(b, EventKind::Regression, 3, 1), &["am"])];
+    record(store, &evaluation(b, 3, 0.0, &[]), &other, &[]).await?;
+    let all = store
+        .notifications(NotificationFilter::default(), 10)
+        .await?;
+    ensure(all.len() == 3, || format!("three rows: {all:?}"))?;
+    ensure(all.windows(2).all(|w| w[0].id > w[1].id), || {
+        "newest first".into()
+    })?;
+    ensure(
+        all.iter()
+            .all(|n| n.state == OutboxState::Pending && n.attempts == 0),
+        || format!("pending, no attempt: {all:?}"),
+    )?;
+    let due = store.due_notifications(at(3), 10).await?;
+    let first = due
+        .iter()
+        .find(|d| d.event.tenant == a)
+        .ok_or_else(|| fail("due"))?;
+    store.mark_delivered(first.id, at(4)).await?;
+    let second = due
+        .iter()
+        .find(|d| d.event.tenant == a && d.id != first.id)
+        .ok_or_else(|| fail("due"))?;
+    store
+        .mark_attempt_failed(second.id, 3, None, "410 gone")
+        .await?;
+    let of_a = |state| NotificationFilter {
+        tenant: Some(a),
+        state,
+        before_id: None,
+    };
+    let delivered = store
+        .notifications(of_a(Some(OutboxState::Delivered)), 10)
+        .await?;
+    ensure(
+        delivered.len() == 1
+            && delivered[0].id == first.id
+            && delivered[0].delivered_at == Some(at(4))
+            && delivered[0].attempts == 1,
+        || format!("the delivered row: {delivered:?}"),
+    )?;
+    let failed = store
+        .notifications(of_a(Some(OutboxState::Failed)), 10)
+        .await?;
+    ensure(
+        failed.len() == 1
+            && failed[0].attempts == 3
+            && failed[0].last_error.as_deref() == Some("410 gone"),
+        || format!("the failed row: {failed:?}"),
+    )?;
+    ensure(
+        store.notifications(of_a(None), 10).await?.len() == 2,
+        || "tenant filter".into(),
+    )?;
+    let page1 = store
+        .notifications(NotificationFilter::default(), 2)
+        .await?;
+    let page2 = store
+        .notifications(
+            NotificationFilter {
+                before_id: page1.last().map(|n| n.id),
+                ..NotificationFilter::default()
+            },
+            2,
+        )
+        .await?;
+    let ids: Vec<i64> = page1.iter().chain(&page2).map(|n| n.id).collect();
+    let want: Vec<i64> = all.iter().map(|n| n.id).collect();
+    ensure(ids == want, || format!("pages by id: {ids:?} vs {want:?}"))
 }
 
 /// A later notification of the same alert and notifier (a resolution) is not due while an
