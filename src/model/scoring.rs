@@ -95,8 +95,14 @@ pub struct Instance {
     pub reason: Option<String>,
     /// Owner from the manual record.
     pub assigned_to: Option<String>,
-    /// Notes from the manual record.
+    /// Implementation notes from the manual record.
     pub notes: Option<String>,
+    /// Implementation date from the manual record.
+    pub implementation_date: Option<DateTime<Utc>>,
+    /// Test notes from the manual record.
+    pub test_notes: Option<String>,
+    /// Test date from the manual record.
+    pub test_date: Option<DateTime<Utc>>,
     /// Evidence from the manual record.
     pub evidence: Vec<String>,
     /// When the manual record was last changed (manual and parent sources).
@@ -571,6 +577,9 @@ fn instance_report(i: &Instance) -> ActionInstanceReport {
         reason: i.reason.clone(),
         assigned_to: i.assigned_to.clone(),
         notes: i.notes.clone(),
+        implementation_date: i.implementation_date,
+        test_notes: i.test_notes.clone(),
+        test_date: i.test_date,
         evidence: i.evidence.clone(),
         status_since: i.status_since,
     }
@@ -711,6 +720,9 @@ fn new_instance(
         reason: status.reason,
         assigned_to: record.and_then(|m| m.assigned_to.clone()),
         notes: record.and_then(|m| m.notes.clone()),
+        implementation_date: record.and_then(|m| m.implementation_date),
+        test_notes: record.and_then(|m| m.test_notes.clone()),
+        test_date: record.and_then(|m| m.test_date),
         evidence: record.map(|m| m.evidence.clone()).unwrap_or_default(),
         status_since: record
             .filter(|m| m.testing_source != TestingSource::Automatic)
@@ -1044,8 +1056,21 @@ mod tests {
         )];
         let mut record = manual(InstanceScope::Tenant("t".into()), "mfa", TestStatus::Passed);
         record.assigned_to = Some("alice".into());
+        record.test_notes = Some("checked the policy".into());
+        record.test_date = Some(now());
+        record.implementation_date = Some(now() - chrono::Duration::days(3));
         let m = build(&reg, &assessments, &evals, std::slice::from_ref(&record));
         let i = m.instances().next().expect("instance");
+        // The workflow fields reach the instance and the report's action instance.
+        assert_eq!(i.test_notes.as_deref(), Some("checked the policy"));
+        assert_eq!(i.test_date, Some(now()));
+        let report = m.report("a").expect("report");
+        let json = serde_json::to_value(&report.actions[0]).expect("json");
+        assert_eq!(json["test_notes"], "checked the policy");
+        assert_eq!(
+            json["implementation_date"],
+            serde_json::to_value(record.implementation_date).expect("date")
+        );
         assert_eq!(i.testing_source, TestingSource::Manual);
         assert_eq!(i.test_status, TestStatus::Passed);
         assert_eq!(i.implementation_status, ImplementationStatus::Implemented);

@@ -21,7 +21,7 @@ use utoipa_axum::routes;
 
 use crate::app::App;
 use crate::server::auth::{Principal, Role};
-use crate::server::{actions, alerts, assessments, history, templates, tenants};
+use crate::server::{actions, alerts, assessments, audit, evidence, history, templates, tenants};
 
 /// The document's fixed parts: info and the security scheme.
 #[derive(OpenApi)]
@@ -76,6 +76,10 @@ pub fn routes() -> (axum::Router<Arc<App>>, OpenApiDoc) {
     let t_router = t_router.layer(DefaultBodyLimit::max(
         usize::try_from(crate::interchange::MAX_IMPORT_FILE_BYTES).unwrap_or(usize::MAX),
     ));
+    // Uploads are bounded by `[evidence] max_file_bytes`, counted while the file is read (the
+    // limit is configuration, not a constant), and links by their own limit.
+    let (e_schemas, e_paths, evidence_add) = routes!(evidence::add, evidence::list);
+    let evidence_add = evidence_add.layer(DefaultBodyLimit::disable());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(tenants::list))
         .routes(routes!(tenants::get))
@@ -94,6 +98,10 @@ pub fn routes() -> (axum::Router<Arc<App>>, OpenApiDoc) {
         .routes(routes!(actions::list))
         .routes(routes!(actions::detail))
         .routes((schemas, paths, set_status))
+        .routes(routes!(audit::audit))
+        .routes(routes!(audit::export))
+        .routes((e_schemas, e_paths, evidence_add))
+        .routes(routes!(evidence::download, evidence::withdraw))
         .routes(routes!(openapi_json))
         .split_for_parts()
 }

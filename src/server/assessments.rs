@@ -30,12 +30,12 @@ use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::app::App;
-use crate::app::model::ActionSet;
+use crate::app::model::{ActionSet, Actor};
 use crate::evaluation::{ImplementationStatus, ScoreSummary, TestStatus};
 use crate::model::report::{ActionInstanceReport, AssessmentReport, ControlReport, TestingSource};
 use crate::model::{Assessment, Dimension, ManualUpdate, ScoreFilter};
@@ -337,10 +337,17 @@ pub struct StatusBody {
     pub testing_source: Option<TestingSource>,
     /// Parent action (testing source `parent`).
     pub parent: Option<String>,
-    /// Owner.
+    /// Owner (contributor).
     pub assigned_to: Option<String>,
-    /// Notes.
+    /// Implementation notes (contributor); `implementation_notes` is accepted for it too.
+    #[serde(alias = "implementation_notes")]
     pub notes: Option<String>,
+    /// When the implementation status was set (RFC 3339; default: now when it changes).
+    pub implementation_date: Option<DateTime<Utc>>,
+    /// Test notes (assessor).
+    pub test_notes: Option<String>,
+    /// When the test status was set (RFC 3339, assessor; default: now when it changes).
+    pub test_date: Option<DateTime<Utc>>,
     /// Evidence links to add.
     #[serde(default)]
     pub evidence: Vec<String>,
@@ -358,7 +365,7 @@ pub struct StatusBody {
         (status = 200, description = "The saved manual status", body = crate::model::ManualStatus),
         (status = 400, description = "Invalid body or field", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Caller lacks the role (assessor for a test status) or scope", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Caller lacks the role (assessor for a test status, date or notes) or scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown action", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
@@ -396,12 +403,14 @@ pub async fn set_status(
                 .into_response();
         }
     };
-    // Test status decides points: an assessor's call; the rest is a contributor's.
-    let needed = if body.test_status.is_some() {
-        Role::Assessor
-    } else {
-        Role::Contributor
-    };
+    // Test status (with its date and notes) decides points: an assessor's call; the rest is a
+    // contributor's.
+    let needed =
+        if body.test_status.is_some() || body.test_date.is_some() || body.test_notes.is_some() {
+            Role::Assessor
+        } else {
+            Role::Contributor
+        };
     if let Err(p) = principal.require(needed) {
         return p.into_response();
     }
@@ -427,6 +436,9 @@ pub async fn set_status(
             parent: body.parent,
             assigned_to: body.assigned_to,
             notes: body.notes,
+            implementation_date: body.implementation_date,
+            test_notes: body.test_notes,
+            test_date: body.test_date,
             evidence: body.evidence,
         },
     };
@@ -449,6 +461,10 @@ pub async fn set_status(
             scope,
             &set.action,
             set.update,
+            &Actor {
+                subject: principal.subject.clone(),
+                request_id: Some(uuid::Uuid::new_v4().to_string()),
+            },
             Utc::now(),
         )
         .await
@@ -462,7 +478,7 @@ pub async fn set_status(
 }
 
 /// The problem details of a refused action set.
-fn rejection(app: &App, e: &ActionSetError) -> Problem {
+pub(crate) fn rejection(app: &App, e: &ActionSetError) -> Problem {
     match e {
         // The path's action id names a resource: one that cannot exist is not found (like an
         // unknown one); a malformed `parent` in the body is a bad request.

@@ -9,9 +9,10 @@
 //! the `[server]` limits: a request head must arrive within `header_read_timeout` (an idle
 //! keep-alive connection included), a request must be answered within `request_timeout` (else
 //! 408), and at most `max_connections` are open at once (one more is closed at once).
-//! The API never polls: it reads the app's latest evaluations and the store; its writes are a
-//! person's manual action status (`PUT /api/v1/actions/{action}/status`, into the store) and
-//! an imported template (`POST /api/v1/templates`, into the store and the registry). Every
+//! The API never polls: it reads the app's latest evaluations and the store; its writes are what a
+//! person records for an action instance (the manual status, `PUT
+//! /api/v1/actions/{action}/status`, and evidence, each change with its audit rows) and an
+//! imported template (`POST /api/v1/templates`, into the store and the registry). Every
 //! `/api/v1` route is declared with `#[utoipa::path]` (its parameters, bodies, answers and
 //! least role) and collected by [`api::routes`]; errors are [`problem`] details.
 //!
@@ -36,6 +37,9 @@
 //! - `GET /api/v1/alerts` -> the alert outbox with delivery state ([`alerts`])
 //! - `GET /api/v1/report`, `GET /api/v1/tenants/{tenant}/transitions?action=ID&since=RFC3339`
 //!   -> the JSON report and status history ([`history`])
+//! - `POST|GET /api/v1/actions/{action}/evidence`, `GET|DELETE /api/v1/evidence/{id}` ->
+//!   evidence files and links ([`evidence`])
+//! - `GET /api/v1/audit`, `GET /api/v1/audit/export` -> the append-only audit log ([`audit`])
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -62,8 +66,10 @@ pub mod actions;
 pub mod alerts;
 pub mod api;
 pub mod assessments;
+pub mod audit;
 pub mod auth;
 pub mod extract;
+pub mod evidence;
 pub mod history;
 pub mod input;
 pub mod problem;

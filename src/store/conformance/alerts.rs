@@ -162,6 +162,7 @@ async fn record(
         transitions: &[],
         assessments: &[],
         alerts: AlertWrites { events, states },
+        evidence: &[],
     };
     store.record_poll(&record).await
 }
@@ -507,6 +508,7 @@ pub async fn assessment_snapshots_only_on_change(store: &dyn Store) -> CheckResu
                 events: &[],
                 states: &[],
             },
+            evidence: &[],
         };
         store.record_poll(&record).await?;
     }
@@ -553,6 +555,7 @@ pub async fn transitions_keep_the_rule_that_decided_them(store: &dyn Store) -> C
         transitions: &transitions,
         assessments: &[],
         alerts: AlertWrites::default(),
+        evidence: &[],
     };
     store.record_poll(&record).await?;
     let rows = store.transitions(t, None, None).await?;
