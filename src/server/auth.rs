@@ -21,7 +21,6 @@
 //! Sources of principals: the legacy shared `[server] api_token` (an administrator over
 //! everything, kept so existing integrations keep working).
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, Request, State};
@@ -30,88 +29,13 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+pub use crate::access::{Role, Scope};
 use crate::app::App;
 use crate::server::problem::Problem;
-
-/// A role, ordered: each role may do everything the roles below it may.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Read everything in scope.
-    Reader,
-    /// Reader, plus assignment, implementation notes and evidence.
-    Contributor,
-    /// Contributor, plus test status.
-    Assessor,
-    /// Assessor, plus templates, assessments and API tokens.
-    Administrator,
-}
-
-impl Role {
-    /// The role's name as written in config, tokens and the OpenAPI document.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Reader => "reader",
-            Role::Contributor => "contributor",
-            Role::Assessor => "assessor",
-            Role::Administrator => "administrator",
-        }
-    }
-
-    /// The role named `name` (`reader`, `contributor`, `assessor`, `administrator`).
-    pub fn parse(name: &str) -> Option<Role> {
-        [
-            Role::Reader,
-            Role::Contributor,
-            Role::Assessor,
-            Role::Administrator,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == name)
-    }
-}
-
-/// What a principal may see: every tenant and group when both sets are `None`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Scope {
-    /// Tenant ids the principal is limited to (`None`: every tenant).
-    pub tenants: Option<BTreeSet<String>>,
-    /// Group ids the principal is limited to (`None`: every group).
-    pub groups: Option<BTreeSet<String>>,
-}
-
-impl Scope {
-    /// Whether the scope covers every tenant and group.
-    pub fn is_unlimited(&self) -> bool {
-        self.tenants.is_none() && self.groups.is_none()
-    }
-
-    /// Whether `tenant` is in scope.
-    pub fn allows_tenant(&self, tenant: &str) -> bool {
-        self.tenants.as_ref().is_none_or(|t| t.contains(tenant))
-    }
-
-    /// Whether `group` is in scope.
-    pub fn allows_group(&self, group: &str) -> bool {
-        self.groups.as_ref().is_none_or(|g| g.contains(group))
-    }
-}
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -10,7 +10,8 @@
 //! Layout: the SQL both backends run is written once, with `$n` placeholders (which sqlx's
 //! SQLite driver accepts too), in the file of what it stores: `polls.rs` (polls, signals, gaps,
 //! action states, transitions, score snapshots), `alerts.rs` (alert ledger, outbox, category
-//! and assessment snapshots, retention) and `model.rs` (templates, manual statuses). What truly
+//! and assessment snapshots, retention), `model.rs` (templates, manual statuses) and `tokens.rs`
+//! (API tokens: metadata and the digest of their secret). What truly
 //! differs per backend is the `SqlBackend` trait (`backend.rs`), implemented in `sqlite.rs` and
 //! `postgres.rs`: how transactions begin, PostgreSQL's per-tenant lock and batched (`UNNEST`)
 //! poll writes against SQLite's one statement per row, and the migrations. Row decoding
@@ -41,6 +42,7 @@ mod polls;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
+pub mod tokens;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -58,6 +60,7 @@ pub use alerts::{
 };
 pub use backend::SqlStore;
 pub use model::ModelStore;
+pub use tokens::{ApiToken, StoredToken, TokenStore};
 
 /// Store failures. `kind()` is a bounded metric label.
 #[derive(Debug, thiserror::Error)]
@@ -246,9 +249,10 @@ pub struct ScoreSnapshot {
 
 /// Persistence of signals, action statuses and history. Implementations must make
 /// [`Store::record_poll`] atomic. Alert persistence is the [`AlertStore`] supertrait;
-/// templates and manual statuses are the [`ModelStore`] supertrait.
+/// templates and manual statuses are the [`ModelStore`] supertrait; API tokens the
+/// [`TokenStore`] supertrait.
 #[async_trait]
-pub trait Store: AlertStore + ModelStore + Send + Sync {
+pub trait Store: AlertStore + ModelStore + TokenStore + Send + Sync {
     /// Backend name: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Apply pending migrations (idempotent).

@@ -222,7 +222,9 @@ mod tests {
     use sqlx::postgres::PgPoolOptions;
 
     use super::*;
-    use crate::store::conformance::{alerts::ALERT_CHECKS, model::MODEL_CHECKS, polls::CHECKS};
+    use crate::store::conformance::{
+        alerts::ALERT_CHECKS, model::MODEL_CHECKS, polls::CHECKS, tokens::TOKEN_CHECKS,
+    };
     use crate::store::{Store, open_store};
 
     const URL_VAR: &str = "POSTURED_TEST_POSTGRES_URL";
@@ -261,6 +263,7 @@ mod tests {
             .iter()
             .chain(MODEL_CHECKS)
             .chain(ALERT_CHECKS)
+            .chain(TOKEN_CHECKS)
             .enumerate()
         {
             let schema = schema_name(index);

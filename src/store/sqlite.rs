@@ -197,6 +197,7 @@ mod tests {
     use crate::evaluation::TestStatus;
     use crate::store::conformance::{
         self, alerts::ALERT_CHECKS, model::MODEL_CHECKS, one_action_poll, polls, record_one,
+        tokens::TOKEN_CHECKS,
     };
     use crate::store::{PollOutcome, PollRecord, Store};
 
@@ -210,7 +211,7 @@ mod tests {
     #[tokio::test]
     async fn conformance_suite() {
         let dir = tempfile::tempdir().unwrap();
-        let checks = polls::CHECKS.iter().chain(MODEL_CHECKS);
+        let checks = polls::CHECKS.iter().chain(MODEL_CHECKS).chain(TOKEN_CHECKS);
         let failures = conformance::failures(checks, |name| fresh(&dir, name)).await;
         assert!(
             failures.is_empty(),
