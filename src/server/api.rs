@@ -21,7 +21,7 @@ use utoipa_axum::routes;
 
 use crate::app::App;
 use crate::server::auth::{Principal, Role};
-use crate::server::{assessments, history};
+use crate::server::{assessments, history, tokens};
 
 /// The document's fixed parts: info and the security scheme.
 #[derive(OpenApi)]
@@ -62,6 +62,8 @@ impl Modify for BearerScheme {
 pub fn routes() -> (axum::Router<Arc<App>>, OpenApiDoc) {
     let (schemas, paths, set_status) = routes!(assessments::set_status);
     let set_status = set_status.layer(DefaultBodyLimit::max(assessments::MAX_STATUS_BODY_BYTES));
+    let (schemas_t, paths_t, create_token) = routes!(tokens::create_route);
+    let create_token = create_token.layer(DefaultBodyLimit::max(tokens::MAX_CREATE_BODY_BYTES));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(history::report_json))
         .routes(routes!(history::transitions))
@@ -69,6 +71,9 @@ pub fn routes() -> (axum::Router<Arc<App>>, OpenApiDoc) {
         .routes(routes!(assessments::scores))
         .routes((schemas, paths, set_status))
         .routes(routes!(openapi_json))
+        .routes(routes!(tokens::list))
+        .routes((schemas_t, paths_t, create_token))
+        .routes(routes!(tokens::revoke_route))
         .split_for_parts()
 }
 
@@ -123,5 +128,8 @@ mod tests {
                 );
             }
         }
+        let tokens = &doc.paths.paths["/api/v1/tokens"];
+        assert!(tokens.get.is_some() && tokens.post.is_some());
+        assert!(doc.paths.paths["/api/v1/tokens/{id}"].delete.is_some());
     }
 }

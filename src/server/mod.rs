@@ -50,6 +50,7 @@ pub mod auth;
 pub mod history;
 pub mod input;
 pub mod problem;
+pub mod tokens;
 
 /// Build the router for `app`.
 pub fn router(app: Arc<App>) -> Router {
