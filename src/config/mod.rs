@@ -33,7 +33,8 @@ mod sections;
 pub use connectors::{ConnectorConfig, TenantConfig, catalog_scope};
 pub use sections::{
     CatalogConfig, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT,
-    HistoryConfig, LogConfig, LogFormat, MetricsConfig, SchedulerConfig, ServerConfig, StoreConfig,
+    HistoryConfig, LogConfig, LogFormat, MetricsConfig, OIDC_ALGORITHMS, OidcConfig,
+    SchedulerConfig, ServerConfig, StoreConfig,
 };
 
 /// Prefix of environment overrides.

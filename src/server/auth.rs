@@ -202,16 +202,44 @@ impl AuthFailure {
     }
 }
 
+/// What the authentication middleware needs: the app (its store, shared token, metrics) and
+/// the identity provider's verifier when `[server.oidc]` is configured.
+#[derive(Clone)]
+pub struct AuthState {
+    /// The app.
+    pub app: Arc<App>,
+    /// The JWT verifier of `[server.oidc]`.
+    pub oidc: Option<Arc<crate::server::oidc::Verifier>>,
+}
+
+impl AuthState {
+    /// The state of `app`'s configuration (a new verifier, with no keys fetched yet).
+    pub fn new(app: Arc<App>) -> AuthState {
+        let oidc = app.config.server.oidc.as_ref().map(|cfg| {
+            let http = match crate::http::http_client() {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::error!(error = %e, "no HTTP client for the identity provider's keys");
+                    None
+                }
+            };
+            Arc::new(crate::server::oidc::Verifier::new(cfg, http))
+        });
+        AuthState { app, oidc }
+    }
+}
+
 /// Middleware of the protected routes: resolve the bearer token into a [`Principal`] (stored
 /// in the request's extensions) or refuse ([`AuthFailure::response`]); each refusal is counted
 /// by reason and logged at debug level, without the token.
-pub async fn authenticate(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Response {
+pub async fn authenticate(State(auth): State<AuthState>, mut req: Request, next: Next) -> Response {
+    let app = &auth.app;
     let resolved = match req.headers().get(header::AUTHORIZATION) {
         None => Err(AuthFailure::Missing),
         Some(v) if v.len() > MAX_AUTHORIZATION_BYTES => Err(AuthFailure::TooLong),
         Some(v) => match bearer_token(v.as_bytes()) {
             None => Err(AuthFailure::Malformed),
-            Some(presented) => resolve(&app, presented).await,
+            Some(presented) => resolve(&auth, presented).await,
         },
     };
     match resolved {
@@ -234,7 +262,8 @@ pub async fn authenticate(State(app): State<Arc<App>>, mut req: Request, next: N
 /// The principal a presented bearer token stands for, tried in order: an API token (prefix
 /// `pst_`), a JWT of the configured identity provider (three dot-separated parts), the legacy
 /// shared `[server] api_token`.
-async fn resolve(app: &App, presented: &[u8]) -> Result<Principal, AuthFailure> {
+async fn resolve(auth: &AuthState, presented: &[u8]) -> Result<Principal, AuthFailure> {
+    let app = auth.app.as_ref();
     if presented.starts_with(crate::server::tokens::TOKEN_PREFIX.as_bytes()) {
         return match crate::server::tokens::check(app, presented, chrono::Utc::now()).await {
             Ok(token) => Ok(Principal {
@@ -249,6 +278,13 @@ async fn resolve(app: &App, presented: &[u8]) -> Result<Principal, AuthFailure> 
                 Err(AuthFailure::StoreUnavailable)
             }
         };
+    }
+    if let Some(oidc) = &auth.oidc
+        && crate::server::oidc::Verifier::looks_like_jwt(presented)
+    {
+        // looks_like_jwt admits ASCII only.
+        let token = std::str::from_utf8(presented).map_err(|_| AuthFailure::JwtInvalid)?;
+        return oidc.verify(token).await;
     }
     match &app.config.api_token {
         Some(expected) if token_matches(expected, presented) => Ok(Principal {

@@ -49,6 +49,7 @@ pub mod assessments;
 pub mod auth;
 pub mod history;
 pub mod input;
+pub mod oidc;
 pub mod problem;
 pub mod tokens;
 
@@ -62,7 +63,7 @@ pub fn router(app: Arc<App>) -> Router {
         (Router::new(), api.merge(metrics))
     };
     let private = private.route_layer(middleware::from_fn_with_state(
-        app.clone(),
+        auth::AuthState::new(app.clone()),
         auth::authenticate,
     ));
     let request_timeout = app.config.server.request_timeout;
