@@ -252,3 +252,152 @@ fn the_cli_creates_lists_and_revokes_tokens() {
         "{stderr}"
     );
 }
+
+/// A token of the real OAuth2 server (oauth2-mock-server, scripts/test.sh) with `claims`
+/// merged over its defaults (tests/support/oauth2/server.mjs).
+async fn idp_token(oauth: &str, claims: Value) -> String {
+    let resp: Value = client()
+        .post(format!("{oauth}/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "postured-test"),
+            ("client_secret", "not-a-secret"),
+            ("postured_claims", &claims.to_string()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    resp["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string()
+}
+
+#[tokio::test]
+async fn jwts_of_a_real_oauth2_server_authenticate_with_their_mapped_role() {
+    let Some(oauth) = std::env::var("POSTURED_TEST_OAUTH2_URL").ok() else {
+        assert!(
+            !servers_required(),
+            "POSTURED_TEST_OAUTH2_URL is required (scripts/test.sh starts it)"
+        );
+        eprintln!("skipped: POSTURED_TEST_OAUTH2_URL not set (run scripts/test.sh)");
+        return;
+    };
+    let app = app_with(&format!(
+        r#"
+[server.oidc]
+issuer = "{oauth}"
+audience = "api://postured-test"
+roles = {{ "Postured.Read" = "reader", "Postured.Admin" = "administrator" }}
+tenant_claim = "postured_tenants"
+"#
+    ))
+    .await;
+    let aud = "api://postured-test";
+    let now = Utc::now().timestamp();
+    let reader = idp_token(&oauth, json!({"aud": aud, "sub": "alice", "roles": ["Postured.Read"], "postured_tenants": ["contoso"]})).await;
+    let admin = idp_token(&oauth, json!({"aud": aud, "sub": "bob", "roles": ["Other", "Postured.Admin"], "postured_tenants": ["contoso"]})).await;
+    let elsewhere = idp_token(&oauth, json!({"aud": aud, "sub": "carol", "roles": "Postured.Admin", "postured_tenants": ["fabrikam"]})).await;
+    let no_role = idp_token(
+        &oauth,
+        json!({"aud": aud, "sub": "dave", "roles": ["Other"]}),
+    )
+    .await;
+    let wrong_audience = idp_token(&oauth, json!({"roles": ["Postured.Admin"]})).await;
+    let expired = idp_token(&oauth, json!({"aud": aud, "roles": ["Postured.Admin"], "exp": now - 3600, "iat": now - 7200, "nbf": now - 7200})).await;
+
+    let status = |token: String, path: &'static str| {
+        let app = &app;
+        async move { app.get(path, Some(&token)).await.status() }
+    };
+    assert_eq!(
+        status(reader.clone(), "/api/v1/assessments").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(reader.clone(), "/api/v1/tokens").await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        status(reader.clone(), "/api/v1/tenants/contoso/transitions").await,
+        StatusCode::OK
+    );
+    // A tenant claim naming another tenant keeps the caller out of contoso.
+    assert_eq!(
+        status(elsewhere, "/api/v1/tenants/contoso/transitions").await,
+        StatusCode::FORBIDDEN
+    );
+    // Scoped to a tenant, an administrator still may not manage tokens.
+    assert_eq!(
+        status(admin.clone(), "/api/v1/tokens").await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(status(admin, "/api/v1/report").await, StatusCode::OK);
+    assert_eq!(
+        status(no_role, "/api/v1/report").await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        status(wrong_audience, "/api/v1/report").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        status(expired, "/api/v1/report").await,
+        StatusCode::UNAUTHORIZED
+    );
+    // A forged signature: the reader's token with its payload changed to the admin role.
+    let mut parts: Vec<String> = reader.split('.').map(str::to_string).collect();
+    {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let mut payload: Value = serde_json::from_slice(&b64.decode(&parts[1]).unwrap()).unwrap();
+        payload["roles"] = json!(["Postured.Admin"]);
+        payload.as_object_mut().unwrap().remove("postured_tenants");
+        parts[1] = b64.encode(payload.to_string());
+    }
+    assert_eq!(
+        status(parts.join("."), "/api/v1/tokens").await,
+        StatusCode::UNAUTHORIZED
+    );
+    // The shared token still works beside OIDC.
+    assert_eq!(
+        status(API_TOKEN.to_string(), "/api/v1/tokens").await,
+        StatusCode::OK
+    );
+
+    let metrics = app.metrics().await;
+    assert_eq!(failures(&metrics, "no_role"), 1.0);
+    assert_eq!(failures(&metrics, "jwt_expired"), 1.0);
+    assert_eq!(
+        failures(&metrics, "jwt_invalid"),
+        2.0,
+        "wrong audience, forged"
+    );
+    assert_eq!(failures(&metrics, "jwks_unavailable"), 0.0);
+}
+
+/// An identity provider that cannot be reached: JWTs are answered 503 (no key set was ever
+/// fetched), API tokens and the shared token keep working.
+#[tokio::test]
+async fn an_unreachable_identity_provider_makes_jwts_unavailable_not_other_tokens() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let app = app_with(&format!(
+        "[server.oidc]\nissuer = \"{dead}\"\naudience = \"a\"\nroles = {{ \"r\" = \"reader\" }}\n"
+    ))
+    .await;
+    let jwt = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsifQ.eyJzdWIiOiJ4In0.c2ln";
+    assert_eq!(
+        app.get("/api/v1/report", Some(jwt)).await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        app.get("/api/v1/report", Some(API_TOKEN)).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(failures(&app.metrics().await, "jwks_unavailable"), 1.0);
+}

@@ -122,6 +122,8 @@ pub struct Verifier {
     http: Option<reqwest::Client>,
     state: Mutex<KeyState>,
     fetch: tokio::sync::Mutex<()>,
+    /// [`UNKNOWN_KID_REFRESH`], shorter in tests.
+    unknown_kid_refresh: Duration,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -180,6 +182,7 @@ impl Verifier {
             http,
             state: Mutex::new(KeyState::default()),
             fetch: tokio::sync::Mutex::new(()),
+            unknown_kid_refresh: UNKNOWN_KID_REFRESH,
         }
     }
 
@@ -311,7 +314,7 @@ impl Verifier {
                 .fetched_at
                 .is_none_or(|t| t.elapsed() >= self.cfg.refresh_interval)
                 && s.attempted_at
-                    .is_none_or(|t| t.elapsed() >= UNKNOWN_KID_REFRESH)
+                    .is_none_or(|t| t.elapsed() >= self.unknown_kid_refresh)
                 && !s.refreshing;
             if stale && s.keys.is_some() {
                 s.refreshing = true;
@@ -338,7 +341,7 @@ impl Verifier {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .attempted_at
-                    .is_some_and(|t| t.elapsed() < UNKNOWN_KID_REFRESH);
+                    .is_some_and(|t| t.elapsed() < self.unknown_kid_refresh);
                 if !attempted_recently {
                     self.refresh().await;
                 }
@@ -360,7 +363,7 @@ impl Verifier {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .attempted_at
-            .is_some_and(|t| t.elapsed() < UNKNOWN_KID_REFRESH);
+            .is_some_and(|t| t.elapsed() < self.unknown_kid_refresh);
         if !recent {
             self.refresh().await;
         }
@@ -699,6 +702,73 @@ mod tests {
         for (name, token, want) in cases {
             assert_eq!(v.verify(&token).await.err(), Some(want), "{name}");
         }
+    }
+
+    /// Keys come from the discovery document's `jwks_uri`; a rotated key (unknown `kid`) is
+    /// fetched at once; a failed fetch keeps the last good key set; a key set past the size
+    /// bound is not read.
+    #[tokio::test]
+    async fn keys_are_discovered_rotated_and_kept_when_a_fetch_fails() {
+        use wiremock::matchers::{method, path};
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        crate::http::install_crypto_provider();
+        let idp = MockServer::start().await;
+        let mut cfg = cfg();
+        cfg.issuer = idp.uri();
+        Mock::given(method("GET"))
+            .and(path("/.well-known/openid-configuration"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                json!({"issuer": idp.uri(), "jwks_uri": format!("{}/keys", idp.uri())}),
+            ))
+            .mount(&idp)
+            .await;
+        let set =
+            |keys: Vec<Value>| ResponseTemplate::new(200).set_body_json(json!({"keys": keys}));
+        Mock::given(method("GET"))
+            .and(path("/keys"))
+            .respond_with(set(vec![jwk(RSA_A, Algorithm::RS256, "rsa-a")]))
+            .up_to_n_times(1)
+            .mount(&idp)
+            .await;
+        let mut v = Verifier::new(&cfg, Some(crate::http::http_client().unwrap()));
+        v.unknown_kid_refresh = Duration::ZERO;
+        let v = Arc::new(v);
+        let mut c = claims();
+        c["iss"] = json!(idp.uri());
+        let a = sign(&c, RSA_A, Algorithm::RS256, Some("rsa-a"));
+        let b = sign(&c, RSA_B, Algorithm::RS256, Some("rsa-b"));
+        assert_eq!(v.verify(&a).await.unwrap().role, Role::Assessor);
+        // Rotation: the provider now publishes rsa-b as well.
+        Mock::given(method("GET"))
+            .and(path("/keys"))
+            .respond_with(set(vec![
+                jwk(RSA_A, Algorithm::RS256, "rsa-a"),
+                jwk(RSA_B, Algorithm::RS256, "rsa-b"),
+            ]))
+            .up_to_n_times(1)
+            .mount(&idp)
+            .await;
+        assert_eq!(v.verify(&b).await.unwrap().subject, "oidc:alice");
+        // The provider fails: the last good key set stays.
+        Mock::given(method("GET"))
+            .and(path("/keys"))
+            .respond_with(ResponseTemplate::new(500))
+            .up_to_n_times(1)
+            .mount(&idp)
+            .await;
+        v.refresh().await;
+        assert!(v.verify(&a).await.is_ok() && v.verify(&b).await.is_ok());
+        // A key set past the bound is refused whole: the last good one stays.
+        let huge = "x".repeat(MAX_DOCUMENT_BYTES);
+        Mock::given(method("GET"))
+            .and(path("/keys"))
+            .respond_with(set(vec![json!({"kty": "RSA", "n": huge, "e": "AQAB"})]))
+            .mount(&idp)
+            .await;
+        let err = v.fetch_keys().await.unwrap_err();
+        assert!(err.to_string().contains("larger than"), "{err}");
+        v.refresh().await;
+        assert!(v.verify(&b).await.is_ok());
     }
 
     #[test]
