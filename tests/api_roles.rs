@@ -29,6 +29,8 @@ const EXPECTED: &[(&str, &str, Role)] = &[
     ("get", "/api/v1/assessments", Role::Reader),
     ("get", "/api/v1/scores", Role::Reader),
     ("put", "/api/v1/actions/{action}/status", Role::Contributor),
+    ("get", "/api/v1/audit", Role::Reader),
+    ("get", "/api/v1/audit/export", Role::Reader),
     ("get", "/api/v1/tokens", Role::Administrator),
     ("post", "/api/v1/tokens", Role::Administrator),
     ("delete", "/api/v1/tokens/{id}", Role::Administrator),

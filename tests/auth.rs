@@ -163,6 +163,35 @@ async fn api_tokens_are_shown_once_listed_without_secrets_and_refused_once_revok
         "{detail}"
     );
 
+    // Creation and revocation are in the audit log, with who did it; never the secret.
+    let audit = app
+        .get("/api/v1/audit?action=token.create", Some(API_TOKEN))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let page: Value = serde_json::from_str(&audit).unwrap();
+    let created_row = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["object"] == format!("token:{id}"))
+        .unwrap_or_else(|| panic!("token.create row: {audit}"));
+    assert_eq!(created_row["actor"], "api_token");
+    assert_eq!(created_row["new_value"]["role"], "assessor");
+    assert!(!audit.contains(secret), "{audit}");
+    assert!(!audit.contains(&hex::encode(stored.secret_sha256)));
+    let revoked: Value = app
+        .get("/api/v1/audit?action=token.revoke", Some(API_TOKEN))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let rows = revoked["entries"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "revoked twice, audited once: {revoked}");
+    assert_eq!(rows[0]["object"], format!("token:{id}"));
+    assert_eq!(rows[0]["field"], "revoked_at");
+
     let metrics = app.metrics().await;
     assert_eq!(failures(&metrics, "revoked"), 1.0);
     assert_eq!(failures(&metrics, "expired"), 1.0);
@@ -235,6 +264,35 @@ fn the_cli_creates_lists_and_revokes_tokens() {
     let out = run(&["list"]);
     let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(listed[0]["revoked_at"].is_string());
+
+    // Both changes are in the audit log, by the CLI's user.
+    let out = postured()
+        .args([
+            "audit",
+            "export",
+            "--config",
+            "config/demo.toml",
+            "--format",
+            "json",
+        ])
+        .env("POSTURED__STORE__URL", &db)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let audit = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        audit.contains("token.create") && audit.contains("token.revoke"),
+        "{audit}"
+    );
+    assert!(
+        audit.contains(&format!("token:{id}")) && audit.contains("cli:"),
+        "{audit}"
+    );
+    assert!(!audit.contains(&token[token.len() - 20..]), "{audit}");
 
     let bad = run(&[
         "create",

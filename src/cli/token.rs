@@ -11,7 +11,7 @@ use secrecy::ExposeSecret;
 use super::EXIT_CONFIG;
 use crate::access::Role;
 use crate::config::Config;
-use crate::server::tokens::{audit_token_change, check_new_token, create, revoke};
+use crate::server::tokens::{check_new_token, create, revoke};
 
 /// Who the CLI acts as in `created_by` and the audit log: `cli:<login>` (`$USER`, or
 /// `$LOGNAME`, at most 64 characters; `cli:unknown` without either).
@@ -27,7 +27,7 @@ pub fn cli_subject() -> String {
     }
 }
 
-/// `postured token create`: check, mint, store, audit, then print the token's text once on
+/// `postured token create`: check, mint, store (with its audit row), then print the token's text once on
 /// stdout's first line and its id on the second. Exit 64 with every problem for a field past
 /// its limit or an unknown tenant or group.
 ///
@@ -63,7 +63,6 @@ pub async fn create_token(
     let store = crate::assembly::open_store(&cfg).await?;
     let by = cli_subject();
     let minted = create(store.as_ref(), new, &by, now).await?;
-    audit_token_change(store.as_ref(), &by, "token.create", &minted.stored.token).await;
     println!("{}", minted.text.expose_secret());
     println!("id: {}", minted.stored.token.id);
     eprintln!("The token is shown this once; store it now (only its SHA-256 digest is kept).");

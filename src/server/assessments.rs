@@ -23,11 +23,11 @@ use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
-use crate::app::model::ActionSet;
+use crate::app::model::{ActionSet, Actor};
 use crate::server::auth::{Principal, Role};
 use crate::server::input::{ActionSetError, check_action_set};
 use crate::server::problem::{Problem, excerpt};
@@ -121,10 +121,17 @@ pub struct StatusBody {
     pub testing_source: Option<TestingSource>,
     /// Parent action (testing source `parent`).
     pub parent: Option<String>,
-    /// Owner.
+    /// Owner (contributor).
     pub assigned_to: Option<String>,
-    /// Notes.
+    /// Implementation notes (contributor); `implementation_notes` is accepted for it too.
+    #[serde(alias = "implementation_notes")]
     pub notes: Option<String>,
+    /// When the implementation status was set (RFC 3339; default: now when it changes).
+    pub implementation_date: Option<DateTime<Utc>>,
+    /// Test notes (assessor).
+    pub test_notes: Option<String>,
+    /// When the test status was set (RFC 3339, assessor; default: now when it changes).
+    pub test_date: Option<DateTime<Utc>>,
     /// Evidence links to add.
     #[serde(default)]
     pub evidence: Vec<String>,
@@ -141,7 +148,7 @@ pub struct StatusBody {
     responses(
         (status = 200, description = "The saved manual status", body = serde_json::Value),
         (status = 400, description = "Invalid body or field"),
-        (status = 403, description = "Caller lacks the role (assessor for a test status) or scope"),
+        (status = 403, description = "Caller lacks the role (assessor for a test status, date or notes) or scope"),
         (status = 404, description = "Unknown action"),
         (status = 413, description = "Body too large"),
         (status = 503, description = "Store unavailable"),
@@ -180,12 +187,14 @@ pub async fn set_status(
             return Problem::new(status, kind, title, excerpt(&e.body_text(), 300)).into_response();
         }
     };
-    // Test status decides points: an assessor's call; the rest is a contributor's.
-    let needed = if body.test_status.is_some() {
-        Role::Assessor
-    } else {
-        Role::Contributor
-    };
+    // Test status (with its date and notes) decides points: an assessor's call; the rest is a
+    // contributor's.
+    let needed =
+        if body.test_status.is_some() || body.test_date.is_some() || body.test_notes.is_some() {
+            Role::Assessor
+        } else {
+            Role::Contributor
+        };
     if let Err(p) = principal.require(needed) {
         return p.into_response();
     }
@@ -211,6 +220,9 @@ pub async fn set_status(
             parent: body.parent,
             assigned_to: body.assigned_to,
             notes: body.notes,
+            implementation_date: body.implementation_date,
+            test_notes: body.test_notes,
+            test_date: body.test_date,
             evidence: body.evidence,
         },
     };
@@ -233,6 +245,10 @@ pub async fn set_status(
             scope,
             &set.action,
             set.update,
+            &Actor {
+                subject: principal.subject.clone(),
+                request_id: Some(uuid::Uuid::new_v4().to_string()),
+            },
             Utc::now(),
         )
         .await

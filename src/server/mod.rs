@@ -46,6 +46,7 @@ use crate::config::ServerConfig;
 
 pub mod api;
 pub mod assessments;
+pub mod audit;
 pub mod auth;
 pub mod history;
 pub mod input;

@@ -36,7 +36,7 @@ use crate::app::App;
 use crate::config::Config;
 use crate::server::auth::{Principal, forbidden};
 use crate::server::problem::{Problem, excerpt};
-use crate::store::{ApiToken, Store, StoreError, StoredToken};
+use crate::store::{ApiToken, AuditRecord, Store, StoreError, StoredToken};
 
 /// Prefix of every API token's text.
 pub const TOKEN_PREFIX: &str = "pst_";
@@ -95,8 +95,8 @@ fn random_bytes<const N: usize>() -> Result<[u8; N], MintError> {
     Ok(buf)
 }
 
-/// Mint a token for `new`, created by `created_by` at `now`, and store it. Returns the record
-/// and the text (shown once; only its digest is kept).
+/// Mint a token for `new`, created by `created_by` at `now`, and store it with its audit row
+/// ([`token_audit`]). Returns the record and the text (shown once; only its digest is kept).
 ///
 /// # Errors
 ///
@@ -125,7 +125,8 @@ pub async fn create(
         },
         secret_sha256: Sha256::digest(secret.as_bytes()).into(),
     };
-    store.create_token(&stored).await?;
+    let audit = token_audit(created_by, "token.create", &stored.token, now);
+    store.create_token(&stored, &[audit]).await?;
     Ok(Minted {
         stored,
         text: SecretString::from(format!("{TOKEN_PREFIX}{id}_{secret}")),
@@ -299,23 +300,35 @@ pub fn check_new_token(
     })
 }
 
-/// Write a token change to the audit log: `action` is `token.create` or `token.revoke`, `by`
-/// the principal's subject. The one place token changes are recorded.
-pub async fn audit_token_change(
-    store: &dyn Store,
+/// The audit row of a token change: verb `token.create` (the new value is the token's record:
+/// name, role, scope, expiry; never the secret or its digest) or `token.revoke` (field
+/// `revoked_at`), object `token:<id>`, actor `by` (the principal's subject). Written in the
+/// same transaction as the change.
+pub fn token_audit(
     by: &str,
     action: &'static str,
     token: &ApiToken,
-) {
-    let _ = store;
-    tracing::info!(
-        target: "postured::audit",
-        by,
-        action,
-        token = %token.id,
-        role = token.role.as_str(),
-        "token change"
-    );
+    at: DateTime<Utc>,
+) -> AuditRecord {
+    let (field, new_value) = match action {
+        "token.revoke" => (
+            Some("revoked_at".to_string()),
+            serde_json::to_value(token.revoked_at).ok(),
+        ),
+        _ => (None, serde_json::to_value(token).ok()),
+    };
+    AuditRecord {
+        at,
+        actor: by.to_string(),
+        action: action.to_string(),
+        tenant: None,
+        group: None,
+        object: format!("token:{}", token.id),
+        field,
+        old_value: None,
+        new_value,
+        request_id: None,
+    }
 }
 
 /// Body of `POST /api/v1/tokens`.
@@ -453,23 +466,14 @@ pub async fn create_route(
         }
     };
     match create(app.store.as_ref(), new, &principal.subject, now).await {
-        Ok(minted) => {
-            audit_token_change(
-                app.store.as_ref(),
-                &principal.subject,
-                "token.create",
-                &minted.stored.token,
-            )
-            .await;
-            (
-                StatusCode::CREATED,
-                Json(CreatedToken {
-                    token: minted.text.expose_secret().to_string(),
-                    record: minted.stored.token,
-                }),
-            )
-                .into_response()
-        }
+        Ok(minted) => (
+            StatusCode::CREATED,
+            Json(CreatedToken {
+                token: minted.text.expose_secret().to_string(),
+                record: minted.stored.token,
+            }),
+        )
+            .into_response(),
         Err(MintError::Store(e)) => store_unavailable(&app, &e),
         Err(e @ MintError::Random(_)) => {
             tracing::error!(error = %e, "minting a token failed");
@@ -519,8 +523,8 @@ pub async fn revoke_route(
     }
 }
 
-/// Revoke token `id` on behalf of `by`: `Some(record)` when it exists (revoked now, and
-/// audited, or revoked already), `None` when unknown.
+/// Revoke token `id` on behalf of `by`: `Some(record)` when it exists (revoked now, with its
+/// audit row, or revoked already), `None` when unknown.
 ///
 /// # Errors
 ///
@@ -530,10 +534,10 @@ pub async fn revoke(store: &dyn Store, id: &str, by: &str) -> Result<Option<ApiT
         return Ok(None);
     };
     let now = Utc::now();
-    if store.revoke_token(id, now).await? {
-        let mut token = stored.token;
-        token.revoked_at = Some(now);
-        audit_token_change(store, by, "token.revoke", &token).await;
+    let mut token = stored.token;
+    token.revoked_at = Some(now);
+    let audit = token_audit(by, "token.revoke", &token, now);
+    if store.revoke_token(id, now, &[audit]).await? {
         return Ok(Some(token));
     }
     Ok(store.token(id).await?.map(|s| s.token))

@@ -10,8 +10,9 @@
 //! Layout: the SQL both backends run is written once, with `$n` placeholders (which sqlx's
 //! SQLite driver accepts too), in the file of what it stores: `polls.rs` (polls, signals, gaps,
 //! action states, transitions, score snapshots), `alerts.rs` (alert ledger, outbox, category
-//! and assessment snapshots, retention), `model.rs` (templates, manual statuses) and `tokens.rs`
-//! (API tokens: metadata and the digest of their secret). What truly
+//! and assessment snapshots, retention), `model.rs` (templates, manual statuses), `audit.rs`
+//! (the append-only audit log), `evidence.rs` (evidence rows and content-addressed blobs) and
+//! `tokens.rs` (API tokens: metadata and the digest of their secret). What truly
 //! differs per backend is the `SqlBackend` trait (`backend.rs`), implemented in `sqlite.rs` and
 //! `postgres.rs`: how transactions begin, PostgreSQL's per-tenant lock and batched (`UNNEST`)
 //! poll writes against SQLite's one statement per row, and the migrations. Row decoding
@@ -33,9 +34,11 @@
 //! (database URLs never appear in errors).
 
 pub mod alerts;
+pub mod audit;
 mod backend;
 #[cfg(test)]
 mod conformance;
+pub mod evidence;
 pub mod model;
 mod plan;
 mod polls;
@@ -58,7 +61,11 @@ pub use alerts::{
     AlertStore, AlertWrites, AssessmentSnapshot, CategorySnapshot, OutboxEntry, PruneReport,
     RoutedEvent, StoredEvent,
 };
+pub use audit::{AuditEntry, AuditFilter, AuditRecord, AuditStore};
 pub use backend::SqlStore;
+pub use evidence::{
+    AutomaticEvidence, BlobRef, Evidence, EvidenceKind, EvidenceStore, NewEvidence, StoredBlob,
+};
 pub use model::ModelStore;
 pub use tokens::{ApiToken, StoredToken, TokenStore};
 
@@ -181,6 +188,10 @@ pub struct PollRecord<'a> {
     /// Regression events (with their outbox rows) and detector states, written in the same
     /// transaction.
     pub alerts: AlertWrites<'a>,
+    /// The automatic evidence of this poll's status changes: each document's blob (once per
+    /// content address), an evidence row of the tenant's instance, and its address on the
+    /// poll's transition of that action. Bounded by the caller.
+    pub evidence: &'a [AutomaticEvidence],
 }
 
 /// What a store needs to resume a tenant after a restart.
@@ -203,6 +214,10 @@ pub struct TransitionRow {
     /// was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub testing_logic: Option<String>,
+    /// SHA-256 of the automatic evidence of this change (the signals that decided it), when
+    /// it was stored (`GET /api/v1/evidence/...` of the instance lists it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence_sha256: Option<String>,
     /// The transition as recorded.
     #[serde(flatten)]
     pub transition: Transition,
@@ -249,10 +264,13 @@ pub struct ScoreSnapshot {
 
 /// Persistence of signals, action statuses and history. Implementations must make
 /// [`Store::record_poll`] atomic. Alert persistence is the [`AlertStore`] supertrait;
-/// templates and manual statuses are the [`ModelStore`] supertrait; API tokens the
-/// [`TokenStore`] supertrait.
+/// templates and manual statuses are the [`ModelStore`] supertrait; the append-only audit log
+/// is the [`AuditStore`] supertrait; evidence is the [`EvidenceStore`] supertrait; API tokens
+/// the [`TokenStore`] supertrait.
 #[async_trait]
-pub trait Store: AlertStore + ModelStore + TokenStore + Send + Sync {
+pub trait Store:
+    AlertStore + AuditStore + EvidenceStore + ModelStore + TokenStore + Send + Sync
+{
     /// Backend name: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Apply pending migrations (idempotent).

@@ -196,8 +196,8 @@ mod tests {
     use super::*;
     use crate::evaluation::TestStatus;
     use crate::store::conformance::{
-        self, alerts::ALERT_CHECKS, model::MODEL_CHECKS, one_action_poll, polls, record_one,
-        tokens::TOKEN_CHECKS,
+        self, alerts::ALERT_CHECKS, audit::AUDIT_CHECKS, evidence::EVIDENCE_CHECKS,
+        model::MODEL_CHECKS, one_action_poll, polls, record_one, tokens::TOKEN_CHECKS,
     };
     use crate::store::{PollOutcome, PollRecord, Store};
 
@@ -211,7 +211,12 @@ mod tests {
     #[tokio::test]
     async fn conformance_suite() {
         let dir = tempfile::tempdir().unwrap();
-        let checks = polls::CHECKS.iter().chain(MODEL_CHECKS).chain(TOKEN_CHECKS);
+        let checks = polls::CHECKS
+            .iter()
+            .chain(MODEL_CHECKS)
+            .chain(AUDIT_CHECKS)
+            .chain(EVIDENCE_CHECKS)
+            .chain(TOKEN_CHECKS);
         let failures = conformance::failures(checks, |name| fresh(&dir, name)).await;
         assert!(
             failures.is_empty(),
@@ -371,7 +376,7 @@ mod tests {
             TestingSource::Manual,
             DateTime::from_timestamp_millis(1_800_000_000_000).unwrap(),
         );
-        let err = store.save_manual_status(&manual).await.unwrap_err();
+        let err = store.save_manual_status(&manual, &[]).await.unwrap_err();
         assert_eq!(err.kind(), "file_replaced");
         assert_eq!(
             store
@@ -522,6 +527,7 @@ mod tests {
             transitions: &[],
             assessments: &[],
             alerts: Default::default(),
+            evidence: &[],
         };
         store.record_poll(&record).await.unwrap();
         let state = store.load_tenant_state(tenant).await.unwrap();

@@ -17,6 +17,7 @@ use serde::Serialize;
 use sqlx::{ColumnIndex, Encode, Executor, Type};
 
 use super::StoreError;
+use super::audit::{AuditRecord, insert_audit};
 use super::backend::{Column, Param, SqlBackend, SqlStore};
 use super::rows::{from_millis, to_millis};
 use crate::access::{Role, Scope};
@@ -66,17 +67,28 @@ pub struct StoredToken {
 /// API tokens. Implemented by every store backend.
 #[async_trait]
 pub trait TokenStore: Send + Sync {
-    /// Insert a new token. An id already stored is refused with [`StoreError::Invalid`]
-    /// (nothing is replaced); so are an empty id or name.
-    async fn create_token(&self, token: &StoredToken) -> Result<(), StoreError>;
+    /// Insert a new token and its `audit` rows in one transaction. An id already stored is
+    /// refused with [`StoreError::Invalid`] (nothing is replaced or audited); so are an empty id
+    /// or name.
+    async fn create_token(
+        &self,
+        token: &StoredToken,
+        audit: &[AuditRecord],
+    ) -> Result<(), StoreError>;
     /// The token `id` with its secret's digest, for authentication (revoked and expired ones
     /// included: the caller decides).
     async fn token(&self, id: &str) -> Result<Option<StoredToken>, StoreError>;
     /// Every token (revoked and expired ones included), oldest first (ties by id).
     async fn tokens(&self) -> Result<Vec<ApiToken>, StoreError>;
-    /// Revoke token `id` at `at`: `true` when it was active and is now revoked, `false` when
-    /// it is unknown or already revoked (its first revocation instant is kept).
-    async fn revoke_token(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Revoke token `id` at `at`, with its `audit` rows in the same transaction: `true` when it
+    /// was not revoked and is now, `false` (nothing written, nothing audited) when it is unknown
+    /// or already revoked (its first revocation instant is kept).
+    async fn revoke_token(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        audit: &[AuditRecord],
+    ) -> Result<bool, StoreError>;
     /// Record a use of token `id` at `at` unless one at or after `at - min_interval` is
     /// recorded already: `true` when written. Keeps authentication to at most one write per
     /// token and interval.
@@ -203,7 +215,11 @@ where
     Option<i64>: Param<DB>,
     String: Column<DB>,
 {
-    async fn create_token(&self, stored: &StoredToken) -> Result<(), StoreError> {
+    async fn create_token(
+        &self,
+        stored: &StoredToken,
+        audit: &[AuditRecord],
+    ) -> Result<(), StoreError> {
         let t = &stored.token;
         if t.id.trim().is_empty() || t.name.trim().is_empty() {
             return Err(StoreError::Invalid(
@@ -213,6 +229,7 @@ where
         let tenants = encode_set(t.scope.tenants.as_ref())?;
         let groups = encode_set(t.scope.groups.as_ref())?;
         let digest = hex::encode(stored.secret_sha256);
+        let mut tx = self.writer()?.begin_with(DB::BEGIN_WRITE).await?;
         let done = sqlx::query(INSERT)
             .bind(t.id.as_str())
             .bind(t.name.as_str())
@@ -225,7 +242,7 @@ where
             .bind(millis(t.expires_at))
             .bind(millis(t.revoked_at))
             .bind(millis(t.last_used_at))
-            .execute(self.writer()?)
+            .execute(&mut *tx)
             .await?;
         if DB::rows_affected(&done) == 0 {
             return Err(StoreError::Invalid(format!(
@@ -233,6 +250,8 @@ where
                 t.id
             )));
         }
+        insert_audit::<DB>(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -254,13 +273,24 @@ where
             .collect()
     }
 
-    async fn revoke_token(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn revoke_token(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        audit: &[AuditRecord],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.writer()?.begin_with(DB::BEGIN_WRITE).await?;
         let done = sqlx::query(REVOKE)
             .bind(id)
             .bind(to_millis(at))
-            .execute(self.writer()?)
+            .execute(&mut *tx)
             .await?;
-        Ok(DB::rows_affected(&done) > 0)
+        if DB::rows_affected(&done) == 0 {
+            return Ok(false);
+        }
+        insert_audit::<DB>(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn touch_token(

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use super::{Check, CheckResult, ConformanceFailure};
 use crate::access::{Role, Scope};
-use crate::store::{ApiToken, Store, StoreError, StoredToken};
+use crate::store::{ApiToken, AuditFilter, AuditRecord, Store, StoreError, StoredToken};
 
 /// Every token conformance check, in a stable order.
 pub const TOKEN_CHECKS: &[Check] = &[
@@ -22,6 +22,10 @@ pub const TOKEN_CHECKS: &[Check] = &[
     Check {
         name: "revocation_keeps_its_first_instant",
         run: |store| Box::pin(revocation_keeps_its_first_instant(store)),
+    },
+    Check {
+        name: "token_changes_commit_with_their_audit_rows",
+        run: |store| Box::pin(token_changes_commit_with_their_audit_rows(store)),
     },
     Check {
         name: "last_use_is_written_at_most_once_per_interval",
@@ -75,8 +79,8 @@ pub async fn tokens_round_trip_without_their_digest_in_listings(store: &dyn Stor
     let mut first = token("conformance-1", 1, scoped());
     first.token.expires_at = None;
     first.token.role = Role::Administrator;
-    store.create_token(&later).await?;
-    store.create_token(&first).await?;
+    store.create_token(&later, &[]).await?;
+    store.create_token(&first, &[]).await?;
     for want in [&first, &later] {
         let got = store.token(&want.token.id).await?;
         if got.as_ref() != Some(want) {
@@ -100,10 +104,10 @@ pub async fn tokens_round_trip_without_their_digest_in_listings(store: &dyn Stor
 /// a token without a name is refused.
 pub async fn token_ids_are_never_replaced(store: &dyn Store) -> CheckResult {
     let original = token("conformance-1", 1, Scope::default());
-    store.create_token(&original).await?;
+    store.create_token(&original, &[]).await?;
     let mut other = token("conformance-1", 2, scoped());
     other.secret_sha256 = [0xAB; 32];
-    match store.create_token(&other).await {
+    match store.create_token(&other, &[]).await {
         Err(StoreError::Invalid(_)) => {}
         r => return Err(fail(format!("duplicate id: expected invalid, got {r:?}"))),
     }
@@ -114,7 +118,7 @@ pub async fn token_ids_are_never_replaced(store: &dyn Store) -> CheckResult {
     let mut unnamed = token("conformance-2", 1, Scope::default());
     unnamed.token.name = " ".to_string();
     if !matches!(
-        store.create_token(&unnamed).await,
+        store.create_token(&unnamed, &[]).await,
         Err(StoreError::Invalid(_))
     ) {
         return Err(fail("a token without a name was accepted".to_string()));
@@ -125,15 +129,15 @@ pub async fn token_ids_are_never_replaced(store: &dyn Store) -> CheckResult {
 /// Revoking is `true` once, then `false`; the first instant stays; an unknown id is `false`.
 pub async fn revocation_keeps_its_first_instant(store: &dyn Store) -> CheckResult {
     store
-        .create_token(&token("conformance-1", 1, Scope::default()))
+        .create_token(&token("conformance-1", 1, Scope::default()), &[])
         .await?;
-    if !store.revoke_token("conformance-1", at(10)).await? {
+    if !store.revoke_token("conformance-1", at(10), &[]).await? {
         return Err(fail("first revocation returned false".to_string()));
     }
-    if store.revoke_token("conformance-1", at(20)).await? {
+    if store.revoke_token("conformance-1", at(20), &[]).await? {
         return Err(fail("second revocation returned true".to_string()));
     }
-    if store.revoke_token("conformance-none", at(20)).await? {
+    if store.revoke_token("conformance-none", at(20), &[]).await? {
         return Err(fail("revoking an unknown id returned true".to_string()));
     }
     let got = store.token("conformance-1").await?.map(|t| t.token);
@@ -147,7 +151,7 @@ pub async fn revocation_keeps_its_first_instant(store: &dyn Store) -> CheckResul
 /// interval, and not otherwise.
 pub async fn last_use_is_written_at_most_once_per_interval(store: &dyn Store) -> CheckResult {
     store
-        .create_token(&token("conformance-1", 0, Scope::default()))
+        .create_token(&token("conformance-1", 0, Scope::default()), &[])
         .await?;
     let minute = Duration::minutes(1);
     let seconds = |s: i64| at(1) + Duration::seconds(s);
@@ -177,6 +181,50 @@ pub async fn last_use_is_written_at_most_once_per_interval(store: &dyn Store) ->
     }
     if store.touch_token("conformance-none", at(5), minute).await? {
         return Err(fail("touching an unknown id returned true".to_string()));
+    }
+    Ok(())
+}
+
+fn audit(action: &str, minute: i64) -> AuditRecord {
+    AuditRecord {
+        at: at(minute),
+        actor: "cli:conformance".to_string(),
+        action: action.to_string(),
+        tenant: None,
+        group: None,
+        object: "token:conformance-1".to_string(),
+        field: None,
+        old_value: None,
+        new_value: Some(serde_json::json!({"role": "assessor"})),
+        request_id: None,
+    }
+}
+
+/// Creating and revoking write their audit rows with them; a refused creation (an id that
+/// exists) and a revocation that changes nothing write none.
+pub async fn token_changes_commit_with_their_audit_rows(store: &dyn Store) -> CheckResult {
+    let t = token("conformance-1", 1, Scope::default());
+    store.create_token(&t, &[audit("token.create", 1)]).await?;
+    if store
+        .create_token(&t, &[audit("token.create", 2)])
+        .await
+        .is_ok()
+    {
+        return Err(fail("a duplicate id was accepted".to_string()));
+    }
+    store
+        .revoke_token("conformance-1", at(3), &[audit("token.revoke", 3)])
+        .await?;
+    store
+        .revoke_token("conformance-1", at(4), &[audit("token.revoke", 4)])
+        .await?;
+    let rows = store.audit_entries(&AuditFilter::default(), 100).await?;
+    let got: Vec<(&str, DateTime<Utc>)> = rows
+        .iter()
+        .map(|e| (e.record.action.as_str(), e.record.at))
+        .collect();
+    if got != [("token.create", at(1)), ("token.revoke", at(3))] {
+        return Err(fail(format!("audit rows: got {got:?}")));
     }
     Ok(())
 }
