@@ -96,16 +96,24 @@ fn declared(doc: &Value) -> BTreeMap<(String, String), Role> {
     out
 }
 
-/// `path` with its `{parameter}`s filled from `values`; panics naming a parameter it has no
-/// value for (add one to `values` with the route).
+/// `path` with its `{parameter}`s filled from `values`, looked up first as `segment/{name}`
+/// (the segment before it: `tokens/{id}`, `templates/{id}` name different things), then as
+/// `name`; panics naming a parameter it has no value for (add one to `values` with the route).
 fn fill(path: &str, values: &BTreeMap<&str, String>) -> String {
     let mut out = String::new();
     let mut rest = path;
     while let Some(open) = rest.find('{') {
         let close = rest[open..].find('}').expect("closing brace") + open;
         let name = &rest[open + 1..close];
+        let before = out.clone() + &rest[..open];
+        let segment = before
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or("");
         let value = values
-            .get(name)
+            .get(format!("{segment}/{{{name}}}").as_str())
+            .or_else(|| values.get(name))
             .unwrap_or_else(|| panic!("{path}: no test value for the path parameter {name}"));
         out.push_str(&rest[..open]);
         out.push_str(value);
@@ -193,13 +201,13 @@ async fn every_operation_is_allowed_at_its_role_and_refused_below_it() {
     let values: BTreeMap<&str, String> = [
         ("tenant", "contoso".to_string()),
         ("action", action),
-        ("id", victim.clone()),
+        ("tokens/{id}", victim.clone()),
     ]
     .into();
     let other: BTreeMap<&str, String> = [
         ("tenant", "fabrikam".to_string()),
         ("action", values["action"].clone()),
-        ("id", victim.clone()),
+        ("tokens/{id}", victim.clone()),
     ]
     .into();
 
