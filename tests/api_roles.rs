@@ -31,6 +31,14 @@ const EXPECTED: &[(&str, &str, Role)] = &[
     ("put", "/api/v1/actions/{action}/status", Role::Contributor),
     ("get", "/api/v1/audit", Role::Reader),
     ("get", "/api/v1/audit/export", Role::Reader),
+    (
+        "post",
+        "/api/v1/actions/{action}/evidence",
+        Role::Contributor,
+    ),
+    ("get", "/api/v1/actions/{action}/evidence", Role::Reader),
+    ("get", "/api/v1/evidence/{id}", Role::Reader),
+    ("delete", "/api/v1/evidence/{id}", Role::Contributor),
     ("get", "/api/v1/tokens", Role::Administrator),
     ("post", "/api/v1/tokens", Role::Administrator),
     ("delete", "/api/v1/tokens/{id}", Role::Administrator),
@@ -198,16 +206,37 @@ async fn every_operation_is_allowed_at_its_role_and_refused_below_it() {
         .or_else(|| report["tenants"][0]["actions"][0]["action_id"].as_str())
         .unwrap_or_else(|| panic!("an action id in the report: {report:#}"))
         .to_string();
+    // A piece of evidence (a link) on that action of contoso, for the evidence/{id} routes.
+    let evidence: Value = client
+        .http
+        .post(format!(
+            "{}/api/v1/actions/{action}/evidence?tenant=contoso",
+            client.base
+        ))
+        .bearer_auth(API_TOKEN)
+        .json(&json!({"url": "https://evidence.example.com/policy.pdf"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let evidence = evidence["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("an evidence id: {evidence}"))
+        .to_string();
     let values: BTreeMap<&str, String> = [
         ("tenant", "contoso".to_string()),
         ("action", action),
         ("tokens/{id}", victim.clone()),
+        ("evidence/{id}", evidence.clone()),
     ]
     .into();
     let other: BTreeMap<&str, String> = [
         ("tenant", "fabrikam".to_string()),
         ("action", values["action"].clone()),
         ("tokens/{id}", victim.clone()),
+        ("evidence/{id}", evidence.clone()),
     ]
     .into();
 

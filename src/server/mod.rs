@@ -48,6 +48,7 @@ pub mod api;
 pub mod assessments;
 pub mod audit;
 pub mod auth;
+pub mod evidence;
 pub mod history;
 pub mod input;
 pub mod oidc;
