@@ -2,8 +2,10 @@
 //!
 //! Every route but `/healthz`, `/readyz` (and `/metrics` when `[server] metrics_public =
 //! true`) requires `Authorization: Bearer <token>`, resolved into a caller with a role and a
-//! scope by [`auth`]; each handler checks the role it needs. Without valid credentials a route
-//! answers 401 (problem details, `WWW-Authenticate: Bearer`), without the role 403.
+//! scope by [`auth`] (an API token of [`tokens`], a JWT of the identity provider verified by
+//! [`oidc`], or the shared `[server] api_token`); each handler checks the role it needs.
+//! Without valid credentials a route answers 401 (problem details, `WWW-Authenticate: Bearer`),
+//! without the role 403.
 //!
 //! Connections are served by hyper's HTTP/1 server over a `TcpListener` loop ([`serve`]) with
 //! the `[server]` limits: a request head must arrive within `header_read_timeout` (an idle
@@ -22,6 +24,8 @@
 //!   -> the JSON report and status history ([`history`])
 //! - `GET /api/v1/assessments`, `GET /api/v1/scores?...`, `PUT /api/v1/actions/{action}/status`
 //!   -> the model's reports, filtered scores and manual statuses (see [`crate::server::assessments`])
+//! - `GET /api/v1/tokens`, `POST /api/v1/tokens`, `DELETE /api/v1/tokens/{id}` -> API tokens,
+//!   for an administrator without a scope ([`tokens`])
 
 use std::net::SocketAddr;
 use std::sync::Arc;
