@@ -136,6 +136,16 @@ mod tests {
                 );
             }
         }
+        let mut ids = std::collections::BTreeSet::new();
+        for item in doc.paths.paths.values() {
+            for op in [&item.get, &item.put, &item.post, &item.delete, &item.patch]
+                .into_iter()
+                .flatten()
+            {
+                let id = op.operation_id.clone().expect("operation id");
+                assert!(ids.insert(id.clone()), "operation id {id} is used twice");
+            }
+        }
         let tokens = &doc.paths.paths["/api/v1/tokens"];
         assert!(tokens.get.is_some() && tokens.post.is_some());
         assert!(doc.paths.paths["/api/v1/tokens/{id}"].delete.is_some());

@@ -390,6 +390,7 @@ fn store_unavailable(app: &App, e: &StoreError) -> Response {
 /// `GET /api/v1/tokens`.
 #[utoipa::path(
     get,
+    operation_id = "list_tokens",
     path = "/api/v1/tokens",
     tag = "tokens",
     security(("bearer" = ["administrator"])),
@@ -412,6 +413,7 @@ pub async fn list(State(app): State<Arc<App>>, principal: Principal) -> Response
 /// `POST /api/v1/tokens`.
 #[utoipa::path(
     post,
+    operation_id = "create_token",
     path = "/api/v1/tokens",
     tag = "tokens",
     security(("bearer" = ["administrator"])),
@@ -491,6 +493,7 @@ pub async fn create_route(
 /// `DELETE /api/v1/tokens/{id}`: revoke a token (kept, listed as revoked).
 #[utoipa::path(
     delete,
+    operation_id = "revoke_token",
     path = "/api/v1/tokens/{id}",
     tag = "tokens",
     security(("bearer" = ["administrator"])),
