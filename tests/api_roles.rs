@@ -225,20 +225,49 @@ async fn every_operation_is_allowed_at_its_role_and_refused_below_it() {
         .as_i64()
         .unwrap_or_else(|| panic!("an evidence id: {evidence}"))
         .to_string();
+    // An assessment of contoso, one of its controls and its template, for routes that name
+    // them (the listing is a list, or an object holding one under "assessments").
+    let listed: Value = serde_json::from_str(
+        &client
+            .call("get", "/api/v1/assessments", Some(&tokens[&Role::Reader]))
+            .await
+            .1,
+    )
+    .unwrap_or_default();
+    let assessment = listed
+        .as_array()
+        .or_else(|| listed["assessments"].as_array())
+        .and_then(|l| l.iter().find(|a| a["tenant"] == "contoso"))
+        .cloned()
+        .unwrap_or_default();
+    let mut named: Vec<(&str, String)> = Vec::new();
+    for (key, value) in [
+        ("assessment", &assessment["id"]),
+        ("control", &assessment["controls"][0]["id"]),
+        ("templates/{id}", &assessment["template_id"]),
+    ] {
+        if let Some(v) = value.as_str() {
+            named.push((key, v.to_string()));
+        }
+    }
     let values: BTreeMap<&str, String> = [
         ("tenant", "contoso".to_string()),
         ("action", action),
         ("tokens/{id}", victim.clone()),
         ("evidence/{id}", evidence.clone()),
     ]
-    .into();
+    .into_iter()
+    .chain(named.clone())
+    .collect();
     let other: BTreeMap<&str, String> = [
         ("tenant", "fabrikam".to_string()),
         ("action", values["action"].clone()),
         ("tokens/{id}", victim.clone()),
         ("evidence/{id}", evidence.clone()),
     ]
-    .into();
+    .into_iter()
+    .chain(named)
+    .collect();
 
     let mut failures = Vec::new();
     for ((method, path), least) in &declared {
