@@ -4,6 +4,7 @@
 //! `config -> scheduler -> connector.poll() -> observations -> signals -> evaluation -> store`
 //! `-> metrics / reports / API`.
 
+pub mod access;
 pub mod alerts;
 pub mod app;
 pub mod assembly;

@@ -19,6 +19,24 @@ use crate::evaluation::{TenantEvaluation, TestStatus};
 use crate::model::report::{AssessmentReport, ControlStatus};
 use crate::store::PollOutcome;
 
+/// Every `reason` of `postured_auth_failures_total` (exported at 0 from the start): the
+/// refusals of `crate::server::auth`.
+pub const AUTH_FAILURE_REASONS: &[&str] = &[
+    "missing",
+    "malformed",
+    "too_long",
+    "unknown_token",
+    "expired",
+    "revoked",
+    "jwt_invalid",
+    "jwt_expired",
+    "jwt_unknown_key",
+    "jwt_algorithm",
+    "jwks_unavailable",
+    "no_role",
+    "store_unavailable",
+];
+
 /// Every metric family postured exports.
 pub struct Metrics {
     registry: Registry,
@@ -50,6 +68,7 @@ pub struct Metrics {
     /// `postured_store_healthy`, `postured_store_health_failures_total`.
     store_health: StoreHealthMetrics,
     templates_skipped: IntGaugeVec,
+    auth_failures_total: IntCounterVec,
     /// Label values last exported per tenant, to remove series that disappeared.
     exported: Mutex<HashMap<String, Exported>>,
     /// Assessment ids last exported per tenant.
@@ -195,9 +214,19 @@ impl Metrics {
         for reason in ["corrupt", "invalid"] {
             templates_skipped.with_label_values(&[reason]).set(0);
         }
+        let auth_failures_total = counter(
+            r,
+            "postured_auth_failures_total",
+            "Refused API authentications by reason (see AUTH_FAILURE_REASONS).",
+            &["reason"],
+        );
+        for reason in AUTH_FAILURE_REASONS {
+            auth_failures_total.with_label_values(&[reason]).inc_by(0);
+        }
         Self {
             per_action_series,
             templates_skipped,
+            auth_failures_total,
             assessment_achieved: gauge(
                 r,
                 "postured_assessment_points_achieved",
@@ -405,6 +434,12 @@ impl Metrics {
     pub fn poll_started(&self) -> InFlight<'_> {
         self.polls_in_flight.inc();
         InFlight(&self.polls_in_flight)
+    }
+
+    /// Count one refused API authentication; `reason` is one of [`AUTH_FAILURE_REASONS`].
+    pub fn observe_auth_failure(&self, reason: &'static str) {
+        debug_assert!(AUTH_FAILURE_REASONS.contains(&reason), "{reason}");
+        self.auth_failures_total.with_label_values(&[reason]).inc();
     }
 
     /// Record a store failure.

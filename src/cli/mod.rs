@@ -1,5 +1,5 @@
 //! Command line: `run`, `once`, `check-config`, `print-config`, `migrate`, `record`, `history`,
-//! `template import|list`, `export`, `action set`.
+//! `template import|list`, `export`, `action set`, `token create|list|revoke`.
 //!
 //! Exit codes: 0 success, 64 invalid configuration (every problem printed, with its key path),
 //! 65 invalid template import file (every problem printed, located), 1 any other error, 2 a
@@ -14,6 +14,7 @@ pub mod audit;
 mod daemon;
 pub mod interchange;
 pub mod once;
+pub mod token;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -140,6 +141,15 @@ pub enum Command {
         #[command(subcommand)]
         command: ActionCommand,
     },
+    /// Create, list or revoke API tokens (see `postured token --help`).
+    Token {
+        /// Configuration file (its [store] section, tenants and groups are used); required.
+        #[arg(long, short, global = true, env = "POSTURED_CONFIG")]
+        config: Option<PathBuf>,
+        /// `create`, `list` or `revoke`.
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Export the append-only audit log (see `postured audit export --help`).
     Audit {
         /// `export`.
@@ -165,6 +175,37 @@ pub enum Command {
         /// File to write.
         #[arg(long)]
         out: PathBuf,
+    },
+}
+
+/// `postured token ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token and print it once (first line), then its id. Only the SHA-256
+    /// digest of its secret is stored.
+    Create {
+        /// The role it grants.
+        #[arg(long, value_enum)]
+        role: crate::access::Role,
+        /// Limit it to this tenant (repeatable; default every tenant).
+        #[arg(long)]
+        tenant: Vec<String>,
+        /// Limit it to this group (repeatable; default every group).
+        #[arg(long)]
+        group: Vec<String>,
+        /// Expiry: a duration from now (`90d`) or an RFC 3339 instant (default never).
+        #[arg(long)]
+        expires: Option<String>,
+        /// What it is for (at most 100 characters; default `<role> token`).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List every token's metadata as JSON (never a secret or its digest).
+    List,
+    /// Revoke a token by id (it stays listed, revoked).
+    Revoke {
+        /// The token's id (the `<id>` of `pst_<id>_<secret>`).
+        id: String,
     },
 }
 
@@ -526,6 +567,24 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
                 update,
             };
             Ok(crate::cli::action::action_set(cfg, set).await?)
+        }
+        Command::Token { config, command } => {
+            let Some(config) = config else {
+                eprintln!("postured token: --config (or POSTURED_CONFIG) is required");
+                return Ok(ExitCode::from(EXIT_CONFIG));
+            };
+            let cfg = load(&config, Secrets::NONE)?;
+            Ok(match command {
+                TokenCommand::Create {
+                    role,
+                    tenant,
+                    group,
+                    expires,
+                    name,
+                } => token::create_token(cfg, role, tenant, group, expires, name).await?,
+                TokenCommand::List => token::list_tokens(cfg).await?,
+                TokenCommand::Revoke { id } => token::revoke_token(cfg, &id).await?,
+            })
         }
         Command::Audit {
             command:

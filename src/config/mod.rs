@@ -34,7 +34,7 @@ pub use connectors::{ConnectorConfig, TenantConfig, catalog_scope};
 pub use sections::{
     CatalogConfig, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT,
     EvidenceConfig, EvidenceStorage, HistoryConfig, LogConfig, LogFormat, MetricsConfig,
-    SchedulerConfig, ServerConfig, StoreConfig,
+    OIDC_ALGORITHMS, OidcConfig, SchedulerConfig, ServerConfig, StoreConfig,
 };
 
 /// Prefix of environment overrides.

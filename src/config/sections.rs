@@ -4,6 +4,7 @@
 //!
 //! Must not: resolve secrets or read files.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -34,6 +35,169 @@ pub struct ServerConfig {
     /// Open connections served at once; a connection accepted beyond it is closed at once
     /// (default 256).
     pub max_connections: usize,
+    /// `[server.oidc]`: accept bearer JWTs of an OpenID Connect identity provider (absent:
+    /// API tokens and the shared token only).
+    pub oidc: Option<OidcConfig>,
+}
+
+/// `[server.oidc]`: the organisation's OpenID Connect identity provider, whose access tokens
+/// (JWTs) the API accepts as bearer tokens. See docs/security.md for Entra ID and others.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// The issuer, exactly as in the tokens' `iss` claim (`https://login.microsoftonline.com/
+    /// <tenant-id>/v2.0` for Entra ID). `https://`, or `http://` on a loopback host only.
+    pub issuer: String,
+    /// The audience the tokens must name in `aud` (the API's application id URI or client id).
+    pub audience: String,
+    /// The claim holding the caller's roles: a string or a list of strings; a dotted path
+    /// reaches into objects (`realm_access.roles`). Default `roles`.
+    #[serde(default = "default_role_claim")]
+    pub role_claim: String,
+    /// Claim value -> postured role (`reader`, `contributor`, `assessor`, `administrator`);
+    /// several matching values give the highest of their roles. A token whose claim matches
+    /// none is refused with 403.
+    #[serde(default)]
+    pub roles: BTreeMap<String, String>,
+    /// A claim listing the tenant ids the caller is limited to (absent from config: every
+    /// tenant; configured but absent from a token: none).
+    pub tenant_claim: Option<String>,
+    /// A claim listing the group ids the caller is limited to (as `tenant_claim`).
+    pub group_claim: Option<String>,
+    /// The key set's URL; default: the `jwks_uri` of `<issuer>/.well-known/openid-configuration`.
+    pub jwks_url: Option<String>,
+    /// How often the key set is fetched again (default 1 h, at least 10 s); also fetched on an
+    /// unknown `kid`, at most once per 30 s. A failed fetch keeps the last good key set.
+    #[serde(with = "humantime_serde", default = "default_jwks_refresh")]
+    pub refresh_interval: Duration,
+    /// Accepted signature algorithms (default `["RS256", "ES256"]`); asymmetric only: `none`
+    /// and HMAC (`HS*`) are refused.
+    #[serde(default = "default_algorithms")]
+    pub algorithms: Vec<String>,
+    /// Clock skew tolerated on `exp` and `nbf` (default 60 s, at most 5 min).
+    #[serde(with = "humantime_serde", default = "default_leeway")]
+    pub leeway: Duration,
+}
+
+/// The signature algorithms `[server.oidc] algorithms` may name.
+pub const OIDC_ALGORITHMS: &[&str] = &[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+];
+
+fn default_role_claim() -> String {
+    "roles".to_string()
+}
+
+fn default_jwks_refresh() -> Duration {
+    Duration::from_secs(3600)
+}
+
+fn default_algorithms() -> Vec<String> {
+    vec!["RS256".to_string(), "ES256".to_string()]
+}
+
+fn default_leeway() -> Duration {
+    Duration::from_secs(60)
+}
+
+/// Problems of an identity provider URL: `https://`, or `http://` on a loopback host.
+fn check_provider_url(text: &str) -> Option<String> {
+    match url::Url::parse(text) {
+        Err(e) => Some(format!("not a URL: {e}")),
+        Ok(u) if u.scheme() == "https" => None,
+        Ok(u)
+            if u.scheme() == "http"
+                && matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]")) =>
+        {
+            None
+        }
+        Ok(_) => Some("must be an https:// URL (http:// only on a loopback host)".to_string()),
+    }
+}
+
+impl OidcConfig {
+    /// The role mapping, claim value -> role (values naming no role are left out; validation
+    /// reports them).
+    pub fn role_map(&self) -> BTreeMap<String, crate::access::Role> {
+        self.roles
+            .iter()
+            .filter_map(|(k, v)| crate::access::Role::parse(v).map(|r| (k.clone(), r)))
+            .collect()
+    }
+
+    /// Validate; every problem carries its `server.oidc.` key path.
+    pub fn validate(&self, problems: &mut Vec<ConfigProblem>) {
+        let mut push = |key: &str, message: String| {
+            problems.push(ConfigProblem::new(format!("server.oidc.{key}"), message));
+        };
+        if let Some(m) = check_provider_url(&self.issuer) {
+            push("issuer", m);
+        }
+        if let Some(m) = self.jwks_url.as_deref().and_then(check_provider_url) {
+            push("jwks_url", m);
+        }
+        if self.audience.trim().is_empty() {
+            push("audience", "must not be empty".to_string());
+        }
+        if self.role_claim.trim().is_empty() || self.role_claim.split('.').any(str::is_empty) {
+            push(
+                "role_claim",
+                "must be a claim name or a dotted path of names".to_string(),
+            );
+        }
+        if self.roles.is_empty() {
+            push(
+                "roles",
+                "map at least one claim value to a role (e.g. \"Postured.Read\" = \"reader\")"
+                    .to_string(),
+            );
+        }
+        for (value, role) in &self.roles {
+            if crate::access::Role::parse(role).is_none() {
+                push(
+                    &format!("roles.{value:?}"),
+                    format!(
+                        "{role:?} is not a role (reader, contributor, assessor, administrator)"
+                    ),
+                );
+            }
+        }
+        for (key, claim) in [
+            ("tenant_claim", &self.tenant_claim),
+            ("group_claim", &self.group_claim),
+        ] {
+            if claim.as_deref().is_some_and(|c| c.trim().is_empty()) {
+                push(key, "must not be empty".to_string());
+            }
+        }
+        if self.refresh_interval < Duration::from_secs(10) {
+            push("refresh_interval", "must be at least 10s".to_string());
+        }
+        if self.leeway > Duration::from_secs(300) {
+            push("leeway", "must be at most 5m".to_string());
+        }
+        if self.algorithms.is_empty() {
+            push("algorithms", "name at least one algorithm".to_string());
+        }
+        for (i, alg) in self.algorithms.iter().enumerate() {
+            if OIDC_ALGORITHMS.contains(&alg.as_str()) {
+                continue;
+            }
+            let why = if alg.to_ascii_uppercase().starts_with("HS") {
+                "HMAC algorithms are refused: an identity provider's keys are public, and a \
+                 public key must never verify an HMAC"
+                    .to_string()
+            } else if alg.eq_ignore_ascii_case("none") {
+                "unsigned tokens are refused".to_string()
+            } else {
+                format!(
+                    "unknown algorithm {alg:?}; one of {}",
+                    OIDC_ALGORITHMS.join(", ")
+                )
+            };
+            push(&format!("algorithms[{i}]"), why);
+        }
+    }
 }
 
 /// Default of [`ServerConfig::header_read_timeout`].
@@ -52,6 +216,7 @@ impl Default for ServerConfig {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            oidc: None,
         }
     }
 }
@@ -73,6 +238,9 @@ impl ServerConfig {
                 "server.max_connections",
                 "must be at least 1",
             ));
+        }
+        if let Some(oidc) = &self.oidc {
+            oidc.validate(problems);
         }
     }
 }
@@ -361,6 +529,58 @@ impl EvidenceConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oidc_problems_are_reported_together_with_their_paths() {
+        let cfg: OidcConfig = toml::from_str(
+            r#"
+            issuer = "http://idp.example.com"
+            audience = " "
+            role_claim = "realm_access..roles"
+            roles = { "Postured.Admin" = "administrator", "Postured.Boss" = "boss" }
+            tenant_claim = ""
+            jwks_url = "ftp://idp.example.com/keys"
+            refresh_interval = "1s"
+            leeway = "10m"
+            algorithms = ["RS256", "HS256", "none", "XX1"]
+            "#,
+        )
+        .unwrap();
+        let mut p = Vec::new();
+        cfg.validate(&mut p);
+        let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "server.oidc.issuer",
+                "server.oidc.jwks_url",
+                "server.oidc.audience",
+                "server.oidc.role_claim",
+                "server.oidc.roles.\"Postured.Boss\"",
+                "server.oidc.tenant_claim",
+                "server.oidc.refresh_interval",
+                "server.oidc.leeway",
+                "server.oidc.algorithms[1]",
+                "server.oidc.algorithms[2]",
+                "server.oidc.algorithms[3]",
+            ]
+        );
+        assert!(p[8].message.contains("HMAC"), "{}", p[8].message);
+        let ok: OidcConfig = toml::from_str(
+            r#"
+            issuer = "https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000/v2.0"
+            audience = "api://postured"
+            roles = { "Postured.Read" = "reader" }
+            "#,
+        )
+        .unwrap();
+        let mut p = Vec::new();
+        ok.validate(&mut p);
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(ok.role_claim, "roles");
+        assert_eq!(ok.algorithms, ["RS256", "ES256"]);
+        assert_eq!(ok.role_map()["Postured.Read"], crate::access::Role::Reader);
+    }
 
     #[test]
     fn evidence_bounds() {

@@ -21,7 +21,9 @@ use utoipa_axum::routes;
 
 use crate::app::App;
 use crate::server::auth::{Principal, Role};
-use crate::server::{actions, alerts, assessments, audit, evidence, history, templates, tenants};
+use crate::server::{
+    actions, alerts, assessments, audit, evidence, history, templates, tenants, tokens,
+};
 
 /// The document's fixed parts: info and the security scheme.
 #[derive(OpenApi)]
@@ -76,6 +78,8 @@ pub fn routes() -> (axum::Router<Arc<App>>, OpenApiDoc) {
     let t_router = t_router.layer(DefaultBodyLimit::max(
         usize::try_from(crate::interchange::MAX_IMPORT_FILE_BYTES).unwrap_or(usize::MAX),
     ));
+    let (schemas_t, paths_t, create_token) = routes!(tokens::create_route);
+    let create_token = create_token.layer(DefaultBodyLimit::max(tokens::MAX_CREATE_BODY_BYTES));
     // Uploads are bounded by `[evidence] max_file_bytes`, counted while the file is read (the
     // limit is configuration, not a constant), and links by their own limit.
     let (e_schemas, e_paths, evidence_add) = routes!(evidence::add, evidence::list);
@@ -103,6 +107,9 @@ pub fn routes() -> (axum::Router<Arc<App>>, OpenApiDoc) {
         .routes((e_schemas, e_paths, evidence_add))
         .routes(routes!(evidence::download, evidence::withdraw))
         .routes(routes!(openapi_json))
+        .routes(routes!(tokens::list))
+        .routes((schemas_t, paths_t, create_token))
+        .routes(routes!(tokens::revoke_route))
         .split_for_parts()
 }
 
@@ -157,5 +164,18 @@ mod tests {
                 );
             }
         }
+        let mut ids = std::collections::BTreeSet::new();
+        for item in doc.paths.paths.values() {
+            for op in [&item.get, &item.put, &item.post, &item.delete, &item.patch]
+                .into_iter()
+                .flatten()
+            {
+                let id = op.operation_id.clone().expect("operation id");
+                assert!(ids.insert(id.clone()), "operation id {id} is used twice");
+            }
+        }
+        let tokens = &doc.paths.paths["/api/v1/tokens"];
+        assert!(tokens.get.is_some() && tokens.post.is_some());
+        assert!(doc.paths.paths["/api/v1/tokens/{id}"].delete.is_some());
     }
 }

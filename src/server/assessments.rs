@@ -379,6 +379,10 @@ pub async fn set_status(
     action: Result<Path<String>, PathRejection>,
     body: Result<Json<StatusBody>, JsonRejection>,
 ) -> Response {
+    // The operation's declared role first, so a caller without it is refused whatever it sent.
+    if let Err(p) = principal.require(Role::Contributor) {
+        return p.into_response();
+    }
     let Ok(Path(action)) = action else {
         return INVALID_ACTION_ID
             .at(

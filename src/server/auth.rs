@@ -18,10 +18,12 @@
 //! an extractor and call [`Principal::require`] / [`Principal::require_tenant`]. A request
 //! that reaches a protected handler without a principal is answered 401.
 //!
-//! Sources of principals: the legacy shared `[server] api_token` (an administrator over
-//! everything, kept so existing integrations keep working).
+//! Sources of principals, tried in order: API tokens (`pst_<id>_<secret>`, [`crate::server::tokens`];
+//! subject `token:<id>`), JWTs of the organisation's OpenID Connect identity provider
+//! (`[server.oidc]`; subject `oidc:<sub>`), and the legacy shared `[server] api_token` (an
+//! administrator over everything, subject `api_token`, kept so existing integrations keep
+//! working). Refusals: [`AuthFailure`].
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, Request, State};
@@ -30,88 +32,13 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+pub use crate::access::{Role, Scope};
 use crate::app::App;
 use crate::server::problem::Problem;
-
-/// A role, ordered: each role may do everything the roles below it may.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Read everything in scope.
-    Reader,
-    /// Reader, plus assignment, implementation notes and evidence.
-    Contributor,
-    /// Contributor, plus test status.
-    Assessor,
-    /// Assessor, plus templates, assessments and API tokens.
-    Administrator,
-}
-
-impl Role {
-    /// The role's name as written in config, tokens and the OpenAPI document.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Reader => "reader",
-            Role::Contributor => "contributor",
-            Role::Assessor => "assessor",
-            Role::Administrator => "administrator",
-        }
-    }
-
-    /// The role named `name` (`reader`, `contributor`, `assessor`, `administrator`).
-    pub fn parse(name: &str) -> Option<Role> {
-        [
-            Role::Reader,
-            Role::Contributor,
-            Role::Assessor,
-            Role::Administrator,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == name)
-    }
-}
-
-/// What a principal may see: every tenant and group when both sets are `None`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Scope {
-    /// Tenant ids the principal is limited to (`None`: every tenant).
-    pub tenants: Option<BTreeSet<String>>,
-    /// Group ids the principal is limited to (`None`: every group).
-    pub groups: Option<BTreeSet<String>>,
-}
-
-impl Scope {
-    /// Whether the scope covers every tenant and group.
-    pub fn is_unlimited(&self) -> bool {
-        self.tenants.is_none() && self.groups.is_none()
-    }
-
-    /// Whether `tenant` is in scope.
-    pub fn allows_tenant(&self, tenant: &str) -> bool {
-        self.tenants.as_ref().is_none_or(|t| t.contains(tenant))
-    }
-
-    /// Whether `group` is in scope.
-    pub fn allows_group(&self, group: &str) -> bool {
-        self.groups.as_ref().is_none_or(|g| g.contains(group))
-    }
-}
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -188,34 +115,184 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     }
 }
 
-/// Middleware of the protected routes: resolve the bearer token into a [`Principal`] (stored
-/// in the request's extensions) or answer 401.
-pub async fn authenticate(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Response {
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| bearer_token(v.as_bytes()));
-    let Some(presented) = presented else {
-        return unauthorized("missing or invalid bearer token");
-    };
-    match resolve(&app, presented) {
-        Some(principal) => {
-            req.extensions_mut().insert(principal);
-            next.run(req).await
+/// Longest accepted `Authorization` header value, in bytes (16 KiB: an identity provider's JWT
+/// with many group claims fits); a longer one is refused (401, reason `too_long`) unread.
+pub const MAX_AUTHORIZATION_BYTES: usize = 16 * 1024;
+
+/// Why a request was not authenticated: the `reason` label of
+/// `postured_auth_failures_total` (bounded) and the answer's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No `Authorization` header.
+    Missing,
+    /// Not `Bearer <token>`.
+    Malformed,
+    /// Longer than [`MAX_AUTHORIZATION_BYTES`].
+    TooLong,
+    /// No API token, JWT or shared token matches.
+    UnknownToken,
+    /// An API token past its expiry.
+    Expired,
+    /// A revoked API token.
+    Revoked,
+    /// A JWT that does not verify (signature, issuer, audience, not-before, shape).
+    JwtInvalid,
+    /// A JWT past its `exp` (beyond the leeway).
+    JwtExpired,
+    /// A JWT signed with a key (`kid`) the identity provider's key set does not hold.
+    JwtUnknownKey,
+    /// A JWT whose algorithm is not allowed (`none`, HMAC, or outside the configured list).
+    JwtAlgorithm,
+    /// The identity provider's key set could never be fetched (503).
+    JwksUnavailable,
+    /// A valid JWT whose role claim maps to no role (403: authenticated, no role).
+    NoRole,
+    /// The store could not be read to check an API token (503).
+    StoreUnavailable,
+}
+
+impl AuthFailure {
+    /// The metric label (one of [`crate::metrics::AUTH_FAILURE_REASONS`]).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthFailure::Missing => "missing",
+            AuthFailure::Malformed => "malformed",
+            AuthFailure::TooLong => "too_long",
+            AuthFailure::UnknownToken => "unknown_token",
+            AuthFailure::Expired => "expired",
+            AuthFailure::Revoked => "revoked",
+            AuthFailure::JwtInvalid => "jwt_invalid",
+            AuthFailure::JwtExpired => "jwt_expired",
+            AuthFailure::JwtUnknownKey => "jwt_unknown_key",
+            AuthFailure::JwtAlgorithm => "jwt_algorithm",
+            AuthFailure::JwksUnavailable => "jwks_unavailable",
+            AuthFailure::NoRole => "no_role",
+            AuthFailure::StoreUnavailable => "store_unavailable",
         }
-        None => unauthorized("missing or invalid bearer token"),
+    }
+
+    /// The answer: 401 (with `WWW-Authenticate: Bearer`) for credentials that do not
+    /// authenticate, 403 for [`AuthFailure::NoRole`], 503 when the store or the identity
+    /// provider's keys are unavailable. The detail never holds the token.
+    pub fn response(self) -> Response {
+        match self {
+            AuthFailure::NoRole => forbidden(
+                "the identity provider's token carries no role postured knows \
+                 ([server.oidc] roles)",
+            )
+            .into_response(),
+            AuthFailure::StoreUnavailable | AuthFailure::JwksUnavailable => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "/problems/authentication-unavailable",
+                "Authentication unavailable",
+                if self == AuthFailure::StoreUnavailable {
+                    "the store could not be read to check the token"
+                } else {
+                    "the identity provider's signing keys could not be fetched"
+                },
+            )
+            .into_response(),
+            AuthFailure::Expired | AuthFailure::JwtExpired => unauthorized("the token has expired"),
+            AuthFailure::Revoked => unauthorized("the token was revoked"),
+            AuthFailure::TooLong => unauthorized(format!(
+                "the Authorization header is longer than {MAX_AUTHORIZATION_BYTES} bytes"
+            )),
+            _ => unauthorized("missing or invalid bearer token"),
+        }
     }
 }
 
-/// The principal a presented bearer token stands for, if any.
-fn resolve(app: &App, presented: &[u8]) -> Option<Principal> {
+/// What the authentication middleware needs: the app (its store, shared token, metrics) and
+/// the identity provider's verifier when `[server.oidc]` is configured.
+#[derive(Clone)]
+pub struct AuthState {
+    /// The app.
+    pub app: Arc<App>,
+    /// The JWT verifier of `[server.oidc]`.
+    pub oidc: Option<Arc<crate::server::oidc::Verifier>>,
+}
+
+impl AuthState {
+    /// The state of `app`'s configuration (a new verifier, with no keys fetched yet).
+    pub fn new(app: Arc<App>) -> AuthState {
+        let oidc = app.config.server.oidc.as_ref().map(|cfg| {
+            let http = match crate::http::http_client() {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::error!(error = %e, "no HTTP client for the identity provider's keys");
+                    None
+                }
+            };
+            Arc::new(crate::server::oidc::Verifier::new(cfg, http))
+        });
+        AuthState { app, oidc }
+    }
+}
+
+/// Middleware of the protected routes: resolve the bearer token into a [`Principal`] (stored
+/// in the request's extensions) or refuse ([`AuthFailure::response`]); each refusal is counted
+/// by reason and logged at debug level, without the token.
+pub async fn authenticate(State(auth): State<AuthState>, mut req: Request, next: Next) -> Response {
+    let app = &auth.app;
+    let resolved = match req.headers().get(header::AUTHORIZATION) {
+        None => Err(AuthFailure::Missing),
+        Some(v) if v.len() > MAX_AUTHORIZATION_BYTES => Err(AuthFailure::TooLong),
+        Some(v) => match bearer_token(v.as_bytes()) {
+            None => Err(AuthFailure::Malformed),
+            Some(presented) => resolve(&auth, presented).await,
+        },
+    };
+    match resolved {
+        Ok(principal) => {
+            req.extensions_mut().insert(principal);
+            next.run(req).await
+        }
+        Err(failure) => {
+            app.metrics.observe_auth_failure(failure.as_str());
+            tracing::debug!(
+                reason = failure.as_str(),
+                path = %req.uri().path(),
+                "authentication refused"
+            );
+            failure.response()
+        }
+    }
+}
+
+/// The principal a presented bearer token stands for, tried in order: an API token (prefix
+/// `pst_`), a JWT of the configured identity provider (three dot-separated parts), the legacy
+/// shared `[server] api_token`.
+async fn resolve(auth: &AuthState, presented: &[u8]) -> Result<Principal, AuthFailure> {
+    let app = auth.app.as_ref();
+    if presented.starts_with(crate::server::tokens::TOKEN_PREFIX.as_bytes()) {
+        return match crate::server::tokens::check(app, presented, chrono::Utc::now()).await {
+            Ok(token) => Ok(Principal {
+                subject: format!("token:{}", token.id),
+                role: token.role,
+                scope: token.scope,
+            }),
+            Err(crate::server::tokens::TokenRefusal::Unknown) => Err(AuthFailure::UnknownToken),
+            Err(crate::server::tokens::TokenRefusal::Expired) => Err(AuthFailure::Expired),
+            Err(crate::server::tokens::TokenRefusal::Revoked) => Err(AuthFailure::Revoked),
+            Err(crate::server::tokens::TokenRefusal::StoreUnavailable) => {
+                Err(AuthFailure::StoreUnavailable)
+            }
+        };
+    }
+    if let Some(oidc) = &auth.oidc
+        && crate::server::oidc::Verifier::looks_like_jwt(presented)
+    {
+        // looks_like_jwt admits ASCII only.
+        let token = std::str::from_utf8(presented).map_err(|_| AuthFailure::JwtInvalid)?;
+        return oidc.verify(token).await;
+    }
     match &app.config.api_token {
-        Some(expected) if token_matches(expected, presented) => Some(Principal {
+        Some(expected) if token_matches(expected, presented) => Ok(Principal {
             subject: "api_token".into(),
             role: Role::Administrator,
             scope: Scope::default(),
         }),
-        _ => None,
+        _ => Err(AuthFailure::UnknownToken),
     }
 }
 

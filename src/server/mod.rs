@@ -2,8 +2,10 @@
 //!
 //! Every route but `/healthz`, `/readyz` (and `/metrics` when `[server] metrics_public =
 //! true`) requires `Authorization: Bearer <token>`, resolved into a caller with a role and a
-//! scope by [`auth`]; each handler checks the role it needs. Without valid credentials a route
-//! answers 401 (problem details, `WWW-Authenticate: Bearer`), without the role 403.
+//! scope by [`auth`] (an API token of [`tokens`], a JWT of the identity provider verified by
+//! [`oidc`], or the shared `[server] api_token`); each handler checks the role it needs.
+//! Without valid credentials a route answers 401 (problem details, `WWW-Authenticate: Bearer`),
+//! without the role 403.
 //!
 //! Connections are served by hyper's HTTP/1 server over a `TcpListener` loop ([`serve`]) with
 //! the `[server]` limits: a request head must arrive within `header_read_timeout` (an idle
@@ -40,6 +42,8 @@
 //! - `POST|GET /api/v1/actions/{action}/evidence`, `GET|DELETE /api/v1/evidence/{id}` ->
 //!   evidence files and links ([`evidence`])
 //! - `GET /api/v1/audit`, `GET /api/v1/audit/export` -> the append-only audit log ([`audit`])
+//! - `GET /api/v1/tokens`, `POST /api/v1/tokens`, `DELETE /api/v1/tokens/{id}` -> API tokens,
+//!   for an administrator without a scope ([`tokens`])
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -72,9 +76,11 @@ pub mod extract;
 pub mod evidence;
 pub mod history;
 pub mod input;
+pub mod oidc;
 pub mod problem;
 pub mod templates;
 pub mod tenants;
+pub mod tokens;
 
 /// Build the router for `app`.
 pub fn router(app: Arc<App>) -> Router {
@@ -86,7 +92,7 @@ pub fn router(app: Arc<App>) -> Router {
         (Router::new(), api.merge(metrics))
     };
     let private = private.route_layer(middleware::from_fn_with_state(
-        app.clone(),
+        auth::AuthState::new(app.clone()),
         auth::authenticate,
     ));
     let request_timeout = app.config.server.request_timeout;

@@ -10,8 +10,9 @@
 //! Layout: the SQL both backends run is written once, with `$n` placeholders (which sqlx's
 //! SQLite driver accepts too), in the file of what it stores: `polls.rs` (polls, signals, gaps,
 //! action states, transitions, score snapshots), `alerts.rs` (alert ledger, outbox, category
-//! and assessment snapshots, retention), `model.rs` (templates, manual statuses) and `audit.rs`
-//! (the append-only audit log), `evidence.rs` (evidence rows and content-addressed blobs). What truly
+//! and assessment snapshots, retention), `model.rs` (templates, manual statuses), `audit.rs`
+//! (the append-only audit log), `evidence.rs` (evidence rows and content-addressed blobs) and
+//! `tokens.rs` (API tokens: metadata and the digest of their secret). What truly
 //! differs per backend is the `SqlBackend` trait (`backend.rs`), implemented in `sqlite.rs` and
 //! `postgres.rs`: how transactions begin, PostgreSQL's per-tenant lock and batched (`UNNEST`)
 //! poll writes against SQLite's one statement per row, and the migrations. Row decoding
@@ -44,6 +45,7 @@ mod polls;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
+pub mod tokens;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -65,6 +67,7 @@ pub use evidence::{
     AutomaticEvidence, BlobRef, Evidence, EvidenceKind, EvidenceStore, NewEvidence, StoredBlob,
 };
 pub use model::ModelStore;
+pub use tokens::{ApiToken, StoredToken, TokenStore};
 
 /// Store failures. `kind()` is a bounded metric label.
 #[derive(Debug, thiserror::Error)]
@@ -262,9 +265,12 @@ pub struct ScoreSnapshot {
 /// Persistence of signals, action statuses and history. Implementations must make
 /// [`Store::record_poll`] atomic. Alert persistence is the [`AlertStore`] supertrait;
 /// templates and manual statuses are the [`ModelStore`] supertrait; the append-only audit log
-/// is the [`AuditStore`] supertrait; evidence is the [`EvidenceStore`] supertrait.
+/// is the [`AuditStore`] supertrait; evidence is the [`EvidenceStore`] supertrait; API tokens
+/// the [`TokenStore`] supertrait.
 #[async_trait]
-pub trait Store: AlertStore + AuditStore + EvidenceStore + ModelStore + Send + Sync {
+pub trait Store:
+    AlertStore + AuditStore + EvidenceStore + ModelStore + TokenStore + Send + Sync
+{
     /// Backend name: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Apply pending migrations (idempotent).

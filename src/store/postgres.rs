@@ -224,7 +224,7 @@ mod tests {
     use super::*;
     use crate::store::conformance::{
         alerts::ALERT_CHECKS, audit::AUDIT_CHECKS, evidence::EVIDENCE_CHECKS, model::MODEL_CHECKS,
-        polls::CHECKS,
+        polls::CHECKS, tokens::TOKEN_CHECKS,
     };
     use crate::store::{Store, open_store};
 
@@ -266,6 +266,7 @@ mod tests {
             .chain(ALERT_CHECKS)
             .chain(AUDIT_CHECKS)
             .chain(EVIDENCE_CHECKS)
+            .chain(TOKEN_CHECKS)
             .enumerate()
         {
             let schema = schema_name(index);

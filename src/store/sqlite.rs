@@ -197,7 +197,7 @@ mod tests {
     use crate::evaluation::TestStatus;
     use crate::store::conformance::{
         self, alerts::ALERT_CHECKS, audit::AUDIT_CHECKS, evidence::EVIDENCE_CHECKS,
-        model::MODEL_CHECKS, one_action_poll, polls, record_one,
+        model::MODEL_CHECKS, one_action_poll, polls, record_one, tokens::TOKEN_CHECKS,
     };
     use crate::store::{PollOutcome, PollRecord, Store};
 
@@ -215,7 +215,8 @@ mod tests {
             .iter()
             .chain(MODEL_CHECKS)
             .chain(AUDIT_CHECKS)
-            .chain(EVIDENCE_CHECKS);
+            .chain(EVIDENCE_CHECKS)
+            .chain(TOKEN_CHECKS);
         let failures = conformance::failures(checks, |name| fresh(&dir, name)).await;
         assert!(
             failures.is_empty(),

@@ -110,6 +110,21 @@ impl TestApp {
         tenants: &str,
         registry: &postured::registry::Registry,
     ) -> TestApp {
+        Self::spawn_overridden(extra, tenants, registry, &[]).await
+    }
+
+    /// [`TestApp::spawn_with`] with `POSTURED__*` environment overrides applied to the
+    /// configuration (e.g. `("POSTURED__SERVER__METRICS_PUBLIC", "false")`).
+    pub async fn spawn_overridden(
+        extra: &str,
+        tenants: &str,
+        registry: &postured::registry::Registry,
+        overrides: &[(&str, &str)],
+    ) -> TestApp {
+        let overrides: Vec<(String, String)> = overrides
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
             r#"
@@ -134,7 +149,7 @@ backoff_max = "1s"
             "TEST_API_TOKEN" => Some(API_TOKEN.to_owned()),
             _ => None,
         };
-        let cfg = Config::parse_with(&text, &[], &env, registry, None)
+        let cfg = Config::parse_with(&text, &overrides, &env, registry, None)
             .unwrap_or_else(|p| panic!("config: {p:?}"));
         let app = Arc::new(
             postured::assembly::build_app(cfg)

@@ -5,7 +5,8 @@
 //! ([`polls::CHECKS`]), `model.rs` templates and manual statuses ([`model::MODEL_CHECKS`]),
 //! `alerts.rs` the alert ledger, outbox and snapshots ([`alerts::ALERT_CHECKS`]), `audit.rs` the
 //! append-only audit log ([`audit::AUDIT_CHECKS`]), `evidence.rs` evidence and automatic
-//! evidence ([`evidence::EVIDENCE_CHECKS`]). The SQLite
+//! evidence ([`evidence::EVIDENCE_CHECKS`]), `tokens.rs` API tokens ([`tokens::TOKEN_CHECKS`]).
+//! The SQLite
 //! unit tests (`sqlite.rs`) run them on a fresh database file per check; the PostgreSQL ones
 //! (`postgres.rs`) on a fresh schema per check of the server `POSTURED_TEST_POSTGRES_URL`
 //! names, and skip themselves with a note when it is unset.
@@ -18,6 +19,7 @@ pub(crate) mod audit;
 pub(crate) mod evidence;
 pub(crate) mod model;
 pub(crate) mod polls;
+pub(crate) mod tokens;
 
 use std::fmt;
 use std::future::Future;

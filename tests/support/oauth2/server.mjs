@@ -4,7 +4,11 @@
 // Behaviour on top of the package's defaults:
 // - access tokens carry aud=https://graph.microsoft.com and sub=<client_id>, like Entra's;
 // - the client id "revoked-client" is refused with 401 invalid_client and an Entra-shaped
-//   AADSTS7000222 (expired secret) body, as Entra answers for an expired client secret.
+//   AADSTS7000222 (expired secret) body, as Entra answers for an expired client secret;
+// - a token request with a `postured_claims` parameter (a JSON object) gets those claims
+//   merged over the defaults (aud, sub, roles, exp ...): the OpenID Connect tests of
+//   tests/auth.rs sign tokens with chosen claims this way;
+// - the issuer (`iss`, discovery document, JWKS URL) is the printed loopback URL.
 //
 // Usage: node server.mjs [port]   (port 0 or absent: a free port)
 import { OAuth2Server } from 'oauth2-mock-server';
@@ -22,6 +26,10 @@ function clientOf(req) {
 server.service.on('beforeTokenSigning', (token, req) => {
   token.payload.aud = 'https://graph.microsoft.com';
   token.payload.sub = clientOf(req);
+  const extra = req.body?.postured_claims;
+  if (typeof extra === 'string') {
+    Object.assign(token.payload, JSON.parse(extra));
+  }
 });
 
 server.service.on('beforeResponse', (response, req) => {
@@ -42,7 +50,8 @@ server.service.on('beforeResponse', (response, req) => {
 
 await server.start(port, '127.0.0.1');
 const address = server.address();
-console.log(`http://127.0.0.1:${address.port}`);
+server.issuer.url = `http://127.0.0.1:${address.port}`;
+console.log(server.issuer.url);
 
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, async () => {
