@@ -284,7 +284,6 @@ pub enum AuditCommand {
     },
 }
 
-
 /// The exit codes of `postured once`, shown by `postured once --help`.
 const ONCE_EXIT_CODES: &str = "Exit codes:
   0   every tenant polled and reported; the gate (if any) passed

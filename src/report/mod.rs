@@ -13,10 +13,10 @@
 //! For CI systems ([`ci`] the view, docs/ci-gate.md): the gate of `once --fail-under /
 //! --fail-on` ([`gate`]), JUnit XML ([`junit`]) and SARIF 2.1.0 ([`sarif`]).
 
+pub mod audit;
 pub mod ci;
 pub mod gate;
 pub mod junit;
-pub mod audit;
 pub mod ledger;
 pub mod sarif;
 

@@ -400,17 +400,23 @@ pub async fn export_assessment(
     State(app): State<Arc<App>>,
     principal: Principal,
     Path((tenant, assessment)): Path<(String, String)>,
-    ApiQuery(q): ApiQuery<ReportExportParams>,
+    query: Result<ApiQuery<ReportExportParams>, Problem>,
 ) -> Response {
     if let Err(p) = principal.require(Role::Reader) {
         return p.into_response();
     }
+    // The assessment is looked up (and the caller's scope checked) before the query is
+    // judged, so a caller outside the tenant's scope learns nothing from a 400.
     let report =
         match crate::server::assessments::find_report(&app, &principal, &tenant, &assessment).await
         {
             Ok(r) => r,
             Err(p) => return p.into_response(),
         };
+    let q = match query {
+        Ok(ApiQuery(q)) => q,
+        Err(p) => return p.into_response(),
+    };
     match export_report(&report, q.format) {
         Ok(bytes) => file(
             bytes,
