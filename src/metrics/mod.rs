@@ -14,6 +14,8 @@
 //! without waiting for polls. The registry keeps the rest (connector polls, store, alerts,
 //! templates, build info): a few series per tenant and connector at most.
 
+#[cfg(test)]
+mod rendering_tests;
 mod tenants;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
