@@ -287,20 +287,39 @@ impl Metrics {
         self.tenants.publish_evaluation(eval);
     }
 
-    /// Text exposition format (what `/metrics` serves): the registry's families (encoded by
-    /// the `prometheus` crate), then the per-tenant families. Takes the per-tenant map's lock
-    /// only to copy its pointers; a long rendering belongs off the async workers.
+    /// Text exposition format, whole (what `/metrics` serves, in [`Metrics::render_chunks`]).
     pub fn render(&self) -> String {
+        let mut text = String::new();
+        self.render_chunks(usize::MAX, &mut |c| {
+            if text.is_empty() {
+                text = c;
+            } else {
+                text.push_str(&c);
+            }
+        });
+        text
+    }
+
+    /// Text exposition format in chunks of at least `chunk` bytes (each ends at a line's end;
+    /// the last may be shorter), handed to `sink` in order: the registry's families (encoded
+    /// by the `prometheus` crate), then the per-tenant families. Takes the per-tenant map's
+    /// lock only to copy its pointers, so a rendering never waits for a poll and each tenant
+    /// is as one publish left it; with `chunk` = `usize::MAX` the sink gets one chunk. Tens of
+    /// milliseconds for a large fleet: call it off the async workers.
+    pub fn render_chunks(&self, chunk: usize, sink: &mut dyn FnMut(String)) {
         let mut buf = Vec::new();
         let encoder = TextEncoder::new();
         if let Err(e) = encoder.encode(&self.registry.gather(), &mut buf) {
             tracing::error!(error = %e, "encoding metrics failed");
         }
         let mut text = String::from_utf8(buf).unwrap_or_default();
-        text.reserve(self.last_render_len.load(Ordering::Relaxed));
-        self.tenants.render(&mut text);
-        self.last_render_len.store(text.len(), Ordering::Relaxed);
-        text
+        text.reserve(self.last_render_len.load(Ordering::Relaxed).min(chunk));
+        let mut total = 0;
+        self.tenants.render(text, chunk, &mut |c| {
+            total += c.len();
+            sink(c);
+        });
+        self.last_render_len.store(total, Ordering::Relaxed);
     }
 }
 

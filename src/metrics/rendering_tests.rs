@@ -490,6 +490,28 @@ fn compare(per_action: bool) -> String {
 }
 
 #[test]
+fn chunks_end_at_line_ends_and_make_the_whole_text() {
+    let m = Metrics::new(true);
+    for i in 0..30 {
+        m.observe_evaluation(&evaluation(&format!("tenant-{i:02}"), 8, i, true));
+    }
+    let whole = m.render();
+    let mut chunks = Vec::new();
+    m.render_chunks(4096, &mut |c| chunks.push(c));
+    assert!(chunks.len() > 3, "{} chunks", chunks.len());
+    let (last, full) = chunks.split_last().expect("chunks");
+    for c in full {
+        assert!(
+            c.len() >= 4096 && c.ends_with('\n'),
+            "chunk of {} bytes",
+            c.len()
+        );
+    }
+    assert!(last.ends_with('\n'));
+    assert_eq!(chunks.concat(), whole);
+}
+
+#[test]
 fn per_tenant_families_render_as_the_registry_did_with_per_action_series() {
     promtool_check(&compare(true));
 }

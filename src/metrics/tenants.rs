@@ -351,10 +351,16 @@ impl TenantSeries {
         });
     }
 
-    /// Append every family with at least one series to `out`.
-    pub(super) fn render(&self, out: &mut String) {
+    /// Render every family with at least one series after `out`'s text, handing `sink` the
+    /// text in chunks of at least `chunk` bytes (a chunk ends at a line's end), then the rest.
+    pub(super) fn render(&self, out: String, chunk: usize, sink: &mut dyn FnMut(String)) {
         let entries: Vec<Entry> = lock(&self.tenants).values().cloned().collect();
-        let mut w = Writer { out };
+        let mut w = Writer {
+            out,
+            chunk,
+            sink,
+            wrote: false,
+        };
         let evals = || {
             entries
                 .iter()
@@ -445,6 +451,9 @@ impl TenantSeries {
                 }
             }
         });
+        if !w.out.is_empty() {
+            (w.sink)(w.out);
+        }
     }
 }
 
@@ -496,9 +505,14 @@ fn counters(
     }
 }
 
-/// Appends text-format lines.
+/// Appends text-format lines, handing full chunks to `sink`.
 struct Writer<'a> {
-    out: &'a mut String,
+    out: String,
+    /// Hand `out` to `sink` once it holds this many bytes.
+    chunk: usize,
+    sink: &'a mut dyn FnMut(String),
+    /// Whether the current family has a series yet.
+    wrote: bool,
 }
 
 impl Writer<'_> {
@@ -514,16 +528,27 @@ impl Writer<'_> {
             f.name,
             f.kind
         );
-        let header = self.out.len();
+        self.wrote = false;
         body(self);
-        if self.out.len() == header {
+        // Nothing was handed on since the header: chunks end only after a series.
+        if !self.wrote {
             self.out.truncate(start);
+        }
+    }
+
+    /// End a line; hand the text on when it fills a chunk.
+    fn end_line(&mut self) {
+        self.out.push('\n');
+        if self.out.len() >= self.chunk {
+            let full = std::mem::replace(&mut self.out, String::with_capacity(self.chunk + 256));
+            (self.sink)(full);
         }
     }
 
     /// `name{label="value",...} ` (values already escaped), awaiting its value.
     fn series(&mut self, f: &Family, labels: &[(&str, &str)]) {
-        let out = &mut *self.out;
+        self.wrote = true;
+        let out = &mut self.out;
         out.push_str(f.name);
         out.push('{');
         for (i, (name, value)) in labels.iter().enumerate() {
@@ -540,12 +565,12 @@ impl Writer<'_> {
 
     fn int(&mut self, v: i64) {
         self.out.push_str(itoa::Buffer::new().format(v));
-        self.out.push('\n');
+        self.end_line();
     }
 
     fn uint(&mut self, v: u64) {
         self.out.push_str(itoa::Buffer::new().format(v));
-        self.out.push('\n');
+        self.end_line();
     }
 
     /// A float: integral values as integers (as the registry wrote them), others shortest
@@ -562,6 +587,6 @@ impl Writer<'_> {
         } else {
             self.out.push_str(ryu::Buffer::new().format_finite(v));
         }
-        self.out.push('\n');
+        self.end_line();
     }
 }
