@@ -222,13 +222,35 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
     }
 }
 
+/// Bytes of `/metrics` text handed to the response at a time.
+const METRICS_CHUNK: usize = 256 * 1024;
+/// Chunks rendered ahead of what the client has read.
+const METRICS_CHUNKS_AHEAD: usize = 4;
+
+/// `/metrics`: rendered on a blocking thread (tens of milliseconds for a large fleet), so the
+/// async workers keep serving and the rendering never waits for a poll; streamed in chunks of
+/// [`METRICS_CHUNK`] bytes with at most [`METRICS_CHUNKS_AHEAD`] rendered ahead of the client,
+/// so a scrape of 1 M series does not hold its ~100 MB text. When the client goes away the
+/// rendering runs to its end without sending (a bounded cost: one rendering).
 async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let metrics = app.metrics.clone();
+    let (tx, rx) = tokio::sync::mpsc::channel::<String>(METRICS_CHUNKS_AHEAD);
+    tokio::task::spawn_blocking(move || {
+        let mut open = true;
+        metrics.render_chunks(METRICS_CHUNK, &mut |chunk| {
+            open = open && tx.blocking_send(chunk).is_ok();
+        });
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        let chunk = rx.recv().await?;
+        Some((Ok::<_, std::convert::Infallible>(chunk), rx))
+    });
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        app.metrics.render(),
+        axum::body::Body::from_stream(body),
     )
         .into_response()
 }

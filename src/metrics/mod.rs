@@ -1,4 +1,5 @@
-//! Prometheus metrics: one registry, typed families, bounded label sets.
+//! Prometheus metrics: daemon-wide families in one `prometheus` registry, per-tenant families
+//! prepared at poll time (`tenants`), bounded label sets.
 //!
 //! Labels come only from configuration (tenant ids, connector ids: a kind, or `<kind>.<name>`
 //! for named connectors), the catalog (action ids, categories) and fixed enums (outcomes,
@@ -6,17 +7,26 @@
 //! Per-action series can be switched off (`[metrics] per_action_series = false`). Series of
 //! actions or categories that disappear from a tenant's evaluation are removed. This module
 //! only records; it never polls or reads the store.
+//!
+//! The families that scale with tenants x actions (scores, categories, per-action points and
+//! regression/recovery counters, status counts, assessments, control counts) live in
+//! [`tenants`]: a poll publishes them as one compact value per tenant, a scrape renders them
+//! without waiting for polls. The registry keeps the rest (connector polls, store, alerts,
+//! templates, build info): a few series per tenant and connector at most.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
+#[cfg(test)]
+mod rendering_tests;
+mod tenants;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
 
-use crate::evaluation::{TenantEvaluation, TestStatus};
-use crate::model::report::{AssessmentReport, ControlStatus};
+use crate::evaluation::TenantEvaluation;
+use crate::model::report::AssessmentReport;
 use crate::store::PollOutcome;
 
 /// Every `reason` of `postured_auth_failures_total` (exported at 0 from the start): the
@@ -40,65 +50,23 @@ pub const AUTH_FAILURE_REASONS: &[&str] = &[
 /// Every metric family postured exports.
 pub struct Metrics {
     registry: Registry,
-    per_action_series: bool,
-    score_ratio: GaugeVec,
-    points_achieved: GaugeVec,
-    points_possible: GaugeVec,
-    category_achieved: GaugeVec,
-    category_possible: GaugeVec,
-    action_achieved: GaugeVec,
-    action_possible: GaugeVec,
-    actions_by_status: IntGaugeVec,
+    /// The per-tenant families, outside the registry.
+    tenants: tenants::TenantSeries,
+    /// Length of the last rendering, to size the next one's buffer.
+    last_render_len: AtomicUsize,
     polls_total: IntCounterVec,
     poll_errors_total: IntCounterVec,
     poll_duration: HistogramVec,
     last_success: GaugeVec,
     polls_in_flight: IntGauge,
     store_errors_total: IntCounterVec,
-    action_regressions_total: IntCounterVec,
-    action_recoveries_total: IntCounterVec,
     alerts_delivered_total: IntCounterVec,
     alert_outbox_pending: IntGauge,
     signal_stale: IntGaugeVec,
-    assessment_achieved: GaugeVec,
-    assessment_possible: GaugeVec,
-    assessment_progress: GaugeVec,
-    assessment_automated: GaugeVec,
-    control_status: IntGaugeVec,
     /// `postured_store_healthy`, `postured_store_health_failures_total`.
     store_health: StoreHealthMetrics,
     templates_skipped: IntGaugeVec,
     auth_failures_total: IntCounterVec,
-    /// Label values last exported per tenant, to remove series that disappeared.
-    exported: Mutex<HashMap<String, Exported>>,
-    /// Assessment ids last exported per tenant.
-    exported_assessments: Mutex<HashMap<String, BTreeSet<String>>>,
-}
-
-/// Every control rollup status, in the order of SCORING.md.
-const CONTROL_STATUSES: [ControlStatus; 5] = [
-    ControlStatus::Passed,
-    ControlStatus::Failed,
-    ControlStatus::None,
-    ControlStatus::OutOfScope,
-    ControlStatus::InProgress,
-];
-
-/// The `status` label of a control rollup status.
-fn control_status_name(s: ControlStatus) -> &'static str {
-    match s {
-        ControlStatus::Passed => "passed",
-        ControlStatus::Failed => "failed",
-        ControlStatus::None => "none",
-        ControlStatus::OutOfScope => "out_of_scope",
-        ControlStatus::InProgress => "in_progress",
-    }
-}
-
-#[derive(Default)]
-struct Exported {
-    categories: BTreeSet<String>,
-    actions: BTreeSet<String>,
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
@@ -137,17 +105,6 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
-        let actions_by_status = IntGaugeVec::new(
-            Opts::new(
-                "postured_actions",
-                "Improvement actions of a tenant per test status.",
-            ),
-            &["tenant", "test_status"],
-        )
-        .expect("valid metric definition");
-        registry
-            .register(Box::new(actions_by_status.clone()))
-            .expect("metric registered once");
         let poll_duration = HistogramVec::new(
             HistogramOpts::new(
                 "postured_connector_poll_duration_seconds",
@@ -189,17 +146,6 @@ impl Metrics {
         registry
             .register(Box::new(signal_stale.clone()))
             .expect("metric registered once");
-        let control_status = IntGaugeVec::new(
-            Opts::new(
-                "postured_control_status",
-                "Controls of an assessment per rollup status (passed, failed, none, out_of_scope, in_progress).",
-            ),
-            &["tenant", "assessment", "status"],
-        )
-        .expect("valid metric definition");
-        registry
-            .register(Box::new(control_status.clone()))
-            .expect("metric registered once");
         let templates_skipped = IntGaugeVec::new(
             Opts::new(
                 "postured_templates_skipped",
@@ -224,77 +170,10 @@ impl Metrics {
             auth_failures_total.with_label_values(&[reason]).inc_by(0);
         }
         Self {
-            per_action_series,
+            tenants: tenants::TenantSeries::new(per_action_series),
+            last_render_len: AtomicUsize::new(0),
             templates_skipped,
             auth_failures_total,
-            assessment_achieved: gauge(
-                r,
-                "postured_assessment_points_achieved",
-                "Points achieved over an assessment's de-duplicated action instances.",
-                &["tenant", "assessment"],
-            ),
-            assessment_possible: gauge(
-                r,
-                "postured_assessment_points_possible",
-                "Points possible over an assessment's action instances (out of scope excluded).",
-                &["tenant", "assessment"],
-            ),
-            assessment_progress: gauge(
-                r,
-                "postured_assessment_progress_ratio",
-                "Share of an assessment's in-scope controls that passed, in [0, 1].",
-                &["tenant", "assessment"],
-            ),
-            assessment_automated: gauge(
-                r,
-                "postured_assessment_automated_points_ratio",
-                "Share of an assessment's possible points tested automatically (testing source automatic), in [0, 1].",
-                &["tenant", "assessment"],
-            ),
-            control_status,
-            score_ratio: gauge(
-                r,
-                "postured_compliance_score_ratio",
-                "Compliance score of a tenant: points achieved / points possible, in [0, 1].",
-                &["tenant"],
-            ),
-            points_achieved: gauge(
-                r,
-                "postured_compliance_points_achieved",
-                "Points achieved by a tenant over its de-duplicated improvement actions.",
-                &["tenant"],
-            ),
-            points_possible: gauge(
-                r,
-                "postured_compliance_points_possible",
-                "Points possible for a tenant (out-of-scope actions excluded).",
-                &["tenant"],
-            ),
-            category_achieved: gauge(
-                r,
-                "postured_category_points_achieved",
-                "Points achieved by a tenant in one action category.",
-                &["tenant", "category"],
-            ),
-            category_possible: gauge(
-                r,
-                "postured_category_points_possible",
-                "Points possible for a tenant in one action category.",
-                &["tenant", "category"],
-            ),
-            action_achieved: gauge(
-                r,
-                "postured_action_points_achieved",
-                "Points achieved by one improvement action of a tenant.",
-                &["tenant", "action"],
-            ),
-            action_possible: gauge(
-                r,
-                "postured_action_points_possible",
-                "Points possible for one improvement action of a tenant (0 when out of scope).",
-                &["tenant", "action"],
-            ),
-            actions_by_status,
             polls_total: counter(
                 r,
                 "postured_connector_polls_total",
@@ -321,18 +200,6 @@ impl Metrics {
                 "Failed store operations by kind; the poll's result is retried with the next poll.",
                 &["kind"],
             ),
-            action_regressions_total: counter(
-                r,
-                "postured_action_regressions_total",
-                "Debounced regressions of an improvement action (credit dropped and stayed down).",
-                &["tenant", "action"],
-            ),
-            action_recoveries_total: counter(
-                r,
-                "postured_action_recoveries_total",
-                "Recoveries of an improvement action after a regression.",
-                &["tenant", "action"],
-            ),
             alerts_delivered_total: counter(
                 r,
                 "postured_alerts_delivered_total",
@@ -343,58 +210,13 @@ impl Metrics {
             signal_stale,
             store_health: StoreHealthMetrics::new(r),
             registry,
-            exported: Mutex::new(HashMap::new()),
-            exported_assessments: Mutex::new(HashMap::new()),
         }
     }
 
     /// Export a tenant's assessments: points, progress and control counts per rollup status
     /// (one series per status, no per-control series), removing assessments that are gone.
     pub fn observe_assessments(&self, tenant: &str, reports: &[AssessmentReport]) {
-        let mut now = BTreeSet::new();
-        for r in reports.iter().filter(|r| r.tenant == tenant) {
-            let l = [tenant, r.id.as_str()];
-            self.assessment_achieved
-                .with_label_values(&l)
-                .set(r.score.points_achieved);
-            self.assessment_possible
-                .with_label_values(&l)
-                .set(r.score.points_possible);
-            self.assessment_progress
-                .with_label_values(&l)
-                .set(r.progress);
-            self.assessment_automated
-                .with_label_values(&l)
-                .set(r.automated_points_ratio);
-            for status in CONTROL_STATUSES {
-                let n = r.controls.iter().filter(|c| c.status == status).count();
-                self.control_status
-                    .with_label_values(&[tenant, r.id.as_str(), control_status_name(status)])
-                    .set(i64::try_from(n).unwrap_or(i64::MAX));
-            }
-            now.insert(r.id.clone());
-        }
-        let mut exported = self
-            .exported_assessments
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(before) = exported.get(tenant) {
-            for gone in before.difference(&now) {
-                let l = [tenant, gone.as_str()];
-                let _ = self.assessment_achieved.remove_label_values(&l);
-                let _ = self.assessment_possible.remove_label_values(&l);
-                let _ = self.assessment_progress.remove_label_values(&l);
-                let _ = self.assessment_automated.remove_label_values(&l);
-                for status in CONTROL_STATUSES {
-                    let _ = self.control_status.remove_label_values(&[
-                        tenant,
-                        gone.as_str(),
-                        control_status_name(status),
-                    ]);
-                }
-            }
-        }
-        exported.insert(tenant.to_owned(), now);
+        self.tenants.publish_assessments(tenant, reports);
     }
 
     /// The underlying registry (for tests and extra collectors).
@@ -449,16 +271,12 @@ impl Metrics {
 
     /// Count one debounced regression of an action.
     pub fn observe_regression(&self, tenant: &str, action: &str) {
-        self.action_regressions_total
-            .with_label_values(&[tenant, action])
-            .inc();
+        self.tenants.count(tenant, action, false);
     }
 
     /// Count one recovery of an action.
     pub fn observe_recovery(&self, tenant: &str, action: &str) {
-        self.action_recoveries_total
-            .with_label_values(&[tenant, action])
-            .inc();
+        self.tenants.count(tenant, action, true);
     }
 
     /// Count one alert delivery attempt; `outcome` is `success`, `retry` or `failed`.
@@ -501,80 +319,42 @@ impl Metrics {
     /// Export a tenant's score, categories, actions and status counts, removing series that are
     /// no longer part of the evaluation.
     pub fn observe_evaluation(&self, eval: &TenantEvaluation) {
-        let t = eval.tenant.as_str();
-        self.score_ratio
-            .with_label_values(&[t])
-            .set(eval.score.ratio);
-        self.points_achieved
-            .with_label_values(&[t])
-            .set(eval.score.points_achieved);
-        self.points_possible
-            .with_label_values(&[t])
-            .set(eval.score.points_possible);
-
-        let mut now = Exported::default();
-        for (category, s) in &eval.categories {
-            let l = [t, category.as_str()];
-            self.category_achieved
-                .with_label_values(&l)
-                .set(s.points_achieved);
-            self.category_possible
-                .with_label_values(&l)
-                .set(s.points_possible);
-            now.categories.insert(category.clone());
-        }
-        let mut counts: HashMap<TestStatus, i64> = HashMap::new();
-        for a in &eval.actions {
-            *counts.entry(a.test_status).or_default() += 1;
-            if self.per_action_series {
-                let l = [t, a.action_id.as_str()];
-                self.action_achieved
-                    .with_label_values(&l)
-                    .set(a.points_achieved);
-                self.action_possible
-                    .with_label_values(&l)
-                    .set(a.points_possible);
-                // Initialise the counters at 0 so `increase()` sees the first regression.
-                let _ = self.action_regressions_total.with_label_values(&l);
-                let _ = self.action_recoveries_total.with_label_values(&l);
-                now.actions.insert(a.action_id.clone());
-            }
-        }
-        for status in TestStatus::ALL {
-            self.actions_by_status
-                .with_label_values(&[t, status.as_str()])
-                .set(counts.get(&status).copied().unwrap_or(0));
-        }
-
-        let mut exported = self
-            .exported
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(before) = exported.get(t) {
-            for gone in before.categories.difference(&now.categories) {
-                let _ = self.category_achieved.remove_label_values(&[t, gone]);
-                let _ = self.category_possible.remove_label_values(&[t, gone]);
-            }
-            for gone in before.actions.difference(&now.actions) {
-                let _ = self.action_achieved.remove_label_values(&[t, gone]);
-                let _ = self.action_possible.remove_label_values(&[t, gone]);
-                let _ = self
-                    .action_regressions_total
-                    .remove_label_values(&[t, gone]);
-                let _ = self.action_recoveries_total.remove_label_values(&[t, gone]);
-            }
-        }
-        exported.insert(t.to_owned(), now);
+        self.tenants.publish_evaluation(eval);
     }
 
-    /// Text exposition format (what `/metrics` serves).
+    /// Text exposition format, whole (what `/metrics` serves, in [`Metrics::render_chunks`]).
     pub fn render(&self) -> String {
+        let mut text = String::new();
+        self.render_chunks(usize::MAX, &mut |c| {
+            if text.is_empty() {
+                text = c;
+            } else {
+                text.push_str(&c);
+            }
+        });
+        text
+    }
+
+    /// Text exposition format in chunks of at least `chunk` bytes (each ends at a line's end;
+    /// the last may be shorter), handed to `sink` in order: the registry's families (encoded
+    /// by the `prometheus` crate), then the per-tenant families. Takes the per-tenant map's
+    /// lock only to copy its pointers, so a rendering never waits for a poll and each tenant
+    /// is as one publish left it; with `chunk` = `usize::MAX` the sink gets one chunk. Tens of
+    /// milliseconds for a large fleet: call it off the async workers.
+    pub fn render_chunks(&self, chunk: usize, sink: &mut dyn FnMut(String)) {
         let mut buf = Vec::new();
         let encoder = TextEncoder::new();
         if let Err(e) = encoder.encode(&self.registry.gather(), &mut buf) {
             tracing::error!(error = %e, "encoding metrics failed");
         }
-        String::from_utf8(buf).unwrap_or_default()
+        let mut text = String::from_utf8(buf).unwrap_or_default();
+        text.reserve(self.last_render_len.load(Ordering::Relaxed).min(chunk));
+        let mut total = 0;
+        self.tenants.render(text, chunk, &mut |c| {
+            total += c.len();
+            sink(c);
+        });
+        self.last_render_len.store(total, Ordering::Relaxed);
     }
 }
 
@@ -637,7 +417,8 @@ impl Drop for InFlight<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evaluation::{ActionResult, ImplementationStatus, ScoreSummary};
+    use crate::evaluation::{ActionResult, ImplementationStatus, ScoreSummary, TestStatus};
+    use crate::model::report::ControlStatus;
 
     fn action(id: &str, achieved: f64) -> ActionResult {
         ActionResult {
