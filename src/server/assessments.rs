@@ -37,7 +37,7 @@ use crate::server::problem::{Problem, excerpt};
 pub const MAX_STATUS_BODY_BYTES: usize = 64 * 1024;
 use crate::evaluation::{ImplementationStatus, ScoreSummary, TestStatus};
 use crate::model::report::TestingSource;
-use crate::model::{Dimension, ManualUpdate, ScoreFilter};
+use crate::model::{Dimension, ManualStatus, ManualUpdate, ScoreFilter};
 
 /// `GET /api/v1/assessments`.
 #[utoipa::path(
@@ -176,26 +176,6 @@ pub async fn set_status(
             return Problem::new(status, kind, title, excerpt(&e.body_text(), 300)).into_response();
         }
     };
-    // Test status decides points: an assessor's call; the rest is a contributor's.
-    let needed = if body.test_status.is_some() {
-        Role::Assessor
-    } else {
-        Role::Contributor
-    };
-    if let Err(p) = principal.require(needed) {
-        return p.into_response();
-    }
-    if let Some(t) = &body.tenant
-        && let Err(p) = principal.require_tenant(needed, t)
-    {
-        return p.into_response();
-    }
-    if let Some(g) = &body.group
-        && !principal.scope.allows_group(g)
-    {
-        return crate::server::auth::forbidden("the group is outside the caller's scope")
-            .into_response();
-    }
     let set = ActionSet {
         tenant: body.tenant,
         group: body.group,
@@ -210,6 +190,66 @@ pub async fn set_status(
             evidence: body.evidence,
         },
     };
+    match record_action_set(&app, &principal, set).await {
+        Ok(record) => Json(record).into_response(),
+        Err(refusal) => refusal.problem.into_response(),
+    }
+}
+
+/// Why [`record_action_set`] saved nothing: the problem details to answer with, and the field
+/// of the update they are about, when one (`notes`, `assigned_to`, `evidence`, `parent`,
+/// `test_status`), so a form can show the message next to it.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// The problem (403, 404, 400 or 503; see [`set_status`]).
+    pub problem: Problem,
+    /// The field at fault, if one.
+    pub field: Option<&'static str>,
+}
+
+impl From<Problem> for Refusal {
+    fn from(problem: Problem) -> Self {
+        Refusal {
+            problem,
+            field: None,
+        }
+    }
+}
+
+/// Record a person's update of one action instance, the one body behind
+/// `PUT /api/v1/actions/{action}/status` and the dashboard's workflow form: the caller's role
+/// (assessor for a test status, else contributor) and scope, the checks of
+/// [`check_action_set`], then [`crate::app::model::ModelRuntime::apply_action_set`]. Returns
+/// the saved record.
+///
+/// # Errors
+///
+/// A [`Refusal`]; nothing is saved then.
+pub async fn record_action_set(
+    app: &App,
+    principal: &Principal,
+    set: ActionSet,
+) -> Result<ManualStatus, Refusal> {
+    // Test status decides points: an assessor's call; the rest is a contributor's.
+    let needed = if set.update.test_status.is_some() {
+        Role::Assessor
+    } else {
+        Role::Contributor
+    };
+    let field = set.update.test_status.is_some().then_some("test_status");
+    principal
+        .require(needed)
+        .map_err(|problem| Refusal { problem, field })?;
+    if let Some(t) = &set.tenant {
+        principal.require_tenant(needed, t)?;
+    }
+    if let Some(g) = &set.group
+        && !principal.scope.allows_group(g)
+    {
+        return Err(
+            crate::server::auth::forbidden("the group is outside the caller's scope").into(),
+        );
+    }
     let checked = check_action_set(
         &app.model,
         &app.evaluator,
@@ -220,7 +260,22 @@ pub async fn set_status(
     .await;
     let scope = match checked {
         Ok(s) => s,
-        Err(e) => return rejection(&app, &e).into_response(),
+        Err(e) => {
+            let field = match &e {
+                ActionSetError::Invalid { field, .. } => Some(*field),
+                ActionSetError::BadActionId { field }
+                | ActionSetError::UnknownAction { field, .. }
+                    if *field == "parent" =>
+                {
+                    Some("parent")
+                }
+                _ => None,
+            };
+            return Err(Refusal {
+                problem: rejection(app, &e),
+                field,
+            });
+        }
     };
     match app
         .model
@@ -233,10 +288,10 @@ pub async fn set_status(
         )
         .await
     {
-        Ok(record) => Json(record).into_response(),
+        Ok(record) => Ok(record),
         Err(e) => {
             app.metrics.observe_store_error(e.kind());
-            store_unavailable(e.kind()).into_response()
+            Err(store_unavailable(e.kind()).into())
         }
     }
 }

@@ -19,7 +19,9 @@
 //! that reaches a protected handler without a principal is answered 401.
 //!
 //! Sources of principals: the legacy shared `[server] api_token` (an administrator over
-//! everything, kept so existing integrations keep working).
+//! everything, kept so existing integrations keep working). The dashboard's sign-in resolves
+//! the token a person pastes through the same [`resolve`] and keeps the principal in its
+//! session.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -207,8 +209,10 @@ pub async fn authenticate(State(app): State<Arc<App>>, mut req: Request, next: N
     }
 }
 
-/// The principal a presented bearer token stands for, if any.
-fn resolve(app: &App, presented: &[u8]) -> Option<Principal> {
+/// The principal a presented token stands for, if any: the one resolution of credentials,
+/// used by the API's bearer middleware ([`authenticate`]) and the dashboard's sign-in
+/// (`crate::server::dashboard::signin`) alike, so every source of principals applies to both.
+pub(crate) fn resolve(app: &App, presented: &[u8]) -> Option<Principal> {
     match &app.config.api_token {
         Some(expected) if token_matches(expected, presented) => Some(Principal {
             subject: "api_token".into(),

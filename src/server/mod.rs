@@ -22,6 +22,8 @@
 //!   -> the JSON report and status history ([`history`])
 //! - `GET /api/v1/assessments`, `GET /api/v1/scores?...`, `PUT /api/v1/actions/{action}/status`
 //!   -> the model's reports, filtered scores and manual statuses (see [`crate::server::assessments`])
+//! - `/`, `/assessments`, `/actions/...`, `/alerts`, `/sign-in`: the web dashboard for people
+//!   (HTML; session cookie instead of a bearer token; not part of the API, see [`dashboard`])
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,6 +49,7 @@ use crate::config::ServerConfig;
 pub mod api;
 pub mod assessments;
 pub mod auth;
+pub mod dashboard;
 pub mod history;
 pub mod input;
 pub mod problem;
@@ -70,6 +73,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/readyz", get(readyz))
         .merge(public)
         .merge(private)
+        .merge(dashboard::routes(&app))
         .with_state(app)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
