@@ -36,6 +36,7 @@ pub fn page(title: &str, nav: Nav, session: Option<&Session>, content: Markup) -
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · postured" }
                 link rel="stylesheet" href="/static/dashboard.css";
+                link rel="icon" href="data:,";
             }
             body {
                 a.skip href="#main" { "Skip to content" }

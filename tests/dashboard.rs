@@ -1,0 +1,547 @@
+//! The web dashboard end to end: a real daemon on loopback with a real SQLite file and the
+//! demo tenants replayed from their recordings.
+//!
+//! - Over plain HTTP (reqwest, no redirects followed): sign-in and sessions, the redirect of
+//!   unauthenticated pages, the security headers, CSRF and cross-site refusals, the workflow
+//!   form saving through the API's body (and its field errors), and the escaping of hostile
+//!   text from templates and from people.
+//! - In a real headless Chromium (`tests/browser/dashboard.mjs`, playwright-core driving Debian
+//!   `chromium`, axe-core checking accessibility): sign in, filter the overview by category,
+//!   open an action, set a manual status with a note, see the score change; screenshots of the
+//!   main pages. Skipped with a message when node, the npm packages or chromium are missing,
+//!   unless `POSTURED_REQUIRE_TEST_SERVERS` is set (scripts/test.sh, CI).
+
+mod support;
+
+use std::path::Path;
+
+use postured::model::InstanceScope;
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use support::*;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The demo configuration's tenants and assessments (config/demo.toml), recordings at their
+/// absolute paths.
+fn demo_tenants() -> String {
+    let demo = std::fs::read_to_string(Path::new(ROOT).join("config/demo.toml")).unwrap();
+    let start = demo.find("[[tenants]]").expect("demo tenants");
+    demo[start..]
+        .replace(
+            "replay_dir = \"demo/",
+            &format!("replay_dir = \"{ROOT}/config/demo/"),
+        )
+        .to_string()
+}
+
+/// A daemon with both demo tenants polled once.
+async fn demo_app() -> TestApp {
+    let app = TestApp::spawn("", &demo_tenants()).await;
+    for t in ["contoso-demo", "aws-demo"] {
+        let r = app.poll(t).await;
+        assert!(r.stored, "{t}: {:?}", r.outcome);
+    }
+    app
+}
+
+fn client() -> reqwest::Client {
+    postured::http::install_crypto_provider();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn location(h: &HeaderMap) -> &str {
+    h.get(LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+/// A signed-in browser without a browser: the session cookie and the page's CSRF token.
+struct Person {
+    base: String,
+    cookie: String,
+    csrf: String,
+}
+
+impl Person {
+    async fn sign_in(app: &TestApp, token: &str) -> Person {
+        let base = format!("http://{}", app.addr);
+        let r = client()
+            .post(format!("{base}/sign-in"))
+            .form(&[("token", token), ("next", "/assessments")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(location(r.headers()), "/assessments");
+        let set = r.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+        for part in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+            assert!(set.contains(part), "{set}");
+        }
+        assert!(
+            !set.contains("Secure"),
+            "a loopback server has no Secure cookie: {set}"
+        );
+        let cookie = set.split(';').next().unwrap().to_owned();
+        assert!(cookie.starts_with("postured_session="), "{cookie}");
+        let mut p = Person {
+            base,
+            cookie,
+            csrf: String::new(),
+        };
+        let (status, body) = p.get("/").await;
+        assert_eq!(status, StatusCode::OK);
+        p.csrf = csrf_of(&body);
+        p
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, String) {
+        let r = client()
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        client()
+            .post(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header("sec-fetch-site", "same-origin")
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+fn csrf_of(body: &str) -> String {
+    let at =
+        body.find("name=\"csrf\" value=\"").expect("a CSRF field") + "name=\"csrf\" value=\"".len();
+    body[at..at + 64].to_owned()
+}
+
+/// The overview's score, `72.5` from `data-testid="score">72.5%<`.
+fn score_of(body: &str) -> f64 {
+    let at = body.find("data-testid=\"score\">").expect("score") + "data-testid=\"score\">".len();
+    body[at..body[at..].find('%').unwrap() + at]
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_need_a_session_which_a_valid_token_opens_and_sign_out_ends() {
+    let app = demo_app().await;
+    let base = format!("http://{}", app.addr);
+    // Unauthenticated pages go to the sign-in page, which remembers where they were going.
+    for (path, next) in [
+        ("/", "%2F"),
+        ("/assessments?x=1", "%2Fassessments%3Fx%3D1"),
+        ("/alerts", "%2Falerts"),
+    ] {
+        let r = client().get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(location(r.headers()), format!("/sign-in?next={next}"));
+    }
+    // A bearer token is not a session: pages ask for a sign-in.
+    let r = client()
+        .get(format!("{base}/"))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    // The sign-in page, with the security headers of every dashboard answer.
+    let r = client()
+        .get(format!("{base}/sign-in"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let h = r.headers().clone();
+    let csp = h["content-security-policy"].to_str().unwrap();
+    for part in [
+        "default-src 'none'",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+    ] {
+        assert!(csp.contains(part), "{csp}");
+    }
+    assert!(!csp.contains("script-src"), "{csp}");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["referrer-policy"], "same-origin");
+    assert_eq!(h["cache-control"], "no-store");
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("<label for=\"token\">API token</label>"),
+        "{body}"
+    );
+    assert!(!body.contains("<script"), "no script is served");
+    // The stylesheet, from the binary.
+    let r = client()
+        .get(format!("{base}/static/dashboard.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    // A wrong token: 401, the form again, the token never echoed; no cookie.
+    let wrong = "wrong-token-<b>echo</b>";
+    let r = client()
+        .post(format!("{base}/sign-in"))
+        .form(&[("token", wrong), ("next", "/")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.headers().get(SET_COOKIE).is_none());
+    let body = r.text().await.unwrap();
+    assert!(body.contains("was not accepted"));
+    assert!(!body.contains("wrong-token"), "the token is echoed");
+    // An absolute or protocol-relative `next` is not followed off the site.
+    let r = client()
+        .post(format!("{base}/sign-in"))
+        .form(&[("token", API_TOKEN), ("next", "//evil.example/")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(r.headers()), "/");
+    // A sign-in posted from another site is refused.
+    let r = client()
+        .post(format!("{base}/sign-in"))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("token", API_TOKEN)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.headers().get(SET_COOKIE).is_none());
+
+    let person = Person::sign_in(&app, API_TOKEN).await;
+    for (path, text) in [
+        ("/", "Compliance overview"),
+        ("/assessments", "contoso-demo-gdpr"),
+        ("/assessments/contoso-demo-gdpr", "Art. 5"),
+        ("/alerts", "Recent events"),
+    ] {
+        let (status, body) = person.get(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(body.contains(text), "{path}: {text}");
+        assert!(body.contains("api_token (administrator)"), "{path}");
+    }
+    assert_eq!(
+        person.get("/assessments/nope").await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        person.get("/?test_status=great").await.0,
+        StatusCode::BAD_REQUEST
+    );
+    // The overview's filters narrow the score's instances.
+    let (_, all) = person.get("/").await;
+    let (_, docs) = person.get("/?category=Documentation").await;
+    assert!(docs.contains("<option value=\"Documentation\" selected>"));
+    assert_ne!(all, docs);
+
+    // Sign-out needs the session's CSRF token.
+    let r = person.post("/sign-out", &[("csrf", "0")]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(person.get("/").await.0, StatusCode::OK);
+    let r = person.post("/sign-out", &[("csrf", &person.csrf)]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(
+        r.headers()[SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    assert_eq!(person.get("/").await.0, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workflow_form_is_csrf_protected_and_saves_through_the_api_body() {
+    let app = demo_app().await;
+    let person = Person::sign_in(&app, API_TOKEN).await;
+    let scope = InstanceScope::Group("default".into());
+    let action = "gdpr.lawful_basis";
+    let page = format!("/actions/{action}?group=default");
+    let (status, body) = person.get(&page).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("Document the lawful basis"), "{body}");
+    assert!(body.contains("<label for=\"test_status\">Test status</label>"));
+    let (_, before) = person.get("/").await;
+    let before = score_of(&before);
+    let saved = || async { app.app.store.manual_status(&scope, action).await.unwrap() };
+
+    // Without the token, with a wrong one, or from another site: refused, nothing saved.
+    for (csrf, site) in [
+        (None, "same-origin"),
+        (Some("f".repeat(64)), "same-origin"),
+        (Some(person.csrf.clone()), "cross-site"),
+    ] {
+        let mut form = vec![("test_status", "passed"), ("notes", "x")];
+        if let Some(c) = &csrf {
+            form.push(("csrf", c));
+        }
+        let r = client()
+            .post(format!("{}{page}", person.base))
+            .header("cookie", &person.cookie)
+            .header("sec-fetch-site", site)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{csrf:?} {site}");
+        assert_eq!(saved().await, None);
+    }
+    // Without a session: to the sign-in page, nothing saved.
+    let r = client()
+        .post(format!("{}{page}", person.base))
+        .form(&[("csrf", person.csrf.as_str()), ("test_status", "passed")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(location(r.headers()).starts_with("/sign-in?next="));
+    assert_eq!(saved().await, None);
+
+    // A field past its limit: the page again, 400, the error next to the field, the posted
+    // values kept, nothing saved.
+    let r = person
+        .post(
+            &page,
+            &[
+                ("csrf", &person.csrf),
+                ("test_status", "passed"),
+                ("notes", "bell \u{7} in the notes"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("id=\"notes-error\""), "{body}");
+    assert!(body.contains("aria-invalid=\"true\""));
+    assert!(body.contains("contains control characters"));
+    assert_eq!(saved().await, None);
+
+    // Saved: 303 back to the page (Post/Redirect/Get), through the model runtime; hostile
+    // text a person typed is shown escaped.
+    let notes = "Reviewed the register </textarea><script>alert('notes')</script>";
+    let r = person
+        .post(
+            &page,
+            &[
+                ("csrf", &person.csrf),
+                ("implementation_status", "implemented"),
+                ("test_status", "passed"),
+                ("assigned_to", "Ana <ana@example.com>"),
+                ("notes", notes),
+                ("evidence", "https://intranet.example/ropa"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(r.headers()), format!("{page}&notice=saved"));
+    let record = saved().await.expect("saved");
+    assert_eq!(record.notes.as_deref(), Some(notes));
+    assert_eq!(
+        record.test_status,
+        Some(postured::evaluation::TestStatus::Passed)
+    );
+    assert_eq!(record.evidence, ["https://intranet.example/ropa"]);
+    let (_, body) = person.get(&format!("{page}&notice=saved")).await;
+    assert!(body.contains("Saved."));
+    assert!(
+        !body.contains("<script>alert('notes')"),
+        "notes not escaped"
+    );
+    assert!(body.contains("&lt;/textarea&gt;&lt;script&gt;alert('notes')"));
+    assert!(body.contains("Ana &lt;ana@example.com&gt;"));
+    assert!(body.contains("href=\"https://intranet.example/ropa\""));
+    // The score counts it at once.
+    let (_, after) = person.get("/").await;
+    assert!(
+        score_of(&after) > before,
+        "{before} -> {}",
+        score_of(&after)
+    );
+    // The same form again changes nothing.
+    let r = person
+        .post(
+            &page,
+            &[
+                ("csrf", &person.csrf),
+                ("implementation_status", "implemented"),
+                ("test_status", "passed"),
+                ("assigned_to", "Ana <ana@example.com>"),
+                ("notes", notes),
+            ],
+        )
+        .await;
+    assert_eq!(location(r.headers()), format!("{page}&notice=unchanged"));
+    // An unknown action or scope: 404.
+    assert_eq!(
+        person.get("/actions/nope.nope?group=default").await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        person.get(&format!("/actions/{action}?group=nope")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        person.get(&format!("/actions/{action}")).await.0,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_template_text_is_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("hostile.toml"),
+        r#"
+id = "hostile"
+title = "<script>alert('template')</script>Hostile"
+certification = "H<img src=x onerror=alert(1)>"
+product = "x"
+
+[[controls]]
+id = "C-1"
+family = "F"
+title = "<script>alert('control')</script>"
+description = ""
+actions = ["hostile.policy"]
+
+[[actions]]
+id = "hostile.policy"
+title = "<script>alert('action')</script>"
+implementation_type = "documentation"
+points = 5
+description = "</pre><script>alert('guidance')</script>"
+"#,
+    )
+    .unwrap();
+    let tenants = format!(
+        "{}\n[[assessments]]\nid = \"contoso-hostile\"\ntenant = \"contoso-demo\"\ntemplate = \"hostile\"\n",
+        demo_tenants()
+    );
+    let app = TestApp::spawn(
+        &format!(
+            "[templates]\ndirs = [{:?}]\n",
+            dir.path().display().to_string()
+        ),
+        &tenants,
+    )
+    .await;
+    app.poll("contoso-demo").await;
+    let person = Person::sign_in(&app, API_TOKEN).await;
+    let (status, body) = person.get("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!body.contains("<script") && !body.contains("<img"));
+    for path in [
+        "/?assessment=contoso-hostile",
+        "/assessments",
+        "/assessments/contoso-hostile",
+        "/actions/hostile.policy?group=default",
+    ] {
+        let (status, body) = person.get(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(!body.contains("<script"), "{path}: unescaped script");
+        assert!(!body.contains("<img"), "{path}: unescaped img");
+        assert!(
+            body.contains("&lt;script&gt;alert("),
+            "{path}: the hostile text is shown, escaped"
+        );
+    }
+    let (_, body) = person.get("/actions/hostile.policy?group=default").await;
+    assert!(body.contains("&lt;/pre&gt;&lt;script&gt;alert('guidance')"));
+}
+
+/// Whether the browser test can run here: node, its npm packages and chromium.
+fn browser_available() -> Result<(), String> {
+    let browser_dir = Path::new(ROOT).join("tests/browser");
+    if std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return Err("node is not installed".into());
+    }
+    if !browser_dir.join("node_modules/playwright-core").is_dir() {
+        return Err("run `npm ci` in tests/browser".into());
+    }
+    if !Path::new("/usr/bin/chromium").exists() {
+        return Err("Debian chromium is not installed (/usr/bin/chromium)".into());
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_signs_in_filters_opens_an_action_and_sets_its_status_in_chromium() {
+    if let Err(why) = browser_available() {
+        assert!(!servers_required(), "browser test required but {why}");
+        eprintln!("skipping the browser test: {why}");
+        return;
+    }
+    let app = demo_app().await;
+    let screenshots = match std::env::var_os("POSTURED_UPDATE_SCREENSHOTS") {
+        Some(_) => Path::new(ROOT).join("docs/screenshots"),
+        None => app.dir.path().join("screenshots"),
+    };
+    std::fs::create_dir_all(&screenshots).unwrap();
+    let out = tokio::process::Command::new("node")
+        .arg(Path::new(ROOT).join("tests/browser/dashboard.mjs"))
+        .env("DASHBOARD_URL", format!("http://{}", app.addr))
+        .env("DASHBOARD_TOKEN", API_TOKEN)
+        .env("SCREENSHOT_DIR", &screenshots)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "browser test failed ({:?})\n{stdout}\n{stderr}",
+        out.status
+    );
+    eprintln!("{stdout}");
+    // The person's change reached the store through the same body as the API's.
+    let record = app
+        .app
+        .store
+        .manual_status(
+            &InstanceScope::Group("default".into()),
+            stdout
+                .lines()
+                .find_map(|l| l.strip_prefix("action: "))
+                .expect("the script names the action it set"),
+        )
+        .await
+        .unwrap()
+        .expect("saved");
+    assert_eq!(
+        record.test_status,
+        Some(postured::evaluation::TestStatus::Passed)
+    );
+    assert!(
+        record
+            .notes
+            .unwrap()
+            .contains("Reviewed in the browser test")
+    );
+    for page in ["sign-in", "overview", "assessment", "action"] {
+        assert!(
+            screenshots.join(format!("{page}.png")).is_file(),
+            "{page}.png"
+        );
+    }
+}
