@@ -622,3 +622,119 @@ pub async fn save(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::model::template::ImplementationType;
+    use crate::server::auth::{Principal, Scope};
+
+    fn instance() -> Instance {
+        Instance {
+            key: InstanceKey {
+                scope: InstanceScope::Group("default".into()),
+                action: "gdpr.lawful_basis".into(),
+            },
+            title: "Document the lawful basis".into(),
+            category: "Documentation".into(),
+            solution: "Organisation".into(),
+            implementation_type: ImplementationType::Documentation,
+            responsibility: Responsibility::Customer,
+            testing_source: TestingSource::Manual,
+            implementation_status: ImplementationStatus::NotImplemented,
+            test_status: TestStatus::None,
+            credit: 0.0,
+            points: 3,
+            points_achieved: 0.0,
+            points_possible: 3.0,
+            testing_logic: String::new(),
+            reason: None,
+            assigned_to: Some("Ana".into()),
+            notes: Some("line 1\nline 2".into()),
+            evidence: Vec::new(),
+            status_since: None,
+            tenants: BTreeSet::new(),
+            groups: BTreeSet::new(),
+            assessments: BTreeSet::new(),
+            regulations: BTreeSet::new(),
+        }
+    }
+
+    fn session(role: Role) -> Session {
+        Session {
+            principal: Principal {
+                subject: "token:1".into(),
+                role,
+                scope: Scope::default(),
+            },
+            csrf: "c".repeat(64),
+        }
+    }
+
+    /// A contributor's form has no test status or testing source (an assessor's call); every
+    /// control has a label.
+    #[test]
+    fn the_form_follows_the_role_and_labels_every_control() {
+        let inst = instance();
+        let state = FormState::default();
+        let contributor =
+            workflow_form(&session(Role::Contributor), "/a", &inst, &state).into_string();
+        assert!(!contributor.contains("name=\"test_status\""));
+        assert!(!contributor.contains("name=\"testing_source\""));
+        assert!(contributor.contains("set by an assessor"));
+        let assessor = workflow_form(&session(Role::Assessor), "/a", &inst, &state).into_string();
+        for field in [
+            "implementation_status",
+            "test_status",
+            "testing_source",
+            "assigned_to",
+            "notes",
+            "evidence",
+        ] {
+            assert!(
+                assessor.contains(&format!("<label for=\"{field}\">")),
+                "{field}"
+            );
+            assert!(assessor.contains(&format!("id=\"{field}\"")), "{field}");
+        }
+        assert!(assessor.contains(&format!("value=\"{}\"", "c".repeat(64))));
+    }
+
+    /// Only what differs from the current values is sent; a browser's `\r\n` is `\n`.
+    #[test]
+    fn only_changed_fields_make_the_update() {
+        let inst = instance();
+        let same = WorkflowForm {
+            implementation_status: Some("not_implemented".into()),
+            test_status: Some("none".into()),
+            testing_source: Some("manual".into()),
+            assigned_to: Some(" Ana ".into()),
+            notes: Some("line 1\r\nline 2".into()),
+            evidence: Some(String::new()),
+            ..WorkflowForm::default()
+        };
+        assert_eq!(update_of(&same, &inst).unwrap(), ManualUpdate::default());
+        let changed = WorkflowForm {
+            test_status: Some("passed".into()),
+            notes: Some("new".into()),
+            evidence: Some("https://x.example/e".into()),
+            ..same.clone()
+        };
+        let u = update_of(&changed, &inst).unwrap();
+        assert_eq!(u.test_status, Some(TestStatus::Passed));
+        assert_eq!(u.notes.as_deref(), Some("new"));
+        assert_eq!(u.evidence, ["https://x.example/e"]);
+        assert_eq!(u.implementation_status, None);
+        assert_eq!(u.assigned_to, None);
+        let bad = WorkflowForm {
+            test_status: Some("great".into()),
+            testing_source: Some("parent".into()),
+            ..same
+        };
+        let errors = update_of(&bad, &inst).unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|(f, _)| *f).collect();
+        assert_eq!(fields, ["test_status", "testing_source"]);
+    }
+}
