@@ -200,7 +200,7 @@ pub async fn authenticate(State(app): State<Arc<App>>, mut req: Request, next: N
     let Some(presented) = presented else {
         return unauthorized("missing or invalid bearer token");
     };
-    match resolve(&app, presented) {
+    match resolve(&app, presented).await {
         Some(principal) => {
             req.extensions_mut().insert(principal);
             next.run(req).await
@@ -212,7 +212,7 @@ pub async fn authenticate(State(app): State<Arc<App>>, mut req: Request, next: N
 /// The principal a presented token stands for, if any: the one resolution of credentials,
 /// used by the API's bearer middleware ([`authenticate`]) and the dashboard's sign-in
 /// (`crate::server::dashboard::signin`) alike, so every source of principals applies to both.
-pub(crate) fn resolve(app: &App, presented: &[u8]) -> Option<Principal> {
+pub(crate) async fn resolve(app: &App, presented: &[u8]) -> Option<Principal> {
     match &app.config.api_token {
         Some(expected) if token_matches(expected, presented) => Some(Principal {
             subject: "api_token".into(),

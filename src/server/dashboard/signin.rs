@@ -90,7 +90,7 @@ pub async fn sign_in(
     let principal = if token.is_empty() || token.chars().count() > MAX_TOKEN_CHARS {
         None
     } else {
-        crate::server::auth::resolve(&app, token.as_bytes())
+        crate::server::auth::resolve(&app, token.as_bytes()).await
     };
     let Some(principal) = principal else {
         return render(
