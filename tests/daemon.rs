@@ -193,6 +193,10 @@ group = "eu"
                 assigned_to: Some("ciso@contoso.example".into()),
                 ..ManualUpdate::default()
             },
+            &postured::app::model::Actor {
+                subject: "cli:test".into(),
+                request_id: None,
+            },
             chrono::Utc::now(),
         )
         .await

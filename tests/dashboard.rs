@@ -366,6 +366,12 @@ async fn the_workflow_form_is_csrf_protected_and_saves_through_the_api_body() {
     assert!(body.contains("&lt;/textarea&gt;&lt;script&gt;alert('notes')"));
     assert!(body.contains("Ana &lt;ana@example.com&gt;"));
     assert!(body.contains("href=\"https://intranet.example/ropa\""));
+    // The audit log of the instance: who changed which field, from what to what.
+    let audit = &body[body.find("Changes by people").expect("audit table")..];
+    assert!(
+        audit.contains("<td>api_token</td><td>action.update</td><td>test_status</td><td class=\"notes\">(none)</td><td class=\"notes\">passed</td>"),
+        "{audit}"
+    );
     // The score counts it at once.
     let (_, after) = person.get("/").await;
     assert!(

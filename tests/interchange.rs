@@ -599,6 +599,9 @@ fn oscal_export_edge_cases_validate() {
         reason: Some(" ".into()),
         assigned_to: Some("".into()),
         notes: Some("see\nbinder".into()),
+        implementation_date: None,
+        test_notes: None,
+        test_date: None,
         evidence: vec![
             "Binder 4, shelf 2".into(),
             "https://example.org/e?x=1".into(),

@@ -29,7 +29,7 @@ use crate::model::{
     Assessment, ComplianceModel, Dimension, Group, InstanceScope, ManualStatus, ManualUpdate,
     ModelInput, ScoreFilter, TemplateRegistry,
 };
-use crate::store::{Store, StoreError};
+use crate::store::{AuditRecord, Store, StoreError};
 
 /// Templates, assessments, groups and the cached manual statuses of a running daemon.
 #[derive(Debug)]
@@ -222,9 +222,10 @@ impl ModelRuntime {
         scope: InstanceScope,
         action: &str,
         update: ManualUpdate,
+        actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<ManualStatus, StoreError> {
-        let record = apply_action_set(store, scope, action, update, now).await?;
+        let record = apply_action_set(store, scope, action, update, actor, now).await?;
         let mut cached = (*self.manual()).clone();
         match cached
             .iter_mut()
@@ -455,25 +456,87 @@ pub fn scope_for(
     }
 }
 
-/// Apply `postured action set` to the store: read the record, apply the update at `now`,
-/// write it back. Returns the saved record.
+/// Who makes a change, as the audit log records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// The principal's subject (`token:<id>`, `oidc:<sub>`, `api_token`, `cli:<os user>`).
+    pub subject: String,
+    /// Id shared by the audit rows of one request, when there is one.
+    pub request_id: Option<String>,
+}
+
+impl Actor {
+    /// The person running a command: `cli:<os user>` (`$USER`, else `$LOGNAME`, else
+    /// `unknown`).
+    pub fn cli() -> Actor {
+        let user = ["USER", "LOGNAME"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|u| !u.trim().is_empty()))
+            .unwrap_or_else(|| "unknown".to_string());
+        let user: String = user.chars().filter(|c| !c.is_control()).take(128).collect();
+        Actor {
+            subject: format!("cli:{user}"),
+            request_id: None,
+        }
+    }
+}
+
+/// The audit rows of a change of one instance's manual status: one `action.update` row per
+/// field whose value changed, none for an unchanged field.
+pub fn audit_rows(
+    before: &ManualStatus,
+    after: &ManualStatus,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Vec<AuditRecord> {
+    let (tenant, group) = match &after.scope {
+        InstanceScope::Tenant(t) => (Some(t.clone()), None),
+        InstanceScope::Group(g) => (None, Some(g.clone())),
+    };
+    before
+        .changes(after)
+        .into_iter()
+        .map(|c| AuditRecord {
+            at: now,
+            actor: actor.subject.clone(),
+            action: "action.update".to_string(),
+            tenant: tenant.clone(),
+            group: group.clone(),
+            object: after.action.clone(),
+            field: Some(c.field.to_string()),
+            old_value: Some(c.old),
+            new_value: Some(c.new),
+            request_id: actor.request_id.clone(),
+        })
+        .collect()
+}
+
+/// Apply `postured action set` (or the API's status call) to the store: read the record, apply
+/// the update at `now`, write it back with one audit row per changed field (in one
+/// transaction). Returns the saved record.
 ///
 /// # Errors
 ///
-/// Store errors.
+/// Store errors; nothing is written then.
 pub async fn apply_action_set(
     store: &dyn Store,
     scope: InstanceScope,
     action: &str,
     update: ManualUpdate,
+    actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<ManualStatus, StoreError> {
-    let mut record = store
+    // A new record starts with the testing source automatic: an owner or notes alone leave
+    // the test to the rule (a non-technical action has no rule and stays manual); setting a
+    // status switches the source to manual (`ManualStatus::apply`).
+    let before = store
         .manual_status(&scope, action)
         .await?
-        .unwrap_or_else(|| ManualStatus::new(scope, action, TestingSource::Manual, now));
+        .unwrap_or_else(|| ManualStatus::new(scope, action, TestingSource::Automatic, now));
+    let mut record = before.clone();
     record.apply(update, now);
-    store.save_manual_status(&record).await?;
+    let audit = audit_rows(&before, &record, actor, now);
+    store.save_manual_status(&record, &audit).await?;
     Ok(record)
 }
 
@@ -481,8 +544,8 @@ pub async fn apply_action_set(
 mod tests {
     use super::*;
     use crate::evaluation::TestStatus;
-    use crate::store::ModelStore;
     use crate::store::sqlite::SqliteStore;
+    use crate::store::{AuditStore, ModelStore};
 
     fn config(text: &str) -> Config {
         Config::parse(text, &[], &|_| None).unwrap_or_else(|e| panic!("{e:#?}"))
@@ -560,9 +623,53 @@ mod tests {
             ..ManualUpdate::default()
         };
         let scope = InstanceScope::Group("eu".into());
-        apply_action_set(&store, scope.clone(), "iso.isms.policy", update, now)
+        let actor = Actor {
+            subject: "cli:tester".into(),
+            request_id: None,
+        };
+        apply_action_set(
+            &store,
+            scope.clone(),
+            "iso.isms.policy",
+            update,
+            &actor,
+            now,
+        )
+        .await
+        .expect("save");
+        // One audit row per changed field: the source (none -> manual), the test status and
+        // its date, the evidence.
+        let rows = store
+            .audit_entries(&crate::store::AuditFilter::default(), 100)
+            .await
+            .expect("audit");
+        let fields: Vec<&str> = rows
+            .iter()
+            .filter_map(|r| r.record.field.as_deref())
+            .collect();
+        assert_eq!(
+            fields,
+            ["testing_source", "test_status", "test_date", "evidence"]
+        );
+        assert!(rows.iter().all(|r| r.record.actor == "cli:tester"
+            && r.record.group.as_deref() == Some("eu")
+            && r.record.object == "iso.isms.policy"));
+        assert_eq!(rows[1].record.old_value, Some(serde_json::Value::Null));
+        assert_eq!(rows[1].record.new_value, Some(serde_json::json!("passed")));
+        // The same update again changes nothing: no new row.
+        let again = ManualUpdate {
+            test_status: Some(TestStatus::Passed),
+            ..ManualUpdate::default()
+        };
+        apply_action_set(&store, scope.clone(), "iso.isms.policy", again, &actor, now)
             .await
             .expect("save");
+        let n = store
+            .audit_entries(&crate::store::AuditFilter::default(), 100)
+            .await
+            .expect("audit")
+            .len();
+        assert_eq!(n, 4);
         runtime.refresh(&store).await.expect("refresh");
         assert_eq!(runtime.manual().len(), 1);
 

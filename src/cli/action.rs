@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use chrono::Utc;
 
 use super::EXIT_CONFIG;
-use crate::app::model::{ActionSet, ModelRuntime, apply_action_set};
+use crate::app::model::{ActionSet, Actor, ModelRuntime, apply_action_set};
 use crate::config::Config;
 use crate::evaluation::{ImplementationStatus, TestStatus};
 use crate::model::report::TestingSource;
@@ -40,8 +40,15 @@ pub async fn action_set(cfg: Config, set: ActionSet) -> anyhow::Result<ExitCode>
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     };
-    let record =
-        apply_action_set(store.as_ref(), scope, &set.action, set.update, Utc::now()).await?;
+    let record = apply_action_set(
+        store.as_ref(),
+        scope,
+        &set.action,
+        set.update,
+        &Actor::cli(),
+        Utc::now(),
+    )
+    .await?;
     println!("{}", serde_json::to_string_pretty(&record)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,7 @@
 
 pub mod action;
 pub mod assets;
+pub mod audit;
 mod daemon;
 pub mod interchange;
 
@@ -132,6 +133,12 @@ pub enum Command {
         #[command(subcommand)]
         command: ActionCommand,
     },
+    /// Export the append-only audit log (see `postured audit export --help`).
+    Audit {
+        /// `export`.
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Export an assessment as a point-in-time report (xlsx, csv, json or OSCAL
     /// assessment-results).
     Export {
@@ -190,12 +197,42 @@ pub enum ActionCommand {
         /// Owner.
         #[arg(long)]
         assigned_to: Option<String>,
-        /// Notes.
-        #[arg(long)]
+        /// Implementation notes.
+        #[arg(long, visible_alias = "implementation-notes")]
         notes: Option<String>,
+        /// When the implementation status was set (RFC 3339; default: now when it changes).
+        #[arg(long)]
+        implementation_date: Option<DateTime<Utc>>,
+        /// Test notes.
+        #[arg(long)]
+        test_notes: Option<String>,
+        /// When the test status was set (RFC 3339; default: now when it changes).
+        #[arg(long)]
+        test_date: Option<DateTime<Utc>>,
         /// Evidence link to add (repeatable).
         #[arg(long)]
         evidence: Vec<String>,
+    },
+}
+
+/// `postured audit ...`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Write the audit log (every change: who, when, what, old and new value) to standard
+    /// output, oldest first.
+    Export {
+        /// Configuration file (its [store] section is used).
+        #[arg(long, short, env = "POSTURED_CONFIG")]
+        config: PathBuf,
+        /// Only rows at or after this RFC 3339 instant.
+        #[arg(long)]
+        since: Option<DateTime<Utc>>,
+        /// Only rows of this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// `csv` or `json` (an array).
+        #[arg(long, value_enum, default_value_t = crate::cli::audit::AuditFormat::Json)]
+        format: crate::cli::audit::AuditFormat,
     },
 }
 
@@ -438,6 +475,9 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
                     parent,
                     assigned_to,
                     notes,
+                    implementation_date,
+                    test_notes,
+                    test_date,
                     evidence,
                 },
         } => {
@@ -449,6 +489,9 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
                 parent,
                 assigned_to,
                 notes,
+                implementation_date,
+                test_notes,
+                test_date,
                 evidence,
             };
             let set = crate::app::model::ActionSet {
@@ -458,6 +501,18 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
                 update,
             };
             Ok(crate::cli::action::action_set(cfg, set).await?)
+        }
+        Command::Audit {
+            command:
+                AuditCommand::Export {
+                    config,
+                    since,
+                    tenant,
+                    format,
+                },
+        } => {
+            let cfg = load(&config, Secrets::NONE)?;
+            Ok(crate::cli::audit::export(cfg, since, tenant, format).await?)
         }
         Command::PrintConfig | Command::CheckConfig { .. } | Command::GenerateAssets { .. } => {
             Ok(ExitCode::SUCCESS)

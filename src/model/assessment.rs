@@ -119,9 +119,18 @@ pub struct ManualStatus {
     /// Owner (free text: a name or an address).
     #[serde(default)]
     pub assigned_to: Option<String>,
-    /// Free-text notes.
+    /// Implementation notes (free text; the JSON key `notes` is kept for them).
     #[serde(default)]
     pub notes: Option<String>,
+    /// When the implementation status was last set (now by default when it changes).
+    #[serde(default)]
+    pub implementation_date: Option<DateTime<Utc>>,
+    /// Test notes (free text; written by an assessor).
+    #[serde(default)]
+    pub test_notes: Option<String>,
+    /// When the test status was last set (now by default when it changes).
+    #[serde(default)]
+    pub test_date: Option<DateTime<Utc>>,
     /// Evidence links (URLs or document references).
     #[serde(default)]
     pub evidence: Vec<String>,
@@ -144,10 +153,36 @@ pub struct ManualUpdate {
     pub parent: Option<String>,
     /// New owner.
     pub assigned_to: Option<String>,
-    /// New notes.
+    /// New implementation notes.
     pub notes: Option<String>,
+    /// New implementation date (default: now, when the implementation status changes).
+    pub implementation_date: Option<DateTime<Utc>>,
+    /// New test notes.
+    pub test_notes: Option<String>,
+    /// New test date (default: now, when the test status changes).
+    pub test_date: Option<DateTime<Utc>>,
     /// Evidence links to add (duplicates are ignored).
     pub evidence: Vec<String>,
+}
+
+impl ManualUpdate {
+    /// Whether the update touches what only an assessor may set: the test status, its date
+    /// or its notes.
+    pub fn sets_test(&self) -> bool {
+        self.test_status.is_some() || self.test_date.is_some() || self.test_notes.is_some()
+    }
+}
+
+/// One field of a [`ManualStatus`] that an update changed, with its old and new value as JSON
+/// (`null` for none): what the audit log records, one row per field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldChange {
+    /// The field's name as in the JSON of [`ManualStatus`] (`test_status`, `notes`, ...).
+    pub field: &'static str,
+    /// The value before.
+    pub old: serde_json::Value,
+    /// The value after.
+    pub new: serde_json::Value,
 }
 
 impl ManualStatus {
@@ -167,14 +202,67 @@ impl ManualStatus {
             parent: None,
             assigned_to: None,
             notes: None,
+            implementation_date: None,
+            test_notes: None,
+            test_date: None,
             evidence: Vec::new(),
             updated_at: now,
         }
     }
 
+    /// The fields whose value differs between `self` (before) and `after`, in a fixed order;
+    /// `updated_at` is not a field of its own.
+    pub fn changes(&self, after: &ManualStatus) -> Vec<FieldChange> {
+        fn json<T: Serialize>(v: &T) -> serde_json::Value {
+            serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+        }
+        let pairs = [
+            (
+                "testing_source",
+                json(&self.testing_source),
+                json(&after.testing_source),
+            ),
+            (
+                "implementation_status",
+                json(&self.implementation_status),
+                json(&after.implementation_status),
+            ),
+            (
+                "implementation_date",
+                json(&self.implementation_date),
+                json(&after.implementation_date),
+            ),
+            ("notes", json(&self.notes), json(&after.notes)),
+            (
+                "test_status",
+                json(&self.test_status),
+                json(&after.test_status),
+            ),
+            ("test_date", json(&self.test_date), json(&after.test_date)),
+            (
+                "test_notes",
+                json(&self.test_notes),
+                json(&after.test_notes),
+            ),
+            ("parent", json(&self.parent), json(&after.parent)),
+            (
+                "assigned_to",
+                json(&self.assigned_to),
+                json(&after.assigned_to),
+            ),
+            ("evidence", json(&self.evidence), json(&after.evidence)),
+        ];
+        pairs
+            .into_iter()
+            .filter(|(_, old, new)| old != new)
+            .map(|(field, old, new)| FieldChange { field, old, new })
+            .collect()
+    }
+
     /// Apply an update at `now`. Setting a status without naming a testing source switches the
     /// source to `manual` (a manual override); naming `automatic` hands the status back to the
-    /// rule while keeping the recorded values for when it is switched to manual again.
+    /// rule while keeping the recorded values for when it is switched to manual again. A
+    /// status that changes stamps its date with `now` unless the update gives the date.
     pub fn apply(&mut self, update: ManualUpdate, now: DateTime<Utc>) {
         let sets_status = update.test_status.is_some() || update.implementation_status.is_some();
         match update.testing_source {
@@ -183,10 +271,25 @@ impl ManualStatus {
             None => {}
         }
         if let Some(s) = update.implementation_status {
+            if self.implementation_status != Some(s) && update.implementation_date.is_none() {
+                self.implementation_date = Some(now);
+            }
             self.implementation_status = Some(s);
         }
+        if let Some(d) = update.implementation_date {
+            self.implementation_date = Some(d);
+        }
         if let Some(s) = update.test_status {
+            if self.test_status != Some(s) && update.test_date.is_none() {
+                self.test_date = Some(now);
+            }
             self.test_status = Some(s);
+        }
+        if let Some(d) = update.test_date {
+            self.test_date = Some(d);
+        }
+        if let Some(n) = update.test_notes {
+            self.test_notes = Some(n);
         }
         if let Some(p) = update.parent {
             self.parent = Some(p);

@@ -21,7 +21,8 @@ pub mod settings;
 pub mod template;
 
 pub use assessment::{
-    Assessment, DEFAULT_GROUP, DEFAULT_TEMPLATE, Group, InstanceScope, ManualStatus, ManualUpdate,
+    Assessment, DEFAULT_GROUP, DEFAULT_TEMPLATE, FieldChange, Group, InstanceScope, ManualStatus,
+    ManualUpdate,
 };
 pub use registry::{FrameworkReader, TemplateError, TemplateRegistry};
 pub use scoring::{ComplianceModel, Dimension, Instance, InstanceKey, ModelInput, ScoreFilter};

@@ -78,8 +78,17 @@ pub struct ActionInstanceReport {
     pub reason: Option<String>,
     /// Owner, from the manual status record.
     pub assigned_to: Option<String>,
-    /// Notes, from the manual status record.
+    /// Implementation notes, from the manual status record.
     pub notes: Option<String>,
+    /// When the implementation status was set, from the manual status record.
+    #[serde(default)]
+    pub implementation_date: Option<DateTime<Utc>>,
+    /// Test notes, from the manual status record.
+    #[serde(default)]
+    pub test_notes: Option<String>,
+    /// When the test status was set, from the manual status record.
+    #[serde(default)]
+    pub test_date: Option<DateTime<Utc>>,
     /// Evidence links (URLs or document references).
     pub evidence: Vec<String>,
     /// When the current test status was set: the manual record's time for manual and parent

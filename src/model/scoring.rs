@@ -95,8 +95,14 @@ pub struct Instance {
     pub reason: Option<String>,
     /// Owner from the manual record.
     pub assigned_to: Option<String>,
-    /// Notes from the manual record.
+    /// Implementation notes from the manual record.
     pub notes: Option<String>,
+    /// Implementation date from the manual record.
+    pub implementation_date: Option<DateTime<Utc>>,
+    /// Test notes from the manual record.
+    pub test_notes: Option<String>,
+    /// Test date from the manual record.
+    pub test_date: Option<DateTime<Utc>>,
     /// Evidence from the manual record.
     pub evidence: Vec<String>,
     /// When the manual record was last changed (manual and parent sources).
@@ -568,6 +574,9 @@ fn instance_report(i: &Instance) -> ActionInstanceReport {
         reason: i.reason.clone(),
         assigned_to: i.assigned_to.clone(),
         notes: i.notes.clone(),
+        implementation_date: i.implementation_date,
+        test_notes: i.test_notes.clone(),
+        test_date: i.test_date,
         evidence: i.evidence.clone(),
         status_since: i.status_since,
     }
@@ -708,6 +717,9 @@ fn new_instance(
         reason: status.reason,
         assigned_to: record.and_then(|m| m.assigned_to.clone()),
         notes: record.and_then(|m| m.notes.clone()),
+        implementation_date: record.and_then(|m| m.implementation_date),
+        test_notes: record.and_then(|m| m.test_notes.clone()),
+        test_date: record.and_then(|m| m.test_date),
         evidence: record.map(|m| m.evidence.clone()).unwrap_or_default(),
         status_since: record
             .filter(|m| m.testing_source != TestingSource::Automatic)

@@ -10,6 +10,7 @@
 //! `could_not_be_detected`, see `evaluation::Undetected`). Ratios are in [0, 1]. Pure formatting:
 //! no IO.
 
+pub mod audit;
 pub mod ledger;
 
 use chrono::{DateTime, SecondsFormat, Utc};

@@ -21,7 +21,7 @@ use utoipa_axum::routes;
 
 use crate::app::App;
 use crate::server::auth::{Principal, Role};
-use crate::server::{assessments, history};
+use crate::server::{assessments, audit, history};
 
 /// The document's fixed parts: info and the security scheme.
 #[derive(OpenApi)]
@@ -68,6 +68,8 @@ pub fn routes() -> (axum::Router<Arc<App>>, OpenApiDoc) {
         .routes(routes!(assessments::assessments))
         .routes(routes!(assessments::scores))
         .routes((schemas, paths, set_status))
+        .routes(routes!(audit::audit))
+        .routes(routes!(audit::export))
         .routes(routes!(openapi_json))
         .split_for_parts()
 }

@@ -23,11 +23,11 @@ use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
-use crate::app::model::ActionSet;
+use crate::app::model::{ActionSet, Actor};
 use crate::server::auth::{Principal, Role};
 use crate::server::input::{ActionSetError, check_action_set};
 use crate::server::problem::{Problem, excerpt};
@@ -121,10 +121,17 @@ pub struct StatusBody {
     pub testing_source: Option<TestingSource>,
     /// Parent action (testing source `parent`).
     pub parent: Option<String>,
-    /// Owner.
+    /// Owner (contributor).
     pub assigned_to: Option<String>,
-    /// Notes.
+    /// Implementation notes (contributor); `implementation_notes` is accepted for it too.
+    #[serde(alias = "implementation_notes")]
     pub notes: Option<String>,
+    /// When the implementation status was set (RFC 3339; default: now when it changes).
+    pub implementation_date: Option<DateTime<Utc>>,
+    /// Test notes (assessor).
+    pub test_notes: Option<String>,
+    /// When the test status was set (RFC 3339, assessor; default: now when it changes).
+    pub test_date: Option<DateTime<Utc>>,
     /// Evidence links to add.
     #[serde(default)]
     pub evidence: Vec<String>,
@@ -141,7 +148,7 @@ pub struct StatusBody {
     responses(
         (status = 200, description = "The saved manual status", body = serde_json::Value),
         (status = 400, description = "Invalid body or field"),
-        (status = 403, description = "Caller lacks the role (assessor for a test status) or scope"),
+        (status = 403, description = "Caller lacks the role (assessor for a test status, date or notes) or scope"),
         (status = 404, description = "Unknown action"),
         (status = 413, description = "Body too large"),
         (status = 503, description = "Store unavailable"),
@@ -187,6 +194,9 @@ pub async fn set_status(
             parent: body.parent,
             assigned_to: body.assigned_to,
             notes: body.notes,
+            implementation_date: body.implementation_date,
+            test_notes: body.test_notes,
+            test_date: body.test_date,
             evidence: body.evidence,
         },
     };
@@ -198,7 +208,7 @@ pub async fn set_status(
 
 /// Why [`record_action_set`] saved nothing: the problem details to answer with, and the field
 /// of the update they are about, when one (`notes`, `assigned_to`, `evidence`, `parent`,
-/// `test_status`), so a form can show the message next to it.
+/// `test_status`, `test_notes`, `test_date` ...), so a form can show the message next to it.
 #[derive(Debug, Clone)]
 pub struct Refusal {
     /// The problem (403, 404, 400 or 503; see [`set_status`]).
@@ -218,7 +228,7 @@ impl From<Problem> for Refusal {
 
 /// Record a person's update of one action instance, the one body behind
 /// `PUT /api/v1/actions/{action}/status` and the dashboard's workflow form: the caller's role
-/// (assessor for a test status, else contributor) and scope, the checks of
+/// (assessor for a test status, test date or test notes, else contributor) and scope, the checks of
 /// [`check_action_set`], then [`crate::app::model::ModelRuntime::apply_action_set`]. Returns
 /// the saved record.
 ///
@@ -230,13 +240,23 @@ pub async fn record_action_set(
     principal: &Principal,
     set: ActionSet,
 ) -> Result<ManualStatus, Refusal> {
-    // Test status decides points: an assessor's call; the rest is a contributor's.
-    let needed = if set.update.test_status.is_some() {
+    // Test status (with its date and notes) decides points: an assessor's call; the rest is a
+    // contributor's.
+    let u = &set.update;
+    let field = if u.test_status.is_some() {
+        Some("test_status")
+    } else if u.test_notes.is_some() {
+        Some("test_notes")
+    } else if u.test_date.is_some() {
+        Some("test_date")
+    } else {
+        None
+    };
+    let needed = if field.is_some() {
         Role::Assessor
     } else {
         Role::Contributor
     };
-    let field = set.update.test_status.is_some().then_some("test_status");
     principal
         .require(needed)
         .map_err(|problem| Refusal { problem, field })?;
@@ -284,6 +304,10 @@ pub async fn record_action_set(
             scope,
             &set.action,
             set.update,
+            &Actor {
+                subject: principal.subject.clone(),
+                request_id: Some(uuid::Uuid::new_v4().to_string()),
+            },
             Utc::now(),
         )
         .await

@@ -8,7 +8,9 @@
 //!   `.`, `_`, `-`, `:`, and known: an action of a template (built in, `[templates] dirs`,
 //!   imported) or of the catalog, or a generated action (a catalog family's `id_prefix`, e.g.
 //!   `securescore.`) that the tenant's polls have evaluated;
-//! - `notes`: [`MAX_NOTES_CHARS`] characters, no control characters but tab and line breaks;
+//! - `notes` (implementation notes) and `test_notes`: [`MAX_NOTES_CHARS`] characters each, no
+//!   control characters but tab and line breaks;
+//! - `implementation_date`, `test_date`: RFC 3339 instants (parsed by the caller);
 //! - `assigned_to`: [`MAX_ASSIGNED_TO_CHARS`] characters, no control characters;
 //! - `evidence`: each link [`MAX_EVIDENCE_LINK_CHARS`] characters, not blank, no control
 //!   characters; at most [`MAX_EVIDENCE_LINKS`] links per instance, those already saved
@@ -86,15 +88,16 @@ pub fn valid_action_id(id: &str) -> bool {
 /// The first field that breaks a limit.
 pub fn check_update(update: &ManualUpdate) -> Result<(), ActionSetError> {
     let invalid = |field, message: String| Err(ActionSetError::Invalid { field, message });
-    if let Some(n) = &update.notes {
+    for (field, notes) in [("notes", &update.notes), ("test_notes", &update.test_notes)] {
+        let Some(n) = notes else { continue };
         if n.chars().count() > MAX_NOTES_CHARS {
-            return invalid("notes", format!("longer than {MAX_NOTES_CHARS} characters"));
+            return invalid(field, format!("longer than {MAX_NOTES_CHARS} characters"));
         }
         if n.chars()
             .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
         {
             return invalid(
-                "notes",
+                field,
                 "contains control characters (only tab and line breaks are allowed)".into(),
             );
         }

@@ -48,6 +48,7 @@ use crate::config::ServerConfig;
 
 pub mod api;
 pub mod assessments;
+pub mod audit;
 pub mod auth;
 pub mod dashboard;
 pub mod history;

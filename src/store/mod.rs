@@ -10,7 +10,8 @@
 //! Layout: the SQL both backends run is written once, with `$n` placeholders (which sqlx's
 //! SQLite driver accepts too), in the file of what it stores: `polls.rs` (polls, signals, gaps,
 //! action states, transitions, score snapshots), `alerts.rs` (alert ledger, outbox, category
-//! and assessment snapshots, retention) and `model.rs` (templates, manual statuses). What truly
+//! and assessment snapshots, retention), `model.rs` (templates, manual statuses) and `audit.rs`
+//! (the append-only audit log). What truly
 //! differs per backend is the `SqlBackend` trait (`backend.rs`), implemented in `sqlite.rs` and
 //! `postgres.rs`: how transactions begin, PostgreSQL's per-tenant lock and batched (`UNNEST`)
 //! poll writes against SQLite's one statement per row, and the migrations. Row decoding
@@ -32,6 +33,7 @@
 //! (database URLs never appear in errors).
 
 pub mod alerts;
+pub mod audit;
 mod backend;
 #[cfg(test)]
 mod conformance;
@@ -56,6 +58,7 @@ pub use alerts::{
     AlertStore, AlertWrites, AssessmentSnapshot, CategorySnapshot, OutboxEntry, PruneReport,
     RoutedEvent, StoredEvent,
 };
+pub use audit::{AuditEntry, AuditFilter, AuditRecord, AuditStore};
 pub use backend::SqlStore;
 pub use model::ModelStore;
 
@@ -246,9 +249,10 @@ pub struct ScoreSnapshot {
 
 /// Persistence of signals, action statuses and history. Implementations must make
 /// [`Store::record_poll`] atomic. Alert persistence is the [`AlertStore`] supertrait;
-/// templates and manual statuses are the [`ModelStore`] supertrait.
+/// templates and manual statuses are the [`ModelStore`] supertrait; the append-only audit log
+/// is the [`AuditStore`] supertrait.
 #[async_trait]
-pub trait Store: AlertStore + ModelStore + Send + Sync {
+pub trait Store: AlertStore + AuditStore + ModelStore + Send + Sync {
     /// Backend name: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Apply pending migrations (idempotent).

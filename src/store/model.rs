@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Encode, Executor, Type};
 
 use super::StoreError;
+use super::audit::{AuditRecord, insert_audit};
 use super::backend::{Column, Param, SqlBackend, SqlStore};
 use super::rows::{from_millis, to_millis};
 use crate::evaluation::{ImplementationStatus, TestStatus};
@@ -38,8 +39,14 @@ pub trait ModelStore: Send + Sync {
     async fn list_templates(&self) -> Result<StoredTemplates, StoreError>;
     /// Delete a stored template; `true` when one was deleted.
     async fn delete_template(&self, id: &str) -> Result<bool, StoreError>;
-    /// Insert or replace the manual status of one instance (keyed by `(scope, action)`).
-    async fn save_manual_status(&self, status: &ManualStatus) -> Result<(), StoreError>;
+    /// Insert or replace the manual status of one instance (keyed by `(scope, action)`) and
+    /// append `audit` (the rows recording the change) in the same transaction: both commit or
+    /// neither does.
+    async fn save_manual_status(
+        &self,
+        status: &ManualStatus,
+        audit: &[AuditRecord],
+    ) -> Result<(), StoreError>;
     /// The manual status of one instance, if recorded.
     async fn manual_status(
         &self,
@@ -57,17 +64,22 @@ const SELECT_TEMPLATES: &str = "SELECT id, body FROM templates ORDER BY id";
 const DELETE_TEMPLATE: &str = "DELETE FROM templates WHERE id = $1";
 const UPSERT_MANUAL: &str = "INSERT INTO manual_statuses (scope_kind, scope_id, action_id, \
     testing_source, implementation_status, test_status, parent, assigned_to, notes, evidence, \
-    updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+    updated_at, implementation_date, test_date, test_notes) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
     ON CONFLICT (scope_kind, scope_id, action_id) DO UPDATE SET \
     testing_source = excluded.testing_source, \
     implementation_status = excluded.implementation_status, test_status = excluded.test_status, \
     parent = excluded.parent, assigned_to = excluded.assigned_to, notes = excluded.notes, \
-    evidence = excluded.evidence, updated_at = excluded.updated_at";
+    evidence = excluded.evidence, updated_at = excluded.updated_at, \
+    implementation_date = excluded.implementation_date, test_date = excluded.test_date, \
+    test_notes = excluded.test_notes";
 const SELECT_MANUAL_ALL: &str = "SELECT scope_kind, scope_id, action_id, testing_source, \
-    implementation_status, test_status, parent, assigned_to, notes, evidence, updated_at \
+    implementation_status, test_status, parent, assigned_to, notes, evidence, updated_at, \
+    implementation_date, test_date, test_notes \
     FROM manual_statuses ORDER BY scope_kind, scope_id, action_id";
 const SELECT_MANUAL_ONE: &str = "SELECT scope_kind, scope_id, action_id, testing_source, \
-    implementation_status, test_status, parent, assigned_to, notes, evidence, updated_at \
+    implementation_status, test_status, parent, assigned_to, notes, evidence, updated_at, \
+    implementation_date, test_date, test_notes \
     FROM manual_statuses WHERE scope_kind = $1 AND scope_id = $2 AND action_id = $3";
 
 /// The stored templates: those that decode, and the rows that do not.
@@ -102,6 +114,9 @@ pub(crate) struct ManualRow {
     pub notes: Option<String>,
     pub evidence: String,
     pub updated_at: i64,
+    pub implementation_date: Option<i64>,
+    pub test_date: Option<i64>,
+    pub test_notes: Option<String>,
 }
 
 /// One `templates` row as stored.
@@ -156,6 +171,9 @@ impl ManualRow {
             notes: m.notes.clone(),
             evidence,
             updated_at: to_millis(m.updated_at),
+            implementation_date: m.implementation_date.map(to_millis),
+            test_date: m.test_date.map(to_millis),
+            test_notes: m.test_notes.clone(),
         })
     }
 
@@ -195,6 +213,12 @@ impl ManualRow {
             parent: self.parent,
             assigned_to: self.assigned_to,
             notes: self.notes,
+            implementation_date: self
+                .implementation_date
+                .map(|ms| from_millis(T, ms))
+                .transpose()?,
+            test_notes: self.test_notes,
+            test_date: self.test_date.map(|ms| from_millis(T, ms)).transpose()?,
             evidence,
             updated_at: from_millis(T, self.updated_at)?,
         })
@@ -271,8 +295,13 @@ where
         Ok(DB::rows_affected(&done) > 0)
     }
 
-    async fn save_manual_status(&self, status: &ManualStatus) -> Result<(), StoreError> {
+    async fn save_manual_status(
+        &self,
+        status: &ManualStatus,
+        audit: &[AuditRecord],
+    ) -> Result<(), StoreError> {
         let r = ManualRow::encode(status)?;
+        let mut tx = self.writer()?.begin_with(DB::BEGIN_WRITE).await?;
         sqlx::query(UPSERT_MANUAL)
             .bind(r.scope_kind.as_str())
             .bind(r.scope_id.as_str())
@@ -285,8 +314,13 @@ where
             .bind(r.notes.as_deref())
             .bind(r.evidence.as_str())
             .bind(r.updated_at)
-            .execute(self.writer()?)
+            .bind(r.implementation_date)
+            .bind(r.test_date)
+            .bind(r.test_notes.as_deref())
+            .execute(&mut *tx)
             .await?;
+        insert_audit::<DB>(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -222,7 +222,9 @@ mod tests {
     use sqlx::postgres::PgPoolOptions;
 
     use super::*;
-    use crate::store::conformance::{alerts::ALERT_CHECKS, model::MODEL_CHECKS, polls::CHECKS};
+    use crate::store::conformance::{
+        alerts::ALERT_CHECKS, audit::AUDIT_CHECKS, model::MODEL_CHECKS, polls::CHECKS,
+    };
     use crate::store::{Store, open_store};
 
     const URL_VAR: &str = "POSTURED_TEST_POSTGRES_URL";
@@ -261,6 +263,7 @@ mod tests {
             .iter()
             .chain(MODEL_CHECKS)
             .chain(ALERT_CHECKS)
+            .chain(AUDIT_CHECKS)
             .enumerate()
         {
             let schema = schema_name(index);
@@ -339,6 +342,49 @@ mod tests {
             )))
             .await
             .expect("drop schema");
+    }
+
+    /// The audit log is append-only in the database itself: its trigger rejects an UPDATE, a
+    /// DELETE and a TRUNCATE, whoever sends them.
+    #[tokio::test]
+    async fn audit_rows_cannot_be_changed_or_deleted() {
+        let Some(url) = url() else { return };
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .expect("connect");
+        let (schema, store) = schema_store(&url, &admin, 900, Duration::from_secs(30)).await;
+        let record = crate::store::AuditRecord {
+            at: chrono::Utc::now(),
+            actor: "token:1".into(),
+            action: "action.update".into(),
+            tenant: Some("t".into()),
+            group: None,
+            object: "a".into(),
+            field: Some("notes".into()),
+            old_value: None,
+            new_value: Some(serde_json::json!("n")),
+            request_id: None,
+        };
+        crate::store::AuditStore::append_audit(&store, &[record])
+            .await
+            .expect("append");
+        for sql in [
+            "UPDATE audit_log SET actor = 'someone else'",
+            "DELETE FROM audit_log",
+            "TRUNCATE audit_log",
+        ] {
+            let err = sqlx::query(sql).execute(store.pool()).await.expect_err(sql);
+            assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+        }
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log")
+            .fetch_one(store.pool())
+            .await
+            .expect("count");
+        assert_eq!(n, 1);
+        drop(store);
+        drop_schema(&admin, &schema).await;
     }
 
     /// Issue 8 row 20: without a statement timeout a stalled write (here: another session

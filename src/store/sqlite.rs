@@ -196,7 +196,8 @@ mod tests {
     use super::*;
     use crate::evaluation::TestStatus;
     use crate::store::conformance::{
-        self, alerts::ALERT_CHECKS, model::MODEL_CHECKS, one_action_poll, polls, record_one,
+        self, alerts::ALERT_CHECKS, audit::AUDIT_CHECKS, model::MODEL_CHECKS, one_action_poll,
+        polls, record_one,
     };
     use crate::store::{PollOutcome, PollRecord, Store};
 
@@ -210,7 +211,7 @@ mod tests {
     #[tokio::test]
     async fn conformance_suite() {
         let dir = tempfile::tempdir().unwrap();
-        let checks = polls::CHECKS.iter().chain(MODEL_CHECKS);
+        let checks = polls::CHECKS.iter().chain(MODEL_CHECKS).chain(AUDIT_CHECKS);
         let failures = conformance::failures(checks, |name| fresh(&dir, name)).await;
         assert!(
             failures.is_empty(),
@@ -370,7 +371,7 @@ mod tests {
             TestingSource::Manual,
             DateTime::from_timestamp_millis(1_800_000_000_000).unwrap(),
         );
-        let err = store.save_manual_status(&manual).await.unwrap_err();
+        let err = store.save_manual_status(&manual, &[]).await.unwrap_err();
         assert_eq!(err.kind(), "file_replaced");
         assert_eq!(
             store

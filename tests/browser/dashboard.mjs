@@ -5,8 +5,8 @@
 //   DASHBOARD_URL=http://127.0.0.1:PORT DASHBOARD_TOKEN=... SCREENSHOT_DIR=dir node dashboard.mjs
 //
 // A person signs in with a token, filters the overview by category, opens the improvement
-// action with the most points available, sets its status manually with a note, and sees the
-// score rise. Screenshots of the sign-in, overview, assessment and action pages go to
+// action with the most points available, sets its status manually with a note, sees the audit
+// entry of the change and the score rise. Screenshots of the sign-in, overview, assessment and action pages go to
 // SCREENSHOT_DIR. Prints `action: <id>` for the Rust side to check the store. Exits non-zero
 // on any failure, on a CSP violation or script error in the page, or on an alert dialog.
 
@@ -105,13 +105,19 @@ try {
   await page.getByLabel('Implementation status').selectOption('implemented');
   await page.getByLabel('Test status').selectOption('passed');
   await page.getByLabel('Assigned to').fill('Compliance officer');
-  await page.getByLabel('Notes').fill('Reviewed in the browser test: policy approved and published.');
+  await page.getByLabel('Implementation notes', { exact: true }).fill('Reviewed in the browser test: policy approved and published.');
   await page.getByLabel('Add an evidence link').fill('https://intranet.example/policies/records');
   await page.getByRole('button', { name: 'Save' }).click();
   await page.waitForURL(/notice=saved/);
   assert.match(await page.getByRole('status').first().textContent(), /Saved/);
   assert.equal((await page.getByTestId('test-status').textContent()).trim(), 'Passed');
-  assert.equal(await page.getByLabel('Notes').inputValue(), 'Reviewed in the browser test: policy approved and published.');
+  assert.equal(await page.getByLabel('Implementation notes', { exact: true }).inputValue(), 'Reviewed in the browser test: policy approved and published.');
+  // The audit log shows who changed the test status, from what to what.
+  const audit = page.locator('table:has(caption:text("Changes by people")) tbody tr');
+  const testStatusRow = audit.filter({ has: page.locator('td', { hasText: /^test_status$/ }) });
+  assert.equal(await testStatusRow.count(), 1);
+  const cells = await testStatusRow.locator('td').allTextContents();
+  assert.deepEqual(cells, ['api_token', 'action.update', 'test_status', '(none)', 'passed']);
   await accessible('action after save');
   await shot('action');
   await page.locator('#workflow').screenshot({ path: join(shots, 'action-workflow.png') });

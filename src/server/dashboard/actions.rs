@@ -43,9 +43,56 @@ use crate::server::dashboard::session::{Session, SignedIn};
 use crate::server::dashboard::{check_post, error_page, html_response};
 use crate::server::input::{MAX_ASSIGNED_TO_CHARS, MAX_EVIDENCE_LINK_CHARS, MAX_NOTES_CHARS};
 use crate::signals::SignalValue;
+use crate::store::audit::{AuditEntry, AuditFilter, MAX_AUDIT_PAGE};
 
-/// Most transitions listed (newest first).
+/// Most transitions and audit entries listed (newest first).
 pub const MAX_HISTORY_ROWS: usize = 50;
+/// Most audit rows of the instance's tenant or group read to find its entries (the log is
+/// read by id in pages of [`MAX_AUDIT_PAGE`]).
+pub const MAX_AUDIT_SCAN: usize = 20_000;
+
+/// The newest [`MAX_HISTORY_ROWS`] audit entries of one action instance, oldest first: the
+/// rows of its tenant or group whose object is the action, among the first
+/// [`MAX_AUDIT_SCAN`] rows of that tenant or group.
+async fn audit_of(
+    app: &App,
+    scope: &InstanceScope,
+    action: &str,
+) -> Result<Vec<AuditEntry>, crate::store::StoreError> {
+    let mut filter = match scope {
+        InstanceScope::Tenant(t) => AuditFilter {
+            tenant: Some(t.clone()),
+            ..AuditFilter::default()
+        },
+        InstanceScope::Group(g) => AuditFilter {
+            group: Some(g.clone()),
+            ..AuditFilter::default()
+        },
+    };
+    let mut out = Vec::new();
+    let mut scanned = 0;
+    loop {
+        let page = app.store.audit_entries(&filter, MAX_AUDIT_PAGE).await?;
+        let n = page.len();
+        scanned += n;
+        filter.after = page.last().map(|e| e.id);
+        out.extend(page.into_iter().filter(|e| e.record.object == action));
+        if out.len() > MAX_HISTORY_ROWS {
+            out.drain(..out.len() - MAX_HISTORY_ROWS);
+        }
+        if n < MAX_AUDIT_PAGE as usize || scanned >= MAX_AUDIT_SCAN {
+            return Ok(out);
+        }
+    }
+}
+
+fn json_text(v: &Option<serde_json::Value>) -> String {
+    match v {
+        None | Some(serde_json::Value::Null) => "(none)".to_owned(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
 
 /// Query of the action page: the instance's scope, and the notice after a save.
 #[derive(Debug, Default, Deserialize)]
@@ -82,8 +129,10 @@ pub struct WorkflowForm {
     pub testing_source: Option<String>,
     /// Owner.
     pub assigned_to: Option<String>,
-    /// Notes.
+    /// Implementation notes.
     pub notes: Option<String>,
+    /// Test notes (assessor).
+    pub test_notes: Option<String>,
     /// An evidence link to add.
     pub evidence: Option<String>,
 }
@@ -154,6 +203,9 @@ fn workflow_form(session: &Session, href: &str, inst: &Instance, state: &FormSta
     let notes = posted
         .and_then(|p| p.notes.clone())
         .unwrap_or_else(|| inst.notes.clone().unwrap_or_default());
+    let test_notes = posted
+        .and_then(|p| p.test_notes.clone())
+        .unwrap_or_else(|| inst.test_notes.clone().unwrap_or_default());
     let evidence = posted.and_then(|p| p.evidence.clone()).unwrap_or_default();
     html! {
         form.workflow id="workflow" method="post" action=(href) novalidate {
@@ -193,8 +245,15 @@ fn workflow_form(session: &Session, href: &str, inst: &Instance, state: &FormSta
                     }
                     (field_error(state, "testing_source"))
                 }
+                div.field {
+                    label for="test_notes" { "Test notes" }
+                    textarea id="test_notes" name="test_notes" maxlength=(MAX_NOTES_CHARS)
+                        aria-invalid=[state.error("test_notes").map(|_| "true")]
+                        aria-describedby=[described_by(state, "test_notes", false)] { (test_notes) }
+                    (field_error(state, "test_notes"))
+                }
             } @else {
-                p.muted { "Test status and testing source are set by an assessor." }
+                p.muted { "Test status, testing source and test notes are set by an assessor." }
             }
             div.field {
                 label for="assigned_to" { "Assigned to" }
@@ -205,7 +264,7 @@ fn workflow_form(session: &Session, href: &str, inst: &Instance, state: &FormSta
                 (field_error(state, "assigned_to"))
             }
             div.field {
-                label for="notes" { "Notes" }
+                label for="notes" { "Implementation notes" }
                 textarea id="notes" name="notes" maxlength=(MAX_NOTES_CHARS)
                     aria-invalid=[state.error("notes").map(|_| "true")]
                     aria-describedby=[described_by(state, "notes", true)] { (notes) }
@@ -287,6 +346,14 @@ async fn render(
     let ledger = crate::report::ledger::ledger(&transitions, &events, now)
         .into_iter()
         .next();
+    let audit = match audit_of(app, scope, action).await {
+        Ok(a) => a,
+        Err(e) => {
+            app.metrics.observe_store_error(e.kind());
+            store_failed = true;
+            Vec::new()
+        }
+    };
     let manual = match app.store.manual_status(scope, action).await {
         Ok(m) => m,
         Err(e) => {
@@ -343,7 +410,11 @@ async fn render(
             dt { "Test status" } dd data-testid="test-status" { (status_badge(inst.test_status)) }
             dt { "Testing source" } dd { (source_name(inst.testing_source)) }
             @if let Some(since) = inst.status_since.or(ledger.as_ref().map(|l| l.since)) { dt { "Status since" } dd { (time(since)) } }
+            @if let Some(d) = inst.implementation_date { dt { "Implementation date" } dd { (time(d)) } }
+            @if let Some(d) = inst.test_date { dt { "Test date" } dd { (time(d)) } }
             dt { "Assigned to" } dd { (inst.assigned_to.as_deref().unwrap_or("nobody")) }
+            @if let Some(n) = &inst.notes { dt { "Implementation notes" } dd.notes { (n) } }
+            @if let Some(n) = &inst.test_notes { dt { "Test notes" } dd.notes { (n) } }
             dt { "Assessments" } dd { @for (n, a) in inst.assessments.iter().enumerate() { @if n > 0 { ", " } a href=(format!("/assessments/{a}")) { (a) } } }
             dt { "Regulations" } dd { (inst.regulations.iter().cloned().collect::<Vec<_>>().join(", ")) }
         }
@@ -404,6 +475,26 @@ async fn render(
                         td { (status_badge(t.to_status)) }
                         td.num { (points(t.points_achieved)) " / " (points(t.points_possible)) }
                         td { (t.reason.as_deref().unwrap_or("")) }
+                    }
+                } }
+            }
+        }
+        h2 id="audit" { "Audit log" }
+        @if audit.is_empty() {
+            p.muted { "No recorded change by a person." }
+        } @else {
+            table {
+                caption { "Changes by people, newest first" }
+                thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "Change" } th scope="col" { "Field" } th scope="col" { "Before" } th scope="col" { "After" } } }
+                tbody { @for e in audit.iter().rev() {
+                    @let r = &e.record;
+                    tr {
+                        th scope="row" { (time(r.at)) }
+                        td { (r.actor) }
+                        td { (r.action) }
+                        td { (r.field.as_deref().unwrap_or("")) }
+                        td.notes { (json_text(&r.old_value)) }
+                        td.notes { (json_text(&r.new_value)) }
                     }
                 } }
             }
@@ -524,6 +615,12 @@ fn update_of(
         let n = normalise(n);
         if n != inst.notes.as_deref().unwrap_or("") {
             update.notes = Some(n);
+        }
+    }
+    if let Some(n) = &f.test_notes {
+        let n = normalise(n);
+        if n != inst.test_notes.as_deref().unwrap_or("") {
+            update.test_notes = Some(n);
         }
     }
     if let Some(e) = given(&f.evidence) {
@@ -653,6 +750,9 @@ mod tests {
             reason: None,
             assigned_to: Some("Ana".into()),
             notes: Some("line 1\nline 2".into()),
+            implementation_date: None,
+            test_notes: None,
+            test_date: None,
             evidence: Vec::new(),
             status_since: None,
             tenants: BTreeSet::new(),

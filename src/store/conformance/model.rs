@@ -108,6 +108,9 @@ pub async fn manual_statuses_round_trip_and_replace(store: &dyn Store) -> CheckR
     full.test_status = Some(TestStatus::FailedHighRisk);
     full.assigned_to = Some("alice@example.com".to_string());
     full.notes = Some("waiting for licences".to_string());
+    full.implementation_date = Some(at(3));
+    full.test_date = Some(at(4));
+    full.test_notes = Some("tested on the pilot ünïcode".to_string());
     full.evidence = vec!["https://example.com/a".to_string(), "doc-42".to_string()];
     let bare = ManualStatus::new(
         group.clone(),
@@ -118,7 +121,7 @@ pub async fn manual_statuses_round_trip_and_replace(store: &dyn Store) -> CheckR
     let mut parent = ManualStatus::new(group.clone(), "ops.review", TestingSource::Parent, at(2));
     parent.parent = Some("doc.policy".to_string());
     for m in [&full, &bare, &parent] {
-        store.save_manual_status(m).await?;
+        store.save_manual_status(m, &[]).await?;
     }
     let got = store
         .manual_status(&tenant, "msgraph.mfa.all_users")
@@ -142,7 +145,7 @@ pub async fn manual_statuses_round_trip_and_replace(store: &dyn Store) -> CheckR
     changed.evidence.clear();
     changed.notes = None;
     changed.updated_at = at(5);
-    store.save_manual_status(&changed).await?;
+    store.save_manual_status(&changed, &[]).await?;
     let all = store.manual_statuses().await?;
     let want = vec![bare, parent, changed];
     if all != want {
@@ -150,7 +153,7 @@ pub async fn manual_statuses_round_trip_and_replace(store: &dyn Store) -> CheckR
     }
     let mut invalid = ManualStatus::new(tenant, "", TestingSource::Manual, at(0));
     invalid.notes = Some("x".to_string());
-    match store.save_manual_status(&invalid).await {
+    match store.save_manual_status(&invalid, &[]).await {
         Err(e) if e.kind() == "invalid" => Ok(()),
         other => Err(fail(format!(
             "empty action id: expected invalid, got {other:?}"
