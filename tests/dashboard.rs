@@ -15,7 +15,11 @@ mod support;
 
 use std::path::Path;
 
+use std::sync::Arc;
+
 use postured::model::InstanceScope;
+use postured::server::auth::{Principal, Role, Scope};
+use postured::server::dashboard::session::Sessions;
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use support::*;
@@ -65,6 +69,28 @@ struct Person {
 }
 
 impl Person {
+    /// A person whose session the test started itself in `sessions` (any role and scope).
+    fn with_session(
+        addr: std::net::SocketAddr,
+        sessions: &Sessions,
+        role: Role,
+        tenant: Option<&str>,
+    ) -> Person {
+        let (id, session) = sessions.create(Principal {
+            subject: format!("token:{}", role.as_str()),
+            role,
+            scope: Scope {
+                tenants: tenant.map(|t| [t.to_string()].into()),
+                groups: None,
+            },
+        });
+        Person {
+            base: format!("http://{addr}"),
+            cookie: format!("{}={id}", sessions.cookie_name()),
+            csrf: session.csrf,
+        }
+    }
+
     async fn sign_in(app: &TestApp, token: &str) -> Person {
         let base = format!("http://{}", app.addr);
         let r = client()
@@ -469,6 +495,137 @@ description = "</pre><script>alert('guidance')</script>"
     }
     let (_, body) = person.get("/actions/hostile.policy?group=default").await;
     assert!(body.contains("&lt;/pre&gt;&lt;script&gt;alert('guidance')"));
+}
+
+/// The dashboard of `app` served on 127.0.0.1:0 over a session table the test holds.
+async fn serve_dashboard(app: &TestApp) -> (std::net::SocketAddr, Arc<Sessions>) {
+    let sessions = Arc::new(Sessions::new(false));
+    let router =
+        postured::server::dashboard::routes_with(sessions.clone()).with_state(app.app.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (addr, sessions)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_and_scopes_apply_as_in_the_api() {
+    let app = demo_app().await;
+    let (addr, sessions) = serve_dashboard(&app).await;
+    let group = InstanceScope::Group("default".into());
+    let action = "gdpr.lawful_basis";
+    let page = format!("/actions/{action}?group=default");
+    let saved = || async { app.app.store.manual_status(&group, action).await.unwrap() };
+
+    // A reader sees the action but no form, and a post is refused by the shared body.
+    let reader = Person::with_session(addr, &sessions, Role::Reader, None);
+    let (status, body) = reader.get(&page).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!body.contains("id=\"workflow\""));
+    assert!(body.contains("may read this action but not change it"));
+    let r = reader
+        .post(
+            &page,
+            &[("csrf", &reader.csrf), ("notes", "reader was here")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("needs the role contributor")
+    );
+    assert_eq!(saved().await, None);
+
+    // A contributor's form has no test status; notes are saved, a test status is refused
+    // (assessor), with the message shown.
+    let contributor = Person::with_session(addr, &sessions, Role::Contributor, None);
+    let (_, body) = contributor.get(&page).await;
+    assert!(body.contains("id=\"workflow\""));
+    assert!(!body.contains("name=\"test_status\""));
+    let r = contributor
+        .post(
+            &page,
+            &[("csrf", &contributor.csrf), ("test_status", "passed")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains("needs the role assessor"));
+    assert_eq!(saved().await, None);
+    let r = contributor
+        .post(&page, &[("csrf", &contributor.csrf), ("notes", "drafted")])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(saved().await.unwrap().notes.as_deref(), Some("drafted"));
+    assert_eq!(saved().await.unwrap().test_status, None);
+
+    // An assessor sets the test status.
+    let assessor = Person::with_session(addr, &sessions, Role::Assessor, None);
+    let r = assessor
+        .post(
+            &page,
+            &[("csrf", &assessor.csrf), ("test_status", "passed")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        saved().await.unwrap().test_status,
+        Some(postured::evaluation::TestStatus::Passed)
+    );
+    // Another session's CSRF token is not this session's.
+    let r = assessor
+        .post(
+            &page,
+            &[
+                ("csrf", &contributor.csrf),
+                ("test_status", "failed_low_risk"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // A reader limited to aws-demo: contoso-demo's instances and assessments do not exist for
+    // it, and the overview is aws-demo's.
+    let contoso = app
+        .app
+        .compliance_model()
+        .await
+        .instances()
+        .find(|i| i.key.scope == InstanceScope::Tenant("contoso-demo".into()))
+        .map(|i| i.key.action.clone())
+        .expect("a contoso-demo instance");
+    let limited = Person::with_session(addr, &sessions, Role::Reader, Some("aws-demo"));
+    assert_eq!(
+        limited
+            .get(&format!("/actions/{contoso}?tenant=contoso-demo"))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        limited.get("/assessments/contoso-demo-gdpr").await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, list) = limited.get("/assessments").await;
+    assert!(list.contains("aws-demo-iso27001"));
+    assert!(!list.contains("contoso-demo"));
+    // A group's instance: found through the tenant's own assessments only.
+    assert_eq!(
+        limited.get(&page).await.0,
+        StatusCode::NOT_FOUND,
+        "GDPR is contoso-demo's only"
+    );
+    let (status, shared) = limited.get("/actions/csf.gv.policy?group=default").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(shared.contains("aws-demo-nist-csf"));
+    assert!(
+        !shared.contains("contoso-demo"),
+        "another tenant's assessments are listed"
+    );
+    let (_, overview) = limited.get("/?tenant=contoso-demo").await;
+    assert!(overview.contains("<option value=\"aws-demo\" selected>"));
+    assert!(!overview.contains("contoso-demo"));
 }
 
 /// Whether the browser test can run here: node, its npm packages and chromium.

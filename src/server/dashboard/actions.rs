@@ -13,7 +13,8 @@
 //! the page (Post/Redirect/Get) with a notice. Refused: the page again with the refusal's
 //! status and the message next to its field. A reader sees no form; a contributor's form has
 //! no test status or testing source (an assessor's call, refused by the shared body too).
-//! An instance outside the principal's scope, or not in any active assessment, is 404.
+//! An instance outside the principal's scope, or in no active assessment of it (a group's
+//! instance is shared by the tenants of the group), is 404.
 
 use std::sync::Arc;
 
@@ -33,7 +34,7 @@ use crate::model::{Instance, InstanceKey, InstanceScope, ManualUpdate};
 use crate::server::assessments::record_action_set;
 use crate::server::auth::Role;
 use crate::server::dashboard::assessments::control_status_label;
-use crate::server::dashboard::filters::parse_source;
+use crate::server::dashboard::filters::{assessments_in_scope, parse_source};
 use crate::server::dashboard::layout::{
     self, IMPLEMENTATION_STATUSES, Nav, TESTING_SOURCES, implementation_label, points, source_name,
     status_badge, test_status_label, time,
@@ -362,10 +363,23 @@ async fn render(
             None
         }
     };
+    let allowed = assessments_in_scope(&app.model.assessments, &session.principal);
+    let assessments: Vec<&String> = inst
+        .assessments
+        .iter()
+        .filter(|a| allowed.contains(*a))
+        .collect();
+    if assessments.is_empty() {
+        return error_page(
+            StatusCode::NOT_FOUND,
+            Some(session),
+            "No active assessment has this improvement action in this scope.",
+        );
+    }
     let controls: Vec<(String, String, String, String, &'static str)> = model
         .reports()
         .into_iter()
-        .filter(|r| inst.assessments.contains(&r.id))
+        .filter(|r| inst.assessments.contains(&r.id) && allowed.contains(&r.id))
         .flat_map(|r| {
             r.controls
                 .iter()
@@ -415,7 +429,7 @@ async fn render(
             dt { "Assigned to" } dd { (inst.assigned_to.as_deref().unwrap_or("nobody")) }
             @if let Some(n) = &inst.notes { dt { "Implementation notes" } dd.notes { (n) } }
             @if let Some(n) = &inst.test_notes { dt { "Test notes" } dd.notes { (n) } }
-            dt { "Assessments" } dd { @for (n, a) in inst.assessments.iter().enumerate() { @if n > 0 { ", " } a href=(format!("/assessments/{a}")) { (a) } } }
+            dt { "Assessments" } dd { @for (n, a) in assessments.iter().enumerate() { @if n > 0 { ", " } a href=(format!("/assessments/{a}")) { (a) } } }
             dt { "Regulations" } dd { (inst.regulations.iter().cloned().collect::<Vec<_>>().join(", ")) }
         }
         h2 { "Description and implementation guidance" }

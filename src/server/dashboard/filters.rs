@@ -111,6 +111,21 @@ pub fn scoped(mut filter: ScoreFilter, principal: &Principal) -> ScoreFilter {
     filter
 }
 
+/// Ids of the configured assessments in `principal`'s scope (tenant and group). A group's
+/// instance is shared by the assessments of every tenant in the group: pages list only these.
+pub fn assessments_in_scope(
+    assessments: &[crate::model::Assessment],
+    principal: &Principal,
+) -> std::collections::BTreeSet<String> {
+    assessments
+        .iter()
+        .filter(|a| {
+            principal.scope.allows_tenant(&a.tenant) && principal.scope.allows_group(&a.group)
+        })
+        .map(|a| a.id.clone())
+        .collect()
+}
+
 /// The query string of `filter` (for links that keep it), without the leading `?`.
 pub fn query_of(filter: &ScoreFilter) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());

@@ -58,9 +58,14 @@ pub const MAX_FORM_BYTES: usize = 64 * 1024;
 /// The dashboard's routes, with a new session table (sessions last as long as the router):
 /// the session cookie is `Secure` unless `[server] listen` is a loopback address.
 pub fn routes(app: &App) -> Router<Arc<App>> {
-    let sessions = Arc::new(Sessions::new(!session::is_loopback(
+    routes_with(Arc::new(Sessions::new(!session::is_loopback(
         &app.config.server.listen,
-    )));
+    ))))
+}
+
+/// The dashboard's routes over a given session table (whoever holds it can start sessions,
+/// e.g. a test signing in people of every role).
+pub fn routes_with(sessions: Arc<Sessions>) -> Router<Arc<App>> {
     Router::new()
         .route("/", get(overview::page))
         .route("/assessments", get(assessments::list))

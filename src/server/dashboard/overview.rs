@@ -22,7 +22,7 @@ use maud::{Markup, html};
 use crate::app::App;
 use crate::evaluation::{ScoreSummary, TestStatus};
 use crate::model::{Dimension, Instance, InstanceScope, ScoreFilter};
-use crate::server::dashboard::filters::{FilterQuery, query_of, scoped};
+use crate::server::dashboard::filters::{FilterQuery, assessments_in_scope, query_of, scoped};
 use crate::server::dashboard::layout::{
     self, Nav, TESTING_SOURCES, meter, percent, points, points_of, source_name, sparkline,
     status_badge, test_status_label,
@@ -166,8 +166,13 @@ pub async fn page(
     let set = |f: fn(&Instance) -> Vec<&str>| -> BTreeSet<&str> {
         seen.iter().flat_map(|i| f(i)).collect()
     };
-    let tenants = set(|i| i.tenants.iter().map(String::as_str).collect());
-    let assessments = set(|i| i.assessments.iter().map(String::as_str).collect());
+    // A group's instance is shared by the assessments of every tenant in the group: list only
+    // the tenants and assessments in the principal's scope.
+    let allowed = assessments_in_scope(&app.model.assessments, principal);
+    let mut tenants = set(|i| i.tenants.iter().map(String::as_str).collect());
+    tenants.retain(|t| principal.scope.allows_tenant(t));
+    let mut assessments = set(|i| i.assessments.iter().map(String::as_str).collect());
+    assessments.retain(|a| allowed.contains(*a));
     let regulations = set(|i| i.regulations.iter().map(String::as_str).collect());
     let groups = set(|i| i.groups.iter().map(String::as_str).collect());
     let categories = set(|i| vec![i.category.as_str()]);
@@ -292,7 +297,8 @@ pub async fn page(
             h2 id="breakdown-h" { "Breakdown" }
             (breakdown("By category", "Category", &model.scores_by(Dimension::Category, &filter)))
             (breakdown("By solution", "Solution", &model.scores_by(Dimension::Solution, &filter)))
-            (breakdown("By assessment", "Assessment", &model.scores_by(Dimension::Assessment, &filter)))
+            (breakdown("By assessment", "Assessment", &model.scores_by(Dimension::Assessment, &filter)
+                .into_iter().filter(|(a, _)| allowed.contains(a)).collect::<Vec<_>>()))
         }
         @if !tenant_trends.is_empty() {
             section aria-labelledby="tenants-h" {
