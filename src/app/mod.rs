@@ -16,6 +16,7 @@
 //! Must not: decide timing (the scheduler calls [`App::poll`]) or hold SQL.
 
 pub mod delivery;
+pub mod evidence;
 pub mod model;
 pub mod plan;
 pub mod poll;

@@ -35,7 +35,7 @@ use crate::evaluation::{
 };
 use crate::model::report::AssessmentReport;
 use crate::signals::{Signal, SignalBatch, SignalGap};
-use crate::store::{PollOutcome, PollRecord};
+use crate::store::{AutomaticEvidence, PollOutcome, PollRecord};
 
 /// Stage 1: what the connector returned, or that it ran out of time.
 #[derive(Debug)]
@@ -83,6 +83,9 @@ pub struct Planned {
     pub alerts: AlertPlan,
     /// The tenant's assessment scores (a snapshot is stored for each one that changed).
     pub assessment_scores: Vec<(String, ScoreSummary)>,
+    /// The automatic evidence of the status changes (at most `[evidence]
+    /// max_automatic_bytes_per_poll` bytes).
+    pub evidence: Vec<AutomaticEvidence>,
 }
 
 /// Run every stage for connector `index` of `tenant`.
@@ -136,6 +139,7 @@ pub(super) async fn run(app: &App, tenant: &TenantRuntime, index: usize) -> Poll
         transitions: &planned.transitions,
         assessments: &planned.assessment_scores,
         alerts: planned.alerts.writes(),
+        evidence: &planned.evidence,
     };
     let stored = persist(app, &record, kind).await;
     let mut state = tenant.state.lock().await;
@@ -303,8 +307,15 @@ fn evaluate(
 /// Stage 4, plan: the transitions against the last stored state, the regression detector's
 /// events and states, and the assessment scores to snapshot.
 fn plan(app: &App, state: &TenantMemory, evaluated: &Evaluated) -> Planned {
+    let transitions = transitions(&state.stored, &evaluated.evaluation);
+    let evidence = automatic_evidence(
+        &evaluated.evaluation,
+        &transitions,
+        app.config.evidence.max_automatic_bytes_per_poll,
+    );
     Planned {
-        transitions: transitions(&state.stored, &evaluated.evaluation),
+        evidence,
+        transitions,
         alerts: plan::alerts(
             &app.config.alerts,
             &app.evaluator,
@@ -317,6 +328,57 @@ fn plan(app: &App, state: &TenantMemory, evaluated: &Evaluated) -> Planned {
             .map(|a| (a.id.clone(), a.score))
             .collect(),
     }
+}
+
+/// The automatic evidence of a poll's status changes (a transition whose test status differs
+/// from the stored one, the first evaluation included): the canonical document of the signals
+/// and values that decided each (`model::evidence::automatic_document`), addressed by its
+/// SHA-256, in transition order until `max_bytes` (documents past it are left out and
+/// logged).
+fn automatic_evidence(
+    evaluation: &TenantEvaluation,
+    transitions: &[Transition],
+    max_bytes: u64,
+) -> Vec<AutomaticEvidence> {
+    let mut out = Vec::new();
+    let mut bytes = 0u64;
+    let mut left_out = 0usize;
+    for t in transitions {
+        if t.from_status == Some(t.to_status) {
+            continue;
+        }
+        let testing_logic = evaluation
+            .actions
+            .iter()
+            .find(|a| a.action_id == t.action_id)
+            .map(|a| a.testing_logic.as_str())
+            .unwrap_or_default();
+        let content = crate::model::evidence::automatic_document(
+            &t.action_id,
+            testing_logic,
+            t.to_status,
+            t.reason.as_deref(),
+            &t.signals,
+        );
+        let size = content.len() as u64;
+        if bytes + size > max_bytes {
+            left_out += 1;
+            continue;
+        }
+        bytes += size;
+        out.push(AutomaticEvidence {
+            action_id: t.action_id.clone(),
+            sha256: crate::model::evidence::sha256_hex(&content),
+            content,
+        });
+    }
+    if left_out > 0 {
+        tracing::warn!(
+            tenant = %evaluation.tenant, left_out, max_bytes,
+            "automatic evidence past [evidence] max_automatic_bytes_per_poll was not stored"
+        );
+    }
+    out
 }
 
 /// Stage 5, persist: the whole poll in one store transaction. `false` (counted and logged)

@@ -33,7 +33,8 @@ mod sections;
 pub use connectors::{ConnectorConfig, TenantConfig, catalog_scope};
 pub use sections::{
     CatalogConfig, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT,
-    HistoryConfig, LogConfig, LogFormat, MetricsConfig, SchedulerConfig, ServerConfig, StoreConfig,
+    EvidenceConfig, EvidenceStorage, HistoryConfig, LogConfig, LogFormat, MetricsConfig,
+    SchedulerConfig, ServerConfig, StoreConfig,
 };
 
 /// Prefix of environment overrides.
@@ -129,6 +130,8 @@ pub struct Config {
     pub alerts: crate::alerts::settings::AlertsConfig,
     /// `[history]`: retention of history rows.
     pub history: HistoryConfig,
+    /// `[evidence]`: evidence files (limits, types, storage).
+    pub evidence: EvidenceConfig,
     /// Resolved `[server] api_token`; `None` when unset or not resolved ([`Config::secrets`]).
     pub api_token: Option<SecretString>,
     /// The secret groups resolved at load.
@@ -234,6 +237,7 @@ impl Config {
             "assessments",
             "alerts",
             "history",
+            "evidence",
         ];
         for key in root.keys() {
             if !known.contains(&key.as_str()) {
@@ -252,12 +256,14 @@ impl Config {
         section(&root, "assessments", &mut cfg.assessments, &mut problems);
         section(&root, "alerts", &mut cfg.alerts, &mut problems);
         section(&root, "history", &mut cfg.history, &mut problems);
+        section(&root, "evidence", &mut cfg.evidence, &mut problems);
         if secrets.alerts {
             cfg.alerts.resolve_and_validate(env, &mut problems);
         } else {
             cfg.alerts.validate_unresolved(&mut problems);
         }
         cfg.history.validate(&mut problems);
+        cfg.evidence.validate(&mut problems);
         cfg.store.validate(&mut problems);
 
         if let Some(r) = &cfg.server.api_token
@@ -399,6 +405,9 @@ impl Config {
             join(p);
         }
         for p in &mut self.templates.dirs {
+            join(p);
+        }
+        if let Some(p) = self.evidence.path.as_mut() {
             join(p);
         }
         let url = &self.store.url;

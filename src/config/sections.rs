@@ -1,5 +1,5 @@
 //! The daemon's own configuration sections: `[server]`, `[store]`, `[scheduler]`, `[metrics]`,
-//! `[log]`, `[catalog]` and `[history]`, with their defaults (documented in
+//! `[log]`, `[catalog]`, `[history]` and `[evidence]`, with their defaults (documented in
 //! `config/example.toml`). Decoded by `super::Config::parse`, validated there.
 //!
 //! Must not: resolve secrets or read files.
@@ -274,9 +274,108 @@ impl HistoryConfig {
     }
 }
 
+/// Where uploaded evidence files are kept (`[evidence] store`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvidenceStorage {
+    /// In the database (`evidence_blobs.content`).
+    #[default]
+    Database,
+    /// In `[evidence] path`, one file per content address.
+    Directory,
+}
+
+/// `[evidence]`: evidence files attached to action instances.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvidenceConfig {
+    /// Largest accepted file, in bytes (25 MiB); a larger upload is answered 413.
+    pub max_file_bytes: u64,
+    /// File types accepted (`pdf`, `png`, `jpeg`, `txt`, `csv`, `xlsx`, `docx`, `json`: all
+    /// by default).
+    pub allowed_types: Vec<crate::model::evidence::EvidenceType>,
+    /// Where file contents are kept: `database` (default) or `directory`.
+    pub store: EvidenceStorage,
+    /// The directory of `store = "directory"` (created if missing, mode 0700).
+    pub path: Option<PathBuf>,
+    /// Most bytes of automatic evidence (the documents of automatic status changes) written by
+    /// one poll (1 MiB); changes past it are stored without evidence and logged.
+    pub max_automatic_bytes_per_poll: u64,
+}
+
+impl Default for EvidenceConfig {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: 25 * 1024 * 1024,
+            allowed_types: crate::model::evidence::EvidenceType::ALL.to_vec(),
+            store: EvidenceStorage::Database,
+            path: None,
+            max_automatic_bytes_per_poll: 1024 * 1024,
+        }
+    }
+}
+
+/// Largest `[evidence] max_file_bytes` accepted (1 GiB).
+pub const MAX_EVIDENCE_FILE_BYTES: u64 = 1024 * 1024 * 1024;
+
+impl EvidenceConfig {
+    /// Validate; problems carry `evidence.` key paths.
+    pub fn validate(&self, problems: &mut Vec<ConfigProblem>) {
+        if self.max_file_bytes == 0 || self.max_file_bytes > MAX_EVIDENCE_FILE_BYTES {
+            problems.push(ConfigProblem::new(
+                "evidence.max_file_bytes",
+                format!("must be between 1 and {MAX_EVIDENCE_FILE_BYTES}"),
+            ));
+        }
+        if self.allowed_types.is_empty() {
+            problems.push(ConfigProblem::new(
+                "evidence.allowed_types",
+                "must name at least one type",
+            ));
+        }
+        if self.store == EvidenceStorage::Directory && self.path.is_none() {
+            problems.push(ConfigProblem::new(
+                "evidence.path",
+                "is required with store = \"directory\"",
+            ));
+        }
+        if self.max_automatic_bytes_per_poll > MAX_EVIDENCE_FILE_BYTES {
+            problems.push(ConfigProblem::new(
+                "evidence.max_automatic_bytes_per_poll",
+                format!("must be at most {MAX_EVIDENCE_FILE_BYTES}"),
+            ));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn evidence_bounds() {
+        let mut p = Vec::new();
+        EvidenceConfig::default().validate(&mut p);
+        assert!(p.is_empty());
+        EvidenceConfig {
+            max_file_bytes: 0,
+            allowed_types: Vec::new(),
+            store: EvidenceStorage::Directory,
+            path: None,
+            max_automatic_bytes_per_poll: u64::MAX,
+        }
+        .validate(&mut p);
+        let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "evidence.max_file_bytes",
+                "evidence.allowed_types",
+                "evidence.path",
+                "evidence.max_automatic_bytes_per_poll"
+            ]
+        );
+    }
 
     #[test]
     fn store_timing_bounds() {

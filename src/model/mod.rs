@@ -13,6 +13,7 @@
 
 pub mod assessment;
 pub mod coverage;
+pub mod evidence;
 pub mod registry;
 pub mod report;
 pub mod rollup;

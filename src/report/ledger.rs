@@ -299,6 +299,7 @@ mod tests {
 
     fn tr(min: i64, from: Option<TestStatus>, to: TestStatus) -> TransitionRow {
         TransitionRow {
+            evidence_sha256: None,
             tenant: "t1".into(),
             testing_logic: None,
             transition: Transition {

@@ -21,7 +21,7 @@ use utoipa_axum::routes;
 
 use crate::app::App;
 use crate::server::auth::{Principal, Role};
-use crate::server::{assessments, audit, history};
+use crate::server::{assessments, audit, evidence, history};
 
 /// The document's fixed parts: info and the security scheme.
 #[derive(OpenApi)]
@@ -62,6 +62,10 @@ impl Modify for BearerScheme {
 pub fn routes() -> (axum::Router<Arc<App>>, OpenApiDoc) {
     let (schemas, paths, set_status) = routes!(assessments::set_status);
     let set_status = set_status.layer(DefaultBodyLimit::max(assessments::MAX_STATUS_BODY_BYTES));
+    // Uploads are bounded by `[evidence] max_file_bytes`, counted while the file is read (the
+    // limit is configuration, not a constant), and links by their own limit.
+    let (e_schemas, e_paths, evidence_add) = routes!(evidence::add, evidence::list);
+    let evidence_add = evidence_add.layer(DefaultBodyLimit::disable());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(history::report_json))
         .routes(routes!(history::transitions))
@@ -70,6 +74,8 @@ pub fn routes() -> (axum::Router<Arc<App>>, OpenApiDoc) {
         .routes((schemas, paths, set_status))
         .routes(routes!(audit::audit))
         .routes(routes!(audit::export))
+        .routes((e_schemas, e_paths, evidence_add))
+        .routes(routes!(evidence::download, evidence::withdraw))
         .routes(routes!(openapi_json))
         .split_for_parts()
 }

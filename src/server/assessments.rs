@@ -330,7 +330,7 @@ fn store_unavailable(kind: &str) -> Problem {
 }
 
 /// The problem details of a refused action set.
-fn rejection(app: &App, e: &ActionSetError) -> Problem {
+pub(crate) fn rejection(app: &App, e: &ActionSetError) -> Problem {
     match e {
         // The path's action id names a resource: one that cannot exist is not found (like an
         // unknown one); a malformed `parent` in the body is a bad request.

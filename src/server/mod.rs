@@ -51,6 +51,7 @@ pub mod assessments;
 pub mod audit;
 pub mod auth;
 pub mod dashboard;
+pub mod evidence;
 pub mod history;
 pub mod input;
 pub mod problem;

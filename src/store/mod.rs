@@ -11,7 +11,7 @@
 //! SQLite driver accepts too), in the file of what it stores: `polls.rs` (polls, signals, gaps,
 //! action states, transitions, score snapshots), `alerts.rs` (alert ledger, outbox, category
 //! and assessment snapshots, retention), `model.rs` (templates, manual statuses) and `audit.rs`
-//! (the append-only audit log). What truly
+//! (the append-only audit log), `evidence.rs` (evidence rows and content-addressed blobs). What truly
 //! differs per backend is the `SqlBackend` trait (`backend.rs`), implemented in `sqlite.rs` and
 //! `postgres.rs`: how transactions begin, PostgreSQL's per-tenant lock and batched (`UNNEST`)
 //! poll writes against SQLite's one statement per row, and the migrations. Row decoding
@@ -37,6 +37,7 @@ pub mod audit;
 mod backend;
 #[cfg(test)]
 mod conformance;
+pub mod evidence;
 pub mod model;
 mod plan;
 mod polls;
@@ -60,6 +61,9 @@ pub use alerts::{
 };
 pub use audit::{AuditEntry, AuditFilter, AuditRecord, AuditStore};
 pub use backend::SqlStore;
+pub use evidence::{
+    AutomaticEvidence, BlobRef, Evidence, EvidenceKind, EvidenceStore, NewEvidence, StoredBlob,
+};
 pub use model::ModelStore;
 
 /// Store failures. `kind()` is a bounded metric label.
@@ -181,6 +185,10 @@ pub struct PollRecord<'a> {
     /// Regression events (with their outbox rows) and detector states, written in the same
     /// transaction.
     pub alerts: AlertWrites<'a>,
+    /// The automatic evidence of this poll's status changes: each document's blob (once per
+    /// content address), an evidence row of the tenant's instance, and its address on the
+    /// poll's transition of that action. Bounded by the caller.
+    pub evidence: &'a [AutomaticEvidence],
 }
 
 /// What a store needs to resume a tenant after a restart.
@@ -203,6 +211,10 @@ pub struct TransitionRow {
     /// was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub testing_logic: Option<String>,
+    /// SHA-256 of the automatic evidence of this change (the signals that decided it), when
+    /// it was stored (`GET /api/v1/evidence/...` of the instance lists it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence_sha256: Option<String>,
     /// The transition as recorded.
     #[serde(flatten)]
     pub transition: Transition,
@@ -250,9 +262,9 @@ pub struct ScoreSnapshot {
 /// Persistence of signals, action statuses and history. Implementations must make
 /// [`Store::record_poll`] atomic. Alert persistence is the [`AlertStore`] supertrait;
 /// templates and manual statuses are the [`ModelStore`] supertrait; the append-only audit log
-/// is the [`AuditStore`] supertrait.
+/// is the [`AuditStore`] supertrait; evidence is the [`EvidenceStore`] supertrait.
 #[async_trait]
-pub trait Store: AlertStore + AuditStore + ModelStore + Send + Sync {
+pub trait Store: AlertStore + AuditStore + EvidenceStore + ModelStore + Send + Sync {
     /// Backend name: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Apply pending migrations (idempotent).

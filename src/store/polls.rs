@@ -15,6 +15,7 @@ use sqlx::{ColumnIndex, Connection, Encode, Executor, Type};
 
 use super::alerts::{EncodedAlerts, write_alerts, write_snapshots};
 use super::backend::{Column, Param, SqlBackend, SqlStore};
+use super::evidence::write_automatic;
 use super::plan::{EncodedPoll, Stored};
 use super::rows::{
     self, ActionStateRow, GapRow, PollDbRow, SignalChangeRow, SignalRow, SignalValueRow,
@@ -42,11 +43,12 @@ const SELECT_ACTIONS: &str = "SELECT action_id, test_status, implementation_stat
     FROM action_state WHERE tenant = $1";
 const SELECT_TRANSITIONS: &str = "SELECT tenant, action_id, from_status, to_status, \
     from_credit, to_credit, points_achieved, points_possible, reason, signals, at, \
-    testing_logic FROM action_transitions WHERE tenant = $1 AND at >= $2 ORDER BY at, id";
+    testing_logic, evidence_sha256 FROM action_transitions WHERE tenant = $1 AND at >= $2 \
+    ORDER BY at, id";
 const SELECT_TRANSITIONS_FOR_ACTION: &str = "SELECT tenant, action_id, from_status, to_status, \
     from_credit, to_credit, points_achieved, points_possible, reason, signals, at, \
-    testing_logic FROM action_transitions WHERE tenant = $1 AND action_id = $2 AND at >= $3 \
-    ORDER BY at, id";
+    testing_logic, evidence_sha256 FROM action_transitions WHERE tenant = $1 AND action_id = $2 \
+    AND at >= $3 ORDER BY at, id";
 const SELECT_LATEST_SCORE: &str = "SELECT points_achieved, points_possible \
     FROM score_snapshots WHERE tenant = $1 ORDER BY at DESC, id DESC LIMIT 1";
 const INSERT_SNAPSHOT: &str = "INSERT INTO score_snapshots \
@@ -94,6 +96,8 @@ where
     Option<i64>: Param<DB>,
     f64: Param<DB> + Column<DB>,
     String: Column<DB>,
+    for<'s> Option<&'s [u8]>: Encode<'s, DB> + Type<DB>,
+    Vec<u8>: Column<DB>,
 {
     fn backend(&self) -> &'static str {
         DB::BACKEND
@@ -168,7 +172,16 @@ where
                 .execute(&mut *tx)
                 .await?;
         }
-        write_poll::<DB>(&mut tx, &encoded, &alerts).await?;
+        let poll_id = write_poll::<DB>(&mut tx, &encoded, &alerts).await?;
+        write_automatic::<DB>(
+            &mut tx,
+            poll.tenant,
+            poll.connector,
+            poll.evaluation.evaluated_at,
+            poll_id,
+            poll.evidence,
+        )
+        .await?;
         write_snapshots::<DB>(&mut tx, poll.tenant, poll.evaluation, poll.assessments).await?;
         tx.commit().await?;
         Ok(())
@@ -236,12 +249,13 @@ where
 }
 
 /// The writes of one poll inside its transaction: the poll row, then what changed compared with
-/// the stored state (read here, after the transaction began), then the alert writes.
+/// the stored state (read here, after the transaction began), then the alert writes. Returns
+/// the poll row's id.
 async fn write_poll<DB>(
     conn: &mut DB::Connection,
     poll: &EncodedPoll<'_>,
     alerts: &EncodedAlerts<'_>,
-) -> Result<(), StoreError>
+) -> Result<i64, StoreError>
 where
     DB: SqlBackend,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
@@ -304,5 +318,6 @@ where
             .execute(&mut *conn)
             .await?;
     }
-    write_alerts::<DB>(conn, p.tenant, p.finished_at, alerts).await
+    write_alerts::<DB>(conn, p.tenant, p.finished_at, alerts).await?;
+    Ok(poll_id)
 }

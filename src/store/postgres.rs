@@ -223,7 +223,8 @@ mod tests {
 
     use super::*;
     use crate::store::conformance::{
-        alerts::ALERT_CHECKS, audit::AUDIT_CHECKS, model::MODEL_CHECKS, polls::CHECKS,
+        alerts::ALERT_CHECKS, audit::AUDIT_CHECKS, evidence::EVIDENCE_CHECKS, model::MODEL_CHECKS,
+        polls::CHECKS,
     };
     use crate::store::{Store, open_store};
 
@@ -264,6 +265,7 @@ mod tests {
             .chain(MODEL_CHECKS)
             .chain(ALERT_CHECKS)
             .chain(AUDIT_CHECKS)
+            .chain(EVIDENCE_CHECKS)
             .enumerate()
         {
             let schema = schema_name(index);

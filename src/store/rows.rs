@@ -203,6 +203,7 @@ pub(crate) struct TransitionDbRow {
     pub signals: String,
     pub at: i64,
     pub testing_logic: Option<String>,
+    pub evidence_sha256: Option<String>,
 }
 
 impl TransitionDbRow {
@@ -214,6 +215,7 @@ impl TransitionDbRow {
             None => None,
         };
         Ok(TransitionRow {
+            evidence_sha256: self.evidence_sha256,
             tenant: self.tenant,
             testing_logic: self.testing_logic,
             transition: Transition {

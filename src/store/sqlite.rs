@@ -196,8 +196,8 @@ mod tests {
     use super::*;
     use crate::evaluation::TestStatus;
     use crate::store::conformance::{
-        self, alerts::ALERT_CHECKS, audit::AUDIT_CHECKS, model::MODEL_CHECKS, one_action_poll,
-        polls, record_one,
+        self, alerts::ALERT_CHECKS, audit::AUDIT_CHECKS, evidence::EVIDENCE_CHECKS,
+        model::MODEL_CHECKS, one_action_poll, polls, record_one,
     };
     use crate::store::{PollOutcome, PollRecord, Store};
 
@@ -211,7 +211,11 @@ mod tests {
     #[tokio::test]
     async fn conformance_suite() {
         let dir = tempfile::tempdir().unwrap();
-        let checks = polls::CHECKS.iter().chain(MODEL_CHECKS).chain(AUDIT_CHECKS);
+        let checks = polls::CHECKS
+            .iter()
+            .chain(MODEL_CHECKS)
+            .chain(AUDIT_CHECKS)
+            .chain(EVIDENCE_CHECKS);
         let failures = conformance::failures(checks, |name| fresh(&dir, name)).await;
         assert!(
             failures.is_empty(),
@@ -522,6 +526,7 @@ mod tests {
             transitions: &[],
             assessments: &[],
             alerts: Default::default(),
+            evidence: &[],
         };
         store.record_poll(&record).await.unwrap();
         let state = store.load_tenant_state(tenant).await.unwrap();

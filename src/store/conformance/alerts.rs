@@ -158,6 +158,7 @@ async fn record(
         transitions: &[],
         assessments: &[],
         alerts: AlertWrites { events, states },
+        evidence: &[],
     };
     store.record_poll(&record).await
 }
@@ -420,6 +421,7 @@ pub async fn assessment_snapshots_only_on_change(store: &dyn Store) -> CheckResu
                 events: &[],
                 states: &[],
             },
+            evidence: &[],
         };
         store.record_poll(&record).await?;
     }
@@ -466,6 +468,7 @@ pub async fn transitions_keep_the_rule_that_decided_them(store: &dyn Store) -> C
         transitions: &transitions,
         assessments: &[],
         alerts: AlertWrites::default(),
+        evidence: &[],
     };
     store.record_poll(&record).await?;
     let rows = store.transitions(t, None, None).await?;

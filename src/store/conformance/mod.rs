@@ -4,7 +4,8 @@
 //! `polls.rs` checks polls, signals, gaps, action states, transitions and score snapshots
 //! ([`polls::CHECKS`]), `model.rs` templates and manual statuses ([`model::MODEL_CHECKS`]),
 //! `alerts.rs` the alert ledger, outbox and snapshots ([`alerts::ALERT_CHECKS`]), `audit.rs` the
-//! append-only audit log ([`audit::AUDIT_CHECKS`]). The SQLite
+//! append-only audit log ([`audit::AUDIT_CHECKS`]), `evidence.rs` evidence and automatic
+//! evidence ([`evidence::EVIDENCE_CHECKS`]). The SQLite
 //! unit tests (`sqlite.rs`) run them on a fresh database file per check; the PostgreSQL ones
 //! (`postgres.rs`) on a fresh schema per check of the server `POSTURED_TEST_POSTGRES_URL`
 //! names, and skip themselves with a note when it is unset.
@@ -14,6 +15,7 @@
 
 pub(crate) mod alerts;
 pub(crate) mod audit;
+pub(crate) mod evidence;
 pub(crate) mod model;
 pub(crate) mod polls;
 
@@ -135,6 +137,7 @@ pub(crate) async fn record_one(
             transitions: &[],
             assessments: &[],
             alerts: Default::default(),
+            evidence: &[],
         })
         .await
 }

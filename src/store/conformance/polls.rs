@@ -243,6 +243,7 @@ impl<'a> Poll<'a> {
             transitions,
             assessments: &[],
             alerts: Default::default(),
+            evidence: &[],
         };
         store.record_poll(&record).await
     }

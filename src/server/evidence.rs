@@ -1,0 +1,530 @@
+//! HTTP handlers of evidence (mounted by `crate::server::api`; the rules are
+//! `crate::app::evidence`'s):
+//!
+//! - `POST /api/v1/actions/{action}/evidence?tenant=|group=[&supersedes=ID]` (contributor):
+//!   a `multipart/form-data` body with one file part named `file` (at most `[evidence]
+//!   max_file_bytes`, counted while it is read: 413 `/problems/evidence-too-large` past it; a
+//!   type outside `allowed_types` 415 `/problems/evidence-type-not-allowed`; content that is not
+//!   the declared type 415 `/problems/evidence-content-mismatch`), or a JSON body `{"url"}` (at
+//!   most [`MAX_LINK_BODY_BYTES`]; not an http(s) URL of at most 2,000 characters: 400
+//!   `/problems/invalid-link`) -> 201 with the evidence row. `supersedes` names the row this one
+//!   corrects.
+//! - `GET /api/v1/actions/{action}/evidence?tenant=|group=` (reader) -> the instance's evidence,
+//!   oldest first, withdrawn rows included (marked).
+//! - `GET /api/v1/evidence/{id}` (reader) -> the file, with its stored media type and
+//!   `Content-Disposition: attachment`, after its SHA-256 is checked again (a mismatch is 500
+//!   `/problems/evidence-corrupt` and an error log; the bytes are never served). A link or a row
+//!   outside the caller's scope is 404 `/problems/unknown-evidence`.
+//! - `DELETE /api/v1/evidence/{id}` (contributor) -> the withdrawn row (kept, with its bytes);
+//!   409 `/problems/evidence-locked` once the instance is passed, failed or out of scope, 409
+//!   `/problems/evidence-withdrawn` when withdrawn already.
+//!
+//! Every change is audited (`evidence.add`, `evidence.withdraw`) with the caller as actor.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::app::App;
+use crate::app::evidence::{self, EvidenceError, Upload};
+use crate::app::model::{ActionSet, Actor};
+use crate::model::InstanceScope;
+use crate::server::assessments::rejection;
+use crate::server::auth::{Principal, Role, forbidden};
+use crate::server::input::check_action_set;
+use crate::server::problem::{Problem, excerpt};
+use crate::store::Evidence;
+
+/// Largest JSON body of a link, in bytes (8 KiB: a 2,000-character URL fits).
+pub const MAX_LINK_BODY_BYTES: usize = 8 * 1024;
+
+/// The instance of `/api/v1/actions/{action}/evidence`: exactly one of `tenant` (technical and
+/// provider-managed actions) or `group`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceQuery {
+    /// Tenant id.
+    pub tenant: Option<String>,
+    /// Group id.
+    pub group: Option<String>,
+    /// (POST only) the evidence row this one corrects.
+    pub supersedes: Option<i64>,
+}
+
+/// A link to attach (`Content-Type: application/json`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkBody {
+    /// An `http` or `https` URL of at most 2,000 characters.
+    pub url: String,
+}
+
+/// A file to attach (`Content-Type: multipart/form-data`): one part named `file`, with a file
+/// name and a media type (or a name whose extension gives the type).
+#[derive(Debug, ToSchema)]
+pub struct UploadForm {
+    /// The file.
+    #[schema(content_media_type = "application/octet-stream")]
+    pub file: Vec<u8>,
+}
+
+fn problem(
+    status: StatusCode,
+    kind: &'static str,
+    title: &'static str,
+    detail: impl Into<String>,
+) -> Response {
+    Problem::new(status, kind, title, detail).into_response()
+}
+
+/// The problem details of a refused evidence call.
+fn refusal(app: &App, e: &EvidenceError) -> Response {
+    let detail = e.to_string();
+    match e {
+        EvidenceError::TooLarge { .. } => problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "/problems/evidence-too-large",
+            "Evidence too large",
+            detail,
+        ),
+        EvidenceError::TypeNotAllowed(_) => problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "/problems/evidence-type-not-allowed",
+            "Evidence type not allowed",
+            detail,
+        ),
+        EvidenceError::ContentMismatch(_) => problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "/problems/evidence-content-mismatch",
+            "Evidence content does not match its type",
+            detail,
+        ),
+        EvidenceError::InvalidLink(_) => problem(
+            StatusCode::BAD_REQUEST,
+            "/problems/invalid-link",
+            "Invalid link",
+            excerpt(&detail, 300),
+        ),
+        EvidenceError::InvalidSupersedes(_) => problem(
+            StatusCode::BAD_REQUEST,
+            "/problems/invalid-supersedes",
+            "Invalid correction",
+            detail,
+        ),
+        EvidenceError::Locked(_) => problem(
+            StatusCode::CONFLICT,
+            "/problems/evidence-locked",
+            "Evidence locked",
+            detail,
+        ),
+        EvidenceError::AlreadyWithdrawn => problem(
+            StatusCode::CONFLICT,
+            "/problems/evidence-withdrawn",
+            "Evidence withdrawn",
+            detail,
+        ),
+        EvidenceError::NotFound => problem(
+            StatusCode::NOT_FOUND,
+            "/problems/unknown-evidence",
+            "Unknown evidence",
+            "no such evidence file",
+        ),
+        EvidenceError::Corrupt => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "/problems/evidence-corrupt",
+            "Evidence corrupt",
+            "the stored evidence does not match its SHA-256 and is not served; see the logs",
+        ),
+        EvidenceError::Io(_) => {
+            tracing::error!(error = %e, "evidence storage failed");
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "/problems/evidence-storage-unavailable",
+                "Evidence storage unavailable",
+                "the evidence directory could not be used; see the logs",
+            )
+        }
+        EvidenceError::Store(s) => {
+            app.metrics.observe_store_error(s.kind());
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "/problems/store-unavailable",
+                "Store unavailable",
+                format!("store unavailable: {}", s.kind()),
+            )
+        }
+    }
+}
+
+fn actor(principal: &Principal) -> Actor {
+    Actor {
+        subject: principal.subject.clone(),
+        request_id: Some(uuid::Uuid::new_v4().to_string()),
+    }
+}
+
+/// Whether the caller's scope covers an instance.
+fn in_scope(principal: &Principal, scope: &InstanceScope) -> bool {
+    match scope {
+        InstanceScope::Tenant(t) => principal.scope.allows_tenant(t),
+        InstanceScope::Group(g) => principal.scope.allows_group(g),
+    }
+}
+
+/// The instance named by the path and query, checked like a status change (known action,
+/// right scope kind, existing tenant or group) and against the caller's role and scope.
+async fn instance(
+    app: &App,
+    principal: &Principal,
+    role: Role,
+    action: Result<Path<String>, PathRejection>,
+    query: Result<Query<InstanceQuery>, QueryRejection>,
+) -> Result<(String, InstanceScope, Option<i64>), Response> {
+    principal
+        .require(role)
+        .map_err(IntoResponse::into_response)?;
+    let Ok(Path(action)) = action else {
+        return Err(problem(
+            StatusCode::BAD_REQUEST,
+            "/problems/invalid-action-id",
+            "Invalid action id",
+            "the action id is not valid UTF-8 text",
+        ));
+    };
+    let Query(q) = query.map_err(|e| {
+        problem(
+            StatusCode::BAD_REQUEST,
+            "/problems/invalid-query",
+            "Invalid query",
+            excerpt(&e.body_text(), 300),
+        )
+    })?;
+    let set = ActionSet {
+        tenant: q.tenant,
+        group: q.group,
+        action,
+        update: Default::default(),
+    };
+    let scope = check_action_set(
+        &app.model,
+        &app.evaluator,
+        app.store.as_ref(),
+        &app.config,
+        &set,
+    )
+    .await
+    .map_err(|e| rejection(app, &e).into_response())?;
+    if !in_scope(principal, &scope) {
+        return Err(forbidden("the instance is outside the caller's scope").into_response());
+    }
+    Ok((set.action, scope, q.supersedes))
+}
+
+/// Why a multipart body could not be read.
+enum UploadError {
+    /// The file part is too large.
+    TooLarge(u64),
+    /// The body is not one `file` part of valid multipart.
+    Malformed(String),
+}
+
+/// Read the one `file` part of a multipart body, counting its bytes against `max`.
+async fn read_upload(mut form: Multipart, max: u64) -> Result<Upload, UploadError> {
+    let bad = UploadError::Malformed;
+    let mut upload: Option<Upload> = None;
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => return Err(bad(format!("malformed multipart body: {}", e.body_text()))),
+        };
+        if field.name() != Some("file") || upload.is_some() {
+            return Err(bad(
+                "the body must hold exactly one part, named \"file\"".to_string()
+            ));
+        }
+        let file_name = field.file_name().map(str::to_string);
+        let media_type = field.content_type().map(str::to_string);
+        let mut field = field;
+        let mut bytes = Vec::new();
+        loop {
+            match field.chunk().await {
+                Ok(Some(chunk)) => {
+                    if (bytes.len() + chunk.len()) as u64 > max {
+                        return Err(UploadError::TooLarge(max));
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => return Err(bad(format!("malformed multipart body: {}", e.body_text()))),
+            }
+        }
+        upload = Some(Upload {
+            file_name,
+            media_type,
+            bytes,
+        });
+    }
+    upload.ok_or_else(|| bad("the body has no part named \"file\"".to_string()))
+}
+
+/// `POST /api/v1/actions/{action}/evidence`: attach a file or a link.
+#[utoipa::path(
+    post,
+    path = "/api/v1/actions/{action}/evidence",
+    tag = "evidence",
+    security(("bearer" = ["contributor"])),
+    params(("action" = String, Path, description = "Improvement action id"), InstanceQuery),
+    request_body(content(
+        (UploadForm = "multipart/form-data"),
+        (LinkBody = "application/json"),
+    )),
+    responses(
+        (status = 201, description = "The evidence row", body = Evidence),
+        (status = 400, description = "Invalid link, query, correction or multipart body (problem details)"),
+        (status = 403, description = "Caller lacks the contributor role or the instance's scope"),
+        (status = 404, description = "Unknown action"),
+        (status = 413, description = "File larger than [evidence] max_file_bytes (problem `/problems/evidence-too-large`)"),
+        (status = 415, description = "Type not allowed, or content not of its declared type"),
+        (status = 503, description = "Store or evidence directory unavailable"),
+    ),
+)]
+pub async fn add(
+    State(app): State<Arc<App>>,
+    principal: Principal,
+    action: Result<Path<String>, PathRejection>,
+    query: Result<Query<InstanceQuery>, QueryRejection>,
+    request: Request,
+) -> Response {
+    let (action, scope, supersedes) =
+        match instance(&app, &principal, Role::Contributor, action, query).await {
+            Ok(i) => i,
+            Err(r) => return r,
+        };
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let actor = actor(&principal);
+    let now = Utc::now();
+    let added = if content_type.starts_with("multipart/form-data") {
+        let form = match Multipart::from_request(request, &()).await {
+            Ok(f) => f,
+            Err(e) => {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    "/problems/invalid-body",
+                    "Invalid request body",
+                    excerpt(&e.body_text(), 300),
+                );
+            }
+        };
+        match read_upload(form, app.config.evidence.max_file_bytes).await {
+            Ok(upload) => {
+                evidence::add_file(&app, scope, &action, upload, supersedes, &actor, now).await
+            }
+            Err(UploadError::Malformed(m)) => {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    "/problems/invalid-body",
+                    "Invalid request body",
+                    excerpt(&m, 300),
+                );
+            }
+            Err(UploadError::TooLarge(max)) => Err(EvidenceError::TooLarge { max }),
+        }
+    } else if content_type.starts_with("application/json") {
+        let body = match axum::body::to_bytes(request.into_body(), MAX_LINK_BODY_BYTES).await {
+            Ok(b) => b,
+            Err(_) => {
+                return problem(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "/problems/body-too-large",
+                    "Request body too large",
+                    format!("a link body is at most {MAX_LINK_BODY_BYTES} bytes"),
+                );
+            }
+        };
+        let link: LinkBody = match serde_json::from_slice(&body) {
+            Ok(l) => l,
+            Err(e) => {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    "/problems/invalid-body",
+                    "Invalid request body",
+                    excerpt(&e.to_string(), 300),
+                );
+            }
+        };
+        evidence::add_link(&app, scope, &action, &link.url, supersedes, &actor, now).await
+    } else {
+        return problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "/problems/unsupported-media-type",
+            "Unsupported media type",
+            "send multipart/form-data (a file) or application/json (a link)",
+        );
+    };
+    match added {
+        Ok(row) => {
+            let mut response = (StatusCode::CREATED, axum::Json(&row)).into_response();
+            if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/evidence/{}", row.id)) {
+                response.headers_mut().insert(header::LOCATION, location);
+            }
+            response
+        }
+        Err(e) => refusal(&app, &e),
+    }
+}
+
+/// `GET /api/v1/actions/{action}/evidence`: the instance's evidence.
+#[utoipa::path(
+    get,
+    path = "/api/v1/actions/{action}/evidence",
+    tag = "evidence",
+    security(("bearer" = ["reader"])),
+    params(("action" = String, Path, description = "Improvement action id"), InstanceQuery),
+    responses(
+        (status = 200, description = "Evidence rows, oldest first (withdrawn ones included)", body = Vec<Evidence>),
+        (status = 400, description = "Invalid query or scope (problem details)"),
+        (status = 403, description = "The instance is outside the caller's scope"),
+        (status = 404, description = "Unknown action"),
+        (status = 503, description = "Store unavailable"),
+    ),
+)]
+pub async fn list(
+    State(app): State<Arc<App>>,
+    principal: Principal,
+    action: Result<Path<String>, PathRejection>,
+    query: Result<Query<InstanceQuery>, QueryRejection>,
+) -> Response {
+    let (action, scope, _) = match instance(&app, &principal, Role::Reader, action, query).await {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    match app.store.evidence_of(&scope, &action).await {
+        Ok(rows) => axum::Json(rows).into_response(),
+        Err(e) => refusal(&app, &EvidenceError::Store(e)),
+    }
+}
+
+/// The evidence `id` when the caller may see it (else `NotFound`, as if it did not exist).
+async fn visible(app: &App, principal: &Principal, id: i64) -> Result<Evidence, EvidenceError> {
+    match app.store.evidence(id).await? {
+        Some(row) if in_scope(principal, &row.scope) => Ok(row),
+        _ => Err(EvidenceError::NotFound),
+    }
+}
+
+/// `GET /api/v1/evidence/{id}`: download a file of evidence.
+#[utoipa::path(
+    get,
+    path = "/api/v1/evidence/{id}",
+    tag = "evidence",
+    security(("bearer" = ["reader"])),
+    params(("id" = i64, Path, description = "Evidence id")),
+    responses(
+        (status = 200, description = "The file, as stored (Content-Disposition: attachment)", content_type = "application/octet-stream"),
+        (status = 404, description = "No such file (or a link, or outside the caller's scope)"),
+        (status = 500, description = "The stored bytes do not match their SHA-256 (problem `/problems/evidence-corrupt`)"),
+        (status = 503, description = "Store unavailable"),
+    ),
+)]
+pub async fn download(
+    State(app): State<Arc<App>>,
+    principal: Principal,
+    id: Result<Path<i64>, PathRejection>,
+) -> Response {
+    if let Err(p) = principal.require(Role::Reader) {
+        return p.into_response();
+    }
+    let Ok(Path(id)) = id else {
+        return refusal(&app, &EvidenceError::NotFound);
+    };
+    if let Err(e) = visible(&app, &principal, id).await {
+        return refusal(&app, &e);
+    }
+    let (row, bytes) = match evidence::download(&app, id).await {
+        Ok(found) => found,
+        Err(e) => return refusal(&app, &e),
+    };
+    let media_type = row
+        .media_type
+        .as_deref()
+        .and_then(|m| HeaderValue::from_str(m).ok())
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    let ascii: String = row
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .filter(|c| *c != '"' && *c != '\\')
+        .collect();
+    let disposition = format!("attachment; filename=\"{ascii}\"");
+    let mut response = (StatusCode::OK, bytes).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, media_type);
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Some(sha) = row
+        .sha256
+        .as_deref()
+        .and_then(|s| HeaderValue::from_str(s).ok())
+    {
+        headers.insert("x-evidence-sha256", sha);
+    }
+    response
+}
+
+/// `DELETE /api/v1/evidence/{id}`: withdraw evidence (kept, marked withdrawn).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/evidence/{id}",
+    tag = "evidence",
+    security(("bearer" = ["contributor"])),
+    params(("id" = i64, Path, description = "Evidence id")),
+    responses(
+        (status = 200, description = "The withdrawn row (its bytes are kept)", body = Evidence),
+        (status = 403, description = "Caller lacks the contributor role or the instance's scope"),
+        (status = 404, description = "No such evidence"),
+        (status = 409, description = "The instance is passed, failed or out of scope (problem `/problems/evidence-locked`), or the evidence is withdrawn already"),
+        (status = 503, description = "Store unavailable"),
+    ),
+)]
+pub async fn withdraw(
+    State(app): State<Arc<App>>,
+    principal: Principal,
+    id: Result<Path<i64>, PathRejection>,
+) -> Response {
+    if let Err(p) = principal.require(Role::Contributor) {
+        return p.into_response();
+    }
+    let Ok(Path(id)) = id else {
+        return refusal(&app, &EvidenceError::NotFound);
+    };
+    if let Err(e) = visible(&app, &principal, id).await {
+        return refusal(&app, &e);
+    }
+    match evidence::withdraw(&app, id, &actor(&principal), Utc::now()).await {
+        Ok(row) => axum::Json(row).into_response(),
+        Err(e) => refusal(&app, &e),
+    }
+}
