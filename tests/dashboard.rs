@@ -398,6 +398,83 @@ async fn the_workflow_form_is_csrf_protected_and_saves_through_the_api_body() {
         audit.contains("<td>api_token</td><td>action.update</td><td>test_status</td><td class=\"notes\">(none)</td><td class=\"notes\">passed</td>"),
         "{audit}"
     );
+    // Evidence: a file uploaded with the form (CSRF part first) through the API's body, then
+    // listed, downloadable with its hash checked, and audited.
+    let upload = |csrf: &str, name: &'static str, bytes: &'static [u8]| {
+        let form = reqwest::multipart::Form::new()
+            .text("csrf", csrf.to_owned())
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(bytes).file_name(name),
+            );
+        client()
+            .post(format!(
+                "{}/actions/{action}/evidence?group=default",
+                person.base
+            ))
+            .header("cookie", &person.cookie)
+            .header("sec-fetch-site", "same-origin")
+            .multipart(form)
+            .send()
+    };
+    let r = upload("0", "register.txt", b"Records of processing")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = upload(&person.csrf, "register.pdf", b"not a pdf")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(r.text().await.unwrap().contains("id=\"file-error\""));
+    assert!(
+        app.app
+            .store
+            .evidence_of(&scope, action)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let r = upload(
+        &person.csrf,
+        "register.txt",
+        b"Records of processing, reviewed",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(r.headers()), format!("{page}&notice=evidence"));
+    let rows = app.app.store.evidence_of(&scope, action).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].uploaded_by, "api_token");
+    let (_, body) = person.get(&format!("{page}&notice=evidence")).await;
+    assert!(body.contains("Evidence attached."));
+    assert!(body.contains(&format!(
+        "href=\"/evidence/{}\">register.txt</a>",
+        rows[0].id
+    )));
+    assert!(
+        body.contains("<td>api_token</td><td>evidence.add</td>"),
+        "{body}"
+    );
+    let r = client()
+        .get(format!("{}/evidence/{}", person.base, rows[0].id))
+        .header("cookie", &person.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.headers()["x-evidence-sha256"].to_str().unwrap(),
+        rows[0].sha256.as_deref().unwrap()
+    );
+    assert_eq!(
+        r.bytes().await.unwrap().as_ref(),
+        b"Records of processing, reviewed"
+    );
+    assert_eq!(
+        person.get("/evidence/999999").await.0,
+        StatusCode::NOT_FOUND
+    );
     // The score counts it at once.
     let (_, after) = person.get("/").await;
     assert!(
@@ -537,6 +614,36 @@ async fn roles_and_scopes_apply_as_in_the_api() {
             .contains("needs the role contributor")
     );
     assert_eq!(saved().await, None);
+
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", reader.csrf.clone())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(&b"policy"[..]).file_name("policy.txt"),
+        );
+    let r = client()
+        .post(format!(
+            "{}/actions/{action}/evidence?group=default",
+            reader.base
+        ))
+        .header("cookie", &reader.cookie)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::FORBIDDEN,
+        "a reader attaches no evidence"
+    );
+    assert!(
+        app.app
+            .store
+            .evidence_of(&group, action)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // A contributor's form has no test status; notes are saved, a test status is refused
     // (assessor), with the message shown.

@@ -5,8 +5,8 @@
 //   DASHBOARD_URL=http://127.0.0.1:PORT DASHBOARD_TOKEN=... SCREENSHOT_DIR=dir node dashboard.mjs
 //
 // A person signs in with a token, filters the overview by category, opens the improvement
-// action with the most points available, sets its status manually with a note, sees the audit
-// entry of the change and the score rise. Screenshots of the sign-in, overview, assessment and action pages go to
+// action with the most points available, sets its status manually with a note, attaches a file
+// of evidence, sees the audit entries of both and the score rise. Screenshots of the sign-in, overview, assessment and action pages go to
 // SCREENSHOT_DIR. Prints `action: <id>` for the Rust side to check the store. Exits non-zero
 // on any failure, on a CSP violation or script error in the page, or on an alert dialog.
 
@@ -118,6 +118,16 @@ try {
   assert.equal(await testStatusRow.count(), 1);
   const cells = await testStatusRow.locator('td').allTextContents();
   assert.deepEqual(cells, ['api_token', 'action.update', 'test_status', '(none)', 'passed']);
+  // Attach a file of evidence: listed, with its audit entry.
+  await page.getByLabel('Evidence file').setInputFiles({
+    name: 'records-of-processing.txt', mimeType: 'text/plain',
+    buffer: Buffer.from('Records of processing activities, reviewed in the browser test.\n'),
+  });
+  await page.getByRole('button', { name: 'Upload evidence' }).click();
+  await page.waitForURL(/notice=evidence/);
+  assert.match(await page.getByRole('status').first().textContent(), /Evidence attached/);
+  await page.getByRole('link', { name: 'records-of-processing.txt' }).waitFor();
+  assert.equal(await audit.filter({ hasText: 'evidence.add' }).count(), 1);
   await accessible('action after save');
   await shot('action');
   await page.locator('#workflow').screenshot({ path: join(shots, 'action-workflow.png') });

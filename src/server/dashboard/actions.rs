@@ -44,6 +44,7 @@ use crate::server::dashboard::session::{Session, SignedIn};
 use crate::server::dashboard::{check_post, error_page, html_response};
 use crate::server::input::{MAX_ASSIGNED_TO_CHARS, MAX_EVIDENCE_LINK_CHARS, MAX_NOTES_CHARS};
 use crate::signals::SignalValue;
+use crate::store::EvidenceKind;
 use crate::store::audit::{AuditEntry, AuditFilter, MAX_AUDIT_PAGE};
 
 /// Most transitions and audit entries listed (newest first).
@@ -53,13 +54,19 @@ pub const MAX_HISTORY_ROWS: usize = 50;
 pub const MAX_AUDIT_SCAN: usize = 20_000;
 
 /// The newest [`MAX_HISTORY_ROWS`] audit entries of one action instance, oldest first: the
-/// rows of its tenant or group whose object is the action, among the first
-/// [`MAX_AUDIT_SCAN`] rows of that tenant or group.
+/// rows of its tenant or group whose object is the action or one of its `evidence` rows
+/// (`evidence:<id>`), among the first [`MAX_AUDIT_SCAN`] rows of that tenant or group.
 async fn audit_of(
     app: &App,
     scope: &InstanceScope,
     action: &str,
+    evidence: &[crate::store::Evidence],
 ) -> Result<Vec<AuditEntry>, crate::store::StoreError> {
+    let objects: std::collections::HashSet<String> = evidence
+        .iter()
+        .map(|e| format!("evidence:{}", e.id))
+        .chain([action.to_owned()])
+        .collect();
     let mut filter = match scope {
         InstanceScope::Tenant(t) => AuditFilter {
             tenant: Some(t.clone()),
@@ -77,7 +84,10 @@ async fn audit_of(
         let n = page.len();
         scanned += n;
         filter.after = page.last().map(|e| e.id);
-        out.extend(page.into_iter().filter(|e| e.record.object == action));
+        out.extend(
+            page.into_iter()
+                .filter(|e| objects.contains(&e.record.object)),
+        );
         if out.len() > MAX_HISTORY_ROWS {
             out.drain(..out.len() - MAX_HISTORY_ROWS);
         }
@@ -140,9 +150,11 @@ pub struct WorkflowForm {
 
 /// What the form shows besides the current values: the posted values and the errors, by field.
 #[derive(Debug, Default)]
-struct FormState {
-    posted: Option<WorkflowForm>,
-    errors: Vec<(&'static str, String)>,
+pub(super) struct FormState {
+    /// The values posted (shown again after a refusal).
+    pub(super) posted: Option<WorkflowForm>,
+    /// Messages by field (`file` for the evidence upload, `form` for the whole form).
+    pub(super) errors: Vec<(&'static str, String)>,
 }
 
 impl FormState {
@@ -286,7 +298,8 @@ fn workflow_form(session: &Session, href: &str, inst: &Instance, state: &FormSta
     }
 }
 
-async fn render(
+/// The action page of one instance, with `state`'s errors, answered with `status`.
+pub(super) async fn render(
     app: &App,
     session: &Session,
     scope: &InstanceScope,
@@ -347,7 +360,15 @@ async fn render(
     let ledger = crate::report::ledger::ledger(&transitions, &events, now)
         .into_iter()
         .next();
-    let audit = match audit_of(app, scope, action).await {
+    let evidence = match app.store.evidence_of(scope, action).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            app.metrics.observe_store_error(e.kind());
+            store_failed = true;
+            Vec::new()
+        }
+    };
+    let audit = match audit_of(app, scope, action, &evidence).await {
         Ok(a) => a,
         Err(e) => {
             app.metrics.observe_store_error(e.kind());
@@ -397,6 +418,7 @@ async fn render(
         })
         .collect();
     let href = action_href(scope, action);
+    let evidence_href = href.replacen('?', "/evidence?", 1);
     let can_edit = session.principal.role >= Role::Contributor;
     let content = html! {
         p.muted { a href="/" { "Overview" } " › improvement action" }
@@ -404,6 +426,7 @@ async fn render(
         @match notice {
             Some("saved") => p.notice role="status" { "Saved. The compliance score counts the new status now." },
             Some("unchanged") => p.notice role="status" { "Nothing was changed." },
+            Some("evidence") => p.notice role="status" { "Evidence attached." },
             _ => {},
         }
         @if !state.errors.is_empty() {
@@ -513,13 +536,62 @@ async fn render(
                 } }
             }
         }
-        h2 { "Evidence" }
-        @if inst.evidence.is_empty() {
+        h2 id="evidence-h" { "Evidence" }
+        @if evidence.is_empty() && inst.evidence.is_empty() {
             p.muted { "No evidence yet." }
-        } @else {
+        }
+        @if !evidence.is_empty() {
+            table {
+                caption { "Evidence files and links, oldest first" }
+                thead { tr {
+                    th scope="col" { "Evidence" } th scope="col" { "Kind" } th scope="col" class="num" { "Size" }
+                    th scope="col" { "SHA-256" } th scope="col" { "Added by" } th scope="col" { "Added" } th scope="col" { "State" }
+                } }
+                tbody { @for e in &evidence {
+                    tr {
+                        th scope="row" {
+                            @match e.kind {
+                                EvidenceKind::Link => a href=(e.name) rel="noreferrer noopener" { (e.name) },
+                                _ => a href=(format!("/evidence/{}", e.id)) { (e.name) },
+                            }
+                        }
+                        td { (e.kind.as_str()) @if let Some(m) = &e.media_type { br; span.muted { (m) } } }
+                        td.num { @if let Some(n) = e.size { (n) " bytes" } }
+                        td { @if let Some(h) = &e.sha256 { code title=(h) { (h.get(..12).unwrap_or(h)) "…" } } }
+                        td { (e.uploaded_by) }
+                        td { (time(e.uploaded_at)) }
+                        td {
+                            @if let Some(w) = e.withdrawn_at { "withdrawn " (time(w)) @if let Some(by) = &e.withdrawn_by { " by " (by) } }
+                            @else if let Some(s) = e.superseded_by { "corrected by #" (s) }
+                            @else { "current" }
+                        }
+                    }
+                } }
+            }
+        }
+        @if !inst.evidence.is_empty() {
+            h3 { "Links of the manual record" }
             ul { @for e in &inst.evidence { li {
                 @if e.starts_with("https://") || e.starts_with("http://") { a href=(e) rel="noreferrer noopener" { (e) } } @else { (e) }
             } } }
+        }
+        @if can_edit {
+            form.workflow id="evidence-upload" method="post" enctype="multipart/form-data"
+                action=(evidence_href) {
+                input type="hidden" name="csrf" value=(session.csrf);
+                div.field {
+                    label for="file" { "Evidence file" }
+                    input type="file" id="file" name="file" required
+                        aria-invalid=[state.error("file").map(|_| "true")]
+                        aria-describedby=[described_by(&state, "file", true)];
+                    p.hint id="file-hint" {
+                        "At most " (app.config.evidence.max_file_bytes) " bytes; types: "
+                        (app.config.evidence.allowed_types.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")) "."
+                    }
+                    (field_error(&state, "file"))
+                }
+                button type="submit" { "Upload evidence" }
+            }
         }
         h2 { "Manual workflow" }
         @if can_edit {
@@ -534,7 +606,12 @@ async fn render(
     )
 }
 
-fn scope_or_error(session: &Session, q: &ScopeQuery) -> Result<InstanceScope, Box<Response>> {
+/// The instance scope of the query, when given and in the session's scope (else the 400 or
+/// 404 page).
+pub(super) fn scope_or_error(
+    session: &Session,
+    q: &ScopeQuery,
+) -> Result<InstanceScope, Box<Response>> {
     let Some(scope) = q.scope() else {
         return Err(Box::new(error_page(
             StatusCode::BAD_REQUEST,

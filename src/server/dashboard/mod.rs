@@ -7,6 +7,8 @@
 //! - `GET /assessments`, `GET /assessments/{id}`: assessments and their controls ([`assessments`])
 //! - `GET /actions/{action}?tenant=T|group=G`, `POST` the same: an improvement action's page
 //!   and its manual workflow form ([`actions`])
+//! - `POST /actions/{action}/evidence?...`, `GET /evidence/{id}`: evidence upload and download
+//!   ([`evidence`]; uploads bounded by `[evidence] max_file_bytes`, not the form limit)
 //! - `GET /alerts`: recent alert events and delivery ([`alerts`])
 //! - `GET|POST /sign-in`, `POST /sign-out` ([`signin`]; sessions in [`session`])
 //! - `GET /static/dashboard.css`: the one stylesheet, compiled into the binary
@@ -36,6 +38,7 @@ use crate::app::App;
 pub mod actions;
 pub mod alerts;
 pub mod assessments;
+pub mod evidence;
 pub mod filters;
 pub mod layout;
 pub mod overview;
@@ -71,6 +74,11 @@ pub fn routes_with(sessions: Arc<Sessions>) -> Router<Arc<App>> {
         .route("/assessments", get(assessments::list))
         .route("/assessments/{id}", get(assessments::page))
         .route("/actions/{action}", get(actions::page).post(actions::save))
+        .route(
+            "/actions/{action}/evidence",
+            axum::routing::post(evidence::upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/evidence/{id}", get(evidence::download))
         .route("/alerts", get(alerts::page))
         .route("/sign-in", get(signin::form).post(signin::sign_in))
         .route("/sign-out", axum::routing::post(signin::sign_out))
