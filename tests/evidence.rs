@@ -164,6 +164,7 @@ async fn uploads_are_bounded_typed_and_sniffed() {
 [evidence]
 max_file_bytes = 1024
 allowed_types = ["pdf", "png", "txt"]
+max_per_instance = 2
 "#)
     .await;
     let cases: Vec<(Form, StatusCode, &str)> = vec![
@@ -218,6 +219,10 @@ allowed_types = ["pdf", "png", "txt"]
     let (status, row) = upload(&app, file("shot.png", Some("image/png"), PNG)).await;
     assert_eq!(status, StatusCode::CREATED, "{row}");
     assert_eq!(row["media_type"], "image/png");
+    // The instance holds max_per_instance files and links.
+    let (status, problem) = upload(&app, file("third.txt", Some("text/plain"), b"3")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["type"], "/problems/evidence-limit");
     // Neither multipart nor JSON.
     let r = client()
         .post(format!(

@@ -324,3 +324,98 @@ async fn roles_decide_who_may_set_what() {
     let (_, page) = get_as(addr, "reader@contoso", "/api/v1/audit?tenant=contoso").await;
     assert_eq!(page["entries"].as_array().unwrap().len(), 1);
 }
+
+/// `postured action set` records the workflow fields with the person running it as actor
+/// (`cli:<user>`), and `postured audit export` writes the rows as CSV or JSON.
+#[test]
+fn the_cli_sets_the_workflow_fields_and_exports_the_audit_log() {
+    use std::process::Command;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("postured.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\nurl = \"sqlite://{}?mode=rwc\"\n\n[[tenants]]\nid = \"contoso\"\n\n  \
+             [[tenants.connectors]]\n  kind = \"msgraph\"\n  schedule = \"0 * * * * *\"\n  \
+             replay_dir = \"{}\"\n",
+            dir.path().join("store.db").display(),
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("config/demo/msgraph")
+                .display()
+        ),
+    )
+    .expect("config");
+    let cfg = config.to_str().expect("utf-8 path");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_postured"))
+            .args(args)
+            .env_remove("POSTURED_CONFIG")
+            .env("USER", "ana")
+            .output()
+            .expect("runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = run(&[
+        "action",
+        "set",
+        "--config",
+        cfg,
+        "--group",
+        "default",
+        "--action",
+        "gdpr.records.ropa",
+        "--test-status",
+        "passed",
+        "--test-date",
+        "2026-11-20T10:00:00Z",
+        "--test-notes",
+        "sampled 5 records",
+        "--implementation-notes",
+        "kept in the register",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let saved: Value = serde_json::from_str(&stdout).expect("the record as JSON");
+    assert_eq!(saved["test_date"], "2026-11-20T10:00:00Z");
+    assert_eq!(saved["test_notes"], "sampled 5 records");
+    assert_eq!(saved["notes"], "kept in the register");
+
+    let (code, stdout, stderr) = run(&["audit", "export", "--config", cfg, "--format", "csv"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let mut reader = csv::Reader::from_reader(stdout.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
+    let fields: Vec<&str> = rows.iter().map(|r| &r[7]).collect();
+    assert_eq!(
+        fields,
+        [
+            "testing_source",
+            "notes",
+            "test_status",
+            "test_date",
+            "test_notes"
+        ]
+    );
+    assert!(
+        rows.iter()
+            .all(|r| &r[2] == "cli:ana" && &r[5] == "default")
+    );
+    assert_eq!(&rows[2][9], "\"passed\"");
+
+    let (code, stdout, _) = run(&[
+        "audit",
+        "export",
+        "--config",
+        cfg,
+        "--since",
+        "2099-01-01T00:00:00Z",
+    ]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout).expect("json"),
+        json!([])
+    );
+}

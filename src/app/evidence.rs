@@ -50,6 +50,12 @@ pub enum EvidenceError {
     /// The link is not an http(s) URL within the limits.
     #[error("link: {0}")]
     InvalidLink(String),
+    /// The instance has `[evidence] max_per_instance` files and links already.
+    #[error("the instance has {max} files and links already ([evidence] max_per_instance)")]
+    TooMany {
+        /// The limit.
+        max: u32,
+    },
     /// `supersedes` names no undecided-yet row of this instance.
     #[error("{0}")]
     InvalidSupersedes(String),
@@ -216,7 +222,8 @@ async fn write_blob(dir: &Path, sha256: &str, bytes: &[u8]) -> Result<(), Eviden
 /// # Errors
 ///
 /// [`EvidenceError::TooLarge`], [`EvidenceError::TypeNotAllowed`],
-/// [`EvidenceError::ContentMismatch`], [`EvidenceError::InvalidSupersedes`],
+/// [`EvidenceError::ContentMismatch`], [`EvidenceError::TooMany`],
+/// [`EvidenceError::InvalidSupersedes`],
 /// [`EvidenceError::Io`], [`EvidenceError::Store`]; nothing is written then (a file written to
 /// the directory before a store failure stays, unreferenced, and is reused by a retry).
 pub async fn add_file(
@@ -266,8 +273,8 @@ pub async fn add_file(
 ///
 /// # Errors
 ///
-/// [`EvidenceError::InvalidLink`], [`EvidenceError::InvalidSupersedes`],
-/// [`EvidenceError::Store`].
+/// [`EvidenceError::InvalidLink`], [`EvidenceError::TooMany`],
+/// [`EvidenceError::InvalidSupersedes`], [`EvidenceError::Store`].
 pub async fn add_link(
     app: &App,
     scope: InstanceScope,
@@ -299,6 +306,17 @@ async fn add(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<Evidence, EvidenceError> {
+    let max = app.config.evidence.max_per_instance;
+    let held = app
+        .store
+        .evidence_of(&new.scope, &new.action)
+        .await?
+        .iter()
+        .filter(|e| e.kind != EvidenceKind::Automatic)
+        .count();
+    if held >= max as usize {
+        return Err(EvidenceError::TooMany { max });
+    }
     if let Some(old) = new.supersedes {
         let found = app.store.evidence(old).await?;
         if !found.is_some_and(|o| {

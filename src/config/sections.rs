@@ -301,6 +301,9 @@ pub struct EvidenceConfig {
     /// Most bytes of automatic evidence (the documents of automatic status changes) written by
     /// one poll (1 MiB); changes past it are stored without evidence and logged.
     pub max_automatic_bytes_per_poll: u64,
+    /// Most files and links of one action instance, withdrawn ones included (1,000); one more
+    /// is refused (422).
+    pub max_per_instance: u32,
 }
 
 impl Default for EvidenceConfig {
@@ -311,6 +314,7 @@ impl Default for EvidenceConfig {
             store: EvidenceStorage::Database,
             path: None,
             max_automatic_bytes_per_poll: 1024 * 1024,
+            max_per_instance: 1_000,
         }
     }
 }
@@ -339,6 +343,12 @@ impl EvidenceConfig {
                 "is required with store = \"directory\"",
             ));
         }
+        if self.max_per_instance == 0 {
+            problems.push(ConfigProblem::new(
+                "evidence.max_per_instance",
+                "must be at least 1",
+            ));
+        }
         if self.max_automatic_bytes_per_poll > MAX_EVIDENCE_FILE_BYTES {
             problems.push(ConfigProblem::new(
                 "evidence.max_automatic_bytes_per_poll",
@@ -363,6 +373,7 @@ mod tests {
             store: EvidenceStorage::Directory,
             path: None,
             max_automatic_bytes_per_poll: u64::MAX,
+            max_per_instance: 0,
         }
         .validate(&mut p);
         let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
@@ -372,6 +383,7 @@ mod tests {
                 "evidence.max_file_bytes",
                 "evidence.allowed_types",
                 "evidence.path",
+                "evidence.max_per_instance",
                 "evidence.max_automatic_bytes_per_poll"
             ]
         );

@@ -1053,8 +1053,21 @@ mod tests {
         )];
         let mut record = manual(InstanceScope::Tenant("t".into()), "mfa", TestStatus::Passed);
         record.assigned_to = Some("alice".into());
+        record.test_notes = Some("checked the policy".into());
+        record.test_date = Some(now());
+        record.implementation_date = Some(now() - chrono::Duration::days(3));
         let m = build(&reg, &assessments, &evals, std::slice::from_ref(&record));
         let i = m.instances().next().expect("instance");
+        // The workflow fields reach the instance and the report's action instance.
+        assert_eq!(i.test_notes.as_deref(), Some("checked the policy"));
+        assert_eq!(i.test_date, Some(now()));
+        let report = m.report("a").expect("report");
+        let json = serde_json::to_value(&report.actions[0]).expect("json");
+        assert_eq!(json["test_notes"], "checked the policy");
+        assert_eq!(
+            json["implementation_date"],
+            serde_json::to_value(record.implementation_date).expect("date")
+        );
         assert_eq!(i.testing_source, TestingSource::Manual);
         assert_eq!(i.test_status, TestStatus::Passed);
         assert_eq!(i.implementation_status, ImplementationStatus::Implemented);

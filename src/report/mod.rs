@@ -363,14 +363,17 @@ fn assessment_status_name(s: AssessmentStatus) -> &'static str {
     }
 }
 
-/// Render stored transitions as a table: when, action, from -> to, points, reason.
+/// Render stored transitions as a table: when, action, from -> to, points, reason, and the
+/// start of the automatic evidence's SHA-256.
 pub fn render_history(rows: &[crate::store::TransitionRow]) -> String {
     let mut table = Table::new();
     table
         .load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_width(160)
-        .set_header(vec!["at", "action", "from", "to", "points", "reason"]);
+        .set_header(vec![
+            "at", "action", "from", "to", "points", "reason", "evidence",
+        ]);
     for r in rows {
         let t = &r.transition;
         table.add_row(vec![
@@ -384,6 +387,13 @@ pub fn render_history(rows: &[crate::store::TransitionRow]) -> String {
             ))
             .set_alignment(CellAlignment::Right),
             Cell::new(t.reason.as_deref().unwrap_or("")),
+            // The first 12 hex digits of the automatic evidence's SHA-256 (the full address is
+            // in the JSON output and the API).
+            Cell::new(
+                r.evidence_sha256
+                    .as_deref()
+                    .map_or("", |h| &h[..h.len().min(12)]),
+            ),
         ]);
     }
     format!("{table}\n")

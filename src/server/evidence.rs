@@ -8,7 +8,8 @@
 //!   the declared type 415 `/problems/evidence-content-mismatch`), or a JSON body `{"url"}` (at
 //!   most [`MAX_LINK_BODY_BYTES`]; not an http(s) URL of at most 2,000 characters: 400
 //!   `/problems/invalid-link`) -> 201 with the evidence row. `supersedes` names the row this one
-//!   corrects.
+//!   corrects. An instance holds at most `[evidence] max_per_instance` files and links (422
+//!   `/problems/evidence-limit` past it).
 //! - `GET /api/v1/actions/{action}/evidence?tenant=|group=` (reader) -> the instance's evidence,
 //!   oldest first, withdrawn rows included (marked).
 //! - `GET /api/v1/evidence/{id}` (reader) -> the file, with its stored media type and
@@ -110,6 +111,12 @@ pub(crate) fn refusal(app: &App, e: &EvidenceError) -> Response {
             "/problems/invalid-link",
             "Invalid link",
             excerpt(&detail, 300),
+        ),
+        EvidenceError::TooMany { .. } => problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "/problems/evidence-limit",
+            "Too much evidence",
+            detail,
         ),
         EvidenceError::InvalidSupersedes(_) => problem(
             StatusCode::BAD_REQUEST,
@@ -305,6 +312,7 @@ async fn read_upload(mut form: Multipart, max: u64) -> Result<Upload, UploadErro
         (status = 404, description = "Unknown action"),
         (status = 413, description = "File larger than [evidence] max_file_bytes (problem `/problems/evidence-too-large`)"),
         (status = 415, description = "Type not allowed, or content not of its declared type"),
+        (status = 422, description = "The instance has [evidence] max_per_instance files and links (problem `/problems/evidence-limit`)"),
         (status = 503, description = "Store or evidence directory unavailable"),
     ),
 )]

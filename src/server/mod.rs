@@ -9,8 +9,9 @@
 //! the `[server]` limits: a request head must arrive within `header_read_timeout` (an idle
 //! keep-alive connection included), a request must be answered within `request_timeout` (else
 //! 408), and at most `max_connections` are open at once (one more is closed at once).
-//! The API never polls: it reads the app's latest evaluations and the store; its one write is a
-//! person's manual action status (`PUT /api/v1/actions/{action}/status`, into the store).
+//! The API never polls: it reads the app's latest evaluations and the store; it writes what a
+//! person records for an action instance: the manual status (`PUT
+//! /api/v1/actions/{action}/status`) and evidence, each change with its audit rows.
 //!
 //! Routes:
 //! - `GET /healthz` -> `200 ok` (liveness; the store is checked by `/readyz`)
@@ -22,6 +23,9 @@
 //!   -> the JSON report and status history ([`history`])
 //! - `GET /api/v1/assessments`, `GET /api/v1/scores?...`, `PUT /api/v1/actions/{action}/status`
 //!   -> the model's reports, filtered scores and manual statuses (see [`crate::server::assessments`])
+//! - `POST|GET /api/v1/actions/{action}/evidence`, `GET|DELETE /api/v1/evidence/{id}` ->
+//!   evidence files and links ([`evidence`])
+//! - `GET /api/v1/audit`, `GET /api/v1/audit/export` -> the append-only audit log ([`audit`])
 //! - `/`, `/assessments`, `/actions/...`, `/alerts`, `/sign-in`: the web dashboard for people
 //!   (HTML; session cookie instead of a bearer token; not part of the API, see [`dashboard`])
 
