@@ -18,6 +18,9 @@
 #   - @grafana/grafana-foundation-sdk + TypeScript (npm, pinned in deploy/grafana/check): the
 #     dashboard in deploy/grafana is type-checked before the Rust tests; promtool also runs the
 #     alerting-rule unit tests (tests/deploy_assets.rs)
+#   - Chromium (Debian package `chromium`) + playwright-core and axe-core (npm, pinned in
+#     tests/browser): the dashboard's end-to-end test in a real headless browser
+#     (tests/dashboard.rs runs tests/browser/dashboard.mjs)
 #
 # Extra arguments are passed to `cargo test` (e.g. `scripts/test.sh -- --nocapture`).
 set -euo pipefail
@@ -27,6 +30,7 @@ need_apt=()
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v pg_virtualenv >/dev/null 2>&1 || need_apt+=(postgresql-common postgresql)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]} (Debian)"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -37,6 +41,9 @@ command -v promtool >/dev/null && promtool --version 2>&1 | head -1
 
 echo "== installing the OAuth2 test server (npm)"
 (cd tests/support/oauth2 && npm ci --no-audit --no-fund --loglevel=error)
+
+echo "== installing the dashboard's browser test (npm: playwright-core, axe-core)"
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 
 echo "== Grafana dashboard: type check against @grafana/grafana-foundation-sdk (npm, tsc --strict)"
 (cd deploy/grafana/check && npm ci --no-audit --no-fund --loglevel=error && npm run -s check)

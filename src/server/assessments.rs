@@ -38,7 +38,7 @@ use crate::app::App;
 use crate::app::model::{ActionSet, Actor};
 use crate::evaluation::{ImplementationStatus, ScoreSummary, TestStatus};
 use crate::model::report::{ActionInstanceReport, AssessmentReport, ControlReport, TestingSource};
-use crate::model::{Assessment, Dimension, ManualUpdate, ScoreFilter};
+use crate::model::{Assessment, Dimension, ManualStatus, ManualUpdate, ScoreFilter};
 use crate::server::auth::{Principal, Role};
 use crate::server::extract::ApiQuery;
 use crate::server::input::{ActionSetError, check_action_set};
@@ -407,28 +407,6 @@ pub async fn set_status(
                 .into_response();
         }
     };
-    // Test status (with its date and notes) decides points: an assessor's call; the rest is a
-    // contributor's.
-    let needed =
-        if body.test_status.is_some() || body.test_date.is_some() || body.test_notes.is_some() {
-            Role::Assessor
-        } else {
-            Role::Contributor
-        };
-    if let Err(p) = principal.require(needed) {
-        return p.into_response();
-    }
-    if let Some(t) = &body.tenant
-        && let Err(p) = principal.require_tenant(needed, t)
-    {
-        return p.into_response();
-    }
-    if let Some(g) = &body.group
-        && !principal.scope.allows_group(g)
-    {
-        return crate::server::auth::forbidden("the group is outside the caller's scope")
-            .into_response();
-    }
     let set = ActionSet {
         tenant: body.tenant,
         group: body.group,
@@ -446,6 +424,76 @@ pub async fn set_status(
             evidence: body.evidence,
         },
     };
+    match record_action_set(&app, &principal, set).await {
+        Ok(record) => Json(record).into_response(),
+        Err(refusal) => refusal.problem.into_response(),
+    }
+}
+
+/// Why [`record_action_set`] saved nothing: the problem details to answer with, and the field
+/// of the update they are about, when one (`notes`, `assigned_to`, `evidence`, `parent`,
+/// `test_status`, `test_notes`, `test_date` ...), so a form can show the message next to it.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// The problem (403, 404, 400 or 503; see [`set_status`]).
+    pub problem: Problem,
+    /// The field at fault, if one.
+    pub field: Option<&'static str>,
+}
+
+impl From<Problem> for Refusal {
+    fn from(problem: Problem) -> Self {
+        Refusal {
+            problem,
+            field: None,
+        }
+    }
+}
+
+/// Record a person's update of one action instance, the one body behind
+/// `PUT /api/v1/actions/{action}/status` and the dashboard's workflow form: the caller's role
+/// (assessor for a test status, test date or test notes, else contributor) and scope, the checks of
+/// [`check_action_set`], then [`crate::app::model::ModelRuntime::apply_action_set`]. Returns
+/// the saved record.
+///
+/// # Errors
+///
+/// A [`Refusal`]; nothing is saved then.
+pub async fn record_action_set(
+    app: &App,
+    principal: &Principal,
+    set: ActionSet,
+) -> Result<ManualStatus, Refusal> {
+    // Test status (with its date and notes) decides points: an assessor's call; the rest is a
+    // contributor's.
+    let u = &set.update;
+    let field = if u.test_status.is_some() {
+        Some("test_status")
+    } else if u.test_notes.is_some() {
+        Some("test_notes")
+    } else if u.test_date.is_some() {
+        Some("test_date")
+    } else {
+        None
+    };
+    let needed = if field.is_some() {
+        Role::Assessor
+    } else {
+        Role::Contributor
+    };
+    principal
+        .require(needed)
+        .map_err(|problem| Refusal { problem, field })?;
+    if let Some(t) = &set.tenant {
+        principal.require_tenant(needed, t)?;
+    }
+    if let Some(g) = &set.group
+        && !principal.scope.allows_group(g)
+    {
+        return Err(
+            crate::server::auth::forbidden("the group is outside the caller's scope").into(),
+        );
+    }
     let checked = check_action_set(
         &app.model,
         &app.evaluator,
@@ -456,7 +504,22 @@ pub async fn set_status(
     .await;
     let scope = match checked {
         Ok(s) => s,
-        Err(e) => return rejection(&app, &e).into_response(),
+        Err(e) => {
+            let field = match &e {
+                ActionSetError::Invalid { field, .. } => Some(*field),
+                ActionSetError::BadActionId { field }
+                | ActionSetError::UnknownAction { field, .. }
+                    if *field == "parent" =>
+                {
+                    Some("parent")
+                }
+                _ => None,
+            };
+            return Err(Refusal {
+                problem: rejection(app, &e),
+                field,
+            });
+        }
     };
     match app
         .model
@@ -473,10 +536,10 @@ pub async fn set_status(
         )
         .await
     {
-        Ok(record) => Json(record).into_response(),
+        Ok(record) => Ok(record),
         Err(e) => {
             app.metrics.observe_store_error(e.kind());
-            store_unavailable(e.kind()).into_response()
+            Err(store_unavailable(e.kind()).into())
         }
     }
 }

@@ -23,6 +23,8 @@
 //! (`[server.oidc]`; subject `oidc:<sub>`), and the legacy shared `[server] api_token` (an
 //! administrator over everything, subject `api_token`, kept so existing integrations keep
 //! working). Refusals: [`AuthFailure`].
+//! The dashboard's sign-in resolves the token a person pastes through the same [`resolve`]
+//! and keeps the principal in its session.
 
 use std::sync::Arc;
 
@@ -259,10 +261,11 @@ pub async fn authenticate(State(auth): State<AuthState>, mut req: Request, next:
     }
 }
 
-/// The principal a presented bearer token stands for, tried in order: an API token (prefix
+/// The principal a presented token stands for (the one resolution of credentials, used by
+/// the API's bearer middleware and the dashboard's sign-in alike), tried in order: an API token (prefix
 /// `pst_`), a JWT of the configured identity provider (three dot-separated parts), the legacy
 /// shared `[server] api_token`.
-async fn resolve(auth: &AuthState, presented: &[u8]) -> Result<Principal, AuthFailure> {
+pub(crate) async fn resolve(auth: &AuthState, presented: &[u8]) -> Result<Principal, AuthFailure> {
     let app = auth.app.as_ref();
     if presented.starts_with(crate::server::tokens::TOKEN_PREFIX.as_bytes()) {
         return match crate::server::tokens::check(app, presented, chrono::Utc::now()).await {

@@ -85,7 +85,7 @@ fn problem(
 }
 
 /// The problem details of a refused evidence call.
-fn refusal(app: &App, e: &EvidenceError) -> Response {
+pub(crate) fn refusal(app: &App, e: &EvidenceError) -> Response {
     let detail = e.to_string();
     match e {
         EvidenceError::TooLarge { .. } => problem(
@@ -234,11 +234,44 @@ async fn instance(
 }
 
 /// Why a multipart body could not be read.
-enum UploadError {
-    /// The file part is too large.
+pub(crate) enum UploadError {
+    /// The file part is too large (the limit, in bytes).
     TooLarge(u64),
     /// The body is not one `file` part of valid multipart.
     Malformed(String),
+}
+
+/// Read one file part of a multipart body, counting its bytes against `max`: the one reader
+/// of uploaded files (the API's and the dashboard's).
+pub(crate) async fn read_file_part(
+    mut field: axum::extract::multipart::Field<'_>,
+    max: u64,
+) -> Result<Upload, UploadError> {
+    let file_name = field.file_name().map(str::to_string);
+    let media_type = field.content_type().map(str::to_string);
+    let mut bytes = Vec::new();
+    loop {
+        match field.chunk().await {
+            Ok(Some(chunk)) => {
+                if (bytes.len() + chunk.len()) as u64 > max {
+                    return Err(UploadError::TooLarge(max));
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(e) => {
+                return Err(UploadError::Malformed(format!(
+                    "malformed multipart body: {}",
+                    e.body_text()
+                )));
+            }
+        }
+    }
+    Ok(Upload {
+        file_name,
+        media_type,
+        bytes,
+    })
 }
 
 /// Read the one `file` part of a multipart body, counting its bytes against `max`.
@@ -256,27 +289,7 @@ async fn read_upload(mut form: Multipart, max: u64) -> Result<Upload, UploadErro
                 "the body must hold exactly one part, named \"file\"".to_string()
             ));
         }
-        let file_name = field.file_name().map(str::to_string);
-        let media_type = field.content_type().map(str::to_string);
-        let mut field = field;
-        let mut bytes = Vec::new();
-        loop {
-            match field.chunk().await {
-                Ok(Some(chunk)) => {
-                    if (bytes.len() + chunk.len()) as u64 > max {
-                        return Err(UploadError::TooLarge(max));
-                    }
-                    bytes.extend_from_slice(&chunk);
-                }
-                Ok(None) => break,
-                Err(e) => return Err(bad(format!("malformed multipart body: {}", e.body_text()))),
-            }
-        }
-        upload = Some(Upload {
-            file_name,
-            media_type,
-            bytes,
-        });
+        upload = Some(read_file_part(field, max).await?);
     }
     upload.ok_or_else(|| bad("the body has no part named \"file\"".to_string()))
 }
@@ -425,7 +438,11 @@ pub async fn list(
 }
 
 /// The evidence `id` when the caller may see it (else `NotFound`, as if it did not exist).
-async fn visible(app: &App, principal: &Principal, id: i64) -> Result<Evidence, EvidenceError> {
+pub(crate) async fn visible(
+    app: &App,
+    principal: &Principal,
+    id: i64,
+) -> Result<Evidence, EvidenceError> {
     match app.store.evidence(id).await? {
         Some(row) if in_scope(principal, &row.scope) => Ok(row),
         _ => Err(EvidenceError::NotFound),
@@ -464,6 +481,13 @@ pub async fn download(
         Ok(found) => found,
         Err(e) => return refusal(&app, &e),
     };
+    file_response(&row, bytes)
+}
+
+/// The answer carrying a file of evidence (checked by [`evidence::download`]): its stored media
+/// type, `Content-Disposition: attachment` with an ASCII file name, `nosniff` and
+/// `X-Evidence-SHA256`. Served by the API and the dashboard alike.
+pub(crate) fn file_response(row: &Evidence, bytes: Vec<u8>) -> Response {
     let media_type = row
         .media_type
         .as_deref()

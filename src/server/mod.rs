@@ -44,6 +44,8 @@
 //! - `GET /api/v1/audit`, `GET /api/v1/audit/export` -> the append-only audit log ([`audit`])
 //! - `GET /api/v1/tokens`, `POST /api/v1/tokens`, `DELETE /api/v1/tokens/{id}` -> API tokens,
 //!   for an administrator without a scope ([`tokens`])
+//! - `/`, `/assessments`, `/actions/...`, `/alerts`, `/sign-in`: the web dashboard for people
+//!   (HTML; session cookie instead of a bearer token; not part of the API, see [`dashboard`])
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -72,6 +74,7 @@ pub mod api;
 pub mod assessments;
 pub mod audit;
 pub mod auth;
+pub mod dashboard;
 pub mod evidence;
 pub mod extract;
 pub mod history;
@@ -91,8 +94,9 @@ pub fn router(app: Arc<App>) -> Router {
     } else {
         (Router::new(), api.merge(metrics))
     };
+    let auth_state = auth::AuthState::new(app.clone());
     let private = private.route_layer(middleware::from_fn_with_state(
-        auth::AuthState::new(app.clone()),
+        auth_state.clone(),
         auth::authenticate,
     ));
     let request_timeout = app.config.server.request_timeout;
@@ -101,6 +105,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/readyz", get(readyz))
         .merge(public)
         .merge(private)
+        .merge(dashboard::routes(&app, auth_state))
         .fallback(no_such_route)
         .with_state(app)
         .layer(TimeoutLayer::with_status_code(
