@@ -46,7 +46,7 @@ fn builtin_templates_pass_the_quality_checks() {
 }
 
 /// The Compliance Manager workbook export of every built-in template re-imports to the same
-/// template (controls, their actions, the actions' types and points).
+/// template (controls, their actions, the actions' types, points, guidance and evidence).
 #[test]
 fn builtin_templates_round_trip_through_the_workbook() {
     use postured::interchange::excel::{template_from_xlsx, template_to_xlsx};
@@ -69,7 +69,7 @@ fn builtin_templates_round_trip_through_the_workbook() {
                 .collect()
         };
         assert_eq!(controls(&back), controls(t), "{}", t.id);
-        let actions = |t: &Template| -> Vec<(String, String, u32)> {
+        let actions = |t: &Template| -> Vec<(String, String, u32, String, String)> {
             let mut a: Vec<_> = t
                 .actions
                 .iter()
@@ -78,6 +78,8 @@ fn builtin_templates_round_trip_through_the_workbook() {
                         a.id.clone(),
                         a.implementation_type.as_str().to_owned(),
                         a.points,
+                        a.guidance.clone(),
+                        a.evidence.clone(),
                     )
                 })
                 .collect();

@@ -234,6 +234,8 @@ fn action_from_result(r: &ActionResult) -> TemplateAction {
         responsibility: Responsibility::Customer,
         description_title: String::new(),
         description: String::new(),
+        guidance: String::new(),
+        evidence: String::new(),
     }
 }
 
@@ -814,6 +816,8 @@ mod tests {
             responsibility: Responsibility::Customer,
             description_title: String::new(),
             description: String::new(),
+            guidance: String::new(),
+            evidence: String::new(),
         }
     }
 
