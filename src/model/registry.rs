@@ -221,6 +221,20 @@ struct LibraryFile {
     actions: Vec<FileAction>,
 }
 
+/// One crosswalk a template's technical mappings rest on (`[[mapping_sources]]`): its name, as
+/// `config/templates/SOURCES.md` names it, and either `catalog_refs = true` (the mappings made
+/// by the template's `catalog_refs`) or the `"control = action"` pairs it supports among the
+/// technical actions the template's controls name.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MappingSource {
+    crosswalk: String,
+    #[serde(default)]
+    catalog_refs: bool,
+    #[serde(default)]
+    pairs: Vec<String>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TemplateFile {
@@ -238,9 +252,36 @@ struct TemplateFile {
     #[serde(default)]
     exclude_controls: Vec<String>,
     #[serde(default)]
+    mapping_sources: Vec<MappingSource>,
+    #[serde(default)]
     controls: Vec<FileControl>,
     #[serde(default)]
     actions: Vec<FileAction>,
+}
+
+/// A `[[mapping_sources]]` pair `"control = action"` split into its control and action id.
+pub fn mapping_pair(pair: &str) -> Option<(&str, &str)> {
+    let (control, action) = pair.split_once(" = ")?;
+    let (control, action) = (control.trim(), action.trim());
+    (!control.is_empty() && !action.is_empty()).then_some((control, action))
+}
+
+/// The crosswalks a template file names in `[[mapping_sources]]`: its `catalog_refs` and, per
+/// crosswalk, `(crosswalk, catalog_refs, pairs)`; or a message when the file does not parse.
+/// For the template quality checks.
+#[allow(clippy::type_complexity)]
+pub fn mapping_sources(
+    text: &str,
+) -> Result<(Option<CatalogRefs>, Vec<(String, bool, Vec<String>)>), String> {
+    let parsed: TemplateFile = toml::from_str(text).map_err(|e| e.to_string())?;
+    Ok((
+        parsed.catalog_refs,
+        parsed
+            .mapping_sources
+            .into_iter()
+            .map(|m| (m.crosswalk, m.catalog_refs, m.pairs))
+            .collect(),
+    ))
 }
 
 /// Normalised control id for matching catalog references with template controls:
@@ -674,6 +715,31 @@ fn parse_template(
             } else if let Some(action) = shared.get(id.as_str()) {
                 actions.push(action.clone());
                 defined.insert(id.clone());
+            }
+        }
+    }
+    for (i, source) in parsed.mapping_sources.iter().enumerate() {
+        if source.crosswalk.trim().is_empty() {
+            errors.push(TemplateError::new(
+                file,
+                format!("mapping_sources[{i}].crosswalk"),
+                "empty",
+            ));
+        }
+        for (j, pair) in source.pairs.iter().enumerate() {
+            let named = mapping_pair(pair).is_some_and(|(control, action)| {
+                index
+                    .get(&normalise_control_id(control))
+                    .is_some_and(|&at| controls[at].actions.iter().any(|a| a == action))
+            });
+            if !named {
+                errors.push(TemplateError::new(
+                    file,
+                    format!("mapping_sources[{i}].pairs[{j}]"),
+                    format!(
+                        "\"{pair}\" is not \"control = action\" with a control of the template that names the action"
+                    ),
+                ));
             }
         }
     }
