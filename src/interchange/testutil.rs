@@ -58,6 +58,8 @@ pub(crate) fn report(
             assigned_to: Some("@owner".into()),
             notes: Some(notes.into()),
             evidence: vec!["=HYPERLINK(\"https://evil.example\")".into()],
+            guidance: String::new(),
+            expected_evidence: String::new(),
             status_since: None,
         }],
     }

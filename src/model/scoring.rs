@@ -99,6 +99,10 @@ pub struct Instance {
     pub notes: Option<String>,
     /// Evidence from the manual record.
     pub evidence: Vec<String>,
+    /// How to carry the action out (the template action's `guidance`).
+    pub guidance: String,
+    /// What an auditor expects to see (the template action's `evidence`).
+    pub expected_evidence: String,
     /// When the manual record was last changed (manual and parent sources).
     pub status_since: Option<DateTime<Utc>>,
     /// Tenants whose assessments reference the instance.
@@ -571,6 +575,8 @@ fn instance_report(i: &Instance) -> ActionInstanceReport {
         assigned_to: i.assigned_to.clone(),
         notes: i.notes.clone(),
         evidence: i.evidence.clone(),
+        guidance: i.guidance.clone(),
+        expected_evidence: i.expected_evidence.clone(),
         status_since: i.status_since,
     }
 }
@@ -711,6 +717,8 @@ fn new_instance(
         assigned_to: record.and_then(|m| m.assigned_to.clone()),
         notes: record.and_then(|m| m.notes.clone()),
         evidence: record.map(|m| m.evidence.clone()).unwrap_or_default(),
+        guidance: def.guidance.clone(),
+        expected_evidence: def.evidence.clone(),
         status_since: record
             .filter(|m| m.testing_source != TestingSource::Automatic)
             .map(|m| m.updated_at),
@@ -926,6 +934,20 @@ mod tests {
             assert!((r.progress - 1.0).abs() < EPS);
             assert_eq!(r.actions[0].testing_source, TestingSource::Automatic);
         }
+    }
+
+    /// A template action's guidance and expected evidence reach the action in the assessment
+    /// report.
+    #[test]
+    fn reports_carry_the_action_guidance_and_expected_evidence() {
+        let mut policy = action("policy", ImplementationType::Documentation, 27);
+        policy.guidance = "Approve it yearly.".into();
+        policy.evidence = "The signed policy.".into();
+        let reg = registry(vec![template("iso", "ISO/IEC 27001:2022", vec![policy])]);
+        let m = build(&reg, &[assessment("a1", "contoso", "iso", "g1")], &[], &[]);
+        let report = &m.reports()[0];
+        assert_eq!(report.actions[0].guidance, "Approve it yearly.");
+        assert_eq!(report.actions[0].expected_evidence, "The signed policy.");
     }
 
     #[test]
