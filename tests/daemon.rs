@@ -806,10 +806,13 @@ fn once_on_the_demo_prints_the_json_report() {
         "{scuba}"
     );
     assert_eq!(scuba["status"], "incomplete");
-    // Every SCuBA action is technical and tested by the connector.
-    assert_eq!(
-        scuba["automated_points_ratio"].as_f64(),
-        Some(1.0),
+    // Every SCuBA action is technical and tested by the connector, except the four manual
+    // verification actions of the policies Graph v1.0 cannot answer (scuba.manual.*: two
+    // detective and two preventative mandatory actions, 3 + 3 + 27 + 27 points, untested).
+    let possible = scuba["score"]["points_possible"].as_f64().unwrap();
+    let ratio = scuba["automated_points_ratio"].as_f64().unwrap();
+    assert!(
+        (ratio - (possible - 60.0) / possible).abs() < 1e-12,
         "{scuba}"
     );
     let action = |id: &str| {

@@ -606,6 +606,8 @@ fn oscal_export_edge_cases_validate() {
             "Binder 4, shelf 2".into(),
             "https://example.org/e?x=1".into(),
         ],
+        guidance: String::new(),
+        expected_evidence: String::new(),
         status_since: None,
     }];
     let doc = oscal::assessment_results(&report);

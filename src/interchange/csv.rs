@@ -12,7 +12,7 @@
 //! | `templateId` | template id (else derived from `title`) | |
 //! | `title`, `product`, `certification`, `inScopeServices` (`;;`) | template fields, repeated on every row (empty cells are fine; different non-empty values are an error) | `title`*, `certification`* (at least once) |
 //! | `controlName`, `controlFamily`, `controlTitle`, `controlDescription` | the control of this row; empty `controlName` = an action no control references | column `controlName`; on a control's first row `controlFamily`*, `controlTitle`* |
-//! | `actionId`, `actionTitle`, `implementationType`, `actionScore`, `responsibility`, `actionDescriptionTitle`, `actionDescription` | the action of this row; empty `actionTitle` = a control without actions | columns `actionTitle`, `implementationType`, `actionScore`; with a title, `implementationType`* and `actionScore`* |
+//! | `actionId`, `actionTitle`, `implementationType`, `actionScore`, `responsibility`, `actionDescriptionTitle`, `actionDescription`, `actionGuidance`, `actionEvidence` | the action of this row; empty `actionTitle` = a control without actions | columns `actionTitle`, `implementationType`, `actionScore`; with a title, `implementationType`* and `actionScore`* |
 //!
 //! A row without `controlName` defines an action without mapping it. A control or an action
 //! that appears on several rows must repeat the same values (or leave them empty). Action ids follow [`super::resolve_action_id`]. Controls and actions keep the
@@ -37,7 +37,7 @@ use crate::model::template::is_pattern;
 use crate::model::template::{ImplementationType, Template, TemplateAction, TemplateControl};
 
 /// Header of the template CSV written by [`template_to_csv`].
-pub const TEMPLATE_COLUMNS: [&str; 16] = [
+pub const TEMPLATE_COLUMNS: [&str; 18] = [
     "templateId",
     "title",
     "product",
@@ -54,6 +54,8 @@ pub const TEMPLATE_COLUMNS: [&str; 16] = [
     "responsibility",
     "actionDescriptionTitle",
     "actionDescription",
+    "actionGuidance",
+    "actionEvidence",
 ];
 
 /// Header of the assessment CSV written by [`report_to_csv`].
@@ -360,6 +362,8 @@ pub fn template_from_csv(
                     responsibility,
                     description_title: t.get(cells, "actionDescriptionTitle").to_owned(),
                     description: t.get(cells, "actionDescription").to_owned(),
+                    guidance: t.get(cells, "actionGuidance").to_owned(),
+                    evidence: t.get(cells, "actionEvidence").to_owned(),
                 };
                 if let Some(&(i, _)) = action_rows.get(&id)
                     && actions[i].title.to_lowercase() == action.title.to_lowercase()
@@ -493,7 +497,7 @@ pub fn template_to_csv(template: &Template) -> Result<String, ExportError> {
         .collect();
     let action_cells = |a: Option<&TemplateAction>| -> Vec<String> {
         match a {
-            None => vec![String::new(); 7],
+            None => vec![String::new(); 9],
             Some(a) => vec![
                 a.id.clone(),
                 a.title.clone(),
@@ -502,6 +506,8 @@ pub fn template_to_csv(template: &Template) -> Result<String, ExportError> {
                 responsibility_label(a.responsibility).to_owned(),
                 a.description_title.clone(),
                 a.description.clone(),
+                a.guidance.clone(),
+                a.evidence.clone(),
             ],
         }
     };
@@ -548,7 +554,7 @@ pub fn template_to_csv(template: &Template) -> Result<String, ExportError> {
     }
     if rows == 0 {
         let mut record: Vec<String> = head.iter().map(|s| (*s).to_owned()).collect();
-        record.extend(vec![String::new(); 11]);
+        record.extend(vec![String::new(); 13]);
         write_record(&mut w, &record)?;
     }
     let bytes = w

@@ -17,7 +17,7 @@
 //! |---|---|---|---|
 //! | `Template` | the template (exactly one row) | `title`*, `product`, `certification`* | `inScopeServices` (`;;`-separated), `id` (postured extension) |
 //! | `ControlFamily` | control | `controlName`*, `controlFamily`*, `controlTitle`*, `controlActionTitle` (`;;`-separated action titles or ids; a wildcard id such as `securescore.*` stands for every evaluated action with that prefix) | `controlDescription` |
-//! | `Actions` | action | `actionTitle`*, `implementationType`* (`Operational`, `Technical`, `Documentation`), `actionScore`* (integer 1..=99) | `actionDescriptionTitle`, `actionDescription`, `actionId`, `responsibility` (`Customer`/`Provider`; postured extensions) |
+//! | `Actions` | action | `actionTitle`*, `implementationType`* (`Operational`, `Technical`, `Documentation`), `actionScore`* (integer 1..=99) | `actionDescriptionTitle`, `actionDescription`, `actionId`, `responsibility` (`Customer`/`Provider`), `actionGuidance` (how to carry it out), `actionEvidence` (what an auditor expects to see) (postured extensions) |
 //! | `Dimensions` | (optional) | — | tolerated and ignored: postured templates carry no dimensions |
 //!
 //! Action ids: `actionId` when given, else [`super::resolve_action_id`] (a technical action
@@ -471,6 +471,8 @@ pub(crate) fn template_from_tables(
                 responsibility,
                 description_title: at.get(cells, "actionDescriptionTitle").to_owned(),
                 description: at.get(cells, "actionDescription").to_owned(),
+                guidance: at.get(cells, "actionGuidance").to_owned(),
+                evidence: at.get(cells, "actionEvidence").to_owned(),
             });
         }
     }
@@ -683,6 +685,8 @@ pub fn template_to_xlsx(template: &Template) -> Result<Vec<u8>, ExportError> {
                 "actionDescription",
                 "actionId",
                 "responsibility",
+                "actionGuidance",
+                "actionEvidence",
             ],
         )?;
         for (i, a) in template.actions.iter().enumerate() {
@@ -697,6 +701,8 @@ pub fn template_to_xlsx(template: &Template) -> Result<Vec<u8>, ExportError> {
                     Cell::Text(&a.description),
                     Cell::Text(&a.id),
                     Cell::Text(responsibility_label(a.responsibility)),
+                    Cell::Text(&a.guidance),
+                    Cell::Text(&a.evidence),
                 ],
             )?;
         }

@@ -61,6 +61,8 @@ pub(crate) fn report(
             test_notes: None,
             test_date: None,
             evidence: vec!["=HYPERLINK(\"https://evil.example\")".into()],
+            guidance: String::new(),
+            expected_evidence: String::new(),
             status_since: None,
         }],
     }

@@ -26,8 +26,16 @@
 //! id = "doc.isms.policy"
 //! title = "Maintain an information security policy"
 //! implementation_type = "documentation"
-//! points = 3
+//! purpose = "preventative"    # with enforcement: the contract's default points (here 27);
+//! enforcement = "mandatory"   # or `points = N` (1..=99); both given must agree
+//! description = "..."
+//! guidance = "..."            # how to carry it out
+//! evidence = "..."            # what an auditor expects to see
 //! ```
+//!
+//! Shared non-technical actions live in action libraries (`config/templates/actions/*.toml`,
+//! [`BUILTIN_ACTION_LIBRARIES`]): files of `[[actions]]` only, declared once and named by id from
+//! every template they serve. A built-in template may not redeclare a library action.
 //!
 //! A control may name catalog actions by id without listing them under `[[actions]]`: they are
 //! completed from the catalog (title, points, description; technical). It may likewise name an
@@ -52,6 +60,7 @@ use super::template::{
     ImplementationType, Responsibility, Template, TemplateAction, TemplateControl, is_pattern,
 };
 use crate::evaluation::ActionDef;
+use crate::evaluation::points::{Enforcement, Purpose, default_points};
 
 /// Built-in template files: (file name, TOML text).
 pub const BUILTIN_TEMPLATES: &[(&str, &str)] = &[
@@ -92,6 +101,14 @@ pub const BUILTIN_TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../config/templates/soc2-tsc-2017.toml"),
     ),
 ];
+
+/// Built-in action libraries (`config/templates/actions/*.toml`): (file name, TOML text). Each
+/// holds `[[actions]]` only: non-technical actions shared by several templates, declared once
+/// and named by id from every template they serve (so they are one instance per group).
+pub const BUILTIN_ACTION_LIBRARIES: &[(&str, &str)] = &[(
+    "actions/operational.toml",
+    include_str!("../../config/templates/actions/operational.toml"),
+)];
 
 /// Reads the controls of a framework catalog file a template names in `oscal_catalog`:
 /// `(file name, bytes) -> controls` (id as templates write it, family, title, statement), or a
@@ -156,13 +173,66 @@ struct FileAction {
     id: String,
     title: String,
     implementation_type: ImplementationType,
-    points: u32,
+    /// Explicit points; without them, `purpose` and `enforcement` give the default points of
+    /// the scoring contract.
+    #[serde(default)]
+    points: Option<u32>,
+    #[serde(default)]
+    purpose: Option<Purpose>,
+    #[serde(default)]
+    enforcement: Option<Enforcement>,
     #[serde(default)]
     responsibility: Responsibility,
     #[serde(default)]
     description_title: String,
     #[serde(default)]
     description: String,
+    #[serde(default)]
+    guidance: String,
+    #[serde(default)]
+    evidence: String,
+}
+
+impl FileAction {
+    /// The action's points: `points` when given, else the default points of `purpose` and
+    /// `enforcement`; a message when neither is given or the two disagree.
+    fn resolved_points(&self) -> Result<u32, String> {
+        let derived = match (self.purpose, self.enforcement) {
+            (Some(p), Some(e)) => Some(default_points(p, e)),
+            (None, None) => None,
+            _ => return Err("purpose and enforcement go together".into()),
+        };
+        match (self.points, derived) {
+            (Some(p), Some(d)) if p != d => Err(format!(
+                "points = {p} but purpose and enforcement give {d}; give one or make them agree"
+            )),
+            (Some(p), _) | (None, Some(p)) => Ok(p),
+            (None, None) => Err("neither points nor purpose and enforcement".into()),
+        }
+    }
+}
+
+/// An action library file (`config/templates/actions/*.toml`): `[[actions]]` only, declared once
+/// and named by the templates they serve.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LibraryFile {
+    #[serde(default)]
+    actions: Vec<FileAction>,
+}
+
+/// One crosswalk a template's technical mappings rest on (`[[mapping_sources]]`): its name, as
+/// `config/templates/SOURCES.md` names it, and either `catalog_refs = true` (the mappings made
+/// by the template's `catalog_refs`) or the `"control = action"` pairs it supports among the
+/// technical actions the template's controls name.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MappingSource {
+    crosswalk: String,
+    #[serde(default)]
+    catalog_refs: bool,
+    #[serde(default)]
+    pairs: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -182,9 +252,36 @@ struct TemplateFile {
     #[serde(default)]
     exclude_controls: Vec<String>,
     #[serde(default)]
+    mapping_sources: Vec<MappingSource>,
+    #[serde(default)]
     controls: Vec<FileControl>,
     #[serde(default)]
     actions: Vec<FileAction>,
+}
+
+/// A `[[mapping_sources]]` pair `"control = action"` split into its control and action id.
+pub fn mapping_pair(pair: &str) -> Option<(&str, &str)> {
+    let (control, action) = pair.split_once(" = ")?;
+    let (control, action) = (control.trim(), action.trim());
+    (!control.is_empty() && !action.is_empty()).then_some((control, action))
+}
+
+/// The crosswalks a template file names in `[[mapping_sources]]`: its `catalog_refs` and, per
+/// crosswalk, `(crosswalk, catalog_refs, pairs)`; or a message when the file does not parse.
+/// For the template quality checks.
+#[allow(clippy::type_complexity)]
+pub fn mapping_sources(
+    text: &str,
+) -> Result<(Option<CatalogRefs>, Vec<(String, bool, Vec<String>)>), String> {
+    let parsed: TemplateFile = toml::from_str(text).map_err(|e| e.to_string())?;
+    Ok((
+        parsed.catalog_refs,
+        parsed
+            .mapping_sources
+            .into_iter()
+            .map(|m| (m.crosswalk, m.catalog_refs, m.pairs))
+            .collect(),
+    ))
 }
 
 /// Normalised control id for matching catalog references with template controls:
@@ -232,8 +329,23 @@ impl TemplateRegistry {
     ) -> Result<Self, Vec<TemplateError>> {
         let mut registry = Self::new();
         let mut errors = Vec::new();
+        let library = builtin_library_actions()?;
         let shared = builtin_declared_actions();
         for (file, text) in BUILTIN_TEMPLATES {
+            if let Ok(parsed) = toml::from_str::<TemplateFile>(text) {
+                for (i, a) in parsed.actions.iter().enumerate() {
+                    if library.iter().any(|l| l.id == a.id) {
+                        errors.push(TemplateError::new(
+                            file,
+                            format!("actions[{i}].id"),
+                            format!(
+                                "\"{}\" is declared by an action library; name it instead of declaring it",
+                                a.id
+                            ),
+                        ));
+                    }
+                }
+            }
             match parse_template(file, text, catalog, &shared, frameworks, &|name| {
                 builtin_framework(name).map(|b| b.to_vec())
             }) {
@@ -357,10 +469,64 @@ pub fn builtin_framework(name: &str) -> Option<&'static [u8]> {
     }
 }
 
-/// The actions every built-in template file declares under `[[actions]]`, by id (the first
-/// declaration of an id wins; files that do not parse are skipped here and reported when loaded).
+/// The actions of the built-in action libraries ([`BUILTIN_ACTION_LIBRARIES`]), in file
+/// order, or every problem (unreadable file, duplicate id, empty title, points that do not
+/// resolve, points outside 1..=99).
+pub fn builtin_library_actions() -> Result<Vec<TemplateAction>, Vec<TemplateError>> {
+    let mut out: Vec<TemplateAction> = Vec::new();
+    let mut errors = Vec::new();
+    for (file, text) in BUILTIN_ACTION_LIBRARIES {
+        let parsed: LibraryFile = match toml::from_str(text) {
+            Ok(p) => p,
+            Err(e) => {
+                errors.push(TemplateError::new(
+                    file,
+                    "",
+                    format!("invalid action library: {}", e.to_string().trim()),
+                ));
+                continue;
+            }
+        };
+        for (i, a) in parsed.actions.into_iter().enumerate() {
+            let path = format!("actions[{i}]");
+            match a.resolved_points() {
+                Ok(p) if !(1..=99).contains(&p) => errors.push(TemplateError::new(
+                    file,
+                    format!("{path}.points"),
+                    format!("{p} is not in 1..=99"),
+                )),
+                Ok(_) => {}
+                Err(m) => errors.push(TemplateError::new(file, format!("{path}.points"), m)),
+            }
+            if a.title.trim().is_empty() {
+                errors.push(TemplateError::new(file, format!("{path}.title"), "empty"));
+            }
+            if out.iter().any(|o| o.id == a.id) {
+                errors.push(TemplateError::new(
+                    file,
+                    format!("{path}.id"),
+                    format!("duplicate id \"{}\"", a.id),
+                ));
+                continue;
+            }
+            out.push(a.into());
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The actions the built-in action libraries and every built-in template file declare under
+/// `[[actions]]`, by id (libraries first; the first declaration of an id wins; files that do
+/// not parse are skipped here and reported when loaded).
 fn builtin_declared_actions() -> HashMap<String, TemplateAction> {
     let mut out = HashMap::new();
+    for a in builtin_library_actions().unwrap_or_default() {
+        out.entry(a.id.clone()).or_insert(a);
+    }
     for (_, text) in BUILTIN_TEMPLATES {
         if let Ok(parsed) = toml::from_str::<TemplateFile>(text) {
             for a in parsed.actions {
@@ -372,15 +538,20 @@ fn builtin_declared_actions() -> HashMap<String, TemplateAction> {
 }
 
 impl From<FileAction> for TemplateAction {
+    /// Points that cannot be resolved become 0, which [`validate`] reports; callers that read
+    /// files report [`FileAction::resolved_points`]'s message first.
     fn from(a: FileAction) -> Self {
+        let points = a.resolved_points().unwrap_or(0);
         TemplateAction {
             id: a.id,
             title: a.title,
             implementation_type: a.implementation_type,
-            points: a.points,
+            points,
             responsibility: a.responsibility,
             description_title: a.description_title,
             description: a.description,
+            guidance: a.guidance,
+            evidence: a.evidence,
         }
     }
 }
@@ -475,6 +646,11 @@ fn parse_template(
             }
         }
     }
+    for (i, a) in parsed.actions.iter().enumerate() {
+        if let Err(m) = a.resolved_points() {
+            errors.push(TemplateError::new(file, format!("actions[{i}].points"), m));
+        }
+    }
     let mut actions: Vec<TemplateAction> = parsed.actions.into_iter().map(Into::into).collect();
 
     // Map catalog actions by their control references.
@@ -532,11 +708,38 @@ fn parse_template(
                     responsibility: Responsibility::Customer,
                     description_title: def.title.clone(),
                     description: def.description.trim().to_string(),
+                    guidance: String::new(),
+                    evidence: String::new(),
                 });
                 defined.insert(id.clone());
             } else if let Some(action) = shared.get(id.as_str()) {
                 actions.push(action.clone());
                 defined.insert(id.clone());
+            }
+        }
+    }
+    for (i, source) in parsed.mapping_sources.iter().enumerate() {
+        if source.crosswalk.trim().is_empty() {
+            errors.push(TemplateError::new(
+                file,
+                format!("mapping_sources[{i}].crosswalk"),
+                "empty",
+            ));
+        }
+        for (j, pair) in source.pairs.iter().enumerate() {
+            let named = mapping_pair(pair).is_some_and(|(control, action)| {
+                index
+                    .get(&normalise_control_id(control))
+                    .is_some_and(|&at| controls[at].actions.iter().any(|a| a == action))
+            });
+            if !named {
+                errors.push(TemplateError::new(
+                    file,
+                    format!("mapping_sources[{i}].pairs[{j}]"),
+                    format!(
+                        "\"{pair}\" is not \"control = action\" with a control of the template that names the action"
+                    ),
+                ));
             }
         }
     }

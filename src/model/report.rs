@@ -91,6 +91,13 @@ pub struct ActionInstanceReport {
     pub test_date: Option<DateTime<Utc>>,
     /// Evidence links (URLs or document references).
     pub evidence: Vec<String>,
+    /// How to carry the action out (the template action's `guidance`; empty for technical
+    /// actions completed from the catalog).
+    #[serde(default)]
+    pub guidance: String,
+    /// What an auditor would expect to see as evidence (the template action's `evidence`).
+    #[serde(default)]
+    pub expected_evidence: String,
     /// When the current test status was set: the manual record's time for manual and parent
     /// sources; for automatic ones, when the daemon knows it, since the stored status began
     /// (`None` from the pure model alone).

@@ -105,6 +105,10 @@ pub struct Instance {
     pub test_date: Option<DateTime<Utc>>,
     /// Evidence from the manual record.
     pub evidence: Vec<String>,
+    /// How to carry the action out (the template action's `guidance`).
+    pub guidance: String,
+    /// What an auditor expects to see (the template action's `evidence`).
+    pub expected_evidence: String,
     /// When the manual record was last changed (manual and parent sources).
     pub status_since: Option<DateTime<Utc>>,
     /// Tenants whose assessments reference the instance.
@@ -243,6 +247,8 @@ fn action_from_result(r: &ActionResult) -> TemplateAction {
         responsibility: Responsibility::Customer,
         description_title: String::new(),
         description: String::new(),
+        guidance: String::new(),
+        evidence: String::new(),
     }
 }
 
@@ -581,6 +587,8 @@ fn instance_report(i: &Instance) -> ActionInstanceReport {
         test_notes: i.test_notes.clone(),
         test_date: i.test_date,
         evidence: i.evidence.clone(),
+        guidance: i.guidance.clone(),
+        expected_evidence: i.expected_evidence.clone(),
         status_since: i.status_since,
     }
 }
@@ -724,6 +732,8 @@ fn new_instance(
         test_notes: record.and_then(|m| m.test_notes.clone()),
         test_date: record.and_then(|m| m.test_date),
         evidence: record.map(|m| m.evidence.clone()).unwrap_or_default(),
+        guidance: def.guidance.clone(),
+        expected_evidence: def.evidence.clone(),
         status_since: record
             .filter(|m| m.testing_source != TestingSource::Automatic)
             .map(|m| m.updated_at),
@@ -829,6 +839,8 @@ mod tests {
             responsibility: Responsibility::Customer,
             description_title: String::new(),
             description: String::new(),
+            guidance: String::new(),
+            evidence: String::new(),
         }
     }
 
@@ -937,6 +949,20 @@ mod tests {
             assert!((r.progress - 1.0).abs() < EPS);
             assert_eq!(r.actions[0].testing_source, TestingSource::Automatic);
         }
+    }
+
+    /// A template action's guidance and expected evidence reach the action in the assessment
+    /// report.
+    #[test]
+    fn reports_carry_the_action_guidance_and_expected_evidence() {
+        let mut policy = action("policy", ImplementationType::Documentation, 27);
+        policy.guidance = "Approve it yearly.".into();
+        policy.evidence = "The signed policy.".into();
+        let reg = registry(vec![template("iso", "ISO/IEC 27001:2022", vec![policy])]);
+        let m = build(&reg, &[assessment("a1", "contoso", "iso", "g1")], &[], &[]);
+        let report = &m.reports()[0];
+        assert_eq!(report.actions[0].guidance, "Approve it yearly.");
+        assert_eq!(report.actions[0].expected_evidence, "The signed policy.");
     }
 
     #[test]

@@ -75,6 +75,14 @@ pub struct TemplateAction {
     /// What to do (`actionDescription`).
     #[serde(default)]
     pub description: String,
+    /// How to carry it out: a few concrete sentences (workbook column `actionGuidance`); empty
+    /// when the source gives none.
+    #[serde(default)]
+    pub guidance: String,
+    /// What an auditor would expect to see as evidence that it is done (workbook column
+    /// `actionEvidence`); empty when the source gives none.
+    #[serde(default)]
+    pub evidence: String,
 }
 
 /// Whether an action id a control names is a wildcard (`securescore.*`): it stands for every
@@ -148,6 +156,8 @@ pub(crate) fn one_control_template(id: &str, title: &str, certification: &str) -
             responsibility: Responsibility::Customer,
             description_title: String::new(),
             description: String::new(),
+            guidance: String::new(),
+            evidence: String::new(),
         }],
     }
 }

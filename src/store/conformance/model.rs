@@ -59,6 +59,8 @@ fn template(id: &str, points: u32) -> Template {
             responsibility: Responsibility::Provider,
             description_title: "Why".to_string(),
             description: "Because.".to_string(),
+            guidance: String::new(),
+            evidence: String::new(),
         }],
     }
 }
