@@ -368,6 +368,8 @@ mod tests {
             responsibility: Responsibility::Customer,
             description_title: String::new(),
             description: format!("Do {id}."),
+            guidance: String::new(),
+            evidence: String::new(),
         }
     }
 

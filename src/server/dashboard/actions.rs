@@ -845,6 +845,8 @@ mod tests {
             test_notes: None,
             test_date: None,
             evidence: Vec::new(),
+            guidance: String::new(),
+            expected_evidence: String::new(),
             status_since: None,
             tenants: BTreeSet::new(),
             groups: BTreeSet::new(),
