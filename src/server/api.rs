@@ -43,6 +43,7 @@ use crate::server::{
         crate::evaluation::ImplementationStatus,
         crate::server::actions::SortBy,
         crate::server::actions::SortOrder,
+        crate::report::audit::AuditFormat,
     )),
 )]
 struct ApiDoc;

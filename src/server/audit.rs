@@ -34,6 +34,7 @@ pub const DEFAULT_AUDIT_LIMIT: u32 = 100;
 
 /// Filters of `GET /api/v1/audit` and `GET /api/v1/audit/export`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Only rows of this tenant.
@@ -121,8 +122,9 @@ fn store_unavailable(app: &App, kind: &'static str) -> Response {
     params(AuditQuery),
     responses(
         (status = 200, description = "One page of audit rows", body = AuditPage),
-        (status = 400, description = "Invalid query (problem `/problems/invalid-query`)"),
-        (status = 503, description = "Store unavailable"),
+        (status = 401, description = "No valid credentials", body = crate::server::problem::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid query (problem `/problems/invalid-query`)", body = crate::server::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Store unavailable", body = crate::server::problem::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn audit(
@@ -175,9 +177,10 @@ pub async fn audit(
     params(AuditQuery),
     responses(
         (status = 200, description = "The rows, oldest first (text/csv or application/json)", body = Vec<AuditEntry>),
-        (status = 400, description = "Invalid query (problem `/problems/invalid-query`)"),
-        (status = 422, description = "Too many rows (problem `/problems/export-too-large`)"),
-        (status = 503, description = "Store unavailable"),
+        (status = 401, description = "No valid credentials", body = crate::server::problem::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid query (problem `/problems/invalid-query`)", body = crate::server::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Too many rows (problem `/problems/export-too-large`)", body = crate::server::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Store unavailable", body = crate::server::problem::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn export(

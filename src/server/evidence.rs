@@ -48,6 +48,7 @@ pub const MAX_LINK_BODY_BYTES: usize = 8 * 1024;
 /// The instance of `/api/v1/actions/{action}/evidence`: exactly one of `tenant` (technical and
 /// provider-managed actions) or `group`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct InstanceQuery {
     /// Tenant id.
@@ -307,13 +308,14 @@ async fn read_upload(mut form: Multipart, max: u64) -> Result<Upload, UploadErro
     )),
     responses(
         (status = 201, description = "The evidence row", body = Evidence),
-        (status = 400, description = "Invalid link, query, correction or multipart body (problem details)"),
-        (status = 403, description = "Caller lacks the contributor role or the instance's scope"),
-        (status = 404, description = "Unknown action"),
-        (status = 413, description = "File larger than [evidence] max_file_bytes (problem `/problems/evidence-too-large`)"),
-        (status = 415, description = "Type not allowed, or content not of its declared type"),
-        (status = 422, description = "The instance has [evidence] max_per_instance files and links (problem `/problems/evidence-limit`)"),
-        (status = 503, description = "Store or evidence directory unavailable"),
+        (status = 401, description = "No valid credentials", body = crate::server::problem::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid link, query, correction or multipart body (problem details)", body = crate::server::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Caller lacks the contributor role or the instance's scope", body = crate::server::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown action", body = crate::server::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "File larger than [evidence] max_file_bytes (problem `/problems/evidence-too-large`)", body = crate::server::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Type not allowed, or content not of its declared type", body = crate::server::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The instance has [evidence] max_per_instance files and links (problem `/problems/evidence-limit`)", body = crate::server::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Store or evidence directory unavailable", body = crate::server::problem::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn add(
@@ -415,10 +417,11 @@ pub async fn add(
     params(("action" = String, Path, description = "Improvement action id"), InstanceQuery),
     responses(
         (status = 200, description = "Evidence rows, oldest first (withdrawn ones included)", body = Vec<Evidence>),
-        (status = 400, description = "Invalid query or scope (problem details)"),
-        (status = 403, description = "The instance is outside the caller's scope"),
-        (status = 404, description = "Unknown action"),
-        (status = 503, description = "Store unavailable"),
+        (status = 401, description = "No valid credentials", body = crate::server::problem::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid query or scope (problem details)", body = crate::server::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The instance is outside the caller's scope", body = crate::server::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown action", body = crate::server::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Store unavailable", body = crate::server::problem::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn list(
@@ -458,9 +461,10 @@ pub(crate) async fn visible(
     params(("id" = i64, Path, description = "Evidence id")),
     responses(
         (status = 200, description = "The file, as stored (Content-Disposition: attachment)", content_type = "application/octet-stream"),
-        (status = 404, description = "No such file (or a link, or outside the caller's scope)"),
-        (status = 500, description = "The stored bytes do not match their SHA-256 (problem `/problems/evidence-corrupt`)"),
-        (status = 503, description = "Store unavailable"),
+        (status = 401, description = "No valid credentials", body = crate::server::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such file (or a link, or outside the caller's scope)", body = crate::server::problem::Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The stored bytes do not match their SHA-256 (problem `/problems/evidence-corrupt`)", body = crate::server::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Store unavailable", body = crate::server::problem::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn download(
@@ -535,10 +539,11 @@ pub(crate) fn file_response(row: &Evidence, bytes: Vec<u8>) -> Response {
     params(("id" = i64, Path, description = "Evidence id")),
     responses(
         (status = 200, description = "The withdrawn row (its bytes are kept)", body = Evidence),
-        (status = 403, description = "Caller lacks the contributor role or the instance's scope"),
-        (status = 404, description = "No such evidence"),
-        (status = 409, description = "The instance is passed, failed or out of scope (problem `/problems/evidence-locked`), or the evidence is withdrawn already"),
-        (status = 503, description = "Store unavailable"),
+        (status = 401, description = "No valid credentials", body = crate::server::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Caller lacks the contributor role or the instance's scope", body = crate::server::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such evidence", body = crate::server::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The instance is passed, failed or out of scope (problem `/problems/evidence-locked`), or the evidence is withdrawn already", body = crate::server::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Store unavailable", body = crate::server::problem::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn withdraw(

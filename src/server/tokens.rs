@@ -396,8 +396,9 @@ fn store_unavailable(app: &App, e: &StoreError) -> Response {
     security(("bearer" = ["administrator"])),
     responses(
         (status = 200, description = "Every API token (never a secret or its digest)", body = TokenList),
-        (status = 403, description = "Not an administrator over every tenant and group"),
-        (status = 503, description = "Store unavailable"),
+        (status = 401, description = "No valid credentials", body = crate::server::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an administrator over every tenant and group", body = crate::server::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Store unavailable", body = crate::server::problem::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn list(State(app): State<Arc<App>>, principal: Principal) -> Response {
@@ -420,10 +421,11 @@ pub async fn list(State(app): State<Arc<App>>, principal: Principal) -> Response
     request_body = CreateTokenBody,
     responses(
         (status = 201, description = "The token, its text shown this once", body = CreatedToken),
-        (status = 400, description = "Invalid body or field"),
-        (status = 403, description = "Not an administrator over every tenant and group"),
-        (status = 413, description = "Body too large"),
-        (status = 503, description = "Store unavailable"),
+        (status = 401, description = "No valid credentials", body = crate::server::problem::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid body or field", body = crate::server::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an administrator over every tenant and group", body = crate::server::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = crate::server::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Store unavailable", body = crate::server::problem::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn create_route(
@@ -500,9 +502,10 @@ pub async fn create_route(
     params(("id" = String, Path, description = "Token id (the `<id>` of `pst_<id>_<secret>`)")),
     responses(
         (status = 204, description = "Revoked (or revoked already)"),
-        (status = 403, description = "Not an administrator over every tenant and group"),
-        (status = 404, description = "Unknown token"),
-        (status = 503, description = "Store unavailable"),
+        (status = 401, description = "No valid credentials", body = crate::server::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an administrator over every tenant and group", body = crate::server::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown token", body = crate::server::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Store unavailable", body = crate::server::problem::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn revoke_route(
