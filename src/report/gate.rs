@@ -261,14 +261,20 @@ fn list(ids: &[&str]) -> String {
     }
 }
 
-/// Two ratios with 2 decimals, or with 4 when 2 would print them equal (`0.7999` under `0.80`).
+/// A ratio `a` and a threshold `b` as text: the threshold with as many decimals as it was
+/// given (2 to 4: `0.055` stays `0.055`, never rounded to `0.06`), and both with more (up to
+/// 4) when that would print them equal (`0.7999` under `0.8000`).
 fn ratios(a: f64, b: f64) -> (String, String) {
-    let (x, y) = (format!("{a:.2}"), format!("{b:.2}"));
-    if x == y {
-        (format!("{a:.4}"), format!("{b:.4}"))
-    } else {
-        (x, y)
-    }
+    let shows_exactly = |d: usize| {
+        format!("{b:.d$}")
+            .parse::<f64>()
+            .is_ok_and(|shown| (shown - b).abs() < 1e-9)
+    };
+    let least = (2..=4).find(|d| shows_exactly(*d)).unwrap_or(4);
+    (least..=4)
+        .map(|d| (format!("{a:.d$}"), format!("{b:.d$}")))
+        .find(|(x, y)| x != y)
+        .unwrap_or_else(|| (format!("{a:.4}"), format!("{b:.4}")))
 }
 
 #[cfg(test)]
@@ -281,6 +287,15 @@ mod tests {
             fail_under: fail_under.map(|t| t.parse().expect("threshold")),
             fail_on: fail_on.to_vec(),
         }
+    }
+
+    /// The threshold is shown as given, never rounded to another value.
+    #[test]
+    fn thresholds_keep_their_decimals() {
+        assert_eq!(ratios(0.0531, 0.055), ("0.053".into(), "0.055".into()));
+        assert_eq!(ratios(0.62, 0.8), ("0.62".into(), "0.80".into()));
+        assert_eq!(ratios(0.7999, 0.8), ("0.7999".into(), "0.8000".into()));
+        assert_eq!(ratios(0.05, 0.12345), ("0.0500".into(), "0.1235".into()));
     }
 
     fn lines(v: &Verdict) -> Vec<String> {
