@@ -34,7 +34,7 @@ pub use connectors::{ConnectorConfig, TenantConfig, catalog_scope};
 pub use sections::{
     CatalogConfig, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT,
     EvidenceConfig, EvidenceStorage, HistoryConfig, LogConfig, LogFormat, MetricsConfig,
-    OIDC_ALGORITHMS, OidcConfig, SchedulerConfig, ServerConfig, StoreConfig,
+    OIDC_ALGORITHMS, OidcConfig, SchedulerConfig, ServerConfig, SignInToken, StoreConfig,
 };
 
 /// Prefix of environment overrides.
@@ -134,6 +134,8 @@ pub struct Config {
     pub evidence: EvidenceConfig,
     /// Resolved `[server] api_token`; `None` when unset or not resolved ([`Config::secrets`]).
     pub api_token: Option<SecretString>,
+    /// Resolved `[server.oidc] client_secret` (resolved with the `api_token` group).
+    pub oidc_client_secret: Option<SecretString>,
     /// The secret groups resolved at load.
     pub secrets: Secrets,
     /// The connector kinds this configuration was parsed against (their catalogs make the
@@ -272,6 +274,18 @@ impl Config {
             match r.resolve(env).and_then(check_api_token) {
                 Ok(s) => cfg.api_token = Some(s),
                 Err(m) => problems.push(problem("server.api_token", m)),
+            }
+        }
+        if let Some(r) = cfg
+            .server
+            .oidc
+            .as_ref()
+            .and_then(|o| o.client_secret.as_ref())
+            && secrets.api_token
+        {
+            match r.resolve(env) {
+                Ok(s) => cfg.oidc_client_secret = Some(s),
+                Err(m) => problems.push(problem("server.oidc.client_secret", m)),
             }
         }
         cfg.validate_sections(&mut problems);

@@ -38,6 +38,10 @@ pub struct ServerConfig {
     /// `[server.oidc]`: accept bearer JWTs of an OpenID Connect identity provider (absent:
     /// API tokens and the shared token only).
     pub oidc: Option<OidcConfig>,
+    /// The URL people reach the dashboard at (`https://postured.example.com`, no query), when
+    /// it differs from the listen address (behind a proxy). The OpenID Connect sign-in derives
+    /// its redirect URL from it: `<public_url>/sign-in/oidc/callback`.
+    pub public_url: Option<String>,
 }
 
 /// `[server.oidc]`: the organisation's OpenID Connect identity provider, whose access tokens
@@ -77,6 +81,33 @@ pub struct OidcConfig {
     /// Clock skew tolerated on `exp` and `nbf` (default 60 s, at most 5 min).
     #[serde(with = "humantime_serde", default = "default_leeway")]
     pub leeway: Duration,
+    /// The dashboard's client id at the provider: when set, the sign-in page offers "Sign in
+    /// with <provider>" (authorization-code flow with PKCE; see docs/dashboard.md).
+    pub client_id: Option<String>,
+    /// The client secret of a confidential client (`{ env = ".." }`, `{ file = ".." }` or
+    /// `{ credential = ".." }`; absent: a public client, PKCE only).
+    pub client_secret: Option<SecretRef>,
+    /// The redirect URL registered at the provider; default `<[server] public_url>/sign-in/
+    /// oidc/callback`. `https://`, or `http://` on a loopback host only.
+    pub redirect_url: Option<String>,
+    /// Which token of the sign-in's token response is verified and mapped to a role:
+    /// `id_token` (default; its audience must be `client_id`, its nonce the sign-in's) or
+    /// `access_token` (verified exactly as an API bearer token, audience `audience`).
+    #[serde(default)]
+    pub sign_in_token: SignInToken,
+    /// The provider's name on the sign-in button (default: the issuer's host).
+    pub display_name: Option<String>,
+}
+
+/// `[server.oidc] sign_in_token`: which token of a browser sign-in carries the role claim.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignInToken {
+    /// The ID token (audience: the client id; the nonce is checked).
+    #[default]
+    IdToken,
+    /// The access token (audience: `[server.oidc] audience`, as for API calls).
+    AccessToken,
 }
 
 /// The signature algorithms `[server.oidc] algorithms` may name.
@@ -217,6 +248,7 @@ impl Default for ServerConfig {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             oidc: None,
+            public_url: None,
         }
     }
 }
@@ -239,10 +271,60 @@ impl ServerConfig {
                 "must be at least 1",
             ));
         }
+        if let Some(u) = &self.public_url
+            && let Some(m) = check_public_url(u)
+        {
+            problems.push(ConfigProblem::new("server.public_url", m));
+        }
         if let Some(oidc) = &self.oidc {
             oidc.validate(problems);
+            if let Some(u) = &oidc.redirect_url
+                && let Some(m) = check_provider_url(u)
+            {
+                problems.push(ConfigProblem::new("server.oidc.redirect_url", m));
+            }
+            if oidc.client_id.as_deref().is_some_and(str::is_empty) {
+                problems.push(ConfigProblem::new(
+                    "server.oidc.client_id",
+                    "must not be empty",
+                ));
+            }
+            if oidc.client_id.is_some() && self.oidc_redirect_url().is_none() {
+                problems.push(ConfigProblem::new(
+                    "server.oidc.client_id",
+                    "the browser sign-in needs a redirect URL: set [server] public_url or \
+                     [server.oidc] redirect_url",
+                ));
+            }
+            if oidc.client_secret.is_some() && oidc.client_id.is_none() {
+                problems.push(ConfigProblem::new(
+                    "server.oidc.client_secret",
+                    "needs server.oidc.client_id",
+                ));
+            }
         }
     }
+
+    /// The redirect URL of the OpenID Connect browser sign-in: `[server.oidc] redirect_url`,
+    /// else `<public_url>/sign-in/oidc/callback`; `None` without either or without `[server.oidc]`.
+    pub fn oidc_redirect_url(&self) -> Option<String> {
+        let oidc = self.oidc.as_ref()?;
+        oidc.redirect_url.clone().or_else(|| {
+            self.public_url
+                .as_ref()
+                .map(|u| format!("{}/sign-in/oidc/callback", u.trim_end_matches('/')))
+        })
+    }
+}
+
+/// Problems of `[server] public_url`: an `https://` URL (or `http://` on a loopback host)
+/// without query or fragment.
+fn check_public_url(text: &str) -> Option<String> {
+    check_provider_url(text).or_else(|| {
+        let u = url::Url::parse(text).ok()?;
+        (u.query().is_some() || u.fragment().is_some())
+            .then(|| "must not have a query or fragment".to_string())
+    })
 }
 
 /// `[store]`: where history is kept.
@@ -529,6 +611,62 @@ impl EvidenceConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The browser sign-in's settings: a redirect URL is needed (explicit or from
+    /// `public_url`), URLs are https (http on loopback only), a secret needs a client id.
+    #[test]
+    fn oidc_sign_in_settings_are_checked_and_the_redirect_url_derived() {
+        let server = |text: &str| -> ServerConfig { toml::from_str(text).unwrap() };
+        let problems = |s: &ServerConfig| {
+            let mut p = Vec::new();
+            s.validate(&mut p);
+            p.into_iter().map(|p| p.path).collect::<Vec<String>>()
+        };
+        let oidc = "[oidc]\nissuer = \"https://idp.example.com\"\naudience = \"api://p\"\n\
+                    roles = { \"R\" = \"reader\" }\n";
+        let s = server(&format!(
+            "public_url = \"https://postured.example.com/\"\n{oidc}client_id = \"dash\"\n\
+             client_secret = {{ env = \"S\" }}\nsign_in_token = \"access_token\"\n"
+        ));
+        assert!(problems(&s).is_empty(), "{:?}", problems(&s));
+        assert_eq!(
+            s.oidc_redirect_url().as_deref(),
+            Some("https://postured.example.com/sign-in/oidc/callback")
+        );
+        assert_eq!(
+            s.oidc.as_ref().unwrap().sign_in_token,
+            SignInToken::AccessToken
+        );
+        let s = server(&format!(
+            "{oidc}client_id = \"dash\"\nredirect_url = \"https://p.example.com/cb\"\n"
+        ));
+        assert!(problems(&s).is_empty());
+        assert_eq!(
+            s.oidc_redirect_url().as_deref(),
+            Some("https://p.example.com/cb")
+        );
+        assert_eq!(s.oidc.as_ref().unwrap().sign_in_token, SignInToken::IdToken);
+        // No redirect URL; a secret without client; plain-http URLs off loopback.
+        assert_eq!(
+            problems(&server(&format!("{oidc}client_id = \"dash\"\n"))),
+            ["server.oidc.client_id"]
+        );
+        assert_eq!(
+            problems(&server(&format!(
+                "{oidc}client_secret = {{ env = \"S\" }}\n"
+            ))),
+            ["server.oidc.client_secret"]
+        );
+        assert_eq!(
+            problems(&server(&format!(
+                "public_url = \"http://postured.example.com?x=1\"\n{oidc}client_id = \"dash\"\n\
+                 redirect_url = \"http://p.example.com/cb\"\n"
+            ))),
+            ["server.public_url", "server.oidc.redirect_url"]
+        );
+        // Without a client id, no sign-in button is offered and nothing more is needed.
+        assert!(problems(&server(oidc)).is_empty());
+    }
 
     #[test]
     fn oidc_problems_are_reported_together_with_their_paths() {

@@ -134,6 +134,15 @@ impl std::fmt::Debug for Verifier {
     }
 }
 
+/// The endpoints of the authorization-code flow, from the discovery document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// `authorization_endpoint`: where the browser is sent to sign in.
+    pub authorization: String,
+    /// `token_endpoint`: where the code is exchanged.
+    pub token: String,
+}
+
 /// Why the key set could not be fetched (logged, never answered).
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -210,6 +219,19 @@ impl Verifier {
 
     /// The principal of a presented JWT, verified (see the module docs), or why not.
     pub async fn verify(self: &Arc<Self>, token: &str) -> Result<Principal, AuthFailure> {
+        let audience = self.cfg.audience.clone();
+        self.verify_for(token, &audience, None).await
+    }
+
+    /// [`Verifier::verify`] with another audience (a sign-in's ID token names the client id)
+    /// and, when `nonce` is given, a `nonce` claim that must equal it (else
+    /// [`AuthFailure::JwtInvalid`]).
+    pub async fn verify_for(
+        self: &Arc<Self>,
+        token: &str,
+        audience: &str,
+        nonce: Option<&str>,
+    ) -> Result<Principal, AuthFailure> {
         let header = decode_header(token).map_err(|e| match e.kind() {
             ErrorKind::InvalidAlgorithmName | ErrorKind::MissingAlgorithm => {
                 AuthFailure::JwtAlgorithm
@@ -257,7 +279,7 @@ impl Verifier {
         let mut validation = Validation::new(header.alg);
         validation.algorithms = vec![header.alg];
         validation.set_issuer(&[self.cfg.issuer.as_str()]);
-        validation.set_audience(&[self.cfg.audience.as_str()]);
+        validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.validate_exp = true;
         validation.validate_nbf = true;
@@ -267,7 +289,59 @@ impl Verifier {
             ErrorKind::InvalidAlgorithm => AuthFailure::JwtAlgorithm,
             _ => AuthFailure::JwtInvalid,
         })?;
+        if let Some(expected) = nonce {
+            let given = data.claims.get("nonce").and_then(Value::as_str);
+            let same = given.is_some_and(|g| {
+                use subtle::ConstantTimeEq;
+                g.len() == expected.len() && bool::from(g.as_bytes().ct_eq(expected.as_bytes()))
+            });
+            if !same {
+                return Err(AuthFailure::JwtInvalid);
+            }
+        }
         self.principal(&data.claims)
+    }
+
+    /// The provider's authorization and token endpoints, from
+    /// `<issuer>/.well-known/openid-configuration` (read as the key set is: bounded, with a
+    /// deadline); both must be `https://` URLs (`http://` only on a loopback host).
+    ///
+    /// # Errors
+    ///
+    /// When the document cannot be fetched or lacks either endpoint.
+    pub async fn endpoints(&self) -> Result<Endpoints, FetchError> {
+        let discovery = format!(
+            "{}/.well-known/openid-configuration",
+            self.cfg.issuer.trim_end_matches('/')
+        );
+        let doc = self.get(&discovery).await?;
+        let doc: Value = serde_json::from_slice(&doc).map_err(|e| FetchError::Document {
+            url: discovery.clone(),
+            reason: format!("not JSON: {e}"),
+        })?;
+        let endpoint = |name: &str| {
+            doc.get(name)
+                .and_then(Value::as_str)
+                .filter(|u| {
+                    url::Url::parse(u).is_ok_and(|u| {
+                        u.scheme() == "https"
+                            || (u.scheme() == "http"
+                                && matches!(
+                                    u.host_str(),
+                                    Some("localhost" | "127.0.0.1" | "[::1]")
+                                ))
+                    })
+                })
+                .map(str::to_string)
+                .ok_or_else(|| FetchError::Document {
+                    url: discovery.clone(),
+                    reason: format!("no usable {name}"),
+                })
+        };
+        Ok(Endpoints {
+            authorization: endpoint("authorization_endpoint")?,
+            token: endpoint("token_endpoint")?,
+        })
     }
 
     /// The principal of verified claims: subject `oidc:<sub>`, the highest role the role
@@ -594,6 +668,47 @@ mod tests {
             assert_eq!(p.scope.tenants, Some(["contoso".to_string()].into()));
             assert_eq!(p.scope.groups, None);
         }
+    }
+
+    /// A sign-in's ID token: audience the client id, nonce the sign-in's.
+    #[tokio::test]
+    async fn a_sign_in_token_needs_the_client_audience_and_the_nonce() {
+        let v = verifier();
+        let mut c = claims();
+        c["aud"] = json!("dashboard-client");
+        c["nonce"] = json!("n-1");
+        let t = sign(&c, RSA_A, Algorithm::RS256, Some("rsa-a"));
+        let p = v
+            .verify_for(&t, "dashboard-client", Some("n-1"))
+            .await
+            .unwrap();
+        assert_eq!(p.role, Role::Assessor);
+        for (audience, nonce) in [
+            ("dashboard-client", Some("n-2")),
+            ("dashboard-client", Some("")),
+            ("api://postured", Some("n-1")),
+        ] {
+            assert_eq!(
+                v.verify_for(&t, audience, nonce).await.err(),
+                Some(AuthFailure::JwtInvalid),
+                "{audience} {nonce:?}"
+            );
+        }
+        c.as_object_mut().unwrap().remove("nonce");
+        let t = sign(&c, RSA_A, Algorithm::RS256, Some("rsa-a"));
+        assert_eq!(
+            v.verify_for(&t, "dashboard-client", Some("n-1"))
+                .await
+                .err(),
+            Some(AuthFailure::JwtInvalid),
+            "no nonce"
+        );
+        // The API's verification is unchanged: its audience, no nonce needed.
+        assert!(
+            v.verify(&sign(&claims(), RSA_A, Algorithm::RS256, Some("rsa-a")))
+                .await
+                .is_ok()
+        );
     }
 
     #[tokio::test]

@@ -11,6 +11,7 @@
 //!   ([`evidence`]; uploads bounded by `[evidence] max_file_bytes`, not the form limit)
 //! - `GET /alerts`: recent alert events and delivery ([`alerts`])
 //! - `GET|POST /sign-in`, `POST /sign-out` ([`signin`]; sessions in [`session`])
+//! - `GET /sign-in/oidc`, `GET /sign-in/oidc/callback`: OpenID Connect sign-in ([`oidc_signin`])
 //! - `GET /static/dashboard.css`: the one stylesheet, compiled into the binary
 //!
 //! Every answer carries a Content-Security-Policy without scripts (`default-src 'none'`,
@@ -42,6 +43,7 @@ pub mod assessments;
 pub mod evidence;
 pub mod filters;
 pub mod layout;
+pub mod oidc_signin;
 pub mod overview;
 pub mod session;
 pub mod signin;
@@ -74,6 +76,7 @@ pub fn routes(app: &App, auth: AuthState) -> Router<Arc<App>> {
 /// e.g. a test signing in people of every role) and the API's authentication state (the
 /// sign-in resolves tokens through it).
 pub fn routes_with(sessions: Arc<Sessions>, auth: AuthState) -> Router<Arc<App>> {
+    let oidc = oidc_signin::OidcSignIn::from_auth(&auth, sessions.secure()).map(Arc::new);
     Router::new()
         .route("/", get(overview::page))
         .route("/assessments", get(assessments::list))
@@ -86,11 +89,14 @@ pub fn routes_with(sessions: Arc<Sessions>, auth: AuthState) -> Router<Arc<App>>
         .route("/evidence/{id}", get(evidence::download))
         .route("/alerts", get(alerts::page))
         .route("/sign-in", get(signin::form).post(signin::sign_in))
+        .route("/sign-in/oidc", get(oidc_signin::start))
+        .route("/sign-in/oidc/callback", get(oidc_signin::callback))
         .route("/sign-out", axum::routing::post(signin::sign_out))
         .route("/static/dashboard.css", get(stylesheet))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(axum::Extension(sessions))
         .layer(axum::Extension(auth))
+        .layer(axum::Extension(oidc))
         .layer(middleware::from_fn(security_headers))
 }
 

@@ -180,6 +180,11 @@ impl Sessions {
         self.len() == 0
     }
 
+    /// Whether the cookie is `Secure` (the server is not on a plain-HTTP loopback address).
+    pub fn secure(&self) -> bool {
+        self.secure
+    }
+
     /// The cookie's name.
     pub fn cookie_name(&self) -> &'static str {
         if self.secure {

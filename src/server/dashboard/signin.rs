@@ -7,6 +7,8 @@
 //!   ([`super::session`]), `303` to `next` (a local path only) with the cookie. Refused: the
 //!   form again, `401`, saying so (never echoing the token). A token longer than
 //!   [`MAX_TOKEN_CHARS`] is refused the same way.
+//! - `GET /sign-in/oidc`, `GET /sign-in/oidc/callback`: the identity provider's sign-in, offered
+//!   on the form when `[server.oidc]` has a `client_id` ([`super::oidc_signin`]).
 //! - `POST /sign-out` (`csrf`): the session ends, the cookie is cleared, `303 /sign-in`.
 
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use maud::html;
 use serde::Deserialize;
 
 use crate::server::dashboard::layout::{self, Nav};
+use crate::server::dashboard::oidc_signin::OidcSignIn;
 use crate::server::dashboard::session::{Sessions, local_target};
 use crate::server::dashboard::{check_post, html_response};
 
@@ -43,10 +46,16 @@ pub struct SignInForm {
     pub next: Option<String>,
 }
 
-fn render(next: &str, error: Option<&str>, status: StatusCode) -> Response {
+/// The sign-in page: the token form, with `error` above it and, when `oidc` names the
+/// identity provider, a "Sign in with <provider>" link (see [`super::oidc_signin`]).
+pub fn render(next: &str, error: Option<&str>, status: StatusCode, oidc: Option<&str>) -> Response {
+    let start: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
     let content = html! {
         div.signin {
             h1 { "Sign in" }
+            @if let Some(provider) = oidc {
+                p { a.button href={ "/sign-in/oidc?next=" (start) } { "Sign in with " (provider) } }
+            }
             p { "Paste an API token to open the dashboard. Its role and scope apply to everything you see and do here." }
             @if let Some(e) = error {
                 div.error-summary role="alert" id="token-error" { (e) }
@@ -66,11 +75,15 @@ fn render(next: &str, error: Option<&str>, status: StatusCode) -> Response {
 }
 
 /// `GET /sign-in`.
-pub async fn form(Query(q): Query<Next>) -> Response {
+pub async fn form(
+    Extension(oidc): Extension<Option<Arc<OidcSignIn>>>,
+    Query(q): Query<Next>,
+) -> Response {
     render(
         local_target(q.next.as_deref().unwrap_or("/")),
         None,
         StatusCode::OK,
+        oidc.as_deref().map(OidcSignIn::label),
     )
 }
 
@@ -78,6 +91,7 @@ pub async fn form(Query(q): Query<Next>) -> Response {
 pub async fn sign_in(
     Extension(sessions): Extension<Arc<Sessions>>,
     Extension(auth): Extension<crate::server::auth::AuthState>,
+    Extension(oidc): Extension<Option<Arc<OidcSignIn>>>,
     headers: HeaderMap,
     Form(f): Form<SignInForm>,
 ) -> Response {
@@ -98,6 +112,7 @@ pub async fn sign_in(
             &next,
             Some("The token was not accepted: it is unknown, expired or revoked."),
             StatusCode::UNAUTHORIZED,
+            oidc.as_deref().map(OidcSignIn::label),
         );
     };
     tracing::info!(subject = %principal.subject, role = principal.role.as_str(), "dashboard sign-in");

@@ -8,6 +8,12 @@
 // - a token request with a `postured_claims` parameter (a JSON object) gets those claims
 //   merged over the defaults (aud, sub, roles, exp ...): the OpenID Connect tests of
 //   tests/auth.rs sign tokens with chosen claims this way;
+// - the authorization-code flow (its /authorize approves at once and redirects with a code):
+//   a `postured_claims` query parameter on /authorize (a JSON object: the person who signs
+//   in, as chosen at a real provider's login page) is merged over both tokens the code is
+//   exchanged for; those tokens keep the package's own `aud` (the ID token's is the client
+//   id) and `nonce`. The dashboard's OpenID Connect sign-in test (tests/dashboard_oidc.rs)
+//   drives it;
 // - the issuer (`iss`, discovery document, JWKS URL) is the printed loopback URL.
 //
 // Usage: node server.mjs [port]   (port 0 or absent: a free port)
@@ -23,7 +29,22 @@ function clientOf(req) {
   return basic ? basic.name : req.body?.client_id;
 }
 
+// Claims chosen at /authorize, by the code it issued (dropped once the code is exchanged).
+const claimsByCode = new Map();
+
+server.service.on('beforeAuthorizeRedirect', (redirect, req) => {
+  const extra = req.query?.postured_claims;
+  const code = redirect.url.searchParams.get('code');
+  if (typeof extra === 'string' && code) {
+    claimsByCode.set(code, JSON.parse(extra));
+  }
+});
+
 server.service.on('beforeTokenSigning', (token, req) => {
+  if (req.body?.grant_type === 'authorization_code') {
+    Object.assign(token.payload, claimsByCode.get(req.body.code) ?? {});
+    return;
+  }
   token.payload.aud = 'https://graph.microsoft.com';
   token.payload.sub = clientOf(req);
   const extra = req.body?.postured_claims;
@@ -33,6 +54,9 @@ server.service.on('beforeTokenSigning', (token, req) => {
 });
 
 server.service.on('beforeResponse', (response, req) => {
+  if (req.body?.grant_type === 'authorization_code') {
+    claimsByCode.delete(req.body.code);
+  }
   if (clientOf(req) === 'revoked-client') {
     response.statusCode = 401;
     response.body = {
