@@ -236,6 +236,7 @@ async fn import_body(
         id: params.id,
         title: params.title,
         certification: params.certification,
+        taken_ids: app.model.registry().ids().map(str::to_owned).collect(),
     };
     let template = import_template(format, name, bytes.to_vec(), &options, &catalog)
         .map_err(|errors| invalid_template(&errors))?;
