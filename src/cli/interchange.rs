@@ -290,6 +290,13 @@ pub async fn template(cfg: Option<Config>, command: TemplateCommand) -> anyhow::
                 }
             };
             let summary = imported.summary();
+            let no_action = imported.mapping.as_ref().map(|m| &m.no_action);
+            let no_action = match no_action {
+                Some(ids) if !ids.is_empty() => {
+                    format!("\nno action ({}): {}", ids.len(), ids.join(", "))
+                }
+                _ => String::new(),
+            };
             let template = imported.template;
             if existing.get(&template.id).is_some() {
                 eprintln!(
@@ -306,9 +313,9 @@ pub async fn template(cfg: Option<Config>, command: TemplateCommand) -> anyhow::
                         .save_template(&template, Utc::now())
                         .await
                         .context("saving the template")?;
-                    println!("imported {summary}");
+                    println!("imported {summary}{no_action}");
                 }
-                None => println!("valid {summary}; not saved (no --config)"),
+                None => println!("valid {summary}; not saved (no --config){no_action}"),
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -132,9 +132,12 @@ pub async fn get(
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ImportParams {
-    /// Template id (default: the file's, else derived from the title).
+    /// Template id (default: the file's, else derived from the title; for OSCAL
+    /// `nist-800-53-r5-low` and the like for NIST's SP 800-53 baselines, else a slug of at
+    /// most 48 characters, either way one no template has yet).
     pub id: Option<String>,
-    /// Template title (default: the file's; for OSCAL the catalog title).
+    /// Template title (default: the file's; for OSCAL the catalog's metadata title, which for
+    /// a resolved profile is the profile's).
     pub title: Option<String>,
     /// Certification / regulation (OSCAL only; default: the catalog title).
     pub certification: Option<String>,
