@@ -949,6 +949,7 @@ async fn templates_list_import_and_export() {
         "NIST Special Publication 800-53 Revision 5.1.1 MODERATE IMPACT BASELINE"
     );
     assert_eq!(first["controls"], 287);
+    assert_eq!(first["controls_without_actions"], 0);
     assert!(first["actions"].as_u64().unwrap() > 100, "{first}");
     let detail = api
         .get("/api/v1/templates/nist-800-53-r5-moderate", 200)
@@ -971,6 +972,18 @@ async fn templates_list_import_and_export() {
         .await;
     assert_eq!(second["id"], "nist-800-53-r5-moderate-2");
     assert_eq!(second["title"], "Moderate again");
+    // CSF 2.0 (XML): the built-in template's 128 controls mapped, the rest reported.
+    let csf = api
+        .post(
+            "/api/v1/templates",
+            "application/xml",
+            include_bytes!("../config/frameworks/NIST_CSF_v2.0_catalog.xml").to_vec(),
+            201,
+        )
+        .await;
+    assert_eq!(csf["id"], "nist-cybersecurity-framework-2-0");
+    assert_eq!(csf["controls"], 219);
+    assert_eq!(csf["controls_without_actions"], 91);
 
     // Refusals: the id taken, problems in the file, an unknown type, too large a body.
     let taken = api

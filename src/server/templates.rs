@@ -56,6 +56,10 @@ pub struct TemplateSummary {
     pub controls: usize,
     /// Number of improvement actions.
     pub actions: usize,
+    /// Number of controls that name no action (they can only be `none`); for an OSCAL
+    /// import of SP 800-53 rev 5 or CSF 2.0, the controls the built-in template's mappings
+    /// do not reach (docs/interchange.md).
+    pub controls_without_actions: usize,
 }
 
 impl TemplateSummary {
@@ -67,6 +71,7 @@ impl TemplateSummary {
             product: t.product.clone(),
             controls: t.controls.len(),
             actions: t.actions.len(),
+            controls_without_actions: t.controls.iter().filter(|c| c.actions.is_empty()).count(),
         }
     }
 }
