@@ -4,7 +4,9 @@
 //! must have an `id` and a `title`. Catalogs are flattened into [`OscalCatalog`] (every
 //! control and enhancement, depth-first, in document order, with its top-level group as
 //! family); [`template_from_catalog`] turns one into a [`Template`](crate::model::template::Template)
-//! without actions (controls only; actions are mapped by other templates or by hand).
+//! without actions; for SP 800-53 rev 5 and CSF 2.0 ([`framework::recognise`]) the import
+//! (`crate::interchange::formats::import`) then names the built-in template's actions on
+//! them ([`mapping::map_actions`]).
 //!
 //! Sources: NIST OSCAL 1.x catalog and profile models
 //! (<https://pages.nist.gov/OSCAL/reference/latest/catalog/json-reference/>); tested on NIST's
