@@ -929,6 +929,62 @@ async fn templates_list_import_and_export() {
     let stored = app.app.store.list_templates().await.unwrap();
     assert!(stored.templates.iter().any(|t| t.id == "gdpr-copy"));
 
+    // NIST's resolved MODERATE baseline catalog: the profile's short id and title, the
+    // built-in SP 800-53 template's actions on every control; imported again, the derived id
+    // avoids the one now taken; `?title=` overrides.
+    let moderate = include_bytes!(
+        "../config/frameworks/NIST_SP-800-53_rev5_MODERATE-baseline-resolved-profile_catalog-min.json"
+    );
+    let first = api
+        .post(
+            "/api/v1/templates",
+            "application/json",
+            moderate.to_vec(),
+            201,
+        )
+        .await;
+    assert_eq!(first["id"], "nist-800-53-r5-moderate");
+    assert_eq!(
+        first["title"],
+        "NIST Special Publication 800-53 Revision 5.1.1 MODERATE IMPACT BASELINE"
+    );
+    assert_eq!(first["controls"], 287);
+    assert_eq!(first["controls_without_actions"], 0);
+    assert!(first["actions"].as_u64().unwrap() > 100, "{first}");
+    let detail = api
+        .get("/api/v1/templates/nist-800-53-r5-moderate", 200)
+        .await;
+    assert!(
+        detail["controls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| !c["actions"].as_array().unwrap().is_empty()),
+        "a control without an action"
+    );
+    let second = api
+        .post(
+            "/api/v1/templates?title=Moderate%20again",
+            "application/json",
+            moderate.to_vec(),
+            201,
+        )
+        .await;
+    assert_eq!(second["id"], "nist-800-53-r5-moderate-2");
+    assert_eq!(second["title"], "Moderate again");
+    // CSF 2.0 (XML): the built-in template's 128 controls mapped, the rest reported.
+    let csf = api
+        .post(
+            "/api/v1/templates",
+            "application/xml",
+            include_bytes!("../config/frameworks/NIST_CSF_v2.0_catalog.xml").to_vec(),
+            201,
+        )
+        .await;
+    assert_eq!(csf["id"], "nist-cybersecurity-framework-2-0");
+    assert_eq!(csf["controls"], 219);
+    assert_eq!(csf["controls_without_actions"], 91);
+
     // Refusals: the id taken, problems in the file, an unknown type, too large a body.
     let taken = api
         .post("/api/v1/templates?id=gdpr", "text/csv", csv.clone(), 409)

@@ -18,11 +18,10 @@ use crate::assembly;
 use crate::config::Config;
 use crate::evaluation::{Catalog, EvaluationInput, Evaluator};
 use crate::interchange::formats::{
-    ImportFormat, ReportFormat, export_report, import_template, utf8_text,
+    ImportFormat, Imported, ReportFormat, export_report, import, utf8_text,
 };
 use crate::interchange::{ImportError, MAX_IMPORT_FILE_BYTES, oscal, render_errors};
 use crate::model::report::AssessmentReport;
-use crate::model::template::Template;
 use crate::model::{Assessment, ComplianceModel, DEFAULT_GROUP, ModelInput, TemplateRegistry};
 use crate::store::Store;
 
@@ -98,7 +97,7 @@ pub fn import_file(
     path: &Path,
     options: &ImportOptions,
     catalog: &Catalog,
-) -> Result<Template, Vec<ImportError>> {
+) -> Result<Imported, Vec<ImportError>> {
     let shown = path.display().to_string();
     let name = path
         .file_name()
@@ -117,7 +116,7 @@ pub fn import_file(
         )]);
     };
     let bytes = read_capped(path, &shown).map_err(|e| vec![e])?;
-    import_template(format, &name, bytes, options, catalog)
+    import(format, &name, bytes, options, catalog)
 }
 
 /// Read a file to import, refusing one larger than [`MAX_IMPORT_FILE_BYTES`] (without
@@ -268,13 +267,17 @@ pub async fn template(cfg: Option<Config>, command: TemplateCommand) -> anyhow::
                 },
                 None => None,
             };
+            let (existing, _) = registry(&catalog, cfg.as_ref(), None).await?;
             let options = ImportOptions {
                 profile,
                 id,
                 title,
                 certification,
+                // Built-in and `[templates] dirs` ids: a derived id avoids them; a stored
+                // import of the same id is replaced, as before.
+                taken_ids: existing.ids().map(str::to_owned).collect(),
             };
-            let template = match import_file(&file, &options, &catalog) {
+            let imported = match import_file(&file, &options, &catalog) {
                 Ok(t) => t,
                 Err(errors) => {
                     eprint!("{}", render_errors(&errors));
@@ -286,7 +289,15 @@ pub async fn template(cfg: Option<Config>, command: TemplateCommand) -> anyhow::
                     return Ok(ExitCode::from(EXIT_INVALID_INPUT));
                 }
             };
-            let (existing, _) = registry(&catalog, cfg.as_ref(), None).await?;
+            let summary = imported.summary();
+            let no_action = imported.mapping.as_ref().map(|m| &m.no_action);
+            let no_action = match no_action {
+                Some(ids) if !ids.is_empty() => {
+                    format!("\nno action ({}): {}", ids.len(), ids.join(", "))
+                }
+                _ => String::new(),
+            };
+            let template = imported.template;
             if existing.get(&template.id).is_some() {
                 eprintln!(
                     "{}: template id `{}` is taken by a built-in or `[templates] dirs` \
@@ -296,22 +307,15 @@ pub async fn template(cfg: Option<Config>, command: TemplateCommand) -> anyhow::
                 );
                 return Ok(ExitCode::from(EXIT_INVALID_INPUT));
             }
-            let summary = format!(
-                "template {} \"{}\" ({} controls, {} actions)",
-                template.id,
-                template.title,
-                template.controls.len(),
-                template.actions.len()
-            );
             match &store {
                 Some(store) => {
                     store
                         .save_template(&template, Utc::now())
                         .await
                         .context("saving the template")?;
-                    println!("imported {summary}");
+                    println!("imported {summary}{no_action}");
                 }
-                None => println!("valid {summary}; not saved (no --config)"),
+                None => println!("valid {summary}; not saved (no --config){no_action}"),
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -5,11 +5,13 @@
 //! callers read files or request bodies (bounded by [`super::MAX_IMPORT_FILE_BYTES`]).
 
 use crate::evaluation::Catalog;
-use crate::model::registry::validate;
+use std::collections::HashSet;
+
+use crate::model::registry::{TemplateRegistry, builtin_library_actions, validate};
 use crate::model::report::AssessmentReport;
 use crate::model::template::Template;
 
-use super::{ExportError, ImportError, oscal, template_id_from_title};
+use super::{ExportError, ImportError, oscal};
 
 /// A template file format the importers read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +79,49 @@ pub struct ImportOptions {
     pub title: Option<String>,
     /// Certification override (OSCAL).
     pub certification: Option<String>,
+    /// Template ids already in use (the registry's): an id an OSCAL import derives avoids
+    /// them (`-2`, `-3`, ...); an `id` override is not changed.
+    pub taken_ids: Vec<String>,
+}
+
+/// An imported template and, for an OSCAL catalog or profile of a recognised framework, what
+/// the action mapping did.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    /// The template, validated.
+    pub template: Template,
+    /// The mapping summary (`None`: not OSCAL, or a framework the built-in templates do not
+    /// map).
+    pub mapping: Option<oscal::mapping::MappingSummary>,
+}
+
+impl Imported {
+    /// One line for people: `template ID "TITLE" (N controls, M actions)` and, with a mapping,
+    /// `; NIST SP 800-53 rev 5: A controls mapped as in nist-800-53-r5, B by their base
+    /// control's shared actions, C with no action`.
+    pub fn summary(&self) -> String {
+        let t = &self.template;
+        let mut line = format!(
+            "template {} \"{}\" ({} controls, {} actions",
+            t.id,
+            t.title,
+            t.controls.len(),
+            t.actions.len()
+        );
+        if let Some(m) = &self.mapping {
+            line.push_str(&format!(
+                "; {}: {} controls mapped as in {}, {} by their base control's shared actions, \
+                 {} with no action",
+                m.framework.name(),
+                m.same_control,
+                m.builtin_template,
+                m.base_control,
+                m.no_action.len()
+            ));
+        }
+        line.push(')');
+        line
+    }
 }
 
 /// `bytes` as UTF-8 text (a byte-order mark is kept; the importers skip it), or a problem
@@ -113,6 +158,30 @@ pub fn import_template(
     options: &ImportOptions,
     catalog: &Catalog,
 ) -> Result<Template, Vec<ImportError>> {
+    import(format, name, bytes, options, catalog).map(|i| i.template)
+}
+
+/// [`import_template`] with the action mapping's summary.
+///
+/// An OSCAL catalog (with or without a profile) is titled after the profile's metadata title
+/// when a profile is given, else the catalog's. Its framework is recognised
+/// ([`oscal::framework::recognise`]); for SP 800-53 rev 5 and CSF 2.0 the controls take the
+/// actions of the built-in template of that framework ([`oscal::mapping::map_actions`]). The
+/// id is derived ([`oscal::framework::derived_id`]: `nist-800-53-r5-low` for NIST's LOW
+/// baseline, else a slug of at most 48 characters) avoiding `options.taken_ids`.
+///
+/// # Errors
+///
+/// As [`import_template`]; also when the built-in template of a recognised framework does
+/// not load against `catalog`.
+pub fn import(
+    format: ImportFormat,
+    name: &str,
+    bytes: Vec<u8>,
+    options: &ImportOptions,
+    catalog: &Catalog,
+) -> Result<Imported, Vec<ImportError>> {
+    let mut mapping = None;
     let mut template = match format {
         ImportFormat::Workbook => super::excel::template_from_xlsx(&bytes, catalog)?,
         ImportFormat::Csv => {
@@ -127,27 +196,40 @@ pub fn import_template(
                 oscal::catalog_from_xml(&text)
             }
             .map_err(|errs| prefix(name, errs))?;
-            let select = match &options.profile {
-                Some(p) => Some(oscal::profile_control_ids(p).map_err(|e| prefix("profile", e))?),
+            let profile = match &options.profile {
+                Some(p) => Some(oscal::profile_selection(p).map_err(|e| prefix("profile", e))?),
                 None => None,
             };
-            let title = options.title.clone().unwrap_or_else(|| cat.title.clone());
+            let select = profile.as_ref().map(|p| p.ids.as_slice());
+            let source_title = profile
+                .as_ref()
+                .map(|p| p.title.as_str())
+                .filter(|t| !t.trim().is_empty())
+                .unwrap_or(&cat.title);
+            let framework = oscal::framework::recognise(
+                source_title,
+                cat.controls.iter().filter(|c| {
+                    !c.withdrawn && select.is_none_or(|ids| ids.iter().any(|s| c.matches(s)))
+                }),
+            );
+            let title = options
+                .title
+                .clone()
+                .unwrap_or_else(|| source_title.to_owned());
             let certification = options
                 .certification
                 .clone()
                 .unwrap_or_else(|| cat.title.clone());
-            let t = oscal::template_from_catalog(
-                &cat,
-                &template_id_from_title(&title),
-                &title,
-                &certification,
-                select.as_deref(),
-            );
+            let id = oscal::framework::derived_id(framework, source_title, &options.taken_ids);
+            let mut t = oscal::template_from_catalog(&cat, &id, &title, &certification, select);
             if t.controls.is_empty() {
                 return Err(vec![ImportError::new(
                     name,
                     "no control selected (check the profile's ids against the catalog)",
                 )]);
+            }
+            if let Some(framework) = framework {
+                mapping = Some(map_builtin_actions(&mut t, framework, catalog)?);
             }
             t
         }
@@ -163,7 +245,7 @@ pub fn import_template(
     }
     let problems = validate(&template.id, &template);
     if problems.is_empty() {
-        Ok(template)
+        Ok(Imported { template, mapping })
     } else {
         Err(problems
             .into_iter()
@@ -177,6 +259,38 @@ pub fn import_template(
             })
             .collect())
     }
+}
+
+/// Map the actions of the built-in template of `framework` onto `template`.
+fn map_builtin_actions(
+    template: &mut Template,
+    framework: oscal::framework::Framework,
+    catalog: &Catalog,
+) -> Result<oscal::mapping::MappingSummary, Vec<ImportError>> {
+    let unavailable = |why: String| {
+        vec![ImportError::new(
+            "template.actions",
+            format!(
+                "the built-in template {} (whose actions an import of {} takes) does not load: \
+                 {why}",
+                framework.builtin_template(),
+                framework.name()
+            ),
+        )]
+    };
+    let registry = TemplateRegistry::builtin(&catalog.actions, oscal::framework_controls)
+        .map_err(|e| unavailable(format!("{} problem(s)", e.len())))?;
+    let builtin = registry
+        .get(framework.builtin_template())
+        .ok_or_else(|| unavailable("not found".to_owned()))?;
+    let library: HashSet<String> = builtin_library_actions()
+        .map_err(|e| unavailable(format!("{} problem(s) in the action library", e.len())))?
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    Ok(oscal::mapping::map_actions(
+        template, framework, builtin, &library,
+    ))
 }
 
 fn prefix(name: &str, errors: Vec<ImportError>) -> Vec<ImportError> {

@@ -56,6 +56,10 @@ pub struct TemplateSummary {
     pub controls: usize,
     /// Number of improvement actions.
     pub actions: usize,
+    /// Number of controls that name no action (they can only be `none`); for an OSCAL
+    /// import of SP 800-53 rev 5 or CSF 2.0, the controls the built-in template's mappings
+    /// do not reach (docs/interchange.md).
+    pub controls_without_actions: usize,
 }
 
 impl TemplateSummary {
@@ -67,6 +71,7 @@ impl TemplateSummary {
             product: t.product.clone(),
             controls: t.controls.len(),
             actions: t.actions.len(),
+            controls_without_actions: t.controls.iter().filter(|c| c.actions.is_empty()).count(),
         }
     }
 }
@@ -132,9 +137,12 @@ pub async fn get(
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ImportParams {
-    /// Template id (default: the file's, else derived from the title).
+    /// Template id (default: the file's, else derived from the title; for OSCAL
+    /// `nist-800-53-r5-low` and the like for NIST's SP 800-53 baselines, else a slug of at
+    /// most 48 characters, either way one no template has yet).
     pub id: Option<String>,
-    /// Template title (default: the file's; for OSCAL the catalog title).
+    /// Template title (default: the file's; for OSCAL the catalog's metadata title, which for
+    /// a resolved profile is the profile's).
     pub title: Option<String>,
     /// Certification / regulation (OSCAL only; default: the catalog title).
     pub certification: Option<String>,
@@ -236,6 +244,7 @@ async fn import_body(
         id: params.id,
         title: params.title,
         certification: params.certification,
+        taken_ids: app.model.registry().ids().map(str::to_owned).collect(),
     };
     let template = import_template(format, name, bytes.to_vec(), &options, &catalog)
         .map_err(|errors| invalid_template(&errors))?;

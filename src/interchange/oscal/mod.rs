@@ -4,7 +4,9 @@
 //! must have an `id` and a `title`. Catalogs are flattened into [`OscalCatalog`] (every
 //! control and enhancement, depth-first, in document order, with its top-level group as
 //! family); [`template_from_catalog`] turns one into a [`Template`](crate::model::template::Template)
-//! without actions (controls only; actions are mapped by other templates or by hand).
+//! without actions; for SP 800-53 rev 5 and CSF 2.0 ([`framework::recognise`]) the import
+//! (`crate::interchange::formats::import`) then names the built-in template's actions on
+//! them ([`mapping::map_actions`]).
 //!
 //! Sources: NIST OSCAL 1.x catalog and profile models
 //! (<https://pages.nist.gov/OSCAL/reference/latest/catalog/json-reference/>); tested on NIST's
@@ -19,7 +21,11 @@
 //! Both catalog importers spend one [`MAX_INSERT_EXPANSION_BYTES`] budget on the parameter
 //! text that `insert`s add to statements; JSON documents are held to [`MAX_JSON_VALUES`]
 //! values, XML ones to [`MAX_XML_NODES`] nodes.
-//! - `profile`: the control ids a profile selects ([`profile_control_ids`]);
+//! - `profile`: the control ids a profile selects and its title ([`profile_control_ids`],
+//!   [`profile_selection`]);
+//! - [`framework`]: which framework a catalog or profile is (SP 800-53 rev 5, CSF 2.0) and
+//!   the id an import derives;
+//! - [`mapping`]: the actions an imported framework takes from its built-in template;
 //! - `template`: catalog → template ([`template_from_catalog`], [`MAX_DESCRIPTION_CHARS`]);
 //! - `export`: report → `assessment-results` ([`assessment_results`],
 //!   [`assessment_results_json`]).
@@ -40,13 +46,15 @@ use super::ImportError;
 mod catalog_json;
 mod catalog_xml;
 mod export;
+pub mod framework;
+pub mod mapping;
 mod profile;
 mod template;
 
 pub use catalog_json::catalog_from_json;
 pub use catalog_xml::{MAX_XML_DEPTH, MAX_XML_NODES, catalog_from_xml};
 pub use export::{OSCAL_VERSION, POSTURED_NS, assessment_results, assessment_results_json};
-pub use profile::profile_control_ids;
+pub use profile::{ProfileSelection, profile_control_ids, profile_selection};
 pub use template::{MAX_DESCRIPTION_CHARS, framework_controls, template_from_catalog};
 
 /// Most bytes of parameter text that `insert`s may add to a catalog's statements, all

@@ -6,8 +6,35 @@
 
 use serde_json::Value;
 
-use super::{array, json_root};
+use super::{array, json_root, str_of};
 use crate::interchange::ImportError;
+
+/// What an OSCAL profile selects, with its title.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileSelection {
+    /// `metadata.title` ("" when absent), e.g. `NIST Special Publication 800-53 Revision
+    /// 5.1.1 LOW IMPACT BASELINE`.
+    pub title: String,
+    /// The selected control ids ([`profile_control_ids`]).
+    pub ids: Vec<String>,
+}
+
+/// The control ids an OSCAL profile selects (as [`profile_control_ids`]) and its metadata
+/// title.
+///
+/// # Errors
+///
+/// As [`profile_control_ids`].
+pub fn profile_selection(text: &str) -> Result<ProfileSelection, Vec<ImportError>> {
+    let root = json_root(text)?;
+    let title = root
+        .get("profile")
+        .and_then(|p| p.get("metadata"))
+        .map(|m| str_of(m, "title"))
+        .unwrap_or_default();
+    let ids = selected_ids(&root)?;
+    Ok(ProfileSelection { title, ids })
+}
 
 /// The control ids an OSCAL profile (JSON, `{"profile": {...}}`) selects: every
 /// `imports[].include-controls[].with-ids[]`, in order, without duplicates, minus every
@@ -20,7 +47,10 @@ use crate::interchange::ImportError;
 /// nothing to take the whole catalog instead) or with `matching` patterns (not supported), or
 /// a profile that selects no id.
 pub fn profile_control_ids(text: &str) -> Result<Vec<String>, Vec<ImportError>> {
-    let root = json_root(text)?;
+    profile_selection(text).map(|p| p.ids)
+}
+
+fn selected_ids(root: &Value) -> Result<Vec<String>, Vec<ImportError>> {
     let Some(profile) = root.get("profile").filter(|p| p.is_object()) else {
         return Err(vec![ImportError::new(
             "$",
