@@ -134,6 +134,9 @@ pub struct Config {
     pub evidence: EvidenceConfig,
     /// Resolved `[server] api_token`; `None` when unset or not resolved ([`Config::secrets`]).
     pub api_token: Option<SecretString>,
+    /// Resolved `[evidence] pseudonym_key` (with the connectors' secrets, by the commands that
+    /// poll); `None` when unset or not resolved.
+    pub pseudonym_key: Option<SecretString>,
     /// The secret groups resolved at load.
     pub secrets: Secrets,
     /// The connector kinds this configuration was parsed against (their catalogs make the
@@ -272,6 +275,14 @@ impl Config {
             match r.resolve(env).and_then(check_api_token) {
                 Ok(s) => cfg.api_token = Some(s),
                 Err(m) => problems.push(problem("server.api_token", m)),
+            }
+        }
+        if let Some(r) = &cfg.evidence.pseudonym_key
+            && secrets.connectors
+        {
+            match r.resolve(env).and_then(check_pseudonym_key) {
+                Ok(s) => cfg.pseudonym_key = Some(s),
+                Err(m) => problems.push(problem("evidence.pseudonym_key", m)),
             }
         }
         cfg.validate_sections(&mut problems);
@@ -439,6 +450,20 @@ impl Config {
 /// `-._~+/`, then `=` padding): the exact string a client sends after `Bearer `, so a stray
 /// space or newline in a secret file cannot make a token nobody can present. The message never
 /// contains the token.
+/// Fewest characters of `[evidence] pseudonym_key`.
+pub const MIN_PSEUDONYM_KEY_CHARS: usize = 32;
+
+fn check_pseudonym_key(key: SecretString) -> Result<SecretString, String> {
+    use secrecy::ExposeSecret;
+    if key.expose_secret().chars().count() >= MIN_PSEUDONYM_KEY_CHARS {
+        Ok(key)
+    } else {
+        Err(format!(
+            "the key must have at least {MIN_PSEUDONYM_KEY_CHARS} characters"
+        ))
+    }
+}
+
 fn check_api_token(token: SecretString) -> Result<SecretString, String> {
     use secrecy::ExposeSecret;
     let t = token.expose_secret();
