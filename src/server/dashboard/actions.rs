@@ -863,6 +863,7 @@ mod tests {
                 scope: Scope::default(),
             },
             csrf: "c".repeat(64),
+            token_id: Some("1".into()),
         }
     }
 
