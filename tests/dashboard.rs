@@ -535,6 +535,8 @@ title = "<script>alert('action')</script>"
 implementation_type = "documentation"
 points = 5
 description = "</pre><script>alert('guidance')</script>"
+guidance = "Step 1 <script>alert('how')</script>"
+evidence = "A signed <b>register</b>"
 "#,
     )
     .unwrap();
@@ -572,6 +574,11 @@ description = "</pre><script>alert('guidance')</script>"
     }
     let (_, body) = person.get("/actions/hostile.policy?group=default").await;
     assert!(body.contains("&lt;/pre&gt;&lt;script&gt;alert('guidance')"));
+    // The template's implementation guidance and expected evidence, escaped.
+    assert!(body.contains("<h3>Implementation guidance</h3>"));
+    assert!(body.contains("Step 1 &lt;script&gt;alert('how')&lt;/script&gt;"));
+    assert!(body.contains("<h3>Expected evidence</h3>"));
+    assert!(body.contains("A signed &lt;b&gt;register&lt;/b&gt;"));
 }
 
 /// The dashboard of `app` served on 127.0.0.1:0 over a session table the test holds.
