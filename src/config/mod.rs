@@ -873,6 +873,29 @@ actions = ["msgraph.mfa.all_users"]
         }
     }
 
+    /// `[evidence] pseudonym_key` is resolved with the connectors' secrets and must have at
+    /// least [`MIN_PSEUDONYM_KEY_CHARS`] characters; its value is never in a problem.
+    #[test]
+    fn the_pseudonym_key_is_resolved_and_checked() {
+        use secrecy::ExposeSecret;
+        let text = "[evidence]\npseudonym_key = { env = \"PSEUDONYM_KEY\" }\n";
+        let long = "k".repeat(MIN_PSEUDONYM_KEY_CHARS);
+        let env = |n: &str| (n == "PSEUDONYM_KEY").then(|| long.clone());
+        let cfg = Config::parse(text, &[], &env).expect("valid");
+        assert_eq!(
+            cfg.pseudonym_key
+                .as_ref()
+                .map(|k| k.expose_secret().to_owned()),
+            Some(long.clone())
+        );
+        let short = |n: &str| (n == "PSEUDONYM_KEY").then(|| "short-secret".to_string());
+        let problems = Config::parse(text, &[], &short).unwrap_err();
+        let shown = format!("{problems:?}");
+        assert!(shown.contains("evidence.pseudonym_key"), "{shown}");
+        assert!(!shown.contains("short-secret"), "{shown}");
+        assert!(Config::parse(text, &[], &no_env).is_err(), "unset variable");
+    }
+
     /// Issue 8 row 22: a command that uses no secret loads a configuration whose API token,
     /// webhook secret and client secret are not available (their references are still checked
     /// for shape); resolving all of them reports each missing one.
