@@ -535,6 +535,8 @@ title = "<script>alert('action')</script>"
 implementation_type = "documentation"
 points = 5
 description = "</pre><script>alert('guidance')</script>"
+guidance = "Step 1 <script>alert('how')</script>"
+evidence = "A signed <b>register</b>"
 "#,
     )
     .unwrap();
@@ -572,6 +574,11 @@ description = "</pre><script>alert('guidance')</script>"
     }
     let (_, body) = person.get("/actions/hostile.policy?group=default").await;
     assert!(body.contains("&lt;/pre&gt;&lt;script&gt;alert('guidance')"));
+    // The template's implementation guidance and expected evidence, escaped.
+    assert!(body.contains("<h3>Implementation guidance</h3>"));
+    assert!(body.contains("Step 1 &lt;script&gt;alert('how')&lt;/script&gt;"));
+    assert!(body.contains("<h3>Expected evidence</h3>"));
+    assert!(body.contains("A signed &lt;b&gt;register&lt;/b&gt;"));
 }
 
 /// The dashboard of `app` served on 127.0.0.1:0 over a session table the test holds.
@@ -586,6 +593,79 @@ async fn serve_dashboard(app: &TestApp) -> (std::net::SocketAddr, Arc<Sessions>)
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await });
     (addr, sessions)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ends_when_its_api_token_is_revoked() {
+    use secrecy::ExposeSecret;
+    let app = demo_app().await;
+    // Checked on every request here (the daemon's table checks at most once a minute).
+    let sessions = Arc::new(Sessions::new(false).with_recheck(std::time::Duration::ZERO));
+    let router = postured::server::dashboard::routes_with(
+        sessions.clone(),
+        postured::server::auth::AuthState::new(app.app.clone()),
+    )
+    .with_state(app.app.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let minted = postured::server::tokens::create(
+        app.app.store.as_ref(),
+        postured::server::tokens::NewToken {
+            name: "reviewer".into(),
+            role: Role::Reader,
+            scope: Scope::default(),
+            expires_at: None,
+        },
+        "api_token",
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    let base = format!("http://{addr}");
+    let r = client()
+        .post(format!("{base}/sign-in"))
+        .form(&[("token", minted.text.expose_secret()), ("next", "/")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let cookie = r.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = || async {
+        client()
+            .get(format!("{base}/assessments"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+    };
+    let r = page().await;
+    assert_eq!(r.status(), StatusCode::OK, "the token is active");
+    assert_eq!(sessions.len(), 1);
+    let revoked = postured::server::tokens::revoke(
+        app.app.store.as_ref(),
+        &minted.stored.token.id,
+        "api_token",
+    )
+    .await
+    .unwrap();
+    assert!(revoked.is_some());
+    let r = page().await;
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "the session followed the revocation"
+    );
+    assert_eq!(location(r.headers()), "/sign-in?next=%2Fassessments");
+    assert_eq!(sessions.len(), 0, "the session is gone");
+    let r = page().await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -194,6 +194,10 @@ fn assess(template: &Template) -> AssessmentReport {
     );
     policy.test_status = Some(TestStatus::Passed);
     policy.assigned_to = Some("ciso@contoso.example".into());
+    policy.implementation_date = Some(Utc.with_ymd_and_hms(2026, 10, 1, 9, 0, 0).unwrap());
+    policy.test_date = Some(Utc.with_ymd_and_hms(2026, 11, 2, 14, 30, 0).unwrap());
+    policy.test_notes = Some("reviewed against ISO 27001 A.5.15".into());
+    policy.notes = Some("owned by the CISO".into());
     policy.evidence = vec![
         "https://contoso.sharepoint.com/policies/access-control.pdf".into(),
         "ISMS binder, section 4".into(),
@@ -254,6 +258,30 @@ fn compliance_manager_workbook_round_trips_through_assessment_and_exports() {
     assert_eq!(actions.height(), 1 + report.actions.len());
     let evidence = wb.worksheet_range("Evidence").expect("Evidence");
     assert_eq!(evidence.height(), 3);
+    // The workflow fields of the manual record, in their columns.
+    let cell = |row: usize, name: &str| -> String {
+        let col = (0..actions.width())
+            .find(|&c| actions.get((0, c)).map(|v| v.to_string()).as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("column {name}"));
+        actions
+            .get((row, col))
+            .map(|v| v.to_string())
+            .unwrap_or_default()
+    };
+    let policy_row = (1..actions.height())
+        .find(|&r| cell(r, "action") == "custom.keep_an_access_control_policy")
+        .expect("the policy's row");
+    assert_eq!(cell(policy_row, "assigned to"), "ciso@contoso.example");
+    assert_eq!(cell(policy_row, "notes"), "owned by the CISO");
+    assert_eq!(
+        cell(policy_row, "implementation date"),
+        "2026-10-01T09:00:00Z"
+    );
+    assert_eq!(cell(policy_row, "test date"), "2026-11-02T14:30:00Z");
+    assert_eq!(
+        cell(policy_row, "test notes"),
+        "reviewed against ISO 27001 A.5.15"
+    );
 
     // CSV: one row per (control, action).
     let text = csv::report_to_csv(&report).expect("csv");
@@ -267,6 +295,20 @@ fn compliance_manager_workbook_round_trips_through_assessment_and_exports() {
         .position(|h| h == "test_status")
         .expect("col");
     assert!(rows.iter().any(|r| &r[status] == "partially_tested"));
+    let col = |name: &str| headers.iter().position(|h| h == name).expect(name);
+    let policy = rows
+        .iter()
+        .find(|r| &r[col("action")] == "custom.keep_an_access_control_policy")
+        .expect("the policy's row");
+    for (name, want) in [
+        ("assigned_to", "ciso@contoso.example"),
+        ("notes", "owned by the CISO"),
+        ("implementation_date", "2026-10-01T09:00:00Z"),
+        ("test_date", "2026-11-02T14:30:00Z"),
+        ("test_notes", "reviewed against ISO 27001 A.5.15"),
+    ] {
+        assert_eq!(&policy[col(name)], want, "{name}");
+    }
 
     // JSON: the report itself.
     let text = json::report_to_json(&report).expect("json");

@@ -30,10 +30,19 @@
 //! and never stores it: pseudonyms are consistent within one recording (all its files), and
 //! nobody, not even the one who recorded, can map them back or test a guessed name against
 //! them. Two recordings made by different runs therefore use different pseudonyms.
+//!
+//! # Signals
+//!
+//! The daemon's automatic evidence holds signal values, not bodies: [`Pseudonymiser::signals`]
+//! applies the same keyed pseudonym to the text signals that name users
+//! ([`USER_LISTING_SIGNALS`], each listed name; [`USER_DETAIL_SIGNALS`], the whole text) and
+//! to every occurrence of those names in accompanying texts (a rule's reason quotes them).
 
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
+
+use crate::signal::SignalValue;
 
 /// Keys whose string values are personal wherever they occur.
 pub const PERSONAL_KEYS: &[&str] = &[
@@ -68,6 +77,24 @@ pub const USER_ID_LISTS: &[&str] = &["includeUsers", "excludeUsers"];
 
 /// Values of [`USER_ID_LISTS`] that name no user and are kept.
 pub const SPECIAL_USER_VALUES: &[&str] = &["All", "None", "GuestsOrExternalUsers"];
+
+/// Text signals whose value is a [`crate::signal::listing`] of users (names, principal
+/// names or object ids): each listed name is personal, the ` and N more` tail is kept.
+pub const USER_LISTING_SIGNALS: &[&str] = &[
+    "aws_iam.users.direct_policies",
+    "aws_iam.credentials.console_users_without_mfa",
+    "aws_iam.credentials.unused",
+    "aws_iam.credentials.multiple_active_keys",
+    "aws_iam.credentials.unrotated_keys",
+    "msgraph.privileged.roles.not_cloud_only",
+];
+
+/// `(prefix, suffix)` of text signals whose value is prose naming users (by object id): the
+/// whole text is personal.
+pub const USER_DETAIL_SIGNALS: &[(&str, &str)] = &[
+    ("msgraph.privileged.roles.scuba.", ".detail"),
+    ("msgraph.privileged.pim_assignments.scuba.", ".detail"),
+];
 
 /// Prefix of every pseudonym.
 pub const PREFIX: &str = "pseudonym:";
@@ -123,6 +150,43 @@ impl Pseudonymiser {
         self.walk(body, false);
     }
 
+    /// Pseudonymise the personal text signals among `signals` in place (see the module docs),
+    /// and every occurrence of their personal strings in `texts` (longest first, so a name
+    /// that contains another is replaced whole). Other signals and texts are kept.
+    pub fn signals(&self, signals: &mut [(String, SignalValue)], texts: &mut [&mut String]) {
+        let mut personal: Vec<String> = Vec::new();
+        for (key, value) in signals.iter_mut() {
+            let SignalValue::Text(text) = value else {
+                continue;
+            };
+            if USER_LISTING_SIGNALS.contains(&key.as_str()) {
+                let (names, tail) = split_listing(text);
+                let mut out: Vec<String> = names.iter().map(|n| self.pseudonym(n)).collect();
+                personal.extend(names.into_iter().map(str::to_owned));
+                let mut joined = std::mem::take(&mut out).join(", ");
+                joined.push_str(tail);
+                *text = joined;
+            } else if USER_DETAIL_SIGNALS
+                .iter()
+                .any(|(p, s)| key.starts_with(p) && key.ends_with(s))
+                && !text.is_empty()
+            {
+                let clear = std::mem::take(text);
+                *text = self.pseudonym(&clear);
+                personal.push(clear);
+            }
+        }
+        personal.sort_by_key(|n| std::cmp::Reverse(n.len()));
+        personal.dedup();
+        for t in texts.iter_mut() {
+            for name in &personal {
+                if t.contains(name.as_str()) {
+                    **t = t.replace(name.as_str(), &self.pseudonym(name));
+                }
+            }
+        }
+    }
+
     fn walk(&self, v: &mut Value, user_record: bool) {
         match v {
             Value::Object(map) => {
@@ -163,6 +227,22 @@ impl Pseudonymiser {
             _ => {}
         }
     }
+}
+
+/// The names of a [`crate::signal::listing`] and its ` and N more` tail (empty when none).
+fn split_listing(text: &str) -> (Vec<&str>, &str) {
+    let (body, tail) = match text.rfind(" and ") {
+        Some(at)
+            if text[at + 5..]
+                .strip_suffix(" more")
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) =>
+        {
+            (&text[..at], &text[at..])
+        }
+        _ => (text, ""),
+    };
+    let names = body.split(", ").filter(|n| !n.is_empty()).collect();
+    (names, tail)
 }
 
 #[cfg(test)]
@@ -218,6 +298,58 @@ mod tests {
         );
         assert_eq!(created["application"]["displayName"], json!("Portal"));
         assert!(alex_id.starts_with(PREFIX) && alex_id.len() == PREFIX.len() + 20);
+    }
+
+    #[test]
+    fn user_signals_and_the_texts_quoting_them_are_pseudonymised() {
+        let p = Pseudonymiser::with_key(b"k");
+        let listed = "alice@contoso.com, bob@contoso.com and 3 more";
+        let detail = "2 users hold Global Administrator (2 to 8 wanted): u-1, u-2";
+        let mut signals = vec![
+            (
+                "aws_iam.credentials.console_users_without_mfa".to_string(),
+                SignalValue::Text(listed.into()),
+            ),
+            (
+                "msgraph.privileged.roles.scuba.aad_7_1.detail".to_string(),
+                SignalValue::Text(detail.into()),
+            ),
+            (
+                "msgraph.ca.scuba.aad_3_1.detail".to_string(),
+                SignalValue::Text("satisfied by: Require MFA".into()),
+            ),
+            (
+                "aws_iam.credentials.unused".to_string(),
+                SignalValue::Text(String::new()),
+            ),
+            (
+                "aws_iam.credentials.unused_total".to_string(),
+                SignalValue::Number(0.0),
+            ),
+        ];
+        let mut reason = format!("console users without MFA: {listed}");
+        let mut other = detail.to_string();
+        p.signals(&mut signals, &mut [&mut reason, &mut other]);
+        let a = p.pseudonym("alice@contoso.com");
+        let b = p.pseudonym("bob@contoso.com");
+        assert_eq!(
+            signals[0].1,
+            SignalValue::Text(format!("{a}, {b} and 3 more"))
+        );
+        assert_eq!(signals[1].1, SignalValue::Text(p.pseudonym(detail)));
+        assert_eq!(
+            signals[2].1,
+            SignalValue::Text("satisfied by: Require MFA".into())
+        );
+        assert_eq!(signals[3].1, SignalValue::Text(String::new()));
+        assert_eq!(signals[4].1, SignalValue::Number(0.0));
+        assert_eq!(
+            reason,
+            format!("console users without MFA: {a}, {b} and 3 more")
+        );
+        assert_eq!(other, p.pseudonym(detail));
+        assert_eq!(split_listing("x and 2 more"), (vec!["x"], " and 2 more"));
+        assert_eq!(split_listing("Tom and Jerry"), (vec!["Tom and Jerry"], ""));
     }
 
     #[test]

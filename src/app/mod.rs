@@ -132,6 +132,9 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// Templates, assessments, groups and manual statuses (see `crate::assessments`).
     pub model: Arc<crate::app::model::ModelRuntime>,
+    /// The pseudonyms of the automatic evidence: keyed by `[evidence] pseudonym_key`, else by
+    /// a random key drawn at start and never stored (as `postured record` does).
+    pub pseudonymiser: Arc<postured_connectors::pseudonym::Pseudonymiser>,
     tenants: Vec<Arc<TenantRuntime>>,
 }
 
@@ -164,12 +167,22 @@ impl App {
         for p in problems {
             tracing::error!("template problem (template skipped): {p}");
         }
+        let pseudonymiser = match &config.pseudonym_key {
+            Some(key) => {
+                use secrecy::ExposeSecret;
+                postured_connectors::pseudonym::Pseudonymiser::with_key(
+                    key.expose_secret().as_bytes(),
+                )
+            }
+            None => postured_connectors::pseudonym::Pseudonymiser::random(),
+        };
         Self {
             config,
             store,
             evaluator,
             metrics,
             model: Arc::new(model),
+            pseudonymiser: Arc::new(pseudonymiser),
             tenants,
         }
     }

@@ -309,6 +309,7 @@ fn evaluate(
 fn plan(app: &App, state: &TenantMemory, evaluated: &Evaluated) -> Planned {
     let transitions = transitions(&state.stored, &evaluated.evaluation);
     let evidence = automatic_evidence(
+        &app.pseudonymiser,
         &evaluated.evaluation,
         &transitions,
         app.config.evidence.max_automatic_bytes_per_poll,
@@ -334,8 +335,10 @@ fn plan(app: &App, state: &TenantMemory, evaluated: &Evaluated) -> Planned {
 /// from the stored one, the first evaluation included): the canonical document of the signals
 /// and values that decided each (`model::evidence::automatic_document`), addressed by its
 /// SHA-256, in transition order until `max_bytes` (documents past it are left out and
-/// logged).
+/// logged). The signals that name users, and those names in the reason, are pseudonymised
+/// first, as `postured record` does (`postured_connectors::pseudonym`).
 fn automatic_evidence(
+    pseudonymiser: &postured_connectors::pseudonym::Pseudonymiser,
     evaluation: &TenantEvaluation,
     transitions: &[Transition],
     max_bytes: u64,
@@ -353,12 +356,18 @@ fn automatic_evidence(
             .find(|a| a.action_id == t.action_id)
             .map(|a| a.testing_logic.as_str())
             .unwrap_or_default();
+        let mut signals = t.signals.clone();
+        let mut reason = t.reason.clone();
+        match reason.as_mut() {
+            Some(r) => pseudonymiser.signals(&mut signals, &mut [r]),
+            None => pseudonymiser.signals(&mut signals, &mut []),
+        }
         let content = crate::model::evidence::automatic_document(
             &t.action_id,
             testing_logic,
             t.to_status,
-            t.reason.as_deref(),
-            &t.signals,
+            reason.as_deref(),
+            &signals,
         );
         let size = content.len() as u64;
         if bytes + size > max_bytes {
@@ -457,5 +466,71 @@ fn publish(
         evaluation: evaluated.evaluation,
         stored,
         retry_after,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evaluation::TestStatus;
+    use crate::signals::SignalValue;
+    use postured_connectors::pseudonym::Pseudonymiser;
+
+    #[test]
+    fn automatic_evidence_holds_pseudonyms_of_listed_users_stable_across_polls() {
+        let upns = ["alice@contoso.com", "bob@contoso.com"];
+        let listed = upns.join(", ");
+        let evaluation = TenantEvaluation {
+            tenant: "contoso".into(),
+            evaluated_at: Utc::now(),
+            actions: Vec::new(),
+            score: Default::default(),
+            categories: Vec::new(),
+        };
+        let transition = Transition {
+            action_id: "aws_iam.console_mfa".into(),
+            from_status: None,
+            to_status: TestStatus::FailedHighRisk,
+            from_credit: None,
+            to_credit: 0.0,
+            points_achieved: 0.0,
+            points_possible: 1.0,
+            reason: Some(format!("console users without MFA: {listed}")),
+            signals: vec![
+                (
+                    "aws_iam.credentials.console_users_without_mfa".into(),
+                    SignalValue::Text(listed.clone()),
+                ),
+                (
+                    "aws_iam.credentials.console_users_without_mfa_total".into(),
+                    SignalValue::Number(2.0),
+                ),
+            ],
+            at: Utc::now(),
+        };
+        let key = Pseudonymiser::with_key(&[7; 32]);
+        let poll = |p: &Pseudonymiser| {
+            automatic_evidence(p, &evaluation, std::slice::from_ref(&transition), 1 << 20)
+        };
+        let first = poll(&key);
+        assert_eq!(first.len(), 1);
+        let text = String::from_utf8(first[0].content.clone()).expect("utf8");
+        for upn in upns {
+            assert!(!text.contains(upn), "{upn} in {text}");
+            assert!(text.contains(&key.pseudonym(upn)), "{text}");
+        }
+        assert!(
+            text.contains("console users without MFA: pseudonym:"),
+            "{text}"
+        );
+        // The same answer on a later poll gives the same document, so the same address.
+        let again = poll(&key);
+        assert_eq!(again[0].sha256, first[0].sha256);
+        assert_eq!(again[0].content, first[0].content);
+        // Another key gives other pseudonyms.
+        assert_ne!(
+            poll(&Pseudonymiser::with_key(&[8; 32]))[0].sha256,
+            first[0].sha256
+        );
     }
 }

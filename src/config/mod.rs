@@ -136,6 +136,9 @@ pub struct Config {
     pub api_token: Option<SecretString>,
     /// Resolved `[server.oidc] client_secret` (resolved with the `api_token` group).
     pub oidc_client_secret: Option<SecretString>,
+    /// Resolved `[evidence] pseudonym_key` (with the connectors' secrets, by the commands that
+    /// poll); `None` when unset or not resolved.
+    pub pseudonym_key: Option<SecretString>,
     /// The secret groups resolved at load.
     pub secrets: Secrets,
     /// The connector kinds this configuration was parsed against (their catalogs make the
@@ -286,6 +289,14 @@ impl Config {
             match r.resolve(env) {
                 Ok(s) => cfg.oidc_client_secret = Some(s),
                 Err(m) => problems.push(problem("server.oidc.client_secret", m)),
+            }
+        }
+        if let Some(r) = &cfg.evidence.pseudonym_key
+            && secrets.connectors
+        {
+            match r.resolve(env).and_then(check_pseudonym_key) {
+                Ok(s) => cfg.pseudonym_key = Some(s),
+                Err(m) => problems.push(problem("evidence.pseudonym_key", m)),
             }
         }
         cfg.validate_sections(&mut problems);
@@ -453,6 +464,20 @@ impl Config {
 /// `-._~+/`, then `=` padding): the exact string a client sends after `Bearer `, so a stray
 /// space or newline in a secret file cannot make a token nobody can present. The message never
 /// contains the token.
+/// Fewest characters of `[evidence] pseudonym_key`.
+pub const MIN_PSEUDONYM_KEY_CHARS: usize = 32;
+
+fn check_pseudonym_key(key: SecretString) -> Result<SecretString, String> {
+    use secrecy::ExposeSecret;
+    if key.expose_secret().chars().count() >= MIN_PSEUDONYM_KEY_CHARS {
+        Ok(key)
+    } else {
+        Err(format!(
+            "the key must have at least {MIN_PSEUDONYM_KEY_CHARS} characters"
+        ))
+    }
+}
+
 fn check_api_token(token: SecretString) -> Result<SecretString, String> {
     use secrecy::ExposeSecret;
     let t = token.expose_secret();
@@ -860,6 +885,29 @@ actions = ["msgraph.mfa.all_users"]
             );
             assert_eq!(Config::parse(&text, &[], &no_env).is_ok(), ok, "{token:?}");
         }
+    }
+
+    /// `[evidence] pseudonym_key` is resolved with the connectors' secrets and must have at
+    /// least [`MIN_PSEUDONYM_KEY_CHARS`] characters; its value is never in a problem.
+    #[test]
+    fn the_pseudonym_key_is_resolved_and_checked() {
+        use secrecy::ExposeSecret;
+        let text = "[evidence]\npseudonym_key = { env = \"PSEUDONYM_KEY\" }\n";
+        let long = "k".repeat(MIN_PSEUDONYM_KEY_CHARS);
+        let env = |n: &str| (n == "PSEUDONYM_KEY").then(|| long.clone());
+        let cfg = Config::parse(text, &[], &env).expect("valid");
+        assert_eq!(
+            cfg.pseudonym_key
+                .as_ref()
+                .map(|k| k.expose_secret().to_owned()),
+            Some(long.clone())
+        );
+        let short = |n: &str| (n == "PSEUDONYM_KEY").then(|| "short-secret".to_string());
+        let problems = Config::parse(text, &[], &short).unwrap_err();
+        let shown = format!("{problems:?}");
+        assert!(shown.contains("evidence.pseudonym_key"), "{shown}");
+        assert!(!shown.contains("short-secret"), "{shown}");
+        assert!(Config::parse(text, &[], &no_env).is_err(), "unset variable");
     }
 
     /// Issue 8 row 22: a command that uses no secret loads a configuration whose API token,

@@ -554,6 +554,10 @@ pub struct EvidenceConfig {
     /// Most files and links of one action instance, withdrawn ones included (1,000); one more
     /// is refused (422).
     pub max_per_instance: u32,
+    /// The key of the pseudonyms in automatic evidence (a secret reference, at least 32
+    /// characters; resolved into `Config::pseudonym_key` by the commands that poll). Unset: a
+    /// random key per daemon start, never stored, so pseudonyms are stable within one run only.
+    pub pseudonym_key: Option<SecretRef>,
 }
 
 impl Default for EvidenceConfig {
@@ -565,6 +569,7 @@ impl Default for EvidenceConfig {
             path: None,
             max_automatic_bytes_per_poll: 1024 * 1024,
             max_per_instance: 1_000,
+            pseudonym_key: None,
         }
     }
 }
@@ -732,6 +737,7 @@ mod tests {
             path: None,
             max_automatic_bytes_per_poll: u64::MAX,
             max_per_instance: 0,
+            pseudonym_key: None,
         }
         .validate(&mut p);
         let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();

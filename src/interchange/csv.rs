@@ -59,7 +59,7 @@ pub const TEMPLATE_COLUMNS: [&str; 18] = [
 ];
 
 /// Header of the assessment CSV written by [`report_to_csv`].
-pub const REPORT_COLUMNS: [&str; 24] = [
+pub const REPORT_COLUMNS: [&str; 29] = [
     "assessment",
     "tenant",
     "group",
@@ -84,6 +84,11 @@ pub const REPORT_COLUMNS: [&str; 24] = [
     "testing_logic",
     "reason",
     "evidence",
+    "assigned_to",
+    "notes",
+    "implementation_date",
+    "test_date",
+    "test_notes",
 ];
 
 /// Characters that make a spreadsheet read a cell as a formula when they start it (OWASP's
@@ -563,6 +568,12 @@ pub fn template_to_csv(template: &Template) -> Result<String, ExportError> {
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
+/// An instant as RFC 3339 to the second (UTC, `Z`); empty for none.
+fn rfc3339(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
 /// Write an assessment report as CSV ([`REPORT_COLUMNS`]): one row per (control, action), a
 /// control without actions on one row with empty action columns; statuses snake_case, times
 /// RFC 3339, evidence links joined with `;;`.
@@ -607,16 +618,19 @@ pub fn report_to_csv(report: &AssessmentReport) -> Result<String, ExportError> {
                     a.points.to_string(),
                     a.points_achieved.to_string(),
                     a.points_possible.to_string(),
-                    a.status_since
-                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                        .unwrap_or_default(),
+                    rfc3339(a.status_since),
                     a.testing_logic.clone(),
                     a.reason.clone().unwrap_or_default(),
                     a.evidence.join(";;"),
+                    a.assigned_to.clone().unwrap_or_default(),
+                    a.notes.clone().unwrap_or_default(),
+                    rfc3339(a.implementation_date),
+                    rfc3339(a.test_date),
+                    a.test_notes.clone().unwrap_or_default(),
                 ]),
                 None => {
                     record.push(id.unwrap_or_default().to_owned());
-                    record.extend(vec![String::new(); 13]);
+                    record.extend(vec![String::new(); REPORT_COLUMNS.len() - 11]);
                 }
             }
             write_record(&mut w, &record)?;

@@ -712,6 +712,12 @@ pub fn template_to_xlsx(template: &Template) -> Result<Vec<u8>, ExportError> {
     Ok(wb.save_to_buffer()?)
 }
 
+/// An instant as RFC 3339 to the second (UTC, `Z`); empty for none.
+fn instant(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
 /// Write an assessment report as a workbook with one sheet per view:
 ///
 /// - `Summary`: assessment, tenant, group, template, certification, generated at, status,
@@ -720,7 +726,8 @@ pub fn template_to_xlsx(template: &Template) -> Result<Vec<u8>, ExportError> {
 ///   and possible over the control's actions;
 /// - `Actions`: id, title, implementation type, responsibility, testing source,
 ///   implementation status, test status, points, points achieved, points possible, status
-///   since (RFC 3339), testing logic, reason, assigned to, notes, controls (`;;`);
+///   since (RFC 3339), testing logic, reason, assigned to, notes, implementation date and
+///   test date (RFC 3339), test notes, controls (`;;`);
 /// - `Evidence`: one row per evidence link (action id, action title, link; web links are
 ///   clickable); past Excel's last row, one row counting the links not shown.
 ///
@@ -824,6 +831,9 @@ pub fn report_to_xlsx(report: &AssessmentReport) -> Result<Vec<u8>, ExportError>
                 "reason",
                 "assigned to",
                 "notes",
+                "implementation date",
+                "test date",
+                "test notes",
                 "controls",
             ],
         )?;
@@ -842,15 +852,14 @@ pub fn report_to_xlsx(report: &AssessmentReport) -> Result<Vec<u8>, ExportError>
                     Cell::Number(f64::from(a.points)),
                     Cell::Number(a.points_achieved),
                     Cell::Number(a.points_possible),
-                    Cell::Owned(
-                        a.status_since
-                            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                            .unwrap_or_default(),
-                    ),
+                    Cell::Owned(instant(a.status_since)),
                     Cell::Text(&a.testing_logic),
                     Cell::Text(a.reason.as_deref().unwrap_or_default()),
                     Cell::Text(a.assigned_to.as_deref().unwrap_or_default()),
                     Cell::Text(a.notes.as_deref().unwrap_or_default()),
+                    Cell::Owned(instant(a.implementation_date)),
+                    Cell::Owned(instant(a.test_date)),
+                    Cell::Text(a.test_notes.as_deref().unwrap_or_default()),
                     Cell::Owned(
                         controls_of
                             .get(a.id.as_str())

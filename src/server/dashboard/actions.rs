@@ -1,9 +1,10 @@
 //! `GET /actions/{action}?tenant=T` (technical and provider-managed actions) or `?group=G`
 //! (operational and documentation actions): one improvement action instance, with its title,
-//! description and implementation guidance, points, testing logic (the catalog's CEL rule and
-//! description), current implementation and test status with the signals and reason behind
-//! them, the controls it serves, its stored history (test-status transitions and the ledger)
-//! and its evidence; and the manual workflow form.
+//! description, the template's implementation guidance and expected evidence (when given),
+//! points, testing logic (the catalog's CEL rule and description), current implementation
+//! and test status with the signals and reason behind them, the controls it serves, its stored
+//! history (test-status transitions and the ledger) and its evidence; and the manual workflow
+//! form.
 //!
 //! `POST` the same URL (form fields `csrf`, `implementation_status`, `test_status`,
 //! `testing_source`, `assigned_to`, `notes`, `evidence`): only the fields that differ from the
@@ -196,6 +197,21 @@ fn described_by(state: &FormState, field: &str, hint: bool) -> Option<String> {
         ids.push(format!("{field}-error"));
     }
     (!ids.is_empty()).then(|| ids.join(" "))
+}
+
+/// The template's implementation guidance and expected evidence of an instance, each under
+/// its heading when the template gives it (nothing otherwise).
+fn template_guidance(inst: &Instance) -> Markup {
+    html! {
+        @if !inst.guidance.is_empty() {
+            h3 { "Implementation guidance" }
+            p.notes data-testid="guidance" { (inst.guidance) }
+        }
+        @if !inst.expected_evidence.is_empty() {
+            h3 { "Expected evidence" }
+            p.notes data-testid="expected-evidence" { (inst.expected_evidence) }
+        }
+    }
 }
 
 fn workflow_form(session: &Session, href: &str, inst: &Instance, state: &FormState) -> Markup {
@@ -461,7 +477,8 @@ pub(super) async fn render(
             @if !t.description_title.is_empty() { h3 { (t.description_title) } }
             @if !t.description.is_empty() { pre { (t.description) } }
         }
-        @if catalog.as_ref().is_none_or(|c| c.description.is_empty()) && template_action.as_ref().is_none_or(|t| t.description.is_empty()) {
+        (template_guidance(inst))
+        @if catalog.as_ref().is_none_or(|c| c.description.is_empty()) && template_action.as_ref().is_none_or(|t| t.description.is_empty()) && inst.guidance.is_empty() && inst.expected_evidence.is_empty() {
             p.muted { "The template and catalog give no description." }
         }
         h2 { "Testing logic" }
@@ -863,6 +880,7 @@ mod tests {
                 scope: Scope::default(),
             },
             csrf: "c".repeat(64),
+            token_id: Some("1".into()),
         }
     }
 
@@ -893,6 +911,22 @@ mod tests {
             assert!(assessor.contains(&format!("id=\"{field}\"")), "{field}");
         }
         assert!(assessor.contains(&format!("value=\"{}\"", "c".repeat(64))));
+    }
+
+    /// The template's guidance and expected evidence are shown, escaped, when present.
+    #[test]
+    fn guidance_and_expected_evidence_are_shown_when_the_template_gives_them() {
+        let mut inst = instance();
+        assert_eq!(template_guidance(&inst).into_string(), "");
+        inst.guidance = "Write it down <b>now</b>".into();
+        let only_guidance = template_guidance(&inst).into_string();
+        assert!(only_guidance.contains("<h3>Implementation guidance</h3>"));
+        assert!(only_guidance.contains("Write it down &lt;b&gt;now&lt;/b&gt;"));
+        assert!(!only_guidance.contains("Expected evidence"));
+        inst.expected_evidence = "The signed register".into();
+        let both = template_guidance(&inst).into_string();
+        assert!(both.contains("<h3>Expected evidence</h3>"));
+        assert!(both.contains(">The signed register</p>"));
     }
 
     /// Only what differs from the current values is sent; a browser's `\r\n` is `\n`.

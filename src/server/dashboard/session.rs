@@ -14,6 +14,11 @@
 //!   proxy.
 //! - Sessions live as long as the server generation: a reload (SIGHUP) or restart signs
 //!   everyone out. A principal's rights are those resolved at sign-in.
+//! - A session signed in with an API token (subject `token:<id>`) keeps the token's id and
+//!   follows it: at most once per [`DEFAULT_RECHECK`] (1 minute) per session, on a request,
+//!   the store is asked whether the token is still active; a revoked, expired or deleted token,
+//!   or a store that cannot answer, ends the session (the request is redirected to sign-in).
+//!   Sessions of JWTs and of the shared token end with their lifetime as above.
 //!
 //! [`SignedIn`] is the extractor of the pages: without a valid session a request is redirected
 //! to `/sign-in?next=<path>`.
@@ -31,6 +36,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::app::App;
 use crate::server::auth::Principal;
 
 /// A session's absolute lifetime from sign-in.
@@ -39,6 +45,8 @@ pub const SESSION_LIFETIME: Duration = Duration::from_secs(8 * 3600);
 pub const SESSION_IDLE: Duration = Duration::from_secs(3600);
 /// Most sessions held at once.
 pub const MAX_SESSIONS: usize = 1000;
+/// How often, at most, a session's API token is checked again in the store.
+pub const DEFAULT_RECHECK: Duration = Duration::from_secs(60);
 
 /// One signed-in person.
 #[derive(Debug, Clone)]
@@ -47,6 +55,9 @@ pub struct Session {
     pub principal: Principal,
     /// The CSRF token every form of this session posts back (64 hex digits).
     pub csrf: String,
+    /// The id of the API token it signed in with (subject `token:<id>`), checked again in the
+    /// store at most once per recheck interval; `None` for other credentials.
+    pub token_id: Option<String>,
 }
 
 impl Session {
@@ -60,6 +71,8 @@ struct Entry {
     session: Session,
     created: Instant,
     last_seen: Instant,
+    /// When its token was last found active (sign-in counts).
+    checked: Instant,
 }
 
 /// The server-side session table (see the module docs).
@@ -67,6 +80,7 @@ pub struct Sessions {
     table: Mutex<HashMap<[u8; 32], Entry>>,
     secure: bool,
     max: usize,
+    recheck: Duration,
 }
 
 fn random_hex() -> String {
@@ -102,7 +116,15 @@ impl Sessions {
             table: Mutex::new(HashMap::new()),
             secure,
             max: max.max(1),
+            recheck: DEFAULT_RECHECK,
         }
+    }
+
+    /// The same table checking sessions' tokens at most once per `recheck` (default
+    /// [`DEFAULT_RECHECK`]; zero: on every request).
+    pub fn with_recheck(mut self, recheck: Duration) -> Sessions {
+        self.recheck = recheck;
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Entry>> {
@@ -117,9 +139,11 @@ impl Sessions {
     /// session.
     pub fn create_at(&self, principal: Principal, now: Instant) -> (String, Session) {
         let id = random_hex();
+        let token_id = principal.subject.strip_prefix("token:").map(str::to_owned);
         let session = Session {
             principal,
             csrf: random_hex(),
+            token_id,
         };
         let mut table = self.lock();
         table.retain(|_, e| alive(e, now));
@@ -136,6 +160,7 @@ impl Sessions {
                 session: session.clone(),
                 created: now,
                 last_seen: now,
+                checked: now,
             },
         );
         (id, session)
@@ -163,6 +188,47 @@ impl Sessions {
     /// [`Sessions::get_at`] now.
     pub fn get(&self, id: &str) -> Option<Session> {
         self.get_at(id, Instant::now())
+    }
+
+    /// Whether session `id`'s token is due for a check at `now` (it has one, and was last
+    /// found active at least the recheck interval ago).
+    fn due_at(&self, id: &str, now: Instant) -> Option<String> {
+        let table = self.lock();
+        let entry = table.get(&key(id))?;
+        let token = entry.session.token_id.as_ref()?;
+        (now.saturating_duration_since(entry.checked) >= self.recheck).then(|| token.clone())
+    }
+
+    /// Record that session `id`'s token was found active at `now`.
+    fn checked_at(&self, id: &str, now: Instant) {
+        if let Some(e) = self.lock().get_mut(&key(id)) {
+            e.checked = e.checked.max(now);
+        }
+    }
+
+    /// Whether session `id` may go on: when its token is due for a check, the store is asked
+    /// and a token that is no longer active (or a store error) ends the session (`false`).
+    pub async fn follow_token(&self, id: &str, store: &dyn crate::store::Store) -> bool {
+        let now = Instant::now();
+        let Some(token) = self.due_at(id, now) else {
+            return true;
+        };
+        let active = match store.token(&token).await {
+            Ok(found) => found.is_some_and(|t| t.token.is_active(chrono::Utc::now())),
+            Err(e) => {
+                tracing::warn!(
+                    error.kind = e.kind(),
+                    "a session's token could not be checked; the session ends"
+                );
+                false
+            }
+        };
+        if active {
+            self.checked_at(id, now);
+        } else {
+            self.remove(id);
+        }
+        active
     }
 
     /// End session `id` (sign-out).
@@ -257,15 +323,23 @@ pub fn local_target(target: &str) -> &str {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
+impl FromRequestParts<Arc<App>> for SignedIn {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<App>,
+    ) -> Result<Self, Self::Rejection> {
         let sessions = parts.extensions.get::<Arc<Sessions>>().cloned();
-        let found = sessions.and_then(|s| {
+        let mut found = sessions.as_ref().and_then(|s| {
             let id = s.id_from(&parts.headers)?;
             s.get(&id).map(|session| SignedIn { session, id })
         });
+        if let (Some(s), Some(signed)) = (&sessions, &found)
+            && !s.follow_token(&signed.id, app.store.as_ref()).await
+        {
+            found = None;
+        }
         found.ok_or_else(|| {
             let here = parts
                 .uri
@@ -367,6 +441,7 @@ mod tests {
         let s = Session {
             principal: principal(),
             csrf: "ab".repeat(32),
+            token_id: None,
         };
         assert!(s.csrf_matches(&"ab".repeat(32)));
         assert!(!s.csrf_matches(&"ab".repeat(31)));
