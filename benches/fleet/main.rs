@@ -20,7 +20,10 @@
 //! (`getrusage`) minus the loopback Graph's thread; peak RSS is `VmHWM` (reset before each
 //! run); the database is measured after a WAL checkpoint. A last run with
 //! `[metrics] per_action_series = false` gives the `/metrics` render time without per-action
-//! series.
+//! series. After a run's cycles the app is dropped and built again on the same database file,
+//! as a restart of `postured run` would (configuration parsed, `assembly::build_app`:
+//! migrations checked, templates and manual statuses read, connectors built), and timed until
+//! `/readyz` would answer 200 ([`App::check_store`], the route's check): target 6 of issue 12.
 
 mod graph;
 mod probe;
@@ -88,10 +91,22 @@ struct Cycle {
     failed_polls: usize,
 }
 
+/// A restart on the database a run left (target 6): each step's wall time.
+#[derive(Clone, Copy, Default)]
+struct Restart {
+    /// Parsing the generated configuration (`postured run` reads and parses its file first).
+    parse: Duration,
+    /// `assembly::build_app` on the existing database.
+    build: Duration,
+    /// `App::check_store` after the build (what `/readyz` answers with).
+    check: Duration,
+}
+
 /// The figures of one run.
 #[derive(Default)]
 struct Run {
     build: Duration,
+    restart: Restart,
     first: Cycle,
     steady: Vec<Cycle>,
     peak_rss: u64,
@@ -145,7 +160,9 @@ id = "t{i:05}"
     text
 }
 
-async fn build_app(dir: &Path, graph: &str, args: &Size, per_action: bool) -> App {
+/// Parse the generated configuration and build the app on `dir`'s database; also returns
+/// how long the parse took.
+async fn build_app(dir: &Path, graph: &str, args: &Size, per_action: bool) -> (App, Duration) {
     let text = config_text(
         &dir.join("postured.db"),
         graph,
@@ -154,11 +171,39 @@ async fn build_app(dir: &Path, graph: &str, args: &Size, per_action: bool) -> Ap
         per_action,
     );
     let env = |k: &str| (k == "BENCH_CLIENT_SECRET").then(|| "not-a-real-secret".to_owned());
+    let start = Instant::now();
     let cfg = Config::parse_with(&text, &[], &env, &Registry::builtin(), None)
         .unwrap_or_else(|p| panic!("generated configuration: {p:?}"));
-    postured::assembly::build_app(cfg)
+    let parse = start.elapsed();
+    let app = postured::assembly::build_app(cfg)
         .await
-        .expect("the app builds")
+        .expect("the app builds");
+    (app, parse)
+}
+
+/// Drop `app` and build it again on the same database file, timed until `/readyz` would
+/// answer 200 (target 6).
+async fn restart(
+    app: Arc<App>,
+    g: &graph::Graph,
+    dir: &Path,
+    s: &Size,
+    per_action: bool,
+) -> Restart {
+    drop(app);
+    let start = Instant::now();
+    let (app, parse) = build_app(dir, &g.base, s, per_action).await;
+    let build = start.elapsed().saturating_sub(parse);
+    let start = Instant::now();
+    app.check_store()
+        .await
+        .unwrap_or_else(|reason| panic!("/readyz after the restart: {reason}"));
+    let check = start.elapsed();
+    Restart {
+        parse,
+        build,
+        check,
+    }
 }
 
 /// Poll every tenant once, at most `concurrency` at a time (as `postured once` does).
@@ -229,7 +274,7 @@ async fn run(g: &graph::Graph, client: &reqwest::Client, s: &Size, per_action: b
     let dir = tempfile::tempdir().expect("temp dir");
     probe::reset_peak();
     let start = Instant::now();
-    let app = Arc::new(build_app(dir.path(), &g.base, s, per_action).await);
+    let app = Arc::new(build_app(dir.path(), &g.base, s, per_action).await.0);
     let build = start.elapsed();
     let first = cycle(&app, g, client, dir.path(), s.concurrency).await;
     let mut steady = Vec::new();
@@ -245,9 +290,10 @@ async fn run(g: &graph::Graph, client: &reqwest::Client, s: &Size, per_action: b
         renders.push(start.elapsed());
     }
     let peak_rss = probe::peak_rss();
-    drop(app);
+    let restart = restart(app, g, dir.path(), s, per_action).await;
     Run {
         build,
+        restart,
         first,
         steady,
         peak_rss,
@@ -393,6 +439,33 @@ fn report(s: &Size, rss_before: u64, runs: &[Run], lean: Option<&Run>) {
             "start-up (build_app, fresh database)".into(),
             "",
             secs(med(&|r| r.build)),
+        ),
+        (
+            "restart on that database: parse the configuration".into(),
+            "",
+            ms(med(&|r| r.restart.parse)),
+        ),
+        (
+            "restart: build_app (existing database)".into(),
+            "",
+            ms(med(&|r| r.restart.build)),
+        ),
+        (
+            "restart: App::check_store (/readyz's check)".into(),
+            "",
+            ms(med(&|r| r.restart.check)),
+        ),
+        (
+            "restart: /readyz answers (build_app + check)".into(),
+            "<= 1 s",
+            ms(med(&|r| r.restart.build + r.restart.check)),
+        ),
+        (
+            "  ... counting the configuration's parse".into(),
+            "",
+            ms(med(&|r| {
+                r.restart.parse + r.restart.build + r.restart.check
+            })),
         ),
         ("first cycle: wall".into(), "", secs(first_wall)),
         ("first cycle: CPU user+sys".into(), "", secs(first_cpu)),

@@ -16,8 +16,8 @@
 //! [`ErrorKind::Redirect`]. Its body is read under the connector's `max_response_bytes` cap
 //! ([`ErrorKind::TooLarge`]).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use super::credential::{
@@ -98,10 +98,19 @@ impl From<RequestTokenError<SendError, EntraTokenError>> for Failure {
 }
 
 /// The client of token requests: no redirect is ever followed (the form body holds the client
-/// secret or assertion, a managed identity request its header), the daemon's user agent. Errors ([`ErrorKind::Auth`]): no rustls crypto provider
-/// is installed (the daemon installs ring's at start; building without one would panic), or
-/// the client cannot be built.
+/// secret or assertion, a managed identity request its header), the daemon's user agent, and no
+/// idle connection kept (a token is asked for about once an hour per tenant, and a pooled
+/// connection would belong to the async runtime that opened it). Built once per process and
+/// shared by every token source (a clone is a reference count): building a client loads the
+/// platform's root certificates, about 2 ms, which at 2,000 tenants was most of the daemon's
+/// start-up (docs/performance.md, target 6). Errors ([`ErrorKind::Auth`]): no rustls crypto
+/// provider is installed (the daemon installs ring's at start; building without one would
+/// panic), or the client cannot be built.
 pub fn token_client() -> Result<reqwest::Client, CollectionError> {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    if let Some(client) = CLIENT.get() {
+        return Ok(client.clone());
+    }
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         return Err(CollectionError::new(
             ErrorKind::Auth,
@@ -109,9 +118,10 @@ pub fn token_client() -> Result<reqwest::Client, CollectionError> {
             "no rustls crypto provider is installed",
         ));
     }
-    reqwest::Client::builder()
+    let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("postured/", env!("CARGO_PKG_VERSION")))
+        .pool_max_idle_per_host(0)
         .build()
         .map_err(|e| {
             CollectionError::new(
@@ -119,7 +129,9 @@ pub fn token_client() -> Result<reqwest::Client, CollectionError> {
                 TOKEN_ENDPOINT,
                 format!("building the token client: {}", e.without_url()),
             )
-        })
+        })?;
+    // Two first callers at once both build one; either is kept.
+    Ok(CLIENT.get_or_init(|| client).clone())
 }
 
 /// Send one token request: the attempt deadline, no redirect (a 3xx is
