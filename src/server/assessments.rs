@@ -43,8 +43,8 @@ use crate::server::auth::{Principal, Role};
 use crate::server::extract::ApiQuery;
 use crate::server::input::{ActionSetError, check_action_set};
 use crate::server::problem::{
-    BODY_TOO_LARGE, INVALID_ACTION_ID, INVALID_BODY, INVALID_FIELD, Problem, UNKNOWN_ACTION,
-    UNKNOWN_ASSESSMENT, UNKNOWN_CONTROL, WRONG_SCOPE, excerpt, store_unavailable,
+    INVALID_ACTION_ID, INVALID_FIELD, Problem, UNKNOWN_ACTION, UNKNOWN_ASSESSMENT, UNKNOWN_CONTROL,
+    WRONG_SCOPE, excerpt, store_unavailable,
 };
 
 /// Largest accepted body of `PUT /api/v1/actions/{action}/status` (64 KiB: every field at
@@ -393,19 +393,7 @@ pub async fn set_status(
     };
     let body = match body {
         Ok(Json(body)) => body,
-        Err(e) => {
-            let status = e.status();
-            let kind = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                BODY_TOO_LARGE
-            } else {
-                INVALID_BODY
-            };
-            // 415 and 422 keep their status; their detail is axum's, which never echoes more
-            // than a field name and a position.
-            return kind
-                .at(status, excerpt(&e.body_text(), 300))
-                .into_response();
-        }
+        Err(e) => return crate::server::problem::json_rejection(&e).into_response(),
     };
     let set = ActionSet {
         tenant: body.tenant,

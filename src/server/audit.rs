@@ -25,7 +25,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::app::App;
 use crate::report::audit::{AuditFormat, ExportError, load, render};
 use crate::server::auth::{Principal, Role, Scope};
-use crate::server::problem::{Problem, excerpt};
+use crate::server::problem::{self, excerpt};
 use crate::store::audit::MAX_AUDIT_PAGE;
 use crate::store::{AuditEntry, AuditFilter};
 
@@ -93,24 +93,13 @@ fn visible(scope: &Scope, entry: &AuditEntry) -> bool {
 }
 
 fn bad_query(e: &QueryRejection) -> Response {
-    Problem::new(
-        StatusCode::BAD_REQUEST,
-        "/problems/invalid-query",
-        "Invalid query",
-        excerpt(&e.body_text(), 300),
-    )
-    .into_response()
+    problem::INVALID_QUERY
+        .at(StatusCode::BAD_REQUEST, excerpt(&e.body_text(), 300))
+        .into_response()
 }
 
 fn store_unavailable(app: &App, kind: &'static str) -> Response {
-    app.metrics.observe_store_error(kind);
-    Problem::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "/problems/store-unavailable",
-        "Store unavailable",
-        format!("store unavailable: {kind}"),
-    )
-    .into_response()
+    problem::store_failed(app, kind).into_response()
 }
 
 /// `GET /api/v1/audit`: one page of the audit log.
@@ -141,13 +130,12 @@ pub async fn audit(
     };
     let limit = q.limit.unwrap_or(DEFAULT_AUDIT_LIMIT);
     if !(1..=MAX_AUDIT_PAGE).contains(&limit) {
-        return Problem::new(
-            StatusCode::BAD_REQUEST,
-            "/problems/invalid-query",
-            "Invalid query",
-            format!("limit must be between 1 and {MAX_AUDIT_PAGE}"),
-        )
-        .into_response();
+        return problem::INVALID_QUERY
+            .at(
+                StatusCode::BAD_REQUEST,
+                format!("limit must be between 1 and {MAX_AUDIT_PAGE}"),
+            )
+            .into_response();
     }
     match app.store.audit_entries(&q.filter(), limit).await {
         Ok(rows) => {
@@ -199,24 +187,22 @@ pub async fn export(
     let rows = match load(app.store.as_ref(), &q.filter()).await {
         Ok(rows) => rows,
         Err(ExportError::TooLarge) => {
-            return Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "/problems/export-too-large",
-                "Export too large",
-                ExportError::TooLarge.to_string(),
-            )
-            .into_response();
+            return problem::EXPORT_TOO_LARGE
+                .at(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    ExportError::TooLarge.to_string(),
+                )
+                .into_response();
         }
         Err(ExportError::Store(e)) => return store_unavailable(&app, e.kind()),
         Err(e) => {
             tracing::error!(error = %e, "audit export failed");
-            return Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "/problems/internal",
-                "Internal error",
-                "the export could not be encoded",
-            )
-            .into_response();
+            return problem::INTERNAL
+                .at(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the export could not be encoded",
+                )
+                .into_response();
         }
     };
     let rows: Vec<AuditEntry> = rows

@@ -40,7 +40,7 @@ use subtle::ConstantTimeEq;
 
 pub use crate::access::{Role, Scope};
 use crate::app::App;
-use crate::server::problem::Problem;
+use crate::server::problem::{self, Problem};
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -82,23 +82,14 @@ impl Principal {
 
 /// The 403 problem of a caller without the needed role or scope.
 pub fn forbidden(detail: impl Into<String>) -> Problem {
-    Problem::new(
-        StatusCode::FORBIDDEN,
-        "/problems/forbidden",
-        "Forbidden",
-        detail,
-    )
+    problem::FORBIDDEN.at(StatusCode::FORBIDDEN, detail)
 }
 
 /// The 401 problem of a request without valid credentials (with `WWW-Authenticate: Bearer`).
 pub fn unauthorized(detail: impl Into<String>) -> Response {
-    let mut response = Problem::new(
-        StatusCode::UNAUTHORIZED,
-        "/problems/unauthorized",
-        "Unauthorized",
-        detail,
-    )
-    .into_response();
+    let mut response = problem::UNAUTHORIZED
+        .at(StatusCode::UNAUTHORIZED, detail)
+        .into_response();
     response
         .headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -183,17 +174,18 @@ impl AuthFailure {
                  ([server.oidc] roles)",
             )
             .into_response(),
-            AuthFailure::StoreUnavailable | AuthFailure::JwksUnavailable => Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "/problems/authentication-unavailable",
-                "Authentication unavailable",
-                if self == AuthFailure::StoreUnavailable {
-                    "the store could not be read to check the token"
-                } else {
-                    "the identity provider's signing keys could not be fetched"
-                },
-            )
-            .into_response(),
+            AuthFailure::StoreUnavailable | AuthFailure::JwksUnavailable => {
+                problem::AUTHENTICATION_UNAVAILABLE
+                    .at(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        if self == AuthFailure::StoreUnavailable {
+                            "the store could not be read to check the token"
+                        } else {
+                            "the identity provider's signing keys could not be fetched"
+                        },
+                    )
+                    .into_response()
+            }
             AuthFailure::Expired | AuthFailure::JwtExpired => unauthorized("the token has expired"),
             AuthFailure::Revoked => unauthorized("the token was revoked"),
             AuthFailure::TooLong => unauthorized(format!(

@@ -39,7 +39,7 @@ use crate::model::InstanceScope;
 use crate::server::assessments::rejection;
 use crate::server::auth::{Principal, Role, forbidden};
 use crate::server::input::check_action_set;
-use crate::server::problem::{Problem, excerpt};
+use crate::server::problem::{self, ProblemType, excerpt};
 use crate::store::Evidence;
 
 /// Largest JSON body of a link, in bytes (8 KiB: a 2,000-character URL fits).
@@ -76,13 +76,8 @@ pub struct UploadForm {
     pub file: Vec<u8>,
 }
 
-fn problem(
-    status: StatusCode,
-    kind: &'static str,
-    title: &'static str,
-    detail: impl Into<String>,
-) -> Response {
-    Problem::new(status, kind, title, detail).into_response()
+fn problem(kind: ProblemType, status: StatusCode, detail: impl Into<String>) -> Response {
+    kind.at(status, detail).into_response()
 }
 
 /// The problem details of a refused evidence call.
@@ -90,83 +85,56 @@ pub(crate) fn refusal(app: &App, e: &EvidenceError) -> Response {
     let detail = e.to_string();
     match e {
         EvidenceError::TooLarge { .. } => problem(
+            problem::EVIDENCE_TOO_LARGE,
             StatusCode::PAYLOAD_TOO_LARGE,
-            "/problems/evidence-too-large",
-            "Evidence too large",
             detail,
         ),
         EvidenceError::TypeNotAllowed(_) => problem(
+            problem::EVIDENCE_TYPE_NOT_ALLOWED,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "/problems/evidence-type-not-allowed",
-            "Evidence type not allowed",
             detail,
         ),
         EvidenceError::ContentMismatch(_) => problem(
+            problem::EVIDENCE_CONTENT_MISMATCH,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "/problems/evidence-content-mismatch",
-            "Evidence content does not match its type",
             detail,
         ),
         EvidenceError::InvalidLink(_) => problem(
+            problem::INVALID_LINK,
             StatusCode::BAD_REQUEST,
-            "/problems/invalid-link",
-            "Invalid link",
             excerpt(&detail, 300),
         ),
         EvidenceError::TooMany { .. } => problem(
+            problem::EVIDENCE_LIMIT,
             StatusCode::UNPROCESSABLE_ENTITY,
-            "/problems/evidence-limit",
-            "Too much evidence",
             detail,
         ),
-        EvidenceError::InvalidSupersedes(_) => problem(
-            StatusCode::BAD_REQUEST,
-            "/problems/invalid-supersedes",
-            "Invalid correction",
-            detail,
-        ),
-        EvidenceError::Locked(_) => problem(
-            StatusCode::CONFLICT,
-            "/problems/evidence-locked",
-            "Evidence locked",
-            detail,
-        ),
-        EvidenceError::AlreadyWithdrawn => problem(
-            StatusCode::CONFLICT,
-            "/problems/evidence-withdrawn",
-            "Evidence withdrawn",
-            detail,
-        ),
+        EvidenceError::InvalidSupersedes(_) => {
+            problem(problem::INVALID_SUPERSEDES, StatusCode::BAD_REQUEST, detail)
+        }
+        EvidenceError::Locked(_) => problem(problem::EVIDENCE_LOCKED, StatusCode::CONFLICT, detail),
+        EvidenceError::AlreadyWithdrawn => {
+            problem(problem::EVIDENCE_WITHDRAWN, StatusCode::CONFLICT, detail)
+        }
         EvidenceError::NotFound => problem(
+            problem::UNKNOWN_EVIDENCE,
             StatusCode::NOT_FOUND,
-            "/problems/unknown-evidence",
-            "Unknown evidence",
             "no such evidence file",
         ),
         EvidenceError::Corrupt => problem(
+            problem::EVIDENCE_CORRUPT,
             StatusCode::INTERNAL_SERVER_ERROR,
-            "/problems/evidence-corrupt",
-            "Evidence corrupt",
             "the stored evidence does not match its SHA-256 and is not served; see the logs",
         ),
         EvidenceError::Io(_) => {
             tracing::error!(error = %e, "evidence storage failed");
             problem(
+                problem::EVIDENCE_STORAGE_UNAVAILABLE,
                 StatusCode::SERVICE_UNAVAILABLE,
-                "/problems/evidence-storage-unavailable",
-                "Evidence storage unavailable",
                 "the evidence directory could not be used; see the logs",
             )
         }
-        EvidenceError::Store(s) => {
-            app.metrics.observe_store_error(s.kind());
-            problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "/problems/store-unavailable",
-                "Store unavailable",
-                format!("store unavailable: {}", s.kind()),
-            )
-        }
+        EvidenceError::Store(s) => problem::store_failed(app, s.kind()).into_response(),
     }
 }
 
@@ -199,17 +167,15 @@ async fn instance(
         .map_err(IntoResponse::into_response)?;
     let Ok(Path(action)) = action else {
         return Err(problem(
+            problem::INVALID_ACTION_ID,
             StatusCode::BAD_REQUEST,
-            "/problems/invalid-action-id",
-            "Invalid action id",
             "the action id is not valid UTF-8 text",
         ));
     };
     let Query(q) = query.map_err(|e| {
         problem(
+            problem::INVALID_QUERY,
             StatusCode::BAD_REQUEST,
-            "/problems/invalid-query",
-            "Invalid query",
             excerpt(&e.body_text(), 300),
         )
     })?;
@@ -343,9 +309,8 @@ pub async fn add(
             Ok(f) => f,
             Err(e) => {
                 return problem(
+                    problem::INVALID_BODY,
                     StatusCode::BAD_REQUEST,
-                    "/problems/invalid-body",
-                    "Invalid request body",
                     excerpt(&e.body_text(), 300),
                 );
             }
@@ -356,9 +321,8 @@ pub async fn add(
             }
             Err(UploadError::Malformed(m)) => {
                 return problem(
+                    problem::INVALID_BODY,
                     StatusCode::BAD_REQUEST,
-                    "/problems/invalid-body",
-                    "Invalid request body",
                     excerpt(&m, 300),
                 );
             }
@@ -369,9 +333,8 @@ pub async fn add(
             Ok(b) => b,
             Err(_) => {
                 return problem(
+                    problem::BODY_TOO_LARGE,
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    "/problems/body-too-large",
-                    "Request body too large",
                     format!("a link body is at most {MAX_LINK_BODY_BYTES} bytes"),
                 );
             }
@@ -380,9 +343,8 @@ pub async fn add(
             Ok(l) => l,
             Err(e) => {
                 return problem(
+                    problem::INVALID_BODY,
                     StatusCode::BAD_REQUEST,
-                    "/problems/invalid-body",
-                    "Invalid request body",
                     excerpt(&e.to_string(), 300),
                 );
             }
@@ -390,9 +352,8 @@ pub async fn add(
         evidence::add_link(&app, scope, &action, &link.url, supersedes, &actor, now).await
     } else {
         return problem(
+            problem::UNSUPPORTED_MEDIA_TYPE,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "/problems/unsupported-media-type",
-            "Unsupported media type",
             "send multipart/form-data (a file) or application/json (a link)",
         );
     };

@@ -33,6 +33,22 @@
 //! | [`EXPORT_FAILED`] | `/problems/export-failed` | 500 | an exporter failed to render a report |
 //! | [`STORE_UNAVAILABLE`] | `/problems/store-unavailable` | 503 | the store failed (its error kind in `detail`) |
 //! | [`NO_SUCH_ROUTE`] | `/problems/no-such-route` | 404 | no route of the API has this path |
+//! | [`AUTHENTICATION_UNAVAILABLE`] | `/problems/authentication-unavailable` | 503 | the store or the identity provider's keys could not be read to check credentials |
+//! | [`UNKNOWN_TOKEN`] | `/problems/unknown-token` | 404 | no API token has this id |
+//! | [`RANDOM_SOURCE`] | `/problems/random-source` | 500 | the operating system's random source failed while minting a token |
+//! | [`EXPORT_TOO_LARGE`] | `/problems/export-too-large` | 422 | an audit export over its row limit |
+//! | [`INTERNAL`] | `/problems/internal` | 500 | an answer could not be encoded (logged) |
+//! | [`EVIDENCE_TOO_LARGE`] | `/problems/evidence-too-large` | 413 | a file over `[evidence] max_file_bytes` |
+//! | [`EVIDENCE_TYPE_NOT_ALLOWED`] | `/problems/evidence-type-not-allowed` | 415 | a media type outside `[evidence] allowed_types` |
+//! | [`EVIDENCE_CONTENT_MISMATCH`] | `/problems/evidence-content-mismatch` | 415 | content sniffing disagrees with the declared type |
+//! | [`INVALID_LINK`] | `/problems/invalid-link` | 400 | an evidence link that is not an http(s) URL within its limit |
+//! | [`EVIDENCE_LIMIT`] | `/problems/evidence-limit` | 422 | the instance already has `[evidence] max_per_instance` files and links |
+//! | [`INVALID_SUPERSEDES`] | `/problems/invalid-supersedes` | 400 | `supersedes` names no evidence of this instance |
+//! | [`EVIDENCE_LOCKED`] | `/problems/evidence-locked` | 409 | withdrawal once the instance is passed, failed or out of scope |
+//! | [`EVIDENCE_WITHDRAWN`] | `/problems/evidence-withdrawn` | 409 | the evidence was withdrawn already |
+//! | [`UNKNOWN_EVIDENCE`] | `/problems/unknown-evidence` | 404 | no such evidence, or outside the caller's scope |
+//! | [`EVIDENCE_CORRUPT`] | `/problems/evidence-corrupt` | 500 | the stored bytes do not match their SHA-256 (nothing served) |
+//! | [`EVIDENCE_STORAGE_UNAVAILABLE`] | `/problems/evidence-storage-unavailable` | 503 | the evidence directory could not be used |
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -106,6 +122,38 @@ problem_types! {
     STORE_UNAVAILABLE = "/problems/store-unavailable", "Store unavailable";
     /// No route has this path (404).
     NO_SUCH_ROUTE = "/problems/no-such-route", "No such route";
+    /// Authentication unavailable (503).
+    AUTHENTICATION_UNAVAILABLE = "/problems/authentication-unavailable", "Authentication unavailable";
+    /// Unknown token (404).
+    UNKNOWN_TOKEN = "/problems/unknown-token", "Unknown token";
+    /// Random source failed (500).
+    RANDOM_SOURCE = "/problems/random-source", "Random source failed";
+    /// Export too large (422).
+    EXPORT_TOO_LARGE = "/problems/export-too-large", "Export too large";
+    /// Internal error (500).
+    INTERNAL = "/problems/internal", "Internal error";
+    /// Evidence too large (413).
+    EVIDENCE_TOO_LARGE = "/problems/evidence-too-large", "Evidence too large";
+    /// Evidence type not allowed (415).
+    EVIDENCE_TYPE_NOT_ALLOWED = "/problems/evidence-type-not-allowed", "Evidence type not allowed";
+    /// Evidence content does not match its type (415).
+    EVIDENCE_CONTENT_MISMATCH = "/problems/evidence-content-mismatch", "Evidence content does not match its type";
+    /// Invalid link (400).
+    INVALID_LINK = "/problems/invalid-link", "Invalid link";
+    /// Too much evidence (422).
+    EVIDENCE_LIMIT = "/problems/evidence-limit", "Too much evidence";
+    /// Invalid correction (400).
+    INVALID_SUPERSEDES = "/problems/invalid-supersedes", "Invalid correction";
+    /// Evidence locked (409).
+    EVIDENCE_LOCKED = "/problems/evidence-locked", "Evidence locked";
+    /// Evidence withdrawn (409).
+    EVIDENCE_WITHDRAWN = "/problems/evidence-withdrawn", "Evidence withdrawn";
+    /// Unknown evidence (404).
+    UNKNOWN_EVIDENCE = "/problems/unknown-evidence", "Unknown evidence";
+    /// Evidence corrupt (500).
+    EVIDENCE_CORRUPT = "/problems/evidence-corrupt", "Evidence corrupt";
+    /// Evidence storage unavailable (503).
+    EVIDENCE_STORAGE_UNAVAILABLE = "/problems/evidence-storage-unavailable", "Evidence storage unavailable";
 }
 
 /// One located problem of a refused import (`errors` of an [`INVALID_TEMPLATE`] problem).
@@ -176,6 +224,26 @@ pub fn excerpt(input: &str, max: usize) -> String {
         out.push('…');
     }
     out
+}
+
+/// The problem of a JSON body axum's `Json` extractor refused: 413 `body-too-large` past the
+/// route's limit, else `invalid-body` with axum's status (400, 415, 422) and its detail, which
+/// never echoes more than a field name and a position.
+pub fn json_rejection(e: &axum::extract::rejection::JsonRejection) -> Problem {
+    let status = e.status();
+    let kind = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        BODY_TOO_LARGE
+    } else {
+        INVALID_BODY
+    };
+    kind.at(status, excerpt(&e.body_text(), 300))
+}
+
+/// [`store_unavailable`] for a failed store call of a handler, counted in the store error
+/// metric (`postured_store_errors_total`) by its kind.
+pub fn store_failed(app: &crate::app::App, kind: &str) -> Problem {
+    app.metrics.observe_store_error(kind);
+    store_unavailable(kind)
 }
 
 /// The 503 problem of a failed store call (its error kind, never its message, in `detail`).

@@ -35,7 +35,7 @@ use crate::access::{Role, Scope};
 use crate::app::App;
 use crate::config::Config;
 use crate::server::auth::{Principal, forbidden};
-use crate::server::problem::{Problem, excerpt};
+use crate::server::problem::{self, Problem, excerpt};
 use crate::store::{ApiToken, AuditRecord, Store, StoreError, StoredToken};
 
 /// Prefix of every API token's text.
@@ -377,14 +377,7 @@ fn require_token_admin(principal: &Principal) -> Result<(), Problem> {
 }
 
 fn store_unavailable(app: &App, e: &StoreError) -> Response {
-    app.metrics.observe_store_error(e.kind());
-    Problem::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "/problems/store-unavailable",
-        "Store unavailable",
-        format!("store unavailable: {}", e.kind()),
-    )
-    .into_response()
+    problem::store_failed(app, e.kind()).into_response()
 }
 
 /// `GET /api/v1/tokens`.
@@ -438,15 +431,7 @@ pub async fn create_route(
     }
     let body = match body {
         Ok(Json(b)) => b,
-        Err(e) => {
-            let status = e.status();
-            let (kind, title) = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                ("/problems/body-too-large", "Request body too large")
-            } else {
-                ("/problems/invalid-body", "Invalid request body")
-            };
-            return Problem::new(status, kind, title, excerpt(&e.body_text(), 300)).into_response();
-        }
+        Err(e) => return problem::json_rejection(&e).into_response(),
     };
     let now = Utc::now();
     let new = match check_new_token(
@@ -460,13 +445,9 @@ pub async fn create_route(
     ) {
         Ok(n) => n,
         Err(m) => {
-            return Problem::new(
-                StatusCode::BAD_REQUEST,
-                "/problems/invalid-field",
-                "Invalid field",
-                m,
-            )
-            .into_response();
+            return problem::INVALID_FIELD
+                .at(StatusCode::BAD_REQUEST, m)
+                .into_response();
         }
     };
     match create(app.store.as_ref(), new, &principal.subject, now).await {
@@ -481,13 +462,12 @@ pub async fn create_route(
         Err(MintError::Store(e)) => store_unavailable(&app, &e),
         Err(e @ MintError::Random(_)) => {
             tracing::error!(error = %e, "minting a token failed");
-            Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "/problems/random-source",
-                "Random source failed",
-                "the operating system's random source failed; see the logs",
-            )
-            .into_response()
+            problem::RANDOM_SOURCE
+                .at(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the operating system's random source failed; see the logs",
+                )
+                .into_response()
         }
     }
 }
@@ -518,13 +498,12 @@ pub async fn revoke_route(
     }
     match revoke(app.store.as_ref(), &id, &principal.subject).await {
         Ok(Some(_)) => StatusCode::NO_CONTENT.into_response(),
-        Ok(None) => Problem::new(
-            StatusCode::NOT_FOUND,
-            "/problems/unknown-token",
-            "Unknown token",
-            format!("no token has the id {:?}", excerpt(&id, 32)),
-        )
-        .into_response(),
+        Ok(None) => problem::UNKNOWN_TOKEN
+            .at(
+                StatusCode::NOT_FOUND,
+                format!("no token has the id {:?}", excerpt(&id, 32)),
+            )
+            .into_response(),
         Err(e) => store_unavailable(&app, &e),
     }
 }
