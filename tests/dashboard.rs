@@ -511,6 +511,58 @@ async fn the_workflow_form_is_csrf_protected_and_saves_through_the_api_body() {
     );
 }
 
+/// The action page's audit section shows the action's newest rows however many other rows its
+/// group has: 20,001 rows of other objects (past the 20,000 rows the page once scanned from
+/// the oldest) written before the action's own newest row, which the page still lists, newest
+/// first, next to the older one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_section_shows_the_newest_rows_of_a_busy_group() {
+    use postured::store::AuditRecord;
+    let app = demo_app().await;
+    let person = Person::sign_in(&app, API_TOKEN).await;
+    let action = "gdpr.lawful_basis";
+    let row = |object: &str, actor: &str, n: usize| AuditRecord {
+        at: chrono::Utc::now(),
+        actor: actor.to_owned(),
+        action: "action.update".to_owned(),
+        tenant: None,
+        group: Some("default".to_owned()),
+        object: object.to_owned(),
+        field: Some("notes".to_owned()),
+        old_value: None,
+        new_value: Some(serde_json::json!(format!("note {n}"))),
+        request_id: None,
+    };
+    let store = &app.app.store;
+    store
+        .append_audit(&[row(action, "cli:oldest", 0)])
+        .await
+        .unwrap();
+    for chunk in 0..21 {
+        let rows: Vec<AuditRecord> = (0..1_000)
+            .map(|i| row("gdpr.other_action", "cli:busy", chunk * 1_000 + i))
+            .collect();
+        store.append_audit(&rows).await.unwrap();
+    }
+    store
+        .append_audit(&[row(action, "cli:newest", 1)])
+        .await
+        .unwrap();
+    let (status, body) = person
+        .get(&format!("/actions/{action}?group=default"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let audit = &body[body.find("Changes by people").expect("audit table")..];
+    let audit = &audit[..audit.find("</table>").unwrap()];
+    let newest = audit.find("<td>cli:newest</td>").expect("the newest row");
+    let oldest = audit.find("<td>cli:oldest</td>").expect("the older row");
+    assert!(newest < oldest, "newest first: {audit}");
+    assert!(
+        !audit.contains("cli:busy"),
+        "another action's rows: {audit}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_template_text_is_escaped() {
     let dir = tempfile::tempdir().unwrap();

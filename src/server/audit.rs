@@ -67,6 +67,7 @@ impl AuditQuery {
             since: self.since,
             until: self.until,
             after: self.cursor,
+            ..AuditFilter::default()
         }
     }
 }

@@ -8,8 +8,10 @@
 //! their own transaction; [`AuditStore::append_audit`] is for a change with nothing else to
 //! write. The SQL is written once, with `$n` placeholders, over [`SqlStore<DB>`].
 //!
-//! Reading is paged by id (a cursor: the last id seen) and filtered by tenant, group, verb,
-//! actor and a time range; at most [`MAX_AUDIT_PAGE`] rows per call.
+//! Reading is filtered by tenant, group, verb, actor, object and a time range, ordered by id
+//! oldest or newest first ([`AuditOrder`]), and paged by keyset (the last id seen, as
+//! [`AuditFilter::after`] oldest first or [`AuditFilter::before`] newest first); at most
+//! [`MAX_AUDIT_PAGE`] rows per call.
 //!
 //! Must not: update or delete an audit row; decide what is audited (callers do).
 
@@ -41,7 +43,8 @@ pub struct AuditRecord {
     /// The group of the changed action instance, if group-scoped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
-    /// What changed: an action id, `evidence:<id>`, `token:<id>`.
+    /// What changed: an improvement action id (its manual status fields and its evidence),
+    /// `token:<id>`.
     pub object: String,
     /// The field that changed (one row per field); `None` for a whole-object event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -67,7 +70,17 @@ pub struct AuditEntry {
     pub record: AuditRecord,
 }
 
-/// Which audit rows to read: every given criterion must match.
+/// The order of the rows [`AuditStore::audit_entries`] returns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AuditOrder {
+    /// By increasing id (insertion order): page on with [`AuditFilter::after`].
+    #[default]
+    OldestFirst,
+    /// By decreasing id (the newest row first): page on with [`AuditFilter::before`].
+    NewestFirst,
+}
+
+/// Which audit rows to read, and in which order: every given criterion must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
     /// Only rows of this tenant.
@@ -78,12 +91,20 @@ pub struct AuditFilter {
     pub action: Option<String>,
     /// Only this actor.
     pub actor: Option<String>,
+    /// Only rows of this object (an improvement action id, `token:<id>`).
+    pub object: Option<String>,
     /// Only rows at or after this instant.
     pub since: Option<DateTime<Utc>>,
     /// Only rows before this instant.
     pub until: Option<DateTime<Utc>>,
-    /// Only rows with an id greater than this (the cursor: the last id of the previous page).
+    /// Only rows with an id greater than this (the cursor of [`AuditOrder::OldestFirst`]: the
+    /// last id of the previous page).
     pub after: Option<i64>,
+    /// Only rows with an id less than this (the cursor of [`AuditOrder::NewestFirst`]: the
+    /// last id of the previous page).
+    pub before: Option<i64>,
+    /// The order of the rows (oldest first unless set).
+    pub order: AuditOrder,
 }
 
 /// The append-only audit log. Implemented by every store backend.
@@ -92,8 +113,8 @@ pub trait AuditStore: Send + Sync {
     /// Append `records` in one transaction (for a change with nothing else to write; a change
     /// that writes other rows appends its audit rows in its own transaction).
     async fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError>;
-    /// Audit rows matching `filter`, by increasing id, at most `limit` (capped at
-    /// [`MAX_AUDIT_PAGE`]).
+    /// Audit rows matching `filter`, in its [`AuditOrder`] (by increasing id unless set), at
+    /// most `limit` (capped at [`MAX_AUDIT_PAGE`]).
     async fn audit_entries(
         &self,
         filter: &AuditFilter,
@@ -103,11 +124,23 @@ pub trait AuditStore: Send + Sync {
 
 const INSERT_AUDIT: &str = "INSERT INTO audit_log (at, actor, action, tenant, group_id, object, \
     field, old_value, new_value, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
-const SELECT_AUDIT: &str = "SELECT id, at, actor, action, tenant, group_id, object, field, \
-    old_value, new_value, request_id FROM audit_log \
-    WHERE ($1 IS NULL OR tenant = $1) AND ($2 IS NULL OR group_id = $2) \
-    AND ($3 IS NULL OR action = $3) AND ($4 IS NULL OR actor = $4) \
-    AND at >= $5 AND at < $6 AND id > $7 ORDER BY id LIMIT $8";
+/// The one audit read for both backends and both orders (`$order`: `ASC` or `DESC`).
+macro_rules! select_audit {
+    ($order:literal) => {
+        concat!(
+            "SELECT id, at, actor, action, tenant, group_id, object, field, \
+            old_value, new_value, request_id FROM audit_log \
+            WHERE ($1 IS NULL OR tenant = $1) AND ($2 IS NULL OR group_id = $2) \
+            AND ($3 IS NULL OR action = $3) AND ($4 IS NULL OR actor = $4) \
+            AND ($5 IS NULL OR object = $5) \
+            AND at >= $6 AND at < $7 AND id > $8 AND id < $9 ORDER BY id ",
+            $order,
+            " LIMIT $10"
+        )
+    };
+}
+const SELECT_AUDIT_OLDEST_FIRST: &str = select_audit!("ASC");
+const SELECT_AUDIT_NEWEST_FIRST: &str = select_audit!("DESC");
 
 /// Most characters of an audit row's text fields (actor, verb, object, field, request id).
 const MAX_AUDIT_TEXT: usize = 512;
@@ -250,14 +283,20 @@ where
         filter: &AuditFilter,
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError> {
-        let rows = sqlx::query_as::<_, AuditDbRow>(SELECT_AUDIT)
+        let sql = match filter.order {
+            AuditOrder::OldestFirst => SELECT_AUDIT_OLDEST_FIRST,
+            AuditOrder::NewestFirst => SELECT_AUDIT_NEWEST_FIRST,
+        };
+        let rows = sqlx::query_as::<_, AuditDbRow>(sql)
             .bind(filter.tenant.as_deref())
             .bind(filter.group.as_deref())
             .bind(filter.action.as_deref())
             .bind(filter.actor.as_deref())
+            .bind(filter.object.as_deref())
             .bind(filter.since.map_or(i64::MIN, to_millis))
             .bind(filter.until.map_or(i64::MAX, to_millis))
             .bind(filter.after.unwrap_or(i64::MIN))
+            .bind(filter.before.unwrap_or(i64::MAX))
             .bind(i64::from(limit.min(MAX_AUDIT_PAGE)))
             .fetch_all(self.pool())
             .await?;

@@ -46,56 +46,33 @@ use crate::server::dashboard::{check_post, error_page, html_response};
 use crate::server::input::{MAX_ASSIGNED_TO_CHARS, MAX_EVIDENCE_LINK_CHARS, MAX_NOTES_CHARS};
 use crate::signals::SignalValue;
 use crate::store::EvidenceKind;
-use crate::store::audit::{AuditEntry, AuditFilter, MAX_AUDIT_PAGE};
+use crate::store::audit::{AuditEntry, AuditFilter, AuditOrder};
 
 /// Most transitions and audit entries listed (newest first).
 pub const MAX_HISTORY_ROWS: usize = 50;
-/// Most audit rows of the instance's tenant or group read to find its entries (the log is
-/// read by id in pages of [`MAX_AUDIT_PAGE`]).
-pub const MAX_AUDIT_SCAN: usize = 20_000;
 
-/// The newest [`MAX_HISTORY_ROWS`] audit entries of one action instance, oldest first: the
-/// rows of its tenant or group whose object is the action or one of its `evidence` rows
-/// (`evidence:<id>`), among the first [`MAX_AUDIT_SCAN`] rows of that tenant or group.
+/// The newest [`MAX_HISTORY_ROWS`] audit entries of one action instance, newest first: the
+/// rows of its tenant or group whose object is the action (its manual status fields and its
+/// evidence), asked of the store directly (object filter, newest first), however many other
+/// rows the tenant or group has.
 async fn audit_of(
     app: &App,
     scope: &InstanceScope,
     action: &str,
-    evidence: &[crate::store::Evidence],
 ) -> Result<Vec<AuditEntry>, crate::store::StoreError> {
-    let objects: std::collections::HashSet<String> = evidence
-        .iter()
-        .map(|e| format!("evidence:{}", e.id))
-        .chain([action.to_owned()])
-        .collect();
-    let mut filter = match scope {
-        InstanceScope::Tenant(t) => AuditFilter {
-            tenant: Some(t.clone()),
-            ..AuditFilter::default()
-        },
-        InstanceScope::Group(g) => AuditFilter {
-            group: Some(g.clone()),
-            ..AuditFilter::default()
-        },
+    let (tenant, group) = match scope {
+        InstanceScope::Tenant(t) => (Some(t.clone()), None),
+        InstanceScope::Group(g) => (None, Some(g.clone())),
     };
-    let mut out = Vec::new();
-    let mut scanned = 0;
-    loop {
-        let page = app.store.audit_entries(&filter, MAX_AUDIT_PAGE).await?;
-        let n = page.len();
-        scanned += n;
-        filter.after = page.last().map(|e| e.id);
-        out.extend(
-            page.into_iter()
-                .filter(|e| objects.contains(&e.record.object)),
-        );
-        if out.len() > MAX_HISTORY_ROWS {
-            out.drain(..out.len() - MAX_HISTORY_ROWS);
-        }
-        if n < MAX_AUDIT_PAGE as usize || scanned >= MAX_AUDIT_SCAN {
-            return Ok(out);
-        }
-    }
+    let filter = AuditFilter {
+        tenant,
+        group,
+        object: Some(action.to_owned()),
+        order: AuditOrder::NewestFirst,
+        ..AuditFilter::default()
+    };
+    let limit = u32::try_from(MAX_HISTORY_ROWS).unwrap_or(u32::MAX);
+    app.store.audit_entries(&filter, limit).await
 }
 
 fn json_text(v: &Option<serde_json::Value>) -> String {
@@ -384,7 +361,7 @@ pub(super) async fn render(
             Vec::new()
         }
     };
-    let audit = match audit_of(app, scope, action, &evidence).await {
+    let audit = match audit_of(app, scope, action).await {
         Ok(a) => a,
         Err(e) => {
             app.metrics.observe_store_error(e.kind());
@@ -540,7 +517,7 @@ pub(super) async fn render(
             table {
                 caption { "Changes by people, newest first" }
                 thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "Change" } th scope="col" { "Field" } th scope="col" { "Before" } th scope="col" { "After" } } }
-                tbody { @for e in audit.iter().rev() {
+                tbody { @for e in &audit {
                     @let r = &e.record;
                     tr {
                         th scope="row" { (time(r.at)) }

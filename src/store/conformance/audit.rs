@@ -10,6 +10,7 @@ use serde_json::json;
 use super::{Check, CheckResult, ConformanceFailure};
 use crate::model::report::TestingSource;
 use crate::model::{InstanceScope, ManualStatus};
+use crate::store::audit::AuditOrder;
 use crate::store::{AuditFilter, AuditRecord, Store};
 
 /// Every audit conformance check, in a stable order.
@@ -17,6 +18,10 @@ pub const AUDIT_CHECKS: &[Check] = &[
     Check {
         name: "audit_rows_round_trip_filtered_and_paged",
         run: |store| Box::pin(audit_rows_round_trip_filtered_and_paged(store)),
+    },
+    Check {
+        name: "audit_rows_of_an_object_newest_first_by_keyset",
+        run: |store| Box::pin(audit_rows_of_an_object_newest_first_by_keyset(store)),
     },
     Check {
         name: "audit_rows_commit_with_their_manual_status",
@@ -163,6 +168,98 @@ pub async fn audit_rows_round_trip_filtered_and_paged(store: &dyn Store) -> Chec
         .len();
     if n != 4 {
         return Err(fail(format!("a refused append wrote rows: {n} rows")));
+    }
+    Ok(())
+}
+
+/// The object filter selects one action's rows among others; newest first returns them by
+/// decreasing id, paged on with `before` (the last id seen), and combines with the other
+/// filters and with `after`.
+pub async fn audit_rows_of_an_object_newest_first_by_keyset(store: &dyn Store) -> CheckResult {
+    let mut records = Vec::new();
+    for minute in 0..12 {
+        let mut r = record(minute, "token:1", "action.update", Some("conformance-a"));
+        r.object = if minute % 3 == 0 {
+            "conformance.wanted".to_string()
+        } else {
+            format!("conformance.other{minute}")
+        };
+        if minute == 9 {
+            r.tenant = Some("conformance-b".to_string());
+        }
+        records.push(r);
+    }
+    store.append_audit(&records).await?;
+    let ids = |rows: Vec<crate::store::AuditEntry>| -> Vec<String> {
+        rows.into_iter()
+            .filter_map(|e| e.record.request_id)
+            .collect()
+    };
+    let wanted = AuditFilter {
+        object: Some("conformance.wanted".into()),
+        ..AuditFilter::default()
+    };
+    let oldest = store.audit_entries(&wanted, 100).await?;
+    let got = ids(oldest.clone());
+    if got != ["req-0", "req-3", "req-6", "req-9"] {
+        return Err(fail(format!("object filter, oldest first: got {got:?}")));
+    }
+    let newest = AuditFilter {
+        order: AuditOrder::NewestFirst,
+        ..wanted.clone()
+    };
+    let first = store.audit_entries(&newest, 2).await?;
+    let last_id = first.last().map(|e| e.id);
+    let got = ids(first);
+    if got != ["req-9", "req-6"] {
+        return Err(fail(format!("newest first, first page: got {got:?}")));
+    }
+    let next = AuditFilter {
+        before: last_id,
+        ..newest.clone()
+    };
+    let got = ids(store.audit_entries(&next, 2).await?);
+    if got != ["req-3", "req-0"] {
+        return Err(fail(format!("newest first, second page: got {got:?}")));
+    }
+    let cases: Vec<(AuditFilter, Vec<&str>)> = vec![
+        (
+            AuditFilter {
+                tenant: Some("conformance-a".into()),
+                ..newest.clone()
+            },
+            vec!["req-6", "req-3", "req-0"],
+        ),
+        (
+            AuditFilter {
+                after: Some(oldest[0].id),
+                before: Some(oldest[3].id),
+                ..newest.clone()
+            },
+            vec!["req-6", "req-3"],
+        ),
+        (
+            AuditFilter {
+                before: Some(oldest[0].id),
+                ..newest.clone()
+            },
+            vec![],
+        ),
+    ];
+    for (filter, want) in cases {
+        let got = ids(store.audit_entries(&filter, 100).await?);
+        if got != want {
+            return Err(fail(format!("{filter:?}: expected {want:?}, got {got:?}")));
+        }
+    }
+    let every_newest = AuditFilter {
+        order: AuditOrder::NewestFirst,
+        ..AuditFilter::default()
+    };
+    let got = ids(store.audit_entries(&every_newest, 100).await?);
+    let want: Vec<String> = (0..12).rev().map(|m| format!("req-{m}")).collect();
+    if got != want {
+        return Err(fail(format!("every row newest first: got {got:?}")));
     }
     Ok(())
 }
