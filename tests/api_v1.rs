@@ -1216,3 +1216,34 @@ notifiers = ["hook"]
     assert_eq!(rows[0]["event"]["tenant"], "contoso");
     assert!(page["next_cursor"].is_null(), "{page}");
 }
+
+/// A query string the audit and evidence routes cannot parse (an unknown parameter, a value of
+/// the wrong type) answers the 400 problem `/problems/invalid-query` their operations declare,
+/// never axum's plain-text rejection.
+#[tokio::test]
+async fn audit_and_evidence_routes_answer_a_bad_query_with_the_problem() {
+    let (app, _graph) = two_tenants().await;
+    let api = Api::new(&app).await;
+    api.get("/api/v1/audit?limit=2", 200).await;
+    let action = "/api/v1/actions/iso.policy/evidence";
+    for path in [
+        "/api/v1/audit?colour=red".to_string(),
+        "/api/v1/audit?limit=many".to_string(),
+        "/api/v1/audit?since=yesterday".to_string(),
+        "/api/v1/audit/export?format=pdf".to_string(),
+        "/api/v1/audit/export?cursor=x".to_string(),
+        format!("{action}?group=eu&colour=red"),
+    ] {
+        let p = api.get(&path, 400).await;
+        assert_eq!(p["type"], "/problems/invalid-query", "{path}");
+    }
+    let p = api
+        .post(
+            &format!("{action}?group=eu&supersedes=latest"),
+            "application/json",
+            br#"{"url": "https://intranet.example/policy"}"#.to_vec(),
+            400,
+        )
+        .await;
+    assert_eq!(p["type"], "/problems/invalid-query");
+}

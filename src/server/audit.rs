@@ -14,8 +14,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -25,7 +24,8 @@ use utoipa::{IntoParams, ToSchema};
 use crate::app::App;
 use crate::report::audit::{AuditFormat, ExportError, load, render};
 use crate::server::auth::{Principal, Role, Scope};
-use crate::server::problem::{self, excerpt};
+use crate::server::extract::ApiQuery;
+use crate::server::problem;
 use crate::store::audit::MAX_AUDIT_PAGE;
 use crate::store::{AuditEntry, AuditFilter};
 
@@ -93,12 +93,6 @@ fn visible(scope: &Scope, entry: &AuditEntry) -> bool {
     }
 }
 
-fn bad_query(e: &QueryRejection) -> Response {
-    problem::INVALID_QUERY
-        .at(StatusCode::BAD_REQUEST, excerpt(&e.body_text(), 300))
-        .into_response()
-}
-
 fn store_unavailable(app: &App, kind: &'static str) -> Response {
     problem::store_failed(app, kind).into_response()
 }
@@ -120,15 +114,11 @@ fn store_unavailable(app: &App, kind: &'static str) -> Response {
 pub async fn audit(
     State(app): State<Arc<App>>,
     principal: Principal,
-    query: Result<Query<AuditQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Response {
     if let Err(p) = principal.require(Role::Reader) {
         return p.into_response();
     }
-    let Query(q) = match query {
-        Ok(q) => q,
-        Err(e) => return bad_query(&e),
-    };
     let limit = q.limit.unwrap_or(DEFAULT_AUDIT_LIMIT);
     if !(1..=MAX_AUDIT_PAGE).contains(&limit) {
         return problem::INVALID_QUERY
@@ -175,15 +165,11 @@ pub async fn audit(
 pub async fn export(
     State(app): State<Arc<App>>,
     principal: Principal,
-    query: Result<Query<AuditQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Response {
     if let Err(p) = principal.require(Role::Reader) {
         return p.into_response();
     }
-    let Query(q) = match query {
-        Ok(q) => q,
-        Err(e) => return bad_query(&e),
-    };
     let format = q.format.unwrap_or(AuditFormat::Json);
     let rows = match load(app.store.as_ref(), &q.filter()).await {
         Ok(rows) => rows,

@@ -24,8 +24,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
@@ -38,6 +38,7 @@ use crate::app::model::{ActionSet, Actor};
 use crate::model::InstanceScope;
 use crate::server::assessments::rejection;
 use crate::server::auth::{Principal, Role, forbidden};
+use crate::server::extract::ApiQuery;
 use crate::server::input::check_action_set;
 use crate::server::problem::{self, ProblemType, excerpt};
 use crate::store::Evidence;
@@ -160,7 +161,7 @@ async fn instance(
     principal: &Principal,
     role: Role,
     action: Result<Path<String>, PathRejection>,
-    query: Result<Query<InstanceQuery>, QueryRejection>,
+    q: InstanceQuery,
 ) -> Result<(String, InstanceScope, Option<i64>), Response> {
     principal
         .require(role)
@@ -172,13 +173,6 @@ async fn instance(
             "the action id is not valid UTF-8 text",
         ));
     };
-    let Query(q) = query.map_err(|e| {
-        problem(
-            problem::INVALID_QUERY,
-            StatusCode::BAD_REQUEST,
-            excerpt(&e.body_text(), 300),
-        )
-    })?;
     let set = ActionSet {
         tenant: q.tenant,
         group: q.group,
@@ -288,7 +282,7 @@ pub async fn add(
     State(app): State<Arc<App>>,
     principal: Principal,
     action: Result<Path<String>, PathRejection>,
-    query: Result<Query<InstanceQuery>, QueryRejection>,
+    ApiQuery(query): ApiQuery<InstanceQuery>,
     request: Request,
 ) -> Response {
     let (action, scope, supersedes) =
@@ -389,7 +383,7 @@ pub async fn list(
     State(app): State<Arc<App>>,
     principal: Principal,
     action: Result<Path<String>, PathRejection>,
-    query: Result<Query<InstanceQuery>, QueryRejection>,
+    ApiQuery(query): ApiQuery<InstanceQuery>,
 ) -> Response {
     let (action, scope, _) = match instance(&app, &principal, Role::Reader, action, query).await {
         Ok(i) => i,
