@@ -43,7 +43,7 @@ use crate::server::assessments::assessment_in_scope;
 use crate::server::auth::{Principal, Role};
 use crate::server::extract::ApiQuery;
 use crate::server::problem::{
-    INVALID_CURSOR, INVALID_QUERY, Problem, UNKNOWN_ACTION, WRONG_SCOPE, excerpt, store_unavailable,
+    INVALID_CURSOR, INVALID_QUERY, Problem, UNKNOWN_ACTION, WRONG_SCOPE, excerpt, store_failed,
 };
 use crate::store::TransitionRow;
 
@@ -616,10 +616,7 @@ async fn detail_of(
         };
         let (transitions, events) = match read.await {
             Ok(r) => r,
-            Err(e) => {
-                app.metrics.observe_store_error(e.kind());
-                return Err(store_unavailable(e.kind()));
-            }
+            Err(e) => return Err(store_failed(app, e.kind())),
         };
         ledger = crate::report::ledger::ledger(&transitions, &events, Utc::now())
             .into_iter()

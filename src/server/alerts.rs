@@ -21,7 +21,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::app::App;
 use crate::server::auth::{Principal, Role};
 use crate::server::extract::ApiQuery;
-use crate::server::problem::{INVALID_CURSOR, INVALID_QUERY, Problem, store_unavailable};
+use crate::server::problem::{INVALID_CURSOR, INVALID_QUERY, Problem, store_failed};
 use crate::server::tenants::visible_tenant;
 use crate::store::alerts::OutboxState;
 use crate::store::{Notification, NotificationFilter};
@@ -141,10 +141,7 @@ async fn page(app: &App, principal: &Principal, q: &AlertsQuery) -> Result<Alert
         };
         let rows = match app.store.notifications(filter, limit + 1).await {
             Ok(r) => r,
-            Err(e) => {
-                app.metrics.observe_store_error(e.kind());
-                return Err(store_unavailable(e.kind()));
-            }
+            Err(e) => return Err(store_failed(app, e.kind())),
         };
         let exhausted = rows.len() <= limit as usize;
         before_id = rows.last().map(|n| n.id);

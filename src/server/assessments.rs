@@ -44,7 +44,7 @@ use crate::server::extract::ApiQuery;
 use crate::server::input::{ActionSetError, check_action_set};
 use crate::server::problem::{
     INVALID_ACTION_ID, INVALID_FIELD, Problem, UNKNOWN_ACTION, UNKNOWN_ASSESSMENT, UNKNOWN_CONTROL,
-    WRONG_SCOPE, excerpt, store_unavailable,
+    WRONG_SCOPE, excerpt, store_failed,
 };
 
 /// Largest accepted body of `PUT /api/v1/actions/{action}/status` (64 KiB: every field at
@@ -525,10 +525,7 @@ pub async fn record_action_set(
         .await
     {
         Ok(record) => Ok(record),
-        Err(e) => {
-            app.metrics.observe_store_error(e.kind());
-            Err(store_unavailable(e.kind()).into())
-        }
+        Err(e) => Err(store_failed(app, e.kind()).into()),
     }
 }
 
@@ -558,9 +555,6 @@ pub(crate) fn rejection(app: &App, e: &ActionSetError) -> Problem {
         ),
         ActionSetError::Invalid { .. } => INVALID_FIELD.at(StatusCode::BAD_REQUEST, e.to_string()),
         ActionSetError::Scope(m) => WRONG_SCOPE.at(StatusCode::BAD_REQUEST, excerpt(m, 300)),
-        ActionSetError::Store(s) => {
-            app.metrics.observe_store_error(s.kind());
-            store_unavailable(s.kind())
-        }
+        ActionSetError::Store(s) => store_failed(app, s.kind()),
     }
 }

@@ -93,10 +93,6 @@ fn visible(scope: &Scope, entry: &AuditEntry) -> bool {
     }
 }
 
-fn store_unavailable(app: &App, kind: &'static str) -> Response {
-    problem::store_failed(app, kind).into_response()
-}
-
 /// `GET /api/v1/audit`: one page of the audit log.
 #[utoipa::path(
     get,
@@ -143,7 +139,7 @@ pub async fn audit(
             })
             .into_response()
         }
-        Err(e) => store_unavailable(&app, e.kind()),
+        Err(e) => problem::store_failed(&app, e.kind()).into_response(),
     }
 }
 
@@ -181,7 +177,7 @@ pub async fn export(
                 )
                 .into_response();
         }
-        Err(ExportError::Store(e)) => return store_unavailable(&app, e.kind()),
+        Err(ExportError::Store(e)) => return problem::store_failed(&app, e.kind()).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "audit export failed");
             return problem::INTERNAL

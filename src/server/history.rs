@@ -13,7 +13,7 @@ use utoipa::IntoParams;
 use crate::app::App;
 use crate::server::auth::{Principal, Role};
 use crate::server::extract::ApiQuery;
-use crate::server::problem::{Problem, store_unavailable};
+use crate::server::problem::{Problem, store_failed};
 use crate::server::tenants::visible_tenant;
 
 /// `GET /api/v1/report`: the JSON report of every tenant.
@@ -81,9 +81,6 @@ pub async fn transitions(
         .await
     {
         Ok(rows) => axum::Json(rows).into_response(),
-        Err(e) => {
-            app.metrics.observe_store_error(e.kind());
-            store_unavailable(e.kind()).into_response()
-        }
+        Err(e) => store_failed(&app, e.kind()).into_response(),
     }
 }

@@ -246,8 +246,9 @@ pub fn store_failed(app: &crate::app::App, kind: &str) -> Problem {
     store_unavailable(kind)
 }
 
-/// The 503 problem of a failed store call (its error kind, never its message, in `detail`).
-pub fn store_unavailable(kind: &str) -> Problem {
+/// The 503 problem of a failed store call (its error kind, never its message, in `detail`);
+/// handlers answer it through [`store_failed`], which counts it.
+fn store_unavailable(kind: &str) -> Problem {
     STORE_UNAVAILABLE.at(
         StatusCode::SERVICE_UNAVAILABLE,
         format!("store unavailable: {kind}"),

@@ -38,7 +38,7 @@ use crate::server::auth::{Principal, Role};
 use crate::server::extract::ApiQuery;
 use crate::server::problem::{
     BODY_TOO_LARGE, EXPORT_FAILED, INVALID_BODY, INVALID_TEMPLATE, LocatedError, Problem,
-    TEMPLATE_EXISTS, UNKNOWN_TEMPLATE, UNSUPPORTED_MEDIA_TYPE, excerpt, store_unavailable,
+    TEMPLATE_EXISTS, UNKNOWN_TEMPLATE, UNSUPPORTED_MEDIA_TYPE, excerpt, store_failed,
 };
 
 /// One template in the listing.
@@ -258,8 +258,7 @@ async fn import_body(
         ));
     }
     if let Err(e) = app.store.save_template(&template, Utc::now()).await {
-        app.metrics.observe_store_error(e.kind());
-        return Err(store_unavailable(e.kind()));
+        return Err(store_failed(app, e.kind()));
     }
     let summary = TemplateSummary::of(&template);
     app.model.insert_template(template).map_err(|errors| {

@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 use crate::app::{App, TenantRuntime};
 use crate::evaluation::ScoreSummary;
 use crate::server::auth::{Principal, Role};
-use crate::server::problem::{Problem, UNKNOWN_TENANT, store_unavailable};
+use crate::server::problem::{Problem, UNKNOWN_TENANT, store_failed};
 use crate::store::PollOutcome;
 
 /// How many of a tenant's newest polls are read to find each connector's last one (a
@@ -72,10 +72,7 @@ pub struct LastPoll {
 async fn summary(app: &App, tenant: &TenantRuntime) -> Result<TenantSummary, Problem> {
     let polls = match app.store.recent_polls(&tenant.id, RECENT_POLLS).await {
         Ok(p) => p,
-        Err(e) => {
-            app.metrics.observe_store_error(e.kind());
-            return Err(store_unavailable(e.kind()));
-        }
+        Err(e) => return Err(store_failed(app, e.kind())),
     };
     let evaluation = app.evaluation(&tenant.id).await;
     let connectors = tenant

@@ -376,10 +376,6 @@ fn require_token_admin(principal: &Principal) -> Result<(), Problem> {
     }
 }
 
-fn store_unavailable(app: &App, e: &StoreError) -> Response {
-    problem::store_failed(app, e.kind()).into_response()
-}
-
 /// `GET /api/v1/tokens`.
 #[utoipa::path(
     get,
@@ -400,7 +396,7 @@ pub async fn list(State(app): State<Arc<App>>, principal: Principal) -> Response
     }
     match app.store.tokens().await {
         Ok(tokens) => Json(TokenList { tokens }).into_response(),
-        Err(e) => store_unavailable(&app, &e),
+        Err(e) => problem::store_failed(&app, e.kind()).into_response(),
     }
 }
 
@@ -459,7 +455,7 @@ pub async fn create_route(
             }),
         )
             .into_response(),
-        Err(MintError::Store(e)) => store_unavailable(&app, &e),
+        Err(MintError::Store(e)) => problem::store_failed(&app, e.kind()).into_response(),
         Err(e @ MintError::Random(_)) => {
             tracing::error!(error = %e, "minting a token failed");
             problem::RANDOM_SOURCE
@@ -504,7 +500,7 @@ pub async fn revoke_route(
                 format!("no token has the id {:?}", excerpt(&id, 32)),
             )
             .into_response(),
-        Err(e) => store_unavailable(&app, &e),
+        Err(e) => problem::store_failed(&app, e.kind()).into_response(),
     }
 }
 
