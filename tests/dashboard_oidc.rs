@@ -357,3 +357,79 @@ async fn state_mismatch_another_browser_provider_errors_and_no_role_are_refused(
     assert!(no_session(&no_role));
     cancel.cancel();
 }
+
+/// A private oauth2-mock-server (tests/support/oauth2/server.mjs) for a test that counts its
+/// requests, so the other tests' requests to the shared one do not count; stopped on drop.
+struct PrivateProvider {
+    child: std::process::Child,
+    url: String,
+}
+
+impl PrivateProvider {
+    /// Started when the shared server runs (node and the npm packages are installed then).
+    fn start() -> Option<PrivateProvider> {
+        oauth_url()?;
+        let mut child = std::process::Command::new("node")
+            .args(["server.mjs", "0"])
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/oauth2"))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("node runs server.mjs");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let url = line.trim().to_string();
+        assert!(url.starts_with("http://127.0.0.1:"), "{line:?}");
+        Some(PrivateProvider { child, url })
+    }
+
+    /// How many `GET path` requests the provider received so far.
+    async fn gets(&self, path: &str) -> u64 {
+        let counts: Value = reqwest::get(format!("{}/postured/requests", self.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        counts[format!("GET {path}")].as_u64().unwrap_or(0)
+    }
+}
+
+impl Drop for PrivateProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sign-ins share the cached discovery document: two people signing in (each press of the
+/// button, each ID token's key set) cost the provider one discovery request.
+#[tokio::test]
+async fn two_sign_ins_fetch_the_discovery_document_once() {
+    let Some(provider) = PrivateProvider::start() else {
+        return;
+    };
+    let oauth = provider.url.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let (base, cancel) = daemon(&oauth, &dir).await;
+    for (sub, role) in [("alice", "Postured.Assess"), ("bob", "Postured.Read")] {
+        let mut browser = Browser::new();
+        let callback = browser
+            .sign_in_at_provider(&base, &oauth, json!({"sub": sub, "roles": [role]}))
+            .await;
+        let done = browser.get(&callback).await;
+        assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+        let page = browser.get(&format!("{base}/assessments")).await;
+        assert!(page.body.contains(&format!("oidc:{sub}")), "{}", page.body);
+    }
+    assert_eq!(provider.gets("/authorize").await, 2, "two sign-ins");
+    assert_eq!(
+        provider.gets("/.well-known/openid-configuration").await,
+        1,
+        "one discovery request for both sign-ins and the key set"
+    );
+    cancel.cancel();
+}

@@ -19,6 +19,13 @@
 //! up at once, a flood of made-up `kid`s costs one fetch per period). A failed fetch keeps the
 //! last good key set and is logged; without any key set JWTs are answered 503.
 //!
+//! Discovery: the document (`<issuer>/.well-known/openid-configuration`, for the key set's
+//! `jwks_uri` and the sign-in's endpoints, [`Verifier::endpoints`]) is cached like the key set:
+//! fetched when first needed, again once older than `refresh_interval` (one fetch at a time;
+//! callers arriving meanwhile wait for it and share it), at most once per
+//! [`UNKNOWN_KID_REFRESH`] after a failed attempt. A failed fetch keeps the last good document
+//! (logged), so sign-in presses and key refreshes cost no discovery request in between.
+//!
 //! Must not: log a token or its claims.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -114,6 +121,16 @@ struct KeyState {
     refreshing: bool,
 }
 
+/// The cached discovery document and when it was fetched or last attempted.
+#[derive(Default)]
+struct DiscoveryState {
+    document: Option<Arc<Value>>,
+    fetched_at: Option<Instant>,
+    attempted_at: Option<Instant>,
+    /// Why the last attempt failed (logged text), for an answer while no document is held.
+    last_error: Option<String>,
+}
+
 /// Verifies the identity provider's JWTs; one per served router (a reload builds a new one).
 pub struct Verifier {
     cfg: OidcConfig,
@@ -122,6 +139,8 @@ pub struct Verifier {
     http: Option<reqwest::Client>,
     state: Mutex<KeyState>,
     fetch: tokio::sync::Mutex<()>,
+    /// The discovery document; the lock is held across its fetch, so one fetch at a time.
+    discovery: tokio::sync::Mutex<DiscoveryState>,
     /// [`UNKNOWN_KID_REFRESH`], shorter in tests.
     unknown_kid_refresh: Duration,
 }
@@ -191,6 +210,7 @@ impl Verifier {
             http,
             state: Mutex::new(KeyState::default()),
             fetch: tokio::sync::Mutex::new(()),
+            discovery: tokio::sync::Mutex::new(DiscoveryState::default()),
             unknown_kid_refresh: UNKNOWN_KID_REFRESH,
         }
     }
@@ -302,23 +322,16 @@ impl Verifier {
         self.principal(&data.claims)
     }
 
-    /// The provider's authorization and token endpoints, from
-    /// `<issuer>/.well-known/openid-configuration` (read as the key set is: bounded, with a
-    /// deadline); both must be `https://` URLs (`http://` only on a loopback host).
+    /// The provider's authorization and token endpoints, from the discovery document
+    /// (`<issuer>/.well-known/openid-configuration`, cached: see the module docs; read as the
+    /// key set is: bounded, with a deadline); both must be `https://` URLs (`http://` only on a
+    /// loopback host).
     ///
     /// # Errors
     ///
-    /// When the document cannot be fetched or lacks either endpoint.
+    /// When no document could be fetched yet or it lacks either endpoint.
     pub async fn endpoints(&self) -> Result<Endpoints, FetchError> {
-        let discovery = format!(
-            "{}/.well-known/openid-configuration",
-            self.cfg.issuer.trim_end_matches('/')
-        );
-        let doc = self.get(&discovery).await?;
-        let doc: Value = serde_json::from_slice(&doc).map_err(|e| FetchError::Document {
-            url: discovery.clone(),
-            reason: format!("not JSON: {e}"),
-        })?;
+        let (discovery, doc) = self.discovery().await?;
         let endpoint = |name: &str| {
             doc.get(name)
                 .and_then(Value::as_str)
@@ -481,16 +494,7 @@ impl Verifier {
         let url = match &self.cfg.jwks_url {
             Some(u) => u.clone(),
             None => {
-                let discovery = format!(
-                    "{}/.well-known/openid-configuration",
-                    self.cfg.issuer.trim_end_matches('/')
-                );
-                let doc = self.get(&discovery).await?;
-                let doc: Value =
-                    serde_json::from_slice(&doc).map_err(|e| FetchError::Document {
-                        url: discovery.clone(),
-                        reason: format!("not JSON: {e}"),
-                    })?;
+                let (discovery, doc) = self.discovery().await?;
                 let jwks = doc
                     .get("jwks_uri")
                     .and_then(Value::as_str)
@@ -504,6 +508,69 @@ impl Verifier {
         };
         let body = self.get(&url).await?;
         KeySet::parse(&body).map_err(|reason| FetchError::Document { url, reason })
+    }
+
+    /// The discovery document's URL and the document: the cached one while younger than
+    /// `refresh_interval` (or while a failed attempt is younger than the unknown-`kid` period),
+    /// else fetched now (the lock held across the fetch: one at a time); a failed fetch keeps
+    /// and returns the last good document, and is logged.
+    ///
+    /// # Errors
+    ///
+    /// When no document was ever fetched and this fetch (or a recent attempt) failed.
+    async fn discovery(&self) -> Result<(String, Arc<Value>), FetchError> {
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            self.cfg.issuer.trim_end_matches('/')
+        );
+        let mut s = self.discovery.lock().await;
+        let fresh = s
+            .fetched_at
+            .is_some_and(|t| t.elapsed() < self.cfg.refresh_interval);
+        let tried = s
+            .attempted_at
+            .is_some_and(|t| t.elapsed() < self.unknown_kid_refresh);
+        if fresh || tried {
+            return match &s.document {
+                Some(doc) => Ok((url, doc.clone())),
+                None => Err(FetchError::Document {
+                    reason: format!(
+                        "not fetched again within {:?} of a failed attempt: {}",
+                        self.unknown_kid_refresh,
+                        s.last_error.as_deref().unwrap_or("unknown error")
+                    ),
+                    url,
+                }),
+            };
+        }
+        let fetched = match self.get(&url).await {
+            Ok(body) => serde_json::from_slice::<Value>(&body)
+                .ok()
+                .filter(Value::is_object)
+                .ok_or_else(|| FetchError::Document {
+                    url: url.clone(),
+                    reason: "not a JSON object".to_string(),
+                }),
+            Err(e) => Err(e),
+        };
+        s.attempted_at = Some(Instant::now());
+        match fetched {
+            Ok(doc) => {
+                let doc = Arc::new(doc);
+                s.document = Some(doc.clone());
+                s.fetched_at = s.attempted_at;
+                s.last_error = None;
+                Ok((url, doc))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, kept = s.document.is_some(), "fetching the identity provider's discovery document failed; keeping the last good one");
+                s.last_error = Some(e.to_string());
+                match &s.document {
+                    Some(doc) => Ok((url, doc.clone())),
+                    None => Err(e),
+                }
+            }
+        }
     }
 
     /// GET `url`, its body read up to [`MAX_DOCUMENT_BYTES`] within [`FETCH_TIMEOUT`].
@@ -884,6 +951,96 @@ mod tests {
         assert!(err.to_string().contains("larger than"), "{err}");
         v.refresh().await;
         assert!(v.verify(&b).await.is_ok());
+    }
+
+    /// The discovery document is fetched once for the sign-in's endpoints and the key set's
+    /// `jwks_uri` alike while younger than `refresh_interval`; past it, fetched again, and a
+    /// failed fetch keeps the last good document; with none yet, the failure is the answer.
+    #[tokio::test]
+    async fn the_discovery_document_is_cached_and_kept_when_a_fetch_fails() {
+        use wiremock::matchers::{method, path};
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        crate::http::install_crypto_provider();
+        let idp = MockServer::start().await;
+        let mut cfg = cfg();
+        cfg.issuer = idp.uri();
+        let discovery = |authorize: &str| {
+            ResponseTemplate::new(200).set_body_json(json!({
+                "issuer": idp.uri(),
+                "jwks_uri": format!("{}/keys", idp.uri()),
+                "authorization_endpoint": format!("{}/{authorize}", idp.uri()),
+                "token_endpoint": format!("{}/token", idp.uri()),
+            }))
+        };
+        let fetches = || async {
+            idp.received_requests()
+                .await
+                .unwrap()
+                .iter()
+                .filter(|r| r.url.path() == "/.well-known/openid-configuration")
+                .count()
+        };
+        // No document yet and the provider fails: the failure is the answer.
+        Mock::given(method("GET"))
+            .and(path("/.well-known/openid-configuration"))
+            .respond_with(ResponseTemplate::new(503))
+            .up_to_n_times(1)
+            .mount(&idp)
+            .await;
+        let http = Some(crate::http::http_client().unwrap());
+        let mut v = Verifier::new(&cfg, http.clone());
+        v.unknown_kid_refresh = Duration::ZERO;
+        let err = v.endpoints().await.unwrap_err();
+        assert!(err.to_string().contains("503"), "{err}");
+        // Fetched once, then served from the cache for sign-ins and the key set alike.
+        Mock::given(method("GET"))
+            .and(path("/.well-known/openid-configuration"))
+            .respond_with(discovery("authorize"))
+            .up_to_n_times(1)
+            .mount(&idp)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/keys"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"keys": [jwk(RSA_A, Algorithm::RS256, "rsa-a")]})),
+            )
+            .mount(&idp)
+            .await;
+        for _ in 0..3 {
+            let e = v.endpoints().await.unwrap();
+            assert_eq!(e.authorization, format!("{}/authorize", idp.uri()));
+        }
+        assert_eq!(v.fetch_keys().await.unwrap().len(), 1);
+        assert_eq!(fetches().await, 2, "one failed and one good fetch");
+        // Past refresh_interval: fetched again, and a changed document is used.
+        v.cfg.refresh_interval = Duration::ZERO;
+        Mock::given(method("GET"))
+            .and(path("/.well-known/openid-configuration"))
+            .respond_with(discovery("authorize-2"))
+            .up_to_n_times(1)
+            .mount(&idp)
+            .await;
+        let e = v.endpoints().await.unwrap();
+        assert_eq!(e.authorization, format!("{}/authorize-2", idp.uri()));
+        // The provider fails (an error status, then a body that is not a document): the last
+        // good document stays.
+        Mock::given(method("GET"))
+            .and(path("/.well-known/openid-configuration"))
+            .respond_with(ResponseTemplate::new(500))
+            .up_to_n_times(1)
+            .mount(&idp)
+            .await;
+        let e = v.endpoints().await.unwrap();
+        assert_eq!(e.authorization, format!("{}/authorize-2", idp.uri()));
+        Mock::given(method("GET"))
+            .and(path("/.well-known/openid-configuration"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("[]"))
+            .mount(&idp)
+            .await;
+        let e = v.endpoints().await.unwrap();
+        assert_eq!(e.authorization, format!("{}/authorize-2", idp.uri()));
+        assert_eq!(fetches().await, 5);
     }
 
     #[test]

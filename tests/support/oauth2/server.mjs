@@ -14,15 +14,33 @@
 //   exchanged for; those tokens keep the package's own `aud` (the ID token's is the client
 //   id) and `nonce`. The dashboard's OpenID Connect sign-in test (tests/dashboard_oidc.rs)
 //   drives it;
-// - the issuer (`iss`, discovery document, JWKS URL) is the printed loopback URL.
+// - the issuer (`iss`, discovery document, JWKS URL) is the printed loopback URL;
+// - `GET /postured/requests` answers how many requests each `METHOD /path` received so far
+//   (a JSON object, e.g. {"GET /.well-known/openid-configuration": 1}; itself not counted):
+//   tests/dashboard_oidc.rs checks that sign-ins share one cached discovery document.
 //
 // Usage: node server.mjs [port]   (port 0 or absent: a free port)
-import { OAuth2Server } from 'oauth2-mock-server';
+import { HttpServer, OAuth2Issuer, OAuth2Service } from 'oauth2-mock-server';
 import basicAuth from 'basic-auth';
 
 const port = Number(process.argv[2] ?? 0);
-const server = new OAuth2Server();
-await server.issuer.keys.generate('RS256');
+const issuer = new OAuth2Issuer();
+const service = new OAuth2Service(issuer);
+await issuer.keys.generate('RS256');
+
+// Requests received, by `METHOD /path`.
+const counts = new Map();
+const server = new HttpServer((req, res) => {
+  const path = new URL(req.url, 'http://127.0.0.1').pathname;
+  if (req.method === 'GET' && path === '/postured/requests') {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify(Object.fromEntries(counts)));
+    return;
+  }
+  const key = `${req.method} ${path}`;
+  counts.set(key, (counts.get(key) ?? 0) + 1);
+  service.requestHandler(req, res);
+});
 
 function clientOf(req) {
   const basic = basicAuth(req);
@@ -32,7 +50,7 @@ function clientOf(req) {
 // Claims chosen at /authorize, by the code it issued (dropped once the code is exchanged).
 const claimsByCode = new Map();
 
-server.service.on('beforeAuthorizeRedirect', (redirect, req) => {
+service.on('beforeAuthorizeRedirect', (redirect, req) => {
   const extra = req.query?.postured_claims;
   const code = redirect.url.searchParams.get('code');
   if (typeof extra === 'string' && code) {
@@ -40,7 +58,7 @@ server.service.on('beforeAuthorizeRedirect', (redirect, req) => {
   }
 });
 
-server.service.on('beforeTokenSigning', (token, req) => {
+service.on('beforeTokenSigning', (token, req) => {
   if (req.body?.grant_type === 'authorization_code') {
     Object.assign(token.payload, claimsByCode.get(req.body.code) ?? {});
     return;
@@ -53,7 +71,7 @@ server.service.on('beforeTokenSigning', (token, req) => {
   }
 });
 
-server.service.on('beforeResponse', (response, req) => {
+service.on('beforeResponse', (response, req) => {
   if (req.body?.grant_type === 'authorization_code') {
     claimsByCode.delete(req.body.code);
   }
@@ -74,8 +92,8 @@ server.service.on('beforeResponse', (response, req) => {
 
 await server.start(port, '127.0.0.1');
 const address = server.address();
-server.issuer.url = `http://127.0.0.1:${address.port}`;
-console.log(server.issuer.url);
+issuer.url = `http://127.0.0.1:${address.port}`;
+console.log(issuer.url);
 
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, async () => {
