@@ -469,6 +469,59 @@ async fn a_directory_store_keeps_files_by_hash_and_checks_them_when_served() {
     assert_eq!(r.status(), StatusCode::OK);
 }
 
+/// A file of the evidence directory larger than many stream chunks (64 KiB) is served whole,
+/// with its length, from the handle its hash was checked on; a copy of the same length with one
+/// byte changed in its last chunk, one byte longer or one byte shorter is never served.
+#[tokio::test]
+async fn a_directory_file_is_streamed_whole_and_refused_when_changed_anywhere() {
+    let files = tempfile::tempdir().expect("tempdir");
+    let app = app(&format!(
+        "[evidence]\nstore = \"directory\"\npath = \"{}\"\n",
+        files.path().display()
+    ))
+    .await;
+    let text: Vec<u8> = (0..60_000)
+        .flat_map(|i| format!("line {i:05} of the register\n").into_bytes())
+        .chain(*b"tail")
+        .collect();
+    assert!(text.len() > 20 * 64 * 1024, "{}", text.len());
+    let (status, row) = upload(&app, file("register.txt", Some("text/plain"), &text)).await;
+    assert_eq!(status, StatusCode::CREATED, "{row}");
+    let sha = row["sha256"].as_str().expect("sha").to_string();
+    let id = row["id"].as_i64().unwrap();
+    let on_disk = files.path().join(&sha[..2]).join(&sha);
+    let url = format!("/api/v1/evidence/{id}");
+    let get = || app.get(&url, Some(API_TOKEN));
+    let r = get().await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.headers()["content-length"].to_str().unwrap(),
+        text.len().to_string()
+    );
+    assert_eq!(r.headers()["x-evidence-sha256"].to_str().unwrap(), sha);
+    let body = r.bytes().await.unwrap();
+    assert!(body.as_ref() == text.as_slice(), "the served bytes differ");
+
+    let mut flipped = text.clone();
+    let last = flipped.len() - 2;
+    flipped[last] ^= 0x20;
+    let longer = [text.as_slice(), b"!"].concat();
+    let shorter = text[..text.len() - 1].to_vec();
+    for (what, bytes) in [
+        ("one byte changed", flipped),
+        ("one byte more", longer),
+        ("one byte less", shorter),
+    ] {
+        std::fs::write(&on_disk, &bytes).expect("tamper");
+        let r = get().await;
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR, "{what}");
+        let problem: Value = r.json().await.expect("json");
+        assert_eq!(problem["type"], "/problems/evidence-corrupt", "{what}");
+    }
+    std::fs::write(&on_disk, &text).expect("restore");
+    assert_eq!(get().await.status(), StatusCode::OK);
+}
+
 #[tokio::test]
 async fn readers_read_evidence_and_contributors_add_it() {
     let app = app("").await;

@@ -7,8 +7,12 @@
 //!   their SHA-256 in the database, or in `[evidence] path` (`store = "directory"`) as
 //!   `<path>/<first two hex digits>/<sha256>`, written to a temporary file in the same
 //!   directory, synced and renamed (atomic); a file already holding the bytes is kept.
-//! - A download reads the bytes, checks their SHA-256 and size against the row, and refuses
-//!   (with an error log) bytes that do not match: [`EvidenceError::Corrupt`].
+//! - A download checks the bytes' SHA-256 and size against the row and refuses (with an error
+//!   log) bytes that do not match: [`EvidenceError::Corrupt`]. A file of the evidence
+//!   directory is never read whole: it is opened, hashed in a streaming pass (64 KiB at a time,
+//!   stopping one byte past the recorded size), rewound and served from the same open handle
+//!   ([`EvidenceBytes::File`]); bytes held in the database are read whole
+//!   ([`EvidenceBytes::Memory`], see there why).
 //! - Evidence of a decided instance (passed, failed or out of scope, as the model, the manual
 //!   record or the tenant's latest evaluation says) is never withdrawn:
 //!   [`EvidenceError::Locked`]. Otherwise a withdrawal marks the row; row and bytes stay.
@@ -186,7 +190,7 @@ async fn write_blob(dir: &Path, sha256: &str, bytes: &[u8]) -> Result<(), Eviden
     let sha256 = sha256.to_string();
     tokio::task::spawn_blocking(move || {
         // A file already holding these bytes is kept; one that does not (damaged) is replaced.
-        if std::fs::read(&path).is_ok_and(|held| sha256_hex(&held) == sha256) {
+        if open_checked(&path, &sha256, bytes.len() as u64).is_ok_and(|f| f.is_some()) {
             return Ok(());
         }
         std::fs::DirBuilder::new()
@@ -332,13 +336,69 @@ async fn add(
     Ok(app.store.add_evidence(new, content, &audit).await?)
 }
 
-/// The evidence row `id` and its bytes, their SHA-256 and size checked against the row.
+/// Bytes read per step of a file's hashing pass and of its answer (64 KiB).
+pub const STREAM_CHUNK_BYTES: usize = 64 * 1024;
+
+/// The checked bytes of a file of evidence, to serve.
+#[derive(Debug)]
+pub enum EvidenceBytes {
+    /// Bytes held in the database (`[evidence] store = "database"`), read whole: neither sqlx
+    /// driver reads a column piecewise (no incremental BLOB or `bytea` I/O), so the value
+    /// arrives whole with its row. The memory this takes is bounded by `[evidence]
+    /// max_file_bytes` (default 25 MiB, at most 1 GiB), which every upload was held to; a
+    /// deployment serving large files keeps them in the evidence directory instead.
+    Memory(Vec<u8>),
+    /// A file of the evidence directory (`[evidence] store = "directory"`): open, its SHA-256
+    /// and size checked in a streaming pass, rewound to its start; to be served from this
+    /// handle, `size` bytes (the file the daemon replaces only by renaming a new one over it,
+    /// never by writing in place, so the checked handle keeps the checked bytes).
+    File {
+        /// The open file, at offset 0.
+        file: tokio::fs::File,
+        /// Its length in bytes (the recorded size).
+        size: u64,
+    },
+}
+
+/// Open `path` and check its length is `size` and its SHA-256 `sha256` in one streaming pass
+/// ([`STREAM_CHUNK_BYTES`] at a time, reading at most `size + 1` bytes); the handle rewound to
+/// its start, or `None` when the content differs.
+fn open_checked(path: &Path, sha256: &str, size: u64) -> std::io::Result<Option<std::fs::File>> {
+    use sha2::{Digest, Sha256};
+    use std::io::{Read, Seek};
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; STREAM_CHUNK_BYTES];
+    let mut read: u64 = 0;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        read += n as u64;
+        if read > size {
+            return Ok(None);
+        }
+        hasher.update(&buf[..n]);
+    }
+    if read != size || hex::encode(hasher.finalize()) != sha256 {
+        return Ok(None);
+    }
+    file.rewind()?;
+    Ok(Some(file))
+}
+
+/// The evidence row `id` and its bytes, their SHA-256 and size checked against the row (a
+/// file of the evidence directory in a streaming pass, then served from the same handle).
 ///
 /// # Errors
 ///
 /// [`EvidenceError::NotFound`] (also for a link, which has no bytes),
-/// [`EvidenceError::Corrupt`] (logged as an error), [`EvidenceError::Store`].
-pub async fn download(app: &App, id: i64) -> Result<(Evidence, Vec<u8>), EvidenceError> {
+/// [`EvidenceError::Corrupt`] (logged as an error), [`EvidenceError::Io`],
+/// [`EvidenceError::Store`].
+pub async fn download(app: &App, id: i64) -> Result<(Evidence, EvidenceBytes), EvidenceError> {
     let Some(row) = app.store.evidence(id).await? else {
         return Err(EvidenceError::NotFound);
     };
@@ -352,29 +412,42 @@ pub async fn download(app: &App, id: i64) -> Result<(Evidence, Vec<u8>), Evidenc
     let Some(blob) = app.store.evidence_blob(&sha256).await? else {
         return Err(corrupt("its blob row is missing"));
     };
-    let bytes = match blob.content {
-        Some(b) => b,
+    let mismatch = "the bytes' SHA-256 or size differs from the recorded one";
+    let size = u64::try_from(blob.size).map_err(|_| corrupt("its recorded size is negative"))?;
+    match blob.content {
+        Some(bytes) => {
+            if sha256_hex(&bytes) != sha256 || bytes.len() as u64 != size {
+                return Err(corrupt(mismatch));
+            }
+            Ok((row, EvidenceBytes::Memory(bytes)))
+        }
         None => {
             let Some(dir) = app.config.evidence.path.as_ref() else {
                 return Err(corrupt(
                     "its bytes are in a directory, but [evidence] path is unset",
                 ));
             };
-            match tokio::fs::read(blob_path(dir, &sha256)).await {
-                Ok(b) => b,
+            let path = blob_path(dir, &sha256);
+            let address = sha256.clone();
+            let checked = tokio::task::spawn_blocking(move || open_checked(&path, &address, size))
+                .await
+                .map_err(|e| EvidenceError::Io(e.to_string()))?;
+            match checked {
+                Ok(Some(file)) => Ok((
+                    row,
+                    EvidenceBytes::File {
+                        file: tokio::fs::File::from_std(file),
+                        size,
+                    },
+                )),
+                Ok(None) => Err(corrupt(mismatch)),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return Err(corrupt("its file is missing"));
+                    Err(corrupt("its file is missing"))
                 }
-                Err(e) => return Err(EvidenceError::Io(e.kind().to_string())),
+                Err(e) => Err(EvidenceError::Io(e.kind().to_string())),
             }
         }
-    };
-    if sha256_hex(&bytes) != sha256 || bytes.len() as i64 != blob.size {
-        return Err(corrupt(
-            "the bytes' SHA-256 or size differs from the recorded one",
-        ));
     }
-    Ok((row, bytes))
 }
 
 /// The statuses that decide whether an instance's evidence is locked: the model's instance,
@@ -491,6 +564,42 @@ mod tests {
         };
         let err = declared_type(&only_pdf, &up(Some("a.png"), None)).unwrap_err();
         assert!(err.to_string().contains("accepted: pdf"), "{err}");
+    }
+
+    /// The streaming check reads a file of many chunks, refuses one that differs in a byte,
+    /// in length either way, and hands back a handle at offset 0 that keeps the checked bytes
+    /// when a new file is renamed over the path (as the daemon replaces files).
+    #[test]
+    fn a_file_is_checked_in_one_streaming_pass_and_served_from_its_handle() {
+        use std::io::Read;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bytes: Vec<u8> = (0..(3 * STREAM_CHUNK_BYTES + 17))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let sha = sha256_hex(&bytes);
+        let path = dir.path().join("blob");
+        let size = bytes.len() as u64;
+        let check = |content: &[u8]| {
+            std::fs::write(&path, content).expect("write");
+            open_checked(&path, &sha, size).expect("read")
+        };
+        let mut flipped = bytes.clone();
+        flipped[3 * STREAM_CHUNK_BYTES + 3] ^= 1;
+        assert!(check(&flipped).is_none(), "a changed byte");
+        assert!(check(&bytes[..bytes.len() - 1]).is_none(), "one byte short");
+        assert!(
+            check(&[&bytes[..], b"x"].concat()).is_none(),
+            "one byte long"
+        );
+        let mut handle = check(&bytes).expect("the right bytes");
+        let other = dir.path().join("other");
+        std::fs::write(&other, b"replaced").expect("write");
+        std::fs::rename(&other, &path).expect("rename over");
+        let mut served = Vec::new();
+        handle.read_to_end(&mut served).expect("read");
+        assert!(served == bytes, "the handle serves the checked bytes");
+        let missing = open_checked(&dir.path().join("none"), &sha, size).unwrap_err();
+        assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
     }
 
     #[tokio::test]

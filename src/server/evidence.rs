@@ -14,7 +14,9 @@
 //!   oldest first, withdrawn rows included (marked).
 //! - `GET /api/v1/evidence/{id}` (reader) -> the file, with its stored media type and
 //!   `Content-Disposition: attachment`, after its SHA-256 is checked again (a mismatch is 500
-//!   `/problems/evidence-corrupt` and an error log; the bytes are never served). A link or a row
+//!   `/problems/evidence-corrupt` and an error log; the bytes are never served); a file of the
+//!   evidence directory is streamed (hashed in a streaming pass first, then sent from the same
+//!   open handle), never read whole. A link or a row
 //!   outside the caller's scope is 404 `/problems/unknown-evidence`.
 //! - `DELETE /api/v1/evidence/{id}` (contributor) -> the withdrawn row (kept, with its bytes);
 //!   409 `/problems/evidence-locked` once the instance is passed, failed or out of scope, 409
@@ -33,7 +35,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::app::App;
-use crate::app::evidence::{self, EvidenceError, Upload};
+use crate::app::evidence::{self, EvidenceBytes, EvidenceError, Upload};
 use crate::app::model::{ActionSet, Actor};
 use crate::model::InstanceScope;
 use crate::server::assessments::rejection;
@@ -444,9 +446,11 @@ pub async fn download(
 }
 
 /// The answer carrying a file of evidence (checked by [`evidence::download`]): its stored media
-/// type, `Content-Disposition: attachment` with an ASCII file name, `nosniff` and
-/// `X-Evidence-SHA256`. Served by the API and the dashboard alike.
-pub(crate) fn file_response(row: &Evidence, bytes: Vec<u8>) -> Response {
+/// type, `Content-Disposition: attachment` with an ASCII file name, `nosniff`,
+/// `X-Evidence-SHA256` and the body: bytes read from the database whole, a file of the evidence
+/// directory streamed from its checked handle ([`evidence::STREAM_CHUNK_BYTES`] at a time,
+/// `Content-Length` its size). Served by the API and the dashboard alike.
+pub(crate) fn file_response(row: &Evidence, bytes: EvidenceBytes) -> Response {
     let media_type = row
         .media_type
         .as_deref()
@@ -465,7 +469,22 @@ pub(crate) fn file_response(row: &Evidence, bytes: Vec<u8>) -> Response {
         .filter(|c| *c != '"' && *c != '\\')
         .collect();
     let disposition = format!("attachment; filename=\"{ascii}\"");
-    let mut response = (StatusCode::OK, bytes).into_response();
+    let mut response = match bytes {
+        EvidenceBytes::Memory(bytes) => (StatusCode::OK, bytes).into_response(),
+        EvidenceBytes::File { file, size } => {
+            use tokio::io::AsyncReadExt;
+            let stream = tokio_util::io::ReaderStream::with_capacity(
+                file.take(size),
+                evidence::STREAM_CHUNK_BYTES,
+            );
+            let mut response =
+                (StatusCode::OK, axum::body::Body::from_stream(stream)).into_response();
+            response
+                .headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+            response
+        }
+    };
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, media_type);
     if let Ok(v) = HeaderValue::from_str(&disposition) {
