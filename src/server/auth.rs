@@ -204,6 +204,10 @@ pub struct AuthState {
     pub app: Arc<App>,
     /// The JWT verifier of `[server.oidc]`.
     pub oidc: Option<Arc<crate::server::oidc::Verifier>>,
+    /// Verified API tokens, for at most [`crate::server::token_cache::TOKEN_CACHE_TTL`] each
+    /// (also handed to the protected routes as a request extension, so that revoking a token
+    /// drops its entry).
+    pub tokens: Arc<crate::server::token_cache::TokenCache>,
 }
 
 impl AuthState {
@@ -219,7 +223,11 @@ impl AuthState {
             };
             Arc::new(crate::server::oidc::Verifier::new(cfg, http))
         });
-        AuthState { app, oidc }
+        AuthState {
+            app,
+            oidc,
+            tokens: Arc::default(),
+        }
     }
 }
 
@@ -239,6 +247,7 @@ pub async fn authenticate(State(auth): State<AuthState>, mut req: Request, next:
     match resolved {
         Ok(principal) => {
             req.extensions_mut().insert(principal);
+            req.extensions_mut().insert(auth.tokens.clone());
             next.run(req).await
         }
         Err(failure) => {
@@ -260,7 +269,14 @@ pub async fn authenticate(State(auth): State<AuthState>, mut req: Request, next:
 pub(crate) async fn resolve(auth: &AuthState, presented: &[u8]) -> Result<Principal, AuthFailure> {
     let app = auth.app.as_ref();
     if presented.starts_with(crate::server::tokens::TOKEN_PREFIX.as_bytes()) {
-        return match crate::server::tokens::check(app, presented, chrono::Utc::now()).await {
+        return match crate::server::tokens::check(
+            app,
+            Some(&auth.tokens),
+            presented,
+            chrono::Utc::now(),
+        )
+        .await
+        {
             Ok(token) => Ok(Principal {
                 subject: format!("token:{}", token.id),
                 role: token.role,

@@ -83,6 +83,7 @@ pub mod oidc;
 pub mod problem;
 pub mod templates;
 pub mod tenants;
+pub mod token_cache;
 pub mod tokens;
 
 /// Build the router for `app`.

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -36,6 +36,7 @@ use crate::app::App;
 use crate::config::Config;
 use crate::server::auth::{Principal, forbidden};
 use crate::server::problem::{self, Problem, excerpt};
+use crate::server::token_cache::TokenCache;
 use crate::store::{ApiToken, AuditRecord, Store, StoreError, StoredToken};
 
 /// Prefix of every API token's text.
@@ -164,42 +165,64 @@ pub enum TokenRefusal {
 }
 
 /// The stored token a presented `pst_` token stands for, checked: the secret's digest equal
-/// (constant time), not revoked, not expired at `now`. Records its use (at most once a
-/// [`LAST_USE_INTERVAL_SECS`]; a failure to record is logged, not a refusal).
+/// (constant time), not revoked, not expired at `now`. With a `cache`, a token verified less
+/// than [`crate::server::token_cache::TOKEN_CACHE_TTL`] ago is taken from it instead of the
+/// store (so a revocation by another process takes effect within that bound) and a verified
+/// one is put in it. Records its use (at most once a [`LAST_USE_INTERVAL_SECS`]; a failure to
+/// record is logged, not a refusal).
 pub async fn check(
     app: &App,
+    cache: Option<&TokenCache>,
     presented: &[u8],
     now: DateTime<Utc>,
 ) -> Result<ApiToken, TokenRefusal> {
     let Some((id, secret)) = split_token(presented) else {
         return Err(TokenRefusal::Unknown);
     };
-    let stored = match app.store.token(id).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return Err(TokenRefusal::Unknown),
-        Err(e) => {
-            app.metrics.observe_store_error(e.kind());
-            tracing::warn!(error = %e, "reading an API token failed");
-            return Err(TokenRefusal::StoreUnavailable);
+    let given: [u8; 32] = Sha256::digest(secret).into();
+    let cached = cache.and_then(|c| c.get(id, &given, std::time::Instant::now()));
+    let token = match cached {
+        Some(token) => token,
+        None => {
+            let read_at = std::time::Instant::now();
+            let stored = match app.store.token(id).await {
+                Ok(Some(s)) => s,
+                Ok(None) => return Err(TokenRefusal::Unknown),
+                Err(e) => {
+                    app.metrics.observe_store_error(e.kind());
+                    tracing::warn!(error = %e, "reading an API token failed");
+                    return Err(TokenRefusal::StoreUnavailable);
+                }
+            };
+            if !bool::from(given[..].ct_eq(&stored.secret_sha256[..])) {
+                return Err(TokenRefusal::Unknown);
+            }
+            let token = stored.token;
+            if token.revoked_at.is_some() {
+                return Err(TokenRefusal::Revoked);
+            }
+            if let Some(c) = cache {
+                c.insert(given, token.clone(), read_at);
+            }
+            token
         }
     };
-    let given: [u8; 32] = Sha256::digest(secret).into();
-    if !bool::from(given[..].ct_eq(&stored.secret_sha256[..])) {
-        return Err(TokenRefusal::Unknown);
-    }
-    let token = stored.token;
-    if token.revoked_at.is_some() {
-        return Err(TokenRefusal::Revoked);
-    }
     if !token.is_active(now) {
         return Err(TokenRefusal::Expired);
     }
     let interval = chrono::Duration::seconds(LAST_USE_INTERVAL_SECS);
-    if token.last_used_at.is_none_or(|last| now - last > interval)
-        && let Err(e) = app.store.touch_token(&token.id, now, interval).await
-    {
-        app.metrics.observe_store_error(e.kind());
-        tracing::warn!(token = %token.id, error = %e, "recording an API token's use failed");
+    if token.last_used_at.is_none_or(|last| now - last > interval) {
+        match app.store.touch_token(&token.id, now, interval).await {
+            Ok(_) => {
+                if let Some(c) = cache {
+                    c.used(&token.id, now);
+                }
+            }
+            Err(e) => {
+                app.metrics.observe_store_error(e.kind());
+                tracing::warn!(token = %token.id, error = %e, "recording an API token's use failed");
+            }
+        }
     }
     Ok(token)
 }
@@ -487,13 +510,20 @@ pub async fn create_route(
 pub async fn revoke_route(
     State(app): State<Arc<App>>,
     principal: Principal,
+    cache: Option<Extension<Arc<TokenCache>>>,
     Path(id): Path<String>,
 ) -> Response {
     if let Err(p) = require_token_admin(&principal) {
         return p.into_response();
     }
     match revoke(app.store.as_ref(), &id, &principal.subject).await {
-        Ok(Some(_)) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Some(_)) => {
+            // This server's cached copy goes at once (other servers' within their TTL).
+            if let Some(Extension(cache)) = cache {
+                cache.remove(&id);
+            }
+            StatusCode::NO_CONTENT.into_response()
+        }
         Ok(None) => problem::UNKNOWN_TOKEN
             .at(
                 StatusCode::NOT_FOUND,
