@@ -349,6 +349,49 @@ mod tests {
             .expect("drop schema");
     }
 
+    /// Migration 0008 on a database with polls written before it.
+    #[tokio::test]
+    async fn migration_0008_counts_the_polls_stored_before_it() {
+        let Some(url) = url() else { return };
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .expect("connect");
+        let schema = schema_name(901);
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+            .await
+            .expect("create schema");
+        let options = options(&url)
+            .expect("parse URL")
+            .options([("search_path", schema.as_str())]);
+        let store = PostgresStore::connect_with(options, 2, Duration::from_secs(30))
+            .await
+            .expect("connect");
+        let before = Migrator::with_migrations(
+            <Postgres as SqlBackend>::MIGRATOR
+                .iter()
+                .filter(|m| m.version < 8)
+                .cloned()
+                .collect(),
+        );
+        before
+            .run(store.pool())
+            .await
+            .expect("migrations before 0008");
+        sqlx::query(crate::store::conformance::compact::POLLS_BEFORE_0008)
+            .execute(store.pool())
+            .await
+            .expect("old polls");
+        store.migrate().await.expect("migrate");
+        let result =
+            crate::store::conformance::compact::polls_stored_before_0008_are_counted(&store).await;
+        drop(store);
+        drop_schema(&admin, &schema).await;
+        result.expect("0008 on old polls");
+    }
+
     /// The audit log is append-only in the database itself: its trigger rejects an UPDATE, a
     /// DELETE and a TRUNCATE, whoever sends them.
     #[tokio::test]

@@ -245,6 +245,30 @@ mod tests {
         );
     }
 
+    /// Migration 0008 on a database with polls written before it.
+    #[tokio::test]
+    async fn migration_0008_counts_the_polls_stored_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let store = SqliteStore::open(&path.to_string_lossy(), 2).await.unwrap();
+        let before = Migrator::with_migrations(
+            <Sqlite as SqlBackend>::MIGRATOR
+                .iter()
+                .filter(|m| m.version < 8)
+                .cloned()
+                .collect(),
+        );
+        before.run(store.pool()).await.unwrap();
+        sqlx::query(conformance::compact::POLLS_BEFORE_0008)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        conformance::compact::polls_stored_before_0008_are_counted(&store)
+            .await
+            .unwrap();
+    }
+
     #[tokio::test]
     async fn open_creates_the_file_in_wal_mode() {
         let dir = tempfile::tempdir().unwrap();

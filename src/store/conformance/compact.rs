@@ -496,3 +496,108 @@ pub async fn retention_prunes_the_daily_counts(store: &dyn Store) -> CheckResult
     );
     Ok(())
 }
+
+/// Rows of `polls` as postured wrote them before migration 0008 (SQL both backends run): two
+/// polls of `msgraph` on 2026-01-01 (a success, a failure), one on 2026-01-02, a timeout of
+/// `github` on 2026-01-01. A backend's test applies the migrations before 0008, runs this, then
+/// migrates and calls [`polls_stored_before_0008_are_counted`].
+pub(crate) const POLLS_BEFORE_0008: &str = "INSERT INTO polls \
+    (tenant, connector, started_at, finished_at, outcome, error_summary) VALUES \
+    ('conformance-old', 'msgraph', 1767225600000, 1767225603000, 'success', NULL), \
+    ('conformance-old', 'msgraph', 1767225900000, 1767225903000, 'failure', \
+    '[{\"prefix\":\"msgraph.\",\"kind\":\"unauthorized\",\"reason\":\"401\"}]'), \
+    ('conformance-old', 'msgraph', 1767312000000, 1767312003000, 'success', NULL), \
+    ('conformance-old', 'github', 1767225600000, 1767225601000, 'timeout', \
+    '[{\"prefix\":\"github.\",\"kind\":\"timeout\",\"reason\":\"deadline\"}]')";
+
+/// Migration 0008 counts the polls stored before it in `poll_days` and gives each connector
+/// its latest one; the full rows stay, and the next poll is counted on top.
+pub(crate) async fn polls_stored_before_0008_are_counted(store: &dyn Store) -> CheckResult {
+    let tenant = "conformance-old";
+    let day = 24 * 60;
+    let days: Vec<_> = store
+        .poll_days(tenant, None)
+        .await?
+        .into_iter()
+        .map(|d| {
+            (
+                d.connector,
+                d.day,
+                [
+                    d.polls,
+                    d.successes,
+                    d.partials,
+                    d.failures,
+                    d.timeouts,
+                    d.recorded,
+                ],
+                d.first_started_at,
+                d.last_started_at,
+            )
+        })
+        .collect();
+    ensure_eq!(
+        days,
+        vec![
+            (
+                "github".to_string(),
+                at(0).date_naive(),
+                [1, 0, 0, 0, 1, 1],
+                at(0),
+                at(0)
+            ),
+            (
+                "msgraph".to_string(),
+                at(0).date_naive(),
+                [2, 1, 0, 1, 0, 2],
+                at(0),
+                at(5)
+            ),
+            (
+                "msgraph".to_string(),
+                at(day).date_naive(),
+                [1, 1, 0, 0, 0, 1],
+                at(day),
+                at(day)
+            ),
+        ],
+        "days (connector, day, counts, first, last)"
+    );
+    let last: Vec<_> = store
+        .last_polls(tenant)
+        .await?
+        .into_iter()
+        .map(|l| {
+            (
+                l.connector,
+                l.started_at,
+                l.outcome,
+                l.gaps.len(),
+                l.last_success_at,
+            )
+        })
+        .collect();
+    ensure_eq!(
+        last,
+        vec![
+            ("github".to_string(), at(0), PollOutcome::Timeout, 1, None),
+            (
+                "msgraph".to_string(),
+                at(day),
+                PollOutcome::Success,
+                0,
+                Some(at(day) + TimeDelta::seconds(3))
+            ),
+        ],
+        "last polls"
+    );
+    steady(tenant, day + 5).record(store).await?;
+    let days = store.poll_days(tenant, None).await?;
+    ensure_eq!(
+        days.last().map(|d| (d.polls, d.recorded)),
+        Some((2, 2)),
+        "the day after a poll (its first signal write is recorded)"
+    );
+    ensure_eq!(store.recent_polls(tenant, 10).await?.len(), 5, "full rows");
+    Ok(())
+}
