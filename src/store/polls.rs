@@ -20,7 +20,7 @@ use super::evidence::write_automatic;
 use super::plan::{EncodedPoll, Plan, Stored, StoredState};
 use super::rows::{
     self, ActionStateRow, ConnectorStateRow, GapRow, LastPollDbRow, PollDayDbRow, PollDbRow,
-    SignalChangeRow, SignalRow, SignalValueRow, SnapshotRow, TransitionDbRow,
+    PollStateRow, SignalChangeRow, SignalRow, SignalValueRow, SnapshotRow, TransitionDbRow,
 };
 use super::{
     ConnectorLastPoll, PollDay, PollOutcome, PollRecord, PollRow, ScoreSnapshot, SignalChange,
@@ -42,9 +42,13 @@ const SELECT_SIGNALS: &str = "SELECT s.key, s.value, \
     WHERE s.tenant = $1 ORDER BY s.key";
 const MATERIALISE_SIGNALS: &str = "UPDATE signal_current SET observed_at = observed_at + $3, \
     expires_at = expires_at + $3 WHERE tenant = $1 AND poll_id = $2";
-const SELECT_CONNECTOR_STATE: &str = "SELECT last_outcome, last_error_summary, \
-    last_success_at, signals_poll_id, signals_digest, signals_base, signals_seen \
-    FROM connector_state WHERE tenant = $1 AND connector = $2";
+/// The connector's row of `connector_state` and the tenant's `tenant_digest`, in one round trip
+/// (one row, every column NULL for what is not stored yet).
+const SELECT_POLL_STATE: &str = "SELECT d.digest, c.last_outcome, c.last_error_summary, \
+    c.last_success_at, c.signals_poll_id, c.signals_digest, c.signals_base, c.signals_seen \
+    FROM (SELECT CAST($1 AS TEXT) AS tenant, CAST($2 AS TEXT) AS connector) k \
+    LEFT JOIN tenant_digest d ON d.tenant = k.tenant \
+    LEFT JOIN connector_state c ON c.tenant = k.tenant AND c.connector = k.connector";
 const UPSERT_CONNECTOR_STATE: &str = "INSERT INTO connector_state (tenant, connector, \
     last_started_at, last_finished_at, last_outcome, last_error_summary, last_success_at, \
     signals_poll_id, signals_digest, signals_base, signals_seen) \
@@ -55,7 +59,6 @@ const UPSERT_CONNECTOR_STATE: &str = "INSERT INTO connector_state (tenant, conne
     last_success_at = excluded.last_success_at, signals_poll_id = excluded.signals_poll_id, \
     signals_digest = excluded.signals_digest, signals_base = excluded.signals_base, \
     signals_seen = excluded.signals_seen";
-const SELECT_TENANT_DIGEST: &str = "SELECT digest FROM tenant_digest WHERE tenant = $1";
 const UPSERT_TENANT_DIGEST: &str = "INSERT INTO tenant_digest (tenant, digest) VALUES ($1, $2) \
     ON CONFLICT (tenant) DO UPDATE SET digest = excluded.digest";
 const UPSERT_POLL_DAY: &str = "INSERT INTO poll_days (tenant, connector, day, polls, \
@@ -321,7 +324,7 @@ where
 }
 
 /// The writes of one poll inside its transaction: read the connector's `connector_state` row
-/// and the tenant's `tenant_digest`, then only what differs from them (the signal values, the
+/// and the tenant's `tenant_digest` (one statement), then only what differs from them (the signal values, the
 /// action rows and latest snapshots), plan, write the full poll row when the plan keeps one,
 /// what changed, the alert writes, and count the poll (`connector_state`, `poll_days`).
 /// `with_evidence`: the poll also writes automatic evidence. Returns the full poll row's id,
@@ -345,11 +348,12 @@ where
     Option<String>: Column<DB>,
 {
     let p = &poll.poll;
-    let connector = sqlx::query_as::<_, ConnectorStateRow>(SELECT_CONNECTOR_STATE)
+    let (digest, connector) = sqlx::query_as::<_, PollStateRow>(SELECT_POLL_STATE)
         .bind(p.tenant)
         .bind(p.connector)
-        .fetch_optional(&mut *conn)
-        .await?;
+        .fetch_one(&mut *conn)
+        .await?
+        .split();
     let signal_values = if poll.signals_unchanged(connector.as_ref()) {
         None
     } else {
@@ -363,10 +367,6 @@ where
                 .collect(),
         )
     };
-    let digest: Option<String> = sqlx::query_scalar(SELECT_TENANT_DIGEST)
-        .bind(p.tenant)
-        .fetch_optional(&mut *conn)
-        .await?;
     let state = if digest.as_deref() == Some(poll.state_digest.as_str()) {
         None
     } else {

@@ -304,7 +304,7 @@ fn decode_outcome(table: &'static str, raw: &str) -> Result<PollOutcome, StoreEr
 
 /// `connector_state`: what a poll reads of its connector's row (the latest poll's outcome and
 /// gaps, the stored signal set).
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub(crate) struct ConnectorStateRow {
     pub last_outcome: String,
     pub last_error_summary: Option<String>,
@@ -313,6 +313,36 @@ pub(crate) struct ConnectorStateRow {
     pub signals_digest: Option<String>,
     pub signals_base: Option<i64>,
     pub signals_seen: Option<i64>,
+}
+
+/// The tenant's `tenant_digest` and the connector's `connector_state` row, as a poll reads them
+/// in one statement (`last_outcome` is NULL when the connector has no row).
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct PollStateRow {
+    pub digest: Option<String>,
+    pub last_outcome: Option<String>,
+    pub last_error_summary: Option<String>,
+    pub last_success_at: Option<i64>,
+    pub signals_poll_id: Option<i64>,
+    pub signals_digest: Option<String>,
+    pub signals_base: Option<i64>,
+    pub signals_seen: Option<i64>,
+}
+
+impl PollStateRow {
+    /// The tenant's state digest and the connector's row, when stored.
+    pub fn split(self) -> (Option<String>, Option<ConnectorStateRow>) {
+        let connector = self.last_outcome.map(|last_outcome| ConnectorStateRow {
+            last_outcome,
+            last_error_summary: self.last_error_summary,
+            last_success_at: self.last_success_at,
+            signals_poll_id: self.signals_poll_id,
+            signals_digest: self.signals_digest,
+            signals_base: self.signals_base,
+            signals_seen: self.signals_seen,
+        });
+        (self.digest, connector)
+    }
 }
 
 /// `connector_state`: a connector's latest poll, for listings.
