@@ -26,6 +26,7 @@ const EXPECTED: &[(&str, &str, Role)] = &[
     ("get", "/api/v1/openapi.json", Role::Reader),
     ("get", "/api/v1/report", Role::Reader),
     ("get", "/api/v1/tenants/{tenant}/transitions", Role::Reader),
+    ("get", "/api/v1/tenants/{tenant}/polls", Role::Reader),
     ("get", "/api/v1/assessments", Role::Reader),
     ("get", "/api/v1/scores", Role::Reader),
     ("put", "/api/v1/actions/{action}/status", Role::Contributor),

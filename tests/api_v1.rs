@@ -364,6 +364,34 @@ async fn tenants_score_assessments_and_controls() {
         .get("/api/v1/tenants/contoso/transitions?since=yesterday", 400)
         .await;
     assert_eq!(bad_since["type"], "/problems/invalid-query");
+    // Polls: a second poll that changes nothing is counted, not recorded, and is the
+    // connector's last poll.
+    assert!(app.poll("contoso").await.stored);
+    let polls = api.get("/api/v1/tenants/contoso/polls", 200).await;
+    let days = polls["days"].as_array().unwrap();
+    // (Two days only when the two polls straddle midnight UTC.)
+    let total = |field: &str| days.iter().map(|d| d[field].as_u64().unwrap()).sum::<u64>();
+    assert!(days.iter().all(|d| d["connector"] == "msgraph"), "{polls}");
+    assert_eq!((total("polls"), total("successes")), (2, 2), "{polls}");
+    assert_eq!(total("recorded"), 1, "the first poll only: {polls}");
+    let recorded = polls["recorded"].as_array().unwrap();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0]["outcome"], "success");
+    let last_started = &days.last().unwrap()["last_started_at"];
+    let contoso = api.get("/api/v1/tenants/contoso", 200).await;
+    assert_eq!(
+        &contoso["connectors"][0]["last_poll"]["started_at"], last_started,
+        "the last poll is the counted one"
+    );
+    assert_ne!(&recorded[0]["started_at"], last_started);
+    let later = api
+        .get(
+            "/api/v1/tenants/contoso/polls?since=2999-01-01T00:00:00Z",
+            200,
+        )
+        .await;
+    assert_eq!(later["days"], serde_json::json!([]));
+    assert_eq!(later["recorded"], serde_json::json!([]));
 
     // The score: every filter narrows it, the breakdown adds up to it.
     let all = api.get("/api/v1/score", 200).await;

@@ -110,7 +110,7 @@ pub(super) async fn run(app: &App, tenant: &TenantRuntime, index: usize) -> Poll
     // One poll of the tenant at a time (held across the store I/O); the state lock, which the
     // API's reads take too, is held only for in-memory work.
     let _serial = tenant.poll.lock().await;
-    resume(app, tenant).await;
+    let after_start = resume(app, tenant).await;
     let now = Utc::now();
     let (evaluated, planned) = {
         let mut state = tenant.state.lock().await;
@@ -140,6 +140,7 @@ pub(super) async fn run(app: &App, tenant: &TenantRuntime, index: usize) -> Poll
         assessments: &planned.assessment_scores,
         alerts: planned.alerts.writes(),
         evidence: &planned.evidence,
+        after_start,
     };
     let stored = persist(app, &record, kind).await;
     let mut state = tenant.state.lock().await;
@@ -207,7 +208,9 @@ pub fn normalise(c: Collected, id: &str, ttl: chrono::Duration) -> Normalised {
 /// states, detector state). What was gathered in memory while the store was away is newer and
 /// wins. A failure is counted and retried on the next poll. The reads run without the state
 /// lock (the caller holds the tenant's poll lock, so nothing else changes what they fill in).
-async fn resume(app: &App, tenant: &TenantRuntime) {
+/// Returns whether this poll loaded (or tried to load) the stored state: the tenant's first
+/// poll since postured started, which the store keeps a full poll row of.
+async fn resume(app: &App, tenant: &TenantRuntime) -> bool {
     let (load_state, load_alerts) = {
         let state = tenant.state.lock().await;
         (!state.loaded, state.alert_state.is_none())
@@ -261,6 +264,7 @@ async fn resume(app: &App, tenant: &TenantRuntime) {
             }
         }
     }
+    load_state
 }
 
 /// Stage 3, evaluate: merge this poll's signals and gaps into the tenant's, test every action

@@ -124,7 +124,7 @@ pub async fn prune_loop(
         if let Some(before) = Utc::now().checked_sub_signed(retention) {
             match store.prune_history(before).await {
                 Ok(r) if r.total() > 0 => {
-                    tracing::info!(before = %before, polls = r.polls, signal_history = r.signal_history,
+                    tracing::info!(before = %before, polls = r.polls, poll_days = r.poll_days, signal_history = r.signal_history,
                         transitions = r.transitions, snapshots = r.snapshots, events = r.events,
                         notifications = r.notifications, "history pruned");
                 }

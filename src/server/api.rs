@@ -90,6 +90,7 @@ pub fn routes() -> (axum::Router<Arc<App>>, OpenApiDoc) {
         .routes(routes!(tenants::get))
         .routes(routes!(history::report_json))
         .routes(routes!(history::transitions))
+        .routes(routes!(history::polls))
         .routes(routes!(assessments::assessments))
         .routes(routes!(assessments::assessment))
         .routes(routes!(assessments::control))

@@ -2,9 +2,11 @@
 //! `GET /api/v1/tenants/{tenant}` (one), each with its connectors' last poll (time, outcome,
 //! the namespaces it could not collect) and the compliance score of its latest evaluation.
 //!
-//! The score and evaluation come from the app's memory; the last polls from the store (the
-//! tenant's newest [`RECENT_POLLS`] poll rows). A tenant outside the caller's scope is left out
-//! of the list and answered 404 [`UNKNOWN_TENANT`] on its own, as an unknown one is.
+//! The score and evaluation come from the app's memory; the last polls from the store (each
+//! connector's latest poll, [`Store::last_polls`](crate::store::Store::last_polls): also the
+//! successful polls that changed nothing, which have no full poll row). A tenant outside the
+//! caller's scope is left out of the list and answered 404 [`UNKNOWN_TENANT`] on its own, as an
+//! unknown one is.
 
 use std::sync::Arc;
 
@@ -21,10 +23,6 @@ use crate::evaluation::ScoreSummary;
 use crate::server::auth::{Principal, Role};
 use crate::server::problem::{Problem, UNKNOWN_TENANT, store_failed};
 use crate::store::PollOutcome;
-
-/// How many of a tenant's newest polls are read to find each connector's last one (a
-/// connector whose last poll is older than that many polls of its tenant shows none).
-pub const RECENT_POLLS: u32 = 200;
 
 /// One tenant.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -66,11 +64,13 @@ pub struct LastPoll {
     pub outcome: PollOutcome,
     /// Key prefixes it could not collect (empty on success).
     pub gaps: Vec<String>,
+    /// When the connector's latest successful poll ended; `null` when none is stored.
+    pub last_success_at: Option<DateTime<Utc>>,
 }
 
 /// The summary of `tenant`: connectors with their last poll (from the store) and its score.
 async fn summary(app: &App, tenant: &TenantRuntime) -> Result<TenantSummary, Problem> {
-    let polls = match app.store.recent_polls(&tenant.id, RECENT_POLLS).await {
+    let polls = match app.store.last_polls(&tenant.id).await {
         Ok(p) => p,
         Err(e) => return Err(store_failed(app, e.kind())),
     };
@@ -90,6 +90,7 @@ async fn summary(app: &App, tenant: &TenantRuntime) -> Result<TenantSummary, Pro
                     finished_at: p.finished_at,
                     outcome: p.outcome,
                     gaps: p.gaps.iter().map(|g| g.prefix.clone()).collect(),
+                    last_success_at: p.last_success_at,
                 }),
         })
         .collect();

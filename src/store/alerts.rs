@@ -21,7 +21,7 @@ use super::StoreError;
 use super::backend::{Column, Param, SqlBackend, SqlStore};
 use super::rows;
 use crate::alerts::{AlertEvent, InstanceState};
-use crate::evaluation::{ScoreSummary, TenantEvaluation};
+use crate::evaluation::ScoreSummary;
 
 /// An event and the notifiers routing chose for it (possibly none: the event is still kept in
 /// the ledger).
@@ -154,6 +154,9 @@ pub struct AssessmentSnapshot {
 pub struct PruneReport {
     /// Poll rows.
     pub polls: u64,
+    /// Daily poll counts (`poll_days`), each pruned once its day's last poll is older than
+    /// the cutoff.
+    pub poll_days: u64,
     /// Signal history rows.
     pub signal_history: u64,
     /// Transitions.
@@ -170,6 +173,7 @@ impl PruneReport {
     /// Total rows removed.
     pub fn total(&self) -> u64 {
         self.polls
+            + self.poll_days
             + self.signal_history
             + self.transitions
             + self.snapshots
@@ -542,8 +546,17 @@ const SELECT_ASSESSMENTS: &str = "SELECT assessment, at, points_achieved, points
     ORDER BY at, assessment, id";
 /// The deletes of `prune_history`, each with the cutoff as `$1`, and the report field it counts
 /// towards.
-const PRUNE: [(&str, &str); 8] = [
-    ("polls", "DELETE FROM polls WHERE started_at < $1"),
+const PRUNE: [(&str, &str); 9] = [
+    // The newest row is kept: SQLite gives a new row the largest id + 1, so an id (which marks
+    // the stored signals of a connector, `signal_current.poll_id`) is never given twice.
+    (
+        "polls",
+        "DELETE FROM polls WHERE started_at < $1 AND id < (SELECT MAX(id) FROM polls)",
+    ),
+    (
+        "poll_days",
+        "DELETE FROM poll_days WHERE last_started_at < $1",
+    ),
     (
         "signal_history",
         "DELETE FROM signal_history WHERE observed_at < $1",
@@ -635,44 +648,57 @@ where
     Ok(())
 }
 
-/// The category and assessment score snapshots of one poll that changed since the latest stored
-/// ones, inside its transaction.
-pub(crate) async fn write_snapshots<DB>(
+/// The latest category and assessment snapshots of a tenant (name -> (achieved, possible)),
+/// inside a poll's transaction.
+pub(crate) async fn latest_snapshots<DB>(
     conn: &mut DB::Connection,
     tenant: &str,
-    evaluation: &TenantEvaluation,
-    assessments: &[(String, ScoreSummary)],
-) -> Result<(), StoreError>
+) -> Result<[HashMap<String, (f64, f64)>; 2], StoreError>
 where
     DB: SqlBackend,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'s> &'s str: Encode<'s, DB> + Type<DB> + ColumnIndex<DB::Row>,
-    for<'s> Option<&'s str>: Encode<'s, DB> + Type<DB>,
     usize: ColumnIndex<DB::Row>,
-    i64: Param<DB> + Column<DB>,
-    Option<i64>: Param<DB>,
     f64: Param<DB> + Column<DB>,
     String: Column<DB>,
 {
-    let at = rows::to_millis(evaluation.evaluated_at);
-    let series = [
-        (
-            SELECT_LATEST_CATEGORIES,
-            INSERT_CATEGORY,
-            evaluation.categories.as_slice(),
-        ),
-        (SELECT_LATEST_ASSESSMENTS, INSERT_ASSESSMENT, assessments),
-    ];
-    for (select_latest, insert, scores) in series {
-        let latest: HashMap<String, (f64, f64)> =
-            sqlx::query_as::<_, (String, f64, f64)>(select_latest)
-                .bind(tenant)
-                .fetch_all(&mut *conn)
-                .await?
-                .into_iter()
-                .map(|(name, achieved, possible)| (name, (achieved, possible)))
-                .collect();
-        for (name, s) in changed_categories(scores, &latest) {
+    let mut out = [HashMap::new(), HashMap::new()];
+    for (select, latest) in [SELECT_LATEST_CATEGORIES, SELECT_LATEST_ASSESSMENTS]
+        .into_iter()
+        .zip(out.iter_mut())
+    {
+        *latest = sqlx::query_as::<_, (String, f64, f64)>(select)
+            .bind(tenant)
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .map(|(name, achieved, possible)| (name, (achieved, possible)))
+            .collect();
+    }
+    Ok(out)
+}
+
+/// The category and assessment snapshots of one poll (those that changed), at `at`, inside its
+/// transaction.
+pub(crate) async fn write_snapshots<DB>(
+    conn: &mut DB::Connection,
+    tenant: &str,
+    at: i64,
+    categories: &[&(String, ScoreSummary)],
+    assessments: &[&(String, ScoreSummary)],
+) -> Result<(), StoreError>
+where
+    DB: SqlBackend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'s> &'s str: Encode<'s, DB> + Type<DB>,
+    i64: Param<DB>,
+    f64: Param<DB>,
+{
+    for (insert, scores) in [
+        (INSERT_CATEGORY, categories),
+        (INSERT_ASSESSMENT, assessments),
+    ] {
+        for (name, s) in scores.iter().copied() {
             sqlx::query(insert)
                 .bind(tenant)
                 .bind(name.as_str())
@@ -841,6 +867,7 @@ where
             let n = DB::rows_affected(&done);
             match what {
                 "polls" => report.polls += n,
+                "poll_days" => report.poll_days += n,
                 "signal_history" => report.signal_history += n,
                 "transitions" => report.transitions += n,
                 "snapshots" => report.snapshots += n,

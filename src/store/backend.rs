@@ -149,13 +149,15 @@ pub(crate) trait SqlBackend:
     fn rows_affected(result: &Self::QueryResult) -> u64;
 
     /// Write the rows of a poll that come in any number, inside its transaction: the signal
-    /// upserts, the history rows, the gaps (the connector's old ones are already deleted), the
-    /// changed action states and the transitions (with `poll_id`).
+    /// upserts (when [`Plan::write_signals`], marked with `poll_id`), the history rows, the gaps
+    /// (when [`Plan::replace_gaps`]; the connector's old ones are already deleted), the changed
+    /// action states and the transitions (with `poll_id`, the poll's full row; `None` when it
+    /// has none, which the plan keeps for every poll that writes signals or transitions).
     fn write_rows(
         conn: &mut Self::Connection,
         poll: &EncodedPoll<'_>,
         plan: &Plan<'_, '_>,
-        poll_id: i64,
+        poll_id: Option<i64>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 

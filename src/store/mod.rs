@@ -4,8 +4,21 @@
 //! once for both databases by [`SqlStore`]: SQLite ([`sqlite::SqliteStore`], the default: a
 //! file in WAL mode) and PostgreSQL ([`postgres::PostgresStore`]). Per-backend migrations under
 //! `migrations/<backend>/` are embedded at build time and applied by [`Store::migrate`]. Each
-//! poll is written in one transaction: the poll row, the signals, the gaps, the changed action
-//! states, the status transitions and a score snapshot when the score changed.
+//! poll is written in one transaction, and writes only what changed: the changed signals, gaps,
+//! action states, status transitions and snapshots, and a full `polls` row only for a poll worth
+//! one (see [`Store::record_poll`]); every poll is counted in its connector's daily roll-up
+//! (`poll_days`, [`Store::poll_days`]) and is its connector's latest poll
+//! ([`Store::last_polls`]).
+//!
+//! A steady poll (nothing changed) reads two rows and writes two: the connector's row of
+//! `connector_state` (its latest poll; the digest of its stored signal set, whose freshness it
+//! carries for the rows of that set, so unchanged signals are not rewritten) and the tenant's
+//! `tenant_digest` (of the action states and scores it stored: when the evaluation's digest is
+//! the same, the action rows and latest snapshots are not read), then the two upserts
+//! (`connector_state`, `poll_days`). Only `record_poll` writes `signal_current`, `action_state`,
+//! the snapshots and these digests, always together in one transaction under the tenant's
+//! ordering (SQLite's one writer, PostgreSQL's tenant lock), so a digest always describes what
+//! is stored, whichever process wrote last.
 //!
 //! Layout: the SQL both backends run is written once, with `$n` placeholders (which sqlx's
 //! SQLite driver accepts too), in the file of what it stores: `polls.rs` (polls, signals, gaps,
@@ -192,6 +205,9 @@ pub struct PollRecord<'a> {
     /// content address), an evidence row of the tenant's instance, and its address on the
     /// poll's transition of that action. Bounded by the caller.
     pub evidence: &'a [AutomaticEvidence],
+    /// The tenant's first poll since postured started (the one that loaded its stored state):
+    /// it gets a full `polls` row even when nothing changed.
+    pub after_start: bool,
 }
 
 /// What a store needs to resume a tenant after a restart.
@@ -242,6 +258,55 @@ pub struct PollRow {
     pub gaps: Vec<SignalGap>,
 }
 
+/// The latest poll of one connector of a tenant, whether it has a full `polls` row or was only
+/// counted (`connector_state`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectorLastPoll {
+    /// Connector that polled.
+    pub connector: String,
+    /// When the poll started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended.
+    pub finished_at: DateTime<Utc>,
+    /// How it ended.
+    pub outcome: PollOutcome,
+    /// The namespaces it could not collect.
+    pub gaps: Vec<SignalGap>,
+    /// When the connector's latest successful poll ended; `None` when it never succeeded (since
+    /// the store has kept it).
+    pub last_success_at: Option<DateTime<Utc>>,
+}
+
+/// The polls of one connector of a tenant on one UTC day (`poll_days`): every poll is counted,
+/// whether or not it has a full `polls` row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PollDay {
+    /// Connector that polled.
+    pub connector: String,
+    /// The UTC day of the polls' start.
+    #[schema(value_type = String, format = Date)]
+    pub day: chrono::NaiveDate,
+    /// Polls that day.
+    pub polls: u64,
+    /// ... that succeeded.
+    pub successes: u64,
+    /// ... that collected part of their endpoints.
+    pub partials: u64,
+    /// ... that collected nothing.
+    pub failures: u64,
+    /// ... that exceeded their deadline.
+    pub timeouts: u64,
+    /// How many of them have a full `polls` row (a change, a failure ...); the others were
+    /// successful polls that changed nothing.
+    pub recorded: u64,
+    /// When the day's first poll started.
+    pub first_started_at: DateTime<Utc>,
+    /// When the day's last poll started.
+    pub last_started_at: DateTime<Utc>,
+    /// When the day's last poll ended.
+    pub last_finished_at: DateTime<Utc>,
+}
+
 /// A recorded change of one signal's value (its first observation included).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SignalChange {
@@ -284,9 +349,17 @@ pub trait Store:
     async fn check_health(&self) -> Result<(), StoreError>;
     /// Load what is needed to resume evaluating `tenant`.
     async fn load_tenant_state(&self, tenant: &str) -> Result<TenantState, StoreError>;
-    /// Write one poll atomically: poll row, signals, gaps, changed action states, transitions,
-    /// a score snapshot when the tenant's score changed, a snapshot of every category whose
-    /// score changed, alert events with their outbox rows, and detector states.
+    /// Write one poll atomically, only what changed: the signals when they differ from the
+    /// connector's stored set (a history row per changed value), the gaps when they or the
+    /// previous ones are not empty, changed action states, transitions, a score snapshot when
+    /// the tenant's score changed, a snapshot of every category and assessment whose score
+    /// changed, alert events with their outbox rows, detector states and automatic evidence.
+    ///
+    /// The poll gets a full `polls` row when it was not a success, changed or wrote any of
+    /// those (detector states aside), is its connector's first (or first after a poll that was
+    /// not a success), or is the tenant's first since postured started
+    /// ([`PollRecord::after_start`]). Every poll is counted in its connector's day of
+    /// [`Store::poll_days`] and becomes its [`Store::last_polls`] entry.
     async fn record_poll(&self, poll: &PollRecord<'_>) -> Result<(), StoreError>;
     /// Transitions of a tenant, oldest first, optionally for one action and since an instant
     /// (inclusive).
@@ -310,8 +383,19 @@ pub trait Store:
         tenant: &str,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<ScoreSnapshot>, StoreError>;
-    /// The tenant's latest `limit` polls, newest first.
+    /// The tenant's latest `limit` full poll rows, newest first: its failures, changes, first
+    /// polls ([`Store::record_poll`] says which); the successful polls that changed nothing are
+    /// only counted ([`Store::poll_days`], [`Store::last_polls`]).
     async fn recent_polls(&self, tenant: &str, limit: u32) -> Result<Vec<PollRow>, StoreError>;
+    /// The latest poll of each connector of the tenant that has polled, by connector id.
+    async fn last_polls(&self, tenant: &str) -> Result<Vec<ConnectorLastPoll>, StoreError>;
+    /// The tenant's daily poll counts (every poll, full row or not), oldest day first (then by
+    /// connector), the days whose last poll started at or after `since`.
+    async fn poll_days(
+        &self,
+        tenant: &str,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<PollDay>, StoreError>;
 }
 
 /// Open the store a URL names, without migrating (call [`Store::migrate`] next).

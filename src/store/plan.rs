@@ -1,15 +1,25 @@
 //! What one `record_poll` must write, computed without SQL and shared by both backends.
 //!
 //! [`EncodedPoll::new`] validates and encodes a [`PollRecord`] before any transaction opens (so
-//! invalid input never half-writes anything). Inside the transaction the backend reads the
-//! tenant's stored state once ([`Stored`]) and [`EncodedPoll::plan`] decides which signal values
-//! changed (history rows), which action states changed (upserts, with `since`) and whether the
-//! score changed (snapshot). The backend then executes the [`Plan`].
+//! invalid input never half-writes anything), with two digests: of its signals (keys, values,
+//! times relative to the poll's start) and of the tenant state it leaves (every evaluated
+//! action's state, the score, the category and assessment scores). Inside the transaction the
+//! backend reads the connector's row of `connector_state` and the tenant's `tenant_digest`;
+//! only what differs from them is read further ([`Stored`]: the signal values when the signal
+//! digest differs, the action rows and latest snapshots when the state digest differs), and
+//! [`EncodedPoll::plan`] decides which signal values changed (history rows), which action
+//! states changed (upserts, with `since`), which snapshots are due, whether the connector's
+//! gaps are rewritten, and whether the poll gets a full `polls` row. The backend then executes
+//! the [`Plan`].
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::rows::{self, ActionStateRow};
-use super::{PollRecord, StoreError};
+use sha2::{Digest, Sha256};
+
+use super::alerts::changed_categories;
+use super::rows::{self, ActionStateRow, ConnectorStateRow};
+use super::{PollOutcome, PollRecord, StoreError};
+use crate::evaluation::ScoreSummary;
 
 /// Scores closer than this are the same score (guards against summation-order noise).
 const SCORE_EPSILON: f64 = 1e-9;
@@ -23,6 +33,8 @@ pub(crate) struct EncodedPollRow<'a> {
     pub finished_at: i64,
     pub outcome: &'static str,
     pub error_summary: Option<String>,
+    /// UTC day of `started_at` (days since the Unix epoch): the `poll_days` row it counts in.
+    pub day: i64,
 }
 
 /// One signal, ready to bind.
@@ -94,36 +106,79 @@ pub(crate) struct EncodedPoll<'a> {
     pub actions: Vec<EncodedAction<'a>>,
     pub transitions: Vec<EncodedTransition<'a>>,
     pub score: EncodedScore,
+    /// The category scores of the evaluation (a snapshot for each one that changed).
+    pub categories: &'a [(String, ScoreSummary)],
+    /// The assessment scores (a snapshot for each one that changed).
+    pub assessments: &'a [(String, ScoreSummary)],
+    /// Digest of the signals: keys, values, and times relative to the poll's start.
+    pub signals_digest: String,
+    /// Digest of the tenant state the poll leaves: actions, score, categories, assessments.
+    pub state_digest: String,
+    /// The tenant's first poll since postured started ([`PollRecord::after_start`]).
+    pub after_start: bool,
 }
 
-/// What the store holds for the tenant when the poll is written.
+/// What the store holds for the tenant when the poll is written, as far as it was read.
 #[derive(Debug, Default)]
 pub(crate) struct Stored {
-    /// Current signal values (JSON text) by key.
-    pub signal_values: HashMap<String, String>,
+    /// The connector's row of `connector_state`; `None` before its first poll.
+    pub connector: Option<ConnectorStateRow>,
+    /// Current signal values (JSON text) by key; `None` when the connector's stored signal
+    /// digest equals the poll's (not read: every value is the same).
+    pub signal_values: Option<HashMap<String, String>>,
+    /// The stored action rows and latest snapshots; `None` when the tenant's stored state digest
+    /// equals the poll's (not read: nothing differs).
+    pub state: Option<StoredState>,
+}
+
+/// The tenant's stored action rows and latest snapshots.
+#[derive(Debug, Default)]
+pub(crate) struct StoredState {
     /// Current action rows by action id.
     pub actions: HashMap<String, ActionStateRow>,
     /// `(points_achieved, points_possible)` of the latest score snapshot.
     pub latest_score: Option<(f64, f64)>,
+    /// `(points_achieved, points_possible)` of the latest snapshot of each category.
+    pub latest_categories: HashMap<String, (f64, f64)>,
+    /// `(points_achieved, points_possible)` of the latest snapshot of each assessment.
+    pub latest_assessments: HashMap<String, (f64, f64)>,
 }
 
-/// The writes of one poll besides the poll row, the signal upserts (all signals), the gaps
-/// (all, after deleting the connector's old ones) and the transitions (all), which the backend
-/// takes from the [`EncodedPoll`] directly.
+/// The writes of one poll besides its alerts and evidence.
 #[derive(Debug)]
 pub(crate) struct Plan<'p, 'a> {
+    /// Whether the poll gets a full `polls` row (else it is only counted in `poll_days` and
+    /// `connector_state`).
+    pub record: bool,
+    /// Whether the poll's signals are written (upserted, marked with the poll's id): every
+    /// signal of the poll when they differ from the connector's stored set, else none (the
+    /// connector's `signals_seen` carries their freshness).
+    pub write_signals: bool,
+    /// The connector's rows of `signal_current` to bring forward by this many milliseconds
+    /// before the signals are written: `(signals_poll_id, signals_seen - signals_base)`.
+    pub materialise: Option<(i64, i64)>,
     /// Signals whose value changed (or that are new): one history row each.
     pub history: Vec<&'p EncodedSignal<'a>>,
+    /// Whether the connector's gaps are replaced by the poll's (they or the previous poll's
+    /// are not empty).
+    pub replace_gaps: bool,
     /// Action states that differ from the stored rows, `since` settled.
     pub actions: Vec<EncodedAction<'a>>,
     /// A snapshot when the score differs from the latest one.
     pub snapshot: Option<EncodedScore>,
+    /// Categories whose score differs from their latest snapshot.
+    pub categories: Vec<&'a (String, ScoreSummary)>,
+    /// Assessments whose score differs from their latest snapshot.
+    pub assessments: Vec<&'a (String, ScoreSummary)>,
+    /// Whether the tenant's state digest is written (it differs from the stored one).
+    pub write_digest: bool,
 }
 
 impl<'a> EncodedPoll<'a> {
     /// Validate and encode. Fails with [`StoreError::Invalid`] on a non-finite signal number or
     /// an evaluation of another tenant; nothing has been written then.
     pub fn new(poll: &PollRecord<'a>) -> Result<Self, StoreError> {
+        let started_at = rows::to_millis(poll.started_at);
         let evaluation = poll.evaluation;
         if evaluation.tenant != poll.tenant {
             return Err(StoreError::Invalid(format!(
@@ -162,7 +217,7 @@ impl<'a> EncodedPoll<'a> {
             })
             .collect();
 
-        let actions = evaluation
+        let actions: Vec<EncodedAction<'a>> = evaluation
             .actions
             .iter()
             .map(|a| EncodedAction {
@@ -204,38 +259,107 @@ impl<'a> EncodedPoll<'a> {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
 
+        let score = EncodedScore {
+            at: evaluated_at,
+            points_achieved: evaluation.score.points_achieved,
+            points_possible: evaluation.score.points_possible,
+            ratio: evaluation.score.ratio,
+        };
         Ok(EncodedPoll {
             poll: EncodedPollRow {
                 tenant: poll.tenant,
                 connector: poll.connector,
-                started_at: rows::to_millis(poll.started_at),
+                started_at,
                 finished_at: rows::to_millis(poll.finished_at),
                 outcome: poll.outcome.as_str(),
                 error_summary: rows::encode_gaps(poll.gaps)?,
+                day: started_at.div_euclid(MILLIS_PER_DAY),
             },
+            signals_digest: signals_digest(&signals, started_at),
+            state_digest: state_digest(&actions, &score, &evaluation.categories, poll.assessments),
             signals,
             gaps,
             actions,
             transitions,
-            score: EncodedScore {
-                at: evaluated_at,
-                points_achieved: evaluation.score.points_achieved,
-                points_possible: evaluation.score.points_possible,
-                ratio: evaluation.score.ratio,
-            },
+            score,
+            categories: &evaluation.categories,
+            assessments: poll.assessments,
+            after_start: poll.after_start,
         })
     }
 
-    /// Compare with what is stored and decide the conditional writes.
-    pub fn plan<'p>(&'p self, stored: &Stored) -> Plan<'p, 'a> {
-        let history = self
-            .signals
-            .iter()
-            .filter(|s| stored.signal_values.get(s.key) != Some(&s.value))
-            .collect();
+    /// Whether the connector's stored signal set is the poll's (same digest, rows marked).
+    pub fn signals_unchanged(&self, connector: Option<&ConnectorStateRow>) -> bool {
+        connector.is_some_and(|c| {
+            c.signals_poll_id.is_some()
+                && c.signals_base.is_some()
+                && c.signals_seen.is_some()
+                && c.signals_digest.as_deref() == Some(self.signals_digest.as_str())
+        })
+    }
 
-        let actions = self
-            .actions
+    /// Compare with what is stored and decide the conditional writes. `other_writes`: the poll
+    /// also writes alert events or automatic evidence (which alone earn it a full row).
+    pub fn plan<'p>(&'p self, stored: &Stored, other_writes: bool) -> Plan<'p, 'a> {
+        let connector = stored.connector.as_ref();
+        let write_signals = stored.signal_values.is_some();
+        let history = match &stored.signal_values {
+            Some(values) => self
+                .signals
+                .iter()
+                .filter(|s| values.get(s.key) != Some(&s.value))
+                .collect(),
+            None => Vec::new(),
+        };
+        let materialise = connector.filter(|_| write_signals).and_then(|c| {
+            let shift = c.signals_seen? - c.signals_base?;
+            Some((c.signals_poll_id?, shift)).filter(|_| shift != 0)
+        });
+        let replace_gaps =
+            !self.gaps.is_empty() || connector.is_none_or(|c| c.last_error_summary.is_some());
+
+        let state = stored.state.as_ref();
+        let (actions, snapshot, categories, assessments) = match state {
+            Some(state) => (
+                self.changed_actions(state),
+                self.score_changed(state.latest_score).then_some(self.score),
+                changed_categories(self.categories, &state.latest_categories),
+                changed_categories(self.assessments, &state.latest_assessments),
+            ),
+            None => (Vec::new(), None, Vec::new(), Vec::new()),
+        };
+
+        let changed = write_signals
+            || !history.is_empty()
+            || !self.gaps.is_empty()
+            || !actions.is_empty()
+            || !self.transitions.is_empty()
+            || snapshot.is_some()
+            || !categories.is_empty()
+            || !assessments.is_empty();
+        let record = changed
+            || other_writes
+            || self.after_start
+            || self.poll.outcome != PollOutcome::Success.as_str()
+            || connector.is_none_or(|c| c.last_outcome != PollOutcome::Success.as_str());
+
+        Plan {
+            record,
+            write_signals,
+            materialise,
+            history,
+            replace_gaps,
+            actions,
+            snapshot,
+            categories,
+            assessments,
+            write_digest: state.is_some(),
+        }
+    }
+
+    /// The action states that differ from the stored rows, `since` settled.
+    fn changed_actions(&self, stored: &StoredState) -> Vec<EncodedAction<'a>> {
+        self.actions
             .iter()
             .filter_map(|new| {
                 let old = stored.actions.get(new.action_id);
@@ -257,22 +381,107 @@ impl<'a> EncodedPoll<'a> {
                     ..new.clone()
                 })
             })
-            .collect();
+            .collect()
+    }
 
-        let changed = match stored.latest_score {
+    /// Whether the score differs from the latest snapshot's (or there is none).
+    fn score_changed(&self, latest: Option<(f64, f64)>) -> bool {
+        match latest {
             None => true,
             Some((achieved, possible)) => {
                 (achieved - self.score.points_achieved).abs() > SCORE_EPSILON
                     || (possible - self.score.points_possible).abs() > SCORE_EPSILON
             }
-        };
-
-        Plan {
-            history,
-            actions,
-            snapshot: changed.then_some(self.score),
         }
     }
+}
+
+/// Milliseconds in a UTC day.
+const MILLIS_PER_DAY: i64 = 86_400_000;
+
+/// Fields fed to SHA-256 unambiguously (each length-prefixed or fixed-size), after a version
+/// tag, so that the digest changes when its encoding does. Stored as the first 128 bits in
+/// hex.
+struct Digester(Sha256);
+
+impl Digester {
+    fn new(tag: &str) -> Self {
+        let mut d = Digester(Sha256::new());
+        d.str(tag);
+        d
+    }
+    fn str(&mut self, s: &str) {
+        self.0.update((s.len() as u64).to_le_bytes());
+        self.0.update(s.as_bytes());
+    }
+    fn opt(&mut self, s: Option<&str>) {
+        match s {
+            None => self.0.update([0]),
+            Some(s) => {
+                self.0.update([1]);
+                self.str(s);
+            }
+        }
+    }
+    fn i64(&mut self, v: i64) {
+        self.0.update(v.to_le_bytes());
+    }
+    fn f64(&mut self, v: f64) {
+        self.0.update(v.to_bits().to_le_bytes());
+    }
+    fn scores(&mut self, scores: &[(String, ScoreSummary)]) {
+        self.i64(scores.len() as i64);
+        for (name, s) in scores {
+            self.str(name);
+            self.f64(s.points_achieved);
+            self.f64(s.points_possible);
+        }
+    }
+    fn finish(self) -> String {
+        hex::encode(&self.0.finalize()[..16])
+    }
+}
+
+/// The digest of a poll's signals (sorted by key): keys, values, and `observed_at` and
+/// `expires_at` relative to the poll's start `base`.
+fn signals_digest(signals: &[EncodedSignal<'_>], base: i64) -> String {
+    let mut d = Digester::new("postured signals v1");
+    d.i64(signals.len() as i64);
+    for s in signals {
+        d.str(s.key);
+        d.str(&s.value);
+        d.i64(s.observed_at.wrapping_sub(base));
+        d.i64(s.expires_at.wrapping_sub(base));
+    }
+    d.finish()
+}
+
+/// The digest of the tenant state a poll leaves: every evaluated action's state (`since` and
+/// `updated_at` aside), in evaluation order, the score, the category and assessment scores.
+fn state_digest(
+    actions: &[EncodedAction<'_>],
+    score: &EncodedScore,
+    categories: &[(String, ScoreSummary)],
+    assessments: &[(String, ScoreSummary)],
+) -> String {
+    let mut d = Digester::new("postured tenant state v1");
+    d.i64(actions.len() as i64);
+    for a in actions {
+        d.str(a.action_id);
+        d.str(a.test_status);
+        d.str(a.implementation_status);
+        d.f64(a.credit);
+        d.i64(a.points);
+        d.f64(a.points_achieved);
+        d.f64(a.points_possible);
+        d.opt(a.reason);
+        d.str(a.testing_logic);
+    }
+    d.f64(score.points_achieved);
+    d.f64(score.points_possible);
+    d.scores(categories);
+    d.scores(assessments);
+    d.finish()
 }
 
 /// Whether a stored row already holds the evaluated state (`since` and `updated_at` aside).

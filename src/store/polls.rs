@@ -1,5 +1,6 @@
-//! The [`Store`] implementation of both backends: polls, signals, gaps, action states,
-//! transitions and score snapshots.
+//! The [`Store`] implementation of both backends: polls (full rows, the daily roll-up
+//! `poll_days`, each connector's latest poll in `connector_state`), signals, gaps, action
+//! states, transitions and score snapshots.
 //!
 //! One body over [`SqlStore<DB>`]: the SQL is written once with `$n` placeholders, and only what
 //! [`SqlBackend`] names differs (how the transactions begin, PostgreSQL's per-tenant lock, how the
@@ -13,24 +14,74 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Connection, Encode, Executor, Type};
 
-use super::alerts::{EncodedAlerts, write_alerts, write_snapshots};
+use super::alerts::{EncodedAlerts, latest_snapshots, write_alerts, write_snapshots};
 use super::backend::{Column, Param, SqlBackend, SqlStore};
 use super::evidence::write_automatic;
-use super::plan::{EncodedPoll, Stored};
+use super::plan::{EncodedPoll, Plan, Stored, StoredState};
 use super::rows::{
-    self, ActionStateRow, GapRow, PollDbRow, SignalChangeRow, SignalRow, SignalValueRow,
-    SnapshotRow, TransitionDbRow,
+    self, ActionStateRow, ConnectorStateRow, GapRow, LastPollDbRow, PollDayDbRow, PollDbRow,
+    PollStateRow, SignalChangeRow, SignalRow, SignalValueRow, SnapshotRow, TransitionDbRow,
 };
 use super::{
-    PollRecord, PollRow, ScoreSnapshot, SignalChange, Store, StoreError, TenantState, TransitionRow,
+    ConnectorLastPoll, PollDay, PollOutcome, PollRecord, PollRow, ScoreSnapshot, SignalChange,
+    Store, StoreError, TenantState, TransitionRow,
 };
 
 const INSERT_POLL: &str = "INSERT INTO polls \
     (tenant, connector, started_at, finished_at, outcome, error_summary) \
     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
 const SELECT_SIGNAL_VALUES: &str = "SELECT key, value FROM signal_current WHERE tenant = $1";
-const SELECT_SIGNALS: &str = "SELECT key, value, observed_at, expires_at \
-    FROM signal_current WHERE tenant = $1 ORDER BY key";
+/// A row of the connector's stored signal set (marked with its `signals_poll_id`) is fresh as of
+/// the connector's `signals_seen`: its times are brought forward by `signals_seen -
+/// signals_base`.
+const SELECT_SIGNALS: &str = "SELECT s.key, s.value, \
+    s.observed_at + COALESCE(c.signals_seen - c.signals_base, 0) AS observed_at, \
+    s.expires_at + COALESCE(c.signals_seen - c.signals_base, 0) AS expires_at \
+    FROM signal_current s LEFT JOIN connector_state c \
+    ON c.tenant = s.tenant AND c.signals_poll_id = s.poll_id \
+    WHERE s.tenant = $1 ORDER BY s.key";
+const MATERIALISE_SIGNALS: &str = "UPDATE signal_current SET observed_at = observed_at + $3, \
+    expires_at = expires_at + $3 WHERE tenant = $1 AND poll_id = $2";
+/// The connector's row of `connector_state` and the tenant's `tenant_digest`, in one round trip
+/// (one row, every column NULL for what is not stored yet).
+const SELECT_POLL_STATE: &str = "SELECT d.digest, c.last_outcome, c.last_error_summary, \
+    c.last_success_at, c.signals_poll_id, c.signals_digest, c.signals_base, c.signals_seen \
+    FROM (SELECT CAST($1 AS TEXT) AS tenant, CAST($2 AS TEXT) AS connector) k \
+    LEFT JOIN tenant_digest d ON d.tenant = k.tenant \
+    LEFT JOIN connector_state c ON c.tenant = k.tenant AND c.connector = k.connector";
+const UPSERT_CONNECTOR_STATE: &str = "INSERT INTO connector_state (tenant, connector, \
+    last_started_at, last_finished_at, last_outcome, last_error_summary, last_success_at, \
+    signals_poll_id, signals_digest, signals_base, signals_seen) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+    ON CONFLICT (tenant, connector) DO UPDATE SET \
+    last_started_at = excluded.last_started_at, last_finished_at = excluded.last_finished_at, \
+    last_outcome = excluded.last_outcome, last_error_summary = excluded.last_error_summary, \
+    last_success_at = excluded.last_success_at, signals_poll_id = excluded.signals_poll_id, \
+    signals_digest = excluded.signals_digest, signals_base = excluded.signals_base, \
+    signals_seen = excluded.signals_seen";
+const UPSERT_TENANT_DIGEST: &str = "INSERT INTO tenant_digest (tenant, digest) VALUES ($1, $2) \
+    ON CONFLICT (tenant) DO UPDATE SET digest = excluded.digest";
+const UPSERT_POLL_DAY: &str = "INSERT INTO poll_days (tenant, connector, day, polls, \
+    successes, partials, failures, timeouts, recorded, first_started_at, last_started_at, \
+    last_finished_at) VALUES ($1, $2, $3, 1, $4, $5, $6, $7, $8, $9, $10, $11) \
+    ON CONFLICT (tenant, connector, day) DO UPDATE SET polls = poll_days.polls + 1, \
+    successes = poll_days.successes + excluded.successes, \
+    partials = poll_days.partials + excluded.partials, \
+    failures = poll_days.failures + excluded.failures, \
+    timeouts = poll_days.timeouts + excluded.timeouts, \
+    recorded = poll_days.recorded + excluded.recorded, \
+    first_started_at = CASE WHEN excluded.first_started_at < poll_days.first_started_at \
+    THEN excluded.first_started_at ELSE poll_days.first_started_at END, \
+    last_started_at = CASE WHEN excluded.last_started_at > poll_days.last_started_at \
+    THEN excluded.last_started_at ELSE poll_days.last_started_at END, \
+    last_finished_at = CASE WHEN excluded.last_finished_at > poll_days.last_finished_at \
+    THEN excluded.last_finished_at ELSE poll_days.last_finished_at END";
+const SELECT_LAST_POLLS: &str = "SELECT connector, last_started_at, last_finished_at, \
+    last_outcome, last_error_summary, last_success_at FROM connector_state \
+    WHERE tenant = $1 ORDER BY connector";
+const SELECT_POLL_DAYS: &str = "SELECT connector, day, polls, successes, partials, failures, \
+    timeouts, recorded, first_started_at, last_started_at, last_finished_at FROM poll_days \
+    WHERE tenant = $1 AND last_started_at >= $2 ORDER BY day, connector";
 const SELECT_HISTORY: &str = "SELECT key, value, observed_at FROM signal_history \
     WHERE tenant = $1 AND observed_at >= $2 ORDER BY observed_at, id";
 const SELECT_HISTORY_FOR_KEY: &str = "SELECT key, value, observed_at FROM signal_history \
@@ -65,7 +116,8 @@ const SELECT_POLLS: &str = "SELECT id, tenant, connector, started_at, finished_a
 macro_rules! signal_conflict {
     () => {
         "ON CONFLICT (tenant, key) DO UPDATE SET value = excluded.value, \
-        observed_at = excluded.observed_at, expires_at = excluded.expires_at"
+        observed_at = excluded.observed_at, expires_at = excluded.expires_at, \
+        poll_id = excluded.poll_id"
     };
 }
 pub(crate) use signal_conflict;
@@ -172,17 +224,19 @@ where
                 .execute(&mut *tx)
                 .await?;
         }
-        let poll_id = write_poll::<DB>(&mut tx, &encoded, &alerts).await?;
-        write_automatic::<DB>(
-            &mut tx,
-            poll.tenant,
-            poll.connector,
-            poll.evaluation.evaluated_at,
-            poll_id,
-            poll.evidence,
-        )
-        .await?;
-        write_snapshots::<DB>(&mut tx, poll.tenant, poll.evaluation, poll.assessments).await?;
+        let poll_id =
+            write_poll::<DB>(&mut tx, &encoded, &alerts, !poll.evidence.is_empty()).await?;
+        if let Some(poll_id) = poll_id {
+            write_automatic::<DB>(
+                &mut tx,
+                poll.tenant,
+                poll.connector,
+                poll.evaluation.evaluated_at,
+                poll_id,
+                poll.evidence,
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -246,16 +300,41 @@ where
             .await?;
         rows::decode_all(rows, PollDbRow::into_poll)
     }
+
+    async fn last_polls(&self, tenant: &str) -> Result<Vec<ConnectorLastPoll>, StoreError> {
+        let rows = sqlx::query_as::<_, LastPollDbRow>(SELECT_LAST_POLLS)
+            .bind(tenant)
+            .fetch_all(self.pool())
+            .await?;
+        rows::decode_all(rows, LastPollDbRow::into_last_poll)
+    }
+
+    async fn poll_days(
+        &self,
+        tenant: &str,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<PollDay>, StoreError> {
+        let rows = sqlx::query_as::<_, PollDayDbRow>(SELECT_POLL_DAYS)
+            .bind(tenant)
+            .bind(rows::since_millis(since))
+            .fetch_all(self.pool())
+            .await?;
+        rows::decode_all(rows, PollDayDbRow::into_day)
+    }
 }
 
-/// The writes of one poll inside its transaction: the poll row, then what changed compared with
-/// the stored state (read here, after the transaction began), then the alert writes. Returns
-/// the poll row's id.
+/// The writes of one poll inside its transaction: read the connector's `connector_state` row
+/// and the tenant's `tenant_digest` (one statement), then only what differs from them (the signal values, the
+/// action rows and latest snapshots), plan, write the full poll row when the plan keeps one,
+/// what changed, the alert writes, and count the poll (`connector_state`, `poll_days`).
+/// `with_evidence`: the poll also writes automatic evidence. Returns the full poll row's id,
+/// if any.
 async fn write_poll<DB>(
     conn: &mut DB::Connection,
     poll: &EncodedPoll<'_>,
     alerts: &EncodedAlerts<'_>,
-) -> Result<i64, StoreError>
+    with_evidence: bool,
+) -> Result<Option<i64>, StoreError>
 where
     DB: SqlBackend,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
@@ -263,50 +342,73 @@ where
     for<'s> Option<&'s str>: Encode<'s, DB> + Type<DB>,
     usize: ColumnIndex<DB::Row>,
     i64: Param<DB> + Column<DB>,
-    Option<i64>: Param<DB>,
+    Option<i64>: Param<DB> + Column<DB>,
     f64: Param<DB> + Column<DB>,
     String: Column<DB>,
+    Option<String>: Column<DB>,
 {
     let p = &poll.poll;
-    let poll_id: i64 = sqlx::query_scalar(INSERT_POLL)
+    let (digest, connector) = sqlx::query_as::<_, PollStateRow>(SELECT_POLL_STATE)
         .bind(p.tenant)
         .bind(p.connector)
-        .bind(p.started_at)
-        .bind(p.finished_at)
-        .bind(p.outcome)
-        .bind(p.error_summary.as_deref())
         .fetch_one(&mut *conn)
-        .await?;
-
-    let signal_values = sqlx::query_as::<_, SignalValueRow>(SELECT_SIGNAL_VALUES)
-        .bind(p.tenant)
-        .fetch_all(&mut *conn)
         .await?
-        .into_iter()
-        .map(|r| (r.key, r.value))
-        .collect();
-    let actions = sqlx::query_as::<_, ActionStateRow>(SELECT_ACTIONS)
-        .bind(p.tenant)
-        .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .map(|r| (r.action_id.clone(), r))
-        .collect();
-    let latest_score = sqlx::query_as::<_, (f64, f64)>(SELECT_LATEST_SCORE)
-        .bind(p.tenant)
-        .fetch_optional(&mut *conn)
-        .await?;
-    let plan = poll.plan(&Stored {
+        .split();
+    let signal_values = if poll.signals_unchanged(connector.as_ref()) {
+        None
+    } else {
+        Some(
+            sqlx::query_as::<_, SignalValueRow>(SELECT_SIGNAL_VALUES)
+                .bind(p.tenant)
+                .fetch_all(&mut *conn)
+                .await?
+                .into_iter()
+                .map(|r| (r.key, r.value))
+                .collect(),
+        )
+    };
+    let state = if digest.as_deref() == Some(poll.state_digest.as_str()) {
+        None
+    } else {
+        Some(read_state::<DB>(conn, p.tenant).await?)
+    };
+    let stored = Stored {
+        connector,
         signal_values,
-        actions,
-        latest_score,
-    });
+        state,
+    };
+    let plan = poll.plan(&stored, with_evidence || !alerts.events.is_empty());
 
-    sqlx::query(DELETE_GAPS)
-        .bind(p.tenant)
-        .bind(p.connector)
-        .execute(&mut *conn)
-        .await?;
+    let poll_id = if plan.record {
+        Some(
+            sqlx::query_scalar(INSERT_POLL)
+                .bind(p.tenant)
+                .bind(p.connector)
+                .bind(p.started_at)
+                .bind(p.finished_at)
+                .bind(p.outcome)
+                .bind(p.error_summary.as_deref())
+                .fetch_one(&mut *conn)
+                .await?,
+        )
+    } else {
+        None
+    };
+    if plan.replace_gaps {
+        sqlx::query(DELETE_GAPS)
+            .bind(p.tenant)
+            .bind(p.connector)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if let Some((marker, shift)) = plan.materialise {
+        sqlx::query(MATERIALISE_SIGNALS)
+            .bind(p.tenant)
+            .bind(marker)
+            .bind(shift)
+            .execute(&mut *conn)
+            .await?;
+    }
     DB::write_rows(conn, poll, &plan, poll_id).await?;
     if let Some(s) = &plan.snapshot {
         sqlx::query(INSERT_SNAPSHOT)
@@ -318,6 +420,126 @@ where
             .execute(&mut *conn)
             .await?;
     }
+    write_snapshots::<DB>(
+        conn,
+        p.tenant,
+        poll.score.at,
+        &plan.categories,
+        &plan.assessments,
+    )
+    .await?;
     write_alerts::<DB>(conn, p.tenant, p.finished_at, alerts).await?;
+    if plan.write_digest {
+        sqlx::query(UPSERT_TENANT_DIGEST)
+            .bind(p.tenant)
+            .bind(poll.state_digest.as_str())
+            .execute(&mut *conn)
+            .await?;
+    }
+    count_poll::<DB>(conn, poll, &plan, stored.connector.as_ref(), poll_id).await?;
     Ok(poll_id)
+}
+
+/// The tenant's action rows and latest snapshots (what a poll compares its evaluation with when
+/// the stored state digest differs).
+async fn read_state<DB>(conn: &mut DB::Connection, tenant: &str) -> Result<StoredState, StoreError>
+where
+    DB: SqlBackend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'s> &'s str: Encode<'s, DB> + Type<DB> + ColumnIndex<DB::Row>,
+    for<'s> Option<&'s str>: Encode<'s, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+    i64: Param<DB> + Column<DB>,
+    f64: Param<DB> + Column<DB>,
+    String: Column<DB>,
+{
+    let actions = sqlx::query_as::<_, ActionStateRow>(SELECT_ACTIONS)
+        .bind(tenant)
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|r| (r.action_id.clone(), r))
+        .collect();
+    let latest_score = sqlx::query_as::<_, (f64, f64)>(SELECT_LATEST_SCORE)
+        .bind(tenant)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let [latest_categories, latest_assessments] = latest_snapshots::<DB>(conn, tenant).await?;
+    Ok(StoredState {
+        actions,
+        latest_score,
+        latest_categories,
+        latest_assessments,
+    })
+}
+
+/// Count the poll: its connector's latest poll and stored signal set (`connector_state`) and
+/// its day (`poll_days`).
+async fn count_poll<DB>(
+    conn: &mut DB::Connection,
+    poll: &EncodedPoll<'_>,
+    plan: &Plan<'_, '_>,
+    stored: Option<&ConnectorStateRow>,
+    poll_id: Option<i64>,
+) -> Result<(), StoreError>
+where
+    DB: SqlBackend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'s> &'s str: Encode<'s, DB> + Type<DB>,
+    for<'s> Option<&'s str>: Encode<'s, DB> + Type<DB>,
+    i64: Param<DB>,
+    Option<i64>: Param<DB>,
+{
+    let p = &poll.poll;
+    let success = p.outcome == PollOutcome::Success.as_str();
+    let last_success_at = if success {
+        Some(p.finished_at)
+    } else {
+        stored.and_then(|c| c.last_success_at)
+    };
+    // The stored signal set: this poll's when it wrote its signals, else the same set, now
+    // fresh as of this poll.
+    let (marker, digest, base) = if plan.write_signals {
+        (
+            poll_id,
+            Some(poll.signals_digest.as_str()),
+            Some(p.started_at),
+        )
+    } else {
+        (
+            stored.and_then(|c| c.signals_poll_id),
+            stored.and_then(|c| c.signals_digest.as_deref()),
+            stored.and_then(|c| c.signals_base),
+        )
+    };
+    sqlx::query(UPSERT_CONNECTOR_STATE)
+        .bind(p.tenant)
+        .bind(p.connector)
+        .bind(p.started_at)
+        .bind(p.finished_at)
+        .bind(p.outcome)
+        .bind(p.error_summary.as_deref())
+        .bind(last_success_at)
+        .bind(marker)
+        .bind(digest)
+        .bind(base)
+        .bind(Some(p.started_at))
+        .execute(&mut *conn)
+        .await?;
+    let is = |o: PollOutcome| i64::from(p.outcome == o.as_str());
+    sqlx::query(UPSERT_POLL_DAY)
+        .bind(p.tenant)
+        .bind(p.connector)
+        .bind(p.day)
+        .bind(is(PollOutcome::Success))
+        .bind(is(PollOutcome::Partial))
+        .bind(is(PollOutcome::Failure))
+        .bind(is(PollOutcome::Timeout))
+        .bind(i64::from(poll_id.is_some()))
+        .bind(p.started_at)
+        .bind(p.started_at)
+        .bind(p.finished_at)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }

@@ -31,8 +31,8 @@ pub type PostgresStore = SqlStore<Postgres>;
 // PostgreSQL binds arrays, so each table's rows of a poll go in one statement (SQLite writes
 // them one statement per row).
 const UPSERT_SIGNALS: &str = concat!(
-    "INSERT INTO signal_current (tenant, key, value, observed_at, expires_at) \
-    SELECT $1, u.key, u.value, u.observed_at, u.expires_at \
+    "INSERT INTO signal_current (tenant, key, value, observed_at, expires_at, poll_id) \
+    SELECT $1, u.key, u.value, u.observed_at, u.expires_at, $6 \
     FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::bigint[]) \
     AS u (key, value, observed_at, expires_at) ",
     signal_conflict!()
@@ -127,10 +127,10 @@ impl SqlBackend for Postgres {
         conn: &mut PgConnection,
         poll: &EncodedPoll<'_>,
         plan: &Plan<'_, '_>,
-        poll_id: i64,
+        poll_id: Option<i64>,
     ) -> Result<(), StoreError> {
         let tenant = poll.poll.tenant;
-        if !poll.signals.is_empty() {
+        if plan.write_signals && !poll.signals.is_empty() {
             let s = &poll.signals;
             sqlx::query(UPSERT_SIGNALS)
                 .bind(tenant)
@@ -138,6 +138,7 @@ impl SqlBackend for Postgres {
                 .bind(s.iter().map(|s| s.value.as_str()).collect::<Vec<_>>())
                 .bind(s.iter().map(|s| s.observed_at).collect::<Vec<_>>())
                 .bind(s.iter().map(|s| s.expires_at).collect::<Vec<_>>())
+                .bind(poll_id)
                 .execute(&mut *conn)
                 .await?;
         }
@@ -151,7 +152,7 @@ impl SqlBackend for Postgres {
                 .execute(&mut *conn)
                 .await?;
         }
-        if !poll.gaps.is_empty() {
+        if plan.replace_gaps && !poll.gaps.is_empty() {
             let g = &poll.gaps;
             sqlx::query(INSERT_GAPS)
                 .bind(tenant)
@@ -223,8 +224,8 @@ mod tests {
 
     use super::*;
     use crate::store::conformance::{
-        alerts::ALERT_CHECKS, audit::AUDIT_CHECKS, evidence::EVIDENCE_CHECKS, model::MODEL_CHECKS,
-        polls::CHECKS, tokens::TOKEN_CHECKS,
+        alerts::ALERT_CHECKS, audit::AUDIT_CHECKS, compact::COMPACT_CHECKS,
+        evidence::EVIDENCE_CHECKS, model::MODEL_CHECKS, polls::CHECKS, tokens::TOKEN_CHECKS,
     };
     use crate::store::{Store, open_store};
 
@@ -262,6 +263,7 @@ mod tests {
         let mut failures = Vec::new();
         for (index, check) in CHECKS
             .iter()
+            .chain(COMPACT_CHECKS)
             .chain(MODEL_CHECKS)
             .chain(ALERT_CHECKS)
             .chain(AUDIT_CHECKS)
@@ -345,6 +347,49 @@ mod tests {
             )))
             .await
             .expect("drop schema");
+    }
+
+    /// Migration 0008 on a database with polls written before it.
+    #[tokio::test]
+    async fn migration_0008_counts_the_polls_stored_before_it() {
+        let Some(url) = url() else { return };
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .expect("connect");
+        let schema = schema_name(901);
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+            .await
+            .expect("create schema");
+        let options = options(&url)
+            .expect("parse URL")
+            .options([("search_path", schema.as_str())]);
+        let store = PostgresStore::connect_with(options, 2, Duration::from_secs(30))
+            .await
+            .expect("connect");
+        let before = Migrator::with_migrations(
+            <Postgres as SqlBackend>::MIGRATOR
+                .iter()
+                .filter(|m| m.version < 8)
+                .cloned()
+                .collect(),
+        );
+        before
+            .run(store.pool())
+            .await
+            .expect("migrations before 0008");
+        sqlx::query(crate::store::conformance::compact::POLLS_BEFORE_0008)
+            .execute(store.pool())
+            .await
+            .expect("old polls");
+        store.migrate().await.expect("migrate");
+        let result =
+            crate::store::conformance::compact::polls_stored_before_0008_are_counted(&store).await;
+        drop(store);
+        drop_schema(&admin, &schema).await;
+        result.expect("0008 on old polls");
     }
 
     /// The audit log is append-only in the database itself: its trigger rejects an UPDATE, a

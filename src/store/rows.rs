@@ -7,7 +7,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{PollOutcome, PollRow, ScoreSnapshot, SignalChange, StoreError, TransitionRow};
+use super::{
+    ConnectorLastPoll, PollDay, PollOutcome, PollRow, ScoreSnapshot, SignalChange, StoreError,
+    TransitionRow,
+};
 use crate::evaluation::{ActionState, ScoreSummary, TestStatus, Transition};
 use crate::signals::{Signal, SignalGap, SignalValue};
 
@@ -18,6 +21,8 @@ pub(crate) mod table {
     pub const SIGNAL_HISTORY: &str = "signal_history";
     pub const ACTION_STATE: &str = "action_state";
     pub const ACTION_TRANSITIONS: &str = "action_transitions";
+    pub const CONNECTOR_STATE: &str = "connector_state";
+    pub const POLL_DAYS: &str = "poll_days";
 }
 
 /// An instant as stored: milliseconds since the Unix epoch.
@@ -273,10 +278,7 @@ impl PollDbRow {
     /// Decode into a [`PollRow`].
     pub fn into_poll(self) -> Result<PollRow, StoreError> {
         let t = table::POLLS;
-        let outcome = PollOutcome::parse(&self.outcome).ok_or_else(|| StoreError::Corrupt {
-            table: t,
-            detail: format!("unknown outcome {:?}", self.outcome),
-        })?;
+        let outcome = decode_outcome(t, &self.outcome)?;
         let gaps = match self.error_summary.as_deref() {
             Some(raw) => decode_json(t, "error_summary", raw)?,
             None => Vec::new(),
@@ -289,6 +291,131 @@ impl PollDbRow {
             finished_at: from_millis(t, self.finished_at)?,
             outcome,
             gaps,
+        })
+    }
+}
+
+fn decode_outcome(table: &'static str, raw: &str) -> Result<PollOutcome, StoreError> {
+    PollOutcome::parse(raw).ok_or_else(|| StoreError::Corrupt {
+        table,
+        detail: format!("unknown outcome {raw:?}"),
+    })
+}
+
+/// `connector_state`: what a poll reads of its connector's row (the latest poll's outcome and
+/// gaps, the stored signal set).
+#[derive(Debug, Clone)]
+pub(crate) struct ConnectorStateRow {
+    pub last_outcome: String,
+    pub last_error_summary: Option<String>,
+    pub last_success_at: Option<i64>,
+    pub signals_poll_id: Option<i64>,
+    pub signals_digest: Option<String>,
+    pub signals_base: Option<i64>,
+    pub signals_seen: Option<i64>,
+}
+
+/// The tenant's `tenant_digest` and the connector's `connector_state` row, as a poll reads them
+/// in one statement (`last_outcome` is NULL when the connector has no row).
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct PollStateRow {
+    pub digest: Option<String>,
+    pub last_outcome: Option<String>,
+    pub last_error_summary: Option<String>,
+    pub last_success_at: Option<i64>,
+    pub signals_poll_id: Option<i64>,
+    pub signals_digest: Option<String>,
+    pub signals_base: Option<i64>,
+    pub signals_seen: Option<i64>,
+}
+
+impl PollStateRow {
+    /// The tenant's state digest and the connector's row, when stored.
+    pub fn split(self) -> (Option<String>, Option<ConnectorStateRow>) {
+        let connector = self.last_outcome.map(|last_outcome| ConnectorStateRow {
+            last_outcome,
+            last_error_summary: self.last_error_summary,
+            last_success_at: self.last_success_at,
+            signals_poll_id: self.signals_poll_id,
+            signals_digest: self.signals_digest,
+            signals_base: self.signals_base,
+            signals_seen: self.signals_seen,
+        });
+        (self.digest, connector)
+    }
+}
+
+/// `connector_state`: a connector's latest poll, for listings.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct LastPollDbRow {
+    pub connector: String,
+    pub last_started_at: i64,
+    pub last_finished_at: i64,
+    pub last_outcome: String,
+    pub last_error_summary: Option<String>,
+    pub last_success_at: Option<i64>,
+}
+
+impl LastPollDbRow {
+    /// Decode into a [`ConnectorLastPoll`].
+    pub fn into_last_poll(self) -> Result<ConnectorLastPoll, StoreError> {
+        let t = table::CONNECTOR_STATE;
+        Ok(ConnectorLastPoll {
+            started_at: from_millis(t, self.last_started_at)?,
+            finished_at: from_millis(t, self.last_finished_at)?,
+            outcome: decode_outcome(t, &self.last_outcome)?,
+            gaps: match self.last_error_summary.as_deref() {
+                Some(raw) => decode_json(t, "last_error_summary", raw)?,
+                None => Vec::new(),
+            },
+            last_success_at: self
+                .last_success_at
+                .map(|ms| from_millis(t, ms))
+                .transpose()?,
+            connector: self.connector,
+        })
+    }
+}
+
+/// `poll_days`: one connector's polls on one UTC day.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct PollDayDbRow {
+    pub connector: String,
+    pub day: i64,
+    pub polls: i64,
+    pub successes: i64,
+    pub partials: i64,
+    pub failures: i64,
+    pub timeouts: i64,
+    pub recorded: i64,
+    pub first_started_at: i64,
+    pub last_started_at: i64,
+    pub last_finished_at: i64,
+}
+
+impl PollDayDbRow {
+    /// Decode into a [`PollDay`].
+    pub fn into_day(self) -> Result<PollDay, StoreError> {
+        let t = table::POLL_DAYS;
+        let count = |n: i64| {
+            u64::try_from(n).map_err(|_| StoreError::Corrupt {
+                table: t,
+                detail: format!("negative count {n}"),
+            })
+        };
+        let day = from_millis(t, self.day.saturating_mul(86_400_000))?.date_naive();
+        Ok(PollDay {
+            day,
+            polls: count(self.polls)?,
+            successes: count(self.successes)?,
+            partials: count(self.partials)?,
+            failures: count(self.failures)?,
+            timeouts: count(self.timeouts)?,
+            recorded: count(self.recorded)?,
+            first_started_at: from_millis(t, self.first_started_at)?,
+            last_started_at: from_millis(t, self.last_started_at)?,
+            last_finished_at: from_millis(t, self.last_finished_at)?,
+            connector: self.connector,
         })
     }
 }

@@ -33,8 +33,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 // SQLite has no array parameters, so the rows of a poll are written one statement each
 // (PostgreSQL sends each table's rows in one statement).
 const UPSERT_SIGNAL: &str = concat!(
-    "INSERT INTO signal_current (tenant, key, value, observed_at, expires_at) \
-    VALUES ($1, $2, $3, $4, $5) ",
+    "INSERT INTO signal_current (tenant, key, value, observed_at, expires_at, poll_id) \
+    VALUES ($1, $2, $3, $4, $5, $6) ",
     signal_conflict!()
 );
 const INSERT_HISTORY: &str =
@@ -118,16 +118,22 @@ impl SqlBackend for Sqlite {
         conn: &mut SqliteConnection,
         poll: &EncodedPoll<'_>,
         plan: &Plan<'_, '_>,
-        poll_id: i64,
+        poll_id: Option<i64>,
     ) -> Result<(), StoreError> {
         let tenant = poll.poll.tenant;
-        for s in &poll.signals {
+        let signals: &[_] = if plan.write_signals {
+            &poll.signals
+        } else {
+            &[]
+        };
+        for s in signals {
             sqlx::query(UPSERT_SIGNAL)
                 .bind(tenant)
                 .bind(s.key)
                 .bind(&s.value)
                 .bind(s.observed_at)
                 .bind(s.expires_at)
+                .bind(poll_id)
                 .execute(&mut *conn)
                 .await?;
         }
@@ -140,7 +146,8 @@ impl SqlBackend for Sqlite {
                 .execute(&mut *conn)
                 .await?;
         }
-        for g in &poll.gaps {
+        let gaps: &[_] = if plan.replace_gaps { &poll.gaps } else { &[] };
+        for g in gaps {
             sqlx::query(INSERT_GAP)
                 .bind(tenant)
                 .bind(poll.poll.connector)
@@ -196,8 +203,9 @@ mod tests {
     use super::*;
     use crate::evaluation::TestStatus;
     use crate::store::conformance::{
-        self, alerts::ALERT_CHECKS, audit::AUDIT_CHECKS, evidence::EVIDENCE_CHECKS,
-        model::MODEL_CHECKS, one_action_poll, polls, record_one, tokens::TOKEN_CHECKS,
+        self, alerts::ALERT_CHECKS, audit::AUDIT_CHECKS, compact::COMPACT_CHECKS,
+        evidence::EVIDENCE_CHECKS, model::MODEL_CHECKS, one_action_poll, polls, record_one,
+        tokens::TOKEN_CHECKS,
     };
     use crate::store::{PollOutcome, PollRecord, Store};
 
@@ -213,6 +221,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let checks = polls::CHECKS
             .iter()
+            .chain(COMPACT_CHECKS)
             .chain(MODEL_CHECKS)
             .chain(AUDIT_CHECKS)
             .chain(EVIDENCE_CHECKS)
@@ -234,6 +243,30 @@ mod tests {
             "failed checks:\n{}",
             failures.join("\n")
         );
+    }
+
+    /// Migration 0008 on a database with polls written before it.
+    #[tokio::test]
+    async fn migration_0008_counts_the_polls_stored_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let store = SqliteStore::open(&path.to_string_lossy(), 2).await.unwrap();
+        let before = Migrator::with_migrations(
+            <Sqlite as SqlBackend>::MIGRATOR
+                .iter()
+                .filter(|m| m.version < 8)
+                .cloned()
+                .collect(),
+        );
+        before.run(store.pool()).await.unwrap();
+        sqlx::query(conformance::compact::POLLS_BEFORE_0008)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        conformance::compact::polls_stored_before_0008_are_counted(&store)
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
@@ -334,7 +367,15 @@ mod tests {
             .fetch_one(store.pool())
             .await
             .unwrap();
-        assert_eq!(polls, 12, "only the writes after the fault landed");
+        assert_eq!(
+            polls, 1,
+            "the first poll's full row; the same poll again is only counted"
+        );
+        let counted: i64 = sqlx::query_scalar("SELECT sum(polls) FROM poll_days")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(counted, 12, "only the writes after the fault landed");
     }
 
     /// Issue 8 row 9: the directory holding the database file was deleted while the daemon ran;
@@ -528,6 +569,7 @@ mod tests {
             assessments: &[],
             alerts: Default::default(),
             evidence: &[],
+            after_start: false,
         };
         store.record_poll(&record).await.unwrap();
         let state = store.load_tenant_state(tenant).await.unwrap();

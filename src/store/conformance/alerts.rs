@@ -163,6 +163,7 @@ async fn record(
         assessments: &[],
         alerts: AlertWrites { events, states },
         evidence: &[],
+        after_start: false,
     };
     store.record_poll(&record).await
 }
@@ -509,6 +510,7 @@ pub async fn assessment_snapshots_only_on_change(store: &dyn Store) -> CheckResu
                 states: &[],
             },
             evidence: &[],
+            after_start: false,
         };
         store.record_poll(&record).await?;
     }
@@ -556,6 +558,7 @@ pub async fn transitions_keep_the_rule_that_decided_them(store: &dyn Store) -> C
         assessments: &[],
         alerts: AlertWrites::default(),
         evidence: &[],
+        after_start: false,
     };
     store.record_poll(&record).await?;
     let rows = store.transitions(t, None, None).await?;

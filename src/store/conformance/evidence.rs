@@ -269,6 +269,7 @@ pub async fn automatic_evidence_is_written_with_its_poll(store: &dyn Store) -> C
         assessments: &[],
         alerts: Default::default(),
         evidence,
+        after_start: false,
     };
     let mut wrong = evidence.clone();
     wrong[0].sha256 = sha256_hex(b"something else");

@@ -2,7 +2,8 @@
 //! the library's unit tests only.
 //!
 //! `polls.rs` checks polls, signals, gaps, action states, transitions and score snapshots
-//! ([`polls::CHECKS`]), `model.rs` templates and manual statuses ([`model::MODEL_CHECKS`]),
+//! ([`polls::CHECKS`]), `compact.rs` compact poll records and what a steady poll skips
+//! ([`compact::COMPACT_CHECKS`]), `model.rs` templates and manual statuses ([`model::MODEL_CHECKS`]),
 //! `alerts.rs` the alert ledger, outbox and snapshots ([`alerts::ALERT_CHECKS`]), `audit.rs` the
 //! append-only audit log ([`audit::AUDIT_CHECKS`]), `evidence.rs` evidence and automatic
 //! evidence ([`evidence::EVIDENCE_CHECKS`]), `tokens.rs` API tokens ([`tokens::TOKEN_CHECKS`]).
@@ -16,6 +17,7 @@
 
 pub(crate) mod alerts;
 pub(crate) mod audit;
+pub(crate) mod compact;
 pub(crate) mod evidence;
 pub(crate) mod model;
 pub(crate) mod polls;
@@ -140,6 +142,7 @@ pub(crate) async fn record_one(
             assessments: &[],
             alerts: Default::default(),
             evidence: &[],
+            after_start: false,
         })
         .await
 }

@@ -76,11 +76,11 @@ macro_rules! ensure_eq {
 // ---------------------------------------------------------------------------------------------
 
 /// 2026-01-01T00:00:00Z plus `minute` minutes.
-fn at(minute: i64) -> DateTime<Utc> {
+pub(super) fn at(minute: i64) -> DateTime<Utc> {
     DateTime::UNIX_EPOCH + TimeDelta::seconds(1_767_225_600) + TimeDelta::minutes(minute)
 }
 
-fn signal(key: &str, value: SignalValue, minute: i64) -> Signal {
+pub(super) fn signal(key: &str, value: SignalValue, minute: i64) -> Signal {
     Signal {
         key: key.to_string(),
         value,
@@ -89,7 +89,7 @@ fn signal(key: &str, value: SignalValue, minute: i64) -> Signal {
     }
 }
 
-fn gap(prefix: &str, kind: &str) -> SignalGap {
+pub(super) fn gap(prefix: &str, kind: &str) -> SignalGap {
     SignalGap {
         prefix: prefix.to_string(),
         kind: kind.to_string(),
@@ -97,7 +97,7 @@ fn gap(prefix: &str, kind: &str) -> SignalGap {
     }
 }
 
-fn action(id: &str, status: TestStatus, credit: f64, points: u32) -> ActionResult {
+pub(super) fn action(id: &str, status: TestStatus, credit: f64, points: u32) -> ActionResult {
     let out_of_scope = status == TestStatus::OutOfScope;
     let possible = if out_of_scope { 0.0 } else { f64::from(points) };
     ActionResult {
@@ -122,7 +122,11 @@ fn action(id: &str, status: TestStatus, credit: f64, points: u32) -> ActionResul
     }
 }
 
-fn evaluation(tenant: &str, minute: i64, actions: Vec<ActionResult>) -> TenantEvaluation {
+pub(super) fn evaluation(
+    tenant: &str,
+    minute: i64,
+    actions: Vec<ActionResult>,
+) -> TenantEvaluation {
     let achieved: f64 = actions.iter().map(|a| a.points_achieved).sum();
     let possible: f64 = actions.iter().map(|a| a.points_possible).sum();
     let score = ScoreSummary {
@@ -145,7 +149,10 @@ fn evaluation(tenant: &str, minute: i64, actions: Vec<ActionResult>) -> TenantEv
 
 /// Transitions from stored states to an evaluation: the action is new, or its status or credit
 /// changed.
-fn diff(previous: &HashMap<String, ActionState>, eval: &TenantEvaluation) -> Vec<Transition> {
+pub(super) fn diff(
+    previous: &HashMap<String, ActionState>,
+    eval: &TenantEvaluation,
+) -> Vec<Transition> {
     eval.actions
         .iter()
         .filter_map(|a| {
@@ -170,17 +177,19 @@ fn diff(previous: &HashMap<String, ActionState>, eval: &TenantEvaluation) -> Vec
 }
 
 /// One poll to record.
-struct Poll<'a> {
+pub(super) struct Poll<'a> {
     tenant: &'a str,
     connector: &'a str,
     minute: i64,
     signals: Vec<Signal>,
     gaps: Vec<SignalGap>,
     actions: Vec<ActionResult>,
+    outcome: Option<PollOutcome>,
+    after_start: bool,
 }
 
 impl<'a> Poll<'a> {
-    fn new(tenant: &'a str, minute: i64) -> Self {
+    pub(super) fn new(tenant: &'a str, minute: i64) -> Self {
         Poll {
             tenant,
             connector: "msgraph",
@@ -188,31 +197,45 @@ impl<'a> Poll<'a> {
             signals: Vec::new(),
             gaps: Vec::new(),
             actions: Vec::new(),
+            outcome: None,
+            after_start: false,
         }
     }
 
-    fn connector(mut self, connector: &'a str) -> Self {
+    /// Another outcome than the default (success without gaps, else partial).
+    pub(super) fn outcome(mut self, outcome: PollOutcome) -> Self {
+        self.outcome = Some(outcome);
+        self
+    }
+
+    /// The tenant's first poll since postured started.
+    pub(super) fn after_start(mut self) -> Self {
+        self.after_start = true;
+        self
+    }
+
+    pub(super) fn connector(mut self, connector: &'a str) -> Self {
         self.connector = connector;
         self
     }
 
-    fn signals(mut self, signals: Vec<Signal>) -> Self {
+    pub(super) fn signals(mut self, signals: Vec<Signal>) -> Self {
         self.signals = signals;
         self
     }
 
-    fn gaps(mut self, gaps: Vec<SignalGap>) -> Self {
+    pub(super) fn gaps(mut self, gaps: Vec<SignalGap>) -> Self {
         self.gaps = gaps;
         self
     }
 
-    fn actions(mut self, actions: Vec<ActionResult>) -> Self {
+    pub(super) fn actions(mut self, actions: Vec<ActionResult>) -> Self {
         self.actions = actions;
         self
     }
 
     /// Load the previous states, derive the transitions, record. Returns the transitions.
-    async fn record(self, store: &dyn Store) -> Result<Vec<Transition>, StoreError> {
+    pub(super) async fn record(self, store: &dyn Store) -> Result<Vec<Transition>, StoreError> {
         let previous = store.load_tenant_state(self.tenant).await?;
         let eval = evaluation(self.tenant, self.minute, self.actions.clone());
         let transitions = diff(&previous.actions, &eval);
@@ -221,7 +244,7 @@ impl<'a> Poll<'a> {
     }
 
     /// Record with an explicit evaluation and transitions.
-    async fn record_with(
+    pub(super) async fn record_with(
         &self,
         store: &dyn Store,
         eval: &TenantEvaluation,
@@ -232,11 +255,11 @@ impl<'a> Poll<'a> {
             connector: self.connector,
             started_at: at(self.minute),
             finished_at: at(self.minute) + TimeDelta::seconds(3),
-            outcome: if self.gaps.is_empty() {
+            outcome: self.outcome.unwrap_or(if self.gaps.is_empty() {
                 PollOutcome::Success
             } else {
                 PollOutcome::Partial
-            },
+            }),
             signals: &self.signals,
             gaps: &self.gaps,
             evaluation: eval,
@@ -244,17 +267,18 @@ impl<'a> Poll<'a> {
             assessments: &[],
             alerts: Default::default(),
             evidence: &[],
+            after_start: self.after_start,
         };
         store.record_poll(&record).await
     }
 }
 
-fn sorted_gaps(mut gaps: Vec<SignalGap>) -> Vec<SignalGap> {
+pub(super) fn sorted_gaps(mut gaps: Vec<SignalGap>) -> Vec<SignalGap> {
     gaps.sort_by(|a, b| a.prefix.cmp(&b.prefix));
     gaps
 }
 
-fn state_of<'s>(
+pub(super) fn state_of<'s>(
     state: &'s TenantState,
     action_id: &str,
 ) -> Result<&'s ActionState, ConformanceFailure> {
@@ -578,7 +602,19 @@ pub async fn unchanged_state_writes_no_transition(store: &dyn Store) -> CheckRes
     for id in ["a", "b"] {
         ensure_eq!(state_of(&state, id)?.since, at(0), format!("since of {id}"));
     }
-    ensure_eq!(store.recent_polls(tenant, 10).await?.len(), 3, "polls");
+    ensure_eq!(
+        store.recent_polls(tenant, 10).await?.len(),
+        1,
+        "full poll rows (the first; the two unchanged polls are only counted)"
+    );
+    let days = store.poll_days(tenant, None).await?;
+    ensure_eq!(
+        days.iter()
+            .map(|d| (d.polls, d.recorded))
+            .collect::<Vec<_>>(),
+        vec![(3, 1)],
+        "polls counted that day, recorded"
+    );
     Ok(())
 }
 
@@ -713,6 +749,8 @@ pub async fn transitions_filter_by_action_and_since(store: &dyn Store) -> CheckR
 struct Observed {
     state: TenantState,
     polls: usize,
+    days: Vec<crate::store::PollDay>,
+    last: Vec<crate::store::ConnectorLastPoll>,
     transitions: usize,
     history: usize,
     snapshots: usize,
@@ -724,6 +762,8 @@ async fn observe(store: &dyn Store, tenant: &str) -> Result<Observed, StoreError
     Ok(Observed {
         state,
         polls: store.recent_polls(tenant, 1000).await?.len(),
+        days: store.poll_days(tenant, None).await?,
+        last: store.last_polls(tenant).await?,
         transitions: store.transitions(tenant, None, None).await?.len(),
         history: store.signal_history(tenant, None, None).await?.len(),
         snapshots: store.score_history(tenant, None).await?.len(),
