@@ -13,7 +13,7 @@
 //! Must not: decide statuses or scores (the model does); write anything but manual statuses.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
 
@@ -23,6 +23,7 @@ use crate::evaluation::{
 };
 use crate::interchange::oscal::framework_controls;
 use crate::metrics::Metrics;
+use crate::model::plan::{AssessmentSummary, ManualIndex, ScoringPlan};
 use crate::model::report::{AssessmentReport, TestingSource};
 use crate::model::template::{ImplementationType, Responsibility};
 use crate::model::{
@@ -41,12 +42,33 @@ pub struct ModelRuntime {
     pub assessments: Vec<Assessment>,
     /// Groups (`default` first).
     pub groups: Vec<Group>,
-    /// Manual statuses as last read from the store.
-    manual: RwLock<Arc<Vec<ManualStatus>>>,
+    /// Manual statuses as last read from the store, indexed.
+    manual: RwLock<Arc<ManualIndex>>,
+    /// Per tenant, its assessments (indices into `assessments`) and their shape.
+    by_tenant: HashMap<String, TenantAssessments>,
+    /// The scoring plans of the current registry, one per shape.
+    plans: Mutex<PlanCache>,
     /// Whether the store's templates have been merged into the registry.
     imported_loaded: std::sync::atomic::AtomicBool,
     /// Stored templates left out of the registry by the load.
     skipped: RwLock<Vec<SkippedTemplate>>,
+}
+
+/// A tenant's assessments.
+#[derive(Debug)]
+struct TenantAssessments {
+    /// Indices into [`ModelRuntime::assessments`], in order.
+    indices: Vec<usize>,
+    /// Tenants whose assessments name the same templates and groups in the same order share
+    /// a shape, and so a [`ScoringPlan`].
+    shape: usize,
+}
+
+/// The scoring plans of one registry, by shape.
+#[derive(Debug, Default)]
+struct PlanCache {
+    registry: Option<Arc<TemplateRegistry>>,
+    plans: HashMap<usize, Arc<ScoringPlan>>,
 }
 
 /// Why a stored template was left out of the registry.
@@ -102,11 +124,15 @@ impl ModelRuntime {
                 problems.extend(errors.iter().map(ToString::to_string));
             }
         }
+        let assessments = config.active_assessments();
+        let by_tenant = by_tenant(&assessments);
         let runtime = ModelRuntime {
             registry: RwLock::new(Arc::new(registry)),
-            assessments: config.active_assessments(),
+            assessments,
             groups: crate::model::settings::groups(&config.groups),
-            manual: RwLock::new(Arc::new(Vec::new())),
+            manual: RwLock::new(Arc::new(ManualIndex::default())),
+            by_tenant,
+            plans: Mutex::new(PlanCache::default()),
             imported_loaded: std::sync::atomic::AtomicBool::new(false),
             skipped: RwLock::new(Vec::new()),
         };
@@ -123,6 +149,10 @@ impl ModelRuntime {
 
     /// The cached manual statuses.
     pub fn manual(&self) -> Arc<Vec<ManualStatus>> {
+        self.manual_index().records().clone()
+    }
+
+    fn manual_index(&self) -> Arc<ManualIndex> {
         match self.manual.read() {
             Ok(m) => m.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
@@ -183,7 +213,7 @@ impl ModelRuntime {
             }
             self.imported_loaded.store(true, Ordering::Release);
         }
-        let manual = store.manual_statuses().await?;
+        let manual = ManualIndex::new(Arc::new(store.manual_statuses().await?));
         if let Ok(mut m) = self.manual.write() {
             *m = Arc::new(manual);
         }
@@ -256,7 +286,7 @@ impl ModelRuntime {
             None => cached.push(record.clone()),
         }
         if let Ok(mut m) = self.manual.write() {
-            *m = Arc::new(cached);
+            *m = Arc::new(ManualIndex::new(Arc::new(cached)));
         }
         Ok(record)
     }
@@ -273,8 +303,42 @@ impl ModelRuntime {
     pub fn snapshot(&self) -> ModelSnapshot {
         ModelSnapshot {
             registry: self.registry(),
-            manual: self.manual(),
+            manual: self.manual_index(),
         }
+    }
+
+    /// The assessments of one tenant, from the index.
+    fn tenant_assessments(&self, tenant: &str) -> Vec<&Assessment> {
+        self.by_tenant.get(tenant).map_or_else(Vec::new, |t| {
+            t.indices.iter().map(|&i| &self.assessments[i]).collect()
+        })
+    }
+
+    /// The scoring plan of a tenant's assessments under the snapshot's registry (built the
+    /// first time a shape is met, then shared).
+    fn plan(
+        &self,
+        snapshot: &ModelSnapshot,
+        shape: usize,
+        assessments: &[&Assessment],
+    ) -> Arc<ScoringPlan> {
+        let mut cache = match self.plans.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if !cache
+            .registry
+            .as_ref()
+            .is_some_and(|r| Arc::ptr_eq(r, &snapshot.registry))
+        {
+            cache.registry = Some(snapshot.registry.clone());
+            cache.plans.clear();
+        }
+        cache
+            .plans
+            .entry(shape)
+            .or_insert_with(|| Arc::new(ScoringPlan::new(&snapshot.registry, assessments)))
+            .clone()
     }
 
     /// Build the model over some evaluations (the tenants without one are "not evaluated yet")
@@ -294,8 +358,11 @@ impl ModelRuntime {
         snapshot: &ModelSnapshot,
         evaluation: &TenantEvaluation,
     ) -> Option<ComplianceModel> {
-        let assessments: Vec<Assessment> =
-            self.assessments_of(&evaluation.tenant).cloned().collect();
+        let assessments: Vec<Assessment> = self
+            .tenant_assessments(&evaluation.tenant)
+            .into_iter()
+            .cloned()
+            .collect();
         (!assessments.is_empty()).then(|| {
             model_with(
                 snapshot,
@@ -309,20 +376,42 @@ impl ModelRuntime {
     /// Score a tenant's evaluated actions once: with the tenant's assessments, the score and
     /// per-category breakdown are the overall score over the de-duplicated instances of all of
     /// them (SCORING.md "Overall tenant score", manual statuses of `snapshot`), returned with
-    /// the assessment reports; a tenant without assessments is scored over its actions alone
-    /// ([`TenantEvaluation::from_actions`]). With only the default assessment the two are equal.
+    /// a summary of each assessment (the figures of its report, without the texts: the
+    /// reports are computed on demand by [`ModelRuntime::reports_at`]); a tenant without
+    /// assessments is scored over its actions alone ([`TenantEvaluation::from_actions`]). With
+    /// only the default assessment the two are equal.
     ///
-    /// `stored` (the last stored state per action) dates the automatic instances: an action
-    /// whose stored status is the one just evaluated keeps its stored `since`; any other gets
-    /// the evaluation's instant `at`.
+    /// The figures come from the tenant's [`ScoringPlan`] (resolved once per registry and
+    /// shape of assessments); where only the model can answer exactly, from the model.
     pub fn assess(
         &self,
         snapshot: &ModelSnapshot,
         tenant: &str,
         at: DateTime<Utc>,
         actions: Vec<ActionResult>,
-        stored: &HashMap<String, ActionState>,
-    ) -> (TenantEvaluation, Vec<AssessmentReport>) {
+    ) -> (TenantEvaluation, Vec<AssessmentSummary>) {
+        let Some(set) = self.by_tenant.get(tenant) else {
+            return (
+                TenantEvaluation::from_actions(tenant, at, actions),
+                Vec::new(),
+            );
+        };
+        let assessments: Vec<&Assessment> =
+            set.indices.iter().map(|&i| &self.assessments[i]).collect();
+        let plan = self.plan(snapshot, set.shape, &assessments);
+        if let Some(scores) = plan.scores(tenant, &assessments, &actions, &snapshot.manual) {
+            for (position, message) in plan.problems() {
+                tracing::warn!(assessment = %assessments[*position].id, "assessment skipped: {message}");
+            }
+            let evaluation = TenantEvaluation {
+                tenant: tenant.to_owned(),
+                evaluated_at: at,
+                actions,
+                score: scores.score,
+                categories: scores.categories,
+            };
+            return (evaluation, scores.assessments);
+        }
         let mut evaluation = TenantEvaluation {
             tenant: tenant.to_owned(),
             evaluated_at: at,
@@ -330,21 +419,21 @@ impl ModelRuntime {
             score: ScoreSummary::default(),
             categories: Vec::new(),
         };
-        let Some(model) = self.tenant_model(snapshot, &evaluation) else {
-            let TenantEvaluation { actions, .. } = evaluation;
-            return (
-                TenantEvaluation::from_actions(tenant, at, actions),
-                Vec::new(),
-            );
-        };
+        let assessments: Vec<Assessment> = assessments.into_iter().cloned().collect();
+        let model = model_with(
+            snapshot,
+            &assessments,
+            std::slice::from_ref(&evaluation),
+            at,
+        );
         let filter = ScoreFilter {
             tenant: Some(tenant.to_owned()),
             ..ScoreFilter::default()
         };
         evaluation.score = model.score(&filter);
         evaluation.categories = model.scores_by(Dimension::Category, &filter);
-        let reports = dated_reports(&model, stored, at);
-        (evaluation, reports)
+        let summaries = model.reports().iter().map(AssessmentSummary::of).collect();
+        (evaluation, summaries)
     }
 
     /// The reports of one tenant's assessments at `evaluation`, as [`ModelRuntime::assess`]
@@ -374,7 +463,34 @@ impl ModelRuntime {
 #[derive(Debug, Clone)]
 pub struct ModelSnapshot {
     registry: Arc<TemplateRegistry>,
-    manual: Arc<Vec<ManualStatus>>,
+    manual: Arc<ManualIndex>,
+}
+
+/// Index the assessments by tenant, giving tenants whose assessments name the same templates
+/// and groups in the same order one shape.
+fn by_tenant(assessments: &[Assessment]) -> HashMap<String, TenantAssessments> {
+    let mut indices: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, a) in assessments.iter().enumerate() {
+        indices.entry(a.tenant.as_str()).or_default().push(i);
+    }
+    let mut shapes: HashMap<Vec<(&str, &str)>, usize> = HashMap::new();
+    indices
+        .into_iter()
+        .map(|(tenant, indices)| {
+            let key: Vec<(&str, &str)> = indices
+                .iter()
+                .map(|&i| {
+                    (
+                        assessments[i].template.as_str(),
+                        assessments[i].group.as_str(),
+                    )
+                })
+                .collect();
+            let n = shapes.len();
+            let shape = *shapes.entry(key).or_insert(n);
+            (tenant.to_owned(), TenantAssessments { indices, shape })
+        })
+        .collect()
 }
 
 fn model_with(
@@ -387,7 +503,7 @@ fn model_with(
         templates: &snapshot.registry,
         assessments,
         evaluations,
-        manual: &snapshot.manual,
+        manual: snapshot.manual.records(),
         now,
     });
     for p in model.problems() {
@@ -743,12 +859,21 @@ mod tests {
                 since: earlier,
             },
         )]);
-        let (overall, reports2) = runtime.assess(
-            &runtime.snapshot(),
+        let snapshot = runtime.snapshot();
+        let (overall, summaries) = runtime.assess(
+            &snapshot,
             &evaluation.tenant,
             evaluation.evaluated_at,
             evaluation.actions.clone(),
-            &stored,
+        );
+        let reports2 = runtime.reports_at(&snapshot, &overall, &stored);
+        // The poll's summaries are the reports' figures.
+        assert_eq!(
+            summaries,
+            reports2
+                .iter()
+                .map(AssessmentSummary::of)
+                .collect::<Vec<_>>()
         );
         let since = |id: &str| {
             reports2[0]

@@ -33,7 +33,7 @@ use super::{App, ConnectorSlot, PollReport, TenantMemory, TenantRuntime};
 use crate::evaluation::{
     ActionState, EvaluationInput, ScoreSummary, TenantEvaluation, Transition, transitions,
 };
-use crate::model::report::AssessmentReport;
+use crate::model::plan::AssessmentSummary;
 use crate::signals::{Signal, SignalBatch, SignalGap};
 use crate::store::{AutomaticEvidence, PollOutcome, PollRecord};
 
@@ -66,8 +66,8 @@ pub struct Normalised {
 pub struct Evaluated {
     /// The evaluation, its score the one tenant score (over the tenant's assessments).
     pub evaluation: TenantEvaluation,
-    /// The tenant's assessment reports.
-    pub assessments: Vec<AssessmentReport>,
+    /// The tenant's assessments' figures (the reports are computed on demand).
+    pub assessments: Vec<AssessmentSummary>,
     /// The model inputs they were computed with (kept by the tenant instead of the reports).
     pub snapshot: ModelSnapshot,
     /// Every signal in force for the tenant (this poll's and the other connectors' latest).
@@ -297,9 +297,7 @@ fn evaluate(
         &has_kind,
     );
     let snapshot = app.model.snapshot();
-    let (evaluation, assessments) =
-        app.model
-            .assess(&snapshot, tenant, now, actions, &state.stored);
+    let (evaluation, assessments) = app.model.assess(&snapshot, tenant, now, actions);
     Evaluated {
         evaluation,
         assessments,
@@ -447,7 +445,7 @@ fn publish(
     state.last = Some(evaluated.evaluation.clone());
     state.snapshot = Some(evaluated.snapshot);
     app.metrics
-        .observe_assessments(&tenant, &evaluated.assessments);
+        .observe_assessment_summaries(&tenant, &evaluated.assessments);
     app.metrics.observe_evaluation(&evaluated.evaluation);
     app.metrics.set_signal_stale(
         &tenant,

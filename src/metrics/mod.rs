@@ -26,6 +26,7 @@ use prometheus::{
 };
 
 use crate::evaluation::TenantEvaluation;
+use crate::model::plan::AssessmentSummary;
 use crate::model::report::AssessmentReport;
 use crate::store::PollOutcome;
 
@@ -215,8 +216,20 @@ impl Metrics {
 
     /// Export a tenant's assessments: points, progress and control counts per rollup status
     /// (one series per status, no per-control series), removing assessments that are gone.
+    /// Reports of other tenants are ignored.
     pub fn observe_assessments(&self, tenant: &str, reports: &[AssessmentReport]) {
-        self.tenants.publish_assessments(tenant, reports);
+        let summaries: Vec<AssessmentSummary> = reports
+            .iter()
+            .filter(|r| r.tenant == tenant)
+            .map(AssessmentSummary::of)
+            .collect();
+        self.tenants.publish_assessments(tenant, &summaries);
+    }
+
+    /// [`Metrics::observe_assessments`] from the summaries a poll computes
+    /// (`ModelRuntime::assess`).
+    pub fn observe_assessment_summaries(&self, tenant: &str, summaries: &[AssessmentSummary]) {
+        self.tenants.publish_assessments(tenant, summaries);
     }
 
     /// The underlying registry (for tests and extra collectors).

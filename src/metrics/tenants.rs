@@ -16,7 +16,8 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::evaluation::{TenantEvaluation, TestStatus};
-use crate::model::report::{AssessmentReport, ControlStatus};
+use crate::model::plan::AssessmentSummary;
+use crate::model::report::ControlStatus;
 
 /// Every control rollup status, in the order of SCORING.md, with its `status` label.
 const CONTROL_STATUSES: [(ControlStatus, &str); 5] = [
@@ -307,28 +308,19 @@ impl TenantSeries {
         });
     }
 
-    /// Publish a tenant's assessments (reports of other tenants are ignored).
-    pub(super) fn publish_assessments(&self, tenant: &str, reports: &[AssessmentReport]) {
+    /// Publish a tenant's assessments (their summaries, as a poll computes them).
+    pub(super) fn publish_assessments(&self, tenant: &str, summaries: &[AssessmentSummary]) {
         let mut rows: Vec<AssessmentSeries> = {
             let mut set = lock(&self.interned);
-            reports
+            summaries
                 .iter()
-                .filter(|r| r.tenant == tenant)
-                .map(|r| {
-                    let mut controls = [0i64; 5];
-                    for c in &r.controls {
-                        if let Some(i) = CONTROL_STATUSES.iter().position(|(s, _)| *s == c.status) {
-                            controls[i] += 1;
-                        }
-                    }
-                    AssessmentSeries {
-                        label: intern(&mut set, &r.id),
-                        achieved: r.score.points_achieved,
-                        possible: r.score.points_possible,
-                        progress: r.progress,
-                        automated: r.automated_points_ratio,
-                        controls,
-                    }
+                .map(|r| AssessmentSeries {
+                    label: intern(&mut set, &r.id),
+                    achieved: r.score.points_achieved,
+                    possible: r.score.points_possible,
+                    progress: r.progress,
+                    automated: r.automated_points_ratio,
+                    controls: CONTROL_STATUSES.map(|(s, _)| r.controls_with(s) as i64),
                 })
                 .collect()
         };

@@ -8,12 +8,15 @@
 //! - [`coverage`]: how much of a template automation covers.
 //! - [`assessment`]: assessments, groups, manual status records.
 //! - [`scoring`]: the de-duplicated instance set, scores with filters, assessment reports.
+//! - [`plan`]: the scores a poll needs of one tenant, from a plan of its assessments shared
+//!   by every tenant with the same templates and groups.
 //! - [`rollup`]: control and assessment rollups.
 //! - [`report`]: the point-in-time report shapes.
 
 pub mod assessment;
 pub mod coverage;
 pub mod evidence;
+pub mod plan;
 pub mod registry;
 pub mod report;
 pub mod rollup;

@@ -28,6 +28,7 @@
 //! `partially_tested` has no fraction and earns 0. Either status `out_of_scope` removes the
 //! instance from numerator and denominator. Pure: no IO, no clock.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
@@ -228,9 +229,7 @@ pub struct ComplianceModel {
 
 /// The scope an action instance is keyed by in an assessment.
 pub fn scope_of(action: &TemplateAction, assessment: &Assessment) -> InstanceScope {
-    if action.implementation_type == ImplementationType::Technical
-        || action.responsibility == Responsibility::Provider
-    {
+    if ActionKind::of(action).per_tenant() {
         InstanceScope::Tenant(assessment.tenant.clone())
     } else {
         InstanceScope::Group(assessment.group.clone())
@@ -252,26 +251,184 @@ fn action_from_result(r: &ActionResult) -> TemplateAction {
     }
 }
 
-/// Resolved status of one instance before bookkeeping.
-struct Status {
+/// What decides an action instance's status besides the records and the tenant's rule
+/// result: its implementation type, responsibility and template points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct ActionKind {
+    /// Technical, operational or documentation.
+    pub(super) implementation_type: ImplementationType,
+    /// Customer or provider.
+    pub(super) responsibility: Responsibility,
+    /// The template's points (the rule result's win when it decides).
+    pub(super) points: u32,
+}
+
+impl ActionKind {
+    /// The kind of a template action.
+    pub(super) fn of(def: &TemplateAction) -> ActionKind {
+        ActionKind {
+            implementation_type: def.implementation_type,
+            responsibility: def.responsibility,
+            points: def.points,
+        }
+    }
+
+    /// Whether the tenant's rule result decides the status (technical, customer-managed).
+    pub(super) fn rule_decides(self) -> bool {
+        self.implementation_type == ImplementationType::Technical
+            && self.responsibility == Responsibility::Customer
+    }
+
+    /// Whether the instance is keyed by tenant (technical or provider-managed) rather than by
+    /// group.
+    pub(super) fn per_tenant(self) -> bool {
+        self.implementation_type == ImplementationType::Technical
+            || self.responsibility == Responsibility::Provider
+    }
+}
+
+/// The resolved status and points of one instance (the table of the module docs), its texts
+/// borrowed from the rule result or static.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Resolved<'a> {
+    pub(super) source: TestingSource,
+    pub(super) implementation: ImplementationStatus,
+    pub(super) test: TestStatus,
+    /// Credit in [0, 1]; 0 when out of scope.
+    pub(super) credit: f64,
+    pub(super) points: u32,
+    pub(super) points_achieved: f64,
+    pub(super) points_possible: f64,
+    pub(super) category: &'a str,
+    pub(super) solution: &'a str,
+    pub(super) testing_logic: &'a str,
+    pub(super) reason: Option<Cow<'a, str>>,
+}
+
+/// Decide one instance's status from its kind, the tenant's rule result for it (used only when
+/// the rule decides, see [`ActionKind::rule_decides`]), whether the tenant has been evaluated,
+/// and its manual record. A `parent` record resolves as automatic here; the parent's status
+/// is copied afterwards ([`ComplianceModel::build`]). One body for the model and the scoring
+/// plan (`super::plan`).
+pub(super) fn resolve<'a>(
+    kind: ActionKind,
+    result: Option<&'a ActionResult>,
+    evaluated: bool,
+    record: Option<&ManualStatus>,
+) -> Resolved<'a> {
+    let technical = kind.implementation_type == ImplementationType::Technical;
+    let provider = kind.responsibility == Responsibility::Provider;
+    let result = result.filter(|_| kind.rule_decides());
+    let (category, solution): (&'a str, &'a str) =
+        match (result, provider, kind.implementation_type) {
+            (Some(r), _, _) => (&r.category, &r.solution),
+            (None, true, _) => ("Provider-managed", PROVIDER_SOLUTION),
+            (None, false, ImplementationType::Operational) => {
+                (OPERATIONAL_CATEGORY, MANUAL_SOLUTION)
+            }
+            (None, false, ImplementationType::Documentation) => {
+                (DOCUMENTATION_CATEGORY, MANUAL_SOLUTION)
+            }
+            (None, false, ImplementationType::Technical) => ("Technical", MANUAL_SOLUTION),
+        };
+    let points = result.map_or(kind.points, |r| r.points);
+    let automatic = || -> Status<'a> {
+        if let Some(r) = result {
+            return Status {
+                source: TestingSource::Automatic,
+                implementation: r.implementation_status,
+                test: r.test_status,
+                credit: r.credit,
+                testing_logic: &r.testing_logic,
+                reason: r.reason.as_deref().map(Cow::Borrowed),
+            };
+        }
+        let (source, implementation, test, reason) = if provider {
+            (
+                TestingSource::Automatic,
+                ImplementationStatus::Implemented,
+                TestStatus::Passed,
+                Some("provider-managed: implemented and tested by the provider"),
+            )
+        } else if technical && !evaluated {
+            (
+                TestingSource::Automatic,
+                ImplementationStatus::NotImplemented,
+                TestStatus::ToBeDetected,
+                Some("the tenant has not been evaluated yet"),
+            )
+        } else {
+            (
+                TestingSource::Manual,
+                ImplementationStatus::NotImplemented,
+                TestStatus::None,
+                None,
+            )
+        };
+        Status {
+            source,
+            implementation,
+            test,
+            credit: test.credit(0.0),
+            testing_logic: "",
+            reason: reason.map(Cow::Borrowed),
+        }
+    };
+    let status = match record {
+        Some(m) if m.testing_source == TestingSource::Manual => {
+            let test = m.test_status.unwrap_or(TestStatus::None);
+            Status {
+                source: TestingSource::Manual,
+                implementation: m
+                    .implementation_status
+                    .unwrap_or_else(|| derived_implementation(test)),
+                test,
+                credit: test.credit(0.0),
+                testing_logic: result.map_or("", |r| r.testing_logic.as_str()),
+                reason: Some(Cow::Borrowed("set manually")),
+            }
+        }
+        Some(m) if m.testing_source == TestingSource::Parent => Status {
+            source: TestingSource::Parent,
+            ..automatic()
+        },
+        _ => automatic(),
+    };
+    let out_of_scope = status.test == TestStatus::OutOfScope
+        || status.implementation == ImplementationStatus::OutOfScope;
+    let credit = if out_of_scope { 0.0 } else { status.credit };
+    let (points_achieved, points_possible) = match result {
+        // Keep the evaluator's own points when the rule decides, so the default assessment
+        // reproduces the tenant evaluation exactly.
+        Some(r) if status.source == TestingSource::Automatic => {
+            (r.points_achieved, r.points_possible)
+        }
+        _ if out_of_scope => (0.0, 0.0),
+        _ => (f64::from(points) * credit, f64::from(points)),
+    };
+    Resolved {
+        source: status.source,
+        implementation: status.implementation,
+        test: status.test,
+        credit,
+        points,
+        points_achieved,
+        points_possible,
+        category,
+        solution,
+        testing_logic: status.testing_logic,
+        reason: status.reason,
+    }
+}
+
+/// Status of one instance before its points.
+struct Status<'a> {
     source: TestingSource,
     implementation: ImplementationStatus,
     test: TestStatus,
     credit: f64,
-    points: u32,
-    testing_logic: String,
-    reason: Option<String>,
-    category: String,
-    solution: String,
-}
-
-fn finish(mut s: Status) -> Status {
-    let oos =
-        s.test == TestStatus::OutOfScope || s.implementation == ImplementationStatus::OutOfScope;
-    if oos {
-        s.credit = 0.0;
-    }
-    s
+    testing_logic: &'a str,
+    reason: Option<Cow<'a, str>>,
 }
 
 fn derived_implementation(test: TestStatus) -> ImplementationStatus {
@@ -612,109 +769,18 @@ fn new_instance(
     evaluation: Option<&TenantEvaluation>,
     record: Option<&ManualStatus>,
 ) -> Instance {
-    let technical = def.implementation_type == ImplementationType::Technical;
-    let provider = def.responsibility == Responsibility::Provider;
-    let result = if technical && !provider {
+    let kind = ActionKind::of(def);
+    let result = if kind.rule_decides() {
         evaluation.and_then(|e| e.actions.iter().find(|r| r.action_id == def.id))
     } else {
         None
     };
-    let (category, solution) = match (result, provider, def.implementation_type) {
-        (Some(r), _, _) => (r.category.clone(), r.solution.clone()),
-        (None, true, _) => (
-            "Provider-managed".to_string(),
-            PROVIDER_SOLUTION.to_string(),
-        ),
-        (None, false, ImplementationType::Operational) => (
-            OPERATIONAL_CATEGORY.to_string(),
-            MANUAL_SOLUTION.to_string(),
-        ),
-        (None, false, ImplementationType::Documentation) => (
-            DOCUMENTATION_CATEGORY.to_string(),
-            MANUAL_SOLUTION.to_string(),
-        ),
-        (None, false, ImplementationType::Technical) => {
-            ("Technical".to_string(), MANUAL_SOLUTION.to_string())
-        }
-    };
-    let points = result.map_or(def.points, |r| r.points);
-    let automatic = || -> Status {
-        if let Some(r) = result {
-            return Status {
-                source: TestingSource::Automatic,
-                implementation: r.implementation_status,
-                test: r.test_status,
-                credit: r.credit,
-                points,
-                testing_logic: r.testing_logic.clone(),
-                reason: r.reason.clone(),
-                category: category.clone(),
-                solution: solution.clone(),
-            };
-        }
-        let (source, implementation, test, reason) = if provider {
-            (
-                TestingSource::Automatic,
-                ImplementationStatus::Implemented,
-                TestStatus::Passed,
-                Some("provider-managed: implemented and tested by the provider".to_string()),
-            )
-        } else if technical && evaluation.is_none() {
-            (
-                TestingSource::Automatic,
-                ImplementationStatus::NotImplemented,
-                TestStatus::ToBeDetected,
-                Some("the tenant has not been evaluated yet".to_string()),
-            )
-        } else {
-            (
-                TestingSource::Manual,
-                ImplementationStatus::NotImplemented,
-                TestStatus::None,
-                None,
-            )
-        };
-        Status {
-            source,
-            implementation,
-            test,
-            credit: test.credit(0.0),
-            points,
-            testing_logic: String::new(),
-            reason,
-            category: category.clone(),
-            solution: solution.clone(),
-        }
-    };
-    let status = match record {
-        Some(m) if m.testing_source == TestingSource::Manual => {
-            let test = m.test_status.unwrap_or(TestStatus::None);
-            Status {
-                source: TestingSource::Manual,
-                implementation: m
-                    .implementation_status
-                    .unwrap_or_else(|| derived_implementation(test)),
-                test,
-                credit: test.credit(0.0),
-                points,
-                testing_logic: result.map(|r| r.testing_logic.clone()).unwrap_or_default(),
-                reason: Some("set manually".to_string()),
-                category: category.clone(),
-                solution: solution.clone(),
-            }
-        }
-        Some(m) if m.testing_source == TestingSource::Parent => Status {
-            source: TestingSource::Parent,
-            ..automatic()
-        },
-        _ => automatic(),
-    };
-    let status = finish(status);
-    let mut instance = Instance {
+    let status = resolve(kind, result, evaluation.is_some(), record);
+    Instance {
         key: key.clone(),
         title: def.title.clone(),
-        category: status.category,
-        solution: status.solution,
+        category: status.category.to_owned(),
+        solution: status.solution.to_owned(),
         implementation_type: def.implementation_type,
         responsibility: def.responsibility,
         testing_source: status.source,
@@ -722,10 +788,10 @@ fn new_instance(
         test_status: status.test,
         credit: status.credit,
         points: status.points,
-        points_achieved: 0.0,
-        points_possible: 0.0,
-        testing_logic: status.testing_logic,
-        reason: status.reason,
+        points_achieved: status.points_achieved,
+        points_possible: status.points_possible,
+        testing_logic: status.testing_logic.to_owned(),
+        reason: status.reason.map(Cow::into_owned),
         assigned_to: record.and_then(|m| m.assigned_to.clone()),
         notes: record.and_then(|m| m.notes.clone()),
         implementation_date: record.and_then(|m| m.implementation_date),
@@ -741,17 +807,7 @@ fn new_instance(
         groups: BTreeSet::new(),
         assessments: BTreeSet::new(),
         regulations: BTreeSet::new(),
-    };
-    match result {
-        // Keep the evaluator's own points when the rule decides, so the default assessment
-        // reproduces the tenant evaluation exactly.
-        Some(r) if instance.testing_source == TestingSource::Automatic => {
-            instance.points_achieved = r.points_achieved;
-            instance.points_possible = r.points_possible;
-        }
-        _ => set_points(&mut instance),
     }
-    instance
 }
 
 /// Σ achieved / Σ possible; ratio 0 when nothing is possible.
@@ -759,6 +815,11 @@ fn summarise<'a>(instances: impl Iterator<Item = &'a Instance>) -> ScoreSummary 
     let (achieved, possible) = instances.fold((0.0, 0.0), |(a, p), i| {
         (a + i.points_achieved, p + i.points_possible)
     });
+    score_of(achieved, possible)
+}
+
+/// The summary of sums already taken (in instance order: floating-point sums depend on it).
+pub(super) fn score_of(achieved: f64, possible: f64) -> ScoreSummary {
     ScoreSummary {
         points_achieved: achieved,
         points_possible: possible,
