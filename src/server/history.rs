@@ -175,9 +175,6 @@ pub async fn polls(
                 .collect(),
         })
         .into_response(),
-        Err(e) => {
-            app.metrics.observe_store_error(e.kind());
-            store_unavailable(e.kind()).into_response()
-        }
+        Err(e) => store_failed(&app, e.kind()).into_response(),
     }
 }
