@@ -288,10 +288,12 @@ impl<'a> EncodedPoll<'a> {
         })
     }
 
-    /// Whether the connector's stored signal set is the poll's (same digest, rows marked).
+    /// Whether the connector's stored signal set is the poll's: same digest, and every row of
+    /// it still marked as the connector's (none overwritten by another writer since).
     pub fn signals_unchanged(&self, connector: Option<&ConnectorStateRow>) -> bool {
         connector.is_some_and(|c| {
             c.signals_poll_id.is_some()
+                && usize::try_from(c.signals_marked).is_ok_and(|n| n == self.signals.len())
                 && c.signals_base.is_some()
                 && c.signals_seen.is_some()
                 && c.signals_digest.as_deref() == Some(self.signals_digest.as_str())

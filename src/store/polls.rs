@@ -43,9 +43,13 @@ const SELECT_SIGNALS: &str = "SELECT s.key, s.value, \
 const MATERIALISE_SIGNALS: &str = "UPDATE signal_current SET observed_at = observed_at + $3, \
     expires_at = expires_at + $3 WHERE tenant = $1 AND poll_id = $2";
 /// The connector's row of `connector_state` and the tenant's `tenant_digest`, in one round trip
-/// (one row, every column NULL for what is not stored yet).
+/// (one row, every column NULL for what is not stored yet), with the number of signal rows
+/// still marked as the connector's stored set (fewer than the set when another writer has
+/// overwritten one of them since).
 const SELECT_POLL_STATE: &str = "SELECT d.digest, c.last_outcome, c.last_error_summary, \
-    c.last_success_at, c.signals_poll_id, c.signals_digest, c.signals_base, c.signals_seen \
+    c.last_success_at, c.signals_poll_id, c.signals_digest, c.signals_base, c.signals_seen, \
+    (SELECT COUNT(*) FROM signal_current s WHERE s.tenant = k.tenant \
+    AND s.poll_id = c.signals_poll_id) AS signals_marked \
     FROM (SELECT CAST($1 AS TEXT) AS tenant, CAST($2 AS TEXT) AS connector) k \
     LEFT JOIN tenant_digest d ON d.tenant = k.tenant \
     LEFT JOIN connector_state c ON c.tenant = k.tenant AND c.connector = k.connector";

@@ -313,6 +313,8 @@ pub(crate) struct ConnectorStateRow {
     pub signals_digest: Option<String>,
     pub signals_base: Option<i64>,
     pub signals_seen: Option<i64>,
+    /// Rows of `signal_current` still marked with `signals_poll_id`.
+    pub signals_marked: i64,
 }
 
 /// The tenant's `tenant_digest` and the connector's `connector_state` row, as a poll reads them
@@ -327,6 +329,7 @@ pub(crate) struct PollStateRow {
     pub signals_digest: Option<String>,
     pub signals_base: Option<i64>,
     pub signals_seen: Option<i64>,
+    pub signals_marked: i64,
 }
 
 impl PollStateRow {
@@ -340,6 +343,7 @@ impl PollStateRow {
             signals_digest: self.signals_digest,
             signals_base: self.signals_base,
             signals_seen: self.signals_seen,
+            signals_marked: self.signals_marked,
         });
         (self.digest, connector)
     }

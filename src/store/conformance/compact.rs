@@ -28,6 +28,7 @@ checks![
     unchanged_signals_stay_fresh_after_a_restart,
     a_partial_poll_keeps_the_freshness_of_what_it_missed,
     another_writer_is_never_mistaken_for_the_same_state,
+    a_signal_overwritten_by_another_connector_is_written_again,
     retention_prunes_the_daily_counts,
 ];
 
@@ -450,6 +451,60 @@ pub async fn another_writer_is_never_mistaken_for_the_same_state(store: &dyn Sto
         recorded(store, tenant).await?.len(),
         3,
         "full rows (each poll changed something)"
+    );
+    Ok(())
+}
+
+/// A connector's unchanged signal set is not trusted once one of its rows was written by
+/// another connector (or another writer) since: the next poll writes its value again.
+pub async fn a_signal_overwritten_by_another_connector_is_written_again(
+    store: &dyn Store,
+) -> CheckResult {
+    let tenant = "conformance-overwritten";
+    let actions = || vec![action("a", TestStatus::Passed, 1.0, 27)];
+    let own = |minute| steady_signals(minute);
+    for minute in [0, 5] {
+        Poll::new(tenant, minute)
+            .signals(own(minute))
+            .actions(actions())
+            .record(store)
+            .await?;
+    }
+    Poll::new(tenant, 7)
+        .connector("other")
+        .signals(vec![signal(
+            "msgraph.b.ratio",
+            SignalValue::Number(0.25),
+            7,
+        )])
+        .actions(actions())
+        .record(store)
+        .await?;
+    Poll::new(tenant, 10)
+        .signals(own(10))
+        .actions(actions())
+        .record(store)
+        .await?;
+    let state = store.load_tenant_state(tenant).await?;
+    ensure_eq!(
+        state
+            .signals
+            .iter()
+            .map(|s| (s.key.as_str(), s.value.clone(), s.observed_at))
+            .collect::<Vec<_>>(),
+        vec![
+            ("msgraph.a.enabled", SignalValue::Bool(true), at(10)),
+            ("msgraph.b.ratio", SignalValue::Number(0.5), at(10)),
+        ],
+        "signals (the connector's own values, fresh)"
+    );
+    ensure_eq!(
+        store
+            .signal_history(tenant, Some("msgraph.b.ratio"), None)
+            .await?
+            .len(),
+        3,
+        "value changes of b"
     );
     Ok(())
 }
