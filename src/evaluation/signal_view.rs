@@ -5,7 +5,7 @@
 //! Pure: no IO, no clock (`now` is given), no CEL (the CEL maps are built from this view by
 //! `rules`). It must not decide outcomes: it only answers what is fresh, expired or uncollected.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use chrono::{DateTime, Utc};
 
@@ -13,7 +13,8 @@ use super::undetected::{Expiry, Undetected};
 use crate::signals::{Signal, SignalGap};
 
 /// One tenant's signals as rules see them at `now`: fresh values, expired values (for
-/// causes), and the current collection gaps. Built once per evaluation.
+/// causes), and the current collection gaps. Built once per evaluation (its maps hash with
+/// `foldhash`: keys are the tenant's own signal keys, built and dropped within the evaluation).
 pub struct SignalView<'a> {
     now: DateTime<Utc>,
     /// Fresh signals by key.

@@ -119,7 +119,7 @@ impl CompiledRule {
 /// failing: those of expired signals, the parents of gaps, and the given `namespaces` (the
 /// parents of every path the rules mention, see [`rule_namespaces`](super::rule_namespaces)).
 fn cel_roots<'b>(view: &SignalView<'b>, namespaces: &'b [String]) -> Vec<(String, Value)> {
-    let mut root: HashMap<&'b str, Node<'b>> = HashMap::new();
+    let mut root: Branch<'b> = Branch::default();
     for signal in view.fresh_signals() {
         insert(&mut root, signal.key.as_str(), Some(to_cel(&signal.value)));
     }
@@ -143,9 +143,13 @@ fn cel_roots<'b>(view: &SignalView<'b>, namespaces: &'b [String]) -> Vec<(String
         .collect()
 }
 
+/// A namespace under construction (`foldhash`: built and dropped within one evaluation; the
+/// CEL maps made of it are the interpreter's own).
+type Branch<'a> = foldhash::HashMap<&'a str, Node<'a>>;
+
 enum Node<'a> {
     Leaf(Value),
-    Branch(HashMap<&'a str, Node<'a>>),
+    Branch(Branch<'a>),
 }
 
 impl Node<'_> {
@@ -165,21 +169,21 @@ impl Node<'_> {
 
 /// Insert `key` into the tree: with `Some(value)` as a leaf; with `None` only its parent
 /// namespaces. A namespace wins over a leaf of the same name.
-fn insert<'a>(root: &mut HashMap<&'a str, Node<'a>>, key: &'a str, value: Option<Value>) {
-    let mut segments: Vec<&'a str> = key.split('.').collect();
-    let Some(last) = segments.pop() else {
-        return;
+fn insert<'a>(root: &mut Branch<'a>, key: &'a str, value: Option<Value>) {
+    let (parents, last) = match key.rsplit_once('.') {
+        Some((parents, last)) => (Some(parents), last),
+        None => (None, key),
     };
     let mut level = root;
-    for seg in segments {
+    for seg in parents.into_iter().flat_map(|p| p.split('.')) {
         let node = level
             .entry(seg)
-            .or_insert_with(|| Node::Branch(HashMap::new()));
+            .or_insert_with(|| Node::Branch(Branch::default()));
         if let Node::Leaf(_) = node {
             if value.is_none() {
                 return;
             }
-            *node = Node::Branch(HashMap::new());
+            *node = Node::Branch(Branch::default());
         }
         level = match node {
             Node::Branch(children) => children,
@@ -192,12 +196,12 @@ fn insert<'a>(root: &mut HashMap<&'a str, Node<'a>>, key: &'a str, value: Option
 }
 
 /// Make sure `namespace` exists as a map (every segment a branch).
-fn insert_namespace<'a>(root: &mut HashMap<&'a str, Node<'a>>, namespace: &'a str) {
+fn insert_namespace<'a>(root: &mut Branch<'a>, namespace: &'a str) {
     let mut level = root;
     for seg in namespace.split('.') {
         let node = level
             .entry(seg)
-            .or_insert_with(|| Node::Branch(HashMap::new()));
+            .or_insert_with(|| Node::Branch(Branch::default()));
         if let Node::Leaf(_) = node {
             return;
         }
