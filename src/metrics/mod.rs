@@ -18,6 +18,8 @@
 mod rendering_tests;
 mod tenants;
 
+pub use tenants::PreparedAssessments;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use prometheus::{
@@ -217,6 +219,24 @@ impl Metrics {
     /// (one series per status, no per-control series), removing assessments that are gone.
     pub fn observe_assessments(&self, tenant: &str, reports: &[AssessmentReport]) {
         self.tenants.publish_assessments(tenant, reports);
+    }
+
+    /// [`Metrics::observe_assessments`] in two steps: the series of a tenant's assessments
+    /// computed from its reports now (a few numbers per assessment; reports of other tenants
+    /// are ignored), exported later by [`Metrics::publish_assessments`]. A poll prepares them
+    /// before it writes, drops the reports, and publishes after the write.
+    pub fn prepare_assessments(
+        &self,
+        tenant: &str,
+        reports: &[AssessmentReport],
+    ) -> PreparedAssessments {
+        self.tenants.prepare_assessments(tenant, reports)
+    }
+
+    /// Export a tenant's prepared assessment series ([`Metrics::prepare_assessments`]),
+    /// replacing its previous ones (assessments that are gone vanish).
+    pub fn publish_assessments(&self, tenant: &str, prepared: PreparedAssessments) {
+        self.tenants.publish_prepared(tenant, prepared);
     }
 
     /// The underlying registry (for tests and extra collectors).

@@ -142,6 +142,19 @@ struct AssessmentSeries {
     controls: [i64; 5],
 }
 
+/// A tenant's assessment series prepared from its reports ([`super::Metrics::prepare_assessments`]),
+/// not yet published: per assessment its points, progress, automated share and control
+/// counts, with the interned id label.
+pub struct PreparedAssessments(Arc<Vec<AssessmentSeries>>);
+
+impl std::fmt::Debug for PreparedAssessments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|a| a.label.as_ref()))
+            .finish()
+    }
+}
+
 /// An action's regression and recovery counters; `None` until the series exists (with
 /// per-action series on, every evaluated action has both at 0 or more).
 #[derive(Clone, Copy, Default)]
@@ -309,6 +322,18 @@ impl TenantSeries {
 
     /// Publish a tenant's assessments (reports of other tenants are ignored).
     pub(super) fn publish_assessments(&self, tenant: &str, reports: &[AssessmentReport]) {
+        let prepared = self.prepare_assessments(tenant, reports);
+        self.publish_prepared(tenant, prepared);
+    }
+
+    /// A tenant's assessment series from its reports (reports of other tenants are ignored),
+    /// ready to publish: a few numbers per assessment, so a poll can drop the reports before
+    /// it writes and publish these after.
+    pub(super) fn prepare_assessments(
+        &self,
+        tenant: &str,
+        reports: &[AssessmentReport],
+    ) -> PreparedAssessments {
         let mut rows: Vec<AssessmentSeries> = {
             let mut set = lock(&self.interned);
             reports
@@ -333,8 +358,12 @@ impl TenantSeries {
                 .collect()
         };
         sort_last_wins(&mut rows, |r| &r.label);
-        let rows = Arc::new(rows);
-        self.with_entry(tenant, |e| e.assessments = Some(rows));
+        PreparedAssessments(Arc::new(rows))
+    }
+
+    /// Swap a tenant's prepared assessment series in.
+    pub(super) fn publish_prepared(&self, tenant: &str, prepared: PreparedAssessments) {
+        self.with_entry(tenant, |e| e.assessments = Some(prepared.0));
     }
 
     /// Count one regression (`recovery` false) or recovery of a tenant's action.

@@ -241,7 +241,7 @@ pub fn scope_of(action: &TemplateAction, assessment: &Assessment) -> InstanceSco
 fn action_from_result(r: &ActionResult) -> TemplateAction {
     TemplateAction {
         id: r.action_id.clone(),
-        title: r.title.clone(),
+        title: r.title.to_string(),
         implementation_type: ImplementationType::Technical,
         points: r.points,
         responsibility: Responsibility::Customer,
@@ -620,7 +620,7 @@ fn new_instance(
         None
     };
     let (category, solution) = match (result, provider, def.implementation_type) {
-        (Some(r), _, _) => (r.category.clone(), r.solution.clone()),
+        (Some(r), _, _) => (r.category.to_string(), r.solution.to_string()),
         (None, true, _) => (
             "Provider-managed".to_string(),
             PROVIDER_SOLUTION.to_string(),
@@ -646,7 +646,7 @@ fn new_instance(
                 test: r.test_status,
                 credit: r.credit,
                 points,
-                testing_logic: r.testing_logic.clone(),
+                testing_logic: r.testing_logic.to_string(),
                 reason: r.reason.clone(),
                 category: category.clone(),
                 solution: solution.clone(),
@@ -697,7 +697,9 @@ fn new_instance(
                 test,
                 credit: test.credit(0.0),
                 points,
-                testing_logic: result.map(|r| r.testing_logic.clone()).unwrap_or_default(),
+                testing_logic: result
+                    .map(|r| r.testing_logic.to_string())
+                    .unwrap_or_default(),
                 reason: Some("set manually".to_string()),
                 category: category.clone(),
                 solution: solution.clone(),
@@ -799,16 +801,16 @@ mod tests {
         let oos = test == TestStatus::OutOfScope;
         ActionResult {
             action_id: id.to_string(),
-            title: id.to_string(),
-            category: "Identity".to_string(),
-            solution: "Microsoft Entra ID".to_string(),
+            title: id.to_string().into(),
+            category: "Identity".to_string().into(),
+            solution: "Microsoft Entra ID".to_string().into(),
             implementation_status: crate::evaluation::evaluator::implementation_status(test, false),
             test_status: test,
             credit,
             points,
             points_achieved: if oos { 0.0 } else { f64::from(points) * credit },
             points_possible: if oos { 0.0 } else { f64::from(points) },
-            testing_logic: "rule".to_string(),
+            testing_logic: "rule".to_string().into(),
             reason: None,
             cause: None,
             signals: Vec::new(),
