@@ -130,6 +130,8 @@ fn merge_signals(base: Vec<Signal>, mut newer: Vec<Signal>) -> Vec<Signal> {
         }
     }
     out.extend(newer);
+    // Kept until the next poll: give back the room reserved for keys that were replaced.
+    out.shrink_to_fit();
     out
 }
 
