@@ -472,7 +472,7 @@ impl Ctx<'_> {
         AlertEvent {
             tenant: self.tenant.to_owned(),
             action_id: a.action_id.clone(),
-            title: a.title.clone(),
+            title: a.title.to_string(),
             kind,
             severity,
             at: self.at,

@@ -22,7 +22,7 @@ pub mod plan;
 pub mod poll;
 pub mod tasks;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -91,7 +91,8 @@ pub struct TenantRuntime {
 #[derive(Default)]
 struct TenantMemory {
     loaded: bool,
-    signals: BTreeMap<String, Signal>,
+    /// The latest signal per key, sorted by key (one per key: [`merge_signals`]).
+    signals: Vec<Signal>,
     /// Gaps per connector id (`ConnectorConfig::id`).
     gaps: HashMap<String, Vec<SignalGap>>,
     /// Last *stored* state per action.
@@ -103,6 +104,35 @@ struct TenantMemory {
     snapshot: Option<model::ModelSnapshot>,
     /// Regression detector state per action as last stored; `None` until loaded.
     alert_state: Option<HashMap<String, crate::alerts::InstanceState>>,
+}
+
+/// `base` with `newer` merged in, sorted by key with one signal per key: a key of `newer`
+/// replaces the same key of `base` (of equal keys within `newer`, the last wins). `base` must
+/// be sorted by key with unique keys (what this returns).
+fn merge_signals(base: Vec<Signal>, mut newer: Vec<Signal>) -> Vec<Signal> {
+    // Stable sort, then keep the last of each run of equal keys.
+    newer.sort_by(|a, b| a.key.cmp(&b.key));
+    newer.reverse();
+    newer.dedup_by(|a, b| a.key == b.key);
+    newer.reverse();
+    if base.is_empty() {
+        return newer;
+    }
+    let mut out = Vec::with_capacity(base.len() + newer.len());
+    let mut newer = newer.into_iter().peekable();
+    for b in base {
+        while let Some(n) = newer.next_if(|n| n.key < b.key) {
+            out.push(n);
+        }
+        match newer.next_if(|n| n.key == b.key) {
+            Some(n) => out.push(n),
+            None => out.push(b),
+        }
+    }
+    out.extend(newer);
+    // Kept until the next poll: give back the room reserved for keys that were replaced.
+    out.shrink_to_fit();
+    out
 }
 
 /// What one poll produced.
@@ -345,5 +375,72 @@ impl App {
     /// problems become gaps, store problems are counted and retried with the next poll.
     pub async fn poll(&self, tenant: &TenantRuntime, index: usize) -> PollReport {
         poll::run(self, tenant, index).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signals::SignalValue;
+
+    fn signal(key: &str, v: f64) -> Signal {
+        let at = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .expect("instant")
+            .with_timezone(&Utc);
+        Signal {
+            key: key.into(),
+            value: SignalValue::Number(v),
+            observed_at: at,
+            expires_at: at,
+        }
+    }
+
+    fn pairs(v: &[Signal]) -> Vec<(&str, SignalValue)> {
+        v.iter()
+            .map(|s| (s.key.as_str(), s.value.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn merged_signals_are_sorted_one_per_key_the_newer_winning() {
+        let base = merge_signals(
+            Vec::new(),
+            vec![signal("b", 1.0), signal("d", 1.0), signal("a", 1.0)],
+        );
+        assert_eq!(
+            pairs(&base),
+            [
+                ("a", SignalValue::Number(1.0)),
+                ("b", SignalValue::Number(1.0)),
+                ("d", SignalValue::Number(1.0)),
+            ]
+        );
+        // Of equal keys within the newer ones the last wins; a newer key replaces the base's,
+        // new keys land in order, before, between and after the base's.
+        let merged = merge_signals(
+            base,
+            vec![
+                signal("e", 2.0),
+                signal("b", 2.0),
+                signal("c", 2.0),
+                signal("b", 3.0),
+                signal("0", 2.0),
+            ],
+        );
+        assert_eq!(
+            pairs(&merged),
+            [
+                ("0", SignalValue::Number(2.0)),
+                ("a", SignalValue::Number(1.0)),
+                ("b", SignalValue::Number(3.0)),
+                ("c", SignalValue::Number(2.0)),
+                ("d", SignalValue::Number(1.0)),
+                ("e", SignalValue::Number(2.0)),
+            ]
+        );
+        assert_eq!(
+            pairs(&merge_signals(merged.clone(), Vec::new())),
+            pairs(&merged)
+        );
     }
 }

@@ -10,7 +10,10 @@
 //! - **normalise**: signals get their expiry; the outcome is classified.
 //! - **evaluate**: the tenant's signals in force (this poll's merged into the last ones) are
 //!   tested by the catalog's rules, then the model (assessments, manual statuses from memory)
-//!   gives the one tenant score and the assessment reports.
+//!   gives the one tenant score and the assessment reports; the reports are reduced at once to
+//!   what the poll writes and exports (each assessment's score, its metric series) and dropped,
+//!   so the polls waiting for the store hold no report (a tenant's reports copy every control
+//!   and action text of its six templates).
 //! - **plan**: the writes: status transitions, regression events with their routes and the
 //!   detector states, assessment score snapshots.
 //! - **persist**: everything in one store transaction, with the tenant's state lock released
@@ -34,7 +37,7 @@ use crate::evaluation::{
     ActionState, EvaluationInput, ScoreSummary, TenantEvaluation, Transition, transitions,
 };
 use crate::model::plan::AssessmentSummary;
-use crate::signals::{Signal, SignalBatch, SignalGap};
+use crate::signals::{SignalBatch, SignalGap};
 use crate::store::{AutomaticEvidence, PollOutcome, PollRecord};
 
 /// Stage 1: what the connector returned, or that it ran out of time.
@@ -70,8 +73,8 @@ pub struct Evaluated {
     pub assessments: Vec<AssessmentSummary>,
     /// The model inputs they were computed with (kept by the tenant instead of the reports).
     pub snapshot: ModelSnapshot,
-    /// Every signal in force for the tenant (this poll's and the other connectors' latest).
-    pub signals: Vec<Signal>,
+    /// Whether a signal of this poll's connector in force for the tenant has expired.
+    pub stale: bool,
 }
 
 /// Stage 4: what the poll writes.
@@ -220,9 +223,11 @@ async fn resume(app: &App, tenant: &TenantRuntime) -> bool {
         match app.store.load_tenant_state(id).await {
             Ok(stored) => {
                 let mut state = tenant.state.lock().await;
-                for s in stored.signals {
-                    state.signals.entry(s.key.clone()).or_insert(s);
-                }
+                // What this process gathered meanwhile is newer: the stored signals fill in
+                // only the keys it lacks.
+                let signals = std::mem::take(&mut state.signals);
+                let base = super::merge_signals(Vec::new(), stored.signals);
+                state.signals = super::merge_signals(base, signals);
                 for (id, a) in stored.actions {
                     state.stored.entry(id).or_insert(a);
                 }
@@ -270,7 +275,8 @@ async fn resume(app: &App, tenant: &TenantRuntime) -> bool {
 /// Stage 3, evaluate: merge this poll's signals and gaps into the tenant's, test every action
 /// (those outside the tenant's catalog scopes are out of scope), then let the model (the
 /// tenant's assessments and the manual statuses in memory) give the tenant score and the
-/// assessment reports. Pure apart from reading the shared model.
+/// assessment reports, reduced to their scores and metric series. Pure apart from reading the
+/// shared model (and interning the metric labels).
 fn evaluate(
     app: &App,
     tenant: &str,
@@ -280,18 +286,17 @@ fn evaluate(
     state: &mut TenantMemory,
     now: DateTime<Utc>,
 ) -> Evaluated {
-    for s in &batch.signals {
-        state.signals.insert(s.key.clone(), s.clone());
-    }
+    let signals = std::mem::take(&mut state.signals);
+    state.signals = super::merge_signals(signals, batch.signals.clone());
     state.gaps.insert(kind.to_owned(), batch.gaps.clone());
-    let signals: Vec<Signal> = state.signals.values().cloned().collect();
+    let signals = &state.signals[..];
     let gaps: Vec<SignalGap> = state.gaps.values().flatten().cloned().collect();
     let has_kind = |k: &str| kinds.contains(&k);
     let actions = app.evaluator.evaluate_actions_of(
         &EvaluationInput {
             tenant,
             now,
-            signals: &signals,
+            signals,
             gaps: &gaps,
         },
         &has_kind,
@@ -302,7 +307,7 @@ fn evaluate(
         evaluation,
         assessments,
         snapshot,
-        signals,
+        stale: plan::has_expired(signals, kind, now),
     }
 }
 
@@ -356,7 +361,7 @@ fn automatic_evidence(
             .actions
             .iter()
             .find(|a| a.action_id == t.action_id)
-            .map(|a| a.testing_logic.as_str())
+            .map(|a| &*a.testing_logic)
             .unwrap_or_default();
         let mut signals = t.signals.clone();
         let mut reason = t.reason.clone();
@@ -447,11 +452,7 @@ fn publish(
     app.metrics
         .observe_assessment_summaries(&tenant, &evaluated.assessments);
     app.metrics.observe_evaluation(&evaluated.evaluation);
-    app.metrics.set_signal_stale(
-        &tenant,
-        kind,
-        plan::has_expired(&evaluated.signals, kind, now),
-    );
+    app.metrics.set_signal_stale(&tenant, kind, evaluated.stale);
     let kinds: Vec<&str> = normalised.errors.iter().map(|e| e.kind.as_str()).collect();
     app.metrics.observe_poll(
         &tenant,

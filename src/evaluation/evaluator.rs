@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::sync::Arc;
 
 use cel_interpreter::Context;
 use chrono::{DateTime, Utc};
@@ -42,12 +43,12 @@ pub struct ActionResult {
     /// Stable action id (`msgraph.mfa.all_users`, or `<family id_prefix><item>` for a
     /// generated action, e.g. `securescore.AdminMFAV2`).
     pub action_id: String,
-    /// Action title.
-    pub title: String,
-    /// Category for per-category scores.
-    pub category: String,
-    /// Product that implements the action.
-    pub solution: String,
+    /// Action title (a catalog action's is shared with the catalog, not copied per tenant).
+    pub title: Arc<str>,
+    /// Category for per-category scores (shared with the catalog like the title).
+    pub category: Arc<str>,
+    /// Product that implements the action (shared with the catalog like the title).
+    pub solution: Arc<str>,
     /// Derived implementation status (see `docs/scoring.md`).
     pub implementation_status: ImplementationStatus,
     /// Test status of the rule's outcome.
@@ -60,8 +61,9 @@ pub struct ActionResult {
     pub points_achieved: f64,
     /// points; 0 when out of scope.
     pub points_possible: f64,
-    /// The rule text shown to users as the action's testing logic.
-    pub testing_logic: String,
+    /// The rule text shown to users as the action's testing logic (a catalog action's is
+    /// shared with the catalog).
+    pub testing_logic: Arc<str>,
     /// Why the status is what it is when not plainly passed (failure detail, missing or stale
     /// signal, collection error). For `could_not_be_detected` it is the text of [`Self::cause`].
     pub reason: Option<String>,
@@ -148,7 +150,11 @@ struct CompiledAction {
     rule: Option<CompiledRule>,
     /// Index in [`Evaluator::families`] of the family of `def.family_item`.
     family: Option<usize>,
-    testing_logic: String,
+    /// The texts every result of this action carries, shared by all of them.
+    title: Arc<str>,
+    category: Arc<str>,
+    solution: Arc<str>,
+    testing_logic: Arc<str>,
 }
 
 /// Compiled catalog: rules parsed once, evaluated for every tenant and poll.
@@ -162,6 +168,8 @@ pub struct Evaluator {
     /// Per family (same index), the item ids taken by catalog actions (no generated action
     /// for them).
     taken: Vec<HashSet<String>>,
+    /// Per family (same index), its solution and default category, shared by the results.
+    family_texts: Vec<(Arc<str>, Arc<str>)>,
     /// CEL standard functions; each evaluation runs in a child scope of it.
     base: Context<'static>,
     /// Namespaces above every path the rules mention (always present as CEL maps).
@@ -233,9 +241,12 @@ impl Evaluator {
             actions.push(CompiledAction {
                 points: def.points(),
                 family: family.map(|(k, _)| k),
+                title: def.title.as_str().into(),
+                category: def.category.as_str().into(),
+                solution: def.solution.as_str().into(),
+                testing_logic: testing_logic.into(),
                 def,
                 rule,
-                testing_logic,
             });
         }
         if !errors.is_empty() {
@@ -243,10 +254,20 @@ impl Evaluator {
         }
         actions.sort_by(|a, b| a.def.id.cmp(&b.def.id));
         let namespaces = rule_namespaces(actions.iter().filter_map(|a| a.rule.as_ref()));
+        let family_texts = families
+            .iter()
+            .map(|f| {
+                (
+                    f.solution.as_str().into(),
+                    f.default_category.as_str().into(),
+                )
+            })
+            .collect();
         Ok(Evaluator {
             actions,
             families,
             taken,
+            family_texts,
             base: Context::default(),
             namespaces,
         })
@@ -331,16 +352,21 @@ impl Evaluator {
             };
             actions.push(action_result(
                 def.id.clone(),
-                def.title.clone(),
-                def.category.clone(),
-                def.solution.clone(),
+                action.title.clone(),
+                action.category.clone(),
+                action.solution.clone(),
                 action.points,
                 action.testing_logic.clone(),
                 evaluated,
             ));
         }
 
-        for (family, taken) in self.families.iter().zip(&self.taken) {
+        for ((family, taken), (solution, default_category)) in self
+            .families
+            .iter()
+            .zip(&self.taken)
+            .zip(&self.family_texts)
+        {
             for item in family.item_ids(&view) {
                 if taken.contains(item) || family.is_deprecated(&view, item) {
                     continue;
@@ -349,13 +375,14 @@ impl Evaluator {
                     family.generated_id(item),
                     family
                         .latest_text(&view, item, "title")
-                        .unwrap_or_else(|| item.to_string()),
+                        .unwrap_or_else(|| item.to_string())
+                        .into(),
                     family
                         .latest_text(&view, item, "category")
-                        .unwrap_or_else(|| family.default_category.clone()),
-                    family.solution.clone(),
+                        .map_or_else(|| default_category.clone(), Arc::from),
+                    solution.clone(),
                     family.generated_points(&view, item),
-                    family.testing_logic(item),
+                    family.testing_logic(item).into(),
                     family.outcome(&view, item, family.risk),
                 ));
             }
@@ -373,7 +400,7 @@ impl TenantEvaluation {
         let score = summarise(actions.iter());
         let mut by_category: BTreeMap<&str, Vec<&ActionResult>> = BTreeMap::new();
         for a in &actions {
-            by_category.entry(a.category.as_str()).or_default().push(a);
+            by_category.entry(&a.category).or_default().push(a);
         }
         let categories = by_category
             .into_iter()
@@ -392,11 +419,11 @@ impl TenantEvaluation {
 /// Status, credit and points of one action from its outcome.
 fn action_result(
     action_id: String,
-    title: String,
-    category: String,
-    solution: String,
+    title: Arc<str>,
+    category: Arc<str>,
+    solution: Arc<str>,
     points: u32,
-    testing_logic: String,
+    testing_logic: Arc<str>,
     evaluated: Evaluated,
 ) -> ActionResult {
     let test_status = evaluated.outcome.test_status();
@@ -998,11 +1025,11 @@ mod tests {
             assert_eq!(a.points_possible, possible, "{id}");
         }
         let generated = find(&e, "securescore.PartlyDone");
-        assert_eq!(generated.title, "Title of PartlyDone");
-        assert_eq!(generated.category, "Identity");
-        assert_eq!(generated.solution, "Microsoft Secure Score");
+        assert_eq!(&*generated.title, "Title of PartlyDone");
+        assert_eq!(&*generated.category, "Identity");
+        assert_eq!(&*generated.solution, "Microsoft Secure Score");
         assert_eq!(
-            generated.testing_logic,
+            &*generated.testing_logic,
             "msgraph.securescore.controls.PartlyDone.score / msgraph.securescore.controls.PartlyDone.max_score"
         );
         assert!(
@@ -1039,7 +1066,7 @@ mod tests {
         assert_eq!(a.test_status, TestStatus::CouldNotBeDetected);
         assert_eq!(a.points, 9);
         assert_eq!((a.points_achieved, a.points_possible), (0.0, 9.0));
-        assert_eq!(a.title, "Ensure MFA");
+        assert_eq!(&*a.title, "Ensure MFA");
         assert_eq!(
             a.reason.as_deref(),
             Some(

@@ -487,15 +487,12 @@ widget_check = "Encrypt"
         );
 
         let half = find("widgetaudit.Half");
-        assert_eq!(
-            (half.title.as_str(), half.category.as_str()),
-            ("Half done", "Widgets")
-        );
-        assert_eq!(half.solution, "Widget console");
+        assert_eq!((&*half.title, &*half.category), ("Half done", "Widgets"));
+        assert_eq!(&*half.solution, "Widget console");
         assert_eq!(half.test_status, TestStatus::PartiallyTested);
         assert_eq!(half.points, 2);
         assert_eq!(
-            half.testing_logic,
+            &*half.testing_logic,
             "widgets.audit.checks.Half.score / widgets.audit.checks.Half.max_score"
         );
         // the family's risk, its own state words and its own reason words
@@ -527,7 +524,7 @@ widget_check = "Encrypt"
         assert_eq!(encryption.test_status, TestStatus::FailedLowRisk);
         assert_eq!(encryption.points, 5);
         assert_eq!(
-            encryption.testing_logic,
+            &*encryption.testing_logic,
             "widgets.audit.checks.Encrypt.score / widgets.audit.checks.Encrypt.max_score"
         );
     }

@@ -743,7 +743,7 @@ mod tests {
                 let oos = test == TestStatus::OutOfScope;
                 let possible = if oos { 0.0 } else { f64::from(points) };
                 ActionResult {
-                    title: id.clone(),
+                    title: id.as_str().into(),
                     category: ["Identity", "Data", "Apps"][rng.below(3) as usize].into(),
                     solution: "Entra".into(),
                     action_id: id,

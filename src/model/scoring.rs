@@ -240,7 +240,7 @@ pub fn scope_of(action: &TemplateAction, assessment: &Assessment) -> InstanceSco
 fn action_from_result(r: &ActionResult) -> TemplateAction {
     TemplateAction {
         id: r.action_id.clone(),
-        title: r.title.clone(),
+        title: r.title.to_string(),
         implementation_type: ImplementationType::Technical,
         points: r.points,
         responsibility: Responsibility::Customer,
@@ -384,7 +384,7 @@ pub(super) fn resolve<'a>(
                     .unwrap_or_else(|| derived_implementation(test)),
                 test,
                 credit: test.credit(0.0),
-                testing_logic: result.map_or("", |r| r.testing_logic.as_str()),
+                testing_logic: result.map_or("", |r| &*r.testing_logic),
                 reason: Some(Cow::Borrowed("set manually")),
             }
         }
@@ -860,16 +860,16 @@ mod tests {
         let oos = test == TestStatus::OutOfScope;
         ActionResult {
             action_id: id.to_string(),
-            title: id.to_string(),
-            category: "Identity".to_string(),
-            solution: "Microsoft Entra ID".to_string(),
+            title: id.into(),
+            category: "Identity".into(),
+            solution: "Microsoft Entra ID".into(),
             implementation_status: crate::evaluation::evaluator::implementation_status(test, false),
             test_status: test,
             credit,
             points,
             points_achieved: if oos { 0.0 } else { f64::from(points) * credit },
             points_possible: if oos { 0.0 } else { f64::from(points) },
-            testing_logic: "rule".to_string(),
+            testing_logic: "rule".into(),
             reason: None,
             cause: None,
             signals: Vec::new(),

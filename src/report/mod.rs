@@ -220,14 +220,14 @@ pub fn build(
                     .iter()
                     .map(|a| ActionReport {
                         id: a.action_id.clone(),
-                        title: a.title.clone(),
-                        category: a.category.clone(),
-                        solution: a.solution.clone(),
+                        title: a.title.to_string(),
+                        category: a.category.to_string(),
+                        solution: a.solution.to_string(),
                         implementation_status: a.implementation_status,
                         test_status: a.test_status,
                         points_achieved: round2(a.points_achieved),
                         points_possible: a.points_possible,
-                        testing_logic: a.testing_logic.clone(),
+                        testing_logic: a.testing_logic.to_string(),
                         reason: a.reason.clone(),
                         cause: a.cause.clone(),
                         ledger: None,

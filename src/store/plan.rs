@@ -254,7 +254,7 @@ impl<'a> EncodedPoll<'a> {
                         .actions
                         .iter()
                         .find(|a| a.action_id == t.action_id)
-                        .map(|a| a.testing_logic.as_str()),
+                        .map(|a| &*a.testing_logic),
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;

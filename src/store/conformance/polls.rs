@@ -102,9 +102,9 @@ pub(super) fn action(id: &str, status: TestStatus, credit: f64, points: u32) -> 
     let possible = if out_of_scope { 0.0 } else { f64::from(points) };
     ActionResult {
         action_id: id.to_string(),
-        title: format!("Title of {id}"),
-        category: "identity".to_string(),
-        solution: "conformance".to_string(),
+        title: format!("Title of {id}").into(),
+        category: "identity".to_string().into(),
+        solution: "conformance".to_string().into(),
         implementation_status: if out_of_scope {
             ImplementationStatus::OutOfScope
         } else {
@@ -115,7 +115,7 @@ pub(super) fn action(id: &str, status: TestStatus, credit: f64, points: u32) -> 
         points,
         points_achieved: possible * credit,
         points_possible: possible,
-        testing_logic: format!("rule of {id}"),
+        testing_logic: format!("rule of {id}").into(),
         reason: (status != TestStatus::Passed).then(|| format!("{id} is {}", status.as_str())),
         cause: None,
         signals: vec![(format!("{id}.flag"), SignalValue::Bool(credit > 0.0))],
