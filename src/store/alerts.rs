@@ -819,17 +819,10 @@ where
         action: Option<&str>,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let query = match action {
-            Some(a) => sqlx::query_as::<_, EventDbRow>(SELECT_EVENTS_FOR_ACTION)
-                .bind(tenant)
-                .bind(a),
-            None => sqlx::query_as::<_, EventDbRow>(SELECT_EVENTS).bind(tenant),
-        };
-        let rows = query
-            .bind(rows::since_millis(since))
-            .fetch_all(self.pool())
-            .await?;
-        rows::decode_all(rows, EventDbRow::into_event)
+        let sql = action.map_or(SELECT_EVENTS, |_| SELECT_EVENTS_FOR_ACTION);
+        let since = Some(rows::since_millis(since));
+        self.rows_of(sql, tenant, action, since, EventDbRow::into_event)
+            .await
     }
 
     async fn category_history(
@@ -837,12 +830,15 @@ where
         tenant: &str,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<CategorySnapshot>, StoreError> {
-        let rows = sqlx::query_as::<_, CategoryDbRow>(SELECT_CATEGORIES)
-            .bind(tenant)
-            .bind(rows::since_millis(since))
-            .fetch_all(self.pool())
-            .await?;
-        rows::decode_all(rows, CategoryDbRow::into_snapshot)
+        let since = Some(rows::since_millis(since));
+        self.rows_of(
+            SELECT_CATEGORIES,
+            tenant,
+            None,
+            since,
+            CategoryDbRow::into_snapshot,
+        )
+        .await
     }
 
     async fn assessment_history(
@@ -850,12 +846,15 @@ where
         tenant: &str,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<AssessmentSnapshot>, StoreError> {
-        let rows = sqlx::query_as::<_, AssessmentDbRow>(SELECT_ASSESSMENTS)
-            .bind(tenant)
-            .bind(rows::since_millis(since))
-            .fetch_all(self.pool())
-            .await?;
-        rows::decode_all(rows, AssessmentDbRow::into_snapshot)
+        let since = Some(rows::since_millis(since));
+        self.rows_of(
+            SELECT_ASSESSMENTS,
+            tenant,
+            None,
+            since,
+            AssessmentDbRow::into_snapshot,
+        )
+        .await
     }
 
     async fn prune_history(&self, before: DateTime<Utc>) -> Result<PruneReport, StoreError> {

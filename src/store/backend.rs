@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use sqlx::migrate::{Migrate, Migrator};
 use sqlx::pool::PoolOptions;
-use sqlx::{Connection, Database, Decode, Encode, IntoArguments, Pool, Type};
+use sqlx::{Connection, Database, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
 use super::StoreError;
 use super::plan::{EncodedPoll, Plan};
@@ -73,6 +73,42 @@ impl<DB: Database> SqlStore<DB> {
             Some(file) => file.check(),
             None => Ok(()),
         }
+    }
+}
+
+impl<DB: Database> SqlStore<DB> {
+    /// The rows of one tenant that a listing reads, decoded: `sql` is run with the tenant as
+    /// `$1`, then `key` (an action id, a signal key ...) as the next parameter when given, then
+    /// `last` (a lower bound in epoch milliseconds, a row limit ...) when given; `decode`
+    /// turns each row into its domain type. The statement holds every placeholder it binds.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Database`] when the statement fails; the first
+    /// [`StoreError::Corrupt`] that `decode` returns.
+    pub(crate) async fn rows_of<R, T>(
+        &self,
+        sql: &'static str,
+        tenant: &str,
+        key: Option<&str>,
+        last: Option<i64>,
+        decode: fn(R) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError>
+    where
+        DB: SqlBackend,
+        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+        for<'s> &'s str: Encode<'s, DB> + Type<DB>,
+        i64: Param<DB>,
+        R: for<'r> FromRow<'r, DB::Row> + Send + Unpin,
+    {
+        let mut query = sqlx::query_as::<DB, R>(sql).bind(tenant);
+        if let Some(key) = key {
+            query = query.bind(key);
+        }
+        if let Some(last) = last {
+            query = query.bind(last);
+        }
+        super::rows::decode_all(query.fetch_all(self.pool()).await?, decode)
     }
 }
 

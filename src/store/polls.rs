@@ -251,17 +251,10 @@ where
         action: Option<&str>,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<TransitionRow>, StoreError> {
-        let query = match action {
-            Some(action) => sqlx::query_as::<_, TransitionDbRow>(SELECT_TRANSITIONS_FOR_ACTION)
-                .bind(tenant)
-                .bind(action),
-            None => sqlx::query_as::<_, TransitionDbRow>(SELECT_TRANSITIONS).bind(tenant),
-        };
-        let rows = query
-            .bind(rows::since_millis(since))
-            .fetch_all(self.pool())
-            .await?;
-        rows::decode_all(rows, TransitionDbRow::into_row)
+        let sql = action.map_or(SELECT_TRANSITIONS, |_| SELECT_TRANSITIONS_FOR_ACTION);
+        let since = Some(rows::since_millis(since));
+        self.rows_of(sql, tenant, action, since, TransitionDbRow::into_row)
+            .await
     }
 
     async fn signal_history(
@@ -270,17 +263,10 @@ where
         key: Option<&str>,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<SignalChange>, StoreError> {
-        let query = match key {
-            Some(key) => sqlx::query_as::<_, SignalChangeRow>(SELECT_HISTORY_FOR_KEY)
-                .bind(tenant)
-                .bind(key),
-            None => sqlx::query_as::<_, SignalChangeRow>(SELECT_HISTORY).bind(tenant),
-        };
-        let rows = query
-            .bind(rows::since_millis(since))
-            .fetch_all(self.pool())
-            .await?;
-        rows::decode_all(rows, SignalChangeRow::into_change)
+        let sql = key.map_or(SELECT_HISTORY, |_| SELECT_HISTORY_FOR_KEY);
+        let since = Some(rows::since_millis(since));
+        self.rows_of(sql, tenant, key, since, SignalChangeRow::into_change)
+            .await
     }
 
     async fn score_history(
@@ -288,29 +274,32 @@ where
         tenant: &str,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<ScoreSnapshot>, StoreError> {
-        let rows = sqlx::query_as::<_, SnapshotRow>(SELECT_SNAPSHOTS)
-            .bind(tenant)
-            .bind(rows::since_millis(since))
-            .fetch_all(self.pool())
-            .await?;
-        rows::decode_all(rows, SnapshotRow::into_snapshot)
+        let since = Some(rows::since_millis(since));
+        self.rows_of(
+            SELECT_SNAPSHOTS,
+            tenant,
+            None,
+            since,
+            SnapshotRow::into_snapshot,
+        )
+        .await
     }
 
     async fn recent_polls(&self, tenant: &str, limit: u32) -> Result<Vec<PollRow>, StoreError> {
-        let rows = sqlx::query_as::<_, PollDbRow>(SELECT_POLLS)
-            .bind(tenant)
-            .bind(i64::from(limit))
-            .fetch_all(self.pool())
-            .await?;
-        rows::decode_all(rows, PollDbRow::into_poll)
+        let limit = Some(i64::from(limit));
+        self.rows_of(SELECT_POLLS, tenant, None, limit, PollDbRow::into_poll)
+            .await
     }
 
     async fn last_polls(&self, tenant: &str) -> Result<Vec<ConnectorLastPoll>, StoreError> {
-        let rows = sqlx::query_as::<_, LastPollDbRow>(SELECT_LAST_POLLS)
-            .bind(tenant)
-            .fetch_all(self.pool())
-            .await?;
-        rows::decode_all(rows, LastPollDbRow::into_last_poll)
+        self.rows_of(
+            SELECT_LAST_POLLS,
+            tenant,
+            None,
+            None,
+            LastPollDbRow::into_last_poll,
+        )
+        .await
     }
 
     async fn poll_days(
@@ -318,12 +307,15 @@ where
         tenant: &str,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<PollDay>, StoreError> {
-        let rows = sqlx::query_as::<_, PollDayDbRow>(SELECT_POLL_DAYS)
-            .bind(tenant)
-            .bind(rows::since_millis(since))
-            .fetch_all(self.pool())
-            .await?;
-        rows::decode_all(rows, PollDayDbRow::into_day)
+        let since = Some(rows::since_millis(since));
+        self.rows_of(
+            SELECT_POLL_DAYS,
+            tenant,
+            None,
+            since,
+            PollDayDbRow::into_day,
+        )
+        .await
     }
 }
 
