@@ -46,7 +46,7 @@ const MATERIALISE_SIGNALS: &str = "UPDATE signal_current SET observed_at = obser
 /// (one row, every column NULL for what is not stored yet), with the number of signal rows
 /// still marked as the connector's stored set (fewer than the set when another writer has
 /// overwritten one of them since).
-const SELECT_POLL_STATE: &str = "SELECT d.digest, c.last_outcome, c.last_error_summary, \
+pub(crate) const SELECT_POLL_STATE: &str = "SELECT d.digest, c.last_outcome, c.last_error_summary, \
     c.last_success_at, c.signals_poll_id, c.signals_digest, c.signals_base, c.signals_seen, \
     (SELECT COUNT(*) FROM signal_current s WHERE s.tenant = k.tenant \
     AND s.poll_id = c.signals_poll_id) AS signals_marked \

@@ -269,6 +269,93 @@ mod tests {
             .unwrap();
     }
 
+    /// The plan SQLite chooses for `sql` (`EXPLAIN QUERY PLAN`, its detail lines) with
+    /// `params` bound as text or integers.
+    async fn query_plan(store: &SqliteStore, sql: &str, params: &[&dyn PlanParam]) -> String {
+        let explain = format!("EXPLAIN QUERY PLAN {sql}");
+        let mut query = sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(explain));
+        for p in params {
+            query = p.bind_to(query);
+        }
+        let rows = query.fetch_all(store.pool()).await.unwrap();
+        rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("\n")
+    }
+
+    type PlanQuery<'q> = sqlx::query::QueryAs<
+        'q,
+        Sqlite,
+        (i64, i64, i64, String),
+        <Sqlite as sqlx::Database>::Arguments,
+    >;
+
+    /// A parameter of [`query_plan`].
+    trait PlanParam: Sync {
+        fn bind_to<'q>(&self, query: PlanQuery<'q>) -> PlanQuery<'q>;
+    }
+    impl PlanParam for &str {
+        fn bind_to<'q>(&self, query: PlanQuery<'q>) -> PlanQuery<'q> {
+            query.bind(self.to_string())
+        }
+    }
+    impl PlanParam for i64 {
+        fn bind_to<'q>(&self, query: PlanQuery<'q>) -> PlanQuery<'q> {
+            query.bind(*self)
+        }
+    }
+
+    /// Migration 0009: the steady poll's one read counts the connector's marked signal rows
+    /// from `signal_current_poll` (not every signal row of the tenant), and the dashboard's
+    /// audit rows of one action instance, newest first, are an index range of
+    /// `audit_log_tenant_object` or `audit_log_group_object` (not a walk of the whole log).
+    #[tokio::test]
+    async fn the_steady_read_and_the_audit_history_of_an_action_use_their_indexes() {
+        use crate::store::audit::{AuditFilter, AuditOrder, audit_query};
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = fresh(&dir, "plans").await;
+        let plan = query_plan(
+            &store,
+            crate::store::polls::SELECT_POLL_STATE,
+            &[&"t", &"msgraph"],
+        )
+        .await;
+        assert!(
+            plan.contains("USING COVERING INDEX signal_current_poll (tenant=? AND poll_id=?)"),
+            "{plan}"
+        );
+        // A log of some size (the plan of an empty table does not tell): 20,000 rows of 2
+        // tenants and 2 groups, 200 objects each.
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) \
+            INSERT INTO audit_log (at, actor, action, tenant, group_id, object) \
+            SELECT i, 'token:1', 'action.update', \
+            CASE WHEN i % 4 = 0 THEN 't' WHEN i % 4 = 1 THEN 'u' END, \
+            CASE WHEN i % 4 = 2 THEN 'g' WHEN i % 4 = 3 THEN 'h' END, \
+            'a.' || (i % 200) FROM n",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        for (tenant, group, index) in [
+            (Some("t"), None, "audit_log_tenant_object"),
+            (None, Some("g"), "audit_log_group_object"),
+        ] {
+            let filter = AuditFilter {
+                tenant: tenant.map(str::to_owned),
+                group: group.map(str::to_owned),
+                object: Some("a.passed".into()),
+                order: AuditOrder::NewestFirst,
+                ..AuditFilter::default()
+            };
+            let sql = audit_query::<Sqlite>(&filter, 50).into_string();
+            let scope = tenant.or(group).unwrap();
+            let params: [&dyn PlanParam; 3] = [&scope, &"a.passed", &50];
+            let plan = query_plan(&store, &sql, &params).await;
+            assert!(plan.contains(&format!("USING INDEX {index} (")), "{plan}");
+            assert!(!plan.contains("TEMP B-TREE"), "sorted by the index: {plan}");
+        }
+    }
+
     #[tokio::test]
     async fn open_creates_the_file_in_wal_mode() {
         let dir = tempfile::tempdir().unwrap();
