@@ -271,18 +271,7 @@ mod tests {
             .chain(TOKEN_CHECKS)
             .enumerate()
         {
-            let schema = schema_name(index);
-            admin
-                .execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
-                .await
-                .expect("create schema");
-            let options = PgConnectOptions::from_str(&url)
-                .expect("parse URL")
-                .options([("search_path", schema.as_str())]);
-            let store = PostgresStore::connect_with(options, 4, Duration::from_secs(30))
-                .await
-                .expect("connect");
-            store.migrate().await.expect("migrate");
+            let (schema, store) = schema_store(&url, &admin, index, Duration::from_secs(30)).await;
             let tables: i64 = sqlx::query_scalar(
                 "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1",
             )
@@ -295,12 +284,7 @@ mod tests {
                 failures.push(format!("{}: {e}", check.name));
             }
             drop(store);
-            admin
-                .execute(sqlx::AssertSqlSafe(format!(
-                    "DROP SCHEMA \"{schema}\" CASCADE"
-                )))
-                .await
-                .expect("drop schema");
+            drop_schema(&admin, &schema).await;
         }
         assert!(
             failures.is_empty(),
@@ -318,8 +302,8 @@ mod tests {
     }
 
     /// A fresh schema on the test server, with a store whose sessions use it and have
-    /// `statement_timeout`; the schema is dropped by [`drop_schema`].
-    async fn schema_store(
+    /// `statement_timeout`, not migrated; the schema is dropped by [`drop_schema`].
+    async fn schema_connect(
         url: &str,
         admin: &sqlx::PgPool,
         index: usize,
@@ -333,9 +317,20 @@ mod tests {
         let options = options(url)
             .expect("parse URL")
             .options([("search_path", schema.as_str())]);
-        let store = PostgresStore::connect_with(options, 2, statement_timeout)
+        let store = PostgresStore::connect_with(options, 4, statement_timeout)
             .await
             .expect("connect");
+        (schema, store)
+    }
+
+    /// [`schema_connect`], then migrated.
+    async fn schema_store(
+        url: &str,
+        admin: &sqlx::PgPool,
+        index: usize,
+        statement_timeout: Duration,
+    ) -> (String, PostgresStore) {
+        let (schema, store) = schema_connect(url, admin, index, statement_timeout).await;
         store.migrate().await.expect("migrate");
         (schema, store)
     }
@@ -358,17 +353,7 @@ mod tests {
             .connect(&url)
             .await
             .expect("connect");
-        let schema = schema_name(901);
-        admin
-            .execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
-            .await
-            .expect("create schema");
-        let options = options(&url)
-            .expect("parse URL")
-            .options([("search_path", schema.as_str())]);
-        let store = PostgresStore::connect_with(options, 2, Duration::from_secs(30))
-            .await
-            .expect("connect");
+        let (schema, store) = schema_connect(&url, &admin, 901, Duration::from_secs(30)).await;
         let before = Migrator::with_migrations(
             <Postgres as SqlBackend>::MIGRATOR
                 .iter()

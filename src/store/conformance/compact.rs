@@ -9,9 +9,10 @@ use chrono::TimeDelta;
 
 use super::polls::{Poll, action, at, gap, signal};
 use super::{Check, CheckResult, ConformanceFailure};
-use crate::evaluation::TestStatus;
+use crate::evaluation::{ActionResult, TestStatus};
+use crate::signals::Signal;
 use crate::signals::SignalValue;
-use crate::store::{PollOutcome, Store};
+use crate::store::{PollDay, PollOutcome, Store};
 
 macro_rules! checks {
     ($($name:ident),* $(,)?) => {
@@ -44,19 +45,47 @@ macro_rules! ensure_eq {
     }};
 }
 
-/// The signals of a steady tenant, observed at `minute` (each expires 15 minutes later).
-fn steady_signals(minute: i64) -> Vec<crate::signals::Signal> {
+/// The two signals of the checks' tenants: `msgraph.a.enabled = true` and `msgraph.b.ratio`,
+/// observed at `minute` (each expires 15 minutes later).
+fn two_signals(ratio: f64, minute: i64) -> Vec<Signal> {
     vec![
         signal("msgraph.a.enabled", SignalValue::Bool(true), minute),
-        signal("msgraph.b.ratio", SignalValue::Number(0.5), minute),
+        signal("msgraph.b.ratio", SignalValue::Number(ratio), minute),
     ]
 }
 
-/// A poll of the steady tenant at `minute`.
-fn steady<'a>(tenant: &'a str, minute: i64) -> Poll<'a> {
+/// The checks' one action `a` (27 points), passed.
+fn passed() -> Vec<ActionResult> {
+    vec![action("a", TestStatus::Passed, 1.0, 27)]
+}
+
+/// The checks' one action `a`, failed (high risk).
+fn failed() -> Vec<ActionResult> {
+    vec![action("a", TestStatus::FailedHighRisk, 0.0, 27)]
+}
+
+/// A poll of `msgraph` at `minute` with [`two_signals`] and `actions`.
+fn two_signal_poll(tenant: &str, minute: i64, ratio: f64, actions: Vec<ActionResult>) -> Poll<'_> {
     Poll::new(tenant, minute)
-        .signals(steady_signals(minute))
-        .actions(vec![action("a", TestStatus::Passed, 1.0, 27)])
+        .signals(two_signals(ratio, minute))
+        .actions(actions)
+}
+
+/// A poll of the steady tenant at `minute`.
+fn steady(tenant: &str, minute: i64) -> Poll<'_> {
+    two_signal_poll(tenant, minute, 0.5, passed())
+}
+
+/// A day's counts: polls, successes, partials, failures, timeouts, full rows.
+fn counts(d: &PollDay) -> [u64; 6] {
+    [
+        d.polls,
+        d.successes,
+        d.partials,
+        d.failures,
+        d.timeouts,
+        d.recorded,
+    ]
 }
 
 /// The outcomes of the tenant's full poll rows, oldest first.
@@ -88,15 +117,8 @@ pub async fn steady_polls_are_counted_not_recorded(store: &dyn Store) -> CheckRe
     ensure_eq!(days.len(), 1, "days");
     let d = &days[0];
     ensure_eq!(
-        (
-            d.polls,
-            d.successes,
-            d.partials,
-            d.failures,
-            d.timeouts,
-            d.recorded
-        ),
-        (4, 4, 0, 0, 0, 1),
+        counts(d),
+        [4, 4, 0, 0, 0, 1],
         "polls, successes, partials, failures, timeouts, recorded"
     );
     ensure_eq!(d.connector.as_str(), "msgraph", "connector");
@@ -173,47 +195,27 @@ pub async fn every_failure_change_and_start_is_recorded(store: &dyn Store) -> Ch
     Poll::new(tenant, 25)
         .outcome(Failure)
         .gaps(vec![gap("msgraph.", "unauthorized")])
-        .actions(vec![action("a", TestStatus::Passed, 1.0, 27)])
+        .actions(passed())
         .record(store)
         .await?;
     Poll::new(tenant, 30)
         .outcome(Timeout)
         .gaps(vec![gap("msgraph.", "timeout")])
-        .actions(vec![action("a", TestStatus::Passed, 1.0, 27)])
+        .actions(passed())
         .record(store)
         .await?;
     steady(tenant, 35).record(store).await?; // recovery
     steady(tenant, 40).record(store).await?; // steady
-    Poll::new(tenant, 45)
-        .signals(vec![
-            signal("msgraph.a.enabled", SignalValue::Bool(true), 45),
-            signal("msgraph.b.ratio", SignalValue::Number(0.75), 45),
-        ])
-        .actions(vec![action("a", TestStatus::Passed, 1.0, 27)])
+    two_signal_poll(tenant, 45, 0.75, passed())
         .record(store)
         .await?; // a value changed
-    Poll::new(tenant, 50)
-        .signals(vec![
-            signal("msgraph.a.enabled", SignalValue::Bool(true), 50),
-            signal("msgraph.b.ratio", SignalValue::Number(0.75), 50),
-        ])
-        .actions(vec![action("a", TestStatus::FailedHighRisk, 0.0, 27)])
+    two_signal_poll(tenant, 50, 0.75, failed())
         .record(store)
         .await?; // a status changed
-    Poll::new(tenant, 55)
-        .signals(vec![
-            signal("msgraph.a.enabled", SignalValue::Bool(true), 55),
-            signal("msgraph.b.ratio", SignalValue::Number(0.75), 55),
-        ])
-        .actions(vec![action("a", TestStatus::FailedHighRisk, 0.0, 27)])
+    two_signal_poll(tenant, 55, 0.75, failed())
         .record(store)
         .await?; // steady
-    Poll::new(tenant, 60)
-        .signals(vec![
-            signal("msgraph.a.enabled", SignalValue::Bool(true), 60),
-            signal("msgraph.b.ratio", SignalValue::Number(0.75), 60),
-        ])
-        .actions(vec![action("a", TestStatus::FailedHighRisk, 0.0, 27)])
+    two_signal_poll(tenant, 60, 0.75, failed())
         .after_start()
         .record(store)
         .await?; // first after a start
@@ -237,15 +239,8 @@ pub async fn every_failure_change_and_start_is_recorded(store: &dyn Store) -> Ch
         .first()
         .ok_or_else(|| ConformanceFailure("no day counted".into()))?;
     ensure_eq!(
-        (
-            d.polls,
-            d.successes,
-            d.partials,
-            d.failures,
-            d.timeouts,
-            d.recorded
-        ),
-        (13, 10, 1, 1, 1, 9),
+        counts(d),
+        [13, 10, 1, 1, 1, 9],
         "polls, successes, partials, failures, timeouts, recorded"
     );
     let last = store.last_polls(tenant).await?;
@@ -278,7 +273,7 @@ pub async fn unchanged_signals_stay_fresh_after_a_restart(store: &dyn Store) -> 
     let poll = |minute| {
         Poll::new(tenant, minute)
             .signals(signals(minute))
-            .actions(vec![action("a", TestStatus::Passed, 1.0, 27)])
+            .actions(passed())
     };
     for minute in [0, 5, 10] {
         poll(minute).record(store).await?;
@@ -311,7 +306,7 @@ pub async fn unchanged_signals_stay_fresh_after_a_restart(store: &dyn Store) -> 
     changed[1].value = SignalValue::Bool(false);
     Poll::new(tenant, 15)
         .signals(changed)
-        .actions(vec![action("a", TestStatus::Passed, 1.0, 27)])
+        .actions(passed())
         .record(store)
         .await?;
     ensure_eq!(
@@ -334,21 +329,16 @@ pub async fn a_partial_poll_keeps_the_freshness_of_what_it_missed(
     store: &dyn Store,
 ) -> CheckResult {
     let tenant = "conformance-missed";
-    let actions = || vec![action("a", TestStatus::Passed, 1.0, 27)];
     for minute in [0, 5] {
         Poll::new(tenant, minute)
             .connector("github")
             .signals(vec![signal("github.flag", SignalValue::Bool(true), minute)])
-            .actions(actions())
+            .actions(passed())
             .record(store)
             .await?;
     }
     for minute in [0, 5, 10] {
-        Poll::new(tenant, minute)
-            .signals(steady_signals(minute))
-            .actions(actions())
-            .record(store)
-            .await?;
+        steady(tenant, minute).record(store).await?;
     }
     // Partial: only `a` observed.
     Poll::new(tenant, 15)
@@ -358,14 +348,14 @@ pub async fn a_partial_poll_keeps_the_freshness_of_what_it_missed(
             15,
         )])
         .gaps(vec![gap("msgraph.b.", "forbidden")])
-        .actions(actions())
+        .actions(passed())
         .record(store)
         .await?;
     // Failure: nothing observed.
     Poll::new(tenant, 20)
         .outcome(PollOutcome::Failure)
         .gaps(vec![gap("msgraph.", "unauthorized")])
-        .actions(actions())
+        .actions(passed())
         .record(store)
         .await?;
     let state = store.load_tenant_state(tenant).await?;
@@ -391,29 +381,17 @@ pub async fn a_partial_poll_keeps_the_freshness_of_what_it_missed(
 /// poll writes its own again.
 pub async fn another_writer_is_never_mistaken_for_the_same_state(store: &dyn Store) -> CheckResult {
     let tenant = "conformance-two-writers";
-    let passed = || vec![action("a", TestStatus::Passed, 1.0, 27)];
-    let failed = || vec![action("a", TestStatus::FailedHighRisk, 0.0, 27)];
-    let value = |ratio: f64, minute| {
-        vec![
-            signal("msgraph.a.enabled", SignalValue::Bool(true), minute),
-            signal("msgraph.b.ratio", SignalValue::Number(ratio), minute),
-        ]
-    };
     // "A" stores passed / 0.5, "B" failed / 0.75, "A" its own again (its memory unchanged, so
     // it derives no transition: the store must still compare with what B left).
-    Poll::new(tenant, 0)
-        .signals(value(0.5, 0))
-        .actions(passed())
+    two_signal_poll(tenant, 0, 0.5, passed())
         .record(store)
         .await?;
-    Poll::new(tenant, 5)
-        .signals(value(0.75, 5))
-        .actions(failed())
+    two_signal_poll(tenant, 5, 0.75, failed())
         .record(store)
         .await?;
     let eval = super::polls::evaluation(tenant, 10, passed());
     Poll::new(tenant, 10)
-        .signals(value(0.5, 10))
+        .signals(two_signals(0.5, 10))
         .record_with(store, &eval, &[])
         .await?;
     let state = store.load_tenant_state(tenant).await?;
@@ -461,14 +439,8 @@ pub async fn a_signal_overwritten_by_another_connector_is_written_again(
     store: &dyn Store,
 ) -> CheckResult {
     let tenant = "conformance-overwritten";
-    let actions = || vec![action("a", TestStatus::Passed, 1.0, 27)];
-    let own = |minute| steady_signals(minute);
     for minute in [0, 5] {
-        Poll::new(tenant, minute)
-            .signals(own(minute))
-            .actions(actions())
-            .record(store)
-            .await?;
+        steady(tenant, minute).record(store).await?;
     }
     Poll::new(tenant, 7)
         .connector("other")
@@ -477,14 +449,10 @@ pub async fn a_signal_overwritten_by_another_connector_is_written_again(
             SignalValue::Number(0.25),
             7,
         )])
-        .actions(actions())
+        .actions(passed())
         .record(store)
         .await?;
-    Poll::new(tenant, 10)
-        .signals(own(10))
-        .actions(actions())
-        .record(store)
-        .await?;
+    steady(tenant, 10).record(store).await?;
     let state = store.load_tenant_state(tenant).await?;
     ensure_eq!(
         state
@@ -576,16 +544,9 @@ pub(crate) async fn polls_stored_before_0008_are_counted(store: &dyn Store) -> C
         .into_iter()
         .map(|d| {
             (
-                d.connector,
+                d.connector.clone(),
                 d.day,
-                [
-                    d.polls,
-                    d.successes,
-                    d.partials,
-                    d.failures,
-                    d.timeouts,
-                    d.recorded,
-                ],
+                counts(&d),
                 d.first_started_at,
                 d.last_started_at,
             )
