@@ -19,6 +19,7 @@ use sqlx::{ColumnIndex, Encode, Executor, Type};
 
 use super::StoreError;
 use super::backend::{Column, Param, SqlBackend, SqlStore};
+use super::batch::insert_rows;
 use super::rows;
 use crate::alerts::{AlertEvent, InstanceState};
 use crate::evaluation::ScoreSummary;
@@ -300,9 +301,14 @@ impl<'a> EncodedAlerts<'a> {
                 notifiers: &r.notifiers,
             });
         }
-        let states = writes
-            .states
-            .iter()
+        // One row per action (the last state given wins, as when each was upserted in turn):
+        // a multi-row upsert may not meet one key twice.
+        let mut states = std::collections::BTreeMap::new();
+        for (id, s) in writes.states {
+            states.insert(id.as_str(), s);
+        }
+        let states = states
+            .into_iter()
             .map(|(id, s)| {
                 Ok(EncodedState {
                     action_id: id,
@@ -496,8 +502,9 @@ const INSERT_EVENT: &str = "INSERT INTO alert_events \
 const INSERT_OUTBOX: &str = "INSERT INTO alert_outbox \
     (event_id, notifier, alert_key, resolves, created_at, state, attempts, next_attempt_at) \
     VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6) ON CONFLICT (event_id, notifier) DO NOTHING";
-const UPSERT_STATE: &str = "INSERT INTO alert_state (tenant, action_id, state, updated_at) \
-    VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, action_id) DO UPDATE SET \
+// Detector states and snapshots of a poll, in multi-row statements (`batch::insert_rows`).
+const INSERT_STATES: &str = "INSERT INTO alert_state (tenant, action_id, state, updated_at) ";
+const STATE_CONFLICT: &str = " ON CONFLICT (tenant, action_id) DO UPDATE SET \
     state = excluded.state, updated_at = excluded.updated_at";
 const SELECT_STATES: &str = "SELECT action_id, state FROM alert_state WHERE tenant = $1";
 const SELECT_LATEST_CATEGORIES: &str = "SELECT c.category, c.points_achieved, \
@@ -508,12 +515,10 @@ const SELECT_LATEST_ASSESSMENTS: &str = "SELECT a.assessment, a.points_achieved,
     a.points_possible FROM assessment_snapshots a WHERE a.tenant = $1 AND a.id = \
     (SELECT MAX(l.id) FROM assessment_snapshots l WHERE l.tenant = a.tenant \
     AND l.assessment = a.assessment)";
-const INSERT_CATEGORY: &str = "INSERT INTO category_snapshots \
-    (tenant, category, at, points_achieved, points_possible, ratio) \
-    VALUES ($1, $2, $3, $4, $5, $6)";
-const INSERT_ASSESSMENT: &str = "INSERT INTO assessment_snapshots \
-    (tenant, assessment, at, points_achieved, points_possible, ratio) \
-    VALUES ($1, $2, $3, $4, $5, $6)";
+const INSERT_CATEGORIES: &str = "INSERT INTO category_snapshots \
+    (tenant, category, at, points_achieved, points_possible, ratio) ";
+const INSERT_ASSESSMENTS: &str = "INSERT INTO assessment_snapshots \
+    (tenant, assessment, at, points_achieved, points_possible, ratio) ";
 const SELECT_DUE: &str = "SELECT o.id, o.notifier, o.attempts, o.created_at, e.event \
     FROM alert_outbox o JOIN alert_events e ON e.id = o.event_id \
     WHERE o.state = 'pending' AND o.next_attempt_at <= $1 \
@@ -636,16 +641,20 @@ where
                 .await?;
         }
     }
-    for s in &alerts.states {
-        sqlx::query(UPSERT_STATE)
-            .bind(tenant)
-            .bind(s.action_id)
-            .bind(s.json.as_str())
-            .bind(written_at)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
+    insert_rows::<DB, _>(
+        conn,
+        INSERT_STATES,
+        STATE_CONFLICT,
+        4,
+        &alerts.states,
+        |mut row, s| {
+            row.push_bind(tenant)
+                .push_bind(s.action_id)
+                .push_bind(s.json.as_str())
+                .push_bind(written_at);
+        },
+    )
+    .await
 }
 
 /// The latest category and assessment snapshots of a tenant (name -> (achieved, possible)),
@@ -695,20 +704,18 @@ where
     f64: Param<DB>,
 {
     for (insert, scores) in [
-        (INSERT_CATEGORY, categories),
-        (INSERT_ASSESSMENT, assessments),
+        (INSERT_CATEGORIES, categories),
+        (INSERT_ASSESSMENTS, assessments),
     ] {
-        for (name, s) in scores.iter().copied() {
-            sqlx::query(insert)
-                .bind(tenant)
-                .bind(name.as_str())
-                .bind(at)
-                .bind(s.points_achieved)
-                .bind(s.points_possible)
-                .bind(s.ratio)
-                .execute(&mut *conn)
-                .await?;
-        }
+        insert_rows::<DB, _>(conn, insert, "", 6, scores, |mut row, (name, s)| {
+            row.push_bind(tenant)
+                .push_bind(name.as_str())
+                .push_bind(at)
+                .push_bind(s.points_achieved)
+                .push_bind(s.points_possible)
+                .push_bind(s.ratio);
+        })
+        .await?;
     }
     Ok(())
 }

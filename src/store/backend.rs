@@ -5,7 +5,7 @@
 //! (`polls.rs`, `alerts.rs`, `model.rs`) are written once, generic over the database, with SQL in
 //! `$n` placeholders that both drivers accept. [`SqlBackend`], implemented for `sqlx::Sqlite`
 //! (`sqlite.rs`) and `sqlx::Postgres` (`postgres.rs`), holds only what differs: how transactions
-//! begin, PostgreSQL's per-tenant lock, the batched writes of a poll, and the migrations.
+//! begin, PostgreSQL's per-tenant lock, and the migrations.
 //!
 //! Rust does not carry the bounds a generic impl needs (a bound parameter `i64: Encode<DB>`,
 //! a column index `&str: ColumnIndex<DB::Row>` ...) from a trait to its users, so every generic
@@ -13,17 +13,16 @@
 //!
 //! Must not: hold SQL that both backends run (it belongs to the shared files).
 
-use std::future::Future;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use sqlx::database::HasStatementCache;
 use sqlx::migrate::{Migrate, Migrator};
 use sqlx::pool::PoolOptions;
 use sqlx::{Connection, Database, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
 use super::StoreError;
-use super::plan::{EncodedPoll, Plan};
 
 /// A store over one database of backend `DB` (`sqlx::Sqlite` or `sqlx::Postgres`); opened with
 /// [`SqliteStore::open`](super::sqlite::SqliteStore::open) or
@@ -161,7 +160,7 @@ impl FileIdentity {
 
 /// What differs between the SQLite and the PostgreSQL store. Everything else is shared.
 pub(crate) trait SqlBackend:
-    Database<Connection: Migrate, Arguments: IntoArguments<Self>>
+    Database<Connection: Migrate, Arguments: IntoArguments<Self>> + HasStatementCache
 {
     /// Backend name, as [`Store::backend`](super::Store::backend) reports it.
     const BACKEND: &'static str;
@@ -183,18 +182,6 @@ pub(crate) trait SqlBackend:
 
     /// Number of rows a statement changed (each driver has its own result type).
     fn rows_affected(result: &Self::QueryResult) -> u64;
-
-    /// Write the rows of a poll that come in any number, inside its transaction: the signal
-    /// upserts (when [`Plan::write_signals`], marked with `poll_id`), the history rows, the gaps
-    /// (when [`Plan::replace_gaps`]; the connector's old ones are already deleted), the changed
-    /// action states and the transitions (with `poll_id`, the poll's full row; `None` when it
-    /// has none, which the plan keeps for every poll that writes signals or transitions).
-    fn write_rows(
-        conn: &mut Self::Connection,
-        poll: &EncodedPoll<'_>,
-        plan: &Plan<'_, '_>,
-        poll_id: Option<i64>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// A Rust value bound as a statement parameter of `DB` (shorthand for the generic impls'

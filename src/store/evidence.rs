@@ -11,7 +11,7 @@
 //! keeps the bytes.
 //!
 //! The automatic evidence of a poll is written by `record_poll` ([`write_automatic`]) in the
-//! poll's transaction.
+//! poll's transaction, in multi-row statements; the poll's transitions carry its addresses.
 //!
 //! Must not: decide whether evidence may be withdrawn or what is audited (callers do); check
 //! content types.
@@ -24,6 +24,7 @@ use sqlx::{ColumnIndex, Encode, Executor, Type};
 use super::StoreError;
 use super::audit::{AuditRecord, insert_audit};
 use super::backend::{Column, Param, SqlBackend, SqlStore};
+use super::batch::insert_rows;
 use super::rows::{from_millis, to_millis};
 use crate::model::InstanceScope;
 
@@ -202,8 +203,11 @@ const SUPERSEDE: &str = "UPDATE evidence SET superseded_by = $1 WHERE id = $2 \
 const WITHDRAW: &str = "UPDATE evidence SET withdrawn_at = $1, withdrawn_by = $2 \
     WHERE id = $3 AND withdrawn_at IS NULL";
 const SELECT_BLOB: &str = "SELECT size, content FROM evidence_blobs WHERE sha256 = $1";
-const UPDATE_TRANSITION_EVIDENCE: &str = "UPDATE action_transitions SET evidence_sha256 = $1 \
-    WHERE poll_id = $2 AND action_id = $3";
+// The automatic evidence of a poll, in multi-row statements (`batch::insert_rows`).
+const INSERT_BLOBS: &str = "INSERT INTO evidence_blobs (sha256, size, content, created_at) ";
+const BLOB_CONFLICT: &str = " ON CONFLICT (sha256) DO NOTHING";
+const INSERT_EVIDENCE_ROWS: &str = "INSERT INTO evidence (scope_kind, scope_id, action_id, \
+    kind, name, media_type, size, sha256, uploaded_by, uploaded_at) ";
 
 const SELECT_ONE: &str = concat!(evidence_columns!(), "WHERE id = $1");
 const SELECT_INSTANCE: &str = concat!(
@@ -321,14 +325,18 @@ where
 }
 
 /// The automatic evidence of a poll, inside its transaction: each document's blob (once per
-/// address), an evidence row for the tenant's instance, and the address on the poll's
-/// transition of that action.
+/// address) and an evidence row for the tenant's instance, each table's in multi-row
+/// statements. The poll's transitions carry the addresses (`record_poll` writes them).
+///
+/// # Errors
+///
+/// [`StoreError::Invalid`] when a document's address is not its SHA-256 (the caller's
+/// transaction is then rolled back); database errors.
 pub(crate) async fn write_automatic<DB>(
     conn: &mut DB::Connection,
     tenant: &str,
     connector: &str,
     at: DateTime<Utc>,
-    poll_id: i64,
     evidence: &[AutomaticEvidence],
 ) -> Result<(), StoreError>
 where
@@ -337,40 +345,71 @@ where
     for<'s> &'s str: Encode<'s, DB> + Type<DB>,
     for<'s> Option<&'s str>: Encode<'s, DB> + Type<DB>,
     for<'s> Option<&'s [u8]>: Encode<'s, DB> + Type<DB>,
-    usize: ColumnIndex<DB::Row>,
-    i64: Param<DB> + Column<DB>,
+    i64: Param<DB>,
     Option<i64>: Param<DB>,
 {
-    for e in evidence {
-        let new = NewEvidence {
-            scope: InstanceScope::Tenant(tenant.to_string()),
-            action: e.action_id.clone(),
-            kind: EvidenceKind::Automatic,
-            name: format!("{connector} poll: signals behind the test status"),
-            media_type: Some("application/json".to_string()),
-            blob: Some(BlobRef {
-                sha256: e.sha256.clone(),
-                size: e.content.len() as i64,
-            }),
-            uploaded_by: format!("poll:{connector}"),
-            uploaded_at: at,
-            supersedes: None,
-        };
-        check_new(&new, Some(&e.content))?;
-        if crate::model::evidence::sha256_hex(&e.content) != e.sha256 {
-            return Err(StoreError::Invalid(
-                "automatic evidence: the content address is not the content's SHA-256".into(),
-            ));
-        }
-        insert_row::<DB>(conn, &new, Some(&e.content)).await?;
-        sqlx::query(UPDATE_TRANSITION_EVIDENCE)
-            .bind(e.sha256.as_str())
-            .bind(poll_id)
-            .bind(e.action_id.as_str())
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
+    let rows = evidence
+        .iter()
+        .map(|e| {
+            let new = NewEvidence {
+                scope: InstanceScope::Tenant(tenant.to_string()),
+                action: e.action_id.clone(),
+                kind: EvidenceKind::Automatic,
+                name: format!("{connector} poll: signals behind the test status"),
+                media_type: Some("application/json".to_string()),
+                blob: Some(BlobRef {
+                    sha256: e.sha256.clone(),
+                    size: e.content.len() as i64,
+                }),
+                uploaded_by: format!("poll:{connector}"),
+                uploaded_at: at,
+                supersedes: None,
+            };
+            check_new(&new, Some(&e.content))?;
+            if crate::model::evidence::sha256_hex(&e.content) != e.sha256 {
+                return Err(StoreError::Invalid(
+                    "automatic evidence: the content address is not the content's SHA-256".into(),
+                ));
+            }
+            Ok((new, e.content.as_slice()))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let at = to_millis(at);
+    insert_rows::<DB, _>(
+        conn,
+        INSERT_BLOBS,
+        BLOB_CONFLICT,
+        4,
+        &rows,
+        |mut row, (new, content)| {
+            let blob = new.blob.as_ref();
+            row.push_bind(blob.map(|b| b.sha256.as_str()))
+                .push_bind(blob.map(|b| b.size))
+                .push_bind(Some(*content))
+                .push_bind(at);
+        },
+    )
+    .await?;
+    insert_rows::<DB, _>(
+        conn,
+        INSERT_EVIDENCE_ROWS,
+        "",
+        10,
+        &rows,
+        |mut row, (new, _)| {
+            row.push_bind(new.scope.kind())
+                .push_bind(new.scope.id())
+                .push_bind(new.action.as_str())
+                .push_bind(new.kind.as_str())
+                .push_bind(new.name.as_str())
+                .push_bind(new.media_type.as_deref())
+                .push_bind(new.blob.as_ref().map(|b| b.size))
+                .push_bind(new.blob.as_ref().map(|b| b.sha256.as_str()))
+                .push_bind(new.uploaded_by.as_str())
+                .push_bind(at);
+        },
+    )
+    .await
 }
 
 #[async_trait]

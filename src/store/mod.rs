@@ -27,9 +27,10 @@
 //! (the append-only audit log), `evidence.rs` (evidence rows and content-addressed blobs) and
 //! `tokens.rs` (API tokens: metadata and the digest of their secret). What truly
 //! differs per backend is the `SqlBackend` trait (`backend.rs`), implemented in `sqlite.rs` and
-//! `postgres.rs`: how transactions begin, PostgreSQL's per-tenant lock and batched (`UNNEST`)
-//! poll writes against SQLite's one statement per row, and the migrations. Row decoding
-//! (`rows.rs`) and the "what changed" computation of a poll (`plan.rs`) are shared. The
+//! `postgres.rs`: how transactions begin, PostgreSQL's per-tenant lock, and the migrations.
+//! Row decoding (`rows.rs`), the "what changed" computation of a poll (`plan.rs`) and the
+//! multi-row statements that write a poll's rows, each table's in chunks bounded by the
+//! bind-parameter limit (`batch.rs`), are shared. The
 //! conformance suite every backend must pass (`conformance/`) is compiled for tests only and
 //! run by the unit tests of `sqlite.rs` and `postgres.rs`.
 //!
@@ -49,6 +50,7 @@
 pub mod alerts;
 pub mod audit;
 mod backend;
+mod batch;
 #[cfg(test)]
 mod conformance;
 pub mod evidence;

@@ -16,7 +16,8 @@ use sqlx::{ColumnIndex, Connection, Encode, Executor, Type};
 
 use super::alerts::{EncodedAlerts, latest_snapshots, write_alerts, write_snapshots};
 use super::backend::{Column, Param, SqlBackend, SqlStore};
-use super::evidence::write_automatic;
+use super::batch::insert_rows;
+use super::evidence::{AutomaticEvidence, write_automatic};
 use super::plan::{EncodedPoll, Plan, Stored, StoredState};
 use super::rows::{
     self, ActionStateRow, ConnectorStateRow, GapRow, LastPollDbRow, PollDayDbRow, PollDbRow,
@@ -115,30 +116,27 @@ const UPSERT_HEALTH: &str = "INSERT INTO store_health (id, checked_at) VALUES (1
 const SELECT_POLLS: &str = "SELECT id, tenant, connector, started_at, finished_at, outcome, \
     error_summary FROM polls WHERE tenant = $1 ORDER BY started_at DESC, id DESC LIMIT $2";
 
-/// What the signal upsert of either backend updates on a key already stored (a macro, so that
-/// each backend's statement includes it with `concat!`).
-macro_rules! signal_conflict {
-    () => {
-        "ON CONFLICT (tenant, key) DO UPDATE SET value = excluded.value, \
-        observed_at = excluded.observed_at, expires_at = excluded.expires_at, \
-        poll_id = excluded.poll_id"
-    };
-}
-pub(crate) use signal_conflict;
-
-/// What the action-state upsert of either backend updates on an action already stored (a
-/// macro, so that each backend's statement includes it with `concat!`).
-macro_rules! action_conflict {
-    () => {
-        "ON CONFLICT (tenant, action_id) DO UPDATE SET test_status = excluded.test_status, \
-        implementation_status = excluded.implementation_status, credit = excluded.credit, \
-        points = excluded.points, points_achieved = excluded.points_achieved, \
-        points_possible = excluded.points_possible, since = excluded.since, \
-        updated_at = excluded.updated_at, reason = excluded.reason, \
-        testing_logic = excluded.testing_logic"
-    };
-}
-pub(crate) use action_conflict;
+// The rows of a poll that come in any number, each table's rows in multi-row statements
+// (`batch::insert_rows` adds the `VALUES` and each `ON CONFLICT` clause after them).
+const INSERT_SIGNALS: &str =
+    "INSERT INTO signal_current (tenant, key, value, observed_at, expires_at, poll_id) ";
+const SIGNAL_CONFLICT: &str = " ON CONFLICT (tenant, key) DO UPDATE SET value = excluded.value, \
+    observed_at = excluded.observed_at, expires_at = excluded.expires_at, \
+    poll_id = excluded.poll_id";
+const INSERT_HISTORY: &str = "INSERT INTO signal_history (tenant, key, value, observed_at) ";
+const INSERT_GAPS: &str = "INSERT INTO signal_gaps (tenant, connector, prefix, kind, reason) ";
+const INSERT_ACTIONS: &str = "INSERT INTO action_state (tenant, action_id, test_status, \
+    implementation_status, credit, points, points_achieved, points_possible, since, updated_at, \
+    reason, testing_logic) ";
+const ACTION_CONFLICT: &str = " ON CONFLICT (tenant, action_id) DO UPDATE SET \
+    test_status = excluded.test_status, implementation_status = excluded.implementation_status, \
+    credit = excluded.credit, points = excluded.points, \
+    points_achieved = excluded.points_achieved, points_possible = excluded.points_possible, \
+    since = excluded.since, updated_at = excluded.updated_at, reason = excluded.reason, \
+    testing_logic = excluded.testing_logic";
+const INSERT_TRANSITIONS: &str = "INSERT INTO action_transitions (tenant, action_id, \
+    from_status, to_status, from_credit, to_credit, points_achieved, points_possible, reason, \
+    signals, at, poll_id, testing_logic, evidence_sha256) ";
 
 #[async_trait]
 impl<DB> Store for SqlStore<DB>
@@ -151,6 +149,7 @@ where
     i64: Param<DB> + Column<DB>,
     Option<i64>: Param<DB>,
     f64: Param<DB> + Column<DB>,
+    Option<f64>: Param<DB>,
     String: Column<DB>,
     for<'s> Option<&'s [u8]>: Encode<'s, DB> + Type<DB>,
     Vec<u8>: Column<DB>,
@@ -228,15 +227,13 @@ where
                 .execute(&mut *tx)
                 .await?;
         }
-        let poll_id =
-            write_poll::<DB>(&mut tx, &encoded, &alerts, !poll.evidence.is_empty()).await?;
-        if let Some(poll_id) = poll_id {
+        let poll_id = write_poll::<DB>(&mut tx, &encoded, &alerts, poll.evidence).await?;
+        if poll_id.is_some() {
             write_automatic::<DB>(
                 &mut tx,
                 poll.tenant,
                 poll.connector,
                 poll.evaluation.evaluated_at,
-                poll_id,
                 poll.evidence,
             )
             .await?;
@@ -323,13 +320,13 @@ where
 /// and the tenant's `tenant_digest` (one statement), then only what differs from them (the signal values, the
 /// action rows and latest snapshots), plan, write the full poll row when the plan keeps one,
 /// what changed, the alert writes, and count the poll (`connector_state`, `poll_days`).
-/// `with_evidence`: the poll also writes automatic evidence. Returns the full poll row's id,
-/// if any.
+/// `evidence`: the poll's automatic evidence, whose addresses its transitions carry (the
+/// evidence rows are written by the caller). Returns the full poll row's id, if any.
 async fn write_poll<DB>(
     conn: &mut DB::Connection,
     poll: &EncodedPoll<'_>,
     alerts: &EncodedAlerts<'_>,
-    with_evidence: bool,
+    evidence: &[AutomaticEvidence],
 ) -> Result<Option<i64>, StoreError>
 where
     DB: SqlBackend,
@@ -340,6 +337,7 @@ where
     i64: Param<DB> + Column<DB>,
     Option<i64>: Param<DB> + Column<DB>,
     f64: Param<DB> + Column<DB>,
+    Option<f64>: Param<DB>,
     String: Column<DB>,
     Option<String>: Column<DB>,
 {
@@ -373,7 +371,7 @@ where
         signal_values,
         state,
     };
-    let plan = poll.plan(&stored, with_evidence || !alerts.events.is_empty());
+    let plan = poll.plan(&stored, !evidence.is_empty() || !alerts.events.is_empty());
 
     let poll_id = if plan.record {
         Some(
@@ -405,7 +403,7 @@ where
             .execute(&mut *conn)
             .await?;
     }
-    DB::write_rows(conn, poll, &plan, poll_id).await?;
+    write_rows::<DB>(conn, poll, &plan, poll_id, evidence).await?;
     if let Some(s) = &plan.snapshot {
         sqlx::query(INSERT_SNAPSHOT)
             .bind(p.tenant)
@@ -434,6 +432,120 @@ where
     }
     count_poll::<DB>(conn, poll, &plan, stored.connector.as_ref(), poll_id).await?;
     Ok(poll_id)
+}
+
+/// Write the rows of a poll that come in any number, inside its transaction, each table's in
+/// multi-row statements: the signal upserts (when [`Plan::write_signals`], marked with
+/// `poll_id`), the history rows, the gaps (when [`Plan::replace_gaps`]; the connector's old
+/// ones are already deleted), the changed action states and the transitions (with `poll_id`,
+/// the poll's full row, `None` when it has none, which the plan keeps for every poll that
+/// writes signals or transitions; and the address of the automatic evidence of the action,
+/// the last one of `evidence` when it has several).
+async fn write_rows<DB>(
+    conn: &mut DB::Connection,
+    poll: &EncodedPoll<'_>,
+    plan: &Plan<'_, '_>,
+    poll_id: Option<i64>,
+    evidence: &[AutomaticEvidence],
+) -> Result<(), StoreError>
+where
+    DB: SqlBackend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'s> &'s str: Encode<'s, DB> + Type<DB>,
+    for<'s> Option<&'s str>: Encode<'s, DB> + Type<DB>,
+    i64: Param<DB>,
+    Option<i64>: Param<DB>,
+    f64: Param<DB>,
+    Option<f64>: Param<DB>,
+{
+    let tenant = poll.poll.tenant;
+    let signals: &[_] = if plan.write_signals {
+        &poll.signals
+    } else {
+        &[]
+    };
+    insert_rows::<DB, _>(
+        conn,
+        INSERT_SIGNALS,
+        SIGNAL_CONFLICT,
+        6,
+        signals,
+        |mut row, s| {
+            row.push_bind(tenant)
+                .push_bind(s.key)
+                .push_bind(s.value.as_str())
+                .push_bind(s.observed_at)
+                .push_bind(s.expires_at)
+                .push_bind(poll_id);
+        },
+    )
+    .await?;
+    insert_rows::<DB, _>(conn, INSERT_HISTORY, "", 4, &plan.history, |mut row, s| {
+        row.push_bind(tenant)
+            .push_bind(s.key)
+            .push_bind(s.value.as_str())
+            .push_bind(s.observed_at);
+    })
+    .await?;
+    let gaps: &[_] = if plan.replace_gaps { &poll.gaps } else { &[] };
+    insert_rows::<DB, _>(conn, INSERT_GAPS, "", 5, gaps, |mut row, g| {
+        row.push_bind(tenant)
+            .push_bind(poll.poll.connector)
+            .push_bind(g.prefix)
+            .push_bind(g.kind)
+            .push_bind(g.reason);
+    })
+    .await?;
+    insert_rows::<DB, _>(
+        conn,
+        INSERT_ACTIONS,
+        ACTION_CONFLICT,
+        12,
+        &plan.actions,
+        |mut row, a| {
+            row.push_bind(tenant)
+                .push_bind(a.action_id)
+                .push_bind(a.test_status)
+                .push_bind(a.implementation_status)
+                .push_bind(a.credit)
+                .push_bind(a.points)
+                .push_bind(a.points_achieved)
+                .push_bind(a.points_possible)
+                .push_bind(a.since)
+                .push_bind(a.updated_at)
+                .push_bind(a.reason)
+                .push_bind(a.testing_logic);
+        },
+    )
+    .await?;
+    let evidence_of: HashMap<&str, &str> = evidence
+        .iter()
+        .map(|e| (e.action_id.as_str(), e.sha256.as_str()))
+        .collect();
+    insert_rows::<DB, _>(
+        conn,
+        INSERT_TRANSITIONS,
+        "",
+        14,
+        &poll.transitions,
+        |mut row, t| {
+            row.push_bind(tenant)
+                .push_bind(t.action_id)
+                .push_bind(t.from_status)
+                .push_bind(t.to_status)
+                .push_bind(t.from_credit)
+                .push_bind(t.to_credit)
+                .push_bind(t.points_achieved)
+                .push_bind(t.points_possible)
+                .push_bind(t.reason)
+                .push_bind(t.signals.as_str())
+                .push_bind(t.at)
+                .push_bind(poll_id)
+                .push_bind(t.testing_logic)
+                .push_bind(evidence_of.get(t.action_id).copied());
+        },
+    )
+    .await
 }
 
 /// The tenant's action rows and latest snapshots (what a poll compares its evaluation with when

@@ -3,9 +3,8 @@
 //! Connecting, and the few `SqlBackend` items where PostgreSQL differs from SQLite; the store
 //! itself is shared ([`SqlStore`], `polls.rs`, `alerts.rs`, `model.rs`). `record_poll`'s
 //! transaction first takes a transaction-scoped advisory lock on the tenant (so two connectors
-//! of one tenant write one after the other and compare against each other's results), and
-//! writes each table of a poll with one statement, binding arrays and expanding them with
-//! `UNNEST` (a handful of round trips per poll, whatever the number of signals and actions).
+//! of one tenant write one after the other and compare against each other's results). The
+//! rows of a poll go in the shared multi-row statements (`batch.rs`).
 //! Every session has a `statement_timeout` (`[store] statement_timeout`, 30 s by default); TLS
 //! follows the URL's `sslmode` (rustls with ring, the system's CA roots or `sslrootcert`).
 //!
@@ -16,53 +15,15 @@ use std::time::Duration;
 
 use sqlx::Postgres;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgQueryResult};
+use sqlx::postgres::{PgConnectOptions, PgQueryResult};
 
 use super::StoreError;
 use super::backend::{SqlBackend, SqlStore, pool_options};
-use super::plan::{EncodedPoll, Plan};
-use super::polls::{action_conflict, signal_conflict};
 use crate::config::StoreConfig;
 
 /// A [`Store`](super::Store) over one PostgreSQL database (tables in the connection's
 /// `search_path`).
 pub type PostgresStore = SqlStore<Postgres>;
-
-// PostgreSQL binds arrays, so each table's rows of a poll go in one statement (SQLite writes
-// them one statement per row).
-const UPSERT_SIGNALS: &str = concat!(
-    "INSERT INTO signal_current (tenant, key, value, observed_at, expires_at, poll_id) \
-    SELECT $1, u.key, u.value, u.observed_at, u.expires_at, $6 \
-    FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::bigint[]) \
-    AS u (key, value, observed_at, expires_at) ",
-    signal_conflict!()
-);
-const INSERT_HISTORY: &str = "INSERT INTO signal_history (tenant, key, value, observed_at) \
-    SELECT $1, u.key, u.value, u.observed_at \
-    FROM UNNEST($2::text[], $3::text[], $4::bigint[]) AS u (key, value, observed_at)";
-const INSERT_GAPS: &str = "INSERT INTO signal_gaps (tenant, connector, prefix, kind, reason) \
-    SELECT $1, $2, u.prefix, u.kind, u.reason \
-    FROM UNNEST($3::text[], $4::text[], $5::text[]) AS u (prefix, kind, reason)";
-const UPSERT_ACTIONS: &str = concat!(
-    "INSERT INTO action_state (tenant, action_id, test_status, implementation_status, credit, \
-    points, points_achieved, points_possible, since, updated_at, reason, testing_logic) \
-    SELECT $1, u.action_id, u.test_status, u.implementation_status, u.credit, u.points, \
-    u.points_achieved, u.points_possible, u.since, u.updated_at, u.reason, u.testing_logic \
-    FROM UNNEST($2::text[], $3::text[], $4::text[], $5::float8[], $6::bigint[], \
-    $7::float8[], $8::float8[], $9::bigint[], $10::bigint[], $11::text[], $12::text[]) \
-    AS u (action_id, test_status, implementation_status, credit, points, points_achieved, \
-    points_possible, since, updated_at, reason, testing_logic) ",
-    action_conflict!()
-);
-const INSERT_TRANSITIONS: &str = "INSERT INTO action_transitions \
-    (tenant, action_id, from_status, to_status, from_credit, to_credit, points_achieved, \
-    points_possible, reason, signals, at, poll_id, testing_logic) \
-    SELECT $1, u.action_id, u.from_status, u.to_status, u.from_credit, u.to_credit, \
-    u.points_achieved, u.points_possible, u.reason, u.signals, u.at, $12, u.testing_logic \
-    FROM UNNEST($2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[], \
-    $7::float8[], $8::float8[], $9::text[], $10::text[], $11::bigint[], $13::text[]) \
-    WITH ORDINALITY AS u (action_id, from_status, to_status, from_credit, to_credit, \
-    points_achieved, points_possible, reason, signals, at, testing_logic, n) ORDER BY u.n";
 
 /// The connect options a `postgres://` URL names (`sslmode`, `sslrootcert`, `options` ... as
 /// libpq reads them).
@@ -122,90 +83,6 @@ impl SqlBackend for Postgres {
     fn rows_affected(result: &PgQueryResult) -> u64 {
         result.rows_affected()
     }
-
-    async fn write_rows(
-        conn: &mut PgConnection,
-        poll: &EncodedPoll<'_>,
-        plan: &Plan<'_, '_>,
-        poll_id: Option<i64>,
-    ) -> Result<(), StoreError> {
-        let tenant = poll.poll.tenant;
-        if plan.write_signals && !poll.signals.is_empty() {
-            let s = &poll.signals;
-            sqlx::query(UPSERT_SIGNALS)
-                .bind(tenant)
-                .bind(s.iter().map(|s| s.key).collect::<Vec<_>>())
-                .bind(s.iter().map(|s| s.value.as_str()).collect::<Vec<_>>())
-                .bind(s.iter().map(|s| s.observed_at).collect::<Vec<_>>())
-                .bind(s.iter().map(|s| s.expires_at).collect::<Vec<_>>())
-                .bind(poll_id)
-                .execute(&mut *conn)
-                .await?;
-        }
-        if !plan.history.is_empty() {
-            let h = &plan.history;
-            sqlx::query(INSERT_HISTORY)
-                .bind(tenant)
-                .bind(h.iter().map(|s| s.key).collect::<Vec<_>>())
-                .bind(h.iter().map(|s| s.value.as_str()).collect::<Vec<_>>())
-                .bind(h.iter().map(|s| s.observed_at).collect::<Vec<_>>())
-                .execute(&mut *conn)
-                .await?;
-        }
-        if plan.replace_gaps && !poll.gaps.is_empty() {
-            let g = &poll.gaps;
-            sqlx::query(INSERT_GAPS)
-                .bind(tenant)
-                .bind(poll.poll.connector)
-                .bind(g.iter().map(|g| g.prefix).collect::<Vec<_>>())
-                .bind(g.iter().map(|g| g.kind).collect::<Vec<_>>())
-                .bind(g.iter().map(|g| g.reason).collect::<Vec<_>>())
-                .execute(&mut *conn)
-                .await?;
-        }
-        if !plan.actions.is_empty() {
-            let a = &plan.actions;
-            sqlx::query(UPSERT_ACTIONS)
-                .bind(tenant)
-                .bind(a.iter().map(|a| a.action_id).collect::<Vec<_>>())
-                .bind(a.iter().map(|a| a.test_status).collect::<Vec<_>>())
-                .bind(
-                    a.iter()
-                        .map(|a| a.implementation_status)
-                        .collect::<Vec<_>>(),
-                )
-                .bind(a.iter().map(|a| a.credit).collect::<Vec<_>>())
-                .bind(a.iter().map(|a| a.points).collect::<Vec<_>>())
-                .bind(a.iter().map(|a| a.points_achieved).collect::<Vec<_>>())
-                .bind(a.iter().map(|a| a.points_possible).collect::<Vec<_>>())
-                .bind(a.iter().map(|a| a.since).collect::<Vec<_>>())
-                .bind(a.iter().map(|a| a.updated_at).collect::<Vec<_>>())
-                .bind(a.iter().map(|a| a.reason).collect::<Vec<_>>())
-                .bind(a.iter().map(|a| a.testing_logic).collect::<Vec<_>>())
-                .execute(&mut *conn)
-                .await?;
-        }
-        if !poll.transitions.is_empty() {
-            let t = &poll.transitions;
-            sqlx::query(INSERT_TRANSITIONS)
-                .bind(tenant)
-                .bind(t.iter().map(|t| t.action_id).collect::<Vec<_>>())
-                .bind(t.iter().map(|t| t.from_status).collect::<Vec<_>>())
-                .bind(t.iter().map(|t| t.to_status).collect::<Vec<_>>())
-                .bind(t.iter().map(|t| t.from_credit).collect::<Vec<_>>())
-                .bind(t.iter().map(|t| t.to_credit).collect::<Vec<_>>())
-                .bind(t.iter().map(|t| t.points_achieved).collect::<Vec<_>>())
-                .bind(t.iter().map(|t| t.points_possible).collect::<Vec<_>>())
-                .bind(t.iter().map(|t| t.reason).collect::<Vec<_>>())
-                .bind(t.iter().map(|t| t.signals.as_str()).collect::<Vec<_>>())
-                .bind(t.iter().map(|t| t.at).collect::<Vec<_>>())
-                .bind(poll_id)
-                .bind(t.iter().map(|t| t.testing_logic).collect::<Vec<_>>())
-                .execute(&mut *conn)
-                .await?;
-        }
-        Ok(())
-    }
 }
 
 /// The conformance suite on a real server, when `POSTURED_TEST_POSTGRES_URL` names one (the
@@ -224,7 +101,7 @@ mod tests {
 
     use super::*;
     use crate::store::conformance::{
-        alerts::ALERT_CHECKS, audit::AUDIT_CHECKS, compact::COMPACT_CHECKS,
+        alerts::ALERT_CHECKS, audit::AUDIT_CHECKS, batch::BATCH_CHECKS, compact::COMPACT_CHECKS,
         evidence::EVIDENCE_CHECKS, model::MODEL_CHECKS, polls::CHECKS, tokens::TOKEN_CHECKS,
     };
     use crate::store::{Store, open_store};
@@ -264,6 +141,7 @@ mod tests {
         for (index, check) in CHECKS
             .iter()
             .chain(COMPACT_CHECKS)
+            .chain(BATCH_CHECKS)
             .chain(MODEL_CHECKS)
             .chain(ALERT_CHECKS)
             .chain(AUDIT_CHECKS)

@@ -21,36 +21,12 @@ use sqlx::{Connection, Sqlite};
 
 use super::StoreError;
 use super::backend::{FileIdentity, SqlBackend, SqlStore, pool_options};
-use super::plan::{EncodedPoll, Plan};
-use super::polls::{action_conflict, signal_conflict};
 
 /// A [`Store`](super::Store) over one SQLite database.
 pub type SqliteStore = SqlStore<Sqlite>;
 
 /// How long a statement waits for another connection's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-// SQLite has no array parameters, so the rows of a poll are written one statement each
-// (PostgreSQL sends each table's rows in one statement).
-const UPSERT_SIGNAL: &str = concat!(
-    "INSERT INTO signal_current (tenant, key, value, observed_at, expires_at, poll_id) \
-    VALUES ($1, $2, $3, $4, $5, $6) ",
-    signal_conflict!()
-);
-const INSERT_HISTORY: &str =
-    "INSERT INTO signal_history (tenant, key, value, observed_at) VALUES ($1, $2, $3, $4)";
-const INSERT_GAP: &str = "INSERT INTO signal_gaps (tenant, connector, prefix, kind, reason) \
-    VALUES ($1, $2, $3, $4, $5)";
-const UPSERT_ACTION: &str = concat!(
-    "INSERT INTO action_state (tenant, action_id, test_status, implementation_status, credit, \
-    points, points_achieved, points_possible, since, updated_at, reason, testing_logic) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ",
-    action_conflict!()
-);
-const INSERT_TRANSITION: &str = "INSERT INTO action_transitions \
-    (tenant, action_id, from_status, to_status, from_credit, to_credit, points_achieved, \
-    points_possible, reason, signals, at, poll_id, testing_logic) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
 
 impl SqliteStore {
     /// Open (creating when missing) the database at `url_or_path`: a `sqlite:` URL
@@ -113,87 +89,6 @@ impl SqlBackend for Sqlite {
     fn rows_affected(result: &SqliteQueryResult) -> u64 {
         result.rows_affected()
     }
-
-    async fn write_rows(
-        conn: &mut SqliteConnection,
-        poll: &EncodedPoll<'_>,
-        plan: &Plan<'_, '_>,
-        poll_id: Option<i64>,
-    ) -> Result<(), StoreError> {
-        let tenant = poll.poll.tenant;
-        let signals: &[_] = if plan.write_signals {
-            &poll.signals
-        } else {
-            &[]
-        };
-        for s in signals {
-            sqlx::query(UPSERT_SIGNAL)
-                .bind(tenant)
-                .bind(s.key)
-                .bind(&s.value)
-                .bind(s.observed_at)
-                .bind(s.expires_at)
-                .bind(poll_id)
-                .execute(&mut *conn)
-                .await?;
-        }
-        for s in &plan.history {
-            sqlx::query(INSERT_HISTORY)
-                .bind(tenant)
-                .bind(s.key)
-                .bind(&s.value)
-                .bind(s.observed_at)
-                .execute(&mut *conn)
-                .await?;
-        }
-        let gaps: &[_] = if plan.replace_gaps { &poll.gaps } else { &[] };
-        for g in gaps {
-            sqlx::query(INSERT_GAP)
-                .bind(tenant)
-                .bind(poll.poll.connector)
-                .bind(g.prefix)
-                .bind(g.kind)
-                .bind(g.reason)
-                .execute(&mut *conn)
-                .await?;
-        }
-        for a in &plan.actions {
-            sqlx::query(UPSERT_ACTION)
-                .bind(tenant)
-                .bind(a.action_id)
-                .bind(a.test_status)
-                .bind(a.implementation_status)
-                .bind(a.credit)
-                .bind(a.points)
-                .bind(a.points_achieved)
-                .bind(a.points_possible)
-                .bind(a.since)
-                .bind(a.updated_at)
-                .bind(a.reason)
-                .bind(a.testing_logic)
-                .execute(&mut *conn)
-                .await?;
-        }
-        for t in &poll.transitions {
-            sqlx::query(INSERT_TRANSITION)
-                .bind(tenant)
-                .bind(t.action_id)
-                .bind(t.from_status)
-                .bind(t.to_status)
-                .bind(t.from_credit)
-                .bind(t.to_credit)
-                .bind(t.points_achieved)
-                .bind(t.points_possible)
-                .bind(t.reason)
-                .bind(&t.signals)
-                .bind(t.at)
-                .bind(poll_id)
-                .bind(t.testing_logic)
-                .execute(&mut *conn)
-                .await?;
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -203,9 +98,9 @@ mod tests {
     use super::*;
     use crate::evaluation::TestStatus;
     use crate::store::conformance::{
-        self, alerts::ALERT_CHECKS, audit::AUDIT_CHECKS, compact::COMPACT_CHECKS,
-        evidence::EVIDENCE_CHECKS, model::MODEL_CHECKS, one_action_poll, polls, record_one,
-        tokens::TOKEN_CHECKS,
+        self, alerts::ALERT_CHECKS, audit::AUDIT_CHECKS, batch::BATCH_CHECKS,
+        compact::COMPACT_CHECKS, evidence::EVIDENCE_CHECKS, model::MODEL_CHECKS, one_action_poll,
+        polls, record_one, tokens::TOKEN_CHECKS,
     };
     use crate::store::{PollOutcome, PollRecord, Store};
 
@@ -222,6 +117,7 @@ mod tests {
         let checks = polls::CHECKS
             .iter()
             .chain(COMPACT_CHECKS)
+            .chain(BATCH_CHECKS)
             .chain(MODEL_CHECKS)
             .chain(AUDIT_CHECKS)
             .chain(EVIDENCE_CHECKS)

@@ -6,7 +6,8 @@
 //! ([`compact::COMPACT_CHECKS`]), `model.rs` templates and manual statuses ([`model::MODEL_CHECKS`]),
 //! `alerts.rs` the alert ledger, outbox and snapshots ([`alerts::ALERT_CHECKS`]), `audit.rs` the
 //! append-only audit log ([`audit::AUDIT_CHECKS`]), `evidence.rs` evidence and automatic
-//! evidence ([`evidence::EVIDENCE_CHECKS`]), `tokens.rs` API tokens ([`tokens::TOKEN_CHECKS`]).
+//! evidence ([`evidence::EVIDENCE_CHECKS`]), `tokens.rs` API tokens ([`tokens::TOKEN_CHECKS`]),
+//! `batch.rs` a poll larger than one multi-row statement ([`batch::BATCH_CHECKS`]).
 //! The SQLite
 //! unit tests (`sqlite.rs`) run them on a fresh database file per check; the PostgreSQL ones
 //! (`postgres.rs`) on a fresh schema per check of the server `POSTURED_TEST_POSTGRES_URL`
@@ -17,6 +18,7 @@
 
 pub(crate) mod alerts;
 pub(crate) mod audit;
+pub(crate) mod batch;
 pub(crate) mod compact;
 pub(crate) mod evidence;
 pub(crate) mod model;
