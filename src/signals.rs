@@ -5,7 +5,14 @@
 //! gives each fact the instant after which it is stale ([`SignalBatch::from_snapshot`]). The
 //! key vocabulary of every connector is in `docs/signals.md`.
 //!
+//! Every tenant has the same few hundred keys (`msgraph.securescore.controls.<control>.score`
+//! ...), so a key is kept once per process: [`intern`] gives the one shared `Arc<str>` of a
+//! key, and [`Signal::key`] is that `Arc` (16 bytes, no allocation of its own per tenant).
+//!
 //! Pure: no IO, no clock (the expiry is passed in), cannot fail. Knows no connector.
+
+use std::collections::HashSet;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use postured_connectors::{CollectionError, Snapshot};
@@ -16,8 +23,9 @@ pub use postured_connectors::{SignalGap, SignalValue};
 /// One normalised fact about a tenant: `(key, value, observed_at, expires_at)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Signal {
-    /// Namespaced key, e.g. `msgraph.mfa.registered_ratio` (see `docs/signals.md`).
-    pub key: String,
+    /// Namespaced key, e.g. `msgraph.mfa.registered_ratio` (see `docs/signals.md`); the
+    /// process-wide shared copy ([`intern`]) when it came from a poll or the store.
+    pub key: Arc<str>,
     /// Observed value.
     pub value: SignalValue,
     /// When the connector observed it (poll start).
@@ -45,7 +53,7 @@ impl SignalBatch {
                 .signals
                 .into_iter()
                 .map(|s| Signal {
-                    key: s.key,
+                    key: intern(&s.key),
                     value: s.value,
                     observed_at: s.observed_at,
                     expires_at: s.expires_at.map_or(expires_at, |own| own.min(expires_at)),
@@ -63,6 +71,41 @@ impl SignalBatch {
             gaps: vec![SignalGap::whole(kind, err)],
         }
     }
+}
+
+/// The interned keys: every key in use once, plus those dropped since the last sweep.
+struct Interner {
+    keys: HashSet<Arc<str>>,
+    /// Size at which the next insertion first drops the keys no one else holds.
+    sweep_at: usize,
+}
+
+/// Keys below this count are never swept (the vocabulary of a few tenants' connectors).
+const SWEEP_MIN: usize = 4096;
+
+static KEYS: LazyLock<Mutex<Interner>> = LazyLock::new(|| {
+    Mutex::new(Interner {
+        keys: HashSet::new(),
+        sweep_at: SWEEP_MIN,
+    })
+});
+
+/// The process-wide shared copy of `key`: equal keys (and action ids) interned anywhere are
+/// one allocation. Bounded: when the set reaches twice the keys held at the last sweep (at
+/// least [`SWEEP_MIN`]), the keys held by nothing but the set are dropped, so keys that stop
+/// being used (a connector removed, a control retired) do not accumulate.
+pub fn intern(key: &str) -> Arc<str> {
+    let mut set = KEYS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(k) = set.keys.get(key) {
+        return k.clone();
+    }
+    if set.keys.len() >= set.sweep_at {
+        set.keys.retain(|k| Arc::strong_count(k) > 1);
+        set.sweep_at = (set.keys.len() * 2).max(SWEEP_MIN);
+    }
+    let k: Arc<str> = Arc::from(key);
+    set.keys.insert(k.clone());
+    k
 }
 
 #[cfg(test)]
@@ -93,5 +136,20 @@ mod tests {
         let batch = SignalBatch::from_snapshot(snapshot, ttl);
         let expiry: Vec<_> = batch.signals.iter().map(|s| s.expires_at).collect();
         assert_eq!(expiry, [ttl, t0 + chrono::Duration::hours(1), ttl]);
+    }
+
+    #[test]
+    fn equal_keys_share_one_copy_and_unused_ones_are_swept() {
+        let a = intern("test.intern.shared");
+        let b = intern(&String::from("test.intern.shared"));
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(&*a, "test.intern.shared");
+        // Past the sweep size, keys nobody holds are dropped, held ones stay shared.
+        for i in 0..2 * SWEEP_MIN + 1 {
+            intern(&format!("test.intern.dropped.{i}"));
+        }
+        let len = KEYS.lock().unwrap().keys.len();
+        assert!(len <= 2 * SWEEP_MIN, "{len}");
+        assert!(Arc::ptr_eq(&a, &intern("test.intern.shared")));
     }
 }

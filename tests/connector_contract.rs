@@ -169,7 +169,7 @@ async fn a_kind_defined_in_a_test_is_configured_polled_and_scored() {
     assert!(
         a.signals
             .iter()
-            .any(|(k, _)| k == "widgets.fleet.enabled_ratio")
+            .any(|(k, _)| &**k == "widgets.fleet.enabled_ratio")
     );
     // The built-in kinds' actions are there too, out of scope: the tenant has no msgraph
     // connector, so they neither fail nor count.

@@ -345,6 +345,22 @@ async fn mfa_registration_drop_changes_status_and_stores_the_transition() {
         .mount(&graph)
         .await;
     let second = app.poll("contoso").await;
+    // The tenant keeps its evaluation without the signals each rule read; asked for, they are
+    // evaluated again from its signals and come out as the poll had them.
+    assert_eq!(
+        app.app.evaluation("contoso").await.as_ref(),
+        Some(&second.evaluation)
+    );
+    let kept = app.app.evaluations().await;
+    assert_eq!(kept[0].score, second.evaluation.score);
+    assert!(kept[0].actions.iter().all(|a| a.signals.is_empty()));
+    assert!(
+        second
+            .evaluation
+            .actions
+            .iter()
+            .any(|a| !a.signals.is_empty())
+    );
     let mfa = action(&second.evaluation, "msgraph.mfa.all_users");
     assert_eq!(mfa.test_status, TestStatus::FailedHighRisk);
     assert_eq!(mfa.points_achieved, 0.0);
@@ -498,6 +514,11 @@ async fn token_401_is_could_not_be_detected_and_other_tenants_keep_polling() {
         ));
     }
     assert_eq!(report.evaluation.score.points_achieved, 0.0);
+    // Computed again from the tenant's gaps, the evaluation is the poll's.
+    assert_eq!(
+        app.app.evaluation("fabrikam").await.as_ref(),
+        Some(&report.evaluation)
+    );
 
     // Under the scheduler, contoso keeps being polled every second while fabrikam fails.
     let tracker = tokio_util::task::TaskTracker::new();

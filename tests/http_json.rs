@@ -215,7 +215,7 @@ async fn a_user_declared_source_is_polled_and_scored_by_the_users_catalog() {
     let signal = members
         .signals
         .iter()
-        .find(|(k, _)| k == "http_json.github_2fa.members_without_2fa")
+        .find(|(k, _)| &**k == "http_json.github_2fa.members_without_2fa")
         .expect("signal shown with the action");
     assert_eq!(signal.1, postured_connectors::SignalValue::Number(3.0));
 

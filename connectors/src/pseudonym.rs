@@ -153,13 +153,18 @@ impl Pseudonymiser {
     /// Pseudonymise the personal text signals among `signals` in place (see the module docs),
     /// and every occurrence of their personal strings in `texts` (longest first, so a name
     /// that contains another is replaced whole). Other signals and texts are kept.
-    pub fn signals(&self, signals: &mut [(String, SignalValue)], texts: &mut [&mut String]) {
+    pub fn signals<K: AsRef<str>>(
+        &self,
+        signals: &mut [(K, SignalValue)],
+        texts: &mut [&mut String],
+    ) {
         let mut personal: Vec<String> = Vec::new();
         for (key, value) in signals.iter_mut() {
+            let key = key.as_ref();
             let SignalValue::Text(text) = value else {
                 continue;
             };
-            if USER_LISTING_SIGNALS.contains(&key.as_str()) {
+            if USER_LISTING_SIGNALS.contains(&key) {
                 let (names, tail) = split_listing(text);
                 let mut out: Vec<String> = names.iter().map(|n| self.pseudonym(n)).collect();
                 personal.extend(names.into_iter().map(str::to_owned));

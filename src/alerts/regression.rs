@@ -27,6 +27,7 @@
 //!   open regression with a recovery (no points are lost any more).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -306,7 +307,7 @@ pub struct AlertEvent {
     pub reason: Option<String>,
     /// Signals the rule read, with their values.
     #[schema(value_type = Vec<(String, serde_json::Value)>)]
-    pub signals: Vec<(String, SignalValue)>,
+    pub signals: Vec<(Arc<str>, SignalValue)>,
     /// Framework controls of the action (`iso27001:A.8.5`, `nist_800_53:IA-2(1)`, ...).
     pub controls: Vec<String>,
 }
@@ -418,7 +419,7 @@ pub struct Detection {
 /// Feed one tenant evaluation to the detector. `states` are the instances' current states
 /// (missing = never observed); `meta` looks up catalog data of an action.
 pub fn detect(
-    states: &HashMap<String, InstanceState>,
+    states: &HashMap<Arc<str>, InstanceState>,
     evaluation: &TenantEvaluation,
     debounce: &Debounce,
     meta: &dyn Fn(&str) -> ActionMeta,
@@ -426,7 +427,10 @@ pub fn detect(
     let mut out = Detection::default();
     let possible = evaluation.score.points_possible;
     for a in &evaluation.actions {
-        let before = states.get(&a.action_id).cloned().unwrap_or_default();
+        let before = states
+            .get(a.action_id.as_str())
+            .cloned()
+            .unwrap_or_default();
         let m = meta(&a.action_id);
         let ctx = Ctx {
             tenant: &evaluation.tenant,
@@ -723,7 +727,7 @@ mod tests {
         for (i, obs) in seq.iter().enumerate() {
             let d = detect(&states, &eval(i as i64, *obs), &debounce, &meta);
             for (id, s) in d.states {
-                states.insert(id, s);
+                states.insert(Arc::<str>::from(id), s);
             }
             out.push(d.events);
         }
@@ -1033,7 +1037,7 @@ mod tests {
         let back: InstanceState = serde_json::from_str(&json).unwrap();
         assert_eq!(back, state);
         // A restart resumes the window: one more failing observation confirms the regression.
-        let states = HashMap::from([("a".to_string(), back)]);
+        let states = HashMap::from([(Arc::<str>::from("a"), back)]);
         let d = detect(
             &states,
             &eval(2, (F, 0.0, None)),
@@ -1051,7 +1055,11 @@ mod tests {
         let meta = |_: &str| ActionMeta::default();
         let first = detect(&HashMap::new(), &eval(0, (P, 1.0, None)), &debounce, &meta);
         assert_eq!(first.states.len(), 1);
-        let states: HashMap<_, _> = first.states.into_iter().collect();
+        let states: HashMap<Arc<str>, _> = first
+            .states
+            .into_iter()
+            .map(|(id, s)| (Arc::from(id), s))
+            .collect();
         let second = detect(&states, &eval(1, (P, 1.0, None)), &debounce, &meta);
         assert!(second.states.is_empty());
         assert!(second.events.is_empty());

@@ -91,19 +91,25 @@ pub struct TenantRuntime {
 #[derive(Default)]
 struct TenantMemory {
     loaded: bool,
-    /// The latest signal per key, sorted by key (one per key: [`merge_signals`]).
+    /// The latest signal per key, sorted by key (one per key: [`merge_signals`]): the signals
+    /// `last` was evaluated with (a poll installs its merged signals with its evaluation).
     signals: Vec<Signal>,
-    /// Gaps per connector id (`ConnectorConfig::id`).
+    /// Gaps per connector id (`ConnectorConfig::id`), as `last` was evaluated with them.
     gaps: HashMap<String, Vec<SignalGap>>,
-    /// Last *stored* state per action.
-    stored: HashMap<String, ActionState>,
+    /// Last *stored* state per action, keyed by the shared action id
+    /// ([`crate::signals::intern`]).
+    stored: HashMap<Arc<str>, ActionState>,
+    /// The last evaluation without the signals each rule read ([`without_signals`]): those
+    /// are evaluated again from `signals` and `gaps` when one tenant's evaluation is asked for
+    /// ([`App::evaluation`]), not kept per tenant.
     last: Option<TenantEvaluation>,
     /// The model inputs (templates, manual statuses; shared, not copied) `last` was assessed
     /// with: its assessment reports are computed again from them when asked for
     /// ([`App::assessment_reports`]), not kept per tenant.
     snapshot: Option<model::ModelSnapshot>,
     /// Regression detector state per action as last stored; `None` until loaded.
-    alert_state: Option<HashMap<String, crate::alerts::InstanceState>>,
+    /// Keyed by the shared action id like `stored`.
+    alert_state: Option<HashMap<Arc<str>, crate::alerts::InstanceState>>,
 }
 
 /// `base` with `newer` merged in, sorted by key with one signal per key: a key of `newer`
@@ -133,6 +139,37 @@ fn merge_signals(base: Vec<Signal>, mut newer: Vec<Signal>) -> Vec<Signal> {
     // Kept until the next poll: give back the room reserved for keys that were replaced.
     out.shrink_to_fit();
     out
+}
+
+/// `evaluation` without the signals each action's rule read (every other field kept): the copy
+/// a tenant keeps of its last evaluation.
+fn without_signals(evaluation: &TenantEvaluation) -> TenantEvaluation {
+    TenantEvaluation {
+        tenant: evaluation.tenant.clone(),
+        evaluated_at: evaluation.evaluated_at,
+        actions: evaluation
+            .actions
+            .iter()
+            .map(|a| crate::evaluation::ActionResult {
+                action_id: a.action_id.clone(),
+                title: a.title.clone(),
+                category: a.category.clone(),
+                solution: a.solution.clone(),
+                implementation_status: a.implementation_status,
+                test_status: a.test_status,
+                credit: a.credit,
+                points: a.points,
+                points_achieved: a.points_achieved,
+                points_possible: a.points_possible,
+                testing_logic: a.testing_logic.clone(),
+                reason: a.reason.clone(),
+                cause: a.cause.clone(),
+                signals: Vec::new(),
+            })
+            .collect(),
+        score: evaluation.score,
+        categories: evaluation.categories.clone(),
+    }
 }
 
 /// What one poll produced.
@@ -252,7 +289,9 @@ impl App {
         self.tenants.iter().find(|t| t.id == id)
     }
 
-    /// The latest evaluation of every tenant that has been evaluated.
+    /// The latest evaluation of every tenant that has been evaluated, without the signals each
+    /// rule read (`ActionResult::signals` is empty; [`App::evaluation`] of one tenant has
+    /// them): statuses, points, reasons and scores as the poll computed them.
     pub async fn evaluations(&self) -> Vec<TenantEvaluation> {
         let mut out = Vec::new();
         for t in &self.tenants {
@@ -263,13 +302,61 @@ impl App {
         out
     }
 
-    /// The latest evaluation of `tenant`, `None` before its first poll (or for an unknown id).
+    /// The latest evaluation of `tenant`, `None` before its first poll (or for an unknown id),
+    /// whole: the poll's evaluation as it published it, the signals each rule read included.
+    /// The tenant keeps it without those ([`without_signals`]); they are evaluated again here
+    /// from the signals and gaps it was evaluated with, at its `evaluated_at` (evaluation is
+    /// pure, so the actions come out the same; the scores are the kept ones).
     pub async fn evaluation(&self, tenant: &str) -> Option<TenantEvaluation> {
-        self.tenant(tenant)?.state.lock().await.last.clone()
+        let t = self.tenant(tenant)?;
+        let state = t.state.lock().await;
+        let last = state.last.as_ref()?;
+        let gaps: Vec<SignalGap> = state.gaps.values().flatten().cloned().collect();
+        let kinds: Vec<&str> = t.scopes.iter().map(String::as_str).collect();
+        let actions = self.evaluator.evaluate_actions_of(
+            &crate::evaluation::EvaluationInput {
+                tenant,
+                now: last.evaluated_at,
+                signals: &state.signals,
+                gaps: &gaps,
+            },
+            &|k| kinds.contains(&k),
+        );
+        let same = actions.len() == last.actions.len()
+            && actions
+                .iter()
+                .zip(&last.actions)
+                .all(|(a, b)| a.action_id == b.action_id && a.test_status == b.test_status);
+        if !same {
+            // Cannot happen while evaluation is pure; the kept copy is still right but for
+            // the signals read.
+            tracing::error!(
+                tenant,
+                "the evaluation computed again differs from the kept one"
+            );
+            return Some(last.clone());
+        }
+        Some(TenantEvaluation {
+            tenant: last.tenant.clone(),
+            evaluated_at: last.evaluated_at,
+            actions,
+            score: last.score,
+            categories: last.categories.clone(),
+        })
+    }
+
+    /// When `tenant` was last evaluated and its score then, `None` before its first poll (or
+    /// for an unknown id): [`App::evaluation`]'s figures without evaluating anything again.
+    pub async fn last_score(
+        &self,
+        tenant: &str,
+    ) -> Option<(DateTime<Utc>, crate::evaluation::ScoreSummary)> {
+        let state = self.tenant(tenant)?.state.lock().await;
+        state.last.as_ref().map(|e| (e.evaluated_at, e.score))
     }
 
     /// The last stored state of each of `tenant`'s actions (empty before its first poll).
-    pub async fn stored_states(&self, tenant: &str) -> HashMap<String, ActionState> {
+    pub async fn stored_states(&self, tenant: &str) -> HashMap<Arc<str>, ActionState> {
         match self.tenant(tenant) {
             Some(t) => t.state.lock().await.stored.clone(),
             None => HashMap::new(),
@@ -396,9 +483,7 @@ mod tests {
     }
 
     fn pairs(v: &[Signal]) -> Vec<(&str, SignalValue)> {
-        v.iter()
-            .map(|s| (s.key.as_str(), s.value.clone()))
-            .collect()
+        v.iter().map(|s| (&*s.key, s.value.clone())).collect()
     }
 
     #[test]

@@ -444,7 +444,7 @@ impl ModelRuntime {
         &self,
         snapshot: &ModelSnapshot,
         evaluation: &TenantEvaluation,
-        stored: &HashMap<String, ActionState>,
+        stored: &HashMap<Arc<str>, ActionState>,
     ) -> Vec<AssessmentReport> {
         self.tenant_model(snapshot, evaluation)
             .map(|m| dated_reports(&m, stored, evaluation.evaluated_at))
@@ -516,7 +516,7 @@ fn model_with(
 /// stored status is its current one keeps the stored `since`, any other gets `at`.
 fn dated_reports(
     model: &ComplianceModel,
-    stored: &HashMap<String, ActionState>,
+    stored: &HashMap<Arc<str>, ActionState>,
     at: DateTime<Utc>,
 ) -> Vec<AssessmentReport> {
     let mut reports = model.reports();
@@ -524,7 +524,7 @@ fn dated_reports(
         if a.testing_source == TestingSource::Automatic && a.status_since.is_none() {
             a.status_since = Some(
                 stored
-                    .get(&a.id)
+                    .get(a.id.as_str())
                     .filter(|s| s.test_status == a.test_status)
                     .map_or(at, |s| s.since),
             );
@@ -850,7 +850,7 @@ mod tests {
         let mfa = "msgraph.mfa.all_users";
         let earlier = now - chrono::Duration::hours(1);
         let stored = HashMap::from([(
-            mfa.to_string(),
+            Arc::<str>::from(mfa),
             ActionState {
                 test_status: TestStatus::CouldNotBeDetected,
                 credit: 0.0,

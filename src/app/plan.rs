@@ -5,6 +5,7 @@
 //! Must not: write the store or deliver anything (the outbox task does).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -62,7 +63,7 @@ pub fn action_meta(evaluator: &Evaluator, action: &str) -> ActionMeta {
 pub fn alerts(
     config: &AlertsConfig,
     evaluator: &Evaluator,
-    states: Option<&HashMap<String, InstanceState>>,
+    states: Option<&HashMap<Arc<str>, InstanceState>>,
     evaluation: &TenantEvaluation,
 ) -> AlertPlan {
     let Some(states) = states else {
@@ -88,13 +89,13 @@ pub fn alerts(
 /// After the poll was stored: advance the in-memory detector state, count regressions and
 /// recoveries, and log every event.
 pub fn applied(
-    memory: Option<&mut HashMap<String, InstanceState>>,
+    memory: Option<&mut HashMap<Arc<str>, InstanceState>>,
     plan: &AlertPlan,
     metrics: &Metrics,
 ) {
     if let Some(memory) = memory {
         for (id, s) in &plan.states {
-            memory.insert(id.clone(), s.clone());
+            memory.insert(crate::signals::intern(id), s.clone());
         }
     }
     for r in &plan.routed {

@@ -37,7 +37,7 @@ use crate::evaluation::{
     ActionState, EvaluationInput, ScoreSummary, TenantEvaluation, Transition, transitions,
 };
 use crate::model::plan::AssessmentSummary;
-use crate::signals::{SignalBatch, SignalGap};
+use crate::signals::{SignalBatch, SignalGap, intern};
 use crate::store::{AutomaticEvidence, PollOutcome, PollRecord};
 
 /// Stage 1: what the connector returned, or that it ran out of time.
@@ -67,6 +67,10 @@ pub struct Normalised {
 /// Stage 3: the tenant after this poll.
 #[derive(Debug)]
 pub struct Evaluated {
+    /// The tenant's signals in force, this poll's merged in (installed by publish).
+    pub signals: Vec<crate::signals::Signal>,
+    /// The tenant's gaps per connector id, this poll's included (installed by publish).
+    pub gaps: HashMap<String, Vec<SignalGap>>,
     /// The evaluation, its score the one tenant score (over the tenant's assessments).
     pub evaluation: TenantEvaluation,
     /// The tenant's assessments' figures (the reports are computed on demand).
@@ -113,10 +117,10 @@ pub(super) async fn run(app: &App, tenant: &TenantRuntime, index: usize) -> Poll
     // One poll of the tenant at a time (held across the store I/O); the state lock, which the
     // API's reads take too, is held only for in-memory work.
     let _serial = tenant.poll.lock().await;
-    let after_start = resume(app, tenant).await;
+    let (after_start, resumed) = resume(app, tenant).await;
     let now = Utc::now();
     let (evaluated, planned) = {
-        let mut state = tenant.state.lock().await;
+        let state = tenant.state.lock().await;
         let kinds: Vec<&str> = tenant.scopes.iter().map(String::as_str).collect();
         let evaluated = evaluate(
             app,
@@ -124,7 +128,8 @@ pub(super) async fn run(app: &App, tenant: &TenantRuntime, index: usize) -> Poll
             &kinds,
             kind,
             &normalised.batch,
-            &mut state,
+            resumed,
+            &state,
             now,
         );
         let planned = plan(app, &state, &evaluated);
@@ -207,13 +212,20 @@ pub fn normalise(c: Collected, id: &str, ttl: chrono::Duration) -> Normalised {
     }
 }
 
+/// The stored signals and gaps (per owning connector id) of a tenant, loaded by [`resume`]
+/// and merged in by [`evaluate`] under what memory holds.
+type Resumed = Option<(Vec<crate::signals::Signal>, HashMap<String, Vec<SignalGap>>)>;
+
 /// Load what the store knows about the tenant on its first poll (signals, gaps, stored action
 /// states, detector state). What was gathered in memory while the store was away is newer and
 /// wins. A failure is counted and retried on the next poll. The reads run without the state
 /// lock (the caller holds the tenant's poll lock, so nothing else changes what they fill in).
 /// Returns whether this poll loaded (or tried to load) the stored state: the tenant's first
-/// poll since postured started, which the store keeps a full poll row of.
-async fn resume(app: &App, tenant: &TenantRuntime) -> bool {
+/// poll since postured started, which the store keeps a full poll row of; and the loaded
+/// signals and gaps, which [`evaluate`] merges in (the tenant's state keeps the inputs of its
+/// last evaluation until this poll publishes its own).
+async fn resume(app: &App, tenant: &TenantRuntime) -> (bool, Resumed) {
+    let mut resumed = None;
     let (load_state, load_alerts) = {
         let state = tenant.state.lock().await;
         (!state.loaded, state.alert_state.is_none())
@@ -223,13 +235,8 @@ async fn resume(app: &App, tenant: &TenantRuntime) -> bool {
         match app.store.load_tenant_state(id).await {
             Ok(stored) => {
                 let mut state = tenant.state.lock().await;
-                // What this process gathered meanwhile is newer: the stored signals fill in
-                // only the keys it lacks.
-                let signals = std::mem::take(&mut state.signals);
-                let base = super::merge_signals(Vec::new(), stored.signals);
-                state.signals = super::merge_signals(base, signals);
                 for (id, a) in stored.actions {
-                    state.stored.entry(id).or_insert(a);
+                    state.stored.entry(intern(&id)).or_insert(a);
                 }
                 // A gap's prefix starts with its connector's id (`msgraph.`,
                 // `http_json.github_org.`): the longest id that prefixes it owns it.
@@ -249,9 +256,7 @@ async fn resume(app: &App, tenant: &TenantRuntime) -> bool {
                         .to_owned();
                     stored_gaps.entry(owner).or_default().push(gap);
                 }
-                for (owner, gaps) in stored_gaps {
-                    state.gaps.entry(owner).or_insert(gaps);
-                }
+                resumed = Some((stored.signals, stored_gaps));
                 state.loaded = true;
             }
             Err(e) => {
@@ -262,35 +267,54 @@ async fn resume(app: &App, tenant: &TenantRuntime) -> bool {
     }
     if load_alerts {
         match app.store.load_alert_state(id).await {
-            Ok(s) => tenant.state.lock().await.alert_state = Some(s),
+            Ok(s) => {
+                let s = s.into_iter().map(|(id, s)| (intern(&id), s)).collect();
+                tenant.state.lock().await.alert_state = Some(s);
+            }
             Err(e) => {
                 app.metrics.observe_store_error(e.kind());
                 tracing::error!(tenant = id, error = %e, "loading regression state failed; regressions are not detected in this poll");
             }
         }
     }
-    load_state
+    (load_state, resumed)
 }
 
-/// Stage 3, evaluate: merge this poll's signals and gaps into the tenant's, test every action
-/// (those outside the tenant's catalog scopes are out of scope), then let the model (the
-/// tenant's assessments and the manual statuses in memory) give the tenant score and the
-/// assessment reports, reduced to their scores and metric series. Pure apart from reading the
-/// shared model (and interning the metric labels).
+/// Stage 3, evaluate: merge this poll's signals and gaps into the tenant's (and the stored
+/// ones `resumed` under those, which memory's win), test every action (those outside the
+/// tenant's catalog scopes are out of scope), then let the model (the tenant's assessments
+/// and the manual statuses in memory) give the tenant score and the assessment reports,
+/// reduced to their scores and metric series. The merged signals and gaps are the tenant's
+/// from publish on. Pure apart from reading the shared model (and interning the metric
+/// labels).
+#[allow(clippy::too_many_arguments)]
 fn evaluate(
     app: &App,
     tenant: &str,
     kinds: &[&str],
     kind: &str,
     batch: &SignalBatch,
-    state: &mut TenantMemory,
+    resumed: Resumed,
+    state: &TenantMemory,
     now: DateTime<Utc>,
 ) -> Evaluated {
-    let signals = std::mem::take(&mut state.signals);
-    state.signals = super::merge_signals(signals, batch.signals.clone());
-    state.gaps.insert(kind.to_owned(), batch.gaps.clone());
-    let signals = &state.signals[..];
-    let gaps: Vec<SignalGap> = state.gaps.values().flatten().cloned().collect();
+    let mut merged_gaps = state.gaps.clone();
+    let base = match resumed {
+        Some((signals, gaps)) => {
+            for (owner, gaps) in gaps {
+                merged_gaps.entry(owner).or_insert(gaps);
+            }
+            // What this process gathered meanwhile is newer: the stored signals fill in only
+            // the keys it lacks.
+            let stored = super::merge_signals(Vec::new(), signals);
+            super::merge_signals(stored, state.signals.clone())
+        }
+        None => state.signals.clone(),
+    };
+    let merged = super::merge_signals(base, batch.signals.clone());
+    merged_gaps.insert(kind.to_owned(), batch.gaps.clone());
+    let signals = &merged[..];
+    let gaps: Vec<SignalGap> = merged_gaps.values().flatten().cloned().collect();
     let has_kind = |k: &str| kinds.contains(&k);
     let actions = app.evaluator.evaluate_actions_of(
         &EvaluationInput {
@@ -304,10 +328,12 @@ fn evaluate(
     let snapshot = app.model.snapshot();
     let (evaluation, assessments) = app.model.assess(&snapshot, tenant, now, actions);
     Evaluated {
+        stale: plan::has_expired(signals, kind, now),
+        signals: merged,
+        gaps: merged_gaps,
         evaluation,
         assessments,
         snapshot,
-        stale: plan::has_expired(signals, kind, now),
     }
 }
 
@@ -428,7 +454,7 @@ fn publish(
     if stored {
         for t in &planned.transitions {
             state.stored.insert(
-                t.action_id.clone(),
+                intern(&t.action_id),
                 ActionState {
                     test_status: t.to_status,
                     credit: t.to_credit,
@@ -447,7 +473,9 @@ fn publish(
             reason = t.reason.as_deref(), "test status changed"
         );
     }
-    state.last = Some(evaluated.evaluation.clone());
+    state.signals = evaluated.signals;
+    state.gaps = evaluated.gaps;
+    state.last = Some(super::without_signals(&evaluated.evaluation));
     state.snapshot = Some(evaluated.snapshot);
     app.metrics
         .observe_assessment_summaries(&tenant, &evaluated.assessments);

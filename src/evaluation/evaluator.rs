@@ -72,7 +72,7 @@ pub struct ActionResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<Undetected>,
     /// Signals the rule read, with their values, for the audit trail.
-    pub signals: Vec<(String, SignalValue)>,
+    pub signals: Vec<(Arc<str>, SignalValue)>,
 }
 
 /// Points and ratio over a set of action instances.
@@ -137,7 +137,7 @@ pub struct Transition {
     pub reason: Option<String>,
     /// Signals the new result read, with their values.
     #[schema(value_type = Vec<(String, serde_json::Value)>)]
-    pub signals: Vec<(String, SignalValue)>,
+    pub signals: Vec<(Arc<str>, SignalValue)>,
     /// The evaluation instant.
     pub at: DateTime<Utc>,
 }
@@ -191,7 +191,7 @@ impl fmt::Debug for Evaluator {
 pub(super) struct Evaluated {
     pub(super) outcome: Outcome,
     pub(super) reason: Option<String>,
-    pub(super) signals: Vec<(String, SignalValue)>,
+    pub(super) signals: Vec<(Arc<str>, SignalValue)>,
     /// Set by a family item's alternative state (Secure Score `thirdparty`, `reviewed`).
     pub(super) alternative: bool,
 }
@@ -486,18 +486,19 @@ pub fn summarise<'a>(actions: impl Iterator<Item = &'a ActionResult>) -> ScoreSu
 /// Credits closer than this are equal (no transition).
 pub const CREDIT_EPSILON: f64 = 1e-9;
 
-/// Transitions from the previous stored states to a new evaluation (status or credit changed,
-/// or the action is new), in action-id order, each stamped with `evaluated_at`. Actions that
-/// disappeared produce nothing.
+/// Transitions from the previous stored states (keyed by action id, the ids shared:
+/// [`crate::signals::intern`]) to a new evaluation (status or credit changed, or the action is
+/// new), in action-id order, each stamped with `evaluated_at`. Actions that disappeared
+/// produce nothing.
 pub fn transitions(
-    previous: &HashMap<String, ActionState>,
+    previous: &HashMap<Arc<str>, ActionState>,
     current: &TenantEvaluation,
 ) -> Vec<Transition> {
     current
         .actions
         .iter()
         .filter_map(|a| {
-            let prev = previous.get(&a.action_id);
+            let prev = previous.get(a.action_id.as_str());
             let changed = match prev {
                 None => true,
                 Some(p) => {
@@ -609,13 +610,10 @@ mod tests {
             a.signals,
             vec![
                 (
-                    "msgraph.mfa.registered_ratio".to_string(),
+                    "msgraph.mfa.registered_ratio".into(),
                     SignalValue::Number(0.8)
                 ),
-                (
-                    "msgraph.mfa.users_total".to_string(),
-                    SignalValue::Number(50.0)
-                ),
+                ("msgraph.mfa.users_total".into(), SignalValue::Number(50.0)),
             ]
         );
     }
@@ -672,7 +670,12 @@ mod tests {
             &before
                 .actions
                 .iter()
-                .map(|a| (a.action_id.clone(), a.state(before.evaluated_at)))
+                .map(|a| {
+                    (
+                        Arc::from(a.action_id.as_str()),
+                        a.state(before.evaluated_at),
+                    )
+                })
                 .collect(),
             &after,
         );
@@ -707,7 +710,7 @@ mod tests {
     fn undetected_actions_carry_their_typed_cause() {
         let ev = Evaluator::builtin().unwrap_or_else(|e| panic!("{e:#?}"));
         let mut signals = full_signals();
-        signals.retain(|s| s.key != "msgraph.ca.mfa_all_users");
+        signals.retain(|s| &*s.key != "msgraph.ca.mfa_all_users");
         signals.push(expired("msgraph.ca.mfa_all_users", true));
         signals.retain(|s| {
             !s.key
@@ -942,7 +945,7 @@ mod tests {
         signals.extend(control("Old", 1.0, 5.0, "default"));
         signals.push(fresh("msgraph.securescore.controls.Old.deprecated", true));
         signals.retain(|s| {
-            !(s.key == "msgraph.securescore.controls.Old.deprecated"
+            !(&*s.key == "msgraph.securescore.controls.Old.deprecated"
                 && s.value == SignalValue::Bool(false))
         });
         signals.extend(control("AdminMFAV2", 2.5, 10.0, "default"));
@@ -1408,8 +1411,11 @@ mod tests {
             ),
         ];
         for (prev, expected) in table {
-            let previous: HashMap<String, ActionState> =
-                prev.clone().map(|p| (id.clone(), p)).into_iter().collect();
+            let previous: HashMap<Arc<str>, ActionState> = prev
+                .clone()
+                .map(|p| (Arc::from(id.as_str()), p))
+                .into_iter()
+                .collect();
             let t = transitions(&previous, &e);
             match expected {
                 None => assert!(t.is_empty(), "{prev:?}: {t:?}"),
@@ -1427,7 +1433,7 @@ mod tests {
                     assert_eq!(
                         t.signals,
                         vec![(
-                            "msgraph.mfa.registered_ratio".to_string(),
+                            "msgraph.mfa.registered_ratio".into(),
                             SignalValue::Number(0.8)
                         )]
                     );
@@ -1447,7 +1453,7 @@ mod tests {
         let ev = evaluator(&toml);
         let gaps = [gap("msgraph.mfa.", "throttled", "429 retries exhausted")];
         let e = evaluate(&ev, &[], &gaps);
-        let previous = HashMap::from([("t.mfa".to_string(), state(TestStatus::Passed, 1.0))]);
+        let previous = HashMap::from([(Arc::<str>::from("t.mfa"), state(TestStatus::Passed, 1.0))]);
         let t = transitions(&previous, &e);
         assert_eq!(t.len(), 1);
         assert_eq!(t[0].to_status, TestStatus::CouldNotBeDetected);

@@ -63,7 +63,7 @@ fn key(known: Vec<String>) -> impl Strategy<Value = String> {
 
 fn signal(known: Vec<String>) -> impl Strategy<Value = Signal> {
     (key(known), value(), -120i64..120, 0i64..240).prop_map(|(key, value, expires, age)| Signal {
-        key,
+        key: key.into(),
         value,
         observed_at: now() - Duration::minutes(age),
         expires_at: now() + Duration::minutes(expires),

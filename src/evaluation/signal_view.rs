@@ -34,10 +34,10 @@ impl<'a> SignalView<'a> {
     pub fn new(now: DateTime<Utc>, signals: &'a [Signal], gaps: &'a [SignalGap]) -> Self {
         let mut latest: HashMap<&'a str, &'a Signal> = HashMap::with_capacity(signals.len());
         for s in signals {
-            match latest.get(s.key.as_str()) {
+            match latest.get(&*s.key) {
                 Some(prev) if prev.observed_at > s.observed_at => {}
                 _ => {
-                    latest.insert(s.key.as_str(), s);
+                    latest.insert(&*s.key, s);
                 }
             }
         }
@@ -84,7 +84,7 @@ impl<'a> SignalView<'a> {
             self.expired_nodes
                 .get(key)
                 .copied()
-                .filter(|s| s.key == key)
+                .filter(|s| &*s.key == key)
         })
     }
 
@@ -132,7 +132,7 @@ impl<'a> SignalView<'a> {
             .filter(|g| gap_covers(&g.prefix, key))
             .max_by_key(|g| g.prefix.len());
         let expired = self.expired_nodes.get(key).map(|s| Expiry {
-            key: s.key.clone(),
+            key: s.key.to_string(),
             expired_at: s.expires_at,
         });
         match (gap, expired) {
@@ -243,7 +243,7 @@ mod tests {
         let view = SignalView::new(now(), &signals, &[]);
         assert!(view.fresh("a.b.c").is_some());
         assert!(view.fresh("a.d").is_none());
-        assert_eq!(view.latest("a.d").map(|s| s.key.as_str()), Some("a.d"));
+        assert_eq!(view.latest("a.d").map(|s| &*s.key), Some("a.d"));
         assert!(view.latest("a").is_none(), "a namespace is not a signal");
         assert_eq!(view.first_unresolved_segment("a.b.c"), None);
         assert_eq!(view.first_unresolved_segment("a.b"), None);

@@ -14,7 +14,7 @@ pub fn now() -> DateTime<Utc> {
 /// A fresh signal (observed 10 minutes ago, expires in 50 minutes).
 pub fn fresh(key: &str, value: impl Into<Value>) -> Signal {
     Signal {
-        key: key.to_string(),
+        key: key.into(),
         value: value.into().0,
         observed_at: now() - Duration::minutes(10),
         expires_at: now() + Duration::minutes(50),
@@ -24,7 +24,7 @@ pub fn fresh(key: &str, value: impl Into<Value>) -> Signal {
 /// An expired signal (observed 4 hours ago, expired an hour ago).
 pub fn expired(key: &str, value: impl Into<Value>) -> Signal {
     Signal {
-        key: key.to_string(),
+        key: key.into(),
         value: value.into().0,
         observed_at: now() - Duration::hours(4),
         expires_at: now() - Duration::hours(1),

@@ -10,6 +10,8 @@
 //!
 //! Must not: do IO or read the clock.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -258,9 +260,9 @@ pub fn automatic_document(
     testing_logic: &str,
     to_status: TestStatus,
     reason: Option<&str>,
-    signals: &[(String, SignalValue)],
+    signals: &[(Arc<str>, SignalValue)],
 ) -> Vec<u8> {
-    let mut sorted: Vec<&(String, SignalValue)> = signals.iter().collect();
+    let mut sorted: Vec<&(Arc<str>, SignalValue)> = signals.iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
     let signals: Vec<serde_json::Value> = sorted
         .into_iter()
@@ -388,12 +390,12 @@ mod tests {
     #[test]
     fn the_automatic_document_is_canonical() {
         let a = vec![
-            ("b.x".to_string(), SignalValue::Number(1.0)),
-            ("a.y".to_string(), SignalValue::Bool(true)),
+            ("b.x".into(), SignalValue::Number(1.0)),
+            ("a.y".into(), SignalValue::Bool(true)),
         ];
         let mut b = a.clone();
         b.reverse();
-        let doc = |s: &[(String, SignalValue)]| {
+        let doc = |s: &[(Arc<str>, SignalValue)]| {
             automatic_document("act", "a.y && b.x > 0", TestStatus::Passed, None, s)
         };
         assert_eq!(doc(&a), doc(&b));

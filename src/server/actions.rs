@@ -260,7 +260,7 @@ fn summary(i: &Instance, since: Option<DateTime<Utc>>) -> ActionSummary {
 /// action when its status is the current one); `stored` holds each tenant's stored states,
 /// read once per request.
 fn automatic_since(
-    stored: &HashMap<String, HashMap<String, ActionState>>,
+    stored: &HashMap<String, HashMap<std::sync::Arc<str>, ActionState>>,
     i: &Instance,
 ) -> Option<DateTime<Utc>> {
     let InstanceScope::Tenant(t) = &i.key.scope else {
@@ -271,7 +271,7 @@ fn automatic_since(
     }
     stored
         .get(t)?
-        .get(&i.key.action)
+        .get(i.key.action.as_str())
         .filter(|s| s.test_status == i.test_status)
         .map(|s| s.since)
 }
@@ -280,7 +280,7 @@ fn automatic_since(
 async fn stored_states(
     app: &App,
     principal: &Principal,
-) -> HashMap<String, HashMap<String, ActionState>> {
+) -> HashMap<String, HashMap<std::sync::Arc<str>, ActionState>> {
     let mut out = HashMap::new();
     for t in app.tenants() {
         if principal.scope.allows_tenant(&t.id) {
@@ -441,7 +441,7 @@ pub struct Evaluated {
     /// The signals the rule read and their values (normalised by the connector; personal
     /// data never reaches a signal), as `[key, value]` pairs.
     #[schema(value_type = Vec<(String, serde_json::Value)>)]
-    pub signals: Vec<(String, postured_connectors::SignalValue)>,
+    pub signals: Vec<(std::sync::Arc<str>, postured_connectors::SignalValue)>,
     /// Why the status is what it is, when not plainly passed.
     pub reason: Option<String>,
     /// Why it is `could_not_be_detected`, typed; absent otherwise.

@@ -74,7 +74,7 @@ async fn summary(app: &App, tenant: &TenantRuntime) -> Result<TenantSummary, Pro
         Ok(p) => p,
         Err(e) => return Err(store_failed(app, e.kind())),
     };
-    let evaluation = app.evaluation(&tenant.id).await;
+    let evaluation = app.last_score(&tenant.id).await;
     let connectors = tenant
         .connectors
         .iter()
@@ -97,8 +97,8 @@ async fn summary(app: &App, tenant: &TenantRuntime) -> Result<TenantSummary, Pro
     Ok(TenantSummary {
         id: tenant.id.clone(),
         name: tenant.name.clone(),
-        evaluated_at: evaluation.as_ref().map(|e| e.evaluated_at),
-        score: evaluation.map(|e| e.score),
+        evaluated_at: evaluation.map(|(at, _)| at),
+        score: evaluation.map(|(_, score)| score),
         connectors,
     })
 }

@@ -190,7 +190,7 @@ impl<'a> EncodedPoll<'a> {
 
         let mut signals = BTreeMap::new();
         for s in poll.signals {
-            signals.insert(s.key.as_str(), s);
+            signals.insert(&*s.key, s);
         }
         let signals = signals
             .into_values()

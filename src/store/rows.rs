@@ -61,7 +61,9 @@ pub(crate) fn encode_value(key: &str, value: &SignalValue) -> Result<String, Sto
 }
 
 /// A transition's signal list as stored: a JSON array of `[key, value]` pairs.
-pub(crate) fn encode_signal_list(list: &[(String, SignalValue)]) -> Result<String, StoreError> {
+pub(crate) fn encode_signal_list(
+    list: &[(std::sync::Arc<str>, SignalValue)],
+) -> Result<String, StoreError> {
     for (key, value) in list {
         check_finite(key, value)?;
     }
@@ -113,7 +115,7 @@ impl SignalRow {
             value: decode_json(t, &format!("value of {:?}", self.key), &self.value)?,
             observed_at: from_millis(t, self.observed_at)?,
             expires_at: from_millis(t, self.expires_at)?,
-            key: self.key,
+            key: crate::signals::intern(&self.key),
         })
     }
 }
@@ -464,7 +466,7 @@ mod tests {
                 .kind(),
             "invalid"
         );
-        let list = vec![("a".to_string(), SignalValue::Number(f64::INFINITY))];
+        let list = vec![("a".into(), SignalValue::Number(f64::INFINITY))];
         assert_eq!(encode_signal_list(&list).unwrap_err().kind(), "invalid");
     }
 

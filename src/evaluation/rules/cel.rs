@@ -74,8 +74,8 @@ impl CompiledRule {
         }
     }
 
-    fn read_signals(&self, view: &SignalView<'_>) -> Vec<(String, SignalValue)> {
-        let mut out: Vec<(String, SignalValue)> = self
+    fn read_signals(&self, view: &SignalView<'_>) -> Vec<(Arc<str>, SignalValue)> {
+        let mut out: Vec<(Arc<str>, SignalValue)> = self
             .paths
             .iter()
             .filter_map(|p| view.fresh(p).map(|s| (s.key.clone(), s.value.clone())))
@@ -121,10 +121,10 @@ impl CompiledRule {
 fn cel_roots<'b>(view: &SignalView<'b>, namespaces: &'b [String]) -> Vec<(String, Value)> {
     let mut root: Branch<'b> = Branch::default();
     for signal in view.fresh_signals() {
-        insert(&mut root, signal.key.as_str(), Some(to_cel(&signal.value)));
+        insert(&mut root, &signal.key, Some(to_cel(&signal.value)));
     }
     for signal in view.expired_signals() {
-        insert(&mut root, signal.key.as_str(), None);
+        insert(&mut root, &signal.key, None);
     }
     for gap in view.gaps() {
         // The gap's parents only: its own prefix may be the very key a rule reads as a value

@@ -50,6 +50,8 @@ pub use cel::{CompiledRule, RuleEnv};
 pub use contract::{Outcome, interpret};
 pub use paths::{rule_namespaces, signal_paths};
 
+use std::sync::Arc;
+
 #[cfg(doc)]
 use crate::evaluation::{Undetected, signal_view::SignalView};
 
@@ -64,7 +66,7 @@ pub struct RuleResult {
     /// cause's text.
     pub reason: Option<String>,
     /// Fresh signals the rule refers to, with their values, sorted by key.
-    pub signals: Vec<(String, SignalValue)>,
+    pub signals: Vec<(Arc<str>, SignalValue)>,
 }
 
 #[cfg(test)]
@@ -223,13 +225,10 @@ mod tests {
             r.signals,
             vec![
                 (
-                    "msgraph.mfa.registered_ratio".to_string(),
+                    "msgraph.mfa.registered_ratio".into(),
                     SignalValue::Number(0.8)
                 ),
-                (
-                    "msgraph.mfa.users_total".to_string(),
-                    SignalValue::Number(50.0)
-                ),
+                ("msgraph.mfa.users_total".into(), SignalValue::Number(50.0)),
             ]
         );
     }

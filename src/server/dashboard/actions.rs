@@ -323,11 +323,10 @@ pub(super) async fn render(
         .find(|a| a.id == action)
         .cloned();
     let result = match scope {
+        // One tenant's whole evaluation: the signals its rule read are shown.
         InstanceScope::Tenant(t) => app
-            .evaluations()
+            .evaluation(t)
             .await
-            .into_iter()
-            .find(|e| &e.tenant == t)
             .and_then(|e| e.actions.into_iter().find(|a| a.action_id == action)),
         InstanceScope::Group(_) => None,
     };

@@ -287,7 +287,7 @@ pub async fn unchanged_signals_stay_fresh_after_a_restart(store: &dyn Store) -> 
         state
             .signals
             .iter()
-            .map(|s| (s.key.clone(), s.observed_at, s.expires_at))
+            .map(|s| (s.key.to_string(), s.observed_at, s.expires_at))
             .collect::<Vec<_>>()
     };
     let fresh_at = |minute: i64| {
@@ -362,7 +362,7 @@ pub async fn a_partial_poll_keeps_the_freshness_of_what_it_missed(
     let times: Vec<_> = state
         .signals
         .iter()
-        .map(|s| (s.key.as_str(), s.observed_at, s.expires_at))
+        .map(|s| (&*s.key, s.observed_at, s.expires_at))
         .collect();
     ensure_eq!(
         times,
@@ -404,7 +404,7 @@ pub async fn another_writer_is_never_mistaken_for_the_same_state(store: &dyn Sto
         state
             .signals
             .iter()
-            .map(|s| (s.key.as_str(), s.value.clone()))
+            .map(|s| (&*s.key, s.value.clone()))
             .collect::<Vec<_>>(),
         vec![
             ("msgraph.a.enabled", SignalValue::Bool(true)),
@@ -458,7 +458,7 @@ pub async fn a_signal_overwritten_by_another_connector_is_written_again(
         state
             .signals
             .iter()
-            .map(|s| (s.key.as_str(), s.value.clone(), s.observed_at))
+            .map(|s| (&*s.key, s.value.clone(), s.observed_at))
             .collect::<Vec<_>>(),
         vec![
             ("msgraph.a.enabled", SignalValue::Bool(true), at(10)),

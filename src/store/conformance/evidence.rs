@@ -231,7 +231,10 @@ pub async fn evidence_rows_and_blobs_round_trip(store: &dyn Store) -> CheckResul
 pub async fn automatic_evidence_is_written_with_its_poll(store: &dyn Store) -> CheckResult {
     let tenant = "conformance-auto";
     let eval = one_action_poll(tenant, 0);
-    let signals = vec![("msgraph.x".to_string(), SignalValue::Bool(true))];
+    let signals = vec![(
+        std::sync::Arc::<str>::from("msgraph.x"),
+        SignalValue::Bool(true),
+    )];
     let transition = Transition {
         action_id: "a.passed".into(),
         from_status: None,

@@ -82,7 +82,7 @@ pub(super) fn at(minute: i64) -> DateTime<Utc> {
 
 pub(super) fn signal(key: &str, value: SignalValue, minute: i64) -> Signal {
     Signal {
-        key: key.to_string(),
+        key: key.into(),
         value,
         observed_at: at(minute),
         expires_at: at(minute + 15),
@@ -118,7 +118,7 @@ pub(super) fn action(id: &str, status: TestStatus, credit: f64, points: u32) -> 
         testing_logic: format!("rule of {id}").into(),
         reason: (status != TestStatus::Passed).then(|| format!("{id} is {}", status.as_str())),
         cause: None,
-        signals: vec![(format!("{id}.flag"), SignalValue::Bool(credit > 0.0))],
+        signals: vec![(format!("{id}.flag").into(), SignalValue::Bool(credit > 0.0))],
     }
 }
 
