@@ -75,11 +75,11 @@ pub async fn a_poll_larger_than_one_statement_writes_every_row(store: &dyn Store
         let stored_signals: Vec<_> = state
             .signals
             .iter()
-            .map(|s| (s.key.as_str(), &s.value, s.observed_at))
+            .map(|s| (&*s.key, &s.value, s.observed_at))
             .collect();
         let expected: Vec<_> = signals
             .iter()
-            .map(|s| (s.key.as_str(), &s.value, s.observed_at))
+            .map(|s| (&*s.key, &s.value, s.observed_at))
             .collect();
         if stored_signals != expected {
             return Err(ConformanceFailure(format!(
