@@ -173,7 +173,7 @@ impl Metrics {
         let scoring_plan_fallbacks_total = counter(
             r,
             "postured_scoring_plan_fallbacks_total",
-            "Tenant assessments scored by building the full model instead of the scoring plan, by reason (see PlanFallback).",
+            "Tenant evaluations whose assessments were scored by building the full model instead of the scoring plan, by reason (see PlanFallback).",
             &["reason"],
         );
         for reason in PlanFallback::ALL {
@@ -234,7 +234,7 @@ impl Metrics {
         self.tenants.publish_assessments(tenant, summaries);
     }
 
-    /// Count one tenant assessment the scoring plan left to the full model
+    /// Count one tenant evaluation the scoring plan left to the full model
     /// (`postured_scoring_plan_fallbacks_total{reason}`).
     pub fn observe_scoring_plan_fallback(&self, reason: PlanFallback) {
         self.scoring_plan_fallbacks_total
