@@ -1075,8 +1075,8 @@ mod tests {
         }
     }
 
-    /// A parent record, results out of order and past 64 assessments no longer leave the
-    /// tenant to the model; where only the model is exact, the plan answers why: a wildcard
+    /// A parent record and results out of order no longer leave the tenant to the model
+    /// (past 64 assessments: the proptest above); where only the model is exact, the plan answers why: a wildcard
     /// reaching a provider-managed action of another template, two assessments with one id.
     #[test]
     fn plan_defers_to_the_model_only_where_it_must() {
