@@ -21,6 +21,7 @@ use postured::evaluation::{
     ActionResult, ImplementationStatus, ScoreSummary, TenantEvaluation, TestStatus,
 };
 use postured::metrics::Metrics;
+use postured::model::plan::AssessmentSummary;
 use postured::model::report::{AssessmentReport, AssessmentStatus, ControlReport, ControlStatus};
 use postured::store::PollOutcome;
 
@@ -339,9 +340,9 @@ fn every_family_driven() -> Metrics {
     m.observe_alert_delivery("webhook", "success");
     m.set_outbox_pending(1);
     m.set_signal_stale("t1", "msgraph", true);
-    m.observe_assessments(
+    m.observe_assessment_summaries(
         DRIVEN_TENANT,
-        &[AssessmentReport {
+        &[AssessmentSummary::of(&AssessmentReport {
             id: DRIVEN_ASSESSMENT.into(),
             tenant: DRIVEN_TENANT.into(),
             group: "default".into(),
@@ -366,7 +367,7 @@ fn every_family_driven() -> Metrics {
                 })
                 .collect(),
             actions: vec![],
-        }],
+        })],
     );
     m
 }

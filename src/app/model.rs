@@ -382,13 +382,15 @@ impl ModelRuntime {
     /// only the default assessment the two are equal.
     ///
     /// The figures come from the tenant's [`ScoringPlan`] (resolved once per registry and
-    /// shape of assessments); where only the model can answer exactly, from the model.
+    /// shape of assessments); where only the model can answer exactly, from the model, counted
+    /// in `metrics` (`postured_scoring_plan_fallbacks_total{reason}`) and logged at debug.
     pub fn assess(
         &self,
         snapshot: &ModelSnapshot,
         tenant: &str,
         at: DateTime<Utc>,
         actions: Vec<ActionResult>,
+        metrics: &Metrics,
     ) -> (TenantEvaluation, Vec<AssessmentSummary>) {
         let Some(set) = self.by_tenant.get(tenant) else {
             return (
@@ -399,19 +401,28 @@ impl ModelRuntime {
         let assessments: Vec<&Assessment> =
             set.indices.iter().map(|&i| &self.assessments[i]).collect();
         let plan = self.plan(snapshot, set.shape, &assessments);
-        if let Some(scores) = plan.scores(tenant, &assessments, &actions, &snapshot.manual) {
-            for (position, message) in plan.problems() {
-                tracing::warn!(assessment = %assessments[*position].id, "assessment skipped: {message}");
+        let fallback = match plan.scores(tenant, &assessments, &actions, &snapshot.manual) {
+            Ok(scores) => {
+                for (position, message) in plan.problems() {
+                    tracing::warn!(assessment = %assessments[*position].id, "assessment skipped: {message}");
+                }
+                let evaluation = TenantEvaluation {
+                    tenant: tenant.to_owned(),
+                    evaluated_at: at,
+                    actions,
+                    score: scores.score,
+                    categories: scores.categories,
+                };
+                return (evaluation, scores.assessments);
             }
-            let evaluation = TenantEvaluation {
-                tenant: tenant.to_owned(),
-                evaluated_at: at,
-                actions,
-                score: scores.score,
-                categories: scores.categories,
-            };
-            return (evaluation, scores.assessments);
-        }
+            Err(reason) => reason,
+        };
+        metrics.observe_scoring_plan_fallback(fallback);
+        tracing::debug!(
+            tenant,
+            reason = fallback.as_str(),
+            "scoring plan fallback: the full model scores this tenant"
+        );
         let mut evaluation = TenantEvaluation {
             tenant: tenant.to_owned(),
             evaluated_at: at,
@@ -865,6 +876,7 @@ mod tests {
             &evaluation.tenant,
             evaluation.evaluated_at,
             evaluation.actions.clone(),
+            &Metrics::new(false),
         );
         let reports2 = runtime.reports_at(&snapshot, &overall, &stored);
         // The poll's summaries are the reports' figures.
@@ -962,6 +974,62 @@ mod tests {
         assert_eq!(
             by_reason,
             vec![("corrupt".to_owned(), 0.0), ("invalid".to_owned(), 1.0)]
+        );
+    }
+
+    /// A tenant the scoring plan cannot score exactly (here two assessments with one id) is
+    /// scored by the full model, and the fallback is counted by reason.
+    #[test]
+    fn a_plan_fallback_is_scored_by_the_model_and_counted() {
+        let cfg = config(TEXT);
+        let evaluator = Evaluator::builtin().expect("catalog");
+        let (mut runtime, _) = ModelRuntime::new(&cfg, &evaluator);
+        let at = Utc::now();
+        let metrics = Metrics::new(false);
+        let fallbacks = |metrics: &Metrics| -> Vec<(String, u64)> {
+            let families = metrics.registry().gather();
+            let family = families
+                .iter()
+                .find(|f| f.name() == "postured_scoring_plan_fallbacks_total")
+                .expect("the family is exported");
+            family
+                .get_metric()
+                .iter()
+                .map(|m| {
+                    (
+                        m.get_label()[0].value().to_owned(),
+                        m.get_counter().get_value() as u64,
+                    )
+                })
+                .collect()
+        };
+        let zero = vec![
+            ("duplicate_assessment_id".to_owned(), 0),
+            ("shared_provider_action".to_owned(), 0),
+        ];
+        let snapshot = runtime.snapshot();
+        let (_, summaries) = runtime.assess(&snapshot, "t", at, Vec::new(), &metrics);
+        assert_eq!(summaries.len(), 2);
+        assert_eq!(fallbacks(&metrics), zero, "the plan scored the tenant");
+
+        let first = runtime.assessments[0].id.clone();
+        runtime.assessments[1].id = first;
+        let (evaluation, summaries) = runtime.assess(&snapshot, "t", at, Vec::new(), &metrics);
+        let model = runtime.model(&runtime.assessments, std::slice::from_ref(&evaluation), at);
+        assert_eq!(
+            summaries,
+            model
+                .reports()
+                .iter()
+                .map(AssessmentSummary::of)
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            fallbacks(&metrics),
+            vec![
+                ("duplicate_assessment_id".to_owned(), 1),
+                ("shared_provider_action".to_owned(), 0),
+            ]
         );
     }
 }

@@ -326,7 +326,9 @@ fn evaluate(
         &has_kind,
     );
     let snapshot = app.model.snapshot();
-    let (evaluation, assessments) = app.model.assess(&snapshot, tenant, now, actions);
+    let (evaluation, assessments) = app
+        .model
+        .assess(&snapshot, tenant, now, actions, &app.metrics);
     Evaluated {
         stale: plan::has_expired(signals, kind, now),
         signals: merged,

@@ -26,8 +26,7 @@ use prometheus::{
 };
 
 use crate::evaluation::TenantEvaluation;
-use crate::model::plan::AssessmentSummary;
-use crate::model::report::AssessmentReport;
+use crate::model::plan::{AssessmentSummary, PlanFallback};
 use crate::store::PollOutcome;
 
 /// Every `reason` of `postured_auth_failures_total` (exported at 0 from the start): the
@@ -68,6 +67,7 @@ pub struct Metrics {
     store_health: StoreHealthMetrics,
     templates_skipped: IntGaugeVec,
     auth_failures_total: IntCounterVec,
+    scoring_plan_fallbacks_total: IntCounterVec,
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
@@ -170,8 +170,20 @@ impl Metrics {
         for reason in AUTH_FAILURE_REASONS {
             auth_failures_total.with_label_values(&[reason]).inc_by(0);
         }
+        let scoring_plan_fallbacks_total = counter(
+            r,
+            "postured_scoring_plan_fallbacks_total",
+            "Tenant evaluations whose assessments were scored by building the full model instead of the scoring plan, by reason (see PlanFallback).",
+            &["reason"],
+        );
+        for reason in PlanFallback::ALL {
+            scoring_plan_fallbacks_total
+                .with_label_values(&[reason.as_str()])
+                .inc_by(0);
+        }
         Self {
             tenants: tenants::TenantSeries::new(per_action_series),
+            scoring_plan_fallbacks_total,
             last_render_len: AtomicUsize::new(0),
             templates_skipped,
             auth_failures_total,
@@ -214,22 +226,20 @@ impl Metrics {
         }
     }
 
-    /// Export a tenant's assessments: points, progress and control counts per rollup status
-    /// (one series per status, no per-control series), removing assessments that are gone.
-    /// Reports of other tenants are ignored.
-    pub fn observe_assessments(&self, tenant: &str, reports: &[AssessmentReport]) {
-        let summaries: Vec<AssessmentSummary> = reports
-            .iter()
-            .filter(|r| r.tenant == tenant)
-            .map(AssessmentSummary::of)
-            .collect();
-        self.tenants.publish_assessments(tenant, &summaries);
-    }
-
-    /// [`Metrics::observe_assessments`] from the summaries a poll computes
-    /// (`ModelRuntime::assess`).
+    /// Export a tenant's assessments from the summaries a poll computes
+    /// (`ModelRuntime::assess`; [`AssessmentSummary::of`] a report): points, progress and
+    /// control counts per rollup status (one series per status, no per-control series),
+    /// removing assessments that are gone.
     pub fn observe_assessment_summaries(&self, tenant: &str, summaries: &[AssessmentSummary]) {
         self.tenants.publish_assessments(tenant, summaries);
+    }
+
+    /// Count one tenant evaluation the scoring plan left to the full model
+    /// (`postured_scoring_plan_fallbacks_total{reason}`).
+    pub fn observe_scoring_plan_fallback(&self, reason: PlanFallback) {
+        self.scoring_plan_fallbacks_total
+            .with_label_values(&[reason.as_str()])
+            .inc();
     }
 
     /// The underlying registry (for tests and extra collectors).
@@ -431,7 +441,8 @@ impl Drop for InFlight<'_> {
 mod tests {
     use super::*;
     use crate::evaluation::{ActionResult, ImplementationStatus, ScoreSummary, TestStatus};
-    use crate::model::report::ControlStatus;
+    use crate::model::plan::CONTROL_STATUS_ORDER;
+    use crate::model::report::{AssessmentReport, ControlStatus};
 
     fn action(id: &str, achieved: f64) -> ActionResult {
         ActionResult {
@@ -486,8 +497,8 @@ mod tests {
         assert!(!text.contains("action=\"b\""), "{text}");
     }
 
-    fn assessment(id: &str, statuses: &[ControlStatus]) -> AssessmentReport {
-        AssessmentReport {
+    fn assessment(id: &str, statuses: &[ControlStatus]) -> AssessmentSummary {
+        AssessmentSummary::of(&AssessmentReport {
             id: id.into(),
             tenant: "t1".into(),
             group: "default".into(),
@@ -516,7 +527,7 @@ mod tests {
                 })
                 .collect(),
             actions: Vec::new(),
-        }
+        })
     }
 
     #[test]
@@ -530,7 +541,7 @@ mod tests {
                 ControlStatus::Failed,
             ],
         );
-        m.observe_assessments("t1", &[a.clone(), assessment("a2", &[])]);
+        m.observe_assessment_summaries("t1", &[a.clone(), assessment("a2", &[])]);
         let text = m.render();
         for want in [
             "postured_assessment_points_achieved{assessment=\"a1\",tenant=\"t1\"} 3",
@@ -544,9 +555,13 @@ mod tests {
         ] {
             assert!(text.contains(want), "{want} missing in {text}");
         }
-        // One series per status, never per control.
-        assert!(!text.contains("C-0"));
-        m.observe_assessments("t1", &[a]);
+        // One series per status and assessment, never per control.
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("postured_control_status{"))
+            .count();
+        assert_eq!(series, 2 * CONTROL_STATUS_ORDER.len(), "{text}");
+        m.observe_assessment_summaries("t1", &[a]);
         let text = m.render();
         assert!(!text.contains("assessment=\"a2\""), "{text}");
         assert!(text.contains("assessment=\"a1\""));

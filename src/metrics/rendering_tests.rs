@@ -15,6 +15,7 @@ use super::Metrics;
 use crate::evaluation::{
     ActionResult, ImplementationStatus, ScoreSummary, TenantEvaluation, TestStatus,
 };
+use crate::model::plan::AssessmentSummary;
 use crate::model::report::{AssessmentReport, AssessmentStatus, ControlReport, ControlStatus};
 
 const CONTROL_STATUSES: [(ControlStatus, &str); 5] = [
@@ -331,6 +332,16 @@ fn evaluation(t: &str, n: usize, seed: usize, data: bool) -> TenantEvaluation {
     }
 }
 
+/// What a poll publishes of `tenant`'s reports: their summaries (foreign reports left out, as
+/// `ModelRuntime::assess` gives only the tenant's own).
+fn summaries(tenant: &str, reports: &[AssessmentReport]) -> Vec<AssessmentSummary> {
+    reports
+        .iter()
+        .filter(|r| r.tenant == tenant)
+        .map(AssessmentSummary::of)
+        .collect()
+}
+
 fn assessment(tenant: &str, id: &str, seed: usize) -> AssessmentReport {
     AssessmentReport {
         id: id.into(),
@@ -431,7 +442,7 @@ fn compare(per_action: bool) -> String {
             .map(|a| assessment(t, a, i))
             .collect();
         reports.push(assessment("someone-else", "foreign", i));
-        m.observe_assessments(t, &reports);
+        m.observe_assessment_summaries(t, &summaries(t, &reports));
         old.observe_assessments(t, &reports);
     }
     // Second publish of some tenants: actions a01, a02 gone (a01 counted), category Data
@@ -443,10 +454,10 @@ fn compare(per_action: bool) -> String {
         m.observe_evaluation(&e);
         old.observe_evaluation(&e);
         let reports = [assessment(t, "default", i + 3)];
-        m.observe_assessments(t, &reports);
+        m.observe_assessment_summaries(t, &summaries(t, &reports));
         old.observe_assessments(t, &reports);
     }
-    m.observe_assessments("tenant-03", &[]);
+    m.observe_assessment_summaries("tenant-03", &[]);
     old.observe_assessments("tenant-03", &[]);
     m.observe_regression("tenant-04", "a00");
     old.regressions

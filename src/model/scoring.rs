@@ -546,23 +546,19 @@ impl ComplianceModel {
                 .find(|k| instances.contains_key(k) && !parent_keys.contains(k));
             let copied = found.and_then(|k| instances.get(&k)).map(|p| {
                 (
-                    p.implementation_status,
-                    p.test_status,
-                    p.credit,
+                    (p.implementation_status, p.test_status, p.credit),
                     format!("copied from {}", p.key.action),
                 )
             });
             if let Some(i) = instances.get_mut(&key) {
-                let (implementation, test, credit, reason) = copied.unwrap_or((
-                    ImplementationStatus::NotImplemented,
-                    TestStatus::CouldNotBeDetected,
-                    0.0,
-                    format!("parent action \"{parent}\" is not in this scope"),
-                ));
+                let (implementation, test, credit) = copied_status(copied.as_ref().map(|c| c.0));
                 i.implementation_status = implementation;
                 i.test_status = test;
                 i.credit = credit;
-                i.reason = Some(reason);
+                i.reason = Some(copied.map_or_else(
+                    || format!("parent action \"{parent}\" is not in this scope"),
+                    |c| c.1,
+                ));
                 set_points(i);
             }
         }
@@ -751,15 +747,36 @@ fn instance_report(i: &Instance) -> ActionInstanceReport {
 }
 
 fn set_points(i: &mut Instance) {
-    let oos = i.test_status == TestStatus::OutOfScope
-        || i.implementation_status == ImplementationStatus::OutOfScope;
-    if oos {
-        i.credit = 0.0;
-        i.points_possible = 0.0;
-        i.points_achieved = 0.0;
+    (i.credit, i.points_achieved, i.points_possible) =
+        points_of(i.points, i.implementation_status, i.test_status, i.credit);
+}
+
+/// The status a parent-tested instance takes (source `parent`): its parent's implementation
+/// status, test status and credit, or, with no parent instance in scope, not implemented,
+/// `could_not_be_detected`, no credit. One body for the model and the scoring plan.
+pub(super) fn copied_status(
+    parent: Option<(ImplementationStatus, TestStatus, f64)>,
+) -> (ImplementationStatus, TestStatus, f64) {
+    parent.unwrap_or((
+        ImplementationStatus::NotImplemented,
+        TestStatus::CouldNotBeDetected,
+        0.0,
+    ))
+}
+
+/// (credit, points achieved, points possible) of an instance worth `points` with the given
+/// statuses and credit: out of scope (either status) weighs and earns nothing, else
+/// `points x credit` of `points`.
+pub(super) fn points_of(
+    points: u32,
+    implementation: ImplementationStatus,
+    test: TestStatus,
+    credit: f64,
+) -> (f64, f64, f64) {
+    if test == TestStatus::OutOfScope || implementation == ImplementationStatus::OutOfScope {
+        (0.0, 0.0, 0.0)
     } else {
-        i.points_possible = f64::from(i.points);
-        i.points_achieved = f64::from(i.points) * i.credit;
+        (credit, f64::from(points) * credit, f64::from(points))
     }
 }
 

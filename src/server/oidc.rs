@@ -886,67 +886,109 @@ mod tests {
         }
     }
 
+    /// A wiremock identity provider on loopback, its issuer the server's address.
+    struct Idp {
+        server: wiremock::MockServer,
+    }
+
+    impl Idp {
+        async fn start() -> Idp {
+            crate::http::install_crypto_provider();
+            Idp {
+                server: wiremock::MockServer::start().await,
+            }
+        }
+
+        fn uri(&self) -> String {
+            self.server.uri()
+        }
+
+        /// Answer `GET path` with `response`, `times` requests at most (`None`: no limit); of
+        /// two mounts matching a request, the earlier one with requests left answers.
+        async fn answer(
+            &self,
+            path: &str,
+            response: wiremock::ResponseTemplate,
+            times: Option<u64>,
+        ) {
+            let mock = wiremock::Mock::given(wiremock::matchers::method("GET"))
+                .and(wiremock::matchers::path(path))
+                .respond_with(response);
+            let mock = match times {
+                Some(n) => mock.up_to_n_times(n),
+                None => mock,
+            };
+            mock.mount(&self.server).await;
+        }
+
+        /// The discovery document, its key set at `/keys`.
+        fn discovery(&self, authorize: &str) -> wiremock::ResponseTemplate {
+            wiremock::ResponseTemplate::new(200).set_body_json(json!({
+                "issuer": self.uri(),
+                "jwks_uri": format!("{}/keys", self.uri()),
+                "authorization_endpoint": format!("{}/{authorize}", self.uri()),
+                "token_endpoint": format!("{}/token", self.uri()),
+            }))
+        }
+
+        /// How many discovery documents were requested.
+        async fn discovery_fetches(&self) -> usize {
+            self.server
+                .received_requests()
+                .await
+                .unwrap()
+                .iter()
+                .filter(|r| r.url.path() == DISCOVERY)
+                .count()
+        }
+
+        /// A verifier of this provider fetching over a real HTTP client, refreshing at once
+        /// on an unknown `kid`.
+        fn verifier(&self) -> Verifier {
+            let mut cfg = cfg();
+            cfg.issuer = self.uri();
+            let mut v = Verifier::new(&cfg, Some(crate::http::http_client().unwrap()));
+            v.unknown_kid_refresh = Duration::ZERO;
+            v
+        }
+    }
+
+    const DISCOVERY: &str = "/.well-known/openid-configuration";
+
+    fn key_set(keys: Vec<Value>) -> wiremock::ResponseTemplate {
+        wiremock::ResponseTemplate::new(200).set_body_json(json!({"keys": keys}))
+    }
+
     /// Keys come from the discovery document's `jwks_uri`; a rotated key (unknown `kid`) is
     /// fetched at once; a failed fetch keeps the last good key set; a key set past the size
     /// bound is not read.
     #[tokio::test]
     async fn keys_are_discovered_rotated_and_kept_when_a_fetch_fails() {
-        use wiremock::matchers::{method, path};
-        use wiremock::{Mock, MockServer, ResponseTemplate};
-        crate::http::install_crypto_provider();
-        let idp = MockServer::start().await;
-        let mut cfg = cfg();
-        cfg.issuer = idp.uri();
-        Mock::given(method("GET"))
-            .and(path("/.well-known/openid-configuration"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(
-                json!({"issuer": idp.uri(), "jwks_uri": format!("{}/keys", idp.uri())}),
-            ))
-            .mount(&idp)
+        use wiremock::ResponseTemplate;
+        let idp = Idp::start().await;
+        idp.answer(DISCOVERY, idp.discovery("authorize"), None)
             .await;
-        let set =
-            |keys: Vec<Value>| ResponseTemplate::new(200).set_body_json(json!({"keys": keys}));
-        Mock::given(method("GET"))
-            .and(path("/keys"))
-            .respond_with(set(vec![jwk(RSA_A, Algorithm::RS256, "rsa-a")]))
-            .up_to_n_times(1)
-            .mount(&idp)
-            .await;
-        let mut v = Verifier::new(&cfg, Some(crate::http::http_client().unwrap()));
-        v.unknown_kid_refresh = Duration::ZERO;
-        let v = Arc::new(v);
+        let rsa_a = || jwk(RSA_A, Algorithm::RS256, "rsa-a");
+        idp.answer("/keys", key_set(vec![rsa_a()]), Some(1)).await;
+        let v = Arc::new(idp.verifier());
         let mut c = claims();
         c["iss"] = json!(idp.uri());
         let a = sign(&c, RSA_A, Algorithm::RS256, Some("rsa-a"));
         let b = sign(&c, RSA_B, Algorithm::RS256, Some("rsa-b"));
         assert_eq!(v.verify(&a).await.unwrap().role, Role::Assessor);
         // Rotation: the provider now publishes rsa-b as well.
-        Mock::given(method("GET"))
-            .and(path("/keys"))
-            .respond_with(set(vec![
-                jwk(RSA_A, Algorithm::RS256, "rsa-a"),
-                jwk(RSA_B, Algorithm::RS256, "rsa-b"),
-            ]))
-            .up_to_n_times(1)
-            .mount(&idp)
-            .await;
+        let both = key_set(vec![rsa_a(), jwk(RSA_B, Algorithm::RS256, "rsa-b")]);
+        idp.answer("/keys", both, Some(1)).await;
         assert_eq!(v.verify(&b).await.unwrap().subject, "oidc:alice");
         // The provider fails: the last good key set stays.
-        Mock::given(method("GET"))
-            .and(path("/keys"))
-            .respond_with(ResponseTemplate::new(500))
-            .up_to_n_times(1)
-            .mount(&idp)
+        idp.answer("/keys", ResponseTemplate::new(500), Some(1))
             .await;
         v.refresh().await;
         assert!(v.verify(&a).await.is_ok() && v.verify(&b).await.is_ok());
         // A key set past the bound is refused whole: the last good one stays.
         let huge = "x".repeat(MAX_DOCUMENT_BYTES);
-        Mock::given(method("GET"))
-            .and(path("/keys"))
-            .respond_with(set(vec![json!({"kty": "RSA", "n": huge, "e": "AQAB"})]))
-            .mount(&idp)
-            .await;
+        let huge = key_set(vec![json!({"kty": "RSA", "n": huge, "e": "AQAB"})]);
+        idp.answer("/keys", huge, None).await;
         let err = v.fetch_keys().await.unwrap_err();
         assert!(err.to_string().contains("larger than"), "{err}");
         v.refresh().await;
@@ -958,89 +1000,46 @@ mod tests {
     /// failed fetch keeps the last good document; with none yet, the failure is the answer.
     #[tokio::test]
     async fn the_discovery_document_is_cached_and_kept_when_a_fetch_fails() {
-        use wiremock::matchers::{method, path};
-        use wiremock::{Mock, MockServer, ResponseTemplate};
-        crate::http::install_crypto_provider();
-        let idp = MockServer::start().await;
-        let mut cfg = cfg();
-        cfg.issuer = idp.uri();
-        let discovery = |authorize: &str| {
-            ResponseTemplate::new(200).set_body_json(json!({
-                "issuer": idp.uri(),
-                "jwks_uri": format!("{}/keys", idp.uri()),
-                "authorization_endpoint": format!("{}/{authorize}", idp.uri()),
-                "token_endpoint": format!("{}/token", idp.uri()),
-            }))
-        };
-        let fetches = || async {
-            idp.received_requests()
-                .await
-                .unwrap()
-                .iter()
-                .filter(|r| r.url.path() == "/.well-known/openid-configuration")
-                .count()
-        };
+        use wiremock::ResponseTemplate;
+        let idp = Idp::start().await;
         // No document yet and the provider fails: the failure is the answer.
-        Mock::given(method("GET"))
-            .and(path("/.well-known/openid-configuration"))
-            .respond_with(ResponseTemplate::new(503))
-            .up_to_n_times(1)
-            .mount(&idp)
+        idp.answer(DISCOVERY, ResponseTemplate::new(503), Some(1))
             .await;
-        let http = Some(crate::http::http_client().unwrap());
-        let mut v = Verifier::new(&cfg, http.clone());
-        v.unknown_kid_refresh = Duration::ZERO;
+        let mut v = idp.verifier();
         let err = v.endpoints().await.unwrap_err();
         assert!(err.to_string().contains("503"), "{err}");
         // Fetched once, then served from the cache for sign-ins and the key set alike.
-        Mock::given(method("GET"))
-            .and(path("/.well-known/openid-configuration"))
-            .respond_with(discovery("authorize"))
-            .up_to_n_times(1)
-            .mount(&idp)
+        idp.answer(DISCOVERY, idp.discovery("authorize"), Some(1))
             .await;
-        Mock::given(method("GET"))
-            .and(path("/keys"))
-            .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_json(json!({"keys": [jwk(RSA_A, Algorithm::RS256, "rsa-a")]})),
-            )
-            .mount(&idp)
-            .await;
+        let keys = key_set(vec![jwk(RSA_A, Algorithm::RS256, "rsa-a")]);
+        idp.answer("/keys", keys, None).await;
         for _ in 0..3 {
             let e = v.endpoints().await.unwrap();
             assert_eq!(e.authorization, format!("{}/authorize", idp.uri()));
         }
         assert_eq!(v.fetch_keys().await.unwrap().len(), 1);
-        assert_eq!(fetches().await, 2, "one failed and one good fetch");
+        assert_eq!(
+            idp.discovery_fetches().await,
+            2,
+            "one failed and one good fetch"
+        );
         // Past refresh_interval: fetched again, and a changed document is used.
         v.cfg.refresh_interval = Duration::ZERO;
-        Mock::given(method("GET"))
-            .and(path("/.well-known/openid-configuration"))
-            .respond_with(discovery("authorize-2"))
-            .up_to_n_times(1)
-            .mount(&idp)
+        idp.answer(DISCOVERY, idp.discovery("authorize-2"), Some(1))
             .await;
         let e = v.endpoints().await.unwrap();
         assert_eq!(e.authorization, format!("{}/authorize-2", idp.uri()));
         // The provider fails (an error status, then a body that is not a document): the last
         // good document stays.
-        Mock::given(method("GET"))
-            .and(path("/.well-known/openid-configuration"))
-            .respond_with(ResponseTemplate::new(500))
-            .up_to_n_times(1)
-            .mount(&idp)
+        idp.answer(DISCOVERY, ResponseTemplate::new(500), Some(1))
             .await;
         let e = v.endpoints().await.unwrap();
         assert_eq!(e.authorization, format!("{}/authorize-2", idp.uri()));
-        Mock::given(method("GET"))
-            .and(path("/.well-known/openid-configuration"))
-            .respond_with(ResponseTemplate::new(200).set_body_string("[]"))
-            .mount(&idp)
-            .await;
+        let not_a_document = ResponseTemplate::new(200).set_body_string("[]");
+        idp.answer(DISCOVERY, not_a_document, None).await;
         let e = v.endpoints().await.unwrap();
         assert_eq!(e.authorization, format!("{}/authorize-2", idp.uri()));
-        assert_eq!(fetches().await, 5);
+        assert_eq!(idp.discovery_fetches().await, 5);
     }
 
     #[test]
