@@ -162,8 +162,12 @@ async fn paging_follows_next_link_verbatim() {
         .await;
     let s = connector(config(&server)).snapshot().await;
     let users = s.registration_details.unwrap();
-    let ids: Vec<_> = users.iter().map(|u| u.id.as_str()).collect();
-    assert_eq!(ids, ["u1", "u2", "u3"]);
+    // Both pages, in order (u1, u2, u3 differ in these two flags).
+    let flags: Vec<_> = users
+        .iter()
+        .map(|u| (u.is_mfa_registered, u.is_mfa_capable))
+        .collect();
+    assert_eq!(flags, [(true, true), (false, false), (true, false)]);
     let reqs = server.received_requests().await.unwrap();
     let second = reqs
         .iter()

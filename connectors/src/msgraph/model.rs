@@ -3,6 +3,12 @@
 //! Role: describe shapes only (serde). Unknown fields are ignored, unknown enum members are kept
 //! in an `Other(String)` variant, nullable fields are `Option`, and a JSON `null` array reads as
 //! empty. No IO and no interpretation beyond small helpers (e.g. [`ConditionalAccessPolicy::requires_mfa`]).
+//!
+//! A model declares only the documented fields the signals read (`super::signals`, the SCuBA
+//! checks); serde skips the others without allocating them. A steady poll of a 500-user tenant
+//! parses these payloads every time, and the strings it never read (user names, method lists,
+//! remediation HTML) were most of its allocations (issue 12, `docs/performance.md`). Types
+//! are still checked where a field is read: a wrong type there is `Malformed`.
 
 use serde::{Deserialize, Deserializer};
 
@@ -20,8 +26,7 @@ where
 macro_rules! lenient_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-        #[serde(from = "String")]
+        #[derive(Debug, Clone, PartialEq, Eq)]
         pub enum $name {
             $($(#[$vmeta])* $variant,)+
             /// A member this version does not know (e.g. `unknownFutureValue`), verbatim.
@@ -30,8 +35,36 @@ macro_rules! lenient_enum {
 
         impl From<String> for $name {
             fn from(s: String) -> Self {
-                $(if s.eq_ignore_ascii_case($text) { return $name::$variant; })+
-                $name::Other(s)
+                $name::parse(&s).unwrap_or($name::Other(s))
+            }
+        }
+
+        impl $name {
+            /// The known member spelled `s` (any case), else `None`.
+            fn parse(s: &str) -> Option<Self> {
+                $(if s.eq_ignore_ascii_case($text) { return Some($name::$variant); })+
+                None
+            }
+        }
+
+        // Matched on the borrowed text: a known member allocates nothing (a poll reads one
+        // per user and per state update); only an unknown one is copied into `Other`.
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct Text;
+                impl serde::de::Visitor<'_> for Text {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str("a string")
+                    }
+                    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<$name, E> {
+                        Ok($name::parse(s).unwrap_or_else(|| $name::Other(s.to_owned())))
+                    }
+                    fn visit_string<E: serde::de::Error>(self, s: String) -> Result<$name, E> {
+                        Ok($name::from(s))
+                    }
+                }
+                d.deserialize_str(Text)
             }
         }
 
@@ -61,15 +94,6 @@ macro_rules! lenient_enum {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SecureScore {
-    /// `{tenantId}_{yyyy-mm-dd}`.
-    #[serde(default)]
-    pub id: Option<String>,
-    /// Tenant GUID.
-    #[serde(default)]
-    pub azure_tenant_id: Option<String>,
-    /// When the snapshot was computed (ISO-8601).
-    #[serde(default)]
-    pub created_date_time: Option<String>,
     /// Points earned.
     pub current_score: f64,
     /// Points attainable.
@@ -80,27 +104,9 @@ pub struct SecureScore {
     /// Active users.
     #[serde(default)]
     pub active_user_count: Option<i64>,
-    /// Services the tenant has, e.g. `HasExchange`.
-    #[serde(default, deserialize_with = "nullable_vec")]
-    pub enabled_services: Vec<String>,
-    /// Averages of comparable tenants.
-    #[serde(default, deserialize_with = "nullable_vec")]
-    pub average_comparative_scores: Vec<AverageComparativeScore>,
     /// Points per control.
     #[serde(default, deserialize_with = "nullable_vec")]
     pub control_scores: Vec<ControlScore>,
-}
-
-/// An average score of a peer group (`basis` e.g. `AllTenants`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AverageComparativeScore {
-    /// Peer group.
-    #[serde(default)]
-    pub basis: Option<String>,
-    /// Average points.
-    #[serde(default)]
-    pub average_score: Option<f64>,
 }
 
 /// Points earned for one control in a snapshot (OpenType: undeclared extras are ignored).
@@ -109,12 +115,6 @@ pub struct AverageComparativeScore {
 pub struct ControlScore {
     /// Control id, joins to [`SecureScoreControlProfile::id`].
     pub control_name: String,
-    /// Identity, Data, Device, Apps, Infrastructure.
-    #[serde(default)]
-    pub control_category: Option<String>,
-    /// Description.
-    #[serde(default)]
-    pub description: Option<String>,
     /// Points earned (absent → not reported).
     #[serde(default)]
     pub score: Option<f64>,
@@ -147,45 +147,15 @@ pub struct SecureScoreControlProfile {
     /// Identity, Data, Device, Apps, Infrastructure.
     #[serde(default)]
     pub control_category: Option<String>,
-    /// Config, Review, Behavior.
-    #[serde(default)]
-    pub action_type: Option<String>,
-    /// Portal link.
-    #[serde(default)]
-    pub action_url: Option<String>,
     /// Points attainable.
     #[serde(default)]
     pub max_score: Option<f64>,
-    /// Microsoft's rank.
-    #[serde(default)]
-    pub rank: Option<i64>,
     /// Whether the control is deprecated.
     #[serde(default)]
     pub deprecated: Option<bool>,
-    /// Service, e.g. `IP`.
-    #[serde(default)]
-    pub service: Option<String>,
-    /// Core, Defense in Depth, Advanced.
-    #[serde(default)]
-    pub tier: Option<String>,
-    /// Low, Moderate, High.
-    #[serde(default)]
-    pub implementation_cost: Option<String>,
-    /// User impact.
-    #[serde(default)]
-    pub user_impact: Option<String>,
-    /// Remediation text.
-    #[serde(default)]
-    pub remediation: Option<String>,
-    /// Threats mitigated.
-    #[serde(default, deserialize_with = "nullable_vec")]
-    pub threats: Vec<String>,
     /// State changes, in service order.
     #[serde(default, deserialize_with = "nullable_vec")]
     pub control_state_updates: Vec<ControlStateUpdate>,
-    /// When the profile last changed.
-    #[serde(default)]
-    pub last_modified_date_time: Option<String>,
 }
 
 impl SecureScoreControlProfile {
@@ -205,15 +175,6 @@ pub struct ControlStateUpdate {
     /// New state.
     #[serde(default)]
     pub state: ControlState,
-    /// Assignee.
-    #[serde(default)]
-    pub assigned_to: Option<String>,
-    /// Comment.
-    #[serde(default)]
-    pub comment: Option<String>,
-    /// Who changed it.
-    #[serde(default)]
-    pub updated_by: Option<String>,
     /// When (ISO-8601).
     #[serde(default)]
     pub updated_date_time: Option<String>,
@@ -239,14 +200,6 @@ lenient_enum! {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserRegistrationDetails {
-    /// User object id.
-    pub id: String,
-    /// UPN.
-    #[serde(default)]
-    pub user_principal_name: Option<String>,
-    /// Display name.
-    #[serde(default)]
-    pub user_display_name: Option<String>,
     /// member or guest.
     #[serde(default)]
     pub user_type: UserType,
@@ -260,24 +213,9 @@ pub struct UserRegistrationDetails {
     /// Registered for SSPR.
     #[serde(default)]
     pub is_sspr_registered: bool,
-    /// SSPR enabled.
-    #[serde(default)]
-    pub is_sspr_enabled: bool,
-    /// SSPR capable.
-    #[serde(default)]
-    pub is_sspr_capable: bool,
     /// Passwordless capable.
     #[serde(default)]
     pub is_passwordless_capable: bool,
-    /// Registered methods, e.g. `microsoftAuthenticatorPush`.
-    #[serde(default, deserialize_with = "nullable_vec")]
-    pub methods_registered: Vec<String>,
-    /// Preferred secondary method (`""` when none, as in the doc sample).
-    #[serde(default)]
-    pub user_preferred_method_for_secondary_authentication: Option<String>,
-    /// Last update (ISO-8601).
-    #[serde(default)]
-    pub last_updated_date_time: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------

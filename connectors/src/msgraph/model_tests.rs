@@ -39,11 +39,6 @@ fn secure_scores_official_example() {
     assert_eq!(s.max_score, 697.0);
     assert_eq!(s.licensed_user_count, Some(100));
     assert_eq!(s.active_user_count, Some(0));
-    assert_eq!(
-        s.enabled_services,
-        ["HasExchange", "HasSharePoint", "HasInTune"]
-    );
-    assert_eq!(s.average_comparative_scores.len(), 3);
     assert_eq!(s.control_scores.len(), 2);
     assert_eq!(s.control_scores[1].control_name, "DLPEnabled");
     assert_eq!(s.control_scores[1].score, Some(20.0));
@@ -64,7 +59,6 @@ fn secure_scores_truncated_malformed_and_extras() {
         "enabledServices": null}], "@odata.nextLink": "https://graph.microsoft.com/v1.0/security/secureScores?$skip=1"}"#;
     let p: ODataPage<SecureScore> = page(body).unwrap();
     assert_eq!(p.value[0].control_scores[0].score, Some(9.0));
-    assert!(p.value[0].enabled_services.is_empty());
     assert!(p.next_link.is_some());
 }
 
@@ -84,7 +78,6 @@ fn control_profiles_official_example() {
     assert_eq!(c.max_score, Some(20.0));
     assert_eq!(c.deprecated, Some(false));
     assert_eq!(c.latest_state(), Some(&ControlState::Default));
-    assert_eq!(c.threats.len(), 2);
 }
 
 #[test]
@@ -117,12 +110,6 @@ fn registration_details_official_example() {
     assert_eq!(p.value[1].user_type, UserType::Guest);
     assert_eq!(p.value[0].user_type, UserType::Member);
     assert_eq!(p.value[0].is_admin, Some(false));
-    assert_eq!(
-        p.value[1]
-            .user_preferred_method_for_secondary_authentication
-            .as_deref(),
-        Some("")
-    );
     assert!(p.value[2].is_sspr_registered);
 }
 
@@ -142,7 +129,6 @@ fn registration_details_truncated_malformed_unknown_enum() {
         UserType::Other("unknownFutureValue".into())
     );
     assert_eq!(p.value[0].is_admin, None);
-    assert!(p.value[0].methods_registered.is_empty());
 }
 
 // --- conditionalAccess ------------------------------------------------------------------------
