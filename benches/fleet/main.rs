@@ -26,6 +26,10 @@
 //! as a restart of `postured run` would (configuration parsed, `assembly::build_app`:
 //! migrations checked, templates and manual statuses read, connectors built), and timed until
 //! `/readyz` would answer 200 ([`App::check_store`], the route's check): target 6 of issue 12.
+//!
+//! `--startup-only` times the start-up alone (no polls, no renders): parse, `build_app` on a
+//! fresh database, `check_store`, then the same again on that database, per run
+//! ([`startup_only`]).
 
 mod graph;
 mod probe;
@@ -78,6 +82,12 @@ struct Args {
     /// Skip the run with `per_action_series = false`.
     #[arg(long)]
     no_lean_metrics: bool,
+    /// Time only the start-up, no polls: generate the configuration, parse it, build the app on
+    /// a fresh database (`assembly::build_app`), run `App::check_store`, then build it again
+    /// on that database (a restart); print each step's wall time per run. For measuring how
+    /// the start-up grows with `--tenants` without the first cycle's minutes.
+    #[arg(long)]
+    startup_only: bool,
     /// Anything else cargo passes (test filters).
     #[arg(hide = true)]
     rest: Vec<String>,
@@ -212,6 +222,73 @@ async fn restart(
         parse,
         build,
         check,
+    }
+}
+
+/// `--startup-only`: per run, on a fresh database, the parse, `build_app`, `check_store`, then
+/// the same on that database (a restart with nothing polled yet); prints each step.
+async fn startup_only(g: &graph::Graph, s: &Size) {
+    println!(
+        "postured fleet benchmark, start-up only: {} tenants x (default + {} framework \
+         assessments), {} run(s); {} build",
+        s.tenants,
+        FRAMEWORKS.len(),
+        s.runs,
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    );
+    println!("machine: {}", probe::machine());
+    type Step = fn(&Restart) -> Duration;
+    let (mut fresh, mut again) = (Vec::new(), Vec::new());
+    for i in 0..s.runs {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let start = Instant::now();
+        let (app, parse) = build_app(dir.path(), &g.base, s, true).await;
+        let build = start.elapsed().saturating_sub(parse);
+        let start = Instant::now();
+        app.check_store()
+            .await
+            .unwrap_or_else(|reason| panic!("/readyz after the build: {reason}"));
+        let first = Restart {
+            parse,
+            build,
+            check: start.elapsed(),
+        };
+        let second = restart(Arc::new(app), g, dir.path(), s, true).await;
+        eprintln!(
+            "run {}: fresh database: parse {}, build_app {}, check_store {}; \
+             again on it: parse {}, build_app {}, check_store {}",
+            i + 1,
+            ms(first.parse),
+            ms(first.build),
+            ms(first.check),
+            ms(second.parse),
+            ms(second.build),
+            ms(second.check)
+        );
+        fresh.push(first);
+        again.push(second);
+    }
+    let med = |v: &[Restart], f: Step| ms(median_d(v.iter().map(f).collect()));
+    println!("| step (medians)                        | fresh database | again on it |");
+    println!("|---------------------------------------|---------------:|------------:|");
+    let rows: [(&str, Step); 4] = [
+        ("parse the configuration", |r| r.parse),
+        ("assembly::build_app", |r| r.build),
+        ("App::check_store (/readyz's check)", |r| r.check),
+        ("total (parse + build + check)", |r| {
+            r.parse + r.build + r.check
+        }),
+    ];
+    for (name, f) in rows {
+        println!(
+            "| {name:37} | {:>14} | {:>11} |",
+            med(&fresh, f),
+            med(&again, f)
+        );
     }
 }
 
@@ -357,6 +434,10 @@ fn main() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async move {
         let g = graph::Graph::start();
+        if args.startup_only {
+            startup_only(&g, &s).await;
+            return;
+        }
         let client = reqwest::Client::new();
         let build = if cfg!(debug_assertions) {
             "debug"

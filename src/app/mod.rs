@@ -203,6 +203,8 @@ pub struct App {
     /// a random key drawn at start and never stored (as `postured record` does).
     pub pseudonymiser: Arc<postured_connectors::pseudonym::Pseudonymiser>,
     tenants: Vec<Arc<TenantRuntime>>,
+    /// Index of `tenants` by tenant id (the first of a duplicated id, as a scan would find).
+    tenant_index: HashMap<String, usize>,
 }
 
 impl App {
@@ -229,7 +231,11 @@ impl App {
                     state: Mutex::new(TenantMemory::default()),
                 })
             })
-            .collect();
+            .collect::<Vec<Arc<TenantRuntime>>>();
+        let mut tenant_index = HashMap::with_capacity(tenants.len());
+        for (i, t) in tenants.iter().enumerate() {
+            tenant_index.entry(t.id.clone()).or_insert(i);
+        }
         let (model, problems) = crate::app::model::ModelRuntime::new(&config, &evaluator);
         for p in problems {
             tracing::error!("template problem (template skipped): {p}");
@@ -251,6 +257,7 @@ impl App {
             model: Arc::new(model),
             pseudonymiser: Arc::new(pseudonymiser),
             tenants,
+            tenant_index,
         }
     }
 
@@ -284,9 +291,9 @@ impl App {
         &self.tenants
     }
 
-    /// The tenant with this id.
+    /// The tenant with this id (a hash lookup).
     pub fn tenant(&self, id: &str) -> Option<&Arc<TenantRuntime>> {
-        self.tenants.iter().find(|t| t.id == id)
+        self.tenant_index.get(id).map(|&i| &self.tenants[i])
     }
 
     /// The latest evaluation of every tenant that has been evaluated, without the signals each

@@ -1032,3 +1032,49 @@ id = "t"
         assert_eq!(problems.len(), 2, "{problems:?}");
     }
 }
+
+#[cfg(test)]
+mod tenant_id_tests {
+    use super::*;
+
+    /// Every duplicated tenant id and every assessment naming an unknown tenant is reported
+    /// at once, each at its key path (the checks look ids up in sets built once).
+    #[test]
+    fn duplicate_and_unknown_tenants_are_all_reported() {
+        let tenant = |id: &str| {
+            format!(
+                "[[tenants]]\nid = \"{id}\"\n  [[tenants.connectors]]\n  kind = \"msgraph\"\n  \
+                 schedule = \"0 * * * * *\"\n  replay_dir = \"r\"\n"
+            )
+        };
+        let assessment = |id: &str, tenant: &str| {
+            format!("[[assessments]]\nid = \"{id}\"\ntenant = \"{tenant}\"\ntemplate = \"gdpr\"\n")
+        };
+        let text = [
+            tenant("a"),
+            tenant("b"),
+            tenant("a"),
+            tenant("c"),
+            tenant("b"),
+            assessment("a-gdpr", "a"),
+            assessment("x-gdpr", "x"),
+            assessment("c-gdpr", "c"),
+            assessment("y-gdpr", "y"),
+        ]
+        .concat();
+        let problems = Config::parse(&text, &[], &|_| None).unwrap_err();
+        let got: Vec<(&str, &str)> = problems
+            .iter()
+            .map(|p| (p.path.as_str(), p.message.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("tenants[2].id", "duplicate tenant id \"a\""),
+                ("tenants[4].id", "duplicate tenant id \"b\""),
+                ("assessments[1].tenant", "unknown tenant \"x\""),
+                ("assessments[3].tenant", "unknown tenant \"y\""),
+            ]
+        );
+    }
+}

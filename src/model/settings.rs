@@ -4,7 +4,7 @@
 //! Pure: no IO. Template ids are checked against the ids the caller knows (built-in, plus those
 //! of `[templates] dirs` when `crate::config` could read them).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -107,6 +107,8 @@ pub fn validate(
             ));
         }
     }
+    // Indexes built once: a lookup per assessment, not a scan of the tenants.
+    let tenants: HashSet<&str> = tenants.iter().copied().collect();
     let mut ids: HashMap<&str, usize> = HashMap::new();
     let mut triples: HashMap<(&str, &str, &str), usize> = HashMap::new();
     for (i, a) in assessments.iter().enumerate() {
@@ -178,12 +180,19 @@ pub fn assessments(
         })
         .collect();
     if settings.default_assessment {
+        // Indexes of `out` built once and kept up to date as defaults are added: the tenants
+        // with a default-template assessment in the default group, and the assessment ids.
+        let mut has_default: HashSet<String> = out
+            .iter()
+            .filter(|a| a.template == DEFAULT_TEMPLATE && a.group == DEFAULT_GROUP)
+            .map(|a| a.tenant.clone())
+            .collect();
+        let mut ids: HashSet<String> = out.iter().map(|a| a.id.clone()).collect();
         for t in tenants {
-            let has = out.iter().any(|a| {
-                a.tenant == *t && a.template == DEFAULT_TEMPLATE && a.group == DEFAULT_GROUP
-            });
             let default = Assessment::default_for(t);
-            if !has && !out.iter().any(|a| a.id == default.id) {
+            if !has_default.contains(*t) && !ids.contains(&default.id) {
+                has_default.insert(default.tenant.clone());
+                ids.insert(default.id.clone());
                 out.push(default);
             }
         }
@@ -304,6 +313,64 @@ mod tests {
         assert_eq!(
             builtin_template_ids().len(),
             super::super::registry::BUILTIN_TEMPLATES.len()
+        );
+    }
+
+    /// The indexes `assessments` builds once give what a scan of the list so far gave: a
+    /// default-template assessment in another group does not count as the tenant's default; a
+    /// configured assessment holding the default's id suppresses the default; a tenant listed
+    /// twice gets one default.
+    #[test]
+    fn default_assessments_are_checked_against_the_list_so_far() {
+        let configured = [
+            a("g-dpb", "g", DEFAULT_TEMPLATE, "eu"),
+            a("h-data-protection-baseline", "other", "gdpr", "default"),
+        ];
+        let got = assessments(
+            &ModelSettings::default(),
+            &["g", "h", "k", "k"],
+            &configured,
+        );
+        let ids: Vec<(&str, &str)> = got
+            .iter()
+            .map(|a| (a.id.as_str(), a.tenant.as_str()))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                ("g-dpb", "g"),
+                ("h-data-protection-baseline", "other"),
+                ("g-data-protection-baseline", "g"),
+                ("k-data-protection-baseline", "k"),
+            ]
+        );
+    }
+
+    /// Every assessment naming an unknown tenant is reported, each at its own path, however
+    /// many tenants there are (the tenants are looked up in a set built once).
+    #[test]
+    fn unknown_tenants_are_each_reported() {
+        let tenants: Vec<String> = (0..1000).map(|i| format!("t{i}")).collect();
+        let tenants: Vec<&str> = tenants.iter().map(String::as_str).collect();
+        let list = [
+            a("a0", "t999", "gdpr", "default"),
+            a("a1", "t1000", "gdpr", "default"),
+            a("a2", "t0", "gdpr", "default"),
+            a("a3", "T0", "gdpr", "default"),
+        ];
+        let problems = validate(&tenants, &[], &list, None);
+        assert_eq!(
+            problems,
+            [
+                (
+                    "assessments[1].tenant".to_string(),
+                    "unknown tenant \"t1000\"".to_string()
+                ),
+                (
+                    "assessments[3].tenant".to_string(),
+                    "unknown tenant \"T0\"".to_string()
+                ),
+            ]
         );
     }
 }
