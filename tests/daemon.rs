@@ -401,8 +401,36 @@ async fn mfa_registration_drop_changes_status_and_stores_the_transition() {
         .unwrap();
     assert_eq!(rows.as_array().unwrap().len(), 2);
 
+    assert!(first.rules_ran && second.rules_ran);
+    // A third identical poll has the same inputs, but the regression detector's debounce
+    // raises its events now, and an event carries the signals each rule read: the rules run.
+    let third = app.poll("contoso").await;
+    assert!(third.rules_ran);
+    // A fourth: nothing to raise, so the second's action results are reused (the rules do not
+    // run) with the same statuses, points and score; asked for, the tenant's evaluation is
+    // the second's again, the signals each rule read included.
+    let third = app.poll("contoso").await;
+    assert!(!third.rules_ran);
+    let figures = |e: &postured::evaluation::TenantEvaluation| {
+        e.actions
+            .iter()
+            .map(|a| {
+                (
+                    a.action_id.clone(),
+                    a.test_status,
+                    a.points_achieved,
+                    a.reason.clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(figures(&third.evaluation), figures(&second.evaluation));
+    assert_eq!(third.evaluation.score, second.evaluation.score);
+    assert_eq!(
+        app.app.evaluation("contoso").await.map(|e| e.actions),
+        Some(second.evaluation.actions.clone())
+    );
     // A third identical poll writes no new transition.
-    app.poll("contoso").await;
     let again = app
         .app
         .store

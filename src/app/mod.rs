@@ -183,6 +183,10 @@ pub struct PollReport {
     pub evaluation: TenantEvaluation,
     /// Whether the store accepted the write.
     pub stored: bool,
+    /// Whether the catalog's rules ran in this poll; `false` when its inputs were those of the
+    /// tenant's last evaluation, whose action results were reused (`evaluation`'s actions then
+    /// carry no signals read: [`App::evaluation`] evaluates them again on demand).
+    pub rules_ran: bool,
     /// Longest `Retry-After` any endpoint asked for.
     pub retry_after: Option<Duration>,
 }

@@ -477,6 +477,14 @@ pub struct ModelSnapshot {
     manual: Arc<ManualIndex>,
 }
 
+impl ModelSnapshot {
+    /// Whether both snapshots are the same inputs (the same shared registry and manual
+    /// statuses, not merely equal ones): an assessment over either gives the same figures.
+    pub fn same_as(&self, other: &ModelSnapshot) -> bool {
+        Arc::ptr_eq(&self.registry, &other.registry) && Arc::ptr_eq(&self.manual, &other.manual)
+    }
+}
+
 /// Index the assessments by tenant, giving tenants whose assessments name the same templates
 /// and groups in the same order one shape.
 fn by_tenant(assessments: &[Assessment]) -> HashMap<String, TenantAssessments> {

@@ -9,7 +9,10 @@
 //!   nothing).
 //! - **normalise**: signals get their expiry; the outcome is classified.
 //! - **evaluate**: the tenant's signals in force (this poll's merged into the last ones) are
-//!   tested by the catalog's rules, then the model (assessments, manual statuses from memory)
+//!   tested by the catalog's rules (unless they, the gaps and the model's inputs are those of
+//!   the tenant's last evaluation: then its action results are reused, [`same_inputs`]; a poll
+//!   that would write a transition or raise a regression event from them runs the rules after
+//!   all, since those records carry the signals each rule read), then the model (assessments, manual statuses from memory)
 //!   gives the one tenant score and the assessment reports; the reports are reduced at once to
 //!   what the poll writes and exports (each assessment's score, its metric series) and dropped,
 //!   so the polls waiting for the store hold no report (a tenant's reports copy every control
@@ -37,7 +40,7 @@ use crate::evaluation::{
     ActionState, EvaluationInput, ScoreSummary, TenantEvaluation, Transition, transitions,
 };
 use crate::model::plan::AssessmentSummary;
-use crate::signals::{SignalBatch, SignalGap, intern};
+use crate::signals::{Signal, SignalBatch, SignalGap, intern};
 use crate::store::{AutomaticEvidence, PollOutcome, PollRecord};
 
 /// Stage 1: what the connector returned, or that it ran out of time.
@@ -79,6 +82,10 @@ pub struct Evaluated {
     pub snapshot: ModelSnapshot,
     /// Whether a signal of this poll's connector in force for the tenant has expired.
     pub stale: bool,
+    /// Whether the catalog's rules ran. `false` when the inputs were those of the tenant's last
+    /// evaluation ([`same_inputs`]): its action results were reused (without the signals each
+    /// rule read, which the tenant does not keep) and only the model's figures computed again.
+    pub rules_ran: bool,
 }
 
 /// Stage 4: what the poll writes.
@@ -122,17 +129,18 @@ pub(super) async fn run(app: &App, tenant: &TenantRuntime, index: usize) -> Poll
     let (evaluated, planned) = {
         let state = tenant.state.lock().await;
         let kinds: Vec<&str> = tenant.scopes.iter().map(String::as_str).collect();
-        let evaluated = evaluate(
-            app,
-            &tenant.id,
-            &kinds,
-            kind,
-            &normalised.batch,
-            resumed,
-            &state,
-            now,
-        );
-        let planned = plan(app, &state, &evaluated);
+        let (signals, gaps) = merge(kind, &normalised.batch, resumed, &state);
+        let mut evaluated = evaluate(app, &tenant.id, &kinds, kind, signals, gaps, &state, now);
+        let mut planned = plan(app, &state, &evaluated);
+        if !evaluated.rules_ran
+            && (!planned.transitions.is_empty() || !planned.alerts.routed.is_empty())
+        {
+            // A reused evaluation lacks the signals each rule read, which a transition's
+            // record, its automatic evidence and a regression event carry: run the rules.
+            let (signals, gaps) = (evaluated.signals, evaluated.gaps);
+            evaluated = evaluate_rules(app, &tenant.id, &kinds, kind, signals, gaps, now);
+            planned = plan(app, &state, &evaluated);
+        }
         (evaluated, planned)
     };
     let record = PollRecord {
@@ -280,24 +288,15 @@ async fn resume(app: &App, tenant: &TenantRuntime) -> (bool, Resumed) {
     (load_state, resumed)
 }
 
-/// Stage 3, evaluate: merge this poll's signals and gaps into the tenant's (and the stored
-/// ones `resumed` under those, which memory's win), test every action (those outside the
-/// tenant's catalog scopes are out of scope), then let the model (the tenant's assessments
-/// and the manual statuses in memory) give the tenant score and the assessment reports,
-/// reduced to their scores and metric series. The merged signals and gaps are the tenant's
-/// from publish on. Pure apart from reading the shared model (and interning the metric
-/// labels).
-#[allow(clippy::too_many_arguments)]
-fn evaluate(
-    app: &App,
-    tenant: &str,
-    kinds: &[&str],
+/// Stage 3, first half: this poll's signals and gaps merged into the tenant's (and the stored
+/// ones `resumed` under those, which memory's win): the tenant's signals sorted by key, one
+/// per key, and its gaps per connector id. They are the tenant's from publish on.
+fn merge(
     kind: &str,
     batch: &SignalBatch,
     resumed: Resumed,
     state: &TenantMemory,
-    now: DateTime<Utc>,
-) -> Evaluated {
+) -> (Vec<Signal>, HashMap<String, Vec<SignalGap>>) {
     let mut merged_gaps = state.gaps.clone();
     let base = match resumed {
         Some((signals, gaps)) => {
@@ -313,15 +312,72 @@ fn evaluate(
     };
     let merged = super::merge_signals(base, batch.signals.clone());
     merged_gaps.insert(kind.to_owned(), batch.gaps.clone());
-    let signals = &merged[..];
-    let gaps: Vec<SignalGap> = merged_gaps.values().flatten().cloned().collect();
+    (merged, merged_gaps)
+}
+
+/// Stage 3, evaluate: when the merged inputs are those of the tenant's last evaluation
+/// ([`same_inputs`]) its action results are reused, else every action is tested
+/// ([`evaluate_rules`]); then the model (the tenant's assessments and the manual statuses in
+/// memory) gives the tenant score and the assessments' figures. Pure apart from reading the
+/// shared model.
+#[allow(clippy::too_many_arguments)]
+fn evaluate(
+    app: &App,
+    tenant: &str,
+    kinds: &[&str],
+    kind: &str,
+    signals: Vec<Signal>,
+    gaps: HashMap<String, Vec<SignalGap>>,
+    state: &TenantMemory,
+    now: DateTime<Utc>,
+) -> Evaluated {
+    let snapshot = app.model.snapshot();
+    let reusable = state.last.as_ref().filter(|last| {
+        state
+            .snapshot
+            .as_ref()
+            .is_some_and(|s| s.same_as(&snapshot))
+            && same_inputs(
+                (&state.signals, &state.gaps, last.evaluated_at),
+                (&signals, &gaps, now),
+            )
+    });
+    let Some(last) = reusable else {
+        return evaluate_rules(app, tenant, kinds, kind, signals, gaps, now);
+    };
+    let (evaluation, assessments) =
+        app.model
+            .assess(&snapshot, tenant, now, last.actions.clone(), &app.metrics);
+    Evaluated {
+        stale: plan::has_expired(&signals, kind, now),
+        signals,
+        gaps,
+        evaluation,
+        assessments,
+        snapshot,
+        rules_ran: false,
+    }
+}
+
+/// Stage 3 with every action tested by the catalog's rules (those outside the tenant's
+/// catalog scopes are out of scope).
+fn evaluate_rules(
+    app: &App,
+    tenant: &str,
+    kinds: &[&str],
+    kind: &str,
+    signals: Vec<Signal>,
+    gaps: HashMap<String, Vec<SignalGap>>,
+    now: DateTime<Utc>,
+) -> Evaluated {
+    let all_gaps: Vec<SignalGap> = gaps.values().flatten().cloned().collect();
     let has_kind = |k: &str| kinds.contains(&k);
     let actions = app.evaluator.evaluate_actions_of(
         &EvaluationInput {
             tenant,
             now,
-            signals,
-            gaps: &gaps,
+            signals: &signals,
+            gaps: &all_gaps,
         },
         &has_kind,
     );
@@ -330,13 +386,38 @@ fn evaluate(
         .model
         .assess(&snapshot, tenant, now, actions, &app.metrics);
     Evaluated {
-        stale: plan::has_expired(signals, kind, now),
-        signals: merged,
-        gaps: merged_gaps,
+        stale: plan::has_expired(&signals, kind, now),
+        signals,
+        gaps,
         evaluation,
         assessments,
         snapshot,
+        rules_ran: true,
     }
+}
+
+/// Whether the catalog's rules give the same results for `now`'s inputs as for `before`'s
+/// (signals sorted by key, one per key, as [`merge`] gives them; gaps per connector; the
+/// evaluation instant). Evaluation is pure, and it reads of a signal only its key, its value
+/// and whether it is fresh at the evaluation instant (`expires_at > now`), plus the expiry of
+/// an expired one, which a stale cause names (`crate::evaluation::SignalView`); the gaps are
+/// read whole. So equal keys and values, equal gaps, the same freshness at each instant and
+/// the same expiry of each expired signal give equal results; the observation times (every
+/// poll renews them) do not matter.
+fn same_inputs(
+    before: (&[Signal], &HashMap<String, Vec<SignalGap>>, DateTime<Utc>),
+    now: (&[Signal], &HashMap<String, Vec<SignalGap>>, DateTime<Utc>),
+) -> bool {
+    let ((a, a_gaps, a_at), (b, b_gaps, b_at)) = (before, now);
+    a.len() == b.len()
+        && a_gaps == b_gaps
+        && a.iter().zip(b).all(|(x, y)| {
+            let (x_fresh, y_fresh) = (x.expires_at > a_at, y.expires_at > b_at);
+            x.key == y.key
+                && x.value == y.value
+                && x_fresh == y_fresh
+                && (x_fresh || x.expires_at == y.expires_at)
+        })
 }
 
 /// Stage 4, plan: the transitions against the last stored state, the regression detector's
@@ -498,6 +579,7 @@ fn publish(
         errors: normalised.errors,
         evaluation: evaluated.evaluation,
         stored,
+        rules_ran: evaluated.rules_ran,
         retry_after,
     }
 }
@@ -508,6 +590,64 @@ mod tests {
     use crate::evaluation::TestStatus;
     use crate::signals::SignalValue;
     use postured_connectors::pseudonym::Pseudonymiser;
+
+    fn at(minute: i64) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .expect("instant")
+            .with_timezone(&Utc)
+            + chrono::Duration::minutes(minute)
+    }
+
+    /// A signal observed at `observed` minutes, expiring at `expires` minutes.
+    fn signal(key: &str, value: f64, observed: i64, expires: i64) -> Signal {
+        Signal {
+            key: intern(key),
+            value: SignalValue::Number(value),
+            observed_at: at(observed),
+            expires_at: at(expires),
+        }
+    }
+
+    #[test]
+    fn inputs_are_the_same_only_when_the_rules_would_read_the_same() {
+        let no_gaps = HashMap::new();
+        // Evaluated at minute 1 with both signals fresh; polled again at minute 6 with both
+        // renewed: the same inputs though every time moved.
+        let before = vec![signal("a", 1.0, 0, 10), signal("b", 2.0, 0, 10)];
+        let renewed = vec![signal("a", 1.0, 5, 15), signal("b", 2.0, 5, 15)];
+        let same = |b: &[Signal], g: &HashMap<String, Vec<SignalGap>>, now: i64| {
+            same_inputs((&before, &no_gaps, at(1)), (b, g, at(now)))
+        };
+        assert!(same(&renewed, &no_gaps, 6));
+        // Another value, another key, one signal more or less.
+        let changed = vec![signal("a", 1.5, 5, 15), signal("b", 2.0, 5, 15)];
+        assert!(!same(&changed, &no_gaps, 6));
+        let renamed = vec![signal("a", 1.0, 5, 15), signal("c", 2.0, 5, 15)];
+        assert!(!same(&renamed, &no_gaps, 6));
+        assert!(!same(&renewed[..1], &no_gaps, 6));
+        // A signal not renewed that expired since: stale now, fresh before.
+        let expired = vec![signal("a", 1.0, 5, 15), signal("b", 2.0, 0, 10)];
+        assert!(!same(&expired, &no_gaps, 11));
+        // A gap appeared.
+        let gap = SignalGap {
+            prefix: "a.".into(),
+            kind: "forbidden".into(),
+            reason: "403".into(),
+        };
+        let gaps = HashMap::from([("a".to_owned(), vec![gap])]);
+        assert!(!same(&renewed, &gaps, 6));
+        // Stale before and after with the same expiry (the cause names it): the same; with
+        // another expiry: not.
+        let stale = vec![signal("a", 1.0, 0, 1)];
+        let later = |expires| {
+            same_inputs(
+                (&stale, &no_gaps, at(2)),
+                (&[signal("a", 1.0, 0, expires)], &no_gaps, at(3)),
+            )
+        };
+        assert!(later(1));
+        assert!(!later(2));
+    }
 
     #[test]
     fn automatic_evidence_holds_pseudonyms_of_listed_users_stable_across_polls() {
