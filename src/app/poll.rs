@@ -130,7 +130,16 @@ pub(super) async fn run(app: &App, tenant: &TenantRuntime, index: usize) -> Poll
         let state = tenant.state.lock().await;
         let kinds: Vec<&str> = tenant.scopes.iter().map(String::as_str).collect();
         let (signals, gaps) = merge(kind, &normalised.batch, resumed, &state);
-        let mut evaluated = evaluate(app, &tenant.id, &kinds, kind, signals, gaps, &state, now);
+        let mut evaluated = evaluate(
+            app,
+            &tenant.id,
+            &kinds,
+            kind,
+            signals,
+            gaps,
+            Some(&state),
+            now,
+        );
         let mut planned = plan(app, &state, &evaluated);
         if !evaluated.rules_ran
             && (!planned.transitions.is_empty() || !planned.alerts.routed.is_empty())
@@ -138,7 +147,7 @@ pub(super) async fn run(app: &App, tenant: &TenantRuntime, index: usize) -> Poll
             // A reused evaluation lacks the signals each rule read, which a transition's
             // record, its automatic evidence and a regression event carry: run the rules.
             let (signals, gaps) = (evaluated.signals, evaluated.gaps);
-            evaluated = evaluate_rules(app, &tenant.id, &kinds, kind, signals, gaps, now);
+            evaluated = evaluate(app, &tenant.id, &kinds, kind, signals, gaps, None, now);
             planned = plan(app, &state, &evaluated);
         }
         (evaluated, planned)
@@ -315,9 +324,10 @@ fn merge(
     (merged, merged_gaps)
 }
 
-/// Stage 3, evaluate: when the merged inputs are those of the tenant's last evaluation
-/// ([`same_inputs`]) its action results are reused, else every action is tested
-/// ([`evaluate_rules`]); then the model (the tenant's assessments and the manual statuses in
+/// Stage 3, evaluate: when `last` (the tenant's state) is given and the merged inputs are those
+/// of its last evaluation ([`same_inputs`]) that evaluation's action results are reused, else
+/// every action is tested by the catalog's rules (those outside the tenant's catalog scopes
+/// are out of scope); then the model (the tenant's assessments and the manual statuses in
 /// memory) gives the tenant score and the assessments' figures. Pure apart from reading the
 /// shared model.
 #[allow(clippy::too_many_arguments)]
@@ -328,60 +338,35 @@ fn evaluate(
     kind: &str,
     signals: Vec<Signal>,
     gaps: HashMap<String, Vec<SignalGap>>,
-    state: &TenantMemory,
+    last: Option<&TenantMemory>,
     now: DateTime<Utc>,
 ) -> Evaluated {
     let snapshot = app.model.snapshot();
-    let reusable = state.last.as_ref().filter(|last| {
-        state
+    let reused = last.and_then(|state| {
+        let last = state.last.as_ref()?;
+        let same = state
             .snapshot
             .as_ref()
             .is_some_and(|s| s.same_as(&snapshot))
             && same_inputs(
                 (&state.signals, &state.gaps, last.evaluated_at),
                 (&signals, &gaps, now),
-            )
+            );
+        same.then(|| last.actions.clone())
     });
-    let Some(last) = reusable else {
-        return evaluate_rules(app, tenant, kinds, kind, signals, gaps, now);
-    };
-    let (evaluation, assessments) =
-        app.model
-            .assess(&snapshot, tenant, now, last.actions.clone(), &app.metrics);
-    Evaluated {
-        stale: plan::has_expired(&signals, kind, now),
-        signals,
-        gaps,
-        evaluation,
-        assessments,
-        snapshot,
-        rules_ran: false,
-    }
-}
-
-/// Stage 3 with every action tested by the catalog's rules (those outside the tenant's
-/// catalog scopes are out of scope).
-fn evaluate_rules(
-    app: &App,
-    tenant: &str,
-    kinds: &[&str],
-    kind: &str,
-    signals: Vec<Signal>,
-    gaps: HashMap<String, Vec<SignalGap>>,
-    now: DateTime<Utc>,
-) -> Evaluated {
-    let all_gaps: Vec<SignalGap> = gaps.values().flatten().cloned().collect();
-    let has_kind = |k: &str| kinds.contains(&k);
-    let actions = app.evaluator.evaluate_actions_of(
-        &EvaluationInput {
-            tenant,
-            now,
-            signals: &signals,
-            gaps: &all_gaps,
-        },
-        &has_kind,
-    );
-    let snapshot = app.model.snapshot();
+    let rules_ran = reused.is_none();
+    let actions = reused.unwrap_or_else(|| {
+        let all_gaps: Vec<SignalGap> = gaps.values().flatten().cloned().collect();
+        app.evaluator.evaluate_actions_of(
+            &EvaluationInput {
+                tenant,
+                now,
+                signals: &signals,
+                gaps: &all_gaps,
+            },
+            &|k: &str| kinds.contains(&k),
+        )
+    });
     let (evaluation, assessments) = app
         .model
         .assess(&snapshot, tenant, now, actions, &app.metrics);
@@ -392,7 +377,7 @@ fn evaluate_rules(
         evaluation,
         assessments,
         snapshot,
-        rules_ran: true,
+        rules_ran,
     }
 }
 
