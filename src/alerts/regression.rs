@@ -419,7 +419,7 @@ pub struct Detection {
 /// Feed one tenant evaluation to the detector. `states` are the instances' current states
 /// (missing = never observed); `meta` looks up catalog data of an action.
 pub fn detect(
-    states: &HashMap<Arc<str>, InstanceState>,
+    states: &crate::evaluation::ActionMap<InstanceState>,
     evaluation: &TenantEvaluation,
     debounce: &Debounce,
     meta: &dyn Fn(&str) -> ActionMeta,
@@ -648,7 +648,7 @@ fn close_condition(ctx: &Ctx<'_>, open: &OpenCondition) -> AlertEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evaluation::{Expiry, ImplementationStatus, ScoreSummary};
+    use crate::evaluation::{ActionMap, Expiry, ImplementationStatus, ScoreSummary};
     use chrono::TimeZone;
 
     const P: TestStatus = TestStatus::Passed;
@@ -722,7 +722,7 @@ mod tests {
             risk: Risk::High,
             controls: vec!["iso27001:A.8.5".into()],
         };
-        let mut states = HashMap::new();
+        let mut states = ActionMap::new();
         let mut out = Vec::new();
         for (i, obs) in seq.iter().enumerate() {
             let d = detect(&states, &eval(i as i64, *obs), &debounce, &meta);
@@ -1037,7 +1037,7 @@ mod tests {
         let back: InstanceState = serde_json::from_str(&json).unwrap();
         assert_eq!(back, state);
         // A restart resumes the window: one more failing observation confirms the regression.
-        let states = HashMap::from([(Arc::<str>::from("a"), back)]);
+        let states = ActionMap::from_iter([(Arc::<str>::from("a"), back)]);
         let d = detect(
             &states,
             &eval(2, (F, 0.0, None)),
@@ -1053,9 +1053,14 @@ mod tests {
     fn unchanged_states_are_not_rewritten() {
         let debounce = Debounce::default();
         let meta = |_: &str| ActionMeta::default();
-        let first = detect(&HashMap::new(), &eval(0, (P, 1.0, None)), &debounce, &meta);
+        let first = detect(
+            &ActionMap::new(),
+            &eval(0, (P, 1.0, None)),
+            &debounce,
+            &meta,
+        );
         assert_eq!(first.states.len(), 1);
-        let states: HashMap<Arc<str>, _> = first
+        let states: ActionMap<_> = first
             .states
             .into_iter()
             .map(|(id, s)| (Arc::from(id), s))

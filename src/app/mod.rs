@@ -98,7 +98,7 @@ struct TenantMemory {
     gaps: HashMap<String, Vec<SignalGap>>,
     /// Last *stored* state per action, keyed by the shared action id
     /// ([`crate::signals::intern`]).
-    stored: HashMap<Arc<str>, ActionState>,
+    stored: crate::evaluation::ActionMap<ActionState>,
     /// The last evaluation without the signals each rule read ([`without_signals`]): those
     /// are evaluated again from `signals` and `gaps` when one tenant's evaluation is asked for
     /// ([`App::evaluation`]), not kept per tenant.
@@ -109,7 +109,7 @@ struct TenantMemory {
     snapshot: Option<model::ModelSnapshot>,
     /// Regression detector state per action as last stored; `None` until loaded.
     /// Keyed by the shared action id like `stored`.
-    alert_state: Option<HashMap<Arc<str>, crate::alerts::InstanceState>>,
+    alert_state: Option<crate::evaluation::ActionMap<crate::alerts::InstanceState>>,
 }
 
 /// `base` with `newer` merged in, sorted by key with one signal per key: a key of `newer`
@@ -367,10 +367,10 @@ impl App {
     }
 
     /// The last stored state of each of `tenant`'s actions (empty before its first poll).
-    pub async fn stored_states(&self, tenant: &str) -> HashMap<Arc<str>, ActionState> {
+    pub async fn stored_states(&self, tenant: &str) -> crate::evaluation::ActionMap<ActionState> {
         match self.tenant(tenant) {
             Some(t) => t.state.lock().await.stored.clone(),
-            None => HashMap::new(),
+            None => crate::evaluation::ActionMap::new(),
         }
     }
 

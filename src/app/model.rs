@@ -455,7 +455,7 @@ impl ModelRuntime {
         &self,
         snapshot: &ModelSnapshot,
         evaluation: &TenantEvaluation,
-        stored: &HashMap<Arc<str>, ActionState>,
+        stored: &crate::evaluation::ActionMap<ActionState>,
     ) -> Vec<AssessmentReport> {
         self.tenant_model(snapshot, evaluation)
             .map(|m| dated_reports(&m, stored, evaluation.evaluated_at))
@@ -535,7 +535,7 @@ fn model_with(
 /// stored status is its current one keeps the stored `since`, any other gets `at`.
 fn dated_reports(
     model: &ComplianceModel,
-    stored: &HashMap<Arc<str>, ActionState>,
+    stored: &crate::evaluation::ActionMap<ActionState>,
     at: DateTime<Utc>,
 ) -> Vec<AssessmentReport> {
     let mut reports = model.reports();
@@ -868,7 +868,7 @@ mod tests {
         // assessment's non-technical actions grow the denominator; categories follow.
         let mfa = "msgraph.mfa.all_users";
         let earlier = now - chrono::Duration::hours(1);
-        let stored = HashMap::from([(
+        let stored = crate::evaluation::ActionMap::from_iter([(
             Arc::<str>::from(mfa),
             ActionState {
                 test_status: TestStatus::CouldNotBeDetected,

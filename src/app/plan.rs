@@ -4,9 +4,6 @@
 //!
 //! Must not: write the store or deliver anything (the outbox task does).
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 
 use crate::alerts::regression::{ActionMeta, EventKind, InstanceState, detect};
@@ -63,7 +60,7 @@ pub fn action_meta(evaluator: &Evaluator, action: &str) -> ActionMeta {
 pub fn alerts(
     config: &AlertsConfig,
     evaluator: &Evaluator,
-    states: Option<&HashMap<Arc<str>, InstanceState>>,
+    states: Option<&crate::evaluation::ActionMap<InstanceState>>,
     evaluation: &TenantEvaluation,
 ) -> AlertPlan {
     let Some(states) = states else {
@@ -89,7 +86,7 @@ pub fn alerts(
 /// After the poll was stored: advance the in-memory detector state, count regressions and
 /// recoveries, and log every event.
 pub fn applied(
-    memory: Option<&mut HashMap<Arc<str>, InstanceState>>,
+    memory: Option<&mut crate::evaluation::ActionMap<InstanceState>>,
     plan: &AlertPlan,
     metrics: &Metrics,
 ) {

@@ -7,7 +7,7 @@
 //! signal is missing (the [`SignalView`] does); an undecided action carries the typed cause it
 //! was given. It knows no connector kind or family by name.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -491,7 +491,7 @@ pub const CREDIT_EPSILON: f64 = 1e-9;
 /// new), in action-id order, each stamped with `evaluated_at`. Actions that disappeared
 /// produce nothing.
 pub fn transitions(
-    previous: &HashMap<Arc<str>, ActionState>,
+    previous: &crate::evaluation::ActionMap<ActionState>,
     current: &TenantEvaluation,
 ) -> Vec<Transition> {
     current
@@ -1411,7 +1411,7 @@ mod tests {
             ),
         ];
         for (prev, expected) in table {
-            let previous: HashMap<Arc<str>, ActionState> = prev
+            let previous: crate::evaluation::ActionMap<ActionState> = prev
                 .clone()
                 .map(|p| (Arc::from(id.as_str()), p))
                 .into_iter()
@@ -1453,7 +1453,10 @@ mod tests {
         let ev = evaluator(&toml);
         let gaps = [gap("msgraph.mfa.", "throttled", "429 retries exhausted")];
         let e = evaluate(&ev, &[], &gaps);
-        let previous = HashMap::from([(Arc::<str>::from("t.mfa"), state(TestStatus::Passed, 1.0))]);
+        let previous = crate::evaluation::ActionMap::from_iter([(
+            Arc::<str>::from("t.mfa"),
+            state(TestStatus::Passed, 1.0),
+        )]);
         let t = transitions(&previous, &e);
         assert_eq!(t.len(), 1);
         assert_eq!(t[0].to_status, TestStatus::CouldNotBeDetected);

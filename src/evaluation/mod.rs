@@ -33,3 +33,11 @@ pub use points::{Enforcement, Purpose};
 pub use rules::Outcome;
 pub use status::{ImplementationStatus, Risk, TestStatus};
 pub use undetected::{Expiry, Undetected};
+
+/// One value per improvement action of a tenant, keyed by the shared action id
+/// ([`crate::signals::intern`]): a vector sorted by id (`litemap`), looked up by binary search.
+/// A tenant keeps two (its stored action states and its regression detector states) of about
+/// 115 entries each, one block apiece, where a hash map needs 256 buckets for them (past the
+/// 112 a 128-bucket table holds at its 7/8 load); inserting shifts the tail, which costs
+/// nothing at this size.
+pub type ActionMap<V> = litemap::LiteMap<std::sync::Arc<str>, V>;

@@ -260,7 +260,7 @@ fn summary(i: &Instance, since: Option<DateTime<Utc>>) -> ActionSummary {
 /// action when its status is the current one); `stored` holds each tenant's stored states,
 /// read once per request.
 fn automatic_since(
-    stored: &HashMap<String, HashMap<std::sync::Arc<str>, ActionState>>,
+    stored: &HashMap<String, crate::evaluation::ActionMap<ActionState>>,
     i: &Instance,
 ) -> Option<DateTime<Utc>> {
     let InstanceScope::Tenant(t) = &i.key.scope else {
@@ -280,7 +280,7 @@ fn automatic_since(
 async fn stored_states(
     app: &App,
     principal: &Principal,
-) -> HashMap<String, HashMap<std::sync::Arc<str>, ActionState>> {
+) -> HashMap<String, crate::evaluation::ActionMap<ActionState>> {
     let mut out = HashMap::new();
     for t in app.tenants() {
         if principal.scope.allows_tenant(&t.id) {
