@@ -827,8 +827,7 @@ where
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let sql = action.map_or(SELECT_EVENTS, |_| SELECT_EVENTS_FOR_ACTION);
-        let since = Some(rows::since_millis(since));
-        self.rows_of(sql, tenant, action, since, EventDbRow::into_event)
+        self.history_of(sql, tenant, action, since, EventDbRow::into_event)
             .await
     }
 
@@ -837,8 +836,7 @@ where
         tenant: &str,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<CategorySnapshot>, StoreError> {
-        let since = Some(rows::since_millis(since));
-        self.rows_of(
+        self.history_of(
             SELECT_CATEGORIES,
             tenant,
             None,
@@ -853,8 +851,7 @@ where
         tenant: &str,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<AssessmentSnapshot>, StoreError> {
-        let since = Some(rows::since_millis(since));
-        self.rows_of(
+        self.history_of(
             SELECT_ASSESSMENTS,
             tenant,
             None,

@@ -109,6 +109,31 @@ impl<DB: Database> SqlStore<DB> {
         }
         super::rows::decode_all(query.fetch_all(self.pool()).await?, decode)
     }
+
+    /// [`SqlStore::rows_of`] for a history listing: its rows at or after `since` (all of them
+    /// when `None`), the bound bound last as epoch milliseconds ([`super::rows::since_millis`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`SqlStore::rows_of`].
+    pub(crate) async fn history_of<R, T>(
+        &self,
+        sql: &'static str,
+        tenant: &str,
+        key: Option<&str>,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        decode: fn(R) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError>
+    where
+        DB: SqlBackend,
+        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+        for<'s> &'s str: Encode<'s, DB> + Type<DB>,
+        i64: Param<DB>,
+        R: for<'r> FromRow<'r, DB::Row> + Send + Unpin,
+    {
+        let since = Some(super::rows::since_millis(since));
+        self.rows_of(sql, tenant, key, since, decode).await
+    }
 }
 
 /// Pool options both backends start from. A connection that comes back to the pool still inside

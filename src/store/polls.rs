@@ -249,8 +249,7 @@ where
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<TransitionRow>, StoreError> {
         let sql = action.map_or(SELECT_TRANSITIONS, |_| SELECT_TRANSITIONS_FOR_ACTION);
-        let since = Some(rows::since_millis(since));
-        self.rows_of(sql, tenant, action, since, TransitionDbRow::into_row)
+        self.history_of(sql, tenant, action, since, TransitionDbRow::into_row)
             .await
     }
 
@@ -261,8 +260,7 @@ where
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<SignalChange>, StoreError> {
         let sql = key.map_or(SELECT_HISTORY, |_| SELECT_HISTORY_FOR_KEY);
-        let since = Some(rows::since_millis(since));
-        self.rows_of(sql, tenant, key, since, SignalChangeRow::into_change)
+        self.history_of(sql, tenant, key, since, SignalChangeRow::into_change)
             .await
     }
 
@@ -271,8 +269,7 @@ where
         tenant: &str,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<ScoreSnapshot>, StoreError> {
-        let since = Some(rows::since_millis(since));
-        self.rows_of(
+        self.history_of(
             SELECT_SNAPSHOTS,
             tenant,
             None,
@@ -304,8 +301,7 @@ where
         tenant: &str,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<PollDay>, StoreError> {
-        let since = Some(rows::since_millis(since));
-        self.rows_of(
+        self.history_of(
             SELECT_POLL_DAYS,
             tenant,
             None,
